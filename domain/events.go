@@ -1,0 +1,123 @@
+package domain
+
+import (
+	"encoding/json"
+	"fmt"
+)
+
+// Payload is the typed body of one event. Its EventType is the envelope's
+// "type" field, for example "client.created".
+type Payload interface {
+	EventType() string
+}
+
+// Event is what a decision returns: a payload for one aggregate.
+type Event struct {
+	Aggregate AggregateRef
+	Payload   Payload
+}
+
+// Event types. The part before the dot names the aggregate type the event
+// usually belongs to; token events belong to their client's aggregate but keep
+// their own prefix so they sit on a deeper subject (see eventstore.Subject).
+const (
+	TypeRealmCreated        = "realm.created"
+	TypeRealmKeyAdded       = "realm.key_added"
+	TypeRealmKeyDeactivated = "realm.key_deactivated"
+	TypeClientCreated       = "client.created"
+	TypeTokenIssued         = "token.issued"
+)
+
+// RealmCreated starts a realm's history.
+type RealmCreated struct {
+	Name string `json:"name"`
+}
+
+// KeyAdded publishes a signing key: only its id and public half. The private
+// key lives in the encrypted key store, never in an event.
+type KeyAdded struct {
+	Kid       string          `json:"kid"`
+	Alg       string          `json:"alg"`
+	Use       string          `json:"use"`
+	PublicJWK json.RawMessage `json:"public_jwk"`
+}
+
+// KeyDeactivated stops a key from signing; its public half stays published
+// until VerifyUntil (Unix seconds), when every token it signed has expired.
+type KeyDeactivated struct {
+	Kid         string `json:"kid"`
+	VerifyUntil int64  `json:"verify_until"`
+}
+
+// ClientCreated registers an OAuth client. SecretHash is the hex SHA-256 of
+// a 256-bit random secret: it cannot be reversed, and it is never shown by
+// the API.
+type ClientCreated struct {
+	ClientID            string   `json:"client_id"`
+	Name                string   `json:"name"`
+	Type                string   `json:"type"`
+	GrantTypes          []string `json:"grant_types"`
+	Scopes              []string `json:"scopes"`
+	AccessTokenLifetime int64    `json:"access_token_lifetime"`
+	SecretHash          string   `json:"secret_hash,omitempty"`
+}
+
+// TokenIssued records an access token handed out. The token itself is not
+// stored: its id (jti) and claims are enough to introspect and revoke it.
+type TokenIssued struct {
+	JTI       string `json:"jti"`
+	Subject   string `json:"sub"`
+	Scope     string `json:"scope"`
+	GrantType string `json:"grant_type"`
+	Kid       string `json:"kid"`
+	IssuedAt  int64  `json:"iat"`
+	ExpiresAt int64  `json:"exp"`
+}
+
+func (RealmCreated) EventType() string   { return TypeRealmCreated }
+func (KeyAdded) EventType() string       { return TypeRealmKeyAdded }
+func (KeyDeactivated) EventType() string { return TypeRealmKeyDeactivated }
+func (ClientCreated) EventType() string  { return TypeClientCreated }
+func (TokenIssued) EventType() string    { return TypeTokenIssued }
+
+// decoders maps an event type to a function that decodes its payload.
+var decoders = map[string]func([]byte) (Payload, error){
+	TypeRealmCreated:        decodeAs[RealmCreated],
+	TypeRealmKeyAdded:       decodeAs[KeyAdded],
+	TypeRealmKeyDeactivated: decodeAs[KeyDeactivated],
+	TypeClientCreated:       decodeAs[ClientCreated],
+	TypeTokenIssued:         decodeAs[TokenIssued],
+}
+
+func decodeAs[T Payload](data []byte) (Payload, error) {
+	var p T
+	if err := json.Unmarshal(data, &p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// DecodePayload turns an envelope's data back into its typed payload.
+func DecodePayload(eventType string, data []byte) (Payload, error) {
+	dec, ok := decoders[eventType]
+	if !ok {
+		return nil, fmt.Errorf("unknown event type %q", eventType)
+	}
+	p, err := dec(data)
+	if err != nil {
+		return nil, fmt.Errorf("decode %s: %w", eventType, err)
+	}
+	return p, nil
+}
+
+// secretFields are payload fields that hold one-way hashes of secrets. They
+// are needed to authenticate, but no API response or audit entry shows them.
+var secretFields = []string{"secret_hash"}
+
+// RedactSecrets removes hash fields from a decoded JSON object, for views
+// that show raw event data to people.
+func RedactSecrets(data map[string]any) {
+	for _, f := range secretFields {
+		delete(data, f)
+	}
+}

@@ -1,0 +1,26 @@
+package domain
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// namePattern is the shape of realm names, node slugs and aggregate ids. It
+// keeps every name safe inside a NATS subject token: no '.', '*', '>' or
+// whitespace, and short enough for stream names. Lower-case UUIDs match it.
+var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// ValidateName checks a realm name, slug or aggregate id and says what is
+// wrong in words a caller can act on.
+func ValidateName(kind, name string) error {
+	if namePattern.MatchString(name) {
+		return nil
+	}
+	return &ValidationError{
+		Field:   kind,
+		Message: fmt.Sprintf("%s %q is invalid: use 1 to 63 characters from a-z, 0-9 and '-', starting with a letter or digit", kind, name),
+	}
+}
+
+// IsValidName reports whether name fits the realm/slug/id pattern.
+func IsValidName(name string) bool { return namePattern.MatchString(name) }

@@ -1,0 +1,80 @@
+package eventstore
+
+import (
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// Envelope is one event as stored: JSON, one per JetStream message.
+type Envelope struct {
+	ID        string          `json:"id"`
+	Type      string          `json:"type"`
+	Realm     string          `json:"realm"`
+	Aggregate string          `json:"aggregate"`
+	Time      time.Time       `json:"time"`
+	Actor     string          `json:"actor"`
+	ClientID  string          `json:"client_id"`
+	RequestID string          `json:"request_id"`
+	IP        string          `json:"ip"`
+	Data      json.RawMessage `json:"data"`
+	// Seq is the stream sequence, set on read; never stored.
+	Seq uint64 `json:"seq,omitempty"`
+}
+
+// Meta says who did something, through which client, from where and when.
+type Meta struct {
+	Actor     string
+	ClientID  string
+	RequestID string
+	IP        string
+	Time      time.Time
+}
+
+// Actor forms for Meta.Actor.
+const ActorSystem = "system"
+
+// ClientActor is the actor string of an OAuth client.
+func ClientActor(id string) string { return "client:" + id }
+
+// newEnvelope wraps a payload for one aggregate with its metadata.
+func newEnvelope(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (Envelope, error) {
+	data, err := json.Marshal(p)
+	if err != nil {
+		return Envelope{}, err
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return Envelope{}, err
+	}
+	return Envelope{
+		ID:        id.String(),
+		Type:      p.EventType(),
+		Realm:     realm,
+		Aggregate: agg.String(),
+		Time:      meta.Time.UTC(),
+		Actor:     meta.Actor,
+		ClientID:  meta.ClientID,
+		RequestID: meta.RequestID,
+		IP:        meta.IP,
+		Data:      data,
+	}, nil
+}
+
+// Payload decodes the envelope's data into its typed payload.
+func (e *Envelope) Payload() (domain.Payload, error) {
+	return domain.DecodePayload(e.Type, e.Data)
+}
+
+// DecodeEnvelope reads a stored message body and stamps its sequence.
+func DecodeEnvelope(data []byte, seq uint64) (Envelope, error) {
+	var e Envelope
+	if err := json.Unmarshal(data, &e); err != nil {
+		return Envelope{}, err
+	}
+	e.Seq = seq
+	return e, nil
+}

@@ -1,0 +1,33 @@
+package eventstore
+
+import (
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrConflict: the aggregate changed since its state was read. The caller
+// reloads and decides again, or answers 409.
+var ErrConflict = errors.New("eventstore: concurrent update of the aggregate")
+
+// ErrNoRealm: the realm has no stream.
+var ErrNoRealm = errors.New("eventstore: realm has no stream")
+
+// JetStream error codes for a failed Nats-Expected-Last-Subject-Sequence
+// check: 10071 on a single server, 10164 on replicated streams.
+const (
+	codeWrongLastSequence           = 10071
+	codeWrongLastSequenceReplicated = 10164
+)
+
+// asConflict maps JetStream's wrong-last-sequence errors to ErrConflict.
+func asConflict(err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) {
+		switch apiErr.ErrorCode {
+		case codeWrongLastSequence, codeWrongLastSequenceReplicated:
+			return ErrConflict
+		}
+	}
+	return err
+}

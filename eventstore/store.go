@@ -1,0 +1,134 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// AnyVersion appends without an optimistic-concurrency check.
+const AnyVersion uint64 = math.MaxUint64
+
+// Store appends and reads Latchkey events on JetStream.
+type Store struct {
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	replicas int
+
+	mu       sync.Mutex
+	batchers map[string]*tokenBatcher
+}
+
+// Options tune a Store.
+type Options struct {
+	// Replicas of each realm stream: 1 for a single server, 3 on a cluster.
+	Replicas int
+}
+
+// New wraps a NATS connection.
+func New(nc *nats.Conn, opts Options) (*Store, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Replicas < 1 {
+		opts.Replicas = 1
+	}
+	return &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}, nil
+}
+
+// JetStream exposes the JetStream context for the key store and tools.
+func (s *Store) JetStream() jetstream.JetStream { return s.js }
+
+// Conn exposes the NATS connection.
+func (s *Store) Conn() *nats.Conn { return s.nc }
+
+// Close stops the token batchers; the connection is the caller's.
+func (s *Store) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for realm, b := range s.batchers {
+		b.stop()
+		delete(s.batchers, realm)
+	}
+}
+
+// Append writes events of one aggregate, all or none. expected is the
+// aggregate's version (the sequence of its last own event; 0 for a new
+// aggregate) or AnyVersion. A stale version returns ErrConflict and writes
+// nothing. It returns the sequence of the last event written.
+func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRef, expected uint64, meta Meta, payloads ...domain.Payload) (uint64, error) {
+	if len(payloads) == 0 {
+		return 0, errors.New("eventstore: nothing to append")
+	}
+	if err := validateTarget(realm, agg); err != nil {
+		return 0, err
+	}
+	msgs := make([]*nats.Msg, len(payloads))
+	for i, p := range payloads {
+		m, err := buildMsg(realm, agg, meta, p)
+		if err != nil {
+			return 0, err
+		}
+		// Dedupe a retried publish by event id (token events never use this).
+		m.Header.Set(jetstream.MsgIDHeader, m.Header.Get(headerEventID))
+		msgs[i] = m
+	}
+	if expected != AnyVersion {
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
+		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, OwnEventsSubject(realm, agg))
+	}
+	if len(msgs) == 1 {
+		ack, err := s.js.PublishMsg(ctx, msgs[0])
+		if err != nil {
+			if errors.Is(err, jetstream.ErrNoStreamResponse) {
+				return 0, ErrNoRealm
+			}
+			return 0, asConflict(err)
+		}
+		return ack.Sequence, nil
+	}
+	return s.publishAtomic(ctx, msgs)
+}
+
+// headerEventID carries the envelope id so a message can be deduplicated
+// without decoding its body.
+const headerEventID = "Lk-Event-Id"
+
+// buildMsg encodes one event as a JetStream message on its subject.
+func buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (*nats.Msg, error) {
+	env, err := newEnvelope(realm, agg, meta, p)
+	if err != nil {
+		return nil, err
+	}
+	body, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	m := nats.NewMsg(Subject(realm, agg, env.Type))
+	m.Data = body
+	m.Header.Set(headerEventID, env.ID)
+	return m, nil
+}
+
+func splitHostPort(addr string) (string, int, error) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen address %q: %w", addr, err)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("listen address %q: bad port", addr)
+	}
+	return host, port, nil
+}

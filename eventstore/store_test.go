@@ -1,0 +1,282 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// testServer is a real embedded nats-server on a temporary directory.
+type testServer struct {
+	dir   string
+	ns    *server.Server
+	nc    *nats.Conn
+	store *Store
+}
+
+func startTestServer(t testing.TB, dir string) *testServer {
+	t.Helper()
+	ns, err := StartEmbedded(EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := ConnectInProcess(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := New(nc, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := &testServer{dir: dir, ns: ns, nc: nc, store: st}
+	t.Cleanup(ts.stop)
+	return ts
+}
+
+func (ts *testServer) stop() {
+	if ts.ns == nil {
+		return
+	}
+	ts.store.Close()
+	ts.nc.Close()
+	ts.ns.Shutdown()
+	ts.ns.WaitForShutdown()
+	ts.ns = nil
+}
+
+func testMeta() Meta { return Meta{Actor: ActorSystem, Time: time.Now()} }
+
+func newRealm(t testing.TB, st *Store, realm string) {
+	t.Helper()
+	if err := st.EnsureRealmStream(context.Background(), realm); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.store, "acme")
+	agg := domain.ClientRef("3f9c0c4e-7d1a-4d2b-9a51-0d4c2a3b5e61")
+
+	const writers, rounds = 8, 20
+	version := uint64(0)
+	var winners []string
+	for round := range rounds {
+		var wg sync.WaitGroup
+		results := make([]error, writers)
+		seqs := make([]uint64, writers)
+		start := make(chan struct{})
+		for w := range writers {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				name := fmt.Sprintf("r%d-w%d", round, w)
+				seqs[w], results[w] = ts.store.Append(ctx, "acme", agg, version, testMeta(),
+					domain.ClientCreated{ClientID: agg.ID, Name: name})
+			}()
+		}
+		close(start)
+		wg.Wait()
+		wins := 0
+		for w, err := range results {
+			switch {
+			case err == nil:
+				wins++
+				version = seqs[w]
+				winners = append(winners, fmt.Sprintf("r%d-w%d", round, w))
+			case !errors.Is(err, ErrConflict):
+				t.Fatalf("round %d writer %d: unexpected error %v", round, w, err)
+			}
+		}
+		if wins != 1 {
+			t.Fatalf("round %d: %d writers won, want exactly 1", round, wins)
+		}
+	}
+
+	history, err := ts.store.ReadAggregate(ctx, "acme", agg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(history) != rounds {
+		t.Fatalf("history has %d events, want %d (lost or duplicated)", len(history), rounds)
+	}
+	for i, env := range history {
+		p, err := env.Payload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := p.(domain.ClientCreated).Name; got != winners[i] {
+			t.Fatalf("event %d is %q, want winner %q", i, got, winners[i])
+		}
+	}
+}
+
+func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
+	dir := t.TempDir()
+	ts := startTestServer(t, dir)
+	ctx := context.Background()
+	newRealm(t, ts.store, "acme")
+
+	var acked []uint64
+	for i := range 50 {
+		agg := domain.ClientRef(fmt.Sprintf("client-%d", i%5))
+		seq, err := ts.store.Append(ctx, "acme", agg, AnyVersion, testMeta(), domain.ClientCreated{ClientID: agg.ID, Name: fmt.Sprint(i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, seq)
+	}
+	for i := range 50 {
+		seq, err := ts.store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		acked = append(acked, seq)
+	}
+	ts.stop()
+
+	ts2 := startTestServer(t, dir)
+	all, err := ts2.store.ReadRealm(ctx, "acme", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != len(acked) {
+		t.Fatalf("after restart %d events, want %d", len(all), len(acked))
+	}
+	for i, env := range all {
+		if env.Seq != uint64(i+1) {
+			t.Fatalf("event %d has seq %d: out of order", i, env.Seq)
+		}
+	}
+	realms, err := ts2.store.Realms(ctx)
+	if err != nil || len(realms) != 1 || realms[0] != "acme" {
+		t.Fatalf("realms after restart = %v, %v", realms, err)
+	}
+}
+
+func TestMultiEventAppendIsAtomic(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.store, "acme")
+	agg := domain.RealmRef("acme")
+
+	seq, err := ts.store.Append(ctx, "acme", agg, 0, testMeta(), domain.RealmCreated{Name: "acme"}, domain.KeyAdded{Kid: "k1"}, domain.KeyAdded{Kid: "k2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seq != 3 {
+		t.Fatalf("last seq = %d, want 3", seq)
+	}
+	// A stale batch writes none of its events.
+	_, err = ts.store.Append(ctx, "acme", agg, 0, testMeta(), domain.KeyAdded{Kid: "k3"}, domain.KeyAdded{Kid: "k4"})
+	if !errors.Is(err, ErrConflict) {
+		t.Fatalf("stale batch: err = %v, want ErrConflict", err)
+	}
+	last, err := ts.store.LastSeq(ctx, "acme")
+	if err != nil || last != 3 {
+		t.Fatalf("last seq after refused batch = %d, %v; want 3", last, err)
+	}
+}
+
+func TestTokenEventsStayOutOfTheClientVersion(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.store, "acme")
+	agg := domain.ClientRef("c1")
+	v, err := ts.store.Append(ctx, "acme", agg, 0, testMeta(), domain.ClientCreated{ClientID: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}); err != nil {
+		t.Fatal(err)
+	}
+	// The client's version is unchanged by its token event.
+	if _, err := ts.store.Append(ctx, "acme", agg, v, testMeta(), domain.ClientCreated{ClientID: "c1", Name: "again"}); err != nil {
+		t.Fatalf("append at version %d after a token event: %v", v, err)
+	}
+}
+
+func TestConcurrentTokenEventsAreAllStoredOnce(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.store, "acme")
+	const n = 500
+	var wg sync.WaitGroup
+	seqs := make([]uint64, n)
+	errs := make([]error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			seqs[i], errs[i] = ts.store.AppendToken(ctx, "acme", domain.ClientRef("c1"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)})
+		}()
+	}
+	wg.Wait()
+	bySeq := map[uint64]int{}
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		bySeq[seqs[i]] = i
+	}
+	if len(bySeq) != n {
+		t.Fatalf("%d distinct sequences for %d events", len(bySeq), n)
+	}
+	all, err := ts.store.ReadRealm(ctx, "acme", 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != n {
+		t.Fatalf("stream holds %d events, want %d", len(all), n)
+	}
+	for _, env := range all {
+		p, err := env.Payload()
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The sequence returned to each caller is the one its event has.
+		if want := fmt.Sprint(bySeq[env.Seq]); p.(domain.TokenIssued).JTI != want {
+			t.Fatalf("seq %d holds jti %s, caller was told %s", env.Seq, p.(domain.TokenIssued).JTI, want)
+		}
+		if env.Type != domain.TypeTokenIssued || env.Aggregate != "client/c1" {
+			t.Fatalf("unexpected envelope %+v", env)
+		}
+	}
+}
+
+func TestNamesThatWouldBreakASubjectAreRefused(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	for _, realm := range []string{"a.b", "a*", ">", "a b", "", "A"} {
+		if err := ts.store.EnsureRealmStream(ctx, realm); err == nil {
+			t.Errorf("realm %q accepted", realm)
+		}
+	}
+	newRealm(t, ts.store, "acme")
+	for _, id := range []string{"x.y", "*", ">", "with space"} {
+		if _, err := ts.store.Append(ctx, "acme", domain.ClientRef(id), AnyVersion, testMeta(), domain.ClientCreated{}); err == nil {
+			t.Errorf("aggregate id %q accepted", id)
+		}
+	}
+	if last, _ := ts.store.LastSeq(ctx, "acme"); last != 0 {
+		t.Fatalf("refused appends wrote %d events", last)
+	}
+}
+
+func TestAppendToUnknownRealm(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	_, err := ts.store.Append(context.Background(), "nope", domain.ClientRef("c1"), AnyVersion, testMeta(), domain.ClientCreated{})
+	if !errors.Is(err, ErrNoRealm) {
+		t.Fatalf("err = %v, want ErrNoRealm", err)
+	}
+}

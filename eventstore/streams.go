@@ -1,0 +1,76 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// EnsureRealmStream creates the realm's stream if it does not exist. It is
+// safe to call again: an existing stream is left as it is.
+func (s *Store) EnsureRealmStream(ctx context.Context, realm string) error {
+	if err := validateTarget(realm, domain.RealmRef(realm)); err != nil {
+		return err
+	}
+	_, err := s.js.CreateStream(ctx, s.streamConfig(realm))
+	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return nil
+	}
+	return err
+}
+
+func (s *Store) streamConfig(realm string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:               StreamName(realm),
+		Subjects:           []string{RealmSubjects(realm)},
+		Storage:            jetstream.FileStorage,
+		Replicas:           s.replicas,
+		AllowDirect:        true,
+		AllowAtomicPublish: true,
+		// Token events may carry a per-message TTL (realm retention).
+		AllowMsgTTL: true,
+	}
+}
+
+// Realms lists the realms that have a stream.
+func (s *Store) Realms(ctx context.Context) ([]string, error) {
+	var out []string
+	names := s.js.StreamNames(ctx)
+	for name := range names.Name() {
+		if realm, ok := realmFromStream(name); ok {
+			out = append(out, realm)
+		}
+	}
+	if err := names.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HasRealmStream reports whether the realm's stream exists.
+func (s *Store) HasRealmStream(ctx context.Context, realm string) (bool, error) {
+	_, err := s.js.Stream(ctx, StreamName(realm))
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// LastSeq is the realm stream's last sequence (0 when empty).
+func (s *Store) LastSeq(ctx context.Context, realm string) (uint64, error) {
+	st, err := s.js.Stream(ctx, StreamName(realm))
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return 0, ErrNoRealm
+		}
+		return 0, err
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return info.State.LastSeq, nil
+}
