@@ -1,4 +1,4 @@
-package eventstore
+package eventstore_test
 
 import (
 	"context"
@@ -8,53 +8,19 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
 	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/eventstore/estest"
 )
 
-// testServer is a real embedded nats-server on a temporary directory.
-type testServer struct {
-	dir   string
-	ns    *server.Server
-	nc    *nats.Conn
-	store *Store
+// startTestServer runs a real embedded server for the test.
+func startTestServer(t testing.TB, dir string) *estest.Server { return estest.Start(t, dir) }
+
+func testMeta() eventstore.Meta {
+	return eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
 }
 
-func startTestServer(t testing.TB, dir string) *testServer {
-	t.Helper()
-	ns, err := StartEmbedded(EmbeddedConfig{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	nc, err := ConnectInProcess(ns)
-	if err != nil {
-		t.Fatal(err)
-	}
-	st, err := New(nc, Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ts := &testServer{dir: dir, ns: ns, nc: nc, store: st}
-	t.Cleanup(ts.stop)
-	return ts
-}
-
-func (ts *testServer) stop() {
-	if ts.ns == nil {
-		return
-	}
-	ts.store.Close()
-	ts.nc.Close()
-	ts.ns.Shutdown()
-	ts.ns.WaitForShutdown()
-	ts.ns = nil
-}
-
-func testMeta() Meta { return Meta{Actor: ActorSystem, Time: time.Now()} }
-
-func newRealm(t testing.TB, st *Store, realm string) {
+func newRealm(t testing.TB, st *eventstore.Store, realm string) {
 	t.Helper()
 	if err := st.EnsureRealmStream(context.Background(), realm); err != nil {
 		t.Fatal(err)
@@ -64,7 +30,7 @@ func newRealm(t testing.TB, st *Store, realm string) {
 func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
-	newRealm(t, ts.store, "acme")
+	newRealm(t, ts.Store, "acme")
 	agg := domain.ClientRef("3f9c0c4e-7d1a-4d2b-9a51-0d4c2a3b5e61")
 
 	const writers, rounds = 8, 20
@@ -81,7 +47,7 @@ func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
 				defer wg.Done()
 				<-start
 				name := fmt.Sprintf("r%d-w%d", round, w)
-				seqs[w], results[w] = ts.store.Append(ctx, "acme", agg, version, testMeta(),
+				seqs[w], results[w] = ts.Store.Append(ctx, "acme", agg, version, testMeta(),
 					domain.ClientCreated{ClientID: agg.ID, Name: name})
 			}()
 		}
@@ -94,7 +60,7 @@ func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
 				wins++
 				version = seqs[w]
 				winners = append(winners, fmt.Sprintf("r%d-w%d", round, w))
-			case !errors.Is(err, ErrConflict):
+			case !errors.Is(err, eventstore.ErrConflict):
 				t.Fatalf("round %d writer %d: unexpected error %v", round, w, err)
 			}
 		}
@@ -103,7 +69,7 @@ func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
 		}
 	}
 
-	history, err := ts.store.ReadAggregate(ctx, "acme", agg)
+	history, err := ts.Store.ReadAggregate(ctx, "acme", agg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,28 +91,28 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	dir := t.TempDir()
 	ts := startTestServer(t, dir)
 	ctx := context.Background()
-	newRealm(t, ts.store, "acme")
+	newRealm(t, ts.Store, "acme")
 
 	var acked []uint64
 	for i := range 50 {
 		agg := domain.ClientRef(fmt.Sprintf("client-%d", i%5))
-		seq, err := ts.store.Append(ctx, "acme", agg, AnyVersion, testMeta(), domain.ClientCreated{ClientID: agg.ID, Name: fmt.Sprint(i)})
+		seq, err := ts.Store.Append(ctx, "acme", agg, eventstore.AnyVersion, testMeta(), domain.ClientCreated{ClientID: agg.ID, Name: fmt.Sprint(i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		acked = append(acked, seq)
 	}
 	for i := range 50 {
-		seq, err := ts.store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)})
+		seq, err := ts.Store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)})
 		if err != nil {
 			t.Fatal(err)
 		}
 		acked = append(acked, seq)
 	}
-	ts.stop()
+	ts.Stop()
 
 	ts2 := startTestServer(t, dir)
-	all, err := ts2.store.ReadRealm(ctx, "acme", 0, 0)
+	all, err := ts2.Store.ReadRealm(ctx, "acme", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +124,7 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 			t.Fatalf("event %d has seq %d: out of order", i, env.Seq)
 		}
 	}
-	realms, err := ts2.store.Realms(ctx)
+	realms, err := ts2.Store.Realms(ctx)
 	if err != nil || len(realms) != 1 || realms[0] != "acme" {
 		t.Fatalf("realms after restart = %v, %v", realms, err)
 	}
@@ -167,10 +133,10 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 func TestMultiEventAppendIsAtomic(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
-	newRealm(t, ts.store, "acme")
+	newRealm(t, ts.Store, "acme")
 	agg := domain.RealmRef("acme")
 
-	seq, err := ts.store.Append(ctx, "acme", agg, 0, testMeta(), domain.RealmCreated{Name: "acme"}, domain.KeyAdded{Kid: "k1"}, domain.KeyAdded{Kid: "k2"})
+	seq, err := ts.Store.Append(ctx, "acme", agg, 0, testMeta(), domain.RealmCreated{Name: "acme"}, domain.KeyAdded{Kid: "k1"}, domain.KeyAdded{Kid: "k2"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -178,11 +144,11 @@ func TestMultiEventAppendIsAtomic(t *testing.T) {
 		t.Fatalf("last seq = %d, want 3", seq)
 	}
 	// A stale batch writes none of its events.
-	_, err = ts.store.Append(ctx, "acme", agg, 0, testMeta(), domain.KeyAdded{Kid: "k3"}, domain.KeyAdded{Kid: "k4"})
-	if !errors.Is(err, ErrConflict) {
-		t.Fatalf("stale batch: err = %v, want ErrConflict", err)
+	_, err = ts.Store.Append(ctx, "acme", agg, 0, testMeta(), domain.KeyAdded{Kid: "k3"}, domain.KeyAdded{Kid: "k4"})
+	if !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("stale batch: err = %v, want eventstore.ErrConflict", err)
 	}
-	last, err := ts.store.LastSeq(ctx, "acme")
+	last, err := ts.Store.LastSeq(ctx, "acme")
 	if err != nil || last != 3 {
 		t.Fatalf("last seq after refused batch = %d, %v; want 3", last, err)
 	}
@@ -191,17 +157,17 @@ func TestMultiEventAppendIsAtomic(t *testing.T) {
 func TestTokenEventsStayOutOfTheClientVersion(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
-	newRealm(t, ts.store, "acme")
+	newRealm(t, ts.Store, "acme")
 	agg := domain.ClientRef("c1")
-	v, err := ts.store.Append(ctx, "acme", agg, 0, testMeta(), domain.ClientCreated{ClientID: "c1"})
+	v, err := ts.Store.Append(ctx, "acme", agg, 0, testMeta(), domain.ClientCreated{ClientID: "c1"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}); err != nil {
+	if _, err := ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}); err != nil {
 		t.Fatal(err)
 	}
 	// The client's version is unchanged by its token event.
-	if _, err := ts.store.Append(ctx, "acme", agg, v, testMeta(), domain.ClientCreated{ClientID: "c1", Name: "again"}); err != nil {
+	if _, err := ts.Store.Append(ctx, "acme", agg, v, testMeta(), domain.ClientCreated{ClientID: "c1", Name: "again"}); err != nil {
 		t.Fatalf("append at version %d after a token event: %v", v, err)
 	}
 }
@@ -209,7 +175,7 @@ func TestTokenEventsStayOutOfTheClientVersion(t *testing.T) {
 func TestConcurrentTokenEventsAreAllStoredOnce(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
-	newRealm(t, ts.store, "acme")
+	newRealm(t, ts.Store, "acme")
 	const n = 500
 	var wg sync.WaitGroup
 	seqs := make([]uint64, n)
@@ -218,7 +184,7 @@ func TestConcurrentTokenEventsAreAllStoredOnce(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			seqs[i], errs[i] = ts.store.AppendToken(ctx, "acme", domain.ClientRef("c1"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)})
+			seqs[i], errs[i] = ts.Store.AppendToken(ctx, "acme", domain.ClientRef("c1"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)})
 		}()
 	}
 	wg.Wait()
@@ -232,7 +198,7 @@ func TestConcurrentTokenEventsAreAllStoredOnce(t *testing.T) {
 	if len(bySeq) != n {
 		t.Fatalf("%d distinct sequences for %d events", len(bySeq), n)
 	}
-	all, err := ts.store.ReadRealm(ctx, "acme", 0, 0)
+	all, err := ts.Store.ReadRealm(ctx, "acme", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,25 +224,25 @@ func TestNamesThatWouldBreakASubjectAreRefused(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
 	for _, realm := range []string{"a.b", "a*", ">", "a b", "", "A"} {
-		if err := ts.store.EnsureRealmStream(ctx, realm); err == nil {
+		if err := ts.Store.EnsureRealmStream(ctx, realm); err == nil {
 			t.Errorf("realm %q accepted", realm)
 		}
 	}
-	newRealm(t, ts.store, "acme")
+	newRealm(t, ts.Store, "acme")
 	for _, id := range []string{"x.y", "*", ">", "with space"} {
-		if _, err := ts.store.Append(ctx, "acme", domain.ClientRef(id), AnyVersion, testMeta(), domain.ClientCreated{}); err == nil {
+		if _, err := ts.Store.Append(ctx, "acme", domain.ClientRef(id), eventstore.AnyVersion, testMeta(), domain.ClientCreated{}); err == nil {
 			t.Errorf("aggregate id %q accepted", id)
 		}
 	}
-	if last, _ := ts.store.LastSeq(ctx, "acme"); last != 0 {
+	if last, _ := ts.Store.LastSeq(ctx, "acme"); last != 0 {
 		t.Fatalf("refused appends wrote %d events", last)
 	}
 }
 
 func TestAppendToUnknownRealm(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
-	_, err := ts.store.Append(context.Background(), "nope", domain.ClientRef("c1"), AnyVersion, testMeta(), domain.ClientCreated{})
-	if !errors.Is(err, ErrNoRealm) {
-		t.Fatalf("err = %v, want ErrNoRealm", err)
+	_, err := ts.Store.Append(context.Background(), "nope", domain.ClientRef("c1"), eventstore.AnyVersion, testMeta(), domain.ClientCreated{})
+	if !errors.Is(err, eventstore.ErrNoRealm) {
+		t.Fatalf("err = %v, want eventstore.ErrNoRealm", err)
 	}
 }

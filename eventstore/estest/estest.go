@@ -1,0 +1,53 @@
+// Package estest starts a real embedded nats-server with JetStream for
+// tests, on a directory the test owns.
+package estest
+
+import (
+	"testing"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// Server is a running embedded server and a store connected to it.
+type Server struct {
+	Dir   string
+	NS    *server.Server
+	NC    *nats.Conn
+	Store *eventstore.Store
+}
+
+// Start runs a server on dir (usually t.TempDir()) and stops it when the
+// test ends.
+func Start(t testing.TB, dir string) *Server {
+	t.Helper()
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := eventstore.ConnectInProcess(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := eventstore.New(nc, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &Server{Dir: dir, NS: ns, NC: nc, Store: st}
+	t.Cleanup(s.Stop)
+	return s
+}
+
+// Stop shuts the server down; calling it twice is harmless.
+func (s *Server) Stop() {
+	if s.NS == nil {
+		return
+	}
+	s.Store.Close()
+	s.NC.Close()
+	s.NS.Shutdown()
+	s.NS.WaitForShutdown()
+	s.NS = nil
+}

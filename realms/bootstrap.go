@@ -1,0 +1,80 @@
+package realms
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// BootstrapClientID is the admin client created on first start.
+const BootstrapClientID = "latchkey-admin"
+
+// BootstrapFile holds a generated admin secret under the data dir (0600).
+const BootstrapFile = "bootstrap-admin.json"
+
+// Bootstrapped says what a first start created.
+type Bootstrapped struct {
+	ClientID string `json:"client_id"`
+	// Secret is set only when it was generated (not taken from the
+	// environment): the caller prints it once.
+	Secret        string `json:"client_secret,omitempty"`
+	TokenEndpoint string `json:"token_endpoint"`
+}
+
+// Bootstrap creates realm master and its admin client when they do not
+// exist yet. secret, when not empty, is the admin client's secret; otherwise
+// one is generated and written to <dataDir>/bootstrap-admin.json. It returns
+// nil when there was nothing to create.
+func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now time.Time) (*Bootstrapped, error) {
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: now}
+	master, err := reg.Get(ctx, domain.MasterRealm)
+	if errors.Is(err, domain.ErrNotFound) {
+		master, err = reg.Create(ctx, domain.MasterRealm, meta)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := master.Clients.Get(BootstrapClientID); ok {
+		return nil, nil
+	}
+	generated := secret == ""
+	if generated {
+		if secret, err = NewSecret(); err != nil {
+			return nil, err
+		}
+	}
+	_, err = master.createClient(ctx, domain.CreateClient{
+		ClientID:   BootstrapClientID,
+		Name:       "Latchkey bootstrap admin",
+		GrantTypes: []string{domain.GrantClientCredentials},
+		Scopes:     []string{domain.ScopeManagement},
+	}, secret, meta)
+	if err != nil {
+		return nil, err
+	}
+	out := &Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer + "/protocol/openid-connect/token"}
+	if generated {
+		out.Secret = secret
+		if err := writeBootstrapFile(dataDir, out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func writeBootstrapFile(dataDir string, b *Bootstrapped) error {
+	raw, err := json.MarshalIndent(b, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dataDir, BootstrapFile), append(raw, '\n'), 0o600)
+}

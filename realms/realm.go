@@ -1,0 +1,171 @@
+package realms
+
+import (
+	"context"
+	"crypto"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
+)
+
+// maxRotateAttempts bounds re-deciding a rotation that lost a race.
+const maxRotateAttempts = 3
+
+// Realm is one realm served by this process: its issuer, read models and
+// signing keys.
+type Realm struct {
+	Name    string
+	Issuer  string
+	Clients *projections.Clients
+
+	model  *projections.Realm
+	runner *projections.Runner
+	reg    *Registry
+
+	signers sync.Map // kid → crypto.Signer, opened from the key store once
+	publics sync.Map // kid → crypto.PublicKey, parsed from the events once
+}
+
+// State is the realm's current state (name, keys); never mutate it.
+func (rl *Realm) State() *domain.Realm { return rl.model.State() }
+
+// WaitFor blocks until this process's read models have applied seq.
+func (rl *Realm) WaitFor(ctx context.Context, seq uint64) error { return rl.runner.WaitFor(ctx, seq) }
+
+// Applied is the last sequence the read models have applied.
+func (rl *Realm) Applied() uint64 { return rl.runner.Applied() }
+
+// Signer returns the realm's active key for alg.
+func (rl *Realm) Signer(ctx context.Context, alg string) (string, crypto.Signer, error) {
+	key, ok := rl.State().ActiveKey(alg)
+	if !ok {
+		return "", nil, fmt.Errorf("realm %s has no active %s key", rl.Name, alg)
+	}
+	if s, ok := rl.signers.Load(key.Kid); ok {
+		return key.Kid, s.(crypto.Signer), nil
+	}
+	der, err := rl.reg.keys.Get(ctx, rl.Name, key.Kid)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := parsePrivateKey(der)
+	if err != nil {
+		return "", nil, err
+	}
+	rl.signers.Store(key.Kid, s)
+	return key.Kid, s, nil
+}
+
+// PublicKey returns a published key by kid, for verifying this realm's
+// tokens; a retired key past its publication time is not returned.
+func (rl *Realm) PublicKey(kid string, now time.Time) (crypto.PublicKey, string, bool) {
+	for _, k := range rl.State().Keys {
+		if k.Kid != kid || !k.Published(now) {
+			continue
+		}
+		if pub, ok := rl.publics.Load(kid); ok {
+			return pub, k.Alg, true
+		}
+		pub, err := parseJWK(k.PublicJWK)
+		if err != nil {
+			return nil, "", false
+		}
+		rl.publics.Store(kid, pub)
+		return pub, k.Alg, true
+	}
+	return nil, "", false
+}
+
+// JWKS lists the public keys to publish at now: active ones and retired
+// ones some token may still carry.
+func (rl *Realm) JWKS(now time.Time) []json.RawMessage {
+	keys := []json.RawMessage{}
+	for _, k := range rl.State().Keys {
+		if k.Published(now) {
+			keys = append(keys, k.PublicJWK)
+		}
+	}
+	return keys
+}
+
+// RotateKeys adds new active keys and retires the current ones, which stay
+// published until every token they signed has expired.
+func (rl *Realm) RotateKeys(ctx context.Context, meta eventstore.Meta) error {
+	keys, err := rl.reg.newKeys(ctx, rl.Name)
+	if err != nil {
+		return err
+	}
+	for range maxRotateAttempts {
+		state := rl.State()
+		events, err := domain.DecideRotateKeys(state, keys, meta.Time, rl.Clients.MaxAccessTokenLifetime())
+		if err != nil {
+			return err
+		}
+		seq, err := rl.reg.store.Append(ctx, rl.Name, domain.RealmRef(rl.Name), state.Version, meta, events...)
+		if errors.Is(err, eventstore.ErrConflict) {
+			// Another rotation won; catch up and decide again.
+			if last, lerr := rl.reg.store.LastSeq(ctx, rl.Name); lerr == nil {
+				_ = rl.WaitFor(ctx, last)
+			}
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return rl.WaitFor(ctx, seq)
+	}
+	return eventstore.ErrConflict
+}
+
+// CreateClient registers a client and returns it with its secret, which is
+// shown this once and stored only as a hash. An empty ClientID gets a UUID.
+func (rl *Realm) CreateClient(ctx context.Context, cmd domain.CreateClient, meta eventstore.Meta) (*domain.Client, string, error) {
+	secret, err := NewSecret()
+	if err != nil {
+		return nil, "", err
+	}
+	c, err := rl.createClient(ctx, cmd, secret, meta)
+	return c, secret, err
+}
+
+// createClient registers a client whose secret the caller chose.
+func (rl *Realm) createClient(ctx context.Context, cmd domain.CreateClient, secret string, meta eventstore.Meta) (*domain.Client, error) {
+	if cmd.ClientID == "" {
+		cmd.ClientID = uuid.NewString()
+	}
+	ev, err := domain.DecideCreateClient(cmd, domain.HashSecret(secret))
+	if err != nil {
+		return nil, err
+	}
+	seq, err := rl.reg.store.Append(ctx, rl.Name, domain.ClientRef(ev.ClientID), 0, meta, ev)
+	if errors.Is(err, eventstore.ErrConflict) {
+		return nil, domain.ErrAlreadyExists
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := rl.WaitFor(ctx, seq); err != nil {
+		return nil, err
+	}
+	c, _ := rl.Clients.Get(ev.ClientID)
+	return c, nil
+}
+
+// NewSecret returns 256 random bits, base64url without padding.
+func NewSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
+}

@@ -1,0 +1,206 @@
+package realms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
+)
+
+// catchUpTimeout bounds how long opening a realm waits for its models.
+const catchUpTimeout = 30 * time.Second
+
+// Registry knows every realm this process serves and runs their read models.
+type Registry struct {
+	store     *eventstore.Store
+	keys      *KeyStore
+	publicURL string
+	log       *slog.Logger
+
+	mu     sync.RWMutex
+	realms map[string]*Realm
+	openMu sync.Mutex // serialises discovery of realms not yet known
+}
+
+// NewRegistry returns an empty registry; LoadAll fills it.
+func NewRegistry(store *eventstore.Store, keys *KeyStore, publicURL string, log *slog.Logger) *Registry {
+	return &Registry{
+		store:     store,
+		keys:      keys,
+		publicURL: strings.TrimRight(publicURL, "/"),
+		log:       log,
+		realms:    map[string]*Realm{},
+	}
+}
+
+// Store is the event store the registry writes to.
+func (r *Registry) Store() *eventstore.Store { return r.store }
+
+// Issuer is a realm's issuer URL, from configuration only.
+func (r *Registry) Issuer(realm string) string { return r.publicURL + "/realms/" + realm }
+
+// LoadAll opens every realm that has a stream and waits until each one's
+// read models have caught up with its history.
+func (r *Registry) LoadAll(ctx context.Context) error {
+	names, err := r.store.Realms(ctx)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if _, err := r.open(ctx, name); err != nil {
+			return fmt.Errorf("realm %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// Get returns a realm, discovering one created by another replica. An
+// unknown or invalid name is domain.ErrNotFound.
+func (r *Registry) Get(ctx context.Context, name string) (*Realm, error) {
+	r.mu.RLock()
+	rl, ok := r.realms[name]
+	r.mu.RUnlock()
+	if !ok {
+		if !domain.IsValidName(name) {
+			return nil, domain.ErrNotFound
+		}
+		exists, err := r.store.HasRealmStream(ctx, name)
+		if err != nil {
+			return nil, err
+		}
+		if !exists {
+			return nil, domain.ErrNotFound
+		}
+		if rl, err = r.open(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	if !rl.model.Exists() {
+		return nil, domain.ErrNotFound
+	}
+	return rl, nil
+}
+
+// List returns the realms that exist, by name.
+func (r *Registry) List() []*Realm {
+	r.mu.RLock()
+	defer r.mu.RUnlock()
+	out := make([]*Realm, 0, len(r.realms))
+	for _, rl := range r.realms {
+		if rl.model.Exists() {
+			out = append(out, rl)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Realm) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// open starts a realm's read models once and waits for them to catch up.
+func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
+	r.openMu.Lock()
+	defer r.openMu.Unlock()
+	r.mu.RLock()
+	rl, ok := r.realms[name]
+	r.mu.RUnlock()
+	if ok {
+		return rl, nil
+	}
+	rl = &Realm{
+		Name:    name,
+		Issuer:  r.Issuer(name),
+		Clients: projections.NewClients(),
+		model:   projections.NewRealm(),
+		reg:     r,
+	}
+	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients)
+	if err != nil {
+		return nil, err
+	}
+	rl.runner = runner
+	waitCtx, cancel := context.WithTimeout(ctx, catchUpTimeout)
+	defer cancel()
+	if err := runner.CaughtUp(waitCtx, r.store); err != nil {
+		runner.Stop()
+		return nil, err
+	}
+	r.mu.Lock()
+	r.realms[name] = rl
+	r.mu.Unlock()
+	return rl, nil
+}
+
+// Create makes a new realm: its stream, its signing keys (sealed in the key
+// store) and its first events, written all at once. A name in use is
+// domain.ErrAlreadyExists; an invalid one a *domain.ValidationError, and in
+// both cases nothing is written.
+func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta) (*Realm, error) {
+	if err := domain.ValidateName("realm name", name); err != nil {
+		return nil, err
+	}
+	if _, err := r.Get(ctx, name); err == nil {
+		return nil, domain.ErrAlreadyExists
+	} else if !errors.Is(err, domain.ErrNotFound) {
+		return nil, err
+	}
+	keys, err := r.newKeys(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	events, err := domain.DecideCreateRealm(name, keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.store.EnsureRealmStream(ctx, name); err != nil {
+		return nil, err
+	}
+	seq, err := r.store.Append(ctx, name, domain.RealmRef(name), 0, meta, events...)
+	if errors.Is(err, eventstore.ErrConflict) {
+		return nil, domain.ErrAlreadyExists
+	}
+	if err != nil {
+		return nil, err
+	}
+	rl, err := r.open(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	return rl, rl.WaitFor(ctx, seq)
+}
+
+// newKeys generates a realm's signing keys, ES256 and RS256, and seals the
+// private halves in the key store before any event names them.
+func (r *Registry) newKeys(ctx context.Context, realm string) ([]domain.KeyAdded, error) {
+	var out []domain.KeyAdded
+	for _, alg := range []string{domain.AlgES256, domain.AlgRS256} {
+		priv, ev, err := newKey(alg)
+		if err != nil {
+			return nil, err
+		}
+		der, err := marshalPrivateKey(priv)
+		if err != nil {
+			return nil, err
+		}
+		if err := r.keys.Put(ctx, realm, ev.Kid, der); err != nil {
+			return nil, err
+		}
+		out = append(out, ev)
+	}
+	return out, nil
+}
+
+// Close stops every realm's read models.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, rl := range r.realms {
+		rl.runner.Stop()
+	}
+}

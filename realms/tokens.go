@@ -1,0 +1,109 @@
+package realms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// AccessTokenType is the JWT "typ" of access tokens (RFC 9068).
+const AccessTokenType = "at+jwt"
+
+// AccessClaims are the claims of a Latchkey access token (RFC 9068).
+type AccessClaims struct {
+	jwt.RegisteredClaims
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope"`
+}
+
+// IssuedToken is a signed access token and what its event records.
+type IssuedToken struct {
+	Token  string
+	Claims AccessClaims
+	Kid    string
+}
+
+// Audience of access tokens: the realm's issuer, so that a resource server
+// of one realm never accepts another realm's token.
+func (rl *Realm) Audience() string { return rl.Issuer }
+
+// MintAccessToken signs an access token with the realm's active ES256 key.
+func (rl *Realm) MintAccessToken(ctx context.Context, clientID, subject, scope string, lifetime int64, now time.Time) (IssuedToken, error) {
+	kid, signer, err := rl.Signer(ctx, domain.AlgES256)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	claims := AccessClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer:    rl.Issuer,
+			Subject:   subject,
+			Audience:  jwt.ClaimStrings{rl.Audience()},
+			IssuedAt:  jwt.NewNumericDate(now),
+			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(lifetime) * time.Second)),
+			ID:        uuid.NewString(),
+		},
+		ClientID: clientID,
+		Scope:    scope,
+	}
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
+	tok.Header["typ"] = AccessTokenType
+	tok.Header["kid"] = kid
+	signed, err := tok.SignedString(signer)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	return IssuedToken{Token: signed, Claims: claims, Kid: kid}, nil
+}
+
+// ErrInvalidToken is any access token this realm did not issue or that is
+// no longer valid; callers do not learn which check failed.
+var ErrInvalidToken = errors.New("invalid access token")
+
+// VerifyAccessToken checks signature (by kid, among published keys), typ,
+// issuer and expiry of one of this realm's access tokens.
+func (rl *Realm) VerifyAccessToken(raw string, now time.Time) (*AccessClaims, error) {
+	claims := &AccessClaims{}
+	parser := jwt.NewParser(
+		jwt.WithValidMethods([]string{domain.AlgES256, domain.AlgRS256}),
+		jwt.WithIssuer(rl.Issuer),
+		jwt.WithExpirationRequired(),
+		jwt.WithTimeFunc(func() time.Time { return now }),
+	)
+	tok, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); typ != AccessTokenType {
+			return nil, fmt.Errorf("typ %q is not %s", typ, AccessTokenType)
+		}
+		kid, _ := t.Header["kid"].(string)
+		pub, alg, ok := rl.PublicKey(kid, now)
+		if !ok || alg != t.Method.Alg() {
+			return nil, errors.New("unknown key")
+		}
+		return pub, nil
+	})
+	if err != nil || !tok.Valid {
+		return nil, ErrInvalidToken
+	}
+	return claims, nil
+}
+
+// IssuerRealm extracts the realm name from an issuer URL of this registry,
+// reading the token's claims without verifying them: the caller then
+// verifies with that realm's keys.
+func (r *Registry) IssuerRealm(raw string) (string, bool) {
+	claims := &jwt.RegisteredClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {
+		return "", false
+	}
+	prefix := r.publicURL + "/realms/"
+	if len(claims.Issuer) <= len(prefix) || claims.Issuer[:len(prefix)] != prefix {
+		return "", false
+	}
+	name := claims.Issuer[len(prefix):]
+	return name, domain.IsValidName(name)
+}
