@@ -1,0 +1,197 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/handlers"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+// serveConfig is every setting of `latchkey serve`; each flag has an
+// environment variable of the same meaning, and the flag wins.
+type serveConfig struct {
+	httpAddr   string
+	dataDir    string
+	publicURL  string
+	natsURL    string
+	natsListen string
+	replicas   int
+	logLevel   string
+	noSync     bool
+}
+
+func parseServeFlags(args []string) (serveConfig, error) {
+	var cfg serveConfig
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.StringVar(&cfg.httpAddr, "http", envOr("LATCHKEY_HTTP", "127.0.0.1:8080"), "HTTP listen address (LATCHKEY_HTTP)")
+	fs.StringVar(&cfg.dataDir, "data", envOr("LATCHKEY_DATA", "./data"), "data directory (LATCHKEY_DATA)")
+	fs.StringVar(&cfg.publicURL, "public-url", envOr("LATCHKEY_PUBLIC_URL", ""), "public base URL; issuers are <public-url>/realms/<realm> (LATCHKEY_PUBLIC_URL; default http://<http>)")
+	fs.StringVar(&cfg.natsURL, "nats-url", envOr("LATCHKEY_NATS_URL", ""), "external NATS server or cluster; empty runs an embedded server (LATCHKEY_NATS_URL)")
+	fs.StringVar(&cfg.natsListen, "nats-listen", envOr("LATCHKEY_NATS_LISTEN", ""), "also serve the embedded NATS on this TCP address, for downstream subscribers (LATCHKEY_NATS_LISTEN)")
+	replicas, _ := strconv.Atoi(envOr("LATCHKEY_REPLICAS", "1"))
+	fs.IntVar(&cfg.replicas, "replicas", replicas, "replicas of each realm stream: 1, or 3 on a cluster (LATCHKEY_REPLICAS)")
+	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
+	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.publicURL == "" {
+		cfg.publicURL = "http://" + cfg.httpAddr
+	}
+	return cfg, nil
+}
+
+func newLogger(level string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: lv})), nil
+}
+
+// natsBackend is the NATS connection and, when embedded, its server.
+type natsBackend struct {
+	nc *nats.Conn
+	ns *server.Server
+}
+
+func openNATS(cfg serveConfig) (*natsBackend, error) {
+	if cfg.natsURL != "" {
+		nc, err := eventstore.ConnectURL(cfg.natsURL)
+		return &natsBackend{nc: nc}, err
+	}
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: cfg.dataDir, ListenAddr: cfg.natsListen, NoSync: cfg.noSync})
+	if err != nil {
+		return nil, err
+	}
+	nc, err := eventstore.ConnectInProcess(ns)
+	if err != nil {
+		ns.Shutdown()
+		return nil, err
+	}
+	return &natsBackend{nc: nc, ns: ns}, nil
+}
+
+func (b *natsBackend) close() {
+	_ = b.nc.Drain()
+	for b.nc.IsDraining() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if b.ns != nil {
+		b.ns.Shutdown()
+		b.ns.WaitForShutdown()
+	}
+}
+
+func serve(args []string) error {
+	cfg, err := parseServeFlags(args)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(cfg.logLevel)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	backend, err := openNATS(cfg)
+	if err != nil {
+		return err
+	}
+	defer backend.close()
+	store, err := eventstore.New(backend.nc, eventstore.Options{Replicas: cfg.replicas})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	masterKey, err := realms.LoadMasterKey(cfg.dataDir, os.Getenv("LATCHKEY_MASTER_KEY"))
+	if err != nil {
+		return err
+	}
+	keys, err := realms.OpenKeyStore(ctx, store.JetStream(), masterKey, cfg.replicas)
+	if err != nil {
+		return err
+	}
+	reg := realms.NewRegistry(store, keys, cfg.publicURL, log)
+	defer reg.Close()
+
+	var ready atomic.Bool
+	promReg := prometheus.NewRegistry()
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	e := handlers.New(handlers.Config{Registry: reg, Log: log, Ready: ready.Load, Metrics: promReg})
+	ln, err := net.Listen("tcp", cfg.httpAddr)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	httpDone := make(chan error, 1)
+	go func() { httpDone <- srv.Serve(ln) }()
+	log.Info("listening", "http", ln.Addr().String(), "public_url", cfg.publicURL, "embedded_nats", backend.ns != nil)
+
+	if err := reg.LoadAll(ctx); err != nil {
+		return fmt.Errorf("loading realms: %w", err)
+	}
+	boot, err := realms.Bootstrap(ctx, reg, cfg.dataDir, os.Getenv("LATCHKEY_BOOTSTRAP_CLIENT_SECRET"), time.Now())
+	if err != nil {
+		return fmt.Errorf("bootstrap: %w", err)
+	}
+	announceBootstrap(boot, cfg.dataDir)
+	ready.Store(true)
+	log.Info("ready", "realms", len(reg.List()))
+
+	select {
+	case <-ctx.Done():
+	case err := <-httpDone:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	ready.Store(false)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return srv.Shutdown(shutdownCtx)
+}
+
+// announceBootstrap prints a generated admin secret once, to stderr and
+// outside the JSON log, so that it never lands in log storage by accident.
+func announceBootstrap(b *realms.Bootstrapped, dataDir string) {
+	if b == nil {
+		return
+	}
+	if b.Secret == "" {
+		fmt.Fprintf(os.Stderr, "\nLatchkey bootstrap: created realm master and client %s with the secret from LATCHKEY_BOOTSTRAP_CLIENT_SECRET.\n\n", b.ClientID)
+		return
+	}
+	fmt.Fprintf(os.Stderr, `
+Latchkey bootstrap: created realm master and its admin client. The secret is shown once
+(also written to %s/%s, mode 0600):
+
+  client_id:     %s
+  client_secret: %s
+  token:         %s
+
+`, dataDir, realms.BootstrapFile, b.ClientID, b.Secret, b.TokenEndpoint)
+}

@@ -1,0 +1,242 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+type realmView struct {
+	Name   string    `json:"name"`
+	Issuer string    `json:"issuer"`
+	Keys   []keyView `json:"keys,omitempty"`
+}
+
+type keyView struct {
+	Kid         string `json:"kid"`
+	Alg         string `json:"alg"`
+	Active      bool   `json:"active"`
+	VerifyUntil int64  `json:"verify_until,omitempty"`
+}
+
+func viewRealm(rl *realms.Realm, withKeys bool) realmView {
+	v := realmView{Name: rl.Name, Issuer: rl.Issuer}
+	if withKeys {
+		for _, k := range rl.State().Keys {
+			v.Keys = append(v.Keys, keyView{Kid: k.Kid, Alg: k.Alg, Active: k.Active, VerifyUntil: k.VerifyUntil})
+		}
+	}
+	return v
+}
+
+// createRealm is POST /admin/realms; only master's admins create realms.
+func (a *api) createRealm(c echo.Context) error {
+	p := callerOf(c)
+	if p.Realm != domain.MasterRealm {
+		return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "only realm master may create realms")
+	}
+	var body struct {
+		Name string `json:"name"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	rl, err := a.reg.Create(c.Request().Context(), body.Name, p.meta(c, a))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name)
+	return c.JSON(http.StatusCreated, viewRealm(rl, true))
+}
+
+// listRealms is GET /admin/realms: every realm for master, else one's own.
+func (a *api) listRealms(c echo.Context) error {
+	p := callerOf(c)
+	out := []realmView{}
+	for _, rl := range a.reg.List() {
+		if p.may(rl.Name) {
+			out = append(out, viewRealm(rl, false))
+		}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"realms": out})
+}
+
+func (a *api) getRealm(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	return c.JSON(http.StatusOK, viewRealm(rl, true))
+}
+
+// rotateKeys is POST /admin/realms/{realm}/keys/rotate.
+func (a *api) rotateKeys(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	if err := rl.RotateKeys(c.Request().Context(), callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.JSON(http.StatusOK, viewRealm(rl, true))
+}
+
+// clientView is a client as the admin API shows it: never its secret or hash.
+type clientView struct {
+	ClientID            string   `json:"client_id"`
+	ClientSecret        string   `json:"client_secret,omitempty"`
+	Name                string   `json:"name"`
+	Type                string   `json:"type"`
+	GrantTypes          []string `json:"grant_types"`
+	Scopes              []string `json:"scopes"`
+	AccessTokenLifetime int64    `json:"access_token_lifetime"`
+	Version             uint64   `json:"version"`
+}
+
+func viewClient(cl *domain.Client) clientView {
+	return clientView{
+		ClientID: cl.ID, Name: cl.Name, Type: cl.Type, GrantTypes: cl.GrantTypes,
+		Scopes: cl.Scopes, AccessTokenLifetime: cl.AccessTokenLifetime, Version: cl.Version,
+	}
+}
+
+// createClient is POST /admin/realms/{realm}/clients: the response is the
+// only time the secret is shown.
+func (a *api) createClient(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var cmd domain.CreateClient
+	if ok, err := bindJSON(c, &cmd); !ok {
+		return err
+	}
+	cl, secret, err := rl.CreateClient(c.Request().Context(), cmd, callerOf(c).meta(c, a))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	v := viewClient(cl)
+	v.ClientSecret = secret
+	noStore(c)
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+cl.ID)
+	return c.JSON(http.StatusCreated, v)
+}
+
+// Paging limits for lists.
+const (
+	defaultPageSize = 100
+	maxPageSize     = 1000
+)
+
+// pageSize reads ?limit=, refusing anything but 1..max.
+func pageSize(c echo.Context, def, most int) (int, bool) {
+	s := c.QueryParam("limit")
+	if s == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 || n > most {
+		return 0, false
+	}
+	return n, true
+}
+
+// listClients is GET /admin/realms/{realm}/clients?limit=&cursor=.
+func (a *api) listClients(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	}
+	page, more := rl.Clients.Page(c.QueryParam("cursor"), limit)
+	out := struct {
+		Clients    []clientView `json:"clients"`
+		NextCursor string       `json:"next_cursor,omitempty"`
+	}{Clients: make([]clientView, 0, len(page))}
+	for _, cl := range page {
+		out.Clients = append(out.Clients, viewClient(cl))
+	}
+	if more {
+		out.NextCursor = page[len(page)-1].ID
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func (a *api) getClient(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	cl, ok := rl.Clients.Get(c.Param("id"))
+	if !ok {
+		return writeError(c, http.StatusNotFound, errNotFound, "client "+c.Param("id")+" does not exist")
+	}
+	return c.JSON(http.StatusOK, viewClient(cl))
+}
+
+// eventView is a stored envelope as the events API shows it, with secret
+// hashes removed from its data.
+type eventView struct {
+	Seq       uint64         `json:"seq"`
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Aggregate string         `json:"aggregate"`
+	Actor     string         `json:"actor"`
+	ClientID  string         `json:"client_id"`
+	RequestID string         `json:"request_id"`
+	IP        string         `json:"ip"`
+	Time      string         `json:"time"`
+	Data      map[string]any `json:"data"`
+}
+
+func viewEvent(env eventstore.Envelope) eventView {
+	data := map[string]any{}
+	_ = json.Unmarshal(env.Data, &data)
+	domain.RedactSecrets(data)
+	return eventView{
+		Seq: env.Seq, ID: env.ID, Type: env.Type, Aggregate: env.Aggregate, Actor: env.Actor,
+		ClientID: env.ClientID, RequestID: env.RequestID, IP: env.IP,
+		Time: env.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), Data: data,
+	}
+}
+
+// listEvents is GET /admin/realms/{realm}/events?after_seq=&limit=: the
+// realm's stream in order, paged by sequence.
+func (a *api) listEvents(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var after uint64
+	if s := c.QueryParam("after_seq"); s != "" {
+		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "after_seq must be a non-negative integer")
+		}
+	}
+	limit, ok := pageSize(c, defaultPageSize, eventstore.MaxPage)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(eventstore.MaxPage))
+	}
+	envs, err := a.reg.Store().ReadRealm(c.Request().Context(), rl.Name, after, limit)
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	out := struct {
+		Events       []eventView `json:"events"`
+		NextAfterSeq uint64      `json:"next_after_seq"`
+	}{Events: make([]eventView, 0, len(envs)), NextAfterSeq: after}
+	for _, env := range envs {
+		out.Events = append(out.Events, viewEvent(env))
+		out.NextAfterSeq = env.Seq
+	}
+	return c.JSON(http.StatusOK, out)
+}

@@ -1,0 +1,99 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// principal is who called the admin API: a client of some realm holding a
+// management token.
+type principal struct {
+	Realm    string
+	ClientID string
+	Subject  string
+}
+
+const principalKey = "latchkey.principal"
+
+// may reports whether the caller may administer realm: master reaches every
+// realm, any other realm's management client only its own.
+func (p principal) may(realm string) bool {
+	return p.Realm == domain.MasterRealm || p.Realm == realm
+}
+
+// meta builds an event's metadata for an admin action.
+func (p principal) meta(c echo.Context, a *api) eventstore.Meta {
+	return eventstore.Meta{
+		Actor: eventstore.ClientActor(p.ClientID), ClientID: p.ClientID,
+		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
+	}
+}
+
+func callerOf(c echo.Context) principal { return c.Get(principalKey).(principal) }
+
+// requireManagement admits a valid access token of any realm carrying the
+// management scope (RFC 6750). A path naming a realm the token does not
+// cover is 403.
+func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
+			return bearerError(c, http.StatusUnauthorized, "", "a bearer token with scope management is required")
+		}
+		p, scope, ok := a.verifyAdminToken(c, strings.TrimSpace(raw))
+		if !ok {
+			return bearerError(c, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
+		}
+		if !domain.HasScope(scope, domain.ScopeManagement) {
+			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
+		}
+		if realm := c.Param("realm"); realm != "" && !p.may(realm) {
+			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "this token cannot administer realm "+realm)
+		}
+		c.Set(principalKey, p)
+		return next(c)
+	}
+}
+
+// verifyAdminToken verifies a token with the keys of the realm that issued
+// it and returns the caller and the token's scope.
+func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, bool) {
+	realmName, ok := a.reg.IssuerRealm(raw)
+	if !ok {
+		return principal{}, "", false
+	}
+	rl, err := a.reg.Get(c.Request().Context(), realmName)
+	if err != nil {
+		return principal{}, "", false
+	}
+	claims, err := rl.VerifyAccessToken(raw, a.now())
+	if err != nil {
+		return principal{}, "", false
+	}
+	// The client must still exist in its realm.
+	if _, ok := rl.Clients.Get(claims.ClientID); !ok {
+		return principal{}, "", false
+	}
+	return principal{Realm: realmName, ClientID: claims.ClientID, Subject: claims.Subject}, claims.Scope, true
+}
+
+// bearerError answers with an RFC 6750 §3 challenge.
+func bearerError(c echo.Context, status int, code, desc string) error {
+	challenge := `Bearer realm="latchkey"`
+	if code != "" {
+		challenge += `, error="` + code + `", error_description="` + desc + `"`
+	}
+	if code == domain.ErrInsufficientScope {
+		challenge += `, scope="` + domain.ScopeManagement + `"`
+	}
+	c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
+	if code == "" {
+		code = domain.ErrInvalidToken
+	}
+	return writeError(c, status, code, desc)
+}

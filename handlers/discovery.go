@@ -1,0 +1,58 @@
+package handlers
+
+import (
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// providerMetadata is OpenID Connect Discovery 1.0 / RFC 8414 metadata.
+type providerMetadata struct {
+	Issuer                            string   `json:"issuer"`
+	AuthorizationEndpoint             string   `json:"authorization_endpoint"`
+	TokenEndpoint                     string   `json:"token_endpoint"`
+	JWKSURI                           string   `json:"jwks_uri"`
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	ResponseTypesSupported            []string `json:"response_types_supported"`
+	SubjectTypesSupported             []string `json:"subject_types_supported"`
+	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	ScopesSupported                   []string `json:"scopes_supported"`
+}
+
+// discovery serves both /realms/{realm}/.well-known/openid-configuration
+// and /.well-known/oauth-authorization-server/realms/{realm}.
+func (a *api) discovery(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	oidc := rl.Issuer + "/protocol/openid-connect"
+	return c.JSON(http.StatusOK, providerMetadata{
+		Issuer:                            rl.Issuer,
+		AuthorizationEndpoint:             oidc + "/auth",
+		TokenEndpoint:                     oidc + "/token",
+		JWKSURI:                           oidc + "/certs",
+		GrantTypesSupported:               []string{domain.GrantClientCredentials},
+		ResponseTypesSupported:            []string{"code"},
+		SubjectTypesSupported:             []string{"public"},
+		IDTokenSigningAlgValuesSupported:  []string{domain.AlgRS256, domain.AlgES256},
+		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
+		ScopesSupported:                   []string{domain.ScopeOpenID},
+	})
+}
+
+// certs is the realm's JWKS: public keys only, each with kid, alg and use.
+func (a *api) certs(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	c.Response().Header().Set("Cache-Control", "public, max-age=60")
+	return c.JSON(http.StatusOK, struct {
+		Keys []json.RawMessage `json:"keys"`
+	}{rl.JWKS(a.now())})
+}

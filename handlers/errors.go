@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// apiError is every error body: RFC 6749 §5.2 shape, used by the admin API
+// too so scripts parse one format.
+type apiError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
+}
+
+// Error codes beyond RFC 6749's, for the admin API.
+const (
+	errNotFound         = "not_found"
+	errConflict         = "conflict"
+	errUnsupportedMedia = "unsupported_media_type"
+	errTooLarge         = "request_too_large"
+	errMethodNotAllowed = "method_not_allowed"
+	errServer           = "temporarily_unavailable"
+)
+
+func writeError(c echo.Context, status int, code, desc string) error {
+	noStore(c)
+	return c.JSON(status, apiError{Error: code, Description: desc})
+}
+
+// noStore marks a response that carries or derives from credentials.
+func noStore(c echo.Context) {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+}
+
+// domainError answers a failed command: validation → 400, missing → 404,
+// exists or stale → 409; anything else is logged and answered 503 without
+// its details.
+func domainError(c echo.Context, log *slog.Logger, err error) error {
+	var verr *domain.ValidationError
+	switch {
+	case errors.As(err, &verr):
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, verr.Message)
+	case errors.Is(err, domain.ErrNotFound):
+		return writeError(c, http.StatusNotFound, errNotFound, "not found")
+	case errors.Is(err, domain.ErrAlreadyExists):
+		return writeError(c, http.StatusConflict, errConflict, "already exists")
+	case errors.Is(err, eventstore.ErrConflict):
+		return writeError(c, http.StatusConflict, errConflict, "changed concurrently; reload and retry")
+	}
+	log.Error("request failed", "request_id", requestID(c), "err", err)
+	return writeError(c, http.StatusServiceUnavailable, errServer, "the server could not complete the request; retry later")
+}
+
+// httpErrorHandler renders echo's own errors (unknown route, wrong method,
+// body limits) in the same JSON shape, and never leaks internals.
+func httpErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		var he *echo.HTTPError
+		if !errors.As(err, &he) {
+			_ = domainError(c, log, err)
+			return
+		}
+		code, desc := errServer, http.StatusText(he.Code)
+		switch he.Code {
+		case http.StatusNotFound:
+			code = errNotFound
+		case http.StatusMethodNotAllowed:
+			code = errMethodNotAllowed
+		case http.StatusRequestEntityTooLarge:
+			code = errTooLarge
+		case http.StatusUnsupportedMediaType:
+			code = errUnsupportedMedia
+		default:
+			if he.Code < 500 {
+				code = domain.ErrInvalidRequest
+			} else {
+				log.Error("request failed", "request_id", requestID(c), "err", err)
+			}
+		}
+		_ = writeError(c, he.Code, code, desc)
+	}
+}

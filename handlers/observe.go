@@ -1,0 +1,72 @@
+package handlers
+
+import (
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+type metrics struct {
+	requests *prometheus.HistogramVec
+	tokens   *prometheus.CounterVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "latchkey_http_request_duration_seconds",
+			Help:    "HTTP requests by route, method and status.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1},
+		}, []string{"route", "method", "code"}),
+		tokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "latchkey_tokens_issued_total",
+			Help: "Access tokens issued, by realm and grant type.",
+		}, []string{"realm", "grant_type"}),
+	}
+	reg.MustRegister(m.requests, m.tokens)
+	return m
+}
+
+func (m *metrics) handler(reg *prometheus.Registry) echo.HandlerFunc {
+	return echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+}
+
+// observe logs one line per request and records its duration. It logs the
+// path without its query string and never a header or body: those may hold
+// credentials.
+func (a *api) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		status := c.Response().Status
+		elapsed := time.Since(start)
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		a.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+		a.log.Info("http",
+			"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+			"ms", float64(elapsed.Microseconds())/1000, "request_id", requestID(c), "ip", c.RealIP())
+		return nil
+	}
+}
+
+func (a *api) healthz(c echo.Context) error {
+	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyz answers 200 only once the read models have caught up at start.
+func (a *api) readyz(c echo.Context) error {
+	if !a.ready() {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	}
+	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
+}

@@ -1,0 +1,89 @@
+package handlers
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+// Config wires the HTTP surface to the rest of the service.
+type Config struct {
+	Registry *realms.Registry
+	Log      *slog.Logger
+	// Ready reports whether start-up has caught up the read models.
+	Ready func() bool
+	// Now is the clock; tests may fix it.
+	Now func() time.Time
+	// Metrics registers the HTTP metrics; nil uses a private registry.
+	Metrics *prometheus.Registry
+}
+
+// api holds what every handler needs.
+type api struct {
+	reg     *realms.Registry
+	log     *slog.Logger
+	now     func() time.Time
+	ready   func() bool
+	metrics *metrics
+}
+
+// New builds the echo server with every route.
+func New(cfg Config) *echo.Echo {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Ready == nil {
+		cfg.Ready = func() bool { return true }
+	}
+	if cfg.Metrics == nil {
+		cfg.Metrics = prometheus.NewRegistry()
+	}
+	a := &api{reg: cfg.Registry, log: cfg.Log, now: cfg.Now, ready: cfg.Ready, metrics: newMetrics(cfg.Metrics)}
+
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	// The peer address is the client's IP; forwarded headers are not
+	// trusted unless a proxy setup says so.
+	e.IPExtractor = echo.ExtractIPDirect()
+	e.HTTPErrorHandler = httpErrorHandler(cfg.Log)
+	e.Use(middleware.RequestID())
+	e.Use(a.observe)
+	e.Use(middleware.Recover())
+
+	e.GET("/healthz", a.healthz)
+	e.GET("/readyz", a.readyz)
+	e.GET("/metrics", a.metrics.handler(cfg.Metrics))
+
+	a.oauthRoutes(e)
+	a.adminRoutes(e)
+	return e
+}
+
+func (a *api) oauthRoutes(e *echo.Echo) {
+	r := e.Group("/realms/:realm")
+	r.GET("/.well-known/openid-configuration", a.discovery)
+	r.POST("/protocol/openid-connect/token", a.token)
+	r.GET("/protocol/openid-connect/certs", a.certs)
+	e.GET("/.well-known/oauth-authorization-server/realms/:realm", a.discovery)
+}
+
+func (a *api) adminRoutes(e *echo.Echo) {
+	g := e.Group("/admin", a.requireManagement, middleware.BodyLimit(maxJSONBody))
+	g.POST("/realms", a.createRealm)
+	g.GET("/realms", a.listRealms)
+	g.GET("/realms/:realm", a.getRealm)
+	g.POST("/realms/:realm/keys/rotate", a.rotateKeys)
+	g.POST("/realms/:realm/clients", a.createClient)
+	g.GET("/realms/:realm/clients", a.listClients)
+	g.GET("/realms/:realm/clients/:id", a.getClient)
+	g.GET("/realms/:realm/events", a.listEvents)
+}
+
+func requestID(c echo.Context) string {
+	return c.Response().Header().Get(echo.HeaderXRequestID)
+}
