@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"encoding/json"
 	"time"
 
@@ -69,12 +70,23 @@ func (e *Envelope) Payload() (domain.Payload, error) {
 	return domain.DecodePayload(e.Type, e.Data)
 }
 
-// DecodeEnvelope reads a stored message body and stamps its sequence.
-func DecodeEnvelope(data []byte, seq uint64) (Envelope, error) {
-	var e Envelope
-	if err := json.Unmarshal(data, &e); err != nil {
-		return Envelope{}, err
+// A message body holds one envelope, or several separated by '\n' when
+// token events were group-committed. Encoded JSON never contains a raw
+// newline, so the split is unambiguous and a one-event body is plain JSON.
+
+func encodeEnvelope(e Envelope) ([]byte, error) { return json.Marshal(e) }
+
+// DecodeMessage reads a stored message body into its envelopes, each
+// stamped with the message's stream sequence.
+func DecodeMessage(data []byte, seq uint64) ([]Envelope, error) {
+	out := make([]Envelope, 0, 1)
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		var e Envelope
+		if err := json.Unmarshal(line, &e); err != nil {
+			return nil, err
+		}
+		e.Seq = seq
+		out = append(out, e)
 	}
-	e.Seq = seq
-	return e, nil
+	return out, nil
 }

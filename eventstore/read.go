@@ -64,40 +64,43 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		pending = uint64(limit)
 	}
 	out := make([]Envelope, 0, pending)
-	for uint64(len(out)) < pending {
-		batch, err := cons.Fetch(int(min(pending-uint64(len(out)), MaxPage)), jetstream.FetchMaxWait(fetchWait))
+	for read := uint64(0); read < pending; {
+		batch, err := cons.Fetch(int(min(pending-read, MaxPage)), jetstream.FetchMaxWait(fetchWait))
 		if err != nil {
 			return nil, err
 		}
 		got := 0
 		for m := range batch.Messages() {
-			env, err := decodeMsg(m)
+			envs, _, err := decodeMsg(m)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, env)
+			out = append(out, envs...)
 			got++
 		}
 		if err := batch.Error(); err != nil {
 			return nil, err
 		}
 		if got == 0 {
-			return nil, fmt.Errorf("eventstore: stream %s returned no message while %d were pending", StreamName(realm), pending-uint64(len(out)))
+			return nil, fmt.Errorf("eventstore: stream %s returned no message while %d were pending", StreamName(realm), pending-read)
 		}
+		read += uint64(got)
 	}
 	return out, nil
 }
 
-func decodeMsg(m jetstream.Msg) (Envelope, error) {
+// decodeMsg returns a message's envelopes and its stream sequence.
+func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return Envelope{}, err
+		return nil, 0, err
 	}
-	env, err := DecodeEnvelope(m.Data(), md.Sequence.Stream)
+	seq := md.Sequence.Stream
+	envs, err := DecodeMessage(m.Data(), seq)
 	if err != nil {
-		return Envelope{Seq: md.Sequence.Stream}, fmt.Errorf("eventstore: message %d: %w", md.Sequence.Stream, err)
+		return nil, seq, fmt.Errorf("eventstore: message %d: %w", seq, err)
 	}
-	return env, nil
+	return envs, seq, nil
 }
 
 // Subscription is a live feed of a realm's events.
@@ -105,11 +108,11 @@ type Subscription interface {
 	Stop()
 }
 
-// Subscribe calls fn, one at a time and in stream order, with every event of
-// the realm from sequence fromSeq on, then with each new one as it arrives.
-// A message that cannot be decoded is reported to onErr and then passed to
-// fn as an envelope with only its sequence, so the reader still advances.
-func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(Envelope), onErr func(error)) (Subscription, error) {
+// Subscribe calls fn, one message at a time and in stream order, with the
+// events of every message of the realm from sequence fromSeq on, then of
+// each new one as it arrives. A message that cannot be decoded is reported
+// to onErr and passed to fn with no events, so the reader still advances.
+func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(seq uint64, events []Envelope), onErr func(error)) (Subscription, error) {
 	if fromSeq == 0 {
 		fromSeq = 1
 	}
@@ -124,11 +127,11 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		env, err := decodeMsg(m)
+		envs, seq, err := decodeMsg(m)
 		if err != nil {
 			onErr(err)
 		}
-		fn(env)
+		fn(seq, envs)
 	})
 	if err != nil {
 		return nil, err

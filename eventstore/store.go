@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -111,7 +110,7 @@ func buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload
 	if err != nil {
 		return nil, err
 	}
-	body, err := json.Marshal(env)
+	body, err := encodeEnvelope(env)
 	if err != nil {
 		return nil, err
 	}

@@ -9,8 +9,8 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
-// Event is one stored event with its decoded payload (nil when the payload
-// could not be decoded: folds skip it, the runner still advances).
+// Event is one stored event with its decoded payload. Events whose payload
+// cannot be decoded are logged and not folded; the runner still advances.
 type Event struct {
 	eventstore.Envelope
 	Payload domain.Payload
@@ -50,21 +50,20 @@ func StartRunner(ctx context.Context, store *eventstore.Store, realm string, log
 	return r, nil
 }
 
-func (r *Runner) apply(env eventstore.Envelope) {
-	ev := Event{Envelope: env}
-	if env.Type != "" {
+// apply folds the events of one message, then marks its sequence applied.
+func (r *Runner) apply(seq uint64, envs []eventstore.Envelope) {
+	for _, env := range envs {
 		p, err := env.Payload()
 		if err != nil {
-			r.log.Error("undecodable payload", "realm", r.realm, "seq", env.Seq, "type", env.Type, "err", err)
+			r.log.Error("undecodable payload", "realm", r.realm, "seq", seq, "type", env.Type, "err", err)
+			continue
 		}
-		ev.Payload = p
-	}
-	if ev.Payload != nil {
+		ev := Event{Envelope: env, Payload: p}
 		for _, f := range r.folds {
 			f.Apply(ev)
 		}
 	}
-	r.advance(env.Seq)
+	r.advance(seq)
 }
 
 func (r *Runner) advance(seq uint64) {

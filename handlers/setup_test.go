@@ -1,0 +1,69 @@
+package handlers_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/eventstore/estest"
+	"github.com/latchkeyhq/latchkey/handlers"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+const testPublicURL = "https://id.example.test"
+
+// fixture is the real service in-process: embedded JetStream, registry and
+// echo, with realm acme and one client-credentials client.
+type fixture struct {
+	srv    *estest.Server
+	reg    *realms.Registry
+	e      *echo.Echo
+	realm  *realms.Realm
+	client string
+	secret string
+}
+
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	srv := estest.Start(tb, tb.TempDir())
+	ctx := context.Background()
+	keys, err := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	reg := realms.NewRegistry(srv.Store, keys, testPublicURL, log)
+	tb.Cleanup(reg.Close)
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
+	rl, err := reg.Create(ctx, "acme", meta)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cl, secret, err := rl.CreateClient(ctx, domain.CreateClient{Name: "backend", Scopes: []string{"read", "write"}}, meta)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &fixture{srv: srv, reg: reg, e: handlers.New(handlers.Config{Registry: reg, Log: log}), realm: rl, client: cl.ID, secret: secret}
+}
+
+// post sends a form to the handler in-process.
+func (f *fixture) post(path string, form url.Values, mutate func(*http.Request)) *httptest.ResponseRecorder {
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if mutate != nil {
+		mutate(req)
+	}
+	rec := httptest.NewRecorder()
+	f.e.ServeHTTP(rec, req)
+	return rec
+}
