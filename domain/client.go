@@ -42,6 +42,9 @@ type Client struct {
 	Scopes              []string
 	AccessTokenLifetime int64
 	SecretHash          string
+	// TokensRevokedBefore: every token of the client issued (iat) before
+	// this Unix second is revoked.
+	TokensRevokedBefore int64
 	// Version is the stream sequence of the client's last own event; an
 	// update appends with it as the expected last subject sequence.
 	Version uint64
@@ -59,6 +62,8 @@ func (c *Client) Apply(seq uint64, p Payload) {
 			GrantTypes: e.GrantTypes, Scopes: e.Scopes,
 			AccessTokenLifetime: e.AccessTokenLifetime, SecretHash: e.SecretHash,
 		}
+	case ClientTokensRevoked:
+		c.TokensRevokedBefore = max(c.TokensRevokedBefore, e.IssuedBefore)
 	default:
 		return
 	}

@@ -25,7 +25,10 @@ const (
 	TypeRealmKeyAdded       = "realm.key_added"
 	TypeRealmKeyDeactivated = "realm.key_deactivated"
 	TypeClientCreated       = "client.created"
+	TypeClientTokensRevoked = "client.tokens_revoked"
 	TypeTokenIssued         = "token.issued"
+	TypeTokenRevoked        = "token.revoked"
+	TypeTokenUsed           = "token.used"
 )
 
 // RealmCreated starts a realm's history.
@@ -63,9 +66,12 @@ type ClientCreated struct {
 }
 
 // TokenIssued records an access token handed out. The token itself is not
-// stored: its id (jti) and claims are enough to introspect and revoke it.
+// stored: its id (jti) and claims are enough to introspect and revoke it,
+// and Hash (see TokenHash) proves that a presented token is the one issued
+// without verifying its signature again.
 type TokenIssued struct {
 	JTI       string `json:"jti"`
+	Hash      string `json:"hash"`
 	Subject   string `json:"sub"`
 	Scope     string `json:"scope"`
 	GrantType string `json:"grant_type"`
@@ -74,11 +80,36 @@ type TokenIssued struct {
 	ExpiresAt int64  `json:"exp"`
 }
 
-func (RealmCreated) EventType() string   { return TypeRealmCreated }
-func (KeyAdded) EventType() string       { return TypeRealmKeyAdded }
-func (KeyDeactivated) EventType() string { return TypeRealmKeyDeactivated }
-func (ClientCreated) EventType() string  { return TypeClientCreated }
-func (TokenIssued) EventType() string    { return TypeTokenIssued }
+// TokenRevoked revokes one access token before it expires.
+type TokenRevoked struct {
+	JTI       string `json:"jti"`
+	ExpiresAt int64  `json:"exp"`
+	Reason    string `json:"reason"`
+}
+
+// ClientTokensRevoked revokes every token of a client issued before
+// IssuedBefore (Unix seconds): one event however many tokens it covers.
+type ClientTokensRevoked struct {
+	IssuedBefore int64  `json:"issued_before"`
+	ForgetAfter  int64  `json:"forget_after"`
+	Reason       string `json:"reason"`
+}
+
+// TokenUsed records that a token was seen in use (introspection), at most
+// once per token per minute.
+type TokenUsed struct {
+	JTI string `json:"jti"`
+	At  int64  `json:"at"`
+}
+
+func (TokenRevoked) EventType() string        { return TypeTokenRevoked }
+func (ClientTokensRevoked) EventType() string { return TypeClientTokensRevoked }
+func (TokenUsed) EventType() string           { return TypeTokenUsed }
+func (RealmCreated) EventType() string        { return TypeRealmCreated }
+func (KeyAdded) EventType() string            { return TypeRealmKeyAdded }
+func (KeyDeactivated) EventType() string      { return TypeRealmKeyDeactivated }
+func (ClientCreated) EventType() string       { return TypeClientCreated }
+func (TokenIssued) EventType() string         { return TypeTokenIssued }
 
 // decoders maps an event type to a function that decodes its payload.
 var decoders = map[string]func([]byte) (Payload, error){
@@ -87,6 +118,9 @@ var decoders = map[string]func([]byte) (Payload, error){
 	TypeRealmKeyDeactivated: decodeAs[KeyDeactivated],
 	TypeClientCreated:       decodeAs[ClientCreated],
 	TypeTokenIssued:         decodeAs[TokenIssued],
+	TypeTokenRevoked:        decodeAs[TokenRevoked],
+	TypeClientTokensRevoked: decodeAs[ClientTokensRevoked],
+	TypeTokenUsed:           decodeAs[TokenUsed],
 }
 
 func decodeAs[T Payload](data []byte) (Payload, error) {

@@ -96,6 +96,10 @@ func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
 		return nil, 0, err
 	}
 	seq := md.Sequence.Stream
+	if isRevocationsSubject(m.Subject()) {
+		// A rule restates an event stored beside it; readers of events skip it.
+		return nil, seq, nil
+	}
 	envs, err := DecodeMessage(m.Data(), seq)
 	if err != nil {
 		return nil, seq, fmt.Errorf("eventstore: message %d: %w", seq, err)

@@ -60,8 +60,10 @@ func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// verifyAdminToken verifies a token with the keys of the realm that issued
-// it and returns the caller and the token's scope.
+// verifyAdminToken looks the token up in the read models of the realm that
+// issued it: only an exact token recorded at issuance, still active (not
+// expired, not revoked) and whose client still exists is accepted. It
+// returns the caller and the token's scope.
 func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, bool) {
 	realmName, ok := a.reg.IssuerRealm(raw)
 	if !ok {
@@ -71,15 +73,14 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if err != nil {
 		return principal{}, "", false
 	}
-	claims, err := rl.VerifyAccessToken(raw, a.now())
-	if err != nil {
+	info, found := rl.Introspect(c.Request().Context(), raw, a.now())
+	if !found || info.Status != domain.StatusActive {
 		return principal{}, "", false
 	}
-	// The client must still exist in its realm.
-	if _, ok := rl.Clients.Get(claims.ClientID); !ok {
+	if _, ok := rl.Clients.Get(info.ClientID); !ok {
 		return principal{}, "", false
 	}
-	return principal{Realm: realmName, ClientID: claims.ClientID, Subject: claims.Subject}, claims.Scope, true
+	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject}, info.Scope, true
 }
 
 // bearerError answers with an RFC 6750 §3 challenge.

@@ -68,6 +68,8 @@ func (a *api) oauthRoutes(e *echo.Echo) {
 	r := e.Group("/realms/:realm")
 	r.GET("/.well-known/openid-configuration", a.discovery)
 	r.POST("/protocol/openid-connect/token", a.token)
+	r.POST("/protocol/openid-connect/token/introspect", a.introspect)
+	r.POST("/protocol/openid-connect/revoke", a.revoke)
 	r.GET("/protocol/openid-connect/certs", a.certs)
 	e.GET("/.well-known/oauth-authorization-server/realms/:realm", a.discovery)
 }
@@ -82,6 +84,9 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.GET("/realms/:realm/clients", a.listClients)
 	g.GET("/realms/:realm/clients/:id", a.getClient)
 	g.GET("/realms/:realm/events", a.listEvents)
+	g.GET("/realms/:realm/sessions", a.listSessions)
+	g.DELETE("/realms/:realm/tokens/:jti", a.revokeTokenByAdmin)
+	g.POST("/realms/:realm/clients/:id/revoke-tokens", a.revokeClientTokens)
 }
 
 func requestID(c echo.Context) string {

@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"context"
 	"errors"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,19 +23,9 @@ type tokenResponse struct {
 
 // token is POST /realms/{realm}/protocol/openid-connect/token.
 func (a *api) token(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
-	}
-	if c.QueryParams().Has("client_secret") {
-		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_secret must not be sent in the query string"})
-	}
-	f, oerr, err := parseOAuthForm(c)
-	if errors.Is(err, errBodyTooLarge) {
-		return writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "request body exceeds 64 KiB")
-	}
-	if oerr != nil {
-		return oauthError(c, rl, false, oerr)
+	rl, f, done, err := a.formRequest(c)
+	if done {
+		return err
 	}
 	grant, ok := f["grant_type"]
 	if !ok || grant == "" {
@@ -42,15 +34,44 @@ func (a *api) token(c echo.Context) error {
 	if grant != domain.GrantClientCredentials {
 		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnsupportedGrantType, Description: "grant_type " + grant + " is not supported"})
 	}
-	cred, oerr := readClientCredentials(c.Request().Header.Get(echo.HeaderAuthorization), f)
-	if oerr != nil {
-		return oauthError(c, rl, cred.basic, oerr)
-	}
-	client, oerr := authenticateClient(rl, cred)
-	if oerr != nil {
-		return oauthError(c, rl, cred.basic, oerr)
+	client, done, err := a.authenticate(c, rl, f)
+	if done {
+		return err
 	}
 	return a.clientCredentials(c, rl, client, f)
+}
+
+// formRequest reads a POSTed OAuth form for a realm. When done is true the
+// request was refused and err is the response already written.
+func (a *api) formRequest(c echo.Context) (rl *realms.Realm, f form, done bool, err error) {
+	rl, err = a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return nil, nil, true, realmError(c, a, err)
+	}
+	if c.QueryParams().Has("client_secret") {
+		return nil, nil, true, oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_secret must not be sent in the query string"})
+	}
+	f, oerr, err := parseOAuthForm(c)
+	if errors.Is(err, errBodyTooLarge) {
+		return nil, nil, true, writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "request body exceeds 64 KiB")
+	}
+	if oerr != nil {
+		return nil, nil, true, oauthError(c, rl, false, oerr)
+	}
+	return rl, f, false, nil
+}
+
+// authenticate authenticates the client of a form request (basic or post).
+// When done is true the request was refused and err is the response.
+func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form) (*domain.Client, bool, error) {
+	cred, oerr := readClientCredentials(c.Request().Header.Get(echo.HeaderAuthorization), f)
+	if oerr == nil {
+		var client *domain.Client
+		if client, oerr = authenticateClient(rl, cred); oerr == nil {
+			return client, false, nil
+		}
+	}
+	return nil, true, oauthError(c, rl, cred.basic, oerr)
 }
 
 // clientCredentials issues a token to an authenticated client (RFC 6749
@@ -61,7 +82,10 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 		return oauthError(c, rl, false, oerr)
 	}
 	ctx := c.Request().Context()
-	now := a.now()
+	now, err := holdPastRevocation(ctx, client, a.now())
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
 	issued, err := rl.MintAccessToken(ctx, client.ID, decision.Subject, decision.Scope, decision.Lifetime, now)
 	if err != nil {
 		return domainError(c, a.log, err)
@@ -70,8 +94,9 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
 		RequestID: requestID(c), IP: c.RealIP(), Time: now,
 	}
-	_, err = a.reg.Store().AppendToken(ctx, rl.Name, domain.ClientRef(client.ID), meta, domain.TokenIssued{
+	seq, err := a.reg.Store().AppendToken(ctx, rl.Name, domain.ClientRef(client.ID), meta, domain.TokenIssued{
 		JTI:       issued.Claims.ID,
+		Hash:      domain.TokenHash(issued.Token),
 		Subject:   decision.Subject,
 		Scope:     decision.Scope,
 		GrantType: domain.GrantClientCredentials,
@@ -79,6 +104,10 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 		IssuedAt:  issued.Claims.IssuedAt.Unix(),
 		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
 	})
+	if err == nil {
+		// Introspection here must know the token as soon as its client has it.
+		err = rl.WaitFor(ctx, seq)
+	}
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
@@ -90,6 +119,25 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 		ExpiresIn:   decision.Lifetime,
 		Scope:       decision.Scope,
 	})
+}
+
+// holdPastRevocation returns the time to issue a token at. A revoke-all
+// covers tokens issued before the next whole second (iat has one-second
+// precision); a token of that client issued in the same second waits for
+// the cut-off, so downstream services do not see it as revoked.
+func holdPastRevocation(ctx context.Context, client *domain.Client, now time.Time) (time.Time, error) {
+	cutoff := time.Unix(client.TokensRevokedBefore, 0)
+	if !now.Before(cutoff) {
+		return now, nil
+	}
+	t := time.NewTimer(cutoff.Sub(now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return cutoff, nil
+	case <-ctx.Done():
+		return now, ctx.Err()
+	}
 }
 
 // oauthError answers a token-endpoint error per RFC 6749 §5.2:

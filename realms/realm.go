@@ -27,10 +27,13 @@ type Realm struct {
 	Name    string
 	Issuer  string
 	Clients *projections.Clients
+	Tokens  *projections.Tokens
 
 	model  *projections.Realm
 	runner *projections.Runner
 	reg    *Registry
+	usage  usageRecorder
+	stop   context.CancelFunc
 
 	signers sync.Map // kid → crypto.Signer, opened from the key store once
 	publics sync.Map // kid → crypto.PublicKey, parsed from the events once

@@ -117,10 +117,11 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		Name:    name,
 		Issuer:  r.Issuer(name),
 		Clients: projections.NewClients(),
+		Tokens:  projections.NewTokens(),
 		model:   projections.NewRealm(),
 		reg:     r,
 	}
-	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients)
+	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients, rl.Tokens)
 	if err != nil {
 		return nil, err
 	}
@@ -131,6 +132,9 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		runner.Stop()
 		return nil, err
 	}
+	bg, stop := context.WithCancel(context.Background())
+	rl.stop = stop
+	go rl.runUsageFlush(bg)
 	r.mu.Lock()
 	r.realms[name] = rl
 	r.mu.Unlock()
@@ -201,6 +205,8 @@ func (r *Registry) Close() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, rl := range r.realms {
+		rl.stop()
+		rl.flushUsage(context.Background())
 		rl.runner.Stop()
 	}
 }

@@ -2,8 +2,6 @@ package realms
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -59,37 +57,6 @@ func (rl *Realm) MintAccessToken(ctx context.Context, clientID, subject, scope s
 		return IssuedToken{}, err
 	}
 	return IssuedToken{Token: signed, Claims: claims, Kid: kid}, nil
-}
-
-// ErrInvalidToken is any access token this realm did not issue or that is
-// no longer valid; callers do not learn which check failed.
-var ErrInvalidToken = errors.New("invalid access token")
-
-// VerifyAccessToken checks signature (by kid, among published keys), typ,
-// issuer and expiry of one of this realm's access tokens.
-func (rl *Realm) VerifyAccessToken(raw string, now time.Time) (*AccessClaims, error) {
-	claims := &AccessClaims{}
-	parser := jwt.NewParser(
-		jwt.WithValidMethods([]string{domain.AlgES256, domain.AlgRS256}),
-		jwt.WithIssuer(rl.Issuer),
-		jwt.WithExpirationRequired(),
-		jwt.WithTimeFunc(func() time.Time { return now }),
-	)
-	tok, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); typ != AccessTokenType {
-			return nil, fmt.Errorf("typ %q is not %s", typ, AccessTokenType)
-		}
-		kid, _ := t.Header["kid"].(string)
-		pub, alg, ok := rl.PublicKey(kid, now)
-		if !ok || alg != t.Method.Alg() {
-			return nil, errors.New("unknown key")
-		}
-		return pub, nil
-	})
-	if err != nil || !tok.Valid {
-		return nil, ErrInvalidToken
-	}
-	return claims, nil
 }
 
 // IssuerRealm extracts the realm name from an issuer URL of this registry,

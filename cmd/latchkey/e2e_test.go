@@ -1,0 +1,649 @@
+package main
+
+// Black-box end-to-end tests: the real binary, over real HTTP.
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// eventView is one entry of GET /admin/realms/{realm}/events.
+type eventView struct {
+	Seq       uint64         `json:"seq"`
+	ID        string         `json:"id"`
+	Type      string         `json:"type"`
+	Aggregate string         `json:"aggregate"`
+	Actor     string         `json:"actor"`
+	ClientID  string         `json:"client_id"`
+	RequestID string         `json:"request_id"`
+	IP        string         `json:"ip"`
+	Time      string         `json:"time"`
+	Data      map[string]any `json:"data"`
+}
+
+// eventsPage is one page of events, decoded and raw.
+type eventsPage struct {
+	Events       []eventView
+	Raw          []json.RawMessage
+	NextAfterSeq uint64
+	resp         *response
+}
+
+func (lk *latchkey) events(t *testing.T, token, realm, query string) eventsPage {
+	t.Helper()
+	r := lk.get(t, "/admin/realms/"+realm+"/events?"+query, withBearer(token))
+	r.requireStatus(t, http.StatusOK)
+	var raw struct {
+		Events       []json.RawMessage `json:"events"`
+		NextAfterSeq *uint64           `json:"next_after_seq"`
+	}
+	r.decode(t, &raw)
+	if raw.Events == nil || raw.NextAfterSeq == nil {
+		t.Fatalf("events page lacks events or next_after_seq:\n%s", r)
+	}
+	p := eventsPage{Raw: raw.Events, NextAfterSeq: *raw.NextAfterSeq, resp: r}
+	for _, e := range raw.Events {
+		var v eventView
+		if err := json.Unmarshal(e, &v); err != nil {
+			t.Fatalf("decoding event %s: %v", e, err)
+		}
+		p.Events = append(p.Events, v)
+	}
+	return p
+}
+
+func countTypes(evs []eventView) map[string]int {
+	out := map[string]int{}
+	for _, e := range evs {
+		out[e.Type]++
+	}
+	return out
+}
+
+func hashHex(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return hex.EncodeToString(sum[:])
+}
+
+// requireNoSecrets fails if body shows any secret, its SHA-256 hex (either
+// case), a secret_hash field or private key material.
+func requireNoSecrets(t *testing.T, what string, body []byte, secrets ...string) {
+	t.Helper()
+	s := string(body)
+	for _, sec := range secrets {
+		h := hashHex(sec)
+		for _, bad := range []string{sec, h, strings.ToUpper(h)} {
+			if strings.Contains(s, bad) {
+				t.Errorf("%s contains a client secret or its SHA-256 (%q):\n%s", what, bad, s)
+			}
+		}
+	}
+	for _, bad := range []string{"secret_hash", "client_secret", `"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, "PRIVATE KEY"} {
+		if strings.Contains(s, bad) {
+			t.Errorf("%s contains %s:\n%s", what, bad, s)
+		}
+	}
+}
+
+type clientCreated struct {
+	ClientID            string   `json:"client_id"`
+	ClientSecret        string   `json:"client_secret"`
+	Name                string   `json:"name"`
+	Type                string   `json:"type"`
+	GrantTypes          []string `json:"grant_types"`
+	Scopes              []string `json:"scopes"`
+	AccessTokenLifetime int64    `json:"access_token_lifetime"`
+}
+
+// createClient creates a client through the admin API and checks the
+// one-time answer.
+func (lk *latchkey) createClient(t *testing.T, admin, realm, body string) clientCreated {
+	t.Helper()
+	r := lk.postJSON(t, "/admin/realms/"+realm+"/clients", body, withBearer(admin))
+	r.requireStatus(t, http.StatusCreated)
+	var c clientCreated
+	r.decode(t, &c)
+	if !uuidPattern.MatchString(c.ClientID) {
+		t.Errorf("client_id %q is not a UUID:\n%s", c.ClientID, r)
+	}
+	if !secretPattern.MatchString(c.ClientSecret) {
+		t.Errorf("client_secret %q is not 43 base64url characters:\n%s", c.ClientSecret, r)
+	}
+	r.checkHeader(t, "Location", "/admin/realms/"+realm+"/clients/"+c.ClientID)
+	r.checkHeader(t, "Cache-Control", "no-store")
+	if strings.Contains(string(r.body), "secret_hash") || strings.Contains(string(r.body), hashHex(c.ClientSecret)) {
+		t.Errorf("client creation answer shows the secret hash:\n%s", r)
+	}
+	return c
+}
+
+func realmNames(t *testing.T, lk *latchkey, admin string) []string {
+	t.Helper()
+	r := lk.get(t, "/admin/realms", withBearer(admin))
+	r.requireStatus(t, http.StatusOK)
+	var body struct {
+		Realms []struct {
+			Name string `json:"name"`
+		} `json:"realms"`
+	}
+	r.decode(t, &body)
+	var names []string
+	for _, rl := range body.Realms {
+		names = append(names, rl.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+func TestFoundationWalkthrough(t *testing.T) {
+	t.Parallel()
+	start := time.Now()
+	lk := startLatchkey(t, serverOpts{name: "walkthrough", data: t.TempDir()})
+	acmeIssuer := lk.base + "/realms/acme"
+
+	// ---- first start without LATCHKEY_BOOTSTRAP_CLIENT_SECRET ----
+	bootPath := filepath.Join(lk.data, "bootstrap-admin.json")
+	fi, err := os.Stat(bootPath)
+	if err != nil {
+		t.Fatalf("bootstrap file: %v", err)
+	}
+	if mode := fi.Mode().Perm(); mode != 0o600 {
+		t.Errorf("%s has mode %o, want 600", bootPath, mode)
+	}
+	rawBoot, err := os.ReadFile(bootPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var boot struct {
+		ClientID      string `json:"client_id"`
+		ClientSecret  string `json:"client_secret"`
+		TokenEndpoint string `json:"token_endpoint"`
+	}
+	if err := json.Unmarshal(rawBoot, &boot); err != nil {
+		t.Fatalf("bootstrap file is not JSON: %v\n%s", err, rawBoot)
+	}
+	if boot.ClientID != "latchkey-admin" || boot.TokenEndpoint != lk.base+"/realms/master/protocol/openid-connect/token" {
+		t.Errorf("bootstrap file = %s", rawBoot)
+	}
+	if !secretPattern.MatchString(boot.ClientSecret) {
+		t.Fatalf("bootstrap secret %q is not 43 base64url characters", boot.ClientSecret)
+	}
+	adminSecret := boot.ClientSecret
+	// The process wrote the banner before /readyz turned 200, but stderr
+	// reaches the buffer through a pipe: give the copy a moment.
+	lk.waitStderr(t, adminSecret, 5*time.Second)
+	if n := strings.Count(lk.stderr.String(), adminSecret); n != 1 {
+		t.Errorf("generated admin secret appears %d times on stderr, want exactly once:\n%s", n, lk.stderr.String())
+	}
+
+	// ---- 1. admin token ----
+	adminTok := lk.adminToken(t, adminSecret)
+	admin := adminTok.AccessToken
+	for _, k := range slices.Sorted(maps.Keys(adminTok.raw)) {
+		if !slices.Contains([]string{"access_token", "token_type", "expires_in", "scope"}, k) {
+			t.Errorf("admin token response has unexpected member %q:\n%s", k, adminTok.resp)
+		}
+	}
+
+	// ---- 2. create realm acme and refuse bad requests ----
+	if !t.Run("create realm", func(t *testing.T) {
+		r := lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin))
+		r.requireStatus(t, http.StatusCreated)
+		r.checkHeader(t, "Location", "/admin/realms/acme")
+		var rl struct {
+			Name   string `json:"name"`
+			Issuer string `json:"issuer"`
+		}
+		r.decode(t, &rl)
+		if rl.Name != "acme" || rl.Issuer != acmeIssuer {
+			t.Errorf("created realm = %+v, want acme with issuer %s", rl, acmeIssuer)
+		}
+	}) {
+		t.FailNow()
+	}
+	t.Run("invalid realm names", func(t *testing.T) {
+		for _, name := range []string{"Acme", "a.b", "a*", "a>", "a b", "", strings.Repeat("a", 64), "-x"} {
+			body, _ := json.Marshal(map[string]string{"name": name})
+			lk.postJSON(t, "/admin/realms", string(body), withBearer(admin)).checkError(t, http.StatusBadRequest, "invalid_request")
+		}
+		if got := realmNames(t, lk, admin); !slices.Equal(got, []string{"acme", "master"}) {
+			t.Errorf("realms after invalid creates = %v, want [acme master]", got)
+		}
+	})
+	t.Run("realm request errors", func(t *testing.T) {
+		lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).checkError(t, http.StatusConflict, "conflict")
+
+		r := lk.postJSON(t, "/admin/realms", `{"name":"nobody"}`)
+		r.checkError(t, http.StatusUnauthorized, "invalid_token")
+		if ch := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") || strings.Contains(ch, "error=") {
+			t.Errorf("no credentials: want a Bearer challenge without error (RFC 6750 §3.1), got %q", ch)
+		}
+
+		r = lk.postJSON(t, "/admin/realms", `{"name":"garbage"}`, withBearer("not-a-jwt"))
+		r.checkError(t, http.StatusUnauthorized, "invalid_token")
+		if ch := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") || !strings.Contains(ch, `error="invalid_token"`) {
+			t.Errorf(`garbage token: want WWW-Authenticate Bearer with error="invalid_token", got %q`, ch)
+		}
+
+		lk.do(t, http.MethodPost, "/admin/realms", strings.NewReader(`{"name":"plain"}`), withBearer(admin), withContentType("text/plain")).
+			checkError(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		lk.postJSON(t, "/admin/realms", `{"name":`, withBearer(admin)).checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postJSON(t, "/admin/realms", `{"name":"unknownfield","color":"red"}`, withBearer(admin)).checkError(t, http.StatusBadRequest, "invalid_request")
+
+		if got := realmNames(t, lk, admin); !slices.Equal(got, []string{"acme", "master"}) {
+			t.Errorf("realms after refused requests = %v, want [acme master]", got)
+		}
+	})
+
+	// ---- 3. clients ----
+	backend := lk.createClient(t, admin, "acme", `{"name":"backend","grant_types":["client_credentials"],"scopes":["read","write"]}`)
+	if backend.Name != "backend" || !slices.Equal(backend.GrantTypes, []string{"client_credentials"}) ||
+		!slices.Equal(backend.Scopes, []string{"read", "write"}) || backend.AccessTokenLifetime != 3600 || backend.Type != "confidential" {
+		t.Errorf("created client = %+v", backend)
+	}
+	web := lk.createClient(t, admin, "acme", `{"name":"web","grant_types":["authorization_code"],"scopes":["read"]}`)
+	secrets := []string{adminSecret, backend.ClientSecret, web.ClientSecret}
+
+	t.Run("client reads hide the secret", func(t *testing.T) {
+		r := lk.get(t, "/admin/realms/acme/clients/"+backend.ClientID, withBearer(admin))
+		r.requireStatus(t, http.StatusOK)
+		requireNoSecrets(t, "GET client", r.body, secrets...)
+		var got clientCreated
+		r.decode(t, &got)
+		want := backend
+		want.ClientSecret = ""
+		if got.ClientID != want.ClientID || got.Name != want.Name || !slices.Equal(got.Scopes, want.Scopes) ||
+			!slices.Equal(got.GrantTypes, want.GrantTypes) || got.AccessTokenLifetime != want.AccessTokenLifetime {
+			t.Errorf("GET client = %+v, want %+v", got, want)
+		}
+
+		r = lk.get(t, "/admin/realms/acme/clients", withBearer(admin))
+		r.requireStatus(t, http.StatusOK)
+		requireNoSecrets(t, "GET clients", r.body, secrets...)
+		var list struct {
+			Clients []clientCreated `json:"clients"`
+		}
+		r.decode(t, &list)
+		var ids []string
+		for _, c := range list.Clients {
+			ids = append(ids, c.ClientID)
+		}
+		if !slices.Equal(ids, []string{backend.ClientID, web.ClientID}) {
+			t.Errorf("client list ids = %v, want [%s %s]", ids, backend.ClientID, web.ClientID)
+		}
+
+		lk.get(t, "/admin/realms/acme/clients/00000000-0000-0000-0000-000000000000", withBearer(admin)).
+			checkError(t, http.StatusNotFound, "not_found")
+	})
+	t.Run("invalid clients", func(t *testing.T) {
+		lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"x","grant_types":["password"]}`, withBearer(admin)).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"x","access_token_lifetime":5}`, withBearer(admin)).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postJSON(t, "/admin/realms/nope/clients", `{"name":"x"}`, withBearer(admin)).
+			checkError(t, http.StatusNotFound, "not_found")
+	})
+
+	// ---- 4. tokens for the acme client ----
+	tokenURL := tokenPath("acme")
+	ccBasic := withBasic(backend.ClientID, backend.ClientSecret)
+	type issued struct {
+		token string
+		scope string
+	}
+	var acmeTokens []issued // every token handed out by acme, in order
+
+	basicTok := requireToken(t, lk.postForm(t, tokenURL, "grant_type=client_credentials", ccBasic))
+	if basicTok.Scope != "read write" || basicTok.ExpiresIn != 3600 {
+		t.Errorf("no scope requested: scope %q expires_in %v, want \"read write\" and 3600", basicTok.Scope, basicTok.ExpiresIn)
+	}
+	acmeTokens = append(acmeTokens, issued{basicTok.AccessToken, "read write"})
+
+	postTok := requireToken(t, lk.postForm(t, tokenURL, url.Values{
+		"grant_type": {"client_credentials"}, "client_id": {backend.ClientID}, "client_secret": {backend.ClientSecret},
+	}.Encode()))
+	if postTok.Scope != "read write" {
+		t.Errorf("client_secret_post: scope %q, want \"read write\"", postTok.Scope)
+	}
+	acmeTokens = append(acmeTokens, issued{postTok.AccessToken, "read write"})
+
+	readTok := lk.clientToken(t, "acme", backend.ClientID, backend.ClientSecret, "read")
+	if readTok.Scope != "read" {
+		t.Errorf("scope=read: granted %q", readTok.Scope)
+	}
+	acmeTokens = append(acmeTokens, issued{readTok.AccessToken, "read"})
+
+	t.Run("token errors", func(t *testing.T) {
+		lk.postForm(t, tokenURL, "grant_type=client_credentials&scope=admin", ccBasic).checkError(t, http.StatusBadRequest, "invalid_scope")
+
+		wrong := lk.postForm(t, tokenURL, "grant_type=client_credentials", withBasic(backend.ClientID, web.ClientSecret))
+		wrong.checkError(t, http.StatusUnauthorized, "invalid_client")
+		wrong.checkHeader(t, "WWW-Authenticate", `Basic realm="acme"`)
+		unknown := lk.postForm(t, tokenURL, "grant_type=client_credentials", withBasic("3f9c0e2a-1111-4222-8333-944455556666", backend.ClientSecret))
+		unknown.checkError(t, http.StatusUnauthorized, "invalid_client")
+		unknown.checkHeader(t, "WWW-Authenticate", `Basic realm="acme"`)
+		if string(wrong.body) != string(unknown.body) {
+			t.Errorf("wrong secret and unknown client answer differently:\n%s\n%s", wrong, unknown)
+		}
+		wrongPost := lk.postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {backend.ClientID}, "client_secret": {"nope"}}.Encode())
+		wrongPost.checkError(t, http.StatusUnauthorized, "invalid_client")
+		unknownPost := lk.postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"nope"}}.Encode())
+		unknownPost.checkError(t, http.StatusUnauthorized, "invalid_client")
+		if string(wrongPost.body) != string(unknownPost.body) {
+			t.Errorf("client_secret_post: wrong secret and unknown client answer differently:\n%s\n%s", wrongPost, unknownPost)
+		}
+
+		lk.postForm(t, tokenURL, "grant_type=client_credentials&client_secret="+url.QueryEscape(backend.ClientSecret), ccBasic).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postForm(t, tokenURL+"?client_secret="+url.QueryEscape(backend.ClientSecret), "grant_type=client_credentials", ccBasic).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.do(t, http.MethodPost, tokenURL, strings.NewReader(`{"grant_type":"client_credentials"}`), ccBasic, withContentType("application/json")).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postForm(t, tokenURL, "grant_type=client_credentials&grant_type=client_credentials", ccBasic).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postForm(t, tokenURL, "grant_type=client_credentials&scope=read&scope=write", ccBasic).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+		big := "grant_type=client_credentials&pad=" + strings.Repeat("a", 70<<10)
+		lk.postForm(t, tokenURL, big, ccBasic).checkError(t, http.StatusRequestEntityTooLarge, "request_too_large")
+		lk.get(t, tokenURL, ccBasic).checkError(t, http.StatusMethodNotAllowed, "method_not_allowed")
+		lk.postForm(t, tokenURL, "scope=read", ccBasic).checkError(t, http.StatusBadRequest, "invalid_request")
+		lk.postForm(t, tokenURL, "grant_type=password&username=u&password=p", ccBasic).checkError(t, http.StatusBadRequest, "unsupported_grant_type")
+		lk.postForm(t, tokenURL, "grant_type=client_credentials", withBasic(web.ClientID, web.ClientSecret)).
+			checkError(t, http.StatusBadRequest, "unauthorized_client")
+		lk.postForm(t, tokenPath("nope"), "grant_type=client_credentials", ccBasic).checkError(t, http.StatusNotFound, "not_found")
+	})
+
+	t.Run("non-management token is forbidden", func(t *testing.T) {
+		r := lk.postJSON(t, "/admin/realms", `{"name":"byacme"}`, withBearer(readTok.AccessToken))
+		r.checkError(t, http.StatusForbidden, "insufficient_scope")
+		if ch := r.header.Get("WWW-Authenticate"); !strings.HasPrefix(ch, "Bearer") || !strings.Contains(ch, `error="insufficient_scope"`) {
+			t.Errorf(`want WWW-Authenticate Bearer with error="insufficient_scope", got %q`, ch)
+		}
+	})
+
+	// ---- 5. discovery, JWKS, token verification ----
+	var jwksURI string
+	t.Run("discovery", func(t *testing.T) {
+		for _, path := range []string{"/realms/acme/.well-known/openid-configuration", "/.well-known/oauth-authorization-server/realms/acme"} {
+			for _, opts := range [][]reqOpt{nil, {withHost("evil.example"), withHeader("X-Forwarded-Host", "evil.example"), withHeader("X-Forwarded-Proto", "https")}} {
+				r := lk.get(t, path, opts...)
+				r.requireStatus(t, http.StatusOK)
+				var md map[string]any
+				r.decode(t, &md)
+				if md["issuer"] != acmeIssuer {
+					t.Errorf("issuer = %v, want %s:\n%s", md["issuer"], acmeIssuer, r)
+				}
+				if md["token_endpoint"] != acmeIssuer+"/protocol/openid-connect/token" {
+					t.Errorf("token_endpoint = %v:\n%s", md["token_endpoint"], r)
+				}
+				if md["jwks_uri"] != acmeIssuer+"/protocol/openid-connect/certs" {
+					t.Errorf("jwks_uri = %v:\n%s", md["jwks_uri"], r)
+				}
+				jwksURI, _ = md["jwks_uri"].(string)
+			}
+		}
+		lk.get(t, "/realms/nope/.well-known/openid-configuration").checkError(t, http.StatusNotFound, "not_found")
+	})
+	if jwksURI == "" {
+		t.Fatal("no jwks_uri from discovery")
+	}
+	set := lk.fetchJWKS(t, jwksURI)
+	es, rs := set.kids("ES256"), set.kids("RS256")
+	if len(set.keys) != 2 || len(es) != 1 || len(rs) != 1 {
+		t.Fatalf("JWKS = %s, want exactly one ES256 and one RS256 key", set.raw)
+	}
+	if k, _ := set.key(rs[0]); k["kty"] != "RSA" || k["n"] == nil || k["e"] == nil {
+		t.Errorf("RS256 key is not an RSA public key: %v", k)
+	}
+	oldKid := es[0]
+	var jtis []string
+	for _, it := range acmeTokens {
+		v := verifyAccessToken(t, it.token, set, acmeIssuer, backend.ClientID, it.scope)
+		if v.kid() != oldKid {
+			t.Errorf("token kid %q, want the ES256 key %q", v.kid(), oldKid)
+		}
+		jtis = append(jtis, v.jti())
+	}
+
+	// ---- 6. the audit trail ----
+	all := lk.events(t, admin, "acme", "after_seq=0&limit=100")
+	t.Run("events", func(t *testing.T) {
+		requireNoSecrets(t, "events", all.resp.body, secrets...)
+		evs := all.Events
+		if len(evs) == 0 || evs[0].Type != "realm.created" || evs[0].Seq != 1 {
+			t.Fatalf("events should start with realm.created at seq 1:\n%s", all.resp)
+		}
+		for i := 1; i < len(evs); i++ {
+			if evs[i].Seq <= evs[i-1].Seq {
+				t.Errorf("seq not strictly increasing at %d: %d after %d", i, evs[i].Seq, evs[i-1].Seq)
+			}
+		}
+		if all.NextAfterSeq != evs[len(evs)-1].Seq {
+			t.Errorf("next_after_seq = %d, want the last seq %d", all.NextAfterSeq, evs[len(evs)-1].Seq)
+		}
+		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "client.created": 2, "token.issued": len(acmeTokens)}
+		if got := countTypes(evs); !maps.Equal(got, wantCounts) {
+			t.Errorf("event types = %v, want %v (refused requests must write nothing)", got, wantCounts)
+		}
+		var gotJTIs []string
+		for i, e := range evs {
+			raw := string(all.Raw[i])
+			for _, field := range []string{`"aggregate"`, `"actor"`, `"client_id"`, `"time"`, `"data"`, `"id"`, `"type"`, `"seq"`} {
+				if !strings.Contains(raw, field+":") {
+					t.Errorf("event %d lacks %s: %s", i, field, raw)
+				}
+			}
+			if !uuidPattern.MatchString(e.ID) {
+				t.Errorf("event id %q is not a UUID", e.ID)
+			}
+			if tm, err := time.Parse(time.RFC3339Nano, e.Time); err != nil || tm.Before(start.Add(-time.Minute)) || tm.After(time.Now().Add(time.Minute)) {
+				t.Errorf("event %d time %q is not a recent RFC 3339 time (%v)", i, e.Time, err)
+			}
+			if e.Data == nil {
+				t.Errorf("event %d has no data: %s", i, raw)
+			}
+			switch e.Type {
+			case "token.issued":
+				if e.Actor != "client:"+backend.ClientID || e.ClientID != backend.ClientID || e.Aggregate != "client/"+backend.ClientID {
+					t.Errorf("token.issued actor %q client_id %q aggregate %q, want client:%s", e.Actor, e.ClientID, e.Aggregate, backend.ClientID)
+				}
+				jti, _ := e.Data["jti"].(string)
+				gotJTIs = append(gotJTIs, jti)
+				if e.Data["sub"] != backend.ClientID || e.Data["grant_type"] != "client_credentials" || e.Data["kid"] != oldKid {
+					t.Errorf("token.issued data = %v", e.Data)
+				}
+			default:
+				if e.Actor != "client:latchkey-admin" || e.ClientID != "latchkey-admin" {
+					t.Errorf("%s actor %q client_id %q, want client:latchkey-admin / latchkey-admin", e.Type, e.Actor, e.ClientID)
+				}
+				switch e.Type {
+				case "client.created":
+					if id, _ := e.Data["client_id"].(string); e.Aggregate != "client/"+id || (id != backend.ClientID && id != web.ClientID) {
+						t.Errorf("client.created aggregate %q data %v", e.Aggregate, e.Data)
+					}
+				default:
+					if e.Aggregate != "realm/acme" {
+						t.Errorf("%s aggregate %q, want realm/acme", e.Type, e.Aggregate)
+					}
+				}
+			}
+		}
+		if !slices.Equal(gotJTIs, jtis) {
+			t.Errorf("token.issued jtis = %v, want the issued tokens' jtis %v", gotJTIs, jtis)
+		}
+	})
+	t.Run("event paging", func(t *testing.T) {
+		if len(all.Events) < 4 {
+			t.Fatalf("need at least 4 events, have %d", len(all.Events))
+		}
+		first := lk.events(t, admin, "acme", "limit=2")
+		if !slices.EqualFunc(first.Raw, all.Raw[:2], func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+			t.Errorf("limit=2 page differs from the first two events:\n%s", first.resp)
+		}
+		if first.NextAfterSeq != all.Events[1].Seq {
+			t.Errorf("limit=2: next_after_seq %d, want %d", first.NextAfterSeq, all.Events[1].Seq)
+		}
+		second := lk.events(t, admin, "acme", fmt.Sprintf("after_seq=%d&limit=2", first.NextAfterSeq))
+		if !slices.EqualFunc(second.Raw, all.Raw[2:4], func(a, b json.RawMessage) bool { return string(a) == string(b) }) {
+			t.Errorf("second page differs from events 3 and 4:\n%s", second.resp)
+		}
+		end := lk.events(t, admin, "acme", fmt.Sprintf("after_seq=%d", all.NextAfterSeq))
+		if len(end.Events) != 0 || end.NextAfterSeq != all.NextAfterSeq {
+			t.Errorf("after the last event: want no events and next_after_seq %d:\n%s", all.NextAfterSeq, end.resp)
+		}
+		for _, q := range []string{"after_seq=abc", "limit=0", "limit=5000", "after_seq=-1"} {
+			lk.get(t, "/admin/realms/acme/events?"+q, withBearer(admin)).checkError(t, http.StatusBadRequest, "invalid_request")
+		}
+		lk.get(t, "/admin/realms/nope/events", withBearer(admin)).checkError(t, http.StatusNotFound, "not_found")
+	})
+
+	// ---- key rotation ----
+	t.Run("key rotation", func(t *testing.T) {
+		r := lk.do(t, http.MethodPost, "/admin/realms/acme/keys/rotate", nil, withBearer(admin))
+		r.requireStatus(t, http.StatusOK)
+		var rl struct {
+			Keys []struct {
+				Kid         string `json:"kid"`
+				Alg         string `json:"alg"`
+				Active      bool   `json:"active"`
+				VerifyUntil int64  `json:"verify_until"`
+			} `json:"keys"`
+		}
+		r.decode(t, &rl)
+		var newKid string
+		for _, k := range rl.Keys {
+			if k.Alg == "ES256" && k.Active {
+				if newKid != "" {
+					t.Errorf("two active ES256 keys after rotation:\n%s", r)
+				}
+				newKid = k.Kid
+			}
+			if k.Kid == oldKid && (k.Active || k.VerifyUntil < time.Now().Unix()+3500) {
+				t.Errorf("old key after rotation: %+v, want inactive and published for about an hour", k)
+			}
+		}
+		if newKid == "" || newKid == oldKid {
+			t.Fatalf("active ES256 kid after rotation = %q (old %q):\n%s", newKid, oldKid, r)
+		}
+
+		after := lk.fetchJWKS(t, jwksURI)
+		if got, want := after.kids("ES256"), slices.Sorted(slices.Values([]string{oldKid, newKid})); !slices.Equal(got, want) {
+			t.Errorf("JWKS ES256 kids after rotation = %v, want %v", got, want)
+		}
+		if got := after.kids("RS256"); len(got) != 2 || !slices.Contains(got, rs[0]) {
+			t.Errorf("JWKS RS256 kids after rotation = %v, want the old %s and a new one", got, rs[0])
+		}
+		verifyAccessToken(t, basicTok.AccessToken, after, acmeIssuer, backend.ClientID, "read write")
+
+		fresh := lk.clientToken(t, "acme", backend.ClientID, backend.ClientSecret, "write")
+		if v := verifyAccessToken(t, fresh.AccessToken, after, acmeIssuer, backend.ClientID, "write"); v.kid() != newKid {
+			t.Errorf("token after rotation has kid %q, want the new key %q", v.kid(), newKid)
+		}
+
+		more := lk.events(t, admin, "acme", fmt.Sprintf("after_seq=%d", all.NextAfterSeq))
+		want := map[string]int{"realm.key_deactivated": 2, "realm.key_added": 2, "token.issued": 1}
+		if got := countTypes(more.Events); !maps.Equal(got, want) {
+			t.Errorf("events after rotation = %v, want %v", got, want)
+		}
+		requireNoSecrets(t, "events after rotation", more.resp.body, secrets...)
+	})
+
+	lk.stop(t)
+	// After exit every byte of stderr has been copied: the generated admin
+	// secret was printed once, and no secret of acme's clients reached it.
+	logs := lk.stderr.String()
+	if n := strings.Count(logs, adminSecret); n != 1 {
+		t.Errorf("admin secret appears %d times on stderr by shutdown, want once", n)
+	}
+	for _, s := range []string{backend.ClientSecret, web.ClientSecret, hashHex(backend.ClientSecret), hashHex(adminSecret)} {
+		if strings.Contains(logs, s) {
+			t.Errorf("stderr contains a client secret or its hash %q", s)
+		}
+	}
+}
+
+func TestRestartKeepsRealmsClientsAndTokens(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	const adminSecret = "e2e-restart-admin-secret-not-for-production-0001"
+	first := startLatchkey(t, serverOpts{name: "first start", data: data, bootstrapSecret: adminSecret})
+	if _, err := os.Stat(filepath.Join(data, "bootstrap-admin.json")); !os.IsNotExist(err) {
+		t.Errorf("bootstrap-admin.json written although the secret came from the environment (stat: %v)", err)
+	}
+	issuer := first.base + "/realms/acme"
+	jwksURI := issuer + "/protocol/openid-connect/certs"
+
+	admin := first.adminToken(t, adminSecret).AccessToken
+	first.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
+	client := first.createClient(t, admin, "acme", `{"name":"backend","scopes":["read","write"]}`)
+	clientBefore := first.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
+	clientBefore.requireStatus(t, http.StatusOK)
+	oldTok := first.clientToken(t, "acme", client.ClientID, client.ClientSecret, "read")
+	setBefore := first.fetchJWKS(t, jwksURI)
+	oldV := verifyAccessToken(t, oldTok.AccessToken, setBefore, issuer, client.ClientID, "read")
+	eventsBefore := first.events(t, admin, "acme", "after_seq=0&limit=100")
+	first.stop(t)
+	// After exit every byte of stderr has been copied.
+	if logs := first.stderr.String(); strings.Contains(logs, adminSecret) || !strings.Contains(logs, "latchkey-admin") {
+		t.Errorf("first start: want the bootstrap notice naming latchkey-admin and never the secret from LATCHKEY_BOOTSTRAP_CLIENT_SECRET:\n%s", logs)
+	}
+
+	second := startLatchkey(t, serverOpts{name: "second start", addr: first.addr, data: data, bootstrapSecret: adminSecret})
+
+	admin = second.adminToken(t, adminSecret).AccessToken
+	if got := realmNames(t, second, admin); !slices.Equal(got, []string{"acme", "master"}) {
+		t.Errorf("realms after restart = %v, want [acme master]", got)
+	}
+	r := second.get(t, "/admin/realms/acme", withBearer(admin))
+	r.requireStatus(t, http.StatusOK)
+	clientAfter := second.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
+	clientAfter.requireStatus(t, http.StatusOK)
+	if string(clientAfter.body) != string(clientBefore.body) {
+		t.Errorf("client changed across restart:\nbefore: %s\nafter:  %s", clientBefore.body, clientAfter.body)
+	}
+
+	setAfter := second.fetchJWKS(t, jwksURI)
+	if string(setAfter.raw) != string(setBefore.raw) {
+		t.Errorf("JWKS changed across restart:\nbefore: %s\nafter:  %s", setBefore.raw, setAfter.raw)
+	}
+	verifyAccessToken(t, oldTok.AccessToken, setAfter, issuer, client.ClientID, "read")
+
+	newTok := second.clientToken(t, "acme", client.ClientID, client.ClientSecret, "")
+	if newTok.Scope != "read write" {
+		t.Errorf("token after restart: scope %q, want \"read write\"", newTok.Scope)
+	}
+	newV := verifyAccessToken(t, newTok.AccessToken, setAfter, issuer, client.ClientID, "read write")
+	if newV.kid() != oldV.kid() {
+		t.Errorf("token after restart signed with kid %q, want the unrotated key %q", newV.kid(), oldV.kid())
+	}
+
+	eventsAfter := second.events(t, admin, "acme", "after_seq=0&limit=100")
+	n := len(eventsBefore.Raw)
+	if len(eventsAfter.Raw) != n+1 {
+		t.Fatalf("events after restart: %d, want the %d from before plus one token.issued:\n%s", len(eventsAfter.Raw), n, eventsAfter.resp)
+	}
+	for i := range n {
+		if string(eventsAfter.Raw[i]) != string(eventsBefore.Raw[i]) {
+			t.Errorf("event %d changed across restart:\nbefore: %s\nafter:  %s", i, eventsBefore.Raw[i], eventsAfter.Raw[i])
+		}
+	}
+	last := eventsAfter.Events[n]
+	if last.Type != "token.issued" || last.Data["jti"] != newV.jti() || last.Seq <= eventsBefore.NextAfterSeq {
+		t.Errorf("new event after restart = %+v, want token.issued of jti %s after seq %d", last, newV.jti(), eventsBefore.NextAfterSeq)
+	}
+	second.stop(t)
+	if logs := second.stderr.String(); strings.Contains(logs, adminSecret) || strings.Contains(strings.ToLower(logs), "bootstrap") || strings.Contains(logs, "client_secret") {
+		t.Errorf("second start printed bootstrap output:\n%s", logs)
+	}
+}

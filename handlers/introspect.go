@@ -1,0 +1,92 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// introspection is an active token's RFC 7662 response.
+type introspection struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope"`
+	ClientID  string `json:"client_id"`
+	Subject   string `json:"sub"`
+	Audience  string `json:"aud"`
+	Issuer    string `json:"iss"`
+	JTI       string `json:"jti"`
+	TokenType string `json:"token_type"`
+	IssuedAt  int64  `json:"iat"`
+	ExpiresAt int64  `json:"exp"`
+}
+
+// inactive is the whole answer for any token that is not active (RFC 7662
+// §2.2): unknown, expired, revoked, malformed, or another realm's.
+var inactive = map[string]bool{"active": false}
+
+// introspect is POST /realms/{realm}/protocol/openid-connect/token/introspect.
+// The caller authenticates as a client of the realm before any lookup.
+func (a *api) introspect(c echo.Context) error {
+	rl, f, done, err := a.formRequest(c)
+	if done {
+		return err
+	}
+	if _, done, err := a.authenticate(c, rl, f); done {
+		return err
+	}
+	token, ok := f["token"]
+	if !ok || token == "" {
+		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+	}
+	noStore(c)
+	now := a.now()
+	info, found := rl.Introspect(c.Request().Context(), token, now)
+	if !found || info.Status != domain.StatusActive {
+		return c.JSON(http.StatusOK, inactive)
+	}
+	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	return c.JSON(http.StatusOK, introspection{
+		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
+		Audience: rl.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
+		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires,
+	})
+}
+
+// revoke is POST /realms/{realm}/protocol/openid-connect/revoke (RFC 7009).
+// token_type_hint is accepted and ignored: the token is looked up as any
+// type. An unknown or already revoked token is 200; another client's token
+// is refused and stays valid.
+func (a *api) revoke(c echo.Context) error {
+	rl, f, done, err := a.formRequest(c)
+	if done {
+		return err
+	}
+	client, done, err := a.authenticate(c, rl, f)
+	if done {
+		return err
+	}
+	token, ok := f["token"]
+	if !ok || token == "" {
+		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+	}
+	noStore(c)
+	now := a.now()
+	info, found := rl.Introspect(c.Request().Context(), token, now)
+	if !found {
+		return c.NoContent(http.StatusOK)
+	}
+	meta := eventstore.Meta{
+		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
+		RequestID: requestID(c), IP: c.RealIP(), Time: now,
+	}
+	if oerr := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); oerr != nil {
+		if oerr.Code == domain.ErrUnauthorizedClient {
+			return oauthError(c, rl, false, oerr)
+		}
+		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
+	}
+	return c.NoContent(http.StatusOK)
+}

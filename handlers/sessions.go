@@ -1,0 +1,127 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"encoding/binary"
+	"net/http"
+	"strconv"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/projections"
+)
+
+// sessionView is one access token in the connected-apps view.
+type sessionView struct {
+	ClientID   string `json:"client_id"`
+	ClientName string `json:"client_name"`
+	JTI        string `json:"jti"`
+	Status     string `json:"status"`
+	Subject    string `json:"sub"`
+	Scope      string `json:"scope"`
+	IssuedAt   int64  `json:"issued_at"`
+	LastUsed   int64  `json:"last_used,omitempty"`
+	ExpiresAt  int64  `json:"expires_at"`
+}
+
+// listSessions is GET /admin/realms/{realm}/sessions: the realm's tokens
+// grouped by client, filtered by client_id, subject and status, with cursor
+// pagination.
+func (a *api) listSessions(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	}
+	filter := projections.SessionFilter{
+		ClientID: c.QueryParam("client_id"),
+		Subject:  c.QueryParam("subject"),
+		Status:   domain.TokenStatus(c.QueryParam("status")),
+	}
+	switch filter.Status {
+	case "", domain.StatusActive, domain.StatusExpired, domain.StatusRevoked:
+	default:
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "status must be active, expired or revoked")
+	}
+	after, ok := decodeCursor(c.QueryParam("cursor"))
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed cursor")
+	}
+	page, next := rl.Tokens.Sessions(filter, after, limit, a.now().Unix())
+	out := struct {
+		Sessions   []sessionView `json:"sessions"`
+		NextCursor string        `json:"next_cursor,omitempty"`
+	}{Sessions: make([]sessionView, 0, len(page)), NextCursor: encodeCursor(next)}
+	for _, t := range page {
+		name := ""
+		if cl, ok := rl.Clients.Get(t.ClientID); ok {
+			name = cl.Name
+		}
+		out.Sessions = append(out.Sessions, sessionView{
+			ClientID: t.ClientID, ClientName: name, JTI: t.JTI, Status: string(t.Status),
+			Subject: t.Subject, Scope: t.Scope, IssuedAt: t.IssuedAt, LastUsed: t.LastUsed, ExpiresAt: t.Expires,
+		})
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// Cursors are opaque to callers: client number and issue order, base64url.
+func encodeCursor(cur *projections.Cursor) string {
+	if cur == nil {
+		return ""
+	}
+	var b [12]byte
+	binary.BigEndian.PutUint64(b[:8], uint64(cur.Client))
+	binary.BigEndian.PutUint32(b[8:], cur.Ord)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+func decodeCursor(s string) (*projections.Cursor, bool) {
+	if s == "" {
+		return nil, true
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) != 12 {
+		return nil, false
+	}
+	client := binary.BigEndian.Uint64(b[:8])
+	if client > 1<<31 {
+		return nil, false
+	}
+	return &projections.Cursor{Client: int(client), Ord: binary.BigEndian.Uint32(b[8:])}, true
+}
+
+// revokeTokenByAdmin is DELETE /admin/realms/{realm}/tokens/{jti}: effective
+// before the response.
+func (a *api) revokeTokenByAdmin(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	info, ok := rl.Tokens.ByJTI(c.Param("jti"), a.now().Unix())
+	if !ok {
+		return writeError(c, http.StatusNotFound, errNotFound, "no token "+c.Param("jti"))
+	}
+	if oerr := rl.RevokeToken(c.Request().Context(), info, "", "revoked by an administrator", callerOf(c).meta(c, a)); oerr != nil {
+		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// revokeClientTokens is POST /admin/realms/{realm}/clients/{id}/revoke-tokens:
+// one event and one rule revoke every token the client holds; new tokens
+// are still issued.
+func (a *api) revokeClientTokens(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	if err := rl.RevokeClientTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

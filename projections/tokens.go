@@ -1,0 +1,339 @@
+package projections
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"sort"
+	"sync"
+
+	"github.com/google/uuid"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// evictAfter is how long an expired token stays listed (as "expired")
+// before it leaves the model. Eviction is driven by event time, so a
+// rebuild from the same events gives the same model.
+const evictAfter = 5 * 60
+
+// tokenKey is a jti in 16 bytes (the UUID, or a hash of any other jti).
+type tokenKey [16]byte
+
+func keyOf(jti string) tokenKey {
+	if u, err := uuid.Parse(jti); err == nil && len(jti) == 36 {
+		return tokenKey(u)
+	}
+	sum := sha256.Sum256([]byte(jti))
+	return tokenKey(sum[:16])
+}
+
+// tokenRec is one access token, kept small: strings are interned, times are
+// Unix seconds in uint32 (good until 2106).
+type tokenRec struct {
+	hash     [16]byte
+	ord      uint32 // issue order in the realm, for stable cursors
+	client   uint32
+	subject  uint32
+	scope    uint32
+	iat, exp uint32
+	lastUsed uint32
+	revoked  bool
+}
+
+// clientTokens is one client's tokens in issue order; tokens leave from
+// the front as they expire.
+type clientTokens struct {
+	id            uint32
+	index         int // position in Tokens.clients
+	jtis          []tokenKey
+	revokedBefore int64
+}
+
+// Tokens is the read model of a realm's access tokens: status, last use and
+// revocation, grouped by client. Memory is bounded by the tokens not yet
+// expired, not by history.
+type Tokens struct {
+	mu       sync.RWMutex
+	byJTI    map[tokenKey]*tokenRec
+	clients  []*clientTokens // in first-seen order
+	byClient map[uint32]*clientTokens
+	strings  interner
+	nextOrd  uint32
+	// sweptAt is the event time (Unix seconds) of the last eviction pass.
+	sweptAt int64
+}
+
+// NewTokens returns an empty tokens model.
+func NewTokens() *Tokens {
+	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner()}
+}
+
+// Apply folds token and revocation events.
+func (m *Tokens) Apply(ev Event) {
+	switch e := ev.Payload.(type) {
+	case domain.TokenIssued:
+		m.mu.Lock()
+		m.issued(ev.ClientID, e)
+		m.sweep(ev.Time.Unix())
+		m.mu.Unlock()
+	case domain.TokenRevoked:
+		m.mu.Lock()
+		if rec, ok := m.byJTI[keyOf(e.JTI)]; ok {
+			rec.revoked = true
+		}
+		m.mu.Unlock()
+	case domain.TokenUsed:
+		m.mu.Lock()
+		if rec, ok := m.byJTI[keyOf(e.JTI)]; ok {
+			rec.lastUsed = max(rec.lastUsed, uint32(e.At))
+		}
+		m.mu.Unlock()
+	case domain.ClientTokensRevoked:
+		ref, ok := domain.ParseAggregateRef(ev.Aggregate)
+		if !ok {
+			return
+		}
+		m.mu.Lock()
+		ct := m.clientOf(m.strings.id(ref.ID))
+		ct.revokedBefore = max(ct.revokedBefore, e.IssuedBefore)
+		m.mu.Unlock()
+	}
+}
+
+func (m *Tokens) issued(clientID string, e domain.TokenIssued) {
+	key := keyOf(e.JTI)
+	if _, dup := m.byJTI[key]; dup {
+		return
+	}
+	var hash [16]byte
+	if raw, err := base64.RawURLEncoding.DecodeString(e.Hash); err == nil && len(raw) == 16 {
+		copy(hash[:], raw)
+	}
+	client := m.strings.id(clientID)
+	m.nextOrd++
+	m.byJTI[key] = &tokenRec{
+		hash: hash, ord: m.nextOrd, client: client,
+		subject: m.strings.id(e.Subject), scope: m.strings.id(e.Scope),
+		iat: uint32(e.IssuedAt), exp: uint32(e.ExpiresAt),
+	}
+	ct := m.clientOf(client)
+	ct.jtis = append(ct.jtis, key)
+}
+
+func (m *Tokens) clientOf(id uint32) *clientTokens {
+	ct, ok := m.byClient[id]
+	if !ok {
+		ct = &clientTokens{id: id, index: len(m.clients)}
+		m.byClient[id] = ct
+		m.clients = append(m.clients, ct)
+	}
+	return ct
+}
+
+// sweep evicts, at most once a minute of event time, the tokens at the front
+// of each client's list that expired more than evictAfter before now.
+func (m *Tokens) sweep(now int64) {
+	if now-m.sweptAt < 60 {
+		return
+	}
+	m.sweptAt = now
+	cutoff := now - evictAfter
+	for _, ct := range m.clients {
+		n := 0
+		for n < len(ct.jtis) && int64(m.byJTI[ct.jtis[n]].exp) < cutoff {
+			delete(m.byJTI, ct.jtis[n])
+			n++
+		}
+		if n > 0 {
+			ct.jtis = append(ct.jtis[:0:0], ct.jtis[n:]...)
+		}
+	}
+}
+
+// TokenInfo is one token as the read model knows it.
+type TokenInfo struct {
+	JTI      string
+	ClientID string
+	Subject  string
+	Scope    string
+	IssuedAt int64
+	Expires  int64
+	LastUsed int64
+	Status   domain.TokenStatus
+}
+
+func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
+	return TokenInfo{
+		JTI:      uuid.UUID(key).String(),
+		ClientID: m.strings.str(rec.client),
+		Subject:  m.strings.str(rec.subject),
+		Scope:    m.strings.str(rec.scope),
+		IssuedAt: int64(rec.iat),
+		Expires:  int64(rec.exp),
+		LastUsed: int64(rec.lastUsed),
+		Status:   m.status(rec, now),
+	}
+}
+
+func (m *Tokens) status(rec *tokenRec, now int64) domain.TokenStatus {
+	switch {
+	case rec.revoked || int64(rec.iat) < m.byClient[rec.client].revokedBefore:
+		return domain.StatusRevoked
+	case int64(rec.exp) <= now:
+		return domain.StatusExpired
+	}
+	return domain.StatusActive
+}
+
+// Lookup finds the token with this jti whose recorded hash matches hash
+// (domain.TokenHash of the presented token).
+func (m *Tokens) Lookup(jti, hash string, now int64) (TokenInfo, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(hash)
+	if err != nil || len(raw) != 16 {
+		return TokenInfo{}, false
+	}
+	key := keyOf(jti)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rec, ok := m.byJTI[key]
+	if !ok || [16]byte(raw) != rec.hash {
+		return TokenInfo{}, false
+	}
+	return m.info(key, rec, now), true
+}
+
+// ByJTI finds a token by id alone, for the admin API.
+func (m *Tokens) ByJTI(jti string, now int64) (TokenInfo, bool) {
+	key := keyOf(jti)
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	rec, ok := m.byJTI[key]
+	if !ok {
+		return TokenInfo{}, false
+	}
+	return m.info(key, rec, now), true
+}
+
+// ActiveOf returns a client's tokens that are active at now.
+func (m *Tokens) ActiveOf(clientID string, now int64) []TokenInfo {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	id, ok := m.strings.lookup(clientID)
+	if !ok {
+		return nil
+	}
+	ct, ok := m.byClient[id]
+	if !ok {
+		return nil
+	}
+	var out []TokenInfo
+	for _, key := range ct.jtis {
+		rec := m.byJTI[key]
+		if m.status(rec, now) == domain.StatusActive {
+			out = append(out, m.info(key, rec, now))
+		}
+	}
+	return out
+}
+
+// SessionFilter narrows a sessions listing; empty fields match all.
+type SessionFilter struct {
+	ClientID string
+	Subject  string
+	Status   domain.TokenStatus
+}
+
+// Cursor is a position in a sessions listing: after the token with issue
+// order Ord of client number Client.
+type Cursor struct {
+	Client int
+	Ord    uint32
+}
+
+// Sessions lists tokens grouped by client (clients in first-seen order,
+// tokens in issue order) after cursor, at most limit, and the cursor of the
+// next page (nil at the end).
+func (m *Tokens) Sessions(f SessionFilter, after *Cursor, limit int, now int64) ([]TokenInfo, *Cursor) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var wantClient, wantSubject uint32
+	if f.ClientID != "" {
+		id, ok := m.strings.lookup(f.ClientID)
+		if !ok {
+			return nil, nil
+		}
+		wantClient = id
+	}
+	if f.Subject != "" {
+		id, ok := m.strings.lookup(f.Subject)
+		if !ok {
+			return nil, nil
+		}
+		wantSubject = id
+	}
+	out := make([]TokenInfo, 0, min(limit, 256))
+	startClient := 0
+	if after != nil {
+		startClient = after.Client
+	}
+	for ci := startClient; ci < len(m.clients); ci++ {
+		ct := m.clients[ci]
+		if f.ClientID != "" && ct.id != wantClient {
+			continue
+		}
+		start := 0
+		if after != nil && ci == after.Client {
+			start = sort.Search(len(ct.jtis), func(i int) bool { return m.byJTI[ct.jtis[i]].ord > after.Ord })
+		}
+		for _, key := range ct.jtis[start:] {
+			rec := m.byJTI[key]
+			if f.Subject != "" && rec.subject != wantSubject {
+				continue
+			}
+			st := m.status(rec, now)
+			if f.Status != "" && st != f.Status {
+				continue
+			}
+			if len(out) == limit {
+				prev := m.byJTI[keyOf(out[len(out)-1].JTI)]
+				return out, &Cursor{Client: m.byClient[prev.client].index, Ord: prev.ord}
+			}
+			out = append(out, m.info(key, rec, now))
+		}
+	}
+	return out, nil
+}
+
+// Len is the number of tokens in the model (active, revoked or recently
+// expired).
+func (m *Tokens) Len() int {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return len(m.byJTI)
+}
+
+// interner maps repeated strings (client ids, subjects, scope strings) to
+// small numbers, so each token stores numbers instead of strings.
+type interner struct {
+	ids  map[string]uint32
+	strs []string
+}
+
+func newInterner() interner { return interner{ids: map[string]uint32{"": 0}, strs: []string{""}} }
+
+func (in *interner) id(s string) uint32 {
+	if id, ok := in.ids[s]; ok {
+		return id
+	}
+	id := uint32(len(in.strs))
+	in.ids[s] = id
+	in.strs = append(in.strs, s)
+	return id
+}
+
+func (in *interner) lookup(s string) (uint32, bool) {
+	id, ok := in.ids[s]
+	return id, ok
+}
+
+func (in *interner) str(id uint32) string { return in.strs[id] }

@@ -1,0 +1,106 @@
+package realms
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
+)
+
+// freshTokenWindow: a token unknown to this replica but issued this
+// recently may have been issued by another replica whose event this one
+// has not applied yet; such a lookup catches up with the stream once.
+const freshTokenWindow = 10 * time.Second
+
+// unverifiedClaims reads jti and iat from a JWT's payload without checking
+// its signature; Introspect then requires the token's hash to match the one
+// recorded at issuance.
+func unverifiedClaims(token string) (jti string, iat int64, ok bool) {
+	_, rest, found := strings.Cut(token, ".")
+	payload, _, found2 := strings.Cut(rest, ".")
+	if !found || !found2 || len(payload) > 8192 {
+		return "", 0, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return "", 0, false
+	}
+	var c struct {
+		JTI string `json:"jti"`
+		IAT int64  `json:"iat"`
+	}
+	if json.Unmarshal(raw, &c) != nil || c.JTI == "" {
+		return "", 0, false
+	}
+	return c.JTI, c.IAT, true
+}
+
+// Introspect finds a token of this realm by its exact bytes. It reports
+// false for anything this realm did not issue.
+func (rl *Realm) Introspect(ctx context.Context, token string, now time.Time) (projections.TokenInfo, bool) {
+	jti, iat, ok := unverifiedClaims(token)
+	if !ok {
+		return projections.TokenInfo{}, false
+	}
+	hash := domain.TokenHash(token)
+	info, found := rl.Tokens.Lookup(jti, hash, now.Unix())
+	if !found && now.Unix()-iat < int64(freshTokenWindow/time.Second) && iat <= now.Unix()+1 {
+		if rl.catchUp(ctx) == nil {
+			info, found = rl.Tokens.Lookup(jti, hash, now.Unix())
+		}
+	}
+	return info, found
+}
+
+// catchUp waits until the read models have applied everything the stream
+// holds now.
+func (rl *Realm) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return rl.runner.CaughtUp(ctx, rl.reg.store)
+}
+
+// RevokeToken revokes one token. caller is the client asking (RFC 7009: only
+// the token's own client may), or empty for an administrator. It returns
+// once this replica's read models show the token revoked.
+func (rl *Realm) RevokeToken(ctx context.Context, info projections.TokenInfo, caller, reason string, meta eventstore.Meta) *domain.OAuthError {
+	ev, rule, oerr := domain.RevokeToken(info.ClientID, caller, info.JTI, info.Expires, reason)
+	if oerr != nil {
+		return oerr
+	}
+	if info.Status == domain.StatusRevoked {
+		return nil // revoking twice changes nothing
+	}
+	return rl.appendRevocation(ctx, info.ClientID, meta, ev, rule)
+}
+
+// RevokeClientTokens revokes every token a client holds, with one event and
+// one rule however many tokens that is.
+func (rl *Realm) RevokeClientTokens(ctx context.Context, clientID, reason string, meta eventstore.Meta) error {
+	c, ok := rl.Clients.Get(clientID)
+	if !ok {
+		return domain.ErrNotFound
+	}
+	ev, rule := domain.RevokeClientTokens(c, meta.Time, reason)
+	if oerr := rl.appendRevocation(ctx, clientID, meta, ev, rule); oerr != nil {
+		return oerr
+	}
+	return nil
+}
+
+func (rl *Realm) appendRevocation(ctx context.Context, clientID string, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) *domain.OAuthError {
+	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), meta, ev, rule)
+	if err == nil {
+		err = rl.WaitFor(ctx, seq)
+	}
+	if err != nil {
+		rl.reg.log.Error("revocation not written", "realm", rl.Name, "client_id", clientID, "err", err)
+		return &domain.OAuthError{Code: "temporarily_unavailable", Description: "the revocation could not be recorded; retry"}
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package realms
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// Last-use tracking: a token seen in use (introspection) is noted in
+// memory; a background flush writes token.used events, at most one per token
+// per usageInterval, so neither issuance nor introspection waits on a write.
+const (
+	usageInterval = time.Minute
+	usageFlush    = 10 * time.Second
+)
+
+type usageRecorder struct {
+	mu   sync.Mutex
+	seen map[string]seenToken // by jti
+}
+
+type seenToken struct {
+	clientID string
+	lastUsed int64 // as the read model had it
+	at       int64
+}
+
+// Touch notes that a token was used at now.
+func (rl *Realm) Touch(jti, clientID string, lastUsed int64, now time.Time) {
+	if now.Unix()-lastUsed < int64(usageInterval/time.Second) {
+		return
+	}
+	u := &rl.usage
+	u.mu.Lock()
+	if u.seen == nil {
+		u.seen = map[string]seenToken{}
+	}
+	u.seen[jti] = seenToken{clientID: clientID, lastUsed: lastUsed, at: now.Unix()}
+	u.mu.Unlock()
+}
+
+// flushUsage writes the token.used events noted since the last flush.
+func (rl *Realm) flushUsage(ctx context.Context) {
+	u := &rl.usage
+	u.mu.Lock()
+	seen := u.seen
+	u.seen = nil
+	u.mu.Unlock()
+	for jti, s := range seen {
+		meta := eventstore.Meta{Actor: eventstore.ActorSystem, ClientID: s.clientID, Time: time.Unix(s.at, 0)}
+		if _, err := rl.reg.store.AppendToken(ctx, rl.Name, domain.ClientRef(s.clientID), meta, domain.TokenUsed{JTI: jti, At: s.at}); err != nil {
+			rl.reg.log.Warn("token.used not written", "realm", rl.Name, "err", err)
+		}
+	}
+}
+
+// runUsageFlush flushes usage until ctx ends.
+func (rl *Realm) runUsageFlush(ctx context.Context) {
+	t := time.NewTicker(usageFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			rl.flushUsage(ctx)
+		}
+	}
+}

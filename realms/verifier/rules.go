@@ -1,0 +1,142 @@
+package verifier
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// cutoff is a client or subject rule: tokens issued before issuedBefore
+// are revoked; the rule can be forgotten after forgetAfter.
+type cutoff struct {
+	issuedBefore, forgetAfter int64
+}
+
+// ruleSet holds the revocation rules still able to cover a valid token.
+type ruleSet struct {
+	mu       sync.RWMutex
+	jtis     map[string]int64 // jti → forget after
+	clients  map[string]cutoff
+	subjects map[string]cutoff
+}
+
+func newRuleSet() *ruleSet {
+	return &ruleSet{jtis: map[string]int64{}, clients: map[string]cutoff{}, subjects: map[string]cutoff{}}
+}
+
+func (rs *ruleSet) revoked(jti, clientID, subject string, iat int64) bool {
+	rs.mu.RLock()
+	defer rs.mu.RUnlock()
+	if _, ok := rs.jtis[jti]; ok {
+		return true
+	}
+	if c, ok := rs.clients[clientID]; ok && iat < c.issuedBefore {
+		return true
+	}
+	if c, ok := rs.subjects[subject]; ok && iat < c.issuedBefore {
+		return true
+	}
+	return false
+}
+
+func (rs *ruleSet) add(r domain.RevocationRule) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	widen := func(m map[string]cutoff, key string) {
+		c := m[key]
+		m[key] = cutoff{issuedBefore: max(c.issuedBefore, r.IssuedBefore), forgetAfter: max(c.forgetAfter, r.ForgetAfter)}
+	}
+	switch {
+	case r.JTI != "":
+		rs.jtis[r.JTI] = r.ForgetAfter
+	case r.ClientID != "":
+		widen(rs.clients, r.ClientID)
+	case r.Subject != "":
+		widen(rs.subjects, r.Subject)
+	}
+}
+
+// forget drops the rules whose tokens have all expired.
+func (rs *ruleSet) forget(now int64) {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for k, until := range rs.jtis {
+		if until < now {
+			delete(rs.jtis, k)
+		}
+	}
+	for _, m := range []map[string]cutoff{rs.clients, rs.subjects} {
+		for k, c := range m {
+			if c.forgetAfter < now {
+				delete(m, k)
+			}
+		}
+	}
+}
+
+// follow replays the realm's rules published since `since` and keeps
+// applying new ones. It returns once the replay has caught up. The realm's
+// stream is LK_<REALM> and its rules are on lk.<realm>.revocations (see
+// README: "Revocation events for downstream services").
+func (rs *ruleSet) follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time) (func(), error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	cons, err := js.OrderedConsumer(ctx, "LK_"+strings.ToUpper(realm), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{"lk." + realm + ".revocations"},
+		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
+		OptStartTime:   &since,
+	})
+	if err != nil {
+		return nil, err
+	}
+	caughtUp := make(chan struct{})
+	var once sync.Once
+	info, err := cons.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if info.NumPending == 0 {
+		once.Do(func() { close(caughtUp) })
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		var r domain.RevocationRule
+		if json.Unmarshal(m.Data(), &r) == nil {
+			rs.add(r)
+		}
+		if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
+			once.Do(func() { close(caughtUp) })
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case <-caughtUp:
+	case <-ctx.Done():
+		cc.Stop()
+		return nil, ctx.Err()
+	}
+	gcCtx, cancel := context.WithCancel(context.Background())
+	go func() {
+		t := time.NewTicker(time.Minute)
+		defer t.Stop()
+		for {
+			select {
+			case <-gcCtx.Done():
+				return
+			case now := <-t.C:
+				rs.forget(now.Unix())
+			}
+		}
+	}()
+	return func() { cancel(); cc.Stop() }, nil
+}
