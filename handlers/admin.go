@@ -157,7 +157,10 @@ func (a *api) listClients(c echo.Context) error {
 	if !ok {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
 	}
-	page, more := rl.Clients.Page(c.QueryParam("cursor"), limit)
+	page, more, ok := rl.Clients.Page(c.QueryParam("cursor"), limit)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "cursor names no client of this realm")
+	}
 	out := struct {
 		Clients    []clientView `json:"clients"`
 		NextCursor string       `json:"next_cursor,omitempty"`

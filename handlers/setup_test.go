@@ -2,6 +2,7 @@ package handlers_test
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -66,4 +67,19 @@ func (f *fixture) post(path string, form url.Values, mutate func(*http.Request))
 	rec := httptest.NewRecorder()
 	f.e.ServeHTTP(rec, req)
 	return rec
+}
+
+// accessToken reads access_token from a 200 token response.
+func accessToken(tb testing.TB, rec *httptest.ResponseRecorder) string {
+	tb.Helper()
+	if rec.Code != http.StatusOK {
+		tb.Fatalf("token: status %d: %s", rec.Code, rec.Body)
+	}
+	var body struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.AccessToken == "" {
+		tb.Fatalf("token response %s: %v", rec.Body, err)
+	}
+	return body.AccessToken
 }

@@ -26,7 +26,7 @@ func (m *Clients) Apply(ev Event) {
 		return
 	}
 	switch ev.Payload.(type) {
-	case domain.ClientCreated:
+	case domain.ClientCreated, domain.ClientTokensRevoked:
 	default:
 		return
 	}
@@ -52,20 +52,25 @@ func (m *Clients) Get(id string) (*domain.Client, bool) {
 }
 
 // Page lists clients in creation order after the client with id after
-// (empty: from the start), at most limit, and says whether more follow.
-func (m *Clients) Page(after string, limit int) ([]*domain.Client, bool) {
+// (empty: from the start), at most limit, and says whether more follow. An
+// after that names no client is not a position: ok is false.
+func (m *Clients) Page(after string, limit int) (page []*domain.Client, more, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	start := 0
 	if after != "" {
-		start = slices.Index(m.order, after) + 1
+		i := slices.Index(m.order, after)
+		if i < 0 {
+			return nil, false, false
+		}
+		start = i + 1
 	}
 	end := min(start+limit, len(m.order))
 	out := make([]*domain.Client, 0, end-start)
 	for _, id := range m.order[start:end] {
 		out = append(out, m.byID[id])
 	}
-	return out, end < len(m.order)
+	return out, end < len(m.order), true
 }
 
 // MaxAccessTokenLifetime is the longest access-token lifetime any client of

@@ -88,6 +88,8 @@ type serverOpts struct {
 	// bootstrapSecret, when not empty, is passed as
 	// LATCHKEY_BOOTSTRAP_CLIENT_SECRET; empty leaves the variable unset.
 	bootstrapSecret string
+	// args are extra flags for `serve`.
+	args []string
 }
 
 // latchkey is one running `latchkey serve` process.
@@ -167,7 +169,7 @@ func startLatchkey(t *testing.T, o serverOpts) *latchkey {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 		},
 	}
-	lk.cmd = exec.Command(latchkeyBin, "serve", "--http", o.addr, "--data", o.data)
+	lk.cmd = exec.Command(latchkeyBin, append([]string{"serve", "--http", o.addr, "--data", o.data}, o.args...)...)
 	lk.cmd.Env = childEnv(extra...)
 	lk.cmd.Stderr = lk.stderr
 	lk.cmd.Stdout = lk.stdout
