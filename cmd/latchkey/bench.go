@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -14,13 +15,19 @@ import (
 	"time"
 )
 
-// bench runs `latchkey bench token`: a closed-loop load on the token
-// endpoint from N concurrent clients, each with one keep-alive connection.
+const benchUsage = `usage: latchkey bench token|introspect --url URL --realm REALM --client ID --secret SECRET [--concurrency 64] [--duration 10s]
+
+  token       POST the token endpoint (client_credentials) as fast as it answers
+  introspect  get one token, then POST it to the introspection endpoint`
+
+// bench runs a closed-loop load on one endpoint from N concurrent clients,
+// each with its own keep-alive connection, and prints throughput and latency.
 func bench(args []string) error {
-	if len(args) == 0 || args[0] != "token" {
-		return errors.New("usage: latchkey bench token --url URL --realm REALM --client ID --secret SECRET [--concurrency 64] [--duration 10s]")
+	if len(args) == 0 || (args[0] != "token" && args[0] != "introspect") {
+		return errors.New(benchUsage)
 	}
-	fs := flag.NewFlagSet("bench token", flag.ContinueOnError)
+	mode := args[0]
+	fs := flag.NewFlagSet("bench "+mode, flag.ContinueOnError)
 	base := fs.String("url", "http://127.0.0.1:8080", "Latchkey base URL")
 	realm := fs.String("realm", "master", "realm")
 	client := fs.String("client", "", "client id")
@@ -34,25 +41,31 @@ func bench(args []string) error {
 	if *client == "" || *secret == "" {
 		return errors.New("--client and --secret are required")
 	}
-	res, err := runTokenLoad(tokenLoad{
-		endpoint:    strings.TrimRight(*base, "/") + "/realms/" + *realm + "/protocol/openid-connect/token",
-		client:      *client,
-		secret:      *secret,
-		scope:       *scope,
-		concurrency: *concurrency,
-		duration:    *duration,
-	})
-	if err != nil {
-		return err
+	endpoints := strings.TrimRight(*base, "/") + "/realms/" + *realm + "/protocol/openid-connect/"
+	tokenForm := url.Values{"grant_type": {"client_credentials"}}
+	if *scope != "" {
+		tokenForm.Set("scope", *scope)
 	}
-	fmt.Println(res)
+	l := load{endpoint: endpoints + "token", body: tokenForm.Encode(), client: *client, secret: *secret,
+		concurrency: *concurrency, duration: *duration}
+	if mode == "introspect" {
+		httpc := &http.Client{Timeout: 10 * time.Second}
+		token, err := fetchToken(httpc, l)
+		if err != nil {
+			return err
+		}
+		l.endpoint, l.body = endpoints+"token/introspect", url.Values{"token": {token}}.Encode()
+	}
+	fmt.Println(runLoad(l))
 	return nil
 }
 
-type tokenLoad struct {
-	endpoint, client, secret, scope string
-	concurrency                     int
-	duration                        time.Duration
+// load is one closed-loop run: every worker POSTs body to endpoint with
+// the client's Basic credentials.
+type load struct {
+	endpoint, body, client, secret string
+	concurrency                    int
+	duration                       time.Duration
 }
 
 type loadResult struct {
@@ -67,22 +80,17 @@ func (r loadResult) String() string {
 		return fmt.Sprintf("no successful requests (%d failed: %s)", r.failed, r.firstError)
 	}
 	slices.Sort(r.latencies)
-	q := func(p float64) time.Duration { return r.latencies[int(p*float64(len(r.latencies)-1))] }
-	s := fmt.Sprintf("tokens: %d ok, %d failed in %s\nthroughput: %.0f tokens/s\nlatency: p50 %s  p90 %s  p99 %s  max %s",
+	q := func(p float64) time.Duration { return r.latencies[int(p*float64(len(r.latencies)-1))].Round(time.Microsecond) }
+	s := fmt.Sprintf("requests: %d ok, %d failed in %s\nthroughput: %.0f requests/s\nlatency: p50 %s  p90 %s  p99 %s  max %s",
 		r.ok, r.failed, r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(),
-		q(.50).Round(time.Microsecond), q(.90).Round(time.Microsecond), q(.99).Round(time.Microsecond), r.latencies[len(r.latencies)-1].Round(time.Microsecond))
+		q(.50), q(.90), q(.99), q(1))
 	if r.failed > 0 {
 		s += "\nfirst error: " + r.firstError
 	}
 	return s
 }
 
-func runTokenLoad(l tokenLoad) (loadResult, error) {
-	form := url.Values{"grant_type": {"client_credentials"}}
-	if l.scope != "" {
-		form.Set("scope", l.scope)
-	}
-	body := form.Encode()
+func runLoad(l load) loadResult {
 	transport := &http.Transport{MaxIdleConns: l.concurrency, MaxIdleConnsPerHost: l.concurrency}
 	httpc := &http.Client{Transport: transport, Timeout: 10 * time.Second}
 	defer transport.CloseIdleConnections()
@@ -100,8 +108,7 @@ func runTokenLoad(l tokenLoad) (loadResult, error) {
 			var mine loadResult
 			for ctx.Err() == nil {
 				t0 := time.Now()
-				err := requestToken(httpc, l, body)
-				if err != nil {
+				if _, err := post(httpc, l); err != nil {
 					if ctx.Err() != nil {
 						break
 					}
@@ -115,37 +122,53 @@ func runTokenLoad(l tokenLoad) (loadResult, error) {
 				mine.latencies = append(mine.latencies, time.Since(t0))
 			}
 			mu.Lock()
+			defer mu.Unlock()
 			total.ok += mine.ok
 			total.failed += mine.failed
 			total.latencies = append(total.latencies, mine.latencies...)
 			if total.firstError == "" {
 				total.firstError = mine.firstError
 			}
-			mu.Unlock()
 		}()
 	}
 	wg.Wait()
 	total.elapsed = time.Since(start)
-	return total, nil
+	return total
 }
 
-func requestToken(httpc *http.Client, l tokenLoad, body string) error {
-	req, err := http.NewRequest(http.MethodPost, l.endpoint, strings.NewReader(body))
+// post sends one request and returns the body of a 200 answer.
+func post(httpc *http.Client, l load) ([]byte, error) {
+	req, err := http.NewRequest(http.MethodPost, l.endpoint, strings.NewReader(l.body))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.SetBasicAuth(url.QueryEscape(l.client), url.QueryEscape(l.secret))
 	resp, err := httpc.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
+		return nil, fmt.Errorf("HTTP %d: %s", resp.StatusCode, body)
 	}
-	return nil
+	return body, nil
+}
+
+func fetchToken(httpc *http.Client, l load) (string, error) {
+	body, err := post(httpc, l)
+	if err != nil {
+		return "", fmt.Errorf("getting a token to introspect: %w", err)
+	}
+	var tr struct {
+		AccessToken string `json:"access_token"`
+	}
+	if err := json.Unmarshal(body, &tr); err != nil || tr.AccessToken == "" {
+		return "", fmt.Errorf("getting a token to introspect: %s", body)
+	}
+	return tr.AccessToken, nil
 }
