@@ -24,7 +24,17 @@ const (
 	TypeRealmCreated        = "realm.created"
 	TypeRealmKeyAdded       = "realm.key_added"
 	TypeRealmKeyDeactivated = "realm.key_deactivated"
+	TypeRealmScopeDefined   = "realm.scope_defined"
+	TypeRealmScopeRemoved   = "realm.scope_removed"
+	TypeNodeCreated         = "node.created"
+	TypeNodeRenamed         = "node.renamed"
+	TypeNodeDeleted         = "node.deleted"
 	TypeClientCreated       = "client.created"
+	TypeClientUpdated       = "client.updated"
+	TypeClientSecretRotated = "client.secret_rotated"
+	TypeClientDisabled      = "client.disabled"
+	TypeClientEnabled       = "client.enabled"
+	TypeClientDeleted       = "client.deleted"
 	TypeClientTokensRevoked = "client.tokens_revoked"
 	TypeTokenIssued         = "token.issued"
 	TypeTokenRevoked        = "token.revoked"
@@ -52,17 +62,72 @@ type KeyDeactivated struct {
 	VerifyUntil int64  `json:"verify_until"`
 }
 
+// ScopeDefined adds an API scope to the realm's catalog, with the
+// description shown at consent.
+type ScopeDefined struct {
+	Name        string `json:"name"`
+	Description string `json:"description"`
+}
+
+// ScopeRemoved takes a realm-defined scope out of the catalog.
+type ScopeRemoved struct {
+	Name string `json:"name"`
+}
+
+// NodeCreated adds a node to the realm's tree.
+type NodeCreated struct {
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Parent string `json:"parent,omitempty"`
+}
+
+// NodeRenamed changes a node's display name (its slug never changes).
+type NodeRenamed struct {
+	Name string `json:"name"`
+}
+
+// NodeDeleted removes a node nothing referred to.
+type NodeDeleted struct{}
+
 // ClientCreated registers an OAuth client. SecretHash is the hex SHA-256 of
-// a 256-bit random secret: it cannot be reversed, and it is never shown by
-// the API.
+// a 256-bit random secret (empty for public clients): it cannot be
+// reversed, and it is never shown by the API.
 type ClientCreated struct {
-	ClientID            string   `json:"client_id"`
-	Name                string   `json:"name"`
-	Type                string   `json:"type"`
-	GrantTypes          []string `json:"grant_types"`
-	Scopes              []string `json:"scopes"`
-	AccessTokenLifetime int64    `json:"access_token_lifetime"`
-	SecretHash          string   `json:"secret_hash,omitempty"`
+	ClientID string `json:"client_id"`
+	ClientSettings
+	SecretHash string `json:"secret_hash,omitempty"`
+}
+
+// ClientUpdated changes a client's settings; it carries them before and
+// after, so the history shows every privilege change in full.
+type ClientUpdated struct {
+	Before ClientSettings `json:"before"`
+	After  ClientSettings `json:"after"`
+}
+
+// ClientSecretRotated replaces the secret. The previous one stays valid
+// until PreviousExpiresAt (Unix seconds; 0 = invalid at once).
+type ClientSecretRotated struct {
+	SecretHash        string `json:"secret_hash"`
+	PreviousExpiresAt int64  `json:"previous_expires_at"`
+}
+
+// ClientDisabled stops a client from getting tokens and revokes those it
+// holds (issued before TokensRevokedBefore).
+type ClientDisabled struct {
+	TokensRevokedBefore int64  `json:"tokens_revoked_before"`
+	Reason              string `json:"reason,omitempty"`
+}
+
+// ClientEnabled lets a disabled client get tokens again; revoked tokens
+// stay revoked.
+type ClientEnabled struct{}
+
+// ClientDeleted removes a client for good and revokes its tokens. Its id is
+// never used again.
+type ClientDeleted struct {
+	TokensRevokedBefore int64 `json:"tokens_revoked_before"`
 }
 
 // TokenIssued records an access token handed out. The token itself is not
@@ -70,14 +135,16 @@ type ClientCreated struct {
 // and Hash (see TokenHash) proves that a presented token is the one issued
 // without verifying its signature again.
 type TokenIssued struct {
-	JTI       string `json:"jti"`
-	Hash      string `json:"hash"`
-	Subject   string `json:"sub"`
-	Scope     string `json:"scope"`
-	GrantType string `json:"grant_type"`
-	Kid       string `json:"kid"`
-	IssuedAt  int64  `json:"iat"`
-	ExpiresAt int64  `json:"exp"`
+	JTI       string   `json:"jti"`
+	Hash      string   `json:"hash"`
+	Subject   string   `json:"sub"`
+	Scope     string   `json:"scope"`
+	GrantType string   `json:"grant_type"`
+	Kid       string   `json:"kid"`
+	Nodes     []string `json:"nodes,omitempty"`
+	Preset    string   `json:"preset,omitempty"`
+	IssuedAt  int64    `json:"iat"`
+	ExpiresAt int64    `json:"exp"`
 }
 
 // TokenRevoked revokes one access token before it expires.
@@ -102,6 +169,16 @@ type TokenUsed struct {
 	At  int64  `json:"at"`
 }
 
+func (ScopeDefined) EventType() string        { return TypeRealmScopeDefined }
+func (ScopeRemoved) EventType() string        { return TypeRealmScopeRemoved }
+func (NodeCreated) EventType() string         { return TypeNodeCreated }
+func (NodeRenamed) EventType() string         { return TypeNodeRenamed }
+func (NodeDeleted) EventType() string         { return TypeNodeDeleted }
+func (ClientUpdated) EventType() string       { return TypeClientUpdated }
+func (ClientSecretRotated) EventType() string { return TypeClientSecretRotated }
+func (ClientDisabled) EventType() string      { return TypeClientDisabled }
+func (ClientEnabled) EventType() string       { return TypeClientEnabled }
+func (ClientDeleted) EventType() string       { return TypeClientDeleted }
 func (TokenRevoked) EventType() string        { return TypeTokenRevoked }
 func (ClientTokensRevoked) EventType() string { return TypeClientTokensRevoked }
 func (TokenUsed) EventType() string           { return TypeTokenUsed }
@@ -116,7 +193,17 @@ var decoders = map[string]func([]byte) (Payload, error){
 	TypeRealmCreated:        decodeAs[RealmCreated],
 	TypeRealmKeyAdded:       decodeAs[KeyAdded],
 	TypeRealmKeyDeactivated: decodeAs[KeyDeactivated],
+	TypeRealmScopeDefined:   decodeAs[ScopeDefined],
+	TypeRealmScopeRemoved:   decodeAs[ScopeRemoved],
+	TypeNodeCreated:         decodeAs[NodeCreated],
+	TypeNodeRenamed:         decodeAs[NodeRenamed],
+	TypeNodeDeleted:         decodeAs[NodeDeleted],
 	TypeClientCreated:       decodeAs[ClientCreated],
+	TypeClientUpdated:       decodeAs[ClientUpdated],
+	TypeClientSecretRotated: decodeAs[ClientSecretRotated],
+	TypeClientDisabled:      decodeAs[ClientDisabled],
+	TypeClientEnabled:       decodeAs[ClientEnabled],
+	TypeClientDeleted:       decodeAs[ClientDeleted],
 	TypeTokenIssued:         decodeAs[TokenIssued],
 	TypeTokenRevoked:        decodeAs[TokenRevoked],
 	TypeClientTokensRevoked: decodeAs[ClientTokensRevoked],

@@ -16,9 +16,6 @@ const (
 // every realm.
 const MasterRealm = "master"
 
-// ScopeManagement grants the admin API.
-const ScopeManagement = "management"
-
 // SigningKey is one key of a realm as the event history describes it.
 type SigningKey struct {
 	Kid       string
@@ -36,10 +33,11 @@ func (k SigningKey) Published(now time.Time) bool {
 	return k.Active || now.Unix() < k.VerifyUntil
 }
 
-// Realm is a realm's own state: its name and signing keys.
+// Realm is a realm's own state: its name, signing keys and scope catalog.
 type Realm struct {
 	Name    string
 	Keys    []SigningKey
+	Scopes  Catalog
 	Version uint64
 }
 
@@ -50,6 +48,13 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 		r.Name = e.Name
 	case KeyAdded:
 		r.Keys = append(r.Keys, SigningKey{Kid: e.Kid, Alg: e.Alg, Use: e.Use, PublicJWK: e.PublicJWK, Active: true})
+	case ScopeDefined:
+		if r.Scopes == nil {
+			r.Scopes = Catalog{}
+		}
+		r.Scopes[e.Name] = e.Description
+	case ScopeRemoved:
+		delete(r.Scopes, e.Name)
 	case KeyDeactivated:
 		for i := range r.Keys {
 			if r.Keys[i].Kid == e.Kid {
@@ -74,7 +79,7 @@ func (r *Realm) ActiveKey(alg string) (SigningKey, bool) {
 }
 
 // DecideCreateRealm validates a realm name and returns the realm's first
-// events: its creation and its initial keys.
+// events: its creation, its initial keys and its default API scopes.
 func DecideCreateRealm(name string, keys []KeyAdded) ([]Payload, error) {
 	if err := ValidateName("realm name", name); err != nil {
 		return nil, err
@@ -82,6 +87,9 @@ func DecideCreateRealm(name string, keys []KeyAdded) ([]Payload, error) {
 	events := []Payload{RealmCreated{Name: name}}
 	for _, k := range keys {
 		events = append(events, k)
+	}
+	for _, sc := range defaultRealmScopes {
+		events = append(events, sc)
 	}
 	return events, nil
 }

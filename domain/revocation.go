@@ -61,13 +61,8 @@ func RevokeToken(owner, caller, jti string, exp int64, reason string) (TokenRevo
 		RevocationRule{JTI: jti, ForgetAfter: exp}, nil
 }
 
-// RevokeClientTokens decides revoking every token a client holds now. The
-// cut-off is the next whole second, so tokens issued earlier in this second
-// are covered; the token endpoint holds new tokens of this client until the
-// cut-off has passed, so none issued after the revocation is caught.
+// RevokeClientTokens decides revoking every token a client holds now.
 func RevokeClientTokens(c *Client, now time.Time, reason string) (ClientTokensRevoked, RevocationRule) {
-	cutoff := now.Unix() + 1
-	forget := cutoff + c.AccessTokenLifetime
-	return ClientTokensRevoked{IssuedBefore: cutoff, ForgetAfter: forget, Reason: reason},
-		RevocationRule{ClientID: c.ID, IssuedBefore: cutoff, ForgetAfter: forget}
+	rule := cutoffRule(c.ID, revocationCutoff(now))
+	return ClientTokensRevoked{IssuedBefore: rule.IssuedBefore, ForgetAfter: rule.ForgetAfter, Reason: reason}, rule
 }

@@ -1,6 +1,8 @@
 package domain
 
-import "strings"
+import (
+	"strings"
+)
 
 // IsScopeToken reports whether s is a scope-token of RFC 6749 §3.3:
 // printable ASCII without space, '"' or '\'.
@@ -17,28 +19,59 @@ func IsScopeToken(s string) bool {
 	return true
 }
 
-// GrantScope decides the scope of a token: the requested space-separated
-// scopes must each be allowed; an empty request grants every allowed scope
-// (Keycloak's and Hydra's behaviour for client credentials). "openid" is
-// always accepted. It returns the granted scope string.
-func GrantScope(requested string, allowed []string) (string, *OAuthError) {
-	if strings.TrimSpace(requested) == "" {
-		return strings.Join(allowed, " "), nil
+// Narrowing scopes name one node a service token is limited to
+// (SeaCat Auth's "tenant:<slug>", and "team:<slug>").
+var narrowingPrefixes = []string{"tenant:", "team:"}
+
+func isNarrowingScope(s string) bool {
+	for _, p := range narrowingPrefixes {
+		if strings.HasPrefix(s, p) {
+			return true
+		}
 	}
-	parts := strings.Fields(requested)
-	granted := make([]string, 0, len(parts))
-	for _, s := range parts {
+	return false
+}
+
+// requestedScope is a parsed scope parameter.
+type requestedScope struct {
+	scopes []string // catalog scopes, in request order, without duplicates
+	node   string   // the one node named by tenant:/team:, if any
+}
+
+func parseScope(raw string) (requestedScope, *OAuthError) {
+	var r requestedScope
+	for _, s := range strings.Fields(raw) {
 		if !IsScopeToken(s) {
-			return "", &OAuthError{Code: ErrInvalidScope, Description: "malformed scope"}
+			return r, &OAuthError{Code: ErrInvalidScope, Description: "malformed scope"}
 		}
-		if s != ScopeOpenID && !contains(allowed, s) {
-			return "", &OAuthError{Code: ErrInvalidScope, Description: "scope " + s + " is not allowed for this client"}
+		if isNarrowingScope(s) {
+			_, slug, _ := strings.Cut(s, ":")
+			if r.node != "" && r.node != slug {
+				return r, &OAuthError{Code: ErrInvalidScope, Description: "name at most one tenant: or team: scope"}
+			}
+			r.node = slug
+			continue
 		}
-		if !contains(granted, s) {
-			granted = append(granted, s)
+		if !contains(r.scopes, s) {
+			r.scopes = append(r.scopes, s)
 		}
 	}
-	return strings.Join(granted, " "), nil
+	return r, nil
+}
+
+// grantScopes decides the scopes of a token: each requested scope must be
+// allowed; none requested grants every allowed scope (Keycloak's and
+// Hydra's behaviour for client credentials). "openid" is always accepted.
+func grantScopes(requested, allowed []string) ([]string, *OAuthError) {
+	if len(requested) == 0 {
+		return allowed, nil
+	}
+	for _, s := range requested {
+		if s != ScopeOpenID && !contains(allowed, s) {
+			return nil, &OAuthError{Code: ErrInvalidScope, Description: "scope " + s + " is not allowed for this client"}
+		}
+	}
+	return requested, nil
 }
 
 // HasScope reports whether a space-separated scope string holds want.

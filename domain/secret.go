@@ -18,13 +18,24 @@ func HashSecret(secret string) string {
 // client id costs the same comparison as a wrong secret.
 var unknownClientHash = HashSecret("latchkey: no such client")
 
-// SecretMatches compares a presented secret with a stored hash in constant
-// time. A nil client compares against a dummy hash and always fails.
-func SecretMatches(c *Client, presented string) bool {
-	stored := unknownClientHash
+// SecretMatches compares a presented secret with the client's current
+// secret and, during a rotation overlap, its previous one, in constant time:
+// both comparisons are always made. A nil client compares against stand-in
+// hashes and always fails.
+func SecretMatches(c *Client, presented string, now int64) bool {
+	current, previous := unknownClientHash, unknownClientHash
 	if c != nil && c.SecretHash != "" {
-		stored = c.SecretHash
+		current = c.SecretHash
 	}
-	ok := subtle.ConstantTimeCompare([]byte(stored), []byte(HashSecret(presented))) == 1
-	return ok && c != nil && c.SecretHash != ""
+	previousValid := c != nil && c.PreviousSecretHash != "" && now < c.PreviousSecretExpires
+	if previousValid {
+		previous = c.PreviousSecretHash
+	}
+	h := []byte(HashSecret(presented))
+	okCurrent := subtle.ConstantTimeCompare([]byte(current), h) == 1
+	okPrevious := subtle.ConstantTimeCompare([]byte(previous), h) == 1
+	if c == nil || c.SecretHash == "" {
+		return false
+	}
+	return okCurrent || (okPrevious && previousValid)
 }

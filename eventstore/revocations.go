@@ -27,22 +27,45 @@ func isRevocationsSubject(subj string) bool {
 	return ok && name == "revocations"
 }
 
-// AppendRevocation writes a revocation event of an aggregate together with
-// its rule on the realm's revocations subject, both or neither, and returns
-// the last sequence.
-func (s *Store) AppendRevocation(ctx context.Context, realm string, agg domain.AggregateRef, meta Meta, event domain.Payload, rule domain.RevocationRule) (uint64, error) {
-	if err := validateTarget(realm, agg); err != nil {
-		return 0, err
+// Change is one event for one aggregate, appended at an expected version
+// (AnyVersion for none).
+type Change struct {
+	Aggregate domain.AggregateRef
+	Expected  uint64
+	Payload   domain.Payload
+}
+
+// AppendChanges writes events of several aggregates and revocation rules
+// all-or-nothing: a stale version anywhere is ErrConflict and nothing is
+// written. It returns the last sequence.
+func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, changes []Change, rules []domain.RevocationRule) (uint64, error) {
+	msgs := make([]*nats.Msg, 0, len(changes)+len(rules))
+	for _, c := range changes {
+		if err := validateTarget(realm, c.Aggregate); err != nil {
+			return 0, err
+		}
+		m, err := buildMsg(realm, c.Aggregate, meta, c.Payload)
+		if err != nil {
+			return 0, err
+		}
+		if c.Expected != AnyVersion {
+			expect(m, realm, c.Aggregate, c.Expected)
+		}
+		msgs = append(msgs, m)
 	}
-	evMsg, err := buildMsg(realm, agg, meta, event)
-	if err != nil {
-		return 0, err
+	for _, r := range rules {
+		body, err := json.Marshal(r)
+		if err != nil {
+			return 0, err
+		}
+		m := nats.NewMsg(RevocationsSubject(realm))
+		m.Data = body
+		msgs = append(msgs, m)
 	}
-	body, err := json.Marshal(rule)
-	if err != nil {
-		return 0, err
-	}
-	ruleMsg := nats.NewMsg(RevocationsSubject(realm))
-	ruleMsg.Data = body
-	return s.publishAtomic(ctx, []*nats.Msg{evMsg, ruleMsg})
+	return s.publishAtomic(ctx, msgs)
+}
+
+// AppendRevocation writes one revocation event together with its rule.
+func (s *Store) AppendRevocation(ctx context.Context, realm string, agg domain.AggregateRef, expected uint64, meta Meta, event domain.Payload, rule domain.RevocationRule) (uint64, error) {
+	return s.AppendChanges(ctx, realm, meta, []Change{{Aggregate: agg, Expected: expected, Payload: event}}, []domain.RevocationRule{rule})
 }

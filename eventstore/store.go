@@ -84,8 +84,7 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 		msgs[i] = m
 	}
 	if expected != AnyVersion {
-		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expected, 10))
-		msgs[0].Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, OwnEventsSubject(realm, agg))
+		expect(msgs[0], realm, agg, expected)
 	}
 	if len(msgs) == 1 {
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
@@ -98,6 +97,13 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 		return ack.Sequence, nil
 	}
 	return s.publishAtomic(ctx, msgs)
+}
+
+// expect makes a message conditional on the aggregate's version: the
+// sequence of its last own event.
+func expect(m *nats.Msg, realm string, agg domain.AggregateRef, version uint64) {
+	m.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(version, 10))
+	m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, OwnEventsSubject(realm, agg))
 }
 
 // headerEventID carries the envelope id so a message can be deduplicated

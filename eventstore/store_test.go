@@ -48,7 +48,7 @@ func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
 				<-start
 				name := fmt.Sprintf("r%d-w%d", round, w)
 				seqs[w], results[w] = ts.Store.Append(ctx, "acme", agg, version, testMeta(),
-					domain.ClientCreated{ClientID: agg.ID, Name: name})
+					domain.ClientCreated{ClientID: agg.ID, ClientSettings: domain.ClientSettings{Name: name}})
 			}()
 		}
 		close(start)
@@ -96,7 +96,7 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 	var acked []uint64
 	for i := range 50 {
 		agg := domain.ClientRef(fmt.Sprintf("client-%d", i%5))
-		seq, err := ts.Store.Append(ctx, "acme", agg, eventstore.AnyVersion, testMeta(), domain.ClientCreated{ClientID: agg.ID, Name: fmt.Sprint(i)})
+		seq, err := ts.Store.Append(ctx, "acme", agg, eventstore.AnyVersion, testMeta(), domain.ClientCreated{ClientID: agg.ID, ClientSettings: domain.ClientSettings{Name: fmt.Sprint(i)}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +167,7 @@ func TestTokenEventsStayOutOfTheClientVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The client's version is unchanged by its token event.
-	if _, err := ts.Store.Append(ctx, "acme", agg, v, testMeta(), domain.ClientCreated{ClientID: "c1", Name: "again"}); err != nil {
+	if _, err := ts.Store.Append(ctx, "acme", agg, v, testMeta(), domain.ClientCreated{ClientID: "c1", ClientSettings: domain.ClientSettings{Name: "again"}}); err != nil {
 		t.Fatalf("append at version %d after a token event: %v", v, err)
 	}
 }

@@ -87,47 +87,6 @@ func (a *api) rotateKeys(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
 }
 
-// clientView is a client as the admin API shows it: never its secret or hash.
-type clientView struct {
-	ClientID            string   `json:"client_id"`
-	ClientSecret        string   `json:"client_secret,omitempty"`
-	Name                string   `json:"name"`
-	Type                string   `json:"type"`
-	GrantTypes          []string `json:"grant_types"`
-	Scopes              []string `json:"scopes"`
-	AccessTokenLifetime int64    `json:"access_token_lifetime"`
-	Version             uint64   `json:"version"`
-}
-
-func viewClient(cl *domain.Client) clientView {
-	return clientView{
-		ClientID: cl.ID, Name: cl.Name, Type: cl.Type, GrantTypes: cl.GrantTypes,
-		Scopes: cl.Scopes, AccessTokenLifetime: cl.AccessTokenLifetime, Version: cl.Version,
-	}
-}
-
-// createClient is POST /admin/realms/{realm}/clients: the response is the
-// only time the secret is shown.
-func (a *api) createClient(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
-	}
-	var cmd domain.CreateClient
-	if ok, err := bindJSON(c, &cmd); !ok {
-		return err
-	}
-	cl, secret, err := rl.CreateClient(c.Request().Context(), cmd, callerOf(c).meta(c, a))
-	if err != nil {
-		return domainError(c, a.log, err)
-	}
-	v := viewClient(cl)
-	v.ClientSecret = secret
-	noStore(c)
-	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+cl.ID)
-	return c.JSON(http.StatusCreated, v)
-}
-
 // Paging limits for lists.
 const (
 	defaultPageSize = 100
@@ -145,45 +104,6 @@ func pageSize(c echo.Context, def, most int) (int, bool) {
 		return 0, false
 	}
 	return n, true
-}
-
-// listClients is GET /admin/realms/{realm}/clients?limit=&cursor=.
-func (a *api) listClients(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
-	}
-	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
-	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
-	}
-	page, more, ok := rl.Clients.Page(c.QueryParam("cursor"), limit)
-	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "cursor names no client of this realm")
-	}
-	out := struct {
-		Clients    []clientView `json:"clients"`
-		NextCursor string       `json:"next_cursor,omitempty"`
-	}{Clients: make([]clientView, 0, len(page))}
-	for _, cl := range page {
-		out.Clients = append(out.Clients, viewClient(cl))
-	}
-	if more {
-		out.NextCursor = page[len(page)-1].ID
-	}
-	return c.JSON(http.StatusOK, out)
-}
-
-func (a *api) getClient(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
-	}
-	cl, ok := rl.Clients.Get(c.Param("id"))
-	if !ok {
-		return writeError(c, http.StatusNotFound, errNotFound, "client "+c.Param("id")+" does not exist")
-	}
-	return c.JSON(http.StatusOK, viewClient(cl))
 }
 
 // eventView is a stored envelope as the events API shows it, with secret

@@ -52,11 +52,11 @@ func readClientCredentials(authorization string, f form) (clientCredentials, *do
 }
 
 // authenticateClient checks credentials against the realm's clients. An
-// unknown client and a wrong secret take the same time and give the same
-// answer.
-func authenticateClient(rl *realms.Realm, cred clientCredentials) (*domain.Client, *domain.OAuthError) {
+// unknown client, a wrong secret and a disabled client take the same time
+// and give the same answer.
+func authenticateClient(rl *realms.Realm, cred clientCredentials, now int64) (*domain.Client, *domain.OAuthError) {
 	c, _ := rl.Clients.Get(cred.id)
-	if !domain.SecretMatches(c, cred.secret) {
+	if !domain.SecretMatches(c, cred.secret, now) || !c.Enabled() {
 		return nil, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client authentication failed"}
 	}
 	return c, nil

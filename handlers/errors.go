@@ -14,8 +14,9 @@ import (
 // apiError is every error body: RFC 6749 §5.2 shape, used by the admin API
 // too so scripts parse one format.
 type apiError struct {
-	Error       string `json:"error"`
-	Description string `json:"error_description,omitempty"`
+	Error       string   `json:"error"`
+	Description string   `json:"error_description,omitempty"`
+	Details     []string `json:"details,omitempty"`
 }
 
 // Error codes beyond RFC 6749's, for the admin API.
@@ -45,9 +46,17 @@ func noStore(c echo.Context) {
 // its details.
 func domainError(c echo.Context, log *slog.Logger, err error) error {
 	var verr *domain.ValidationError
+	var cerr *domain.ConflictError
 	switch {
 	case errors.As(err, &verr):
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, verr.Message)
+		noStore(c)
+		return c.JSON(http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details})
+	case errors.As(err, &cerr):
+		code := cerr.Code
+		if code == "" {
+			code = errConflict
+		}
+		return writeError(c, http.StatusConflict, code, cerr.Message)
 	case errors.Is(err, domain.ErrNotFound):
 		return writeError(c, http.StatusNotFound, errNotFound, "not found")
 	case errors.Is(err, domain.ErrAlreadyExists):

@@ -11,16 +11,18 @@ import (
 
 // introspection is an active token's RFC 7662 response.
 type introspection struct {
-	Active    bool   `json:"active"`
-	Scope     string `json:"scope"`
-	ClientID  string `json:"client_id"`
-	Subject   string `json:"sub"`
-	Audience  string `json:"aud"`
-	Issuer    string `json:"iss"`
-	JTI       string `json:"jti"`
-	TokenType string `json:"token_type"`
-	IssuedAt  int64  `json:"iat"`
-	ExpiresAt int64  `json:"exp"`
+	Active    bool     `json:"active"`
+	Scope     string   `json:"scope"`
+	ClientID  string   `json:"client_id"`
+	Subject   string   `json:"sub"`
+	Audience  string   `json:"aud"`
+	Issuer    string   `json:"iss"`
+	JTI       string   `json:"jti"`
+	TokenType string   `json:"token_type"`
+	IssuedAt  int64    `json:"iat"`
+	ExpiresAt int64    `json:"exp"`
+	Nodes     []string `json:"nodes,omitempty"`
+	Preset    string   `json:"preset,omitempty"`
 }
 
 // inactive is the whole answer for any token that is not active (RFC 7662
@@ -51,7 +53,7 @@ func (a *api) introspect(c echo.Context) error {
 	return c.JSON(http.StatusOK, introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
 		Audience: rl.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
-		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires,
+		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	})
 }
 

@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -19,9 +21,14 @@ const maxJSONBody = "1M"
 // type → 415; unknown fields, trailing data or bad JSON → 400. It returns a
 // response already written when the body is refused.
 func bindJSON(c echo.Context, v any) (bool, error) {
+	return bindJSONAs(c, v, echo.MIMEApplicationJSON)
+}
+
+// bindJSONAs is bindJSON accepting any of the given media types.
+func bindJSONAs(c echo.Context, v any, mediaTypes ...string) (bool, error) {
 	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
-	if err != nil || mt != echo.MIMEApplicationJSON {
-		return false, writeError(c, http.StatusUnsupportedMediaType, errUnsupportedMedia, "Content-Type must be application/json")
+	if err != nil || !slices.Contains(mediaTypes, mt) {
+		return false, writeError(c, http.StatusUnsupportedMediaType, errUnsupportedMedia, "Content-Type must be "+strings.Join(mediaTypes, " or "))
 	}
 	dec := json.NewDecoder(c.Request().Body)
 	dec.DisallowUnknownFields()

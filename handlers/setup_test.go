@@ -50,11 +50,11 @@ func newFixture(tb testing.TB) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	cl, secret, err := rl.CreateClient(ctx, domain.CreateClient{Name: "backend", Scopes: []string{"read", "write"}}, meta)
+	created, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "backend", Scopes: []string{"read", "write"}}, false, meta)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return &fixture{srv: srv, reg: reg, e: handlers.New(handlers.Config{Registry: reg, Log: log}), realm: rl, client: cl.ID, secret: secret}
+	return &fixture{srv: srv, reg: reg, e: handlers.New(handlers.Config{Registry: reg, Log: log}), realm: rl, client: created.Client.ID, secret: created.Secret}
 }
 
 // post sends a form to the handler in-process.

@@ -67,7 +67,7 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form) (*domain.Cl
 	cred, oerr := readClientCredentials(c.Request().Header.Get(echo.HeaderAuthorization), f)
 	if oerr == nil {
 		var client *domain.Client
-		if client, oerr = authenticateClient(rl, cred); oerr == nil {
+		if client, oerr = authenticateClient(rl, cred, a.now().Unix()); oerr == nil {
 			return client, false, nil
 		}
 	}
@@ -77,7 +77,7 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form) (*domain.Cl
 // clientCredentials issues a token to an authenticated client (RFC 6749
 // §4.4). The token leaves only after its token.issued event is acknowledged.
 func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain.Client, f form) error {
-	decision, oerr := domain.DecideClientCredentials(client, f["scope"])
+	decision, oerr := domain.DecideClientCredentials(client, f["scope"], rl.Nodes.Tree())
 	if oerr != nil {
 		return oauthError(c, rl, false, oerr)
 	}
@@ -86,7 +86,10 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
-	issued, err := rl.MintAccessToken(ctx, client.ID, decision.Subject, decision.Scope, decision.Lifetime, now)
+	issued, err := rl.MintAccessToken(ctx, realms.TokenRequest{
+		ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
+		Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
+	}, now)
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
@@ -101,6 +104,8 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 		Scope:     decision.Scope,
 		GrantType: domain.GrantClientCredentials,
 		Kid:       issued.Kid,
+		Nodes:     decision.Nodes,
+		Preset:    decision.Preset,
 		IssuedAt:  issued.Claims.IssuedAt.Unix(),
 		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
 	})

@@ -2,6 +2,7 @@ package projections
 
 import (
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -9,7 +10,7 @@ import (
 
 // Clients is the read model of a realm's OAuth clients. Each entry is an
 // immutable snapshot, replaced on change, so a reader may keep the pointer
-// it got without locking.
+// it got without locking. Deleted clients leave the model.
 type Clients struct {
 	mu    sync.RWMutex
 	byID  map[string]*domain.Client
@@ -22,12 +23,7 @@ func NewClients() *Clients { return &Clients{byID: map[string]*domain.Client{}} 
 // Apply folds client events.
 func (m *Clients) Apply(ev Event) {
 	ref, ok := domain.ParseAggregateRef(ev.Aggregate)
-	if !ok || ref.Type != domain.AggregateClient {
-		return
-	}
-	switch ev.Payload.(type) {
-	case domain.ClientCreated, domain.ClientTokensRevoked:
-	default:
+	if !ok || ref.Type != domain.AggregateClient || !isClientEvent(ev.Type) {
 		return
 	}
 	m.mu.Lock()
@@ -40,10 +36,19 @@ func (m *Clients) Apply(ev Event) {
 		m.order = append(m.order, ref.ID)
 	}
 	next.Apply(ev.Seq, ev.Payload)
+	if next.Deleted {
+		delete(m.byID, ref.ID)
+		m.order = slices.DeleteFunc(m.order, func(id string) bool { return id == ref.ID })
+		return
+	}
 	m.byID[ref.ID] = next
 }
 
-// Get returns a client's current state.
+// isClientEvent: the client's own events (client.*), not token events that
+// live under the client's subject.
+func isClientEvent(eventType string) bool { return strings.HasPrefix(eventType, "client.") }
+
+// Get returns a live client's current state.
 func (m *Clients) Get(id string) (*domain.Client, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -51,26 +56,96 @@ func (m *Clients) Get(id string) (*domain.Client, bool) {
 	return c, ok
 }
 
-// Page lists clients in creation order after the client with id after
-// (empty: from the start), at most limit, and says whether more follow. An
-// after that names no client is not a position: ok is false.
-func (m *Clients) Page(after string, limit int) (page []*domain.Client, more, ok bool) {
+// ClientFilter narrows a listing; empty fields match every client.
+type ClientFilter struct {
+	TeamRestriction string // clients restricted to this node
+	Scope           string
+	Status          string
+	Kind            string
+	Name            string // case-insensitive substring of the name
+}
+
+func (f ClientFilter) matches(c *domain.Client) bool {
+	return (f.TeamRestriction == "" || slices.Contains(c.TeamRestrictions, f.TeamRestriction)) &&
+		(f.Scope == "" || slices.Contains(c.Scopes, f.Scope)) &&
+		(f.Status == "" || c.Status == f.Status) &&
+		(f.Kind == "" || c.Kind == f.Kind) &&
+		(f.Name == "" || strings.Contains(strings.ToLower(c.Name), strings.ToLower(f.Name)))
+}
+
+// ClientPage is one page of a listing.
+type ClientPage struct {
+	Clients []*domain.Client
+	More    bool
+	// Total counts every client the filter matches; Enabled and Disabled
+	// split it by status.
+	Total, Enabled, Disabled int
+}
+
+// Page lists the clients matching f in creation order after the client
+// with id after (empty: from the start), at most limit. An after that
+// names no client is not a position: ok is false.
+func (m *Clients) Page(f ClientFilter, after string, limit int) (page ClientPage, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	start := 0
 	if after != "" {
 		i := slices.Index(m.order, after)
 		if i < 0 {
-			return nil, false, false
+			return ClientPage{}, false
 		}
 		start = i + 1
 	}
-	end := min(start+limit, len(m.order))
-	out := make([]*domain.Client, 0, end-start)
-	for _, id := range m.order[start:end] {
-		out = append(out, m.byID[id])
+	for i, id := range m.order {
+		c := m.byID[id]
+		if !f.matches(c) {
+			continue
+		}
+		page.Total++
+		if c.Status == domain.StatusEnabled {
+			page.Enabled++
+		} else {
+			page.Disabled++
+		}
+		if i < start {
+			continue
+		}
+		if len(page.Clients) == limit {
+			page.More = true
+			continue
+		}
+		page.Clients = append(page.Clients, c)
 	}
-	return out, end < len(m.order), true
+	return page, true
+}
+
+// Referencing lists the clients whose settings refer to a node.
+func (m *Clients) Referencing(node string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for _, id := range m.order {
+		c := m.byID[id]
+		refers := c.OwnerNode == node || slices.Contains(c.TeamRestrictions, node) ||
+			slices.ContainsFunc(c.Roles, func(r domain.RoleAssignment) bool { return r.Node == node })
+		if refers {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// WithScope lists the clients given a scope.
+func (m *Clients) WithScope(scope string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for _, id := range m.order {
+		if slices.Contains(m.byID[id].Scopes, scope) {
+			out = append(out, id)
+		}
+	}
+	return out
 }
 
 // MaxAccessTokenLifetime is the longest access-token lifetime any client of

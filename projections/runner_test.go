@@ -34,7 +34,7 @@ func TestRunnerReadsItsOwnWritesAndRebuildsIdentically(t *testing.T) {
 		t.Fatal(err)
 	}
 	seq, err := srv.Store.Append(ctx, "acme", domain.ClientRef("c1"), 0, meta(),
-		domain.ClientCreated{ClientID: "c1", Name: "backend", AccessTokenLifetime: 7200})
+		domain.ClientCreated{ClientID: "c1", ClientSettings: domain.ClientSettings{Name: "backend", AccessTokenLifetime: 7200}})
 	if err != nil {
 		t.Fatal(err)
 	}

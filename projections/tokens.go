@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/google/uuid"
@@ -35,6 +36,7 @@ type tokenRec struct {
 	client   uint32
 	subject  uint32
 	scope    uint32
+	access   uint32 // interned "preset nodes…": what the token may act on
 	iat, exp uint32
 	lastUsed uint32
 	revoked  bool
@@ -88,14 +90,14 @@ func (m *Tokens) Apply(ev Event) {
 			rec.lastUsed = max(rec.lastUsed, uint32(e.At))
 		}
 		m.mu.Unlock()
-	case domain.ClientTokensRevoked:
+	case domain.TokenCutoff: // revoke-all, disable, delete
 		ref, ok := domain.ParseAggregateRef(ev.Aggregate)
 		if !ok {
 			return
 		}
 		m.mu.Lock()
 		ct := m.clientOf(m.strings.id(ref.ID))
-		ct.revokedBefore = max(ct.revokedBefore, e.IssuedBefore)
+		ct.revokedBefore = max(ct.revokedBefore, e.RevokesBefore())
 		m.mu.Unlock()
 	}
 }
@@ -114,7 +116,8 @@ func (m *Tokens) issued(clientID string, e domain.TokenIssued) {
 	m.byJTI[key] = &tokenRec{
 		hash: hash, ord: m.nextOrd, client: client,
 		subject: m.strings.id(e.Subject), scope: m.strings.id(e.Scope),
-		iat: uint32(e.IssuedAt), exp: uint32(e.ExpiresAt),
+		access: m.strings.id(joinAccess(e.Preset, e.Nodes)),
+		iat:    uint32(e.IssuedAt), exp: uint32(e.ExpiresAt),
 	}
 	ct := m.clientOf(client)
 	ct.jtis = append(ct.jtis, key)
@@ -156,6 +159,8 @@ type TokenInfo struct {
 	ClientID string
 	Subject  string
 	Scope    string
+	Preset   string
+	Nodes    []string
 	IssuedAt int64
 	Expires  int64
 	LastUsed int64
@@ -163,7 +168,10 @@ type TokenInfo struct {
 }
 
 func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
+	preset, nodes := splitAccess(m.strings.str(rec.access))
 	return TokenInfo{
+		Preset:   preset,
+		Nodes:    nodes,
 		JTI:      uuid.UUID(key).String(),
 		ClientID: m.strings.str(rec.client),
 		Subject:  m.strings.str(rec.subject),
@@ -310,6 +318,23 @@ func (m *Tokens) Len() int {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	return len(m.byJTI)
+}
+
+// joinAccess and splitAccess keep a token's preset and nodes as one
+// interned string: tokens of one client share it.
+func joinAccess(preset string, nodes []string) string {
+	return strings.Join(append([]string{preset}, nodes...), " ")
+}
+
+func splitAccess(s string) (string, []string) {
+	parts := strings.Fields(s)
+	if len(parts) == 0 {
+		return "", nil
+	}
+	if strings.HasPrefix(s, " ") { // no preset, only nodes
+		return "", parts
+	}
+	return parts[0], parts[1:]
 }
 
 // interner maps repeated strings (client ids, subjects, scope strings) to

@@ -49,12 +49,13 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 			return nil, err
 		}
 	}
-	_, err = master.createClient(ctx, domain.CreateClient{
-		ClientID:   BootstrapClientID,
-		Name:       "Latchkey bootstrap admin",
-		GrantTypes: []string{domain.GrantClientCredentials},
-		Scopes:     []string{domain.ScopeManagement},
-	}, secret, meta)
+	_, err = master.createClient(ctx, BootstrapClientID, domain.ClientSettings{
+		Name:         "Latchkey bootstrap admin",
+		Kind:         domain.KindService,
+		GrantTypes:   []string{domain.GrantClientCredentials},
+		Scopes:       []string{domain.ScopeManagement},
+		AccessPreset: domain.PresetFull,
+	}, secret, false, meta)
 	if err != nil {
 		return nil, err
 	}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/projections"
@@ -28,6 +26,7 @@ type Realm struct {
 	Issuer  string
 	Clients *projections.Clients
 	Tokens  *projections.Tokens
+	Nodes   *projections.Nodes
 
 	model  *projections.Realm
 	runner *projections.Runner
@@ -128,40 +127,6 @@ func (rl *Realm) RotateKeys(ctx context.Context, meta eventstore.Meta) error {
 		return rl.WaitFor(ctx, seq)
 	}
 	return eventstore.ErrConflict
-}
-
-// CreateClient registers a client and returns it with its secret, which is
-// shown this once and stored only as a hash. An empty ClientID gets a UUID.
-func (rl *Realm) CreateClient(ctx context.Context, cmd domain.CreateClient, meta eventstore.Meta) (*domain.Client, string, error) {
-	secret, err := NewSecret()
-	if err != nil {
-		return nil, "", err
-	}
-	c, err := rl.createClient(ctx, cmd, secret, meta)
-	return c, secret, err
-}
-
-// createClient registers a client whose secret the caller chose.
-func (rl *Realm) createClient(ctx context.Context, cmd domain.CreateClient, secret string, meta eventstore.Meta) (*domain.Client, error) {
-	if cmd.ClientID == "" {
-		cmd.ClientID = uuid.NewString()
-	}
-	ev, err := domain.DecideCreateClient(cmd, domain.HashSecret(secret))
-	if err != nil {
-		return nil, err
-	}
-	seq, err := rl.reg.store.Append(ctx, rl.Name, domain.ClientRef(ev.ClientID), 0, meta, ev)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return nil, domain.ErrAlreadyExists
-	}
-	if err != nil {
-		return nil, err
-	}
-	if err := rl.WaitFor(ctx, seq); err != nil {
-		return nil, err
-	}
-	c, _ := rl.Clients.Get(ev.ClientID)
-	return c, nil
 }
 
 // NewSecret returns 256 random bits, base64url without padding.

@@ -118,10 +118,11 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		Issuer:  r.Issuer(name),
 		Clients: projections.NewClients(),
 		Tokens:  projections.NewTokens(),
+		Nodes:   projections.NewNodes(),
 		model:   projections.NewRealm(),
 		reg:     r,
 	}
-	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients, rl.Tokens)
+	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients, rl.Tokens, rl.Nodes)
 	if err != nil {
 		return nil, err
 	}

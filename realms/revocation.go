@@ -94,7 +94,7 @@ func (rl *Realm) RevokeClientTokens(ctx context.Context, clientID, reason string
 }
 
 func (rl *Realm) appendRevocation(ctx context.Context, clientID string, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) *domain.OAuthError {
-	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), meta, ev, rule)
+	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), eventstore.AnyVersion, meta, ev, rule)
 	if err == nil {
 		err = rl.WaitFor(ctx, seq)
 	}

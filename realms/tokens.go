@@ -13,11 +13,22 @@ import (
 // AccessTokenType is the JWT "typ" of access tokens (RFC 9068).
 const AccessTokenType = "at+jwt"
 
-// AccessClaims are the claims of a Latchkey access token (RFC 9068).
+// AccessClaims are the claims of a Latchkey access token (RFC 9068), plus
+// the nodes the token may act on and the client's access preset.
 type AccessClaims struct {
 	jwt.RegisteredClaims
-	ClientID string `json:"client_id"`
-	Scope    string `json:"scope"`
+	ClientID string   `json:"client_id"`
+	Scope    string   `json:"scope"`
+	Nodes    []string `json:"nodes,omitempty"`
+	Preset   string   `json:"preset,omitempty"`
+}
+
+// TokenRequest is what an access token is minted for.
+type TokenRequest struct {
+	ClientID, Subject, Scope string
+	Nodes                    []string
+	Preset                   string
+	Lifetime                 int64
 }
 
 // IssuedToken is a signed access token and what its event records.
@@ -32,7 +43,7 @@ type IssuedToken struct {
 func (rl *Realm) Audience() string { return rl.Issuer }
 
 // MintAccessToken signs an access token with the realm's active ES256 key.
-func (rl *Realm) MintAccessToken(ctx context.Context, clientID, subject, scope string, lifetime int64, now time.Time) (IssuedToken, error) {
+func (rl *Realm) MintAccessToken(ctx context.Context, req TokenRequest, now time.Time) (IssuedToken, error) {
 	kid, signer, err := rl.Signer(ctx, domain.AlgES256)
 	if err != nil {
 		return IssuedToken{}, err
@@ -40,14 +51,16 @@ func (rl *Realm) MintAccessToken(ctx context.Context, clientID, subject, scope s
 	claims := AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    rl.Issuer,
-			Subject:   subject,
+			Subject:   req.Subject,
 			Audience:  jwt.ClaimStrings{rl.Audience()},
 			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(lifetime) * time.Second)),
+			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(req.Lifetime) * time.Second)),
 			ID:        uuid.NewString(),
 		},
-		ClientID: clientID,
-		Scope:    scope,
+		ClientID: req.ClientID,
+		Scope:    req.Scope,
+		Nodes:    req.Nodes,
+		Preset:   req.Preset,
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["typ"] = AccessTokenType

@@ -89,7 +89,7 @@ func requireNoSecrets(t *testing.T, what string, body []byte, secrets ...string)
 			}
 		}
 	}
-	for _, bad := range []string{"secret_hash", "client_secret", `"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, "PRIVATE KEY"} {
+	for _, bad := range []string{"secret_hash", `"client_secret":`, `"d"`, `"p"`, `"q"`, `"dp"`, `"dq"`, `"qi"`, "PRIVATE KEY"} {
 		if strings.Contains(s, bad) {
 			t.Errorf("%s contains %s:\n%s", what, bad, s)
 		}
@@ -252,7 +252,7 @@ func TestFoundationWalkthrough(t *testing.T) {
 		!slices.Equal(backend.Scopes, []string{"read", "write"}) || backend.AccessTokenLifetime != 3600 || backend.Type != "confidential" {
 		t.Errorf("created client = %+v", backend)
 	}
-	web := lk.createClient(t, admin, "acme", `{"name":"web","grant_types":["authorization_code"],"scopes":["read"]}`)
+	web := lk.createClient(t, admin, "acme", `{"name":"web","grant_types":["authorization_code"],"scopes":["read"],"redirect_uris":["https://web.example.com/callback"]}`)
 	secrets := []string{adminSecret, backend.ClientSecret, web.ClientSecret}
 
 	t.Run("client reads hide the secret", func(t *testing.T) {
@@ -432,7 +432,7 @@ func TestFoundationWalkthrough(t *testing.T) {
 		if all.NextAfterSeq != evs[len(evs)-1].Seq {
 			t.Errorf("next_after_seq = %d, want the last seq %d", all.NextAfterSeq, evs[len(evs)-1].Seq)
 		}
-		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "client.created": 2, "token.issued": len(acmeTokens)}
+		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "realm.scope_defined": 4, "client.created": 2, "token.issued": len(acmeTokens)}
 		if got := countTypes(evs); !maps.Equal(got, wantCounts) {
 			t.Errorf("event types = %v, want %v (refused requests must write nothing)", got, wantCounts)
 		}

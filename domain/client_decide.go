@@ -1,0 +1,122 @@
+package domain
+
+import (
+	"fmt"
+	"reflect"
+	"time"
+)
+
+// MaxSecretOverlap bounds how long a rotated-out secret may stay valid.
+const MaxSecretOverlap = 7 * 24 * 3600
+
+// ErrConfirmationRequired is the ConflictError code for high-risk settings
+// sent without "confirm_high_risk": true.
+const ErrConfirmationRequired = "confirmation_required"
+
+// ClientContext is what client decisions need to know of the realm.
+type ClientContext struct {
+	Catalog Catalog
+	Tree    Tree
+}
+
+func highRiskRefused() error {
+	return &ConflictError{Code: ErrConfirmationRequired,
+		Message: "full access with access tokens living over an hour is a high-risk combination; send \"confirm_high_risk\": true to proceed"}
+}
+
+// DecideCreateClient validates a new client's settings (defaults filled
+// in) and returns its event and warnings. secretHash is ignored for public
+// clients, which have no secret.
+func DecideCreateClient(id string, s ClientSettings, secretHash string, confirmHighRisk bool, rc ClientContext) (ClientCreated, []Warning, error) {
+	if err := ValidateName("client id", id); err != nil {
+		return ClientCreated{}, nil, err
+	}
+	s.Normalize()
+	if err := s.Validate(rc.Catalog, rc.Tree); err != nil {
+		return ClientCreated{}, nil, err
+	}
+	if s.HighRisk() && !confirmHighRisk {
+		return ClientCreated{}, nil, highRiskRefused()
+	}
+	if s.Type == ClientPublic {
+		secretHash = ""
+	}
+	return ClientCreated{ClientID: id, ClientSettings: s, SecretHash: secretHash}, s.Warnings(), nil
+}
+
+// DecideUpdateClient replaces a client's settings. It returns nil when
+// nothing changes. A client's type cannot change: a public client has no
+// secret to become confidential with, and the reverse would strand one.
+func DecideUpdateClient(c *Client, next ClientSettings, confirmHighRisk bool, rc ClientContext) (*ClientUpdated, []Warning, error) {
+	if c == nil || c.Deleted {
+		return nil, nil, ErrNotFound
+	}
+	next.Normalize()
+	if next.Type != c.Type {
+		return nil, nil, &ValidationError{Field: "type", Message: fmt.Sprintf("type cannot change from %s to %s; create a new client", c.Type, next.Type)}
+	}
+	if err := next.Validate(rc.Catalog, rc.Tree); err != nil {
+		return nil, nil, err
+	}
+	if next.HighRisk() && !c.HighRisk() && !confirmHighRisk {
+		return nil, nil, highRiskRefused()
+	}
+	if reflect.DeepEqual(next, c.ClientSettings) {
+		return nil, next.Warnings(), nil
+	}
+	return &ClientUpdated{Before: c.ClientSettings, After: next}, next.Warnings(), nil
+}
+
+// DecideRotateSecret replaces a confidential client's secret; the old one
+// stays valid for overlap seconds (0: invalid at once).
+func DecideRotateSecret(c *Client, newHash string, overlap int64, now time.Time) (ClientSecretRotated, error) {
+	if c == nil || c.Deleted {
+		return ClientSecretRotated{}, ErrNotFound
+	}
+	if c.Type == ClientPublic {
+		return ClientSecretRotated{}, &ValidationError{Field: "type", Message: "a public client has no secret to rotate"}
+	}
+	if overlap < 0 || overlap > MaxSecretOverlap {
+		return ClientSecretRotated{}, &ValidationError{Field: "previous_secret_expires_in",
+			Message: fmt.Sprintf("previous_secret_expires_in must be between 0 and %d seconds", MaxSecretOverlap)}
+	}
+	e := ClientSecretRotated{SecretHash: newHash}
+	if overlap > 0 {
+		e.PreviousExpiresAt = now.Unix() + overlap
+	}
+	return e, nil
+}
+
+// DecideDisableClient stops a client and revokes every token it holds. It
+// returns nil when the client is already disabled.
+func DecideDisableClient(c *Client, now time.Time, reason string) (*ClientDisabled, RevocationRule, error) {
+	if c == nil || c.Deleted {
+		return nil, RevocationRule{}, ErrNotFound
+	}
+	if c.Status == StatusDisabled {
+		return nil, RevocationRule{}, nil
+	}
+	rule := cutoffRule(c.ID, revocationCutoff(now))
+	return &ClientDisabled{TokensRevokedBefore: rule.IssuedBefore, Reason: reason}, rule, nil
+}
+
+// DecideEnableClient lets a disabled client get tokens again; the tokens
+// revoked when it was disabled stay revoked. Nil when already enabled.
+func DecideEnableClient(c *Client) (*ClientEnabled, error) {
+	if c == nil || c.Deleted {
+		return nil, ErrNotFound
+	}
+	if c.Status == StatusEnabled {
+		return nil, nil
+	}
+	return &ClientEnabled{}, nil
+}
+
+// DecideDeleteClient removes a client for good and revokes its tokens.
+func DecideDeleteClient(c *Client, now time.Time) (ClientDeleted, RevocationRule, error) {
+	if c == nil || c.Deleted {
+		return ClientDeleted{}, RevocationRule{}, ErrNotFound
+	}
+	rule := cutoffRule(c.ID, revocationCutoff(now))
+	return ClientDeleted{TokensRevokedBefore: rule.IssuedBefore}, rule, nil
+}

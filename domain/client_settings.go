@@ -1,0 +1,260 @@
+package domain
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Client types, kinds, presets and team selection modes.
+const (
+	ClientConfidential = "confidential"
+	ClientPublic       = "public"
+
+	KindService = "service"
+	KindUserApp = "user_app"
+
+	PresetReadOnly = "read_only"
+	PresetFull     = "full"
+
+	TeamsSingle   = "single"
+	TeamsMultiple = "multiple"
+
+	AuthSecretBasic = "client_secret_basic"
+	AuthSecretPost  = "client_secret_post"
+	AuthNone        = "none"
+)
+
+// Roles, weakest first; a role on a node holds on everything below it.
+var Roles = []string{"viewer", "editor", "admin"}
+
+// Lifetimes in seconds: defaults are Keycloak's and Hydra's (1 h access,
+// 7 days refresh).
+const (
+	DefaultAccessTokenLifetime  = 3600
+	MinAccessTokenLifetime      = 60
+	MaxAccessTokenLifetime      = 24 * 3600
+	DefaultRefreshTokenLifetime = 7 * 24 * 3600
+	MaxRefreshTokenLifetime     = 365 * 24 * 3600
+	MaxRefreshReuseGrace        = 60
+	// HighRiskAccessLifetime: full access beyond it needs confirmation.
+	HighRiskAccessLifetime = 3600
+)
+
+var supportedGrants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
+
+// RoleAssignment gives a service client a role on a node.
+type RoleAssignment struct {
+	Node string `json:"node"`
+	Role string `json:"role"`
+}
+
+// ClientSettings are everything an administrator sets on a client. The
+// JSON names are the admin API's.
+type ClientSettings struct {
+	Name                    string           `json:"name"`
+	Description             string           `json:"description"`
+	Type                    string           `json:"type"`
+	Kind                    string           `json:"kind"`
+	GrantTypes              []string         `json:"grant_types"`
+	TokenEndpointAuthMethod string           `json:"token_endpoint_auth_method"`
+	Scopes                  []string         `json:"scopes"`
+	AccessPreset            string           `json:"access_preset"`
+	TeamSelection           string           `json:"team_selection"`
+	TeamRestrictions        []string         `json:"team_restrictions"`
+	OwnerNode               string           `json:"owner_node"`
+	RedirectURIs            []string         `json:"redirect_uris"`
+	AccessTokenLifetime     int64            `json:"access_token_lifetime"`
+	IssueRefreshTokens      bool             `json:"issue_refresh_tokens"`
+	RefreshTokenLifetime    int64            `json:"refresh_token_lifetime"`
+	RefreshReuseGrace       int64            `json:"refresh_reuse_grace"`
+	Roles                   []RoleAssignment `json:"roles"`
+}
+
+// Normalize fills every unset setting with its default.
+func (s *ClientSettings) Normalize() {
+	s.Name = strings.TrimSpace(s.Name)
+	if s.Type == "" {
+		s.Type = ClientConfidential
+	}
+	if s.Kind == "" {
+		s.Kind = KindService
+		if s.Type == ClientPublic || slices.Contains(s.GrantTypes, GrantAuthorizationCode) {
+			s.Kind = KindUserApp
+		}
+	}
+	if len(s.GrantTypes) == 0 {
+		s.GrantTypes = []string{GrantClientCredentials}
+		if s.Kind == KindUserApp {
+			s.GrantTypes = []string{GrantAuthorizationCode}
+		}
+	}
+	if slices.Contains(s.GrantTypes, GrantRefreshToken) {
+		s.IssueRefreshTokens = true
+	}
+	if s.IssueRefreshTokens && !slices.Contains(s.GrantTypes, GrantRefreshToken) {
+		s.GrantTypes = append(slices.Clone(s.GrantTypes), GrantRefreshToken)
+	}
+	if s.TokenEndpointAuthMethod == "" {
+		s.TokenEndpointAuthMethod = AuthSecretBasic
+		if s.Type == ClientPublic {
+			s.TokenEndpointAuthMethod = AuthNone
+		}
+	}
+	s.AccessPreset = orDefault(s.AccessPreset, PresetReadOnly)
+	s.TeamSelection = orDefault(s.TeamSelection, TeamsSingle)
+	if s.AccessTokenLifetime == 0 {
+		s.AccessTokenLifetime = DefaultAccessTokenLifetime
+	}
+	if s.RefreshTokenLifetime == 0 {
+		s.RefreshTokenLifetime = DefaultRefreshTokenLifetime
+	}
+	s.GrantTypes = dedupe(s.GrantTypes)
+	s.Scopes = dedupe(nonNil(s.Scopes))
+	s.TeamRestrictions = dedupe(nonNil(s.TeamRestrictions))
+	s.RedirectURIs = dedupe(nonNil(s.RedirectURIs))
+	if s.Roles == nil {
+		s.Roles = []RoleAssignment{}
+	}
+}
+
+// Validate checks settings against the realm's scope catalog and tree. All
+// problems are reported together.
+func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
+	var problems []string
+	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
+
+	if s.Name == "" || len(s.Name) > 200 {
+		bad("name is required and at most 200 characters")
+	}
+	if len(s.Description) > 2000 {
+		bad("description is at most 2000 characters")
+	}
+	oneOf := func(field, v string, allowed ...string) {
+		if !slices.Contains(allowed, v) {
+			bad("%s must be one of %s, not %q", field, strings.Join(allowed, ", "), v)
+		}
+	}
+	oneOf("type", s.Type, ClientConfidential, ClientPublic)
+	oneOf("kind", s.Kind, KindService, KindUserApp)
+	oneOf("access_preset", s.AccessPreset, PresetReadOnly, PresetFull)
+	oneOf("team_selection", s.TeamSelection, TeamsSingle, TeamsMultiple)
+	for _, g := range s.GrantTypes {
+		oneOf("each of grant_types", g, supportedGrants...)
+	}
+	switch s.Type {
+	case ClientPublic:
+		oneOf("token_endpoint_auth_method of a public client", s.TokenEndpointAuthMethod, AuthNone)
+		if slices.Contains(s.GrantTypes, GrantClientCredentials) {
+			bad("a public client cannot use client_credentials: it has no secret")
+		}
+	case ClientConfidential:
+		oneOf("token_endpoint_auth_method of a confidential client", s.TokenEndpointAuthMethod, AuthSecretBasic, AuthSecretPost)
+	}
+	switch s.Kind {
+	case KindService:
+		if slices.Contains(s.GrantTypes, GrantAuthorizationCode) {
+			bad("a service client acts as itself: use kind user_app for authorization_code")
+		}
+	case KindUserApp:
+		if slices.Contains(s.GrantTypes, GrantClientCredentials) {
+			bad("a user_app acts for users: use kind service for client_credentials")
+		}
+		if len(s.Roles) > 0 {
+			bad("roles are for service clients; a user_app gets the authorizing user's roles")
+		}
+	}
+	for _, sc := range s.Scopes {
+		if !catalog.Has(sc) {
+			bad("scope %q is not in the realm's scope catalog", sc)
+		}
+	}
+	for _, slug := range s.TeamRestrictions {
+		if n, ok := tree.Get(slug); !ok || (n.Kind != NodeOrganization && n.Kind != NodeTeam) {
+			bad("team restriction %q is not an organization or team of this realm", slug)
+		}
+	}
+	if s.OwnerNode != "" {
+		if _, ok := tree.Get(s.OwnerNode); !ok {
+			bad("owner_node %q is not a node of this realm", s.OwnerNode)
+		}
+	}
+	for _, r := range s.Roles {
+		oneOf("role", r.Role, Roles...)
+		if _, ok := tree.Get(r.Node); !ok {
+			bad("role node %q is not a node of this realm", r.Node)
+		} else if s.OwnerNode != "" && !tree.Within(r.Node, s.OwnerNode) {
+			bad("role node %q is outside the owner node %q", r.Node, s.OwnerNode)
+		}
+	}
+	if slices.Contains(s.GrantTypes, GrantAuthorizationCode) && len(s.RedirectURIs) == 0 {
+		bad("authorization_code needs at least one redirect URI")
+	}
+	if invalid := InvalidRedirectURIs(s.RedirectURIs); len(invalid) > 0 {
+		bad("invalid redirect URIs: %s", strings.Join(invalid, "; "))
+	}
+	between := func(field string, v, lo, hi int64) {
+		if v < lo || v > hi {
+			bad("%s must be between %d and %d seconds", field, lo, hi)
+		}
+	}
+	between("access_token_lifetime", s.AccessTokenLifetime, MinAccessTokenLifetime, MaxAccessTokenLifetime)
+	between("refresh_token_lifetime", s.RefreshTokenLifetime, MinAccessTokenLifetime, MaxRefreshTokenLifetime)
+	between("refresh_reuse_grace", s.RefreshReuseGrace, 0, MaxRefreshReuseGrace)
+	if len(problems) > 0 {
+		return &ValidationError{Field: "client", Message: strings.Join(problems, "; "), Details: problems}
+	}
+	return nil
+}
+
+// Warning is advice returned with a client's settings.
+type Warning struct {
+	Level   string `json:"level"` // info, warning, high
+	Message string `json:"message"`
+}
+
+// Warnings grades a client's refresh-token lifetime: informational up to
+// 30 days, a security warning up to 90 days, high severity beyond.
+func (s *ClientSettings) Warnings() []Warning {
+	if !s.IssueRefreshTokens {
+		return []Warning{}
+	}
+	days := float64(s.RefreshTokenLifetime) / 86400
+	switch {
+	case days <= 30:
+		return []Warning{{Level: "info", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days", days)}}
+	case days <= 90:
+		return []Warning{{Level: "warning", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days: a leaked one gives long access; prefer 30 days or less", days)}}
+	}
+	return []Warning{{Level: "high", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days: rotate credentials on a schedule or shorten the lifetime", days)}}
+}
+
+// HighRisk reports a combination that needs explicit confirmation: full
+// access with access tokens living longer than an hour.
+func (s *ClientSettings) HighRisk() bool {
+	return s.AccessPreset == PresetFull && s.AccessTokenLifetime > HighRiskAccessLifetime
+}
+
+func orDefault(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func dedupe(s []string) []string {
+	out := make([]string, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(out, v) {
+			out = append(out, v)
+		}
+	}
+	return out
+}

@@ -1,0 +1,148 @@
+package domain
+
+import "fmt"
+
+// Node kinds. A realm's tree: organizations hold teams; projects hold apps.
+const (
+	NodeOrganization = "organization"
+	NodeTeam         = "team"
+	NodeProject      = "project"
+	NodeApp          = "app"
+)
+
+// AggregateNode is the aggregate type of realm structure nodes.
+const AggregateNode = "node"
+
+// NodeRef is the aggregate of one node; its id is its slug.
+func NodeRef(slug string) AggregateRef { return AggregateRef{Type: AggregateNode, ID: slug} }
+
+// parentKind is the kind a node's parent must have ("" = a root).
+var parentKind = map[string]string{
+	NodeOrganization: "",
+	NodeTeam:         NodeOrganization,
+	NodeProject:      "",
+	NodeApp:          NodeProject,
+}
+
+// Node is one node of a realm's tree.
+type Node struct {
+	Slug    string
+	Name    string
+	Kind    string
+	Parent  string
+	Deleted bool
+	Version uint64
+}
+
+// Apply folds one of the node's own events.
+func (n *Node) Apply(seq uint64, p Payload) {
+	switch e := p.(type) {
+	case NodeCreated:
+		*n = Node{Slug: e.Slug, Name: e.Name, Kind: e.Kind, Parent: e.Parent}
+	case NodeRenamed:
+		n.Name = e.Name
+	case NodeDeleted:
+		n.Deleted = true
+	default:
+		return
+	}
+	n.Version = seq
+}
+
+// Tree answers questions about a realm's nodes. Deleted nodes are absent.
+type Tree map[string]*Node
+
+// Get returns a live node.
+func (t Tree) Get(slug string) (*Node, bool) {
+	n, ok := t[slug]
+	if !ok || n.Deleted {
+		return nil, false
+	}
+	return n, true
+}
+
+// Within reports whether node lies in the subtree rooted at ancestor
+// (a node is within itself).
+func (t Tree) Within(node, ancestor string) bool {
+	for depth := 0; node != "" && depth < 8; depth++ {
+		if node == ancestor {
+			return true
+		}
+		n, ok := t.Get(node)
+		if !ok {
+			return false
+		}
+		node = n.Parent
+	}
+	return false
+}
+
+// CreateNode is the command behind POST /admin/realms/{realm}/nodes.
+type CreateNode struct {
+	Slug   string `json:"slug"`
+	Name   string `json:"name"`
+	Kind   string `json:"kind"`
+	Parent string `json:"parent"`
+}
+
+// DecideCreateNode validates a new node against the tree.
+func DecideCreateNode(cmd CreateNode, tree Tree) (NodeCreated, error) {
+	if err := ValidateName("slug", cmd.Slug); err != nil {
+		return NodeCreated{}, err
+	}
+	want, ok := parentKind[cmd.Kind]
+	if !ok {
+		return NodeCreated{}, &ValidationError{Field: "kind", Message: "kind must be organization, team, project or app"}
+	}
+	if _, exists := tree.Get(cmd.Slug); exists {
+		return NodeCreated{}, ErrAlreadyExists
+	}
+	switch {
+	case want == "" && cmd.Parent != "":
+		return NodeCreated{}, &ValidationError{Field: "parent", Message: fmt.Sprintf("a %s has no parent", cmd.Kind)}
+	case want != "":
+		p, ok := tree.Get(cmd.Parent)
+		if !ok || p.Kind != want {
+			return NodeCreated{}, &ValidationError{Field: "parent", Message: fmt.Sprintf("a %s needs a parent %s; %q is not one", cmd.Kind, want, cmd.Parent)}
+		}
+	}
+	name, err := displayName(cmd.Name, cmd.Slug)
+	if err != nil {
+		return NodeCreated{}, err
+	}
+	return NodeCreated{Slug: cmd.Slug, Name: name, Kind: cmd.Kind, Parent: cmd.Parent}, nil
+}
+
+// DecideRenameNode validates a new display name.
+func DecideRenameNode(n *Node, name string) (NodeRenamed, error) {
+	if n == nil || n.Deleted {
+		return NodeRenamed{}, ErrNotFound
+	}
+	clean, err := displayName(name, "")
+	if err != nil {
+		return NodeRenamed{}, err
+	}
+	return NodeRenamed{Name: clean}, nil
+}
+
+// DecideDeleteNode refuses to delete a node something still refers to;
+// references lists what does (child nodes, clients, members).
+func DecideDeleteNode(n *Node, references []string) (NodeDeleted, error) {
+	if n == nil || n.Deleted {
+		return NodeDeleted{}, ErrNotFound
+	}
+	if len(references) > 0 {
+		return NodeDeleted{}, &ConflictError{Message: fmt.Sprintf("node %s is still referenced by %v", n.Slug, references)}
+	}
+	return NodeDeleted{}, nil
+}
+
+func displayName(name, fallback string) (string, error) {
+	if name == "" {
+		name = fallback
+	}
+	if name == "" || len(name) > 200 {
+		return "", &ValidationError{Field: "name", Message: "name is required and at most 200 characters"}
+	}
+	return name, nil
+}

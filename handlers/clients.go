@@ -1,0 +1,419 @@
+package handlers
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/projections"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+// clientView is a client as the admin API shows it: every setting, never
+// its secret or a hash.
+type clientView struct {
+	ClientID     string `json:"client_id"`
+	ClientSecret string `json:"client_secret,omitempty"`
+	domain.ClientSettings
+	Status                  string           `json:"status"`
+	PreviousSecretExpiresAt int64            `json:"previous_secret_expires_at,omitempty"`
+	Warnings                []domain.Warning `json:"warnings"`
+	Version                 uint64           `json:"version"`
+}
+
+func viewClient(cl *domain.Client, now int64) clientView {
+	v := clientView{ClientID: cl.ID, ClientSettings: cl.ClientSettings, Status: cl.Status, Warnings: cl.Warnings(), Version: cl.Version}
+	if cl.PreviousSecretHash != "" && now < cl.PreviousSecretExpires {
+		v.PreviousSecretExpiresAt = cl.PreviousSecretExpires
+	}
+	return v
+}
+
+// writeClient answers with a client, its ETag and the warnings of the
+// request that produced it.
+func (a *api) writeClient(c echo.Context, status int, cl *domain.Client, secret string, warnings []domain.Warning) error {
+	v := viewClient(cl, a.now().Unix())
+	v.ClientSecret = secret
+	if warnings != nil {
+		v.Warnings = warnings
+	}
+	noStore(c)
+	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatUint(cl.Version, 10)))
+	return c.JSON(status, v)
+}
+
+// clientRequest is a client body split into its settings and the fields
+// that are not settings.
+type clientRequest struct {
+	settings        domain.ClientSettings
+	confirmHighRisk bool
+	status          string // "", enabled or disabled
+}
+
+// outputOnly are fields of a client view that a PUT may send back
+// unchanged; they are ignored.
+var outputOnly = []string{"version", "warnings", "previous_secret_expires_at", "client_secret"}
+
+// parseClientBody reads settings from a JSON object, strictly: an unknown
+// field is an error. It also accepts SeaCat Auth's client attributes:
+// client_name, seacatauth_credentials (enables client_credentials), tenants
+// (team restrictions) and roles written "node/role".
+func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRequest, error) {
+	var req clientRequest
+	take := func(name string, v any) error {
+		raw, ok := fields[name]
+		if !ok {
+			return nil
+		}
+		delete(fields, name)
+		if err := json.Unmarshal(raw, v); err != nil {
+			return &domain.ValidationError{Field: name, Message: fmt.Sprintf("%s: %v", name, err)}
+		}
+		return nil
+	}
+	var id, clientName string
+	var seacatCredentials bool
+	if err := errors.Join(
+		take("client_id", &id), take("confirm_high_risk", &req.confirmHighRisk), take("status", &req.status),
+		take("client_name", &clientName), take("seacatauth_credentials", &seacatCredentials),
+	); err != nil {
+		return req, err
+	}
+	if id != "" && id != pathID {
+		return req, &domain.ValidationError{Field: "client_id", Message: "client_id cannot change"}
+	}
+	if req.status != "" && req.status != domain.StatusEnabled && req.status != domain.StatusDisabled {
+		return req, &domain.ValidationError{Field: "status", Message: "status must be enabled or disabled"}
+	}
+	for _, f := range outputOnly {
+		delete(fields, f)
+	}
+	if tenants, ok := fields["tenants"]; ok {
+		if _, both := fields["team_restrictions"]; both {
+			return req, &domain.ValidationError{Field: "tenants", Message: "send tenants or team_restrictions, not both"}
+		}
+		fields["team_restrictions"] = tenants
+		delete(fields, "tenants")
+	}
+	if err := seacatRoles(fields); err != nil {
+		return req, err
+	}
+	if _, ok := fields["name"]; !ok && clientName != "" {
+		fields["name"], _ = json.Marshal(clientName)
+	}
+	body, err := json.Marshal(fields)
+	if err != nil {
+		return req, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req.settings); err != nil {
+		return req, &domain.ValidationError{Field: "client", Message: "invalid client settings: " + err.Error()}
+	}
+	if seacatCredentials && !strings.Contains(strings.Join(req.settings.GrantTypes, " "), domain.GrantClientCredentials) {
+		req.settings.GrantTypes = append(req.settings.GrantTypes, domain.GrantClientCredentials)
+	}
+	return req, nil
+}
+
+// seacatRoles rewrites roles given as "node/role" strings into objects.
+func seacatRoles(fields map[string]json.RawMessage) error {
+	raw, ok := fields["roles"]
+	if !ok {
+		return nil
+	}
+	var asStrings []string
+	if json.Unmarshal(raw, &asStrings) != nil {
+		return nil // objects, decoded as settings
+	}
+	roles := make([]domain.RoleAssignment, 0, len(asStrings))
+	for _, s := range asStrings {
+		node, role, ok := strings.Cut(s, "/")
+		if !ok {
+			return &domain.ValidationError{Field: "roles", Message: fmt.Sprintf("role %q must be written node/role", s)}
+		}
+		roles = append(roles, domain.RoleAssignment{Node: node, Role: role})
+	}
+	fields["roles"], _ = json.Marshal(roles)
+	return nil
+}
+
+// bindClientBody reads a client JSON body into a field map.
+func bindClientBody(c echo.Context) (map[string]json.RawMessage, bool, error) {
+	fields := map[string]json.RawMessage{}
+	if ok, err := bindJSONAs(c, &fields, echo.MIMEApplicationJSON, "application/merge-patch+json"); !ok {
+		return nil, false, err
+	}
+	return fields, true, nil
+}
+
+// createClient is POST /admin/realms/{realm}/clients: the response is the
+// only time the secret is shown.
+func (a *api) createClient(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	fields, ok, err := bindClientBody(c)
+	if !ok {
+		return err
+	}
+	req, err := parseClientBody(fields, "")
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	meta := callerOf(c).meta(c, a)
+	created, err := rl.CreateClient(c.Request().Context(), "", req.settings, req.confirmHighRisk, meta)
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	cl := created.Client
+	if req.status == domain.StatusDisabled {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, false, meta); err != nil {
+			return domainError(c, a.log, err)
+		}
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+cl.ID)
+	return a.writeClient(c, http.StatusCreated, cl, created.Secret, created.Warnings)
+}
+
+// updateClient is PUT (full replacement; absent settings take their
+// defaults) and PATCH (JSON merge patch, RFC 7396) of a client. A stale
+// If-Match is 409.
+func (a *api) updateClient(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	id := c.Param("id")
+	ifMatch, ok := parseIfMatch(c.Request().Header.Get("If-Match"))
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, `If-Match must be a version ETag, like "42"`)
+	}
+	patch, ok, err := bindClientBody(c)
+	if !ok {
+		return err
+	}
+	var status string
+	change := func(current domain.ClientSettings) (domain.ClientSettings, error) {
+		fields := patch
+		if c.Request().Method == http.MethodPatch {
+			fields = mergePatch(current, patch)
+		}
+		req, err := parseClientBody(clone(fields), id)
+		status = req.status
+		return req.settings, err
+	}
+	confirm := bytes.Contains(patch["confirm_high_risk"], []byte("true"))
+	meta := callerOf(c).meta(c, a)
+	cl, warnings, err := rl.UpdateClient(c.Request().Context(), id, ifMatch, confirm, meta, change)
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	if status != "" && status != cl.Status {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, status == domain.StatusEnabled, meta); err != nil {
+			return domainError(c, a.log, err)
+		}
+	}
+	return a.writeClient(c, http.StatusOK, cl, "", warnings)
+}
+
+// mergePatch applies an RFC 7396 merge patch to settings at the top level:
+// null removes a setting (back to its default), anything else replaces it.
+func mergePatch(current domain.ClientSettings, patch map[string]json.RawMessage) map[string]json.RawMessage {
+	raw, _ := json.Marshal(current)
+	fields := map[string]json.RawMessage{}
+	_ = json.Unmarshal(raw, &fields)
+	for k, v := range patch {
+		if string(v) == "null" {
+			delete(fields, k)
+		} else {
+			fields[k] = v
+		}
+	}
+	return fields
+}
+
+func clone(m map[string]json.RawMessage) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// parseIfMatch reads `"42"` (or W/"42"); empty means no precondition.
+func parseIfMatch(h string) (uint64, bool) {
+	if h == "" {
+		return 0, true
+	}
+	h = strings.TrimPrefix(strings.TrimSpace(h), "W/")
+	v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
+	return v, err == nil && v > 0
+}
+
+// listClients is GET /admin/realms/{realm}/clients with filters
+// team_restriction, scope, status, kind and q (name), cursor pagination and
+// counts.
+func (a *api) listClients(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	}
+	f := projections.ClientFilter{
+		TeamRestriction: c.QueryParam("team_restriction"), Scope: c.QueryParam("scope"),
+		Status: c.QueryParam("status"), Kind: c.QueryParam("kind"), Name: c.QueryParam("q"),
+	}
+	page, ok := rl.Clients.Page(f, c.QueryParam("cursor"), limit)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "cursor names no client of this realm")
+	}
+	now := a.now().Unix()
+	out := struct {
+		Clients    []clientView `json:"clients"`
+		NextCursor string       `json:"next_cursor,omitempty"`
+		Total      int          `json:"total"`
+		Enabled    int          `json:"enabled"`
+		Disabled   int          `json:"disabled"`
+	}{Clients: make([]clientView, 0, len(page.Clients)), Total: page.Total, Enabled: page.Enabled, Disabled: page.Disabled}
+	for _, cl := range page.Clients {
+		out.Clients = append(out.Clients, viewClient(cl, now))
+	}
+	if page.More {
+		out.NextCursor = page.Clients[len(page.Clients)-1].ID
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// clientOf loads the realm and client a path names.
+func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return nil, nil, realmError(c, a, err)
+	}
+	cl, ok := rl.Clients.Get(c.Param("id"))
+	if !ok {
+		return nil, nil, writeError(c, http.StatusNotFound, errNotFound, "client "+c.Param("id")+" does not exist")
+	}
+	return rl, cl, nil
+}
+
+func (a *api) getClient(c echo.Context) error {
+	_, cl, err := a.clientOf(c)
+	if cl == nil {
+		return err
+	}
+	return a.writeClient(c, http.StatusOK, cl, "", nil)
+}
+
+// rotateSecret is POST .../clients/{id}/rotate-secret
+// {"previous_secret_expires_in": seconds}: the new secret is shown once.
+func (a *api) rotateSecret(c echo.Context) error {
+	rl, cl, err := a.clientOf(c)
+	if cl == nil {
+		return err
+	}
+	var body struct {
+		PreviousSecretExpiresIn int64 `json:"previous_secret_expires_in"`
+	}
+	if c.Request().ContentLength != 0 {
+		if ok, err := bindJSON(c, &body); !ok {
+			return err
+		}
+	}
+	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	cl, _ = rl.Clients.Get(cl.ID)
+	return a.writeClient(c, http.StatusOK, cl, secret, nil)
+}
+
+// setEnabled serves POST .../clients/{id}/enable and /disable.
+func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rl, cl, err := a.clientOf(c)
+		if cl == nil {
+			return err
+		}
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, enabled, callerOf(c).meta(c, a)); err != nil {
+			return domainError(c, a.log, err)
+		}
+		return a.writeClient(c, http.StatusOK, cl, "", nil)
+	}
+}
+
+// deleteClient is DELETE .../clients/{id}: permanent, revokes its tokens.
+func (a *api) deleteClient(c echo.Context) error {
+	rl, cl, err := a.clientOf(c)
+	if cl == nil {
+		return err
+	}
+	if _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// bulkDeleteClients is POST .../clients/bulk-delete {"ids": [...]}: up to
+// 500, all or none; missing ids are named and nothing is deleted.
+func (a *api) bulkDeleteClients(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var body struct {
+		IDs []string `json:"ids"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
+	}
+	missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, callerOf(c).meta(c, a))
+	if len(missing) > 0 {
+		return c.JSON(http.StatusNotFound, struct {
+			apiError
+			Missing []string `json:"missing_ids"`
+		}{apiError{Error: errNotFound, Description: "no client was deleted: some ids name no client"}, missing})
+	}
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.JSON(http.StatusOK, map[string]int{"deleted": len(body.IDs)})
+}
+
+// nodeCredentials is POST /admin/realms/{realm}/nodes/{slug}/client-credentials
+// {"scope": "management"|"consumer", "name"}: a service client owned by the
+// node, which its tokens can never reach outside.
+func (a *api) nodeCredentials(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var body struct {
+		Scope string `json:"scope"`
+		Name  string `json:"name"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	created, err := rl.NodeCredentials(c.Request().Context(), c.Param("slug"), body.Scope, body.Name, callerOf(c).meta(c, a))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+created.Client.ID)
+	return a.writeClient(c, http.StatusCreated, created.Client, created.Secret, created.Warnings)
+}

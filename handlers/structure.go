@@ -1,0 +1,146 @@
+package handlers
+
+import (
+	"net/http"
+	"sort"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+type nodeView struct {
+	Slug    string `json:"slug"`
+	Name    string `json:"name"`
+	Kind    string `json:"kind"`
+	Parent  string `json:"parent,omitempty"`
+	Version uint64 `json:"version"`
+}
+
+func viewNode(n *domain.Node) nodeView {
+	return nodeView{Slug: n.Slug, Name: n.Name, Kind: n.Kind, Parent: n.Parent, Version: n.Version}
+}
+
+// createNode is POST /admin/realms/{realm}/nodes {slug, name, kind, parent}.
+func (a *api) createNode(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var cmd domain.CreateNode
+	if ok, err := bindJSON(c, &cmd); !ok {
+		return err
+	}
+	n, err := rl.CreateNode(c.Request().Context(), cmd, callerOf(c).meta(c, a))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/nodes/"+n.Slug)
+	return c.JSON(http.StatusCreated, viewNode(n))
+}
+
+// listNodes is GET /admin/realms/{realm}/nodes: the tree, parents first.
+func (a *api) listNodes(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	out := []nodeView{}
+	for _, n := range rl.Nodes.Tree() {
+		if !n.Deleted {
+			out = append(out, viewNode(n))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Parent == "") != (out[j].Parent == "") {
+			return out[i].Parent == ""
+		}
+		return out[i].Slug < out[j].Slug
+	})
+	return c.JSON(http.StatusOK, map[string]any{"nodes": out})
+}
+
+func (a *api) getNode(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	n, ok := rl.Nodes.Tree().Get(c.Param("slug"))
+	if !ok {
+		return writeError(c, http.StatusNotFound, errNotFound, "node "+c.Param("slug")+" does not exist")
+	}
+	return c.JSON(http.StatusOK, viewNode(n))
+}
+
+// renameNode is PATCH /admin/realms/{realm}/nodes/{slug} {"name"}.
+func (a *api) renameNode(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var body struct {
+		Name string `json:"name"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	n, err := rl.RenameNode(c.Request().Context(), c.Param("slug"), body.Name, callerOf(c).meta(c, a))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.JSON(http.StatusOK, viewNode(n))
+}
+
+// deleteNode is DELETE /admin/realms/{realm}/nodes/{slug}; 409 while
+// anything refers to the node.
+func (a *api) deleteNode(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	if err := rl.DeleteNode(c.Request().Context(), c.Param("slug"), callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// listScopes is GET /admin/realms/{realm}/scopes: the catalog.
+func (a *api) listScopes(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"scopes": rl.State().Scopes.List()})
+}
+
+// defineScope is PUT /admin/realms/{realm}/scopes/{name} {"description"}.
+func (a *api) defineScope(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var body struct {
+		Description string `json:"description"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	s := domain.ScopeDefined{Name: c.Param("name"), Description: body.Description}
+	if err := rl.DefineScope(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.JSON(http.StatusOK, domain.ScopeEntry{Name: s.Name, Description: s.Description})
+}
+
+// removeScope is DELETE /admin/realms/{realm}/scopes/{name}; 409 while a
+// client has it, or for a built-in scope.
+func (a *api) removeScope(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	if err := rl.RemoveScope(c.Request().Context(), c.Param("name"), callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
