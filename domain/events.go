@@ -231,9 +231,10 @@ func DecodePayload(eventType string, data []byte) (Payload, error) {
 	return p, nil
 }
 
-// secretFields are payload fields that hold one-way hashes of secrets. They
-// are needed to authenticate, but no API response or audit entry shows them.
-var secretFields = []string{"secret_hash"}
+// secretFields are payload fields that hold one-way hashes of secrets or
+// tokens. They are needed to authenticate, but no API response or audit
+// entry shows them.
+var secretFields = []string{"secret_hash", "hash"}
 
 // RedactSecrets removes hash fields from a decoded JSON object, for views
 // that show raw event data to people.

@@ -12,27 +12,31 @@ import (
 
 // Envelope is one event as stored: JSON, one per JetStream message.
 type Envelope struct {
-	ID        string          `json:"id"`
-	Type      string          `json:"type"`
-	Realm     string          `json:"realm"`
-	Aggregate string          `json:"aggregate"`
-	Time      time.Time       `json:"time"`
-	Actor     string          `json:"actor"`
-	ClientID  string          `json:"client_id"`
-	RequestID string          `json:"request_id"`
-	IP        string          `json:"ip"`
-	Data      json.RawMessage `json:"data"`
+	ID        string    `json:"id"`
+	Type      string    `json:"type"`
+	Realm     string    `json:"realm"`
+	Aggregate string    `json:"aggregate"`
+	Time      time.Time `json:"time"`
+	Actor     string    `json:"actor"`
+	// OnBehalfOf is the user who authorized the client, for actions done
+	// through a user-delegated token.
+	OnBehalfOf string          `json:"on_behalf_of,omitempty"`
+	ClientID   string          `json:"client_id"`
+	RequestID  string          `json:"request_id"`
+	IP         string          `json:"ip"`
+	Data       json.RawMessage `json:"data"`
 	// Seq is the stream sequence, set on read; never stored.
 	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Meta says who did something, through which client, from where and when.
 type Meta struct {
-	Actor     string
-	ClientID  string
-	RequestID string
-	IP        string
-	Time      time.Time
+	Actor      string
+	OnBehalfOf string
+	ClientID   string
+	RequestID  string
+	IP         string
+	Time       time.Time
 }
 
 // Actor forms for Meta.Actor.
@@ -40,6 +44,9 @@ const ActorSystem = "system"
 
 // ClientActor is the actor string of an OAuth client.
 func ClientActor(id string) string { return "client:" + id }
+
+// UserActor is the actor string of a user.
+func UserActor(id string) string { return "user:" + id }
 
 // newEnvelope wraps a payload for one aggregate with its metadata.
 func newEnvelope(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (Envelope, error) {
@@ -52,16 +59,17 @@ func newEnvelope(realm string, agg domain.AggregateRef, meta Meta, p domain.Payl
 		return Envelope{}, err
 	}
 	return Envelope{
-		ID:        id.String(),
-		Type:      p.EventType(),
-		Realm:     realm,
-		Aggregate: agg.String(),
-		Time:      meta.Time.UTC(),
-		Actor:     meta.Actor,
-		ClientID:  meta.ClientID,
-		RequestID: meta.RequestID,
-		IP:        meta.IP,
-		Data:      data,
+		ID:         id.String(),
+		Type:       p.EventType(),
+		Realm:      realm,
+		Aggregate:  agg.String(),
+		Time:       meta.Time.UTC(),
+		Actor:      meta.Actor,
+		OnBehalfOf: meta.OnBehalfOf,
+		ClientID:   meta.ClientID,
+		RequestID:  meta.RequestID,
+		IP:         meta.IP,
+		Data:       data,
 	}, nil
 }
 
