@@ -36,6 +36,10 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 	master, err := reg.Get(ctx, domain.MasterRealm)
 	if errors.Is(err, domain.ErrNotFound) {
 		master, err = reg.Create(ctx, domain.MasterRealm, meta)
+		if errors.Is(err, domain.ErrAlreadyExists) {
+			// Another replica bootstrapping at the same time won.
+			master, err = reg.Get(ctx, domain.MasterRealm)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -56,6 +60,9 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 		Scopes:       []string{domain.ScopeManagement},
 		AccessPreset: domain.PresetFull,
 	}, secret, false, meta)
+	if errors.Is(err, domain.ErrAlreadyExists) {
+		return nil, nil // another replica created it
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -80,7 +80,9 @@ func (r loadResult) String() string {
 		return fmt.Sprintf("no successful requests (%d failed: %s)", r.failed, r.firstError)
 	}
 	slices.Sort(r.latencies)
-	q := func(p float64) time.Duration { return r.latencies[int(p*float64(len(r.latencies)-1))].Round(time.Microsecond) }
+	q := func(p float64) time.Duration {
+		return r.latencies[int(p*float64(len(r.latencies)-1))].Round(time.Microsecond)
+	}
 	s := fmt.Sprintf("requests: %d ok, %d failed in %s\nthroughput: %.0f requests/s\nlatency: p50 %s  p90 %s  p99 %s  max %s",
 		r.ok, r.failed, r.elapsed.Round(time.Millisecond), float64(r.ok)/r.elapsed.Seconds(),
 		q(.50), q(.90), q(.99), q(1))

@@ -36,11 +36,13 @@ type Config struct {
 	JWKSURL string
 	// HTTPClient fetches the JWKS; nil uses a client with a 10 s timeout.
 	HTTPClient *http.Client
-	// NATS is a connection allowed to read the realm's revocation rules.
+	// NATS is a connection allowed to read the realm's revocation rules
+	// (see Permissions; connect with nats.CustomInboxPrefix(InboxPrefix(realm))).
 	NATS *nats.Conn
-	// Lookback is how far back rules are replayed on start: the realm's
-	// longest access-token lifetime (default 24 h), so a restarted resource
-	// server still knows every revocation of a token that can be valid.
+	// Lookback is how far back rules are replayed on start: the longest
+	// access-token lifetime plus Leeway (default 24 h + Leeway), so a
+	// restarted resource server still knows every revocation of a token it
+	// could accept.
 	Lookback time.Duration
 	// Leeway tolerates clock skew on exp, nbf and iat (default 30 s).
 	Leeway time.Duration
@@ -75,7 +77,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, errors.New("verifier: Issuer and NATS are required")
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	realm, err := realmOf(cfg.Issuer)
+	realm, err := RealmOf(cfg.Issuer)
 	if err != nil {
 		return nil, err
 	}
@@ -88,11 +90,11 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	if cfg.Lookback == 0 {
-		cfg.Lookback = 24 * time.Hour
-	}
 	if cfg.Leeway == 0 {
 		cfg.Leeway = 30 * time.Second
+	}
+	if cfg.Lookback == 0 {
+		cfg.Lookback = 24*time.Hour + cfg.Leeway
 	}
 	v := &Verifier{
 		cfg: cfg,
@@ -158,8 +160,8 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 	return crypto.PublicKey(key), nil
 }
 
-// realmOf reads the realm name from an issuer URL.
-func realmOf(issuer string) (string, error) {
+// RealmOf reads the realm name from an issuer URL.
+func RealmOf(issuer string) (string, error) {
 	i := strings.LastIndex(issuer, "/realms/")
 	if i < 0 || len(issuer) == i+len("/realms/") {
 		return "", fmt.Errorf("verifier: issuer %q does not end in /realms/<realm>", issuer)

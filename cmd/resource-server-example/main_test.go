@@ -1,0 +1,128 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/latchkeyhq/latchkey/realms/verifier"
+)
+
+// fakeVerifier knows a fixed set of tokens; any other is invalid.
+type fakeVerifier map[string]*verifier.Claims
+
+const revokedToken = "revoked"
+
+func (f fakeVerifier) Verify(token string) (*verifier.Claims, error) {
+	if token == revokedToken {
+		return nil, verifier.ErrRevoked
+	}
+	if c, ok := f[token]; ok {
+		return c, nil
+	}
+	return nil, verifier.ErrInvalid
+}
+
+func claims(sub, scope string) *verifier.Claims {
+	return &verifier.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, ClientID: sub, Scope: scope}
+}
+
+func TestHello(t *testing.T) {
+	v := fakeVerifier{
+		"reader":   claims("c-reader", "openid read"),
+		"writer":   claims("c-writer", "write readonly"),
+		"unscoped": claims("c-unscoped", ""),
+	}
+	cases := []struct {
+		name      string
+		scope     string // required by the server
+		method    string
+		auth      string // Authorization header; empty sends none
+		status    int
+		challenge string // expected prefix of WWW-Authenticate
+		errCode   string
+	}{
+		{"no token", "read", "GET", "", 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"empty bearer", "read", "GET", "Bearer ", 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"basic credentials", "read", "GET", "Basic Zm9vOmJhcg==", 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"unknown token", "read", "GET", "Bearer forged", 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"revoked token", "read", "GET", "Bearer " + revokedToken, 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"scope missing", "read", "GET", "Bearer writer", 403, `Bearer error="insufficient_scope"`, "insufficient_scope"},
+		{"no scopes at all", "read", "GET", "Bearer unscoped", 403, `Bearer error="insufficient_scope"`, "insufficient_scope"},
+		{"scope present", "read", "GET", "Bearer reader", 200, "", ""},
+		{"scheme is case-insensitive", "read", "GET", "bearer reader", 200, "", ""},
+		{"no scope required", "", "GET", "Bearer unscoped", 200, "", ""},
+		{"wrong method", "read", "POST", "Bearer reader", 405, "", ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			req := httptest.NewRequest(tc.method, "/hello", nil)
+			if tc.auth != "" {
+				req.Header.Set("Authorization", tc.auth)
+			}
+			rec := httptest.NewRecorder()
+			newMux(v, tc.scope).ServeHTTP(rec, req)
+
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d; body %s", rec.Code, tc.status, rec.Body)
+			}
+			got := rec.Header().Get("WWW-Authenticate")
+			if !strings.HasPrefix(got, tc.challenge) || (tc.challenge == "") != (got == "") {
+				t.Errorf("WWW-Authenticate %q, want prefix %q", got, tc.challenge)
+			}
+			if tc.status == 403 && !strings.Contains(got, `scope="read"`) {
+				t.Errorf("WWW-Authenticate %q does not name the required scope", got)
+			}
+			if tc.errCode != "" {
+				var body struct{ Error string }
+				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Error != tc.errCode {
+					t.Errorf("body %s, want error %q", rec.Body, tc.errCode)
+				}
+			}
+		})
+	}
+}
+
+func TestHelloAnswersWithTheTokensClaims(t *testing.T) {
+	v := fakeVerifier{"tok": claims("c-1", "openid read")}
+	req := httptest.NewRequest(http.MethodGet, "/hello", nil)
+	req.Header.Set("Authorization", "Bearer tok")
+	rec := httptest.NewRecorder()
+	newMux(v, "read").ServeHTTP(rec, req)
+
+	if rec.Code != http.StatusOK {
+		t.Fatalf("status %d: %s", rec.Code, rec.Body)
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type %q", ct)
+	}
+	var got map[string]string
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{"hello": "c-1", "client_id": "c-1", "scope": "openid read"}
+	if len(got) != len(want) {
+		t.Errorf("body %v, want %v", got, want)
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("%s = %q, want %q", k, got[k], w)
+		}
+	}
+}
+
+func TestRevokedAndInvalidAreTold(t *testing.T) {
+	for token, want := range map[string]string{revokedToken: "revoked", "forged": "invalid"} {
+		req := httptest.NewRequest(http.MethodGet, "/hello", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		rec := httptest.NewRecorder()
+		newMux(fakeVerifier{}, "").ServeHTTP(rec, req)
+		if h := rec.Header().Get("WWW-Authenticate"); !strings.Contains(h, want) {
+			t.Errorf("token %q: WWW-Authenticate %q does not say %q", token, h, want)
+		}
+	}
+}
