@@ -69,6 +69,10 @@ type ClientSettings struct {
 	RefreshTokenLifetime    int64            `json:"refresh_token_lifetime"`
 	RefreshReuseGrace       int64            `json:"refresh_reuse_grace"`
 	Roles                   []RoleAssignment `json:"roles"`
+	// IDTokenAlg signs the client's ID tokens: RS256 (default) or ES256.
+	IDTokenAlg string `json:"id_token_signed_response_alg"`
+	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
+	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 }
 
 // Normalize fills every unset setting with its default.
@@ -116,6 +120,8 @@ func (s *ClientSettings) Normalize() {
 	if s.Roles == nil {
 		s.Roles = []RoleAssignment{}
 	}
+	s.IDTokenAlg = orDefault(s.IDTokenAlg, AlgRS256)
+	s.PostLogoutRedirectURIs = dedupe(nonNil(s.PostLogoutRedirectURIs))
 }
 
 // Validate checks settings against the realm's scope catalog and tree. All
@@ -193,6 +199,10 @@ func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
 	if invalid := InvalidRedirectURIs(s.RedirectURIs); len(invalid) > 0 {
 		bad("invalid redirect URIs: %s", strings.Join(invalid, "; "))
 	}
+	if invalid := InvalidRedirectURIs(s.PostLogoutRedirectURIs); len(invalid) > 0 {
+		bad("invalid post-logout redirect URIs: %s", strings.Join(invalid, "; "))
+	}
+	oneOf("id_token_signed_response_alg", s.IDTokenAlg, AlgRS256, AlgES256)
 	between := func(field string, v, lo, hi int64) {
 		if v < lo || v > hi {
 			bad("%s must be between %d and %d seconds", field, lo, hi)

@@ -66,3 +66,10 @@ func RevokeClientTokens(c *Client, now time.Time, reason string) (ClientTokensRe
 	rule := cutoffRule(c.ID, revocationCutoff(now))
 	return ClientTokensRevoked{IssuedBefore: rule.IssuedBefore, ForgetAfter: rule.ForgetAfter, Reason: reason}, rule
 }
+
+// AtHash is OpenID Connect's at_hash: the left half of the access token's
+// SHA-256 (the hash of both RS256 and ES256), base64url.
+func AtHash(accessToken string) string {
+	sum := sha256.Sum256([]byte(accessToken))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}

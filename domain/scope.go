@@ -92,3 +92,7 @@ func contains(list []string, v string) bool {
 	}
 	return false
 }
+
+func splitScope(s string) []string { return strings.Fields(s) }
+
+func joinScope(scopes []string) string { return strings.Join(scopes, " ") }

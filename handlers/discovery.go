@@ -21,6 +21,15 @@ type providerMetadata struct {
 	IDTokenSigningAlgValuesSupported  []string `json:"id_token_signing_alg_values_supported"`
 	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
 	ScopesSupported                   []string `json:"scopes_supported"`
+	UserinfoEndpoint                  string   `json:"userinfo_endpoint"`
+	EndSessionEndpoint                string   `json:"end_session_endpoint"`
+	IntrospectionEndpoint             string   `json:"introspection_endpoint"`
+	RevocationEndpoint                string   `json:"revocation_endpoint"`
+	CodeChallengeMethodsSupported     []string `json:"code_challenge_methods_supported"`
+	ResponseModesSupported            []string `json:"response_modes_supported"`
+	AuthorizationResponseIssParameter bool     `json:"authorization_response_iss_parameter_supported"`
+	ClaimsSupported                   []string `json:"claims_supported"`
+	PromptValuesSupported             []string `json:"prompt_values_supported"`
 }
 
 // discovery serves both /realms/{realm}/.well-known/openid-configuration
@@ -36,13 +45,30 @@ func (a *api) discovery(c echo.Context) error {
 		AuthorizationEndpoint:             oidc + "/auth",
 		TokenEndpoint:                     oidc + "/token",
 		JWKSURI:                           oidc + "/certs",
-		GrantTypesSupported:               []string{domain.GrantClientCredentials},
+		GrantTypesSupported:               []string{domain.GrantAuthorizationCode, domain.GrantClientCredentials, domain.GrantRefreshToken},
 		ResponseTypesSupported:            []string{"code"},
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{domain.AlgRS256, domain.AlgES256},
-		TokenEndpointAuthMethodsSupported: []string{"client_secret_basic", "client_secret_post"},
-		ScopesSupported:                   []string{domain.ScopeOpenID},
+		TokenEndpointAuthMethodsSupported: []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthNone},
+		ScopesSupported:                   scopeNames(rl.State().Scopes),
+		UserinfoEndpoint:                  oidc + "/userinfo",
+		EndSessionEndpoint:                oidc + "/logout",
+		IntrospectionEndpoint:             oidc + "/token/introspect",
+		RevocationEndpoint:                oidc + "/revoke",
+		CodeChallengeMethodsSupported:     []string{"S256"},
+		ResponseModesSupported:            []string{"query"},
+		AuthorizationResponseIssParameter: true,
+		ClaimsSupported:                   []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "email", "name", "preferred_username"},
+		PromptValuesSupported:             []string{"none", "login", "consent"},
 	})
+}
+
+func scopeNames(c domain.Catalog) []string {
+	var out []string
+	for _, e := range c.List() {
+		out = append(out, e.Name)
+	}
+	return out
 }
 
 // certs is the realm's JWKS: public keys only, each with kid, alg and use.

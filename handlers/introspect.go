@@ -23,6 +23,9 @@ type introspection struct {
 	ExpiresAt int64    `json:"exp"`
 	Nodes     []string `json:"nodes,omitempty"`
 	Preset    string   `json:"preset,omitempty"`
+	// Access is, for a user-delegated token, what it may do on each team
+	// now: evaluated live against the user's current roles.
+	Access []domain.NodeAccess `json:"access,omitempty"`
 }
 
 // inactive is the whole answer for any token that is not active (RFC 7662
@@ -36,7 +39,7 @@ func (a *api) introspect(c echo.Context) error {
 	if done {
 		return err
 	}
-	if _, done, err := a.authenticate(c, rl, f); done {
+	if _, done, err := a.authenticate(c, rl, f, false); done {
 		return err
 	}
 	token, ok := f["token"]
@@ -50,11 +53,19 @@ func (a *api) introspect(c echo.Context) error {
 		return c.JSON(http.StatusOK, inactive)
 	}
 	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
-	return c.JSON(http.StatusOK, introspection{
+	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
 		Audience: rl.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
-	})
+	}
+	if _, delegated := rl.Users.Get(info.Subject); delegated {
+		out.Access = liveAccess(rl, info)
+		out.Nodes = make([]string, 0, len(out.Access))
+		for _, na := range out.Access {
+			out.Nodes = append(out.Nodes, na.Node)
+		}
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // revoke is POST /realms/{realm}/protocol/openid-connect/revoke (RFC 7009).
@@ -66,7 +77,7 @@ func (a *api) revoke(c echo.Context) error {
 	if done {
 		return err
 	}
-	client, done, err := a.authenticate(c, rl, f)
+	client, done, err := a.authenticate(c, rl, f, true)
 	if done {
 		return err
 	}

@@ -71,6 +71,13 @@ func (a *api) oauthRoutes(e *echo.Echo) {
 	r.POST("/protocol/openid-connect/token/introspect", a.introspect)
 	r.POST("/protocol/openid-connect/revoke", a.revoke)
 	r.GET("/protocol/openid-connect/certs", a.certs)
+	r.GET("/protocol/openid-connect/auth", a.authorize)
+	r.POST("/login-actions/authenticate", a.signIn)
+	r.POST("/login-actions/consent", a.consent)
+	r.GET("/protocol/openid-connect/userinfo", a.userinfo)
+	r.POST("/protocol/openid-connect/userinfo", a.userinfo)
+	r.GET("/protocol/openid-connect/logout", a.logout)
+	r.POST("/protocol/openid-connect/logout", a.logout)
 	e.GET("/.well-known/oauth-authorization-server/realms/:realm", a.discovery)
 }
 
@@ -100,9 +107,22 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.PUT("/realms/:realm/scopes/:name", a.defineScope)
 	g.DELETE("/realms/:realm/scopes/:name", a.removeScope)
 	g.GET("/realms/:realm/events", a.listEvents)
+	g.GET("/realms/:realm/audit", a.listAudit)
+	g.GET("/realms/:realm/audit/stream", a.streamAudit)
 	g.GET("/realms/:realm/sessions", a.listSessions)
 	g.DELETE("/realms/:realm/tokens/:jti", a.revokeTokenByAdmin)
 	g.POST("/realms/:realm/clients/:id/revoke-tokens", a.revokeClientTokens)
+	g.POST("/realms/:realm/users", a.createUser)
+	g.GET("/realms/:realm/users", a.listUsers)
+	g.GET("/realms/:realm/users/:id", a.getUser)
+	g.PUT("/realms/:realm/users/:id", a.updateUser)
+	g.DELETE("/realms/:realm/users/:id", a.deleteUser)
+	g.PUT("/realms/:realm/users/:id/password", a.setUserPassword)
+	g.PUT("/realms/:realm/users/:id/memberships", a.setUserMemberships)
+	g.POST("/realms/:realm/users/:id/disable", a.setUserEnabled(false))
+	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
+	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
+	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)
 }
 
 func requestID(c echo.Context) string {

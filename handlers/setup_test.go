@@ -43,7 +43,11 @@ func newFixture(tb testing.TB) *fixture {
 		tb.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	reg := realms.NewRegistry(srv.Store, keys, testPublicURL, log)
+	passwords, err := realms.OpenPasswordStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg := realms.NewRegistry(srv.Store, keys, passwords, testPublicURL, log)
 	tb.Cleanup(reg.Close)
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
 	rl, err := reg.Create(ctx, "acme", meta)

@@ -1,10 +1,8 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -13,12 +11,19 @@ import (
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
-// tokenResponse is RFC 6749 §5.1.
+// tokenResponse is RFC 6749 §5.1 (and OpenID Connect's id_token).
 type tokenResponse struct {
-	AccessToken string `json:"access_token"`
-	TokenType   string `json:"token_type"`
-	ExpiresIn   int64  `json:"expires_in"`
-	Scope       string `json:"scope,omitempty"`
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	Scope        string `json:"scope,omitempty"`
+	RefreshToken string `json:"refresh_token,omitempty"`
+	IDToken      string `json:"id_token,omitempty"`
+}
+
+// supportedGrants are the grant types of the token endpoint.
+var supportedGrants = map[string]bool{
+	domain.GrantClientCredentials: true, domain.GrantAuthorizationCode: true, domain.GrantRefreshToken: true,
 }
 
 // token is POST /realms/{realm}/protocol/openid-connect/token.
@@ -31,14 +36,36 @@ func (a *api) token(c echo.Context) error {
 	if !ok || grant == "" {
 		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "grant_type is required"})
 	}
-	if grant != domain.GrantClientCredentials {
+	if !supportedGrants[grant] {
 		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnsupportedGrantType, Description: "grant_type " + grant + " is not supported"})
 	}
-	client, done, err := a.authenticate(c, rl, f)
+	client, done, err := a.authenticate(c, rl, f, grant != domain.GrantClientCredentials)
 	if done {
 		return err
 	}
-	return a.clientCredentials(c, rl, client, f)
+	if !client.Allows(grant) {
+		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "client is not allowed the " + grant + " grant"})
+	}
+	meta := eventstore.Meta{
+		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
+		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
+	}
+	switch grant {
+	case domain.GrantClientCredentials:
+		return a.clientCredentials(c, rl, client, f, meta)
+	case domain.GrantAuthorizationCode:
+		if f["code"] == "" {
+			return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"})
+		}
+		set, oerr, err := rl.RedeemCode(c.Request().Context(), client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
+		return a.tokenSet(c, rl, set, oerr, err)
+	default:
+		if f["refresh_token"] == "" {
+			return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"})
+		}
+		set, oerr, err := rl.Refresh(c.Request().Context(), client, f["refresh_token"], f["scope"], meta)
+		return a.tokenSet(c, rl, set, oerr, err)
+	}
 }
 
 // formRequest reads a POSTed OAuth form for a realm. When done is true the
@@ -61,10 +88,20 @@ func (a *api) formRequest(c echo.Context) (rl *realms.Realm, f form, done bool, 
 	return rl, f, false, nil
 }
 
-// authenticate authenticates the client of a form request (basic or post).
-// When done is true the request was refused and err is the response.
-func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form) (*domain.Client, bool, error) {
-	cred, oerr := readClientCredentials(c.Request().Header.Get(echo.HeaderAuthorization), f)
+// authenticate authenticates the client of a form request: basic or post
+// for confidential clients; with allowPublic, a public client by its
+// client_id alone (token_endpoint_auth_method none). When done is true the
+// request was refused and err is the response.
+func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, allowPublic bool) (*domain.Client, bool, error) {
+	authz := c.Request().Header.Get(echo.HeaderAuthorization)
+	if allowPublic && authz == "" {
+		if _, hasSecret := f["client_secret"]; !hasSecret {
+			if cl, ok := rl.Clients.Get(f["client_id"]); ok && cl.Type == domain.ClientPublic && cl.Enabled() {
+				return cl, false, nil
+			}
+		}
+	}
+	cred, oerr := readClientCredentials(authz, f)
 	if oerr == nil {
 		var client *domain.Client
 		if client, oerr = authenticateClient(rl, cred, a.now().Unix()); oerr == nil {
@@ -76,73 +113,48 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form) (*domain.Cl
 
 // clientCredentials issues a token to an authenticated client (RFC 6749
 // §4.4). The token leaves only after its token.issued event is acknowledged.
-func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain.Client, f form) error {
+func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain.Client, f form, meta eventstore.Meta) error {
 	decision, oerr := domain.DecideClientCredentials(client, f["scope"], rl.Nodes.Tree())
 	if oerr != nil {
 		return oauthError(c, rl, false, oerr)
 	}
 	ctx := c.Request().Context()
-	now, err := holdPastRevocation(ctx, client, a.now())
+	now, err := realms.HoldPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
-	issued, err := rl.MintAccessToken(ctx, realms.TokenRequest{
+	meta.Time = now
+	issued, err := rl.IssueAccessToken(ctx, domain.ClientRef(client.ID), domain.GrantClientCredentials, realms.TokenRequest{
 		ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
 		Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
-	}, now)
-	if err != nil {
-		return domainError(c, a.log, err)
-	}
-	meta := eventstore.Meta{
-		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: now,
-	}
-	seq, err := a.reg.Store().AppendToken(ctx, rl.Name, domain.ClientRef(client.ID), meta, domain.TokenIssued{
-		JTI:       issued.Claims.ID,
-		Hash:      domain.TokenHash(issued.Token),
-		Subject:   decision.Subject,
-		Scope:     decision.Scope,
-		GrantType: domain.GrantClientCredentials,
-		Kid:       issued.Kid,
-		Nodes:     decision.Nodes,
-		Preset:    decision.Preset,
-		IssuedAt:  issued.Claims.IssuedAt.Unix(),
-		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
-	})
-	if err == nil {
-		// Introspection here must know the token as soon as its client has it.
-		err = rl.WaitFor(ctx, seq)
-	}
+	}, meta)
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
 	a.metrics.tokens.WithLabelValues(rl.Name, domain.GrantClientCredentials).Inc()
 	noStore(c)
 	return c.JSON(http.StatusOK, tokenResponse{
-		AccessToken: issued.Token,
-		TokenType:   "Bearer",
-		ExpiresIn:   decision.Lifetime,
-		Scope:       decision.Scope,
+		AccessToken: issued.Token, TokenType: "Bearer", ExpiresIn: decision.Lifetime, Scope: decision.Scope,
 	})
 }
 
-// holdPastRevocation returns the time to issue a token at. A revoke-all
-// covers tokens issued before the next whole second (iat has one-second
-// precision); a token of that client issued in the same second waits for
-// the cut-off, so downstream services do not see it as revoked.
-func holdPastRevocation(ctx context.Context, client *domain.Client, now time.Time) (time.Time, error) {
-	cutoff := time.Unix(client.TokensRevokedBefore, 0)
-	if !now.Before(cutoff) {
-		return now, nil
+// tokenSet answers a code or refresh exchange.
+func (a *api) tokenSet(c echo.Context, rl *realms.Realm, set realms.TokenSet, oerr *domain.OAuthError, err error) error {
+	if oerr != nil {
+		if err != nil {
+			a.log.Error("revoking after a reused credential failed", "realm", rl.Name, "err", err)
+		}
+		return oauthError(c, rl, false, oerr)
 	}
-	t := time.NewTimer(cutoff.Sub(now))
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return cutoff, nil
-	case <-ctx.Done():
-		return now, ctx.Err()
+	if err != nil {
+		return domainError(c, a.log, err)
 	}
+	a.metrics.tokens.WithLabelValues(rl.Name, "user").Inc()
+	noStore(c)
+	return c.JSON(http.StatusOK, tokenResponse{
+		AccessToken: set.Access.Token, TokenType: "Bearer", ExpiresIn: set.ExpiresIn, Scope: set.Scope,
+		RefreshToken: set.Refresh, IDToken: set.IDToken,
+	})
 }
 
 // oauthError answers a token-endpoint error per RFC 6749 §5.2:

@@ -61,13 +61,15 @@ type Tokens struct {
 	byClient map[uint32]*clientTokens
 	strings  interner
 	nextOrd  uint32
+	// subjectCutoff: tokens of a subject issued before it are revoked.
+	subjectCutoff map[uint32]int64
 	// sweptAt is the event time (Unix seconds) of the last eviction pass.
 	sweptAt int64
 }
 
 // NewTokens returns an empty tokens model.
 func NewTokens() *Tokens {
-	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner()}
+	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(), subjectCutoff: map[uint32]int64{}}
 }
 
 // Apply folds token and revocation events.
@@ -89,6 +91,23 @@ func (m *Tokens) Apply(ev Event) {
 		if rec, ok := m.byJTI[keyOf(e.JTI)]; ok {
 			rec.lastUsed = max(rec.lastUsed, uint32(e.At))
 		}
+		m.mu.Unlock()
+	case domain.GrantRevoked: // a refresh family: its access tokens
+		m.mu.Lock()
+		for _, jti := range e.JTIs {
+			if rec, ok := m.byJTI[keyOf(jti)]; ok {
+				rec.revoked = true
+			}
+		}
+		m.mu.Unlock()
+	case domain.SubjectCutoff: // user disabled or deleted
+		ref, ok := domain.ParseAggregateRef(ev.Aggregate)
+		if !ok {
+			return
+		}
+		m.mu.Lock()
+		id := m.strings.id(ref.ID)
+		m.subjectCutoff[id] = max(m.subjectCutoff[id], e.RevokesSubjectBefore())
 		m.mu.Unlock()
 	case domain.TokenCutoff: // revoke-all, disable, delete
 		ref, ok := domain.ParseAggregateRef(ev.Aggregate)
@@ -185,7 +204,7 @@ func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
 
 func (m *Tokens) status(rec *tokenRec, now int64) domain.TokenStatus {
 	switch {
-	case rec.revoked || int64(rec.iat) < m.byClient[rec.client].revokedBefore:
+	case rec.revoked || int64(rec.iat) < m.byClient[rec.client].revokedBefore || int64(rec.iat) < m.subjectCutoff[rec.subject]:
 		return domain.StatusRevoked
 	case int64(rec.exp) <= now:
 		return domain.StatusExpired

@@ -5,25 +5,40 @@ import (
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
+	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// keyBucket holds realms' private signing keys, each sealed with AES-GCM
-// under the master key. Every replica reads the same bucket.
-const keyBucket = "LK_KEYS"
+// Buckets of sealed secrets: realms' private signing keys, and users'
+// password hashes. Each value is sealed with AES-GCM under the master key;
+// every replica reads the same buckets.
+const (
+	keyBucket      = "LK_KEYS"
+	passwordBucket = "LK_PASSWORDS"
+)
 
-// KeyStore keeps private signing keys encrypted at rest. They never appear
-// in an event; events carry only kid and public JWK.
+// KeyStore keeps secrets encrypted at rest: signing keys and password
+// hashes. They never appear in an event; events carry only kid and public
+// JWK, or the fact that a password changed.
 type KeyStore struct {
 	kv   jetstream.KeyValue
 	aead cipher.AEAD
 }
 
-// OpenKeyStore opens (creating if needed) the key bucket.
+// OpenKeyStore opens (creating if needed) the signing-key bucket.
 func OpenKeyStore(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int) (*KeyStore, error) {
+	return openSealed(ctx, js, masterKey, replicas, keyBucket)
+}
+
+// OpenPasswordStore opens (creating if needed) the password-hash bucket.
+func OpenPasswordStore(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int) (*KeyStore, error) {
+	return openSealed(ctx, js, masterKey, replicas, passwordBucket)
+}
+
+func openSealed(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int, bucket string) (*KeyStore, error) {
 	block, err := aes.NewCipher(masterKey)
 	if err != nil {
 		return nil, err
@@ -33,13 +48,13 @@ func OpenKeyStore(ctx context.Context, js jetstream.JetStream, masterKey []byte,
 		return nil, err
 	}
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   keyBucket,
+		Bucket:   bucket,
 		Storage:  jetstream.FileStorage,
 		Replicas: max(replicas, 1),
 		History:  1,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("key store: %w", err)
+		return nil, fmt.Errorf("sealed store %s: %w", bucket, err)
 	}
 	return &KeyStore{kv: kv, aead: aead}, nil
 }
@@ -74,4 +89,30 @@ func (ks *KeyStore) Get(ctx context.Context, realm, kid string) ([]byte, error) 
 		return nil, fmt.Errorf("key store: cannot open key %s (wrong master key?): %w", kid, err)
 	}
 	return der, nil
+}
+
+// Delete removes a sealed value.
+func (ks *KeyStore) Delete(ctx context.Context, realm, name string) error {
+	return ks.kv.Delete(ctx, keyName(realm, name))
+}
+
+// seal encrypts a value for the browser to carry (it cannot read or
+// change it), bound to a purpose.
+func (ks *KeyStore) seal(purpose string, plaintext []byte) (string, error) {
+	nonce := make([]byte, ks.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return "", err
+	}
+	return base64.RawURLEncoding.EncodeToString(ks.aead.Seal(nonce, nonce, plaintext, []byte(purpose))), nil
+}
+
+// unseal reverses seal; anything altered or sealed for another purpose
+// fails.
+func (ks *KeyStore) unseal(purpose, sealed string) ([]byte, error) {
+	raw, err := base64.RawURLEncoding.DecodeString(sealed)
+	n := ks.aead.NonceSize()
+	if err != nil || len(raw) < n {
+		return nil, errors.New("malformed sealed value")
+	}
+	return ks.aead.Open(nil, raw[:n], raw[n:], []byte(purpose))
 }

@@ -27,11 +27,14 @@ type Realm struct {
 	Clients *projections.Clients
 	Tokens  *projections.Tokens
 	Nodes   *projections.Nodes
+	Users   *projections.Users
+	Authz   *projections.Authz
 
 	model  *projections.Realm
 	runner *projections.Runner
 	reg    *Registry
 	usage  usageRecorder
+	logins loginGuard
 	stop   context.CancelFunc
 
 	signers sync.Map // kid → crypto.Signer, opened from the key store once

@@ -22,6 +22,7 @@ const catchUpTimeout = 30 * time.Second
 type Registry struct {
 	store     *eventstore.Store
 	keys      *KeyStore
+	passwords *KeyStore
 	publicURL string
 	log       *slog.Logger
 
@@ -31,10 +32,11 @@ type Registry struct {
 }
 
 // NewRegistry returns an empty registry; LoadAll fills it.
-func NewRegistry(store *eventstore.Store, keys *KeyStore, publicURL string, log *slog.Logger) *Registry {
+func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL string, log *slog.Logger) *Registry {
 	return &Registry{
 		store:     store,
 		keys:      keys,
+		passwords: passwords,
 		publicURL: strings.TrimRight(publicURL, "/"),
 		log:       log,
 		realms:    map[string]*Realm{},
@@ -43,6 +45,10 @@ func NewRegistry(store *eventstore.Store, keys *KeyStore, publicURL string, log 
 
 // Store is the event store the registry writes to.
 func (r *Registry) Store() *eventstore.Store { return r.store }
+
+// SecureCookies reports whether browser cookies get the Secure flag: when
+// the service is published over https.
+func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }
 
 // Issuer is a realm's issuer URL, from configuration only.
 func (r *Registry) Issuer(realm string) string { return r.publicURL + "/realms/" + realm }
@@ -119,10 +125,12 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		Clients: projections.NewClients(),
 		Tokens:  projections.NewTokens(),
 		Nodes:   projections.NewNodes(),
+		Users:   projections.NewUsers(),
+		Authz:   projections.NewAuthz(),
 		model:   projections.NewRealm(),
 		reg:     r,
 	}
-	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients, rl.Tokens, rl.Nodes)
+	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients, rl.Tokens, rl.Nodes, rl.Users, rl.Authz)
 	if err != nil {
 		return nil, err
 	}

@@ -51,6 +51,9 @@ func (rl *Realm) DeleteNode(ctx context.Context, slug string, meta eventstore.Me
 	for _, id := range rl.Clients.Referencing(slug) {
 		refs = append(refs, "client "+id)
 	}
+	for _, id := range rl.Users.ReferencingNode(slug) {
+		refs = append(refs, "user "+id)
+	}
 	ev, err := domain.DecideDeleteNode(n, refs)
 	if err != nil {
 		return err

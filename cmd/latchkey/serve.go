@@ -134,7 +134,11 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	reg := realms.NewRegistry(store, keys, cfg.publicURL, log)
+	passwords, err := realms.OpenPasswordStore(ctx, store.JetStream(), masterKey, cfg.replicas)
+	if err != nil {
+		return err
+	}
+	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, log)
 	defer reg.Close()
 
 	var ready atomic.Bool

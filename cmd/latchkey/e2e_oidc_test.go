@@ -1,0 +1,632 @@
+package main
+
+// End-to-end: users, sign-in and consent, the authorization-code flow with
+// PKCE, refresh rotation and OpenID Connect, driven by golang.org/x/oauth2
+// and github.com/coreos/go-oidc as unmodified clients against the binary.
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/net/html"
+	"golang.org/x/oauth2"
+)
+
+// browser is a cookie-keeping HTTP client that does not follow redirects,
+// so each step of the flow is visible.
+type browser struct {
+	t      *testing.T
+	client *http.Client
+}
+
+func newBrowser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, client: &http.Client{Jar: jar, Timeout: 15 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// page is a fetched response with its body.
+type pageResp struct {
+	status   int
+	location string
+	body     string
+}
+
+func (b *browser) do(req *http.Request) pageResp {
+	b.t.Helper()
+	resp, err := b.client.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return pageResp{status: resp.StatusCode, location: resp.Header.Get("Location"), body: string(body)}
+}
+
+func (b *browser) get(u string) pageResp {
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	return b.do(req)
+}
+
+func (b *browser) post(u string, form url.Values) pageResp {
+	req, _ := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36")
+	return b.do(req)
+}
+
+// formOf finds the page's form: its action and hidden fields.
+func formOf(t *testing.T, base, body string) (string, url.Values) {
+	t.Helper()
+	doc, err := html.Parse(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var action string
+	fields := url.Values{}
+	var walk func(*html.Node)
+	walk = func(n *html.Node) {
+		if n.Type == html.ElementNode {
+			attr := map[string]string{}
+			for _, a := range n.Attr {
+				attr[a.Key] = a.Val
+			}
+			if n.Data == "form" {
+				action = attr["action"]
+			}
+			if n.Data == "input" && attr["type"] == "hidden" {
+				fields.Set(attr["name"], attr["value"])
+			}
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if action == "" {
+		t.Fatalf("no form on the page:\n%s", body)
+	}
+	return base + action, fields
+}
+
+// signIn follows an authorization URL through login (and consent when asked)
+// and returns the final redirect's query.
+func (b *browser) signIn(base, authURL, user, password string, teams []string) url.Values {
+	b.t.Helper()
+	login := b.get(authURL)
+	if login.status == http.StatusFound {
+		return redirectQuery(b.t, login.location)
+	}
+	if login.status == http.StatusOK && strings.Contains(login.body, "wants access") {
+		return b.approve(base, login, teams) // signed in already, new consent
+	}
+	if login.status != http.StatusOK || !strings.Contains(login.body, "Sign in") {
+		b.t.Fatalf("want the sign-in page, got %d:\n%s", login.status, login.body)
+	}
+	action, fields := formOf(b.t, base, login.body)
+	fields.Set("username", user)
+	fields.Set("password", password)
+	consent := b.post(action, fields)
+	if consent.status == http.StatusSeeOther || consent.status == http.StatusFound {
+		return redirectQuery(b.t, consent.location)
+	}
+	return b.approve(base, consent, teams)
+}
+
+func (b *browser) approve(base string, consent pageResp, teams []string) url.Values {
+	b.t.Helper()
+	if consent.status != http.StatusOK || !strings.Contains(consent.body, "wants access") {
+		b.t.Fatalf("want the consent page, got %d:\n%s", consent.status, consent.body)
+	}
+	action, fields := formOf(b.t, base, consent.body)
+	fields.Set("action", "approve")
+	for _, tm := range teams {
+		fields.Add("team", tm)
+	}
+	done := b.post(action, fields)
+	if done.status != http.StatusSeeOther {
+		b.t.Fatalf("consent answer: want 303, got %d:\n%s", done.status, done.body)
+	}
+	return redirectQuery(b.t, done.location)
+}
+
+func redirectQuery(t *testing.T, location string) url.Values {
+	t.Helper()
+	u, err := url.Parse(location)
+	if err != nil || location == "" {
+		t.Fatalf("bad redirect %q", location)
+	}
+	return u.Query()
+}
+
+// oidcWorld is a server with realm acme, teams, a user and an app.
+type oidcWorld struct {
+	lk           *latchkey
+	admin        string
+	issuer       string
+	rs           clientCreated // a resource server, to introspect
+	user         string        // user id
+	app          string        // public client id
+	appRedirect  string
+	conf         string // confidential user_app id
+	confSecret   string
+	provider     *oidc.Provider
+	ctx          context.Context
+	callbackBase string
+}
+
+func setUpOIDC(t *testing.T) *oidcWorld {
+	t.Helper()
+	opts := serverOpts{name: "oidc", data: t.TempDir(), bootstrapSecret: "bootstrap-secret-for-oidc-e2e-tests"}
+	lk := startLatchkey(t, opts)
+	w := &oidcWorld{lk: lk, admin: lk.adminToken(t, opts.bootstrapSecret).AccessToken, issuer: lk.base + "/realms/acme", ctx: context.Background()}
+	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(w.admin)).requireStatus(t, http.StatusCreated)
+	for _, n := range []string{
+		`{"slug":"acme-org","kind":"organization"}`,
+		`{"slug":"team-a","kind":"team","parent":"acme-org"}`,
+		`{"slug":"team-b","kind":"team","parent":"acme-org"}`,
+	} {
+		lk.postJSON(t, "/admin/realms/acme/nodes", n, withBearer(w.admin)).requireStatus(t, http.StatusCreated)
+	}
+	r := lk.postJSON(t, "/admin/realms/acme/users", `{"username":"alice","email":"alice@example.com","display_name":"Alice","password":"correct horse battery","memberships":[{"node":"team-a","role":"editor"},{"node":"team-b","role":"viewer"}]}`, withBearer(w.admin))
+	r.requireStatus(t, http.StatusCreated)
+	var u struct {
+		ID string `json:"id"`
+	}
+	r.decode(t, &u)
+	w.user = u.ID
+	w.rs = lk.createClient(t, w.admin, "acme", `{"name":"api"}`)
+	w.appRedirect = "http://127.0.0.1/callback"
+	app := lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"CLI","type":"public","redirect_uris":["`+w.appRedirect+`"],"post_logout_redirect_uris":["https://cli.example.com/bye"],"scopes":["openid","profile","email","read"],"access_preset":"full","team_selection":"multiple","issue_refresh_tokens":true}`, withBearer(w.admin))
+	app.requireStatus(t, http.StatusCreated)
+	var created clientCreated
+	app.decode(t, &created)
+	w.app = created.ClientID
+	conf := lk.createClient(t, w.admin, "acme", `{"name":"Web","kind":"user_app","redirect_uris":["https://web.example.com/cb"],"scopes":["openid"],"id_token_signed_response_alg":"ES256"}`)
+	w.conf, w.confSecret = conf.ClientID, conf.ClientSecret
+	var err error
+	if w.provider, err = oidc.NewProvider(w.ctx, w.issuer); err != nil {
+		t.Fatalf("go-oidc discovery: %v", err)
+	}
+	w.callbackBase = "http://127.0.0.1:4242/callback" // any loopback port matches (RFC 8252)
+	return w
+}
+
+func (w *oidcWorld) oauthConfig(scopes ...string) *oauth2.Config {
+	return &oauth2.Config{ClientID: w.app, Endpoint: w.provider.Endpoint(), RedirectURL: w.callbackBase, Scopes: scopes}
+}
+
+func TestAuthorizationCodeFlowWithPKCEAndOIDC(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID, "profile", "email", "read")
+	verifier := oauth2.GenerateVerifier()
+	b := newBrowser(t)
+	authURL := cfg.AuthCodeURL("state-123", oauth2.S256ChallengeOption(verifier), oidc.Nonce("nonce-456"))
+	q := b.signIn(lk.base, authURL, "alice", "correct horse battery", []string{"team-a", "team-b"})
+	if q.Get("state") != "state-123" || q.Get("iss") != w.issuer || q.Get("code") == "" {
+		t.Fatalf("redirect after consent: %v", q)
+	}
+	code := q.Get("code")
+
+	tok, err := cfg.Exchange(w.ctx, code, oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("oauth2 exchange: %v", err)
+	}
+	if tok.RefreshToken == "" {
+		t.Fatal("no refresh token for a client with refresh tokens on")
+	}
+	rawID, _ := tok.Extra("id_token").(string)
+	idt, err := w.provider.Verifier(&oidc.Config{ClientID: w.app}).Verify(w.ctx, rawID)
+	if err != nil {
+		t.Fatalf("go-oidc verify: %v", err)
+	}
+	if idt.Nonce != "nonce-456" || idt.Subject != w.user {
+		t.Fatalf("id token nonce %q sub %q", idt.Nonce, idt.Subject)
+	}
+	if err := idt.VerifyAccessToken(tok.AccessToken); err != nil {
+		t.Fatalf("at_hash: %v", err)
+	}
+	var idClaims struct {
+		AuthTime int64  `json:"auth_time"`
+		SID      string `json:"sid"`
+		Email    string `json:"email"`
+	}
+	if err := idt.Claims(&idClaims); err != nil || idClaims.AuthTime == 0 || idClaims.SID == "" || idClaims.Email != "alice@example.com" {
+		t.Fatalf("id token claims %+v %v", idClaims, err)
+	}
+
+	// The code works once: a replay is invalid_grant and revokes its tokens.
+	if _, err := cfg.Exchange(w.ctx, code, oauth2.VerifierOption(verifier)); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Fatalf("second redemption: %v", err)
+	}
+	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "access token of a replayed code")
+
+	// A fresh flow: consent is remembered, so no consent page this time.
+	verifier = oauth2.GenerateVerifier()
+	q = b.signIn(lk.base, cfg.AuthCodeURL("s2", oauth2.S256ChallengeOption(verifier)), "", "", nil)
+	tok, err = cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange with remembered consent: %v", err)
+	}
+
+	// userinfo through go-oidc, and the teams fields.
+	info, err := w.provider.UserInfo(w.ctx, oauth2.StaticTokenSource(tok))
+	if err != nil || info.Subject != w.user || info.Email != "alice@example.com" {
+		t.Fatalf("userinfo: %+v %v", info, err)
+	}
+	ui := lk.get(t, "/realms/acme/protocol/openid-connect/userinfo", withBearer(tok.AccessToken))
+	ui.requireStatus(t, http.StatusOK)
+	var teams struct {
+		Authorized []struct{ Node, Role, Access string } `json:"teams_authorized"`
+		Teams      []string                              `json:"teams"`
+	}
+	ui.decode(t, &teams)
+	if len(teams.Authorized) != 2 || !slices.Equal(teams.Teams, []string{"team-a", "team-b"}) {
+		t.Fatalf("userinfo teams: %s", ui.body)
+	}
+	lk.get(t, "/realms/acme/protocol/openid-connect/userinfo", withBearer("garbage")).checkHeader(t, "WWW-Authenticate", `Bearer realm="acme", error="invalid_token", error_description="the access token is invalid, expired or revoked"`)
+
+	// Permissions are live: a role change shows in introspection at once.
+	access := func() string {
+		got := lk.introspect(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken)
+		raw, _ := json.Marshal(got["access"])
+		return string(raw)
+	}
+	if got := access(); got != `[{"access":"full","node":"team-a","role":"editor"},{"access":"read_only","node":"team-b","role":"viewer"}]` {
+		t.Fatalf("access before the role change: %s", got)
+	}
+	lk.do(t, http.MethodPut, "/admin/realms/acme/users/"+w.user+"/memberships", strings.NewReader(`{"memberships":[{"node":"team-a","role":"viewer"}]}`),
+		withBearer(w.admin), withContentType("application/json")).requireStatus(t, http.StatusOK)
+	if got := access(); got != `[{"access":"read_only","node":"team-a","role":"viewer"}]` {
+		t.Fatalf("access after the role change: %s", got)
+	}
+
+	// Refresh rotation: the old refresh token is dead at once; reusing it
+	// revokes the whole family.
+	old := tok.RefreshToken
+	refreshed, err := cfg.TokenSource(w.ctx, &oauth2.Token{RefreshToken: old, Expiry: time.Now().Add(-time.Hour)}).Token()
+	if err != nil || refreshed.RefreshToken == "" || refreshed.RefreshToken == old {
+		t.Fatalf("refresh: %v", err)
+	}
+	lk.requireActive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, refreshed.AccessToken, "refreshed access token")
+	r := lk.postForm(t, tokenPath("acme"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {old}, "client_id": {w.app}}.Encode())
+	r.checkError(t, http.StatusBadRequest, "invalid_grant")
+	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, refreshed.AccessToken, "access token of a family whose refresh token was reused")
+	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "first access token of the revoked family")
+	lk.postForm(t, tokenPath("acme"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {refreshed.RefreshToken}, "client_id": {w.app}}.Encode()).
+		checkError(t, http.StatusBadRequest, "invalid_grant")
+}
+
+func TestRefreshRules(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID, "profile", "read")
+	b := newBrowser(t)
+	verifier := oauth2.GenerateVerifier()
+	q := b.signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"team-a"})
+	tok, err := cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(rt, scope, clientID string) *response {
+		f := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}}
+		if scope != "" {
+			f.Set("scope", scope)
+		}
+		return lk.postForm(t, tokenPath("acme"), f.Encode())
+	}
+	// Wider scope refused, narrower granted; bound to its client.
+	refresh(tok.RefreshToken, "read email", w.app).checkError(t, http.StatusBadRequest, "invalid_scope")
+	refresh(tok.RefreshToken, "read", w.conf).checkError(t, http.StatusUnauthorized, "invalid_client")
+	r := refresh(tok.RefreshToken, "read", w.app)
+	r.requireStatus(t, http.StatusOK)
+	var narrowed struct {
+		Scope        string `json:"scope"`
+		RefreshToken string `json:"refresh_token"`
+	}
+	r.decode(t, &narrowed)
+	if narrowed.Scope != "read" {
+		t.Fatalf("narrowed scope = %q", narrowed.Scope)
+	}
+	// Concurrent refreshes with one token: exactly one succeeds.
+	var wg sync.WaitGroup
+	statuses := make([]int, 6)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = refresh(narrowed.RefreshToken, "", w.app).status
+		}()
+	}
+	wg.Wait()
+	if n := countStatus(statuses, http.StatusOK); n != 1 {
+		t.Fatalf("concurrent refreshes: %v, want exactly one 200", statuses)
+	}
+}
+
+func countStatus(statuses []int, want int) int {
+	n := 0
+	for _, s := range statuses {
+		if s == want {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAuthorizationEndpointErrors(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	b := newBrowser(t)
+	authPath := lk.base + "/realms/acme/protocol/openid-connect/auth?"
+	challenge := oauth2.S256ChallengeFromVerifier(oauth2.GenerateVerifier())
+	base := url.Values{"client_id": {w.app}, "redirect_uri": {w.callbackBase}, "response_type": {"code"}, "scope": {"openid"},
+		"state": {"st"}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	with := func(k, v string) url.Values {
+		q := url.Values{}
+		for kk, vv := range base {
+			q[kk] = slices.Clone(vv)
+		}
+		if v == "" {
+			q.Del(k)
+		} else {
+			q.Set(k, v)
+		}
+		return q
+	}
+	// Untrustworthy target: an error page, never a redirect.
+	for name, q := range map[string]url.Values{
+		"unknown client":          with("client_id", "00000000-0000-4000-8000-000000000000"),
+		"missing redirect_uri":    with("redirect_uri", ""),
+		"unregistered redirect":   with("redirect_uri", "https://evil.example.com/cb"),
+		"other loopback path":     with("redirect_uri", "http://127.0.0.1:4242/other"),
+		"repeated redirect_uri":   func() url.Values { q := with("", ""); q.Add("redirect_uri", "https://evil.example.com"); return q }(),
+		"confidential client url": with("client_id", w.rs.ClientID),
+	} {
+		p := b.get(authPath + q.Encode())
+		if p.status != http.StatusBadRequest || p.location != "" || !strings.Contains(p.body, "<html") {
+			t.Errorf("%s: want an error page (400, no Location), got %d %q", name, p.status, p.location)
+		}
+	}
+	// Everything else goes back with error, state and iss.
+	for name, tc := range map[string]struct {
+		q    url.Values
+		code string
+	}{
+		"response_type token":   {with("response_type", "token"), "unsupported_response_type"},
+		"missing response_type": {with("response_type", ""), "invalid_request"},
+		"repeated scope":        {func() url.Values { q := with("", ""); q.Add("scope", "read"); return q }(), "invalid_request"},
+		"plain PKCE":            {with("code_challenge_method", "plain"), "invalid_request"},
+		"missing method":        {with("code_challenge_method", ""), "invalid_request"},
+		"malformed challenge":   {with("code_challenge", "short"), "invalid_request"},
+		"public without PKCE":   {func() url.Values { q := with("code_challenge", ""); q.Del("code_challenge_method"); return q }(), "invalid_request"},
+		"unknown scope":         {with("scope", "openid admin"), "invalid_scope"},
+		"prompt none":           {with("prompt", "none"), "login_required"},
+	} {
+		p := b.get(authPath + tc.q.Encode())
+		if p.status != http.StatusFound {
+			t.Errorf("%s: want 302 to the client, got %d:\n%s", name, p.status, p.body)
+			continue
+		}
+		got := redirectQuery(t, p.location)
+		if got.Get("error") != tc.code || got.Get("state") != "st" || got.Get("iss") != w.issuer || !strings.HasPrefix(p.location, w.callbackBase) {
+			t.Errorf("%s: redirect %s, want error %s with state and iss", name, p.location, tc.code)
+		}
+	}
+	// Deny → access_denied; unknown parameters are ignored.
+	login := b.get(authPath + with("unknown_param", "x").Encode())
+	action, fields := formOf(t, lk.base, login.body)
+	fields.Set("username", "alice")
+	fields.Set("password", "correct horse battery")
+	consent := b.post(action, fields)
+	action, fields = formOf(t, lk.base, consent.body)
+	fields.Set("action", "deny")
+	denied := b.post(action, fields)
+	if denied.status != http.StatusSeeOther || redirectQuery(t, denied.location).Get("error") != "access_denied" {
+		t.Fatalf("deny: %d %s", denied.status, denied.location)
+	}
+	// A form post without the browser's CSRF cookie is refused.
+	other := newBrowser(t)
+	if p := other.post(action, fields); p.status != http.StatusForbidden {
+		t.Fatalf("consent post from another browser: %d", p.status)
+	}
+}
+
+func TestCodeExchangeRules(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	get := func(b *browser, q url.Values) string {
+		got := b.signIn(lk.base, lk.base+"/realms/acme/protocol/openid-connect/auth?"+q.Encode(), "alice", "correct horse battery", []string{"team-a"})
+		if got.Get("code") == "" {
+			t.Fatalf("no code: %v", got)
+		}
+		return got.Get("code")
+	}
+	verifier := oauth2.GenerateVerifier()
+	pkce := url.Values{"client_id": {w.app}, "redirect_uri": {w.callbackBase}, "response_type": {"code"}, "scope": {"openid"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}}
+	exchange := func(code, redirect, v, clientID string, auth ...reqOpt) *response {
+		f := url.Values{"grant_type": {"authorization_code"}, "code": {code}, "redirect_uri": {redirect}}
+		if v != "" {
+			f.Set("code_verifier", v)
+		}
+		if clientID != "" {
+			f.Set("client_id", clientID)
+		}
+		return lk.postForm(t, tokenPath("acme"), f.Encode(), auth...)
+	}
+	b := newBrowser(t)
+	code := get(b, pkce)
+	exchange(code, "http://127.0.0.1:9999/callback", verifier, w.app).checkError(t, http.StatusBadRequest, "invalid_grant")
+	code = get(b, pkce)
+	exchange(code, w.callbackBase, "", w.app).checkError(t, http.StatusBadRequest, "invalid_grant")
+	code = get(b, pkce)
+	exchange(code, w.callbackBase, oauth2.GenerateVerifier(), w.app).checkError(t, http.StatusBadRequest, "invalid_grant")
+	code = get(b, pkce)
+	exchange(code, w.callbackBase, verifier, w.conf, withBasic(w.conf, w.confSecret)).checkError(t, http.StatusBadRequest, "invalid_grant")
+
+	// A confidential client without PKCE: a verifier for such a code is refused.
+	conf := url.Values{"client_id": {w.conf}, "redirect_uri": {"https://web.example.com/cb"}, "response_type": {"code"}, "scope": {"openid"}}
+	code = get(b, conf)
+	exchange(code, "https://web.example.com/cb", verifier, "", withBasic(w.conf, w.confSecret)).checkError(t, http.StatusBadRequest, "invalid_grant")
+	code = get(b, conf)
+	r := exchange(code, "https://web.example.com/cb", "", "", withBasic(w.conf, w.confSecret))
+	r.requireStatus(t, http.StatusOK)
+	var body struct {
+		IDToken string `json:"id_token"`
+	}
+	r.decode(t, &body)
+	if alg := jwtHeader(t, body.IDToken)["alg"]; alg != "ES256" {
+		t.Fatalf("ID token of a client choosing ES256 is %v", alg)
+	}
+
+	// Two simultaneous redemptions: exactly one succeeds.
+	code = get(b, pkce)
+	var wg sync.WaitGroup
+	statuses := make([]int, 4)
+	for i := range statuses {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i] = exchange(code, w.callbackBase, verifier, w.app).status
+		}()
+	}
+	wg.Wait()
+	if n := countStatus(statuses, http.StatusOK); n != 1 {
+		t.Fatalf("simultaneous redemptions: %v, want exactly one 200", statuses)
+	}
+}
+
+func jwtHeader(t *testing.T, token string) map[string]any {
+	t.Helper()
+	raw, err := base64.RawURLEncoding.DecodeString(strings.Split(token, ".")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var h map[string]any
+	if err := json.Unmarshal(raw, &h); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+func TestSignInSessionsAndLogout(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID)
+	b := newBrowser(t)
+	authURL := cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))
+	login := b.get(authURL)
+	action, fields := formOf(t, lk.base, login.body)
+
+	// A wrong password and an unknown user read the same.
+	fields.Set("username", "alice")
+	fields.Set("password", "wrong password!!")
+	wrong := b.post(action, fields)
+	fields.Set("username", "nobody")
+	unknown := b.post(action, fields)
+	if wrong.status != http.StatusUnauthorized || unknown.status != http.StatusUnauthorized ||
+		!strings.Contains(wrong.body, "Invalid username or password.") || !strings.Contains(unknown.body, "Invalid username or password.") {
+		t.Fatalf("failed sign-ins: %d %d", wrong.status, unknown.status)
+	}
+	// Repeated failures lock the username, and the page says so.
+	fields.Set("username", "locked-out")
+	var last pageResp
+	for range 10 {
+		last = b.post(action, fields)
+	}
+	if !strings.Contains(last.body, "locked until") {
+		t.Fatalf("after 10 failures the page does not say the account is locked:\n%s", last.body)
+	}
+
+	// Sign in: the session is a HttpOnly, SameSite=Lax cookie, listed and
+	// revocable by an administrator.
+	fields.Set("username", "alice")
+	fields.Set("password", "correct horse battery")
+	req, _ := http.NewRequest(http.MethodPost, action, strings.NewReader(fields.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("User-Agent", "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_0) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.0 Safari/605.1.15")
+	resp, err := b.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var cookie *http.Cookie
+	for _, c := range resp.Cookies() {
+		if c.Name == "LATCHKEY_SESSION" {
+			cookie = c
+		}
+	}
+	if cookie == nil || !cookie.HttpOnly || cookie.SameSite != http.SameSiteLaxMode || cookie.Path != "/realms/acme/" {
+		t.Fatalf("session cookie %+v", cookie)
+	}
+	sessions := lk.get(t, "/admin/realms/acme/ui-sessions", withBearer(w.admin))
+	sessions.requireStatus(t, http.StatusOK)
+	var list struct {
+		Sessions []struct {
+			ID, UserID, Device, Browser, IP string
+		} `json:"sessions"`
+	}
+	if err := json.Unmarshal(sessions.body, &list); err != nil || len(list.Sessions) != 1 {
+		t.Fatalf("ui sessions: %s", sessions.body)
+	}
+	s := list.Sessions[0]
+	if !strings.Contains(s.Browser, "Safari") || !strings.Contains(s.Device, "mac") && !strings.Contains(s.Device, "Mac") || s.IP != "127.0.0.1" {
+		t.Errorf("session description: %+v (%s)", s, sessions.body)
+	}
+	// An administrator ends the session; the next request asks to sign in.
+	lk.do(t, http.MethodDelete, "/admin/realms/acme/ui-sessions/"+s.ID, nil, withBearer(w.admin)).requireStatus(t, http.StatusNoContent)
+	if p := b.get(authURL); p.status != http.StatusOK || !strings.Contains(p.body, "Sign in") {
+		t.Fatalf("after the session was revoked: %d", p.status)
+	}
+
+	// Logout returns only to a registered post-logout URI.
+	b.signIn(lk.base, authURL, "alice", "correct horse battery", nil)
+	logout := lk.base + "/realms/acme/protocol/openid-connect/logout?"
+	if p := b.get(logout + url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://evil.example.com/"}}.Encode()); p.status != http.StatusOK || p.location != "" {
+		t.Fatalf("logout to an unregistered URI: %d %q", p.status, p.location)
+	}
+	b.signIn(lk.base, authURL, "alice", "correct horse battery", nil)
+	p := b.get(logout + url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}, "state": {"x"}}.Encode())
+	if p.status != http.StatusSeeOther || p.location != "https://cli.example.com/bye?state=x" {
+		t.Fatalf("logout to a registered URI: %d %q", p.status, p.location)
+	}
+	if p := b.get(authURL); !strings.Contains(p.body, "Sign in") {
+		t.Fatal("still signed in after logout")
+	}
+}
+
+func TestDisabledUserTokensAreInactive(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID)
+	verifier := oauth2.GenerateVerifier()
+	q := newBrowser(t).signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"team-a"})
+	tok, err := cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lk.requireActive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "before disabling the user")
+	lk.postJSON(t, "/admin/realms/acme/users/"+w.user+"/disable", "", withBearer(w.admin)).requireStatus(t, http.StatusOK)
+	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "token of a disabled user")
+	r := lk.postForm(t, tokenPath("acme"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {w.app}}.Encode())
+	r.checkError(t, http.StatusBadRequest, "invalid_grant")
+}

@@ -1,0 +1,240 @@
+package domain
+
+import (
+	"slices"
+	"time"
+)
+
+// Events of codes, grants and browser sessions.
+type (
+	// CodeIssued records an authorization code by its hash, bound to its
+	// client, redirect URI and PKCE challenge.
+	CodeIssued struct {
+		CodeHash    string   `json:"code_hash"`
+		ClientID    string   `json:"client_id"`
+		UserID      string   `json:"user_id"`
+		RedirectURI string   `json:"redirect_uri"`
+		Scope       string   `json:"scope"`
+		Challenge   string   `json:"code_challenge,omitempty"`
+		Nonce       string   `json:"nonce,omitempty"`
+		AuthTime    int64    `json:"auth_time"`
+		Teams       []string `json:"teams"`
+		SessionID   string   `json:"sid"`
+		ExpiresAt   int64    `json:"exp"`
+	}
+	// CodeRedeemed spends a code; the grant it started is named so a second
+	// redemption can revoke it.
+	CodeRedeemed struct {
+		GrantID string `json:"grant_id"`
+	}
+	// GrantCreated starts a grant (a refresh-token family): what the user
+	// authorized a client to do.
+	GrantCreated struct {
+		GrantID        string   `json:"grant_id"`
+		CodeID         string   `json:"code_id"`
+		ClientID       string   `json:"client_id"`
+		UserID         string   `json:"user_id"`
+		Scope          string   `json:"scope"`
+		Teams          []string `json:"teams"`
+		SessionID      string   `json:"sid"`
+		AuthTime       int64    `json:"auth_time"`
+		RefreshHash    string   `json:"refresh_hash,omitempty"`
+		RefreshExpires int64    `json:"refresh_exp,omitempty"`
+	}
+	// GrantRefreshed rotates the refresh token.
+	GrantRefreshed struct {
+		RefreshHash    string `json:"refresh_hash"`
+		RefreshExpires int64  `json:"refresh_exp"`
+		Scope          string `json:"scope"`
+	}
+	// GrantRevoked revokes a family: its refresh token and the listed
+	// access tokens still valid.
+	GrantRevoked struct {
+		Reason string   `json:"reason"`
+		JTIs   []string `json:"jtis"`
+	}
+	// SessionCreated starts a browser session. The cookie is known only by
+	// its hash.
+	SessionCreated struct {
+		SessionID  string `json:"session_id"`
+		UserID     string `json:"user_id"`
+		CookieHash string `json:"cookie_hash"`
+		Device     string `json:"device"`
+		Browser    string `json:"browser"`
+		IP         string `json:"ip"`
+		ExpiresAt  int64  `json:"expires_at"`
+	}
+	// SessionTouched records activity, at most once a minute.
+	SessionTouched struct {
+		At int64 `json:"at"`
+	}
+	// SessionEnded ends a browser session (logout or revocation).
+	SessionEnded struct {
+		Reason string `json:"reason"`
+	}
+)
+
+const (
+	TypeCodeIssued     = "code.issued"
+	TypeCodeRedeemed   = "code.redeemed"
+	TypeGrantCreated   = "grant.created"
+	TypeGrantRefreshed = "grant.refreshed"
+	TypeGrantRevoked   = "grant.revoked"
+	TypeSessionCreated = "session.created"
+	TypeSessionTouched = "session.touched"
+	TypeSessionEnded   = "session.ended"
+)
+
+func (CodeIssued) EventType() string     { return TypeCodeIssued }
+func (CodeRedeemed) EventType() string   { return TypeCodeRedeemed }
+func (GrantCreated) EventType() string   { return TypeGrantCreated }
+func (GrantRefreshed) EventType() string { return TypeGrantRefreshed }
+func (GrantRevoked) EventType() string   { return TypeGrantRevoked }
+func (SessionCreated) EventType() string { return TypeSessionCreated }
+func (SessionTouched) EventType() string { return TypeSessionTouched }
+func (SessionEnded) EventType() string   { return TypeSessionEnded }
+
+func init() {
+	for t, dec := range map[string]func([]byte) (Payload, error){
+		TypeCodeIssued: decodeAs[CodeIssued], TypeCodeRedeemed: decodeAs[CodeRedeemed],
+		TypeGrantCreated: decodeAs[GrantCreated], TypeGrantRefreshed: decodeAs[GrantRefreshed],
+		TypeGrantRevoked: decodeAs[GrantRevoked], TypeSessionCreated: decodeAs[SessionCreated],
+		TypeSessionTouched: decodeAs[SessionTouched], TypeSessionEnded: decodeAs[SessionEnded],
+	} {
+		decoders[t] = dec
+	}
+}
+
+// Code is an authorization code's state.
+type Code struct {
+	ID string
+	CodeIssued
+	Redeemed bool
+	GrantID  string
+	Version  uint64
+}
+
+// Apply folds a code's events.
+func (c *Code) Apply(seq uint64, p Payload) {
+	switch e := p.(type) {
+	case CodeIssued:
+		c.CodeIssued = e
+	case CodeRedeemed:
+		c.Redeemed, c.GrantID = true, e.GrantID
+	default:
+		return
+	}
+	c.Version = seq
+}
+
+// Grant is a grant's state: one refresh-token family.
+type Grant struct {
+	GrantCreated
+	// Rotated holds the hashes of refresh tokens already rotated out, with
+	// when they were: presenting one again is reuse.
+	Rotated   []RotatedRefresh
+	Revoked   bool
+	Version   uint64
+	UpdatedAt int64
+}
+
+// RotatedRefresh is a refresh token rotated out at a time.
+type RotatedRefresh struct {
+	Hash string
+	At   int64
+}
+
+// Apply folds a grant's events at event time t.
+func (g *Grant) Apply(seq uint64, t time.Time, p Payload) {
+	switch e := p.(type) {
+	case GrantCreated:
+		g.GrantCreated = e
+	case GrantRefreshed:
+		g.Rotated = append(slices.Clone(g.Rotated), RotatedRefresh{Hash: g.RefreshHash, At: t.Unix()})
+		g.RefreshHash, g.RefreshExpires, g.Scope = e.RefreshHash, e.RefreshExpires, e.Scope
+	case GrantRevoked:
+		g.Revoked = true
+	default:
+		return
+	}
+	g.Version, g.UpdatedAt = seq, t.Unix()
+}
+
+// RefreshOutcome is what presenting a refresh token means.
+type RefreshOutcome int
+
+const (
+	RefreshRejected RefreshOutcome = iota // unknown, expired, revoked, other client
+	RefreshRotate                         // current token: rotate
+	RefreshReuse                          // a rotated-out token: revoke the family
+)
+
+// CheckRefresh classifies a presented refresh token (by hash) for a client.
+// A token rotated out less than grace seconds ago counts as current, for
+// clients that lost the response to their last refresh.
+func CheckRefresh(g *Grant, clientID, hash string, grace int64, now time.Time) RefreshOutcome {
+	if g == nil || g.Revoked || g.ClientID != clientID || g.RefreshHash == "" {
+		return RefreshRejected
+	}
+	if hash == g.RefreshHash {
+		if now.Unix() >= g.RefreshExpires {
+			return RefreshRejected
+		}
+		return RefreshRotate
+	}
+	for i, r := range g.Rotated {
+		if r.Hash != hash {
+			continue
+		}
+		if i == len(g.Rotated)-1 && now.Unix()-r.At < grace {
+			return RefreshRotate
+		}
+		return RefreshReuse
+	}
+	return RefreshRejected
+}
+
+// NarrowScope checks a refresh request's scope against the grant's: it may
+// narrow, never widen. Empty keeps the grant's scope.
+func NarrowScope(granted, requested string) (string, *OAuthError) {
+	if requested == "" {
+		return granted, nil
+	}
+	req, oerr := parseScope(requested)
+	if oerr != nil {
+		return "", oerr
+	}
+	have := splitScope(granted)
+	for _, s := range req.scopes {
+		if !slices.Contains(have, s) {
+			return "", &OAuthError{Code: ErrInvalidScope, Description: "scope " + s + " was not granted"}
+		}
+	}
+	return joinScope(req.scopes), nil
+}
+
+// Session is a browser session's state.
+type Session struct {
+	SessionCreated
+	LastActive int64
+	Ended      bool
+	Version    uint64
+}
+
+// Apply folds a session's events at event time t.
+func (s *Session) Apply(seq uint64, t time.Time, p Payload) {
+	switch e := p.(type) {
+	case SessionCreated:
+		s.SessionCreated, s.LastActive = e, t.Unix()
+	case SessionTouched:
+		s.LastActive = max(s.LastActive, e.At)
+	case SessionEnded:
+		s.Ended = true
+	default:
+		return
+	}
+	s.Version = seq
+}
+
+// Valid reports whether the session can sign requests in at now.
+func (s *Session) Valid(now int64) bool { return s != nil && !s.Ended && now < s.ExpiresAt }

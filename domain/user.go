@@ -1,0 +1,283 @@
+package domain
+
+import (
+	"fmt"
+	"net/mail"
+	"slices"
+	"strings"
+	"time"
+)
+
+// AggregateUser is the aggregate type of realm users.
+const AggregateUser = "user"
+
+// UserRef is the aggregate of one user.
+func UserRef(id string) AggregateRef { return AggregateRef{Type: AggregateUser, ID: id} }
+
+// Membership gives a user a role on a node (and everything below it).
+type Membership struct {
+	Node string `json:"node"`
+	Role string `json:"role"`
+}
+
+// UserProfile is what an administrator sets on a user.
+type UserProfile struct {
+	Username    string `json:"username"`
+	Email       string `json:"email"`
+	DisplayName string `json:"display_name"`
+}
+
+// Consent is what a user granted a client: scopes and teams.
+type Consent struct {
+	Scopes []string `json:"scopes"`
+	Teams  []string `json:"teams"`
+}
+
+// User is the state of one realm user, folded from its events. The
+// password hash is not here: it lives in the sealed store, never in an event.
+type User struct {
+	ID string
+	UserProfile
+	Status      string
+	Memberships []Membership
+	HasPassword bool
+	// Consents by client id.
+	Consents            map[string]Consent
+	TokensRevokedBefore int64
+	Deleted             bool
+	Version             uint64
+}
+
+// Apply folds one of the user's own events.
+func (u *User) Apply(seq uint64, p Payload) {
+	switch e := p.(type) {
+	case UserCreated:
+		*u = User{ID: e.UserID, UserProfile: e.UserProfile, Status: StatusEnabled, Memberships: e.Memberships}
+	case UserUpdated:
+		u.UserProfile = e.After
+	case UserPasswordChanged:
+		u.HasPassword = true
+	case UserMembershipsChanged:
+		u.Memberships = e.After
+	case UserDisabled:
+		u.Status = StatusDisabled
+		u.TokensRevokedBefore = max(u.TokensRevokedBefore, e.TokensRevokedBefore)
+	case UserEnabled:
+		u.Status = StatusEnabled
+	case UserDeleted:
+		u.Deleted = true
+		u.TokensRevokedBefore = max(u.TokensRevokedBefore, e.TokensRevokedBefore)
+	case ConsentGranted:
+		consents := make(map[string]Consent, len(u.Consents)+1)
+		for k, v := range u.Consents {
+			consents[k] = v
+		}
+		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams}
+		u.Consents = consents
+	default:
+		return
+	}
+	u.Version = seq
+}
+
+// Active reports whether the user may sign in and use tokens.
+func (u *User) Active() bool { return u != nil && !u.Deleted && u.Status == StatusEnabled }
+
+// RoleOn is the user's strongest role on node, through a membership on the
+// node or any ancestor; "" when none.
+func (u *User) RoleOn(node string, tree Tree) string {
+	best := -1
+	for _, m := range u.Memberships {
+		if tree.Within(node, m.Node) {
+			best = max(best, slices.Index(Roles, m.Role))
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return Roles[best]
+}
+
+// Teams lists the teams the user belongs to: teams they are a member of
+// directly or through their organization.
+func (u *User) Teams(tree Tree) []string {
+	var out []string
+	for slug, n := range tree {
+		if !n.Deleted && n.Kind == NodeTeam && u.RoleOn(slug, tree) != "" {
+			out = append(out, slug)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Events of users.
+type (
+	// UserCreated adds a user.
+	UserCreated struct {
+		UserID string `json:"user_id"`
+		UserProfile
+		Memberships []Membership `json:"memberships"`
+	}
+	// UserUpdated changes the profile, before and after.
+	UserUpdated struct {
+		Before UserProfile `json:"before"`
+		After  UserProfile `json:"after"`
+	}
+	// UserPasswordChanged says the password changed; the argon2id hash is
+	// stored sealed, never in an event.
+	UserPasswordChanged struct{}
+	// UserMembershipsChanged replaces the memberships, before and after in
+	// full: a privilege change.
+	UserMembershipsChanged struct {
+		Before []Membership `json:"before"`
+		After  []Membership `json:"after"`
+	}
+	// UserDisabled stops a user and revokes their tokens.
+	UserDisabled struct {
+		TokensRevokedBefore int64 `json:"tokens_revoked_before"`
+	}
+	// UserEnabled lets a user sign in again.
+	UserEnabled struct{}
+	// UserDeleted removes a user for good and revokes their tokens.
+	UserDeleted struct {
+		TokensRevokedBefore int64 `json:"tokens_revoked_before"`
+	}
+	// UserLocked records that repeated failed sign-ins locked the username.
+	UserLocked struct {
+		Until int64 `json:"until"`
+	}
+	// ConsentGranted remembers what a user granted a client.
+	ConsentGranted struct {
+		ClientID string   `json:"client_id"`
+		Scopes   []string `json:"scopes"`
+		Teams    []string `json:"teams"`
+	}
+)
+
+const (
+	TypeUserCreated            = "user.created"
+	TypeUserUpdated            = "user.updated"
+	TypeUserPasswordChanged    = "user.password_changed"
+	TypeUserMembershipsChanged = "user.memberships_changed"
+	TypeUserDisabled           = "user.disabled"
+	TypeUserEnabled            = "user.enabled"
+	TypeUserDeleted            = "user.deleted"
+	TypeUserLocked             = "user.locked"
+	TypeConsentGranted         = "user.consent_granted"
+)
+
+func (UserCreated) EventType() string            { return TypeUserCreated }
+func (UserUpdated) EventType() string            { return TypeUserUpdated }
+func (UserPasswordChanged) EventType() string    { return TypeUserPasswordChanged }
+func (UserMembershipsChanged) EventType() string { return TypeUserMembershipsChanged }
+func (UserDisabled) EventType() string           { return TypeUserDisabled }
+func (UserEnabled) EventType() string            { return TypeUserEnabled }
+func (UserDeleted) EventType() string            { return TypeUserDeleted }
+func (UserLocked) EventType() string             { return TypeUserLocked }
+func (ConsentGranted) EventType() string         { return TypeConsentGranted }
+
+// SubjectCutoff is implemented by events that revoke every token of a user.
+type SubjectCutoff interface{ RevokesSubjectBefore() int64 }
+
+func (e UserDisabled) RevokesSubjectBefore() int64 { return e.TokensRevokedBefore }
+func (e UserDeleted) RevokesSubjectBefore() int64  { return e.TokensRevokedBefore }
+
+func init() {
+	for t, dec := range map[string]func([]byte) (Payload, error){
+		TypeUserCreated: decodeAs[UserCreated], TypeUserUpdated: decodeAs[UserUpdated],
+		TypeUserPasswordChanged: decodeAs[UserPasswordChanged], TypeUserMembershipsChanged: decodeAs[UserMembershipsChanged],
+		TypeUserDisabled: decodeAs[UserDisabled], TypeUserEnabled: decodeAs[UserEnabled],
+		TypeUserDeleted: decodeAs[UserDeleted], TypeUserLocked: decodeAs[UserLocked],
+		TypeConsentGranted: decodeAs[ConsentGranted],
+	} {
+		decoders[t] = dec
+	}
+}
+
+// ValidateProfile checks a user's profile.
+func ValidateProfile(p *UserProfile) error {
+	p.Username = strings.TrimSpace(p.Username)
+	var problems []string
+	if !usernamePattern(p.Username) {
+		problems = append(problems, "username must be 1 to 100 characters: letters, digits, '.', '_', '-' or '@'")
+	}
+	if p.Email != "" {
+		if a, err := mail.ParseAddress(p.Email); err != nil || a.Address != p.Email {
+			problems = append(problems, fmt.Sprintf("email %q is not an address", p.Email))
+		}
+	}
+	if len(p.DisplayName) > 200 {
+		problems = append(problems, "display_name is at most 200 characters")
+	}
+	if len(problems) > 0 {
+		return &ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}
+	}
+	return nil
+}
+
+func usernamePattern(s string) bool {
+	if s == "" || len(s) > 100 {
+		return false
+	}
+	for _, r := range s {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("._-@", r)
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateMemberships checks memberships against the tree.
+func ValidateMemberships(ms []Membership, tree Tree) error {
+	var problems []string
+	for _, m := range ms {
+		if !slices.Contains(Roles, m.Role) {
+			problems = append(problems, fmt.Sprintf("role %q must be viewer, editor or admin", m.Role))
+		}
+		if _, ok := tree.Get(m.Node); !ok {
+			problems = append(problems, fmt.Sprintf("node %q is not a node of this realm", m.Node))
+		}
+	}
+	if len(problems) > 0 {
+		return &ValidationError{Field: "memberships", Message: strings.Join(problems, "; "), Details: problems}
+	}
+	return nil
+}
+
+// MinPasswordLength is the shortest password accepted.
+const MinPasswordLength = 10
+
+// ValidatePassword checks a new password's shape.
+func ValidatePassword(pw string) error {
+	if len(pw) < MinPasswordLength || len(pw) > 1024 {
+		return &ValidationError{Field: "password", Message: fmt.Sprintf("password must be %d to 1024 characters", MinPasswordLength)}
+	}
+	return nil
+}
+
+// DecideDisableUser stops a user and revokes every token issued for them.
+func DecideDisableUser(u *User, now time.Time) (*UserDisabled, RevocationRule, error) {
+	if u == nil || u.Deleted {
+		return nil, RevocationRule{}, ErrNotFound
+	}
+	if u.Status == StatusDisabled {
+		return nil, RevocationRule{}, nil
+	}
+	cutoff := revocationCutoff(now)
+	return &UserDisabled{TokensRevokedBefore: cutoff}, subjectRule(u.ID, cutoff), nil
+}
+
+// DecideDeleteUser removes a user and revokes every token issued for them.
+func DecideDeleteUser(u *User, now time.Time) (UserDeleted, RevocationRule, error) {
+	if u == nil || u.Deleted {
+		return UserDeleted{}, RevocationRule{}, ErrNotFound
+	}
+	cutoff := revocationCutoff(now)
+	return UserDeleted{TokensRevokedBefore: cutoff}, subjectRule(u.ID, cutoff), nil
+}
+
+func subjectRule(sub string, cutoff int64) RevocationRule {
+	return RevocationRule{Subject: sub, IssuedBefore: cutoff, ForgetAfter: cutoff + MaxAccessTokenLifetime}
+}

@@ -1,0 +1,189 @@
+package handlers
+
+import (
+	"crypto/subtle"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/mileusna/useragent"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+// pendingForm reads a login or consent form post: the realm, the fields,
+// and the sealed request, checked against the CSRF cookie. When done is
+// true the answer was already written.
+func (a *api) pendingForm(c echo.Context) (rl *realms.Realm, f map[string]string, teams []string, p realms.Pending, sealed string, done bool, err error) {
+	realmName := c.Param("realm")
+	if rl, err = a.reg.Get(c.Request().Context(), realmName); err != nil {
+		return nil, nil, nil, p, "", true, errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
+	}
+	if err := c.Request().ParseForm(); err != nil {
+		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, "The form could not be read.")
+	}
+	teams = c.Request().PostForm["team"]
+	delete(c.Request().PostForm, "team")
+	f, repeated := singleValues(c.Request().PostForm)
+	if repeated != "" {
+		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
+	}
+	sealed = f["req"]
+	if p, err = rl.OpenPending(sealed, a.now()); err != nil {
+		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, err.Error())
+	}
+	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(p.CSRF)) != 1 {
+		return nil, nil, nil, p, "", true, errorPage(c, http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
+	}
+	return rl, f, teams, p, sealed, false, nil
+}
+
+// browserMeta is the metadata of an action done in the browser: no OAuth
+// client is involved in signing in.
+func (a *api) browserMeta(c echo.Context, userID string) eventstore.Meta {
+	actor := eventstore.ActorSystem
+	if userID != "" {
+		actor = eventstore.UserActor(userID)
+	}
+	return eventstore.Meta{Actor: actor, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
+}
+
+// signIn is POST /realms/{realm}/login-actions/authenticate. Wrong
+// username and wrong password give the same message; repeated failures
+// slow down, then lock the username for a while, and the page says so.
+func (a *api) signIn(c echo.Context) error {
+	rl, f, _, p, sealed, done, err := a.pendingForm(c)
+	if done {
+		return err
+	}
+	client, ok := rl.Clients.Get(p.Request.ClientID)
+	if !ok || !client.Enabled() {
+		return errorPage(c, http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+	}
+	res := rl.Authenticate(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
+	if res.Wait > 0 {
+		select {
+		case <-time.After(res.Wait):
+		case <-c.Request().Context().Done():
+			return nil
+		}
+	}
+	if res.User == nil {
+		msg := "Invalid username or password."
+		if !res.LockedUntil.IsZero() {
+			msg = "Too many failed sign-ins: this account is locked until " + res.LockedUntil.UTC().Format("15:04 MST") + "."
+		}
+		return render(c, http.StatusUnauthorized, "login.html", page{
+			Title: "Sign in", Realm: rl.Name, ClientName: client.Name, Username: f["username"], Error: msg,
+			Action: "/realms/" + rl.Name + "/login-actions/authenticate", Pending: sealed,
+		})
+	}
+	ua := useragent.Parse(c.Request().UserAgent())
+	device := ua.OS
+	if ua.Device != "" {
+		device = ua.Device + " (" + ua.OS + ")"
+	}
+	cookie, session, err := rl.CreateSession(c.Request().Context(), res.User,
+		realms.BrowserInfo{Device: device, Browser: strings.TrimSpace(ua.Name + " " + ua.Version), IP: c.RealIP()},
+		a.browserMeta(c, res.User.ID))
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	a.setCookie(c, rl.Name, sessionCookie, cookie, domain.UISessionLifetime)
+	return a.consentStep(c, rl, client, res.User, session, sealed, p, http.StatusSeeOther)
+}
+
+// consentStep issues the code at once when a remembered consent covers the
+// request (and prompt=consent does not ask again); otherwise it shows the
+// consent page, or answers consent_required for prompt=none.
+func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, sealed string, p realms.Pending, status int) error {
+	prompts := strings.Fields(p.Request.Prompt)
+	tree := rl.Nodes.Tree()
+	selectable := domain.SelectableTeams(user, client, tree)
+	remembered, ok := user.Consents[client.ID]
+	if ok && domain.ConsentCovers(remembered, p.Scopes) && !slices.Contains(prompts, "consent") &&
+		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
+		return a.issueCode(c, rl, client, user, s, p, remembered.Teams, status)
+	}
+	if slices.Contains(prompts, "none") {
+		return redirectTo(c, status, p.Request.RedirectURI, url.Values{
+			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer},
+		})
+	}
+	catalog := rl.State().Scopes
+	lines := make([]scopeLine, 0, len(p.Scopes))
+	for _, sc := range p.Scopes {
+		lines = append(lines, scopeLine{Name: sc, Description: catalog.Describe(sc)})
+	}
+	name := user.DisplayName
+	if name == "" {
+		name = user.Username
+	}
+	return render(c, http.StatusOK, "consent.html", page{
+		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, Username: name,
+		Action: "/realms/" + rl.Name + "/login-actions/consent", Pending: sealed,
+		Preset: client.AccessPreset, Scopes: lines, Teams: selectable, Multiple: client.TeamSelection == domain.TeamsMultiple,
+	})
+}
+
+// consent is POST /realms/{realm}/login-actions/consent: allow (a code) or
+// deny (access_denied), always answered with a 303 to the redirect URI.
+func (a *api) consent(c echo.Context) error {
+	rl, f, teams, p, _, done, err := a.pendingForm(c)
+	if done {
+		return err
+	}
+	session, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
+	if !ok {
+		return errorPage(c, http.StatusUnauthorized, rl.Name, "Your sign-in expired; start again from the application.")
+	}
+	client, ok := rl.Clients.Get(p.Request.ClientID)
+	if !ok || !client.Enabled() {
+		return errorPage(c, http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+	}
+	back := func(code, desc string) error {
+		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
+			"error": {code}, "error_description": {desc}, "state": {p.Request.State}, "iss": {rl.Issuer},
+		})
+	}
+	switch f["action"] {
+	case "deny":
+		return back("access_denied", "the user denied access")
+	case "approve":
+	default:
+		return errorPage(c, http.StatusBadRequest, rl.Name, "Choose Allow or Deny.")
+	}
+	selectable := domain.SelectableTeams(user, client, rl.Nodes.Tree())
+	if oerr := domain.CheckTeamChoice(teams, selectable, client.TeamSelection); oerr != nil {
+		return back(oerr.Code, oerr.Description)
+	}
+	if teams == nil {
+		teams = []string{}
+	}
+	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams}, a.browserMeta(c, user.ID)); err != nil {
+		return domainError(c, a.log, err)
+	}
+	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)
+}
+
+// issueCode records an authorization code and sends the browser back to the
+// client with code, state and iss.
+func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, teams []string, status int) error {
+	meta := a.browserMeta(c, user.ID)
+	meta.ClientID = client.ID
+	rl.TouchSession(s, meta)
+	code, err := rl.IssueCode(c.Request().Context(), domain.CodeIssued{
+		ClientID: client.ID, UserID: user.ID, RedirectURI: p.Request.RedirectURI, Scope: strings.Join(p.Scopes, " "),
+		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
+		Teams: teams, SessionID: s.SessionID,
+	}, meta)
+	if err != nil {
+		return domainError(c, a.log, err)
+	}
+	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer}})
+}

@@ -1,0 +1,98 @@
+package handlers
+
+import (
+	"embed"
+	"html/template"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
+
+// page is what every template gets.
+type page struct {
+	Title, Realm, Error, Message string
+	ClientName, Username         string
+	Action, Pending              string
+	Preset                       string
+	Scopes                       []scopeLine
+	Teams                        []string
+	Multiple                     bool
+}
+
+type scopeLine struct{ Name, Description string }
+
+// render writes an HTML page that must never be cached or framed.
+func render(c echo.Context, status int, name string, p page) error {
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
+	c.Response().WriteHeader(status)
+	return pages.ExecuteTemplate(c.Response(), name, p)
+}
+
+// errorPage answers a request that must not be redirected anywhere.
+func errorPage(c echo.Context, status int, realm, msg string) error {
+	return render(c, status, "message.html", page{Title: "Cannot continue", Realm: realm, Message: msg, Error: msg})
+}
+
+// redirectTo adds parameters to a registered redirect URI.
+func redirectTo(c echo.Context, status int, target string, params url.Values) error {
+	u, err := url.Parse(target)
+	if err != nil {
+		return errorPage(c, http.StatusBadRequest, "", "invalid redirect URI")
+	}
+	q := u.Query()
+	for k, vs := range params {
+		for _, v := range vs {
+			if v != "" {
+				q.Set(k, v)
+			}
+		}
+	}
+	u.RawQuery = q.Encode()
+	c.Response().Header().Set("Cache-Control", "no-store")
+	return c.Redirect(status, u.String())
+}
+
+// Browser cookies are scoped to the realm's path.
+const (
+	sessionCookie = "LATCHKEY_SESSION"
+	csrfCookie    = "LATCHKEY_CSRF"
+)
+
+func (a *api) setCookie(c echo.Context, realm, name, value string, maxAge int) {
+	c.SetCookie(&http.Cookie{
+		Name: name, Value: value, Path: "/realms/" + realm + "/", MaxAge: maxAge,
+		HttpOnly: true, Secure: a.reg.SecureCookies(), SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func cookieValue(c echo.Context, name string) string {
+	ck, err := c.Cookie(name)
+	if err != nil {
+		return ""
+	}
+	return ck.Value
+}
+
+// singleValues reads a query or form strictly: a repeated parameter is
+// reported by name.
+func singleValues(v url.Values) (map[string]string, string) {
+	out := make(map[string]string, len(v))
+	for k, vs := range v {
+		if len(vs) > 1 {
+			return nil, k
+		}
+		out[k] = strings.TrimSpace(vs[0])
+	}
+	return out, ""
+}

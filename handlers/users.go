@@ -1,0 +1,327 @@
+package handlers
+
+import (
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+// userView is a user as the admin API shows it: never the password or its
+// hash, only whether one is set.
+type userView struct {
+	ID          string              `json:"id"`
+	Username    string              `json:"username"`
+	Email       string              `json:"email"`
+	DisplayName string              `json:"display_name"`
+	Status      string              `json:"status"`
+	Memberships []domain.Membership `json:"memberships"`
+	HasPassword bool                `json:"has_password"`
+	Version     uint64              `json:"version"`
+}
+
+func viewUser(u *domain.User) userView {
+	ms := u.Memberships
+	if ms == nil {
+		ms = []domain.Membership{}
+	}
+	return userView{
+		ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
+		Status: u.Status, Memberships: ms, HasPassword: u.HasPassword, Version: u.Version,
+	}
+}
+
+// writeUser answers with a user and its version as ETag.
+func writeUser(c echo.Context, status int, u *domain.User) error {
+	c.Response().Header().Set("ETag", strconv.Quote(strconv.FormatUint(u.Version, 10)))
+	return c.JSON(status, viewUser(u))
+}
+
+// userError answers a failed user command; a taken username names itself.
+func (a *api) userError(c echo.Context, username string, err error) error {
+	if errors.Is(err, domain.ErrAlreadyExists) {
+		return writeError(c, http.StatusConflict, errConflict, "username "+strconv.Quote(username)+" is taken in this realm")
+	}
+	if errors.Is(err, domain.ErrNotFound) {
+		return writeError(c, http.StatusNotFound, errNotFound, "user "+c.Param("id")+" does not exist")
+	}
+	// Every 400 of the users API lists its problems in details.
+	var verr *domain.ValidationError
+	if errors.As(err, &verr) && len(verr.Details) == 0 {
+		err = &domain.ValidationError{Field: verr.Field, Message: verr.Message, Details: []string{verr.Message}}
+	}
+	return domainError(c, a.log, err)
+}
+
+// validateNewUser checks every part of a new user at once, so that one 400
+// lists every problem: profile, memberships and password.
+func validateNewUser(rl *realms.Realm, nu *realms.NewUser) error {
+	var problems []string
+	collect := func(err error) {
+		var verr *domain.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &verr) && len(verr.Details) > 0:
+			problems = append(problems, verr.Details...)
+		case errors.As(err, &verr):
+			problems = append(problems, verr.Message)
+		}
+	}
+	collect(domain.ValidateProfile(&nu.UserProfile))
+	collect(domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()))
+	if nu.Password != "" {
+		collect(domain.ValidatePassword(nu.Password))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &domain.ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}
+}
+
+// createUser is POST /admin/realms/{realm}/users {username, email,
+// display_name, password (optional), memberships}.
+func (a *api) createUser(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var nu realms.NewUser
+	if ok, err := bindJSON(c, &nu); !ok {
+		return err
+	}
+	if err := validateNewUser(rl, &nu); err != nil {
+		return domainError(c, a.log, err)
+	}
+	u, err := rl.CreateUser(c.Request().Context(), nu, callerOf(c).meta(c, a))
+	if err != nil {
+		return a.userError(c, nu.Username, err)
+	}
+	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/users/"+u.ID)
+	return writeUser(c, http.StatusCreated, u)
+}
+
+// listUsers is GET /admin/realms/{realm}/users: ordered by username
+// (case-insensitively), filtered by q (a substring of the username or the
+// email, any case), paged by an opaque cursor.
+func (a *api) listUsers(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
+	if !ok {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	}
+	var after string
+	if cur := c.QueryParam("cursor"); cur != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(cur)
+		if err != nil || len(raw) == 0 {
+			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed cursor")
+		}
+		after = string(raw)
+	}
+	q := strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
+
+	var matched []*domain.User
+	for _, u := range rl.Users.List() {
+		if q == "" || strings.Contains(strings.ToLower(u.Username), q) || strings.Contains(strings.ToLower(u.Email), q) {
+			matched = append(matched, u)
+		}
+	}
+	// Usernames are unique case-insensitively, so their lower case is a
+	// total order and a stable cursor.
+	sort.Slice(matched, func(i, j int) bool {
+		return strings.ToLower(matched[i].Username) < strings.ToLower(matched[j].Username)
+	})
+	start := 0
+	if after != "" {
+		start = sort.Search(len(matched), func(i int) bool { return strings.ToLower(matched[i].Username) > after })
+	}
+	page := matched[start:]
+	more := len(page) > limit
+	if more {
+		page = page[:limit]
+	}
+	out := struct {
+		Users      []userView `json:"users"`
+		NextCursor string     `json:"next_cursor,omitempty"`
+		Total      int        `json:"total"`
+	}{Users: make([]userView, 0, len(page)), Total: len(matched)}
+	for _, u := range page {
+		out.Users = append(out.Users, viewUser(u))
+	}
+	if more {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(page[len(page)-1].Username)))
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+// userOf loads the realm and user a path names.
+func (a *api) userOf(c echo.Context) (*realms.Realm, *domain.User, error) {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return nil, nil, realmError(c, a, err)
+	}
+	u, ok := rl.Users.Get(c.Param("id"))
+	if !ok {
+		return nil, nil, writeError(c, http.StatusNotFound, errNotFound, "user "+c.Param("id")+" does not exist")
+	}
+	return rl, u, nil
+}
+
+func (a *api) getUser(c echo.Context) error {
+	_, u, err := a.userOf(c)
+	if u == nil {
+		return err
+	}
+	return writeUser(c, http.StatusOK, u)
+}
+
+// updateUser is PUT /admin/realms/{realm}/users/{id} {username, email,
+// display_name}: the whole profile; an absent field becomes empty.
+func (a *api) updateUser(c echo.Context) error {
+	rl, u, err := a.userOf(c)
+	if u == nil {
+		return err
+	}
+	var p domain.UserProfile
+	if ok, err := bindJSON(c, &p); !ok {
+		return err
+	}
+	if u, err = rl.UpdateUser(c.Request().Context(), u.ID, p, callerOf(c).meta(c, a)); err != nil {
+		return a.userError(c, strings.TrimSpace(p.Username), err)
+	}
+	return writeUser(c, http.StatusOK, u)
+}
+
+// setUserPassword is PUT /admin/realms/{realm}/users/{id}/password
+// {password}: hashed with argon2id and sealed; the history only says it
+// changed.
+func (a *api) setUserPassword(c echo.Context) error {
+	rl, u, err := a.userOf(c)
+	if u == nil {
+		return err
+	}
+	var body struct {
+		Password string `json:"password"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	if err := rl.SetPassword(c.Request().Context(), u.ID, body.Password, callerOf(c).meta(c, a)); err != nil {
+		return a.userError(c, "", err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// setUserMemberships is PUT /admin/realms/{realm}/users/{id}/memberships
+// {memberships: [{node, role}]}: the full list; [] removes every one.
+// Tokens already issued see the change at once.
+func (a *api) setUserMemberships(c echo.Context) error {
+	rl, u, err := a.userOf(c)
+	if u == nil {
+		return err
+	}
+	var body struct {
+		Memberships *[]domain.Membership `json:"memberships"`
+	}
+	if ok, err := bindJSON(c, &body); !ok {
+		return err
+	}
+	if body.Memberships == nil {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "memberships is required: the full list, [] to remove every membership")
+	}
+	if u, err = rl.SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
+		return a.userError(c, "", err)
+	}
+	return writeUser(c, http.StatusOK, u)
+}
+
+// setUserEnabled serves POST .../users/{id}/enable and /disable; disabling
+// revokes every token issued for the user.
+func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		rl, u, err := a.userOf(c)
+		if u == nil {
+			return err
+		}
+		if u, err = rl.SetUserEnabled(c.Request().Context(), u.ID, enabled, callerOf(c).meta(c, a)); err != nil {
+			return a.userError(c, "", err)
+		}
+		return writeUser(c, http.StatusOK, u)
+	}
+}
+
+// deleteUser is DELETE /admin/realms/{realm}/users/{id}: permanent; revokes
+// every token issued for the user and removes the password hash.
+func (a *api) deleteUser(c echo.Context) error {
+	rl, u, err := a.userOf(c)
+	if u == nil {
+		return err
+	}
+	if err := rl.DeleteUser(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
+		return a.userError(c, "", err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// uiSessionView is one browser session in the admin UI-sessions view.
+// Times are Unix seconds.
+type uiSessionView struct {
+	ID         string `json:"id"`
+	UserID     string `json:"user_id"`
+	Username   string `json:"username"`
+	Device     string `json:"device"`
+	Browser    string `json:"browser"`
+	IP         string `json:"ip"`
+	LastActive int64  `json:"last_active"`
+	ExpiresAt  int64  `json:"expires_at"`
+}
+
+// listUISessions is GET /admin/realms/{realm}/ui-sessions?user_id=: the
+// browser sessions still valid, newest first. Sessions of deleted users,
+// which can never sign in again, are left out.
+func (a *api) listUISessions(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	out := []uiSessionView{}
+	for _, s := range rl.Authz.Sessions(c.QueryParam("user_id"), a.now().Unix()) {
+		u, ok := rl.Users.Get(s.UserID)
+		if !ok {
+			continue
+		}
+		out = append(out, uiSessionView{
+			ID: s.SessionID, UserID: s.UserID, Username: u.Username, Device: s.Device, Browser: s.Browser,
+			IP: s.IP, LastActive: s.LastActive, ExpiresAt: s.ExpiresAt,
+		})
+	}
+	return c.JSON(http.StatusOK, map[string]any{"sessions": out})
+}
+
+// endUISession is DELETE /admin/realms/{realm}/ui-sessions/{id}: the
+// browser is signed out at its next request.
+func (a *api) endUISession(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	if s, ok := rl.Authz.Session(c.Param("id")); !ok || !s.Valid(a.now().Unix()) {
+		return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
+	}
+	if err := rl.EndSession(c.Request().Context(), c.Param("id"), "ended by an administrator", callerOf(c).meta(c, a)); err != nil {
+		if errors.Is(err, domain.ErrNotFound) {
+			return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
+		}
+		return domainError(c, a.log, err)
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,512 @@
+package projections
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// AuditEntry is one event as the audit log shows it: who did what, through
+// which OAuth client, to what, from where, in one readable line, with the
+// data it changed. It never holds a secret, a hash or a token.
+type AuditEntry struct {
+	Seq  uint64    `json:"seq"`
+	ID   string    `json:"id"`
+	Time time.Time `json:"time"`
+	Type string    `json:"type"`
+	// Actor is "user:<id>", "client:<id>" or "system".
+	Actor string `json:"actor"`
+	// OnBehalfOf is the user who authorized the client, for actions done
+	// through a user-delegated token.
+	OnBehalfOf string `json:"on_behalf_of,omitempty"`
+	// ClientID is the OAuth client the action came through; empty for
+	// browser and system actions.
+	ClientID string `json:"client_id"`
+	// Target is the aggregate acted on: "client/<id>", "node/<slug>",
+	// "realm/<name>".
+	Target    string `json:"target"`
+	IP        string `json:"ip"`
+	RequestID string `json:"request_id"`
+	Summary   string `json:"summary"`
+	// Changes lists, for an update (an event carrying "before" and "after"),
+	// every field that differs; for any other event, its data fields, each
+	// with After only.
+	Changes []FieldChange `json:"changes"`
+}
+
+// FieldChange is one field of an audit entry's data. Before and After are
+// JSON; a field an update did not have before (or no longer has) is null.
+// For a list, Added and Removed say what the update put in or took out;
+// Before and After still show the whole list.
+type FieldChange struct {
+	Field string `json:"field"`
+	// Privilege marks the fields that decide what a client may do.
+	Privilege bool            `json:"privilege,omitempty"`
+	Before    json.RawMessage `json:"before,omitempty"`
+	After     json.RawMessage `json:"after,omitempty"`
+	Added     []any           `json:"added,omitempty"`
+	Removed   []any           `json:"removed,omitempty"`
+}
+
+// privilegeFields are the client settings that decide what its tokens
+// reach; their changes are always shown in full.
+var privilegeFields = []string{
+	"scopes", "access_preset", "roles", "team_restrictions", "team_selection", "owner_node",
+	"grant_types", "redirect_uris", "type", "kind", "token_endpoint_auth_method",
+	"access_token_lifetime", "issue_refresh_tokens", "refresh_token_lifetime", "refresh_reuse_grace",
+	"post_logout_redirect_uris", "id_token_signed_response_alg", "memberships",
+}
+
+// AuditEntryOf turns any event into its audit entry. It is pure: the same
+// envelope always gives the same entry. An event of an unknown type still
+// gives an entry, whose summary is its type.
+func AuditEntryOf(env eventstore.Envelope) AuditEntry {
+	e := AuditEntry{
+		Seq: env.Seq, ID: env.ID, Time: env.Time.UTC(), Type: env.Type,
+		Actor: env.Actor, OnBehalfOf: env.OnBehalfOf, ClientID: env.ClientID,
+		Target: env.Aggregate, IP: env.IP, RequestID: env.RequestID,
+	}
+	privileged := strings.HasPrefix(env.Type, "client.") || strings.HasPrefix(env.Type, "user.")
+	e.Changes = auditChanges(env.Data, env.Type, privileged)
+	e.Summary = auditSummary(env, e.Changes)
+	if e.Changes == nil {
+		e.Changes = []FieldChange{}
+	}
+	return e
+}
+
+// ---- secrets ----
+
+// isSecretField reports whether a data field may hold a secret, a one-way
+// hash of one, or a token: such fields are never copied into an entry.
+func isSecretField(name string) bool {
+	n := strings.ToLower(name)
+	for _, part := range []string{"hash", "secret", "password", "private", "credential"} {
+		if strings.Contains(n, part) {
+			return true
+		}
+	}
+	switch n {
+	case "token", "access_token", "refresh_token", "id_token", "code", "code_verifier", "code_challenge",
+		"d", "p", "q", "dp", "dq", "qi", "k":
+		return true
+	}
+	return false
+}
+
+// redact removes secret fields from a decoded JSON value, at any depth.
+func redact(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		domain.RedactSecrets(x)
+		for k, val := range x {
+			if isSecretField(k) {
+				delete(x, k)
+				continue
+			}
+			x[k] = redact(val)
+		}
+	case []any:
+		for i := range x {
+			x[i] = redact(x[i])
+		}
+	}
+	return v
+}
+
+// ---- changes ----
+
+// field is one top-level member of a JSON object, in document order.
+type field struct {
+	name  string
+	value any
+}
+
+// objectFields decodes a JSON object into its members in document order,
+// each redacted; secret members are left out. A value that is not an
+// object gives nil.
+func objectFields(raw []byte) ([]field, bool) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return nil, false
+	}
+	var out []field
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, false
+		}
+		name, _ := tok.(string)
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, false
+		}
+		if isSecretField(name) {
+			continue
+		}
+		out = append(out, field{name, redact(v)})
+	}
+	return out, true
+}
+
+func lookup(fs []field, name string) (any, bool) {
+	for _, f := range fs {
+		if f.name == name {
+			return f.value, true
+		}
+	}
+	return nil, false
+}
+
+// auditChanges reads an event's data: an update ({"before": {...},
+// "after": {...}}) gives the fields that differ, then any other member;
+// an update of one list ({"before": [...], "after": [...]}) gives one
+// change named after the event; anything else gives its fields.
+// privileged says whether the fields that decide what a client or user may
+// reach are marked.
+func auditChanges(data json.RawMessage, eventType string, privileged bool) []FieldChange {
+	top, ok := objectFields(data)
+	if !ok {
+		return nil
+	}
+	mark := func(name string) bool { return privileged && slices.Contains(privilegeFields, name) }
+	out := []FieldChange{}
+	bv, hasB := lookup(top, "before")
+	av, hasA := lookup(top, "after")
+	bm, okB := bv.(map[string]any)
+	am, okA := av.(map[string]any)
+	bl, lB := asList(bv)
+	al, lA := asList(av)
+	isUpdate := hasB && hasA && (okB && okA || lB && lA)
+	switch {
+	case !isUpdate:
+	case okB && okA:
+		out = diff(data, bm, am, mark)
+	case !sameValue(bv, av):
+		_, name, _ := strings.Cut(eventType, ".")
+		name = strings.TrimSuffix(name, "_changed")
+		out = append(out, FieldChange{
+			Field: name, Privilege: mark(name), Before: mustJSON(bv), After: mustJSON(av),
+			Added: minus(al, bl), Removed: minus(bl, al),
+		})
+	}
+	for _, f := range top {
+		if isUpdate && (f.name == "before" || f.name == "after") {
+			continue
+		}
+		out = append(out, FieldChange{Field: f.name, Privilege: mark(f.name), After: mustJSON(f.value)})
+	}
+	return out
+}
+
+// diff lists the fields of before and after that differ, in the order the
+// payload holds them.
+func diff(data json.RawMessage, before, after map[string]any, mark func(string) bool) []FieldChange {
+	var order []string
+	var shape struct {
+		Before json.RawMessage `json:"before"`
+		After  json.RawMessage `json:"after"`
+	}
+	if json.Unmarshal(data, &shape) == nil {
+		for _, raw := range []json.RawMessage{shape.Before, shape.After} {
+			fs, _ := objectFields(raw)
+			for _, f := range fs {
+				if !slices.Contains(order, f.name) {
+					order = append(order, f.name)
+				}
+			}
+		}
+	}
+	out := []FieldChange{}
+	for _, name := range order {
+		b, a := before[name], after[name]
+		if sameValue(b, a) {
+			continue
+		}
+		c := FieldChange{Field: name, Privilege: mark(name), Before: mustJSON(b), After: mustJSON(a)}
+		bl, bIsList := asList(b)
+		al, aIsList := asList(a)
+		if bIsList && aIsList {
+			c.Added = minus(al, bl)
+			c.Removed = minus(bl, al)
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// sameValue compares decoded JSON values; null, a missing value, an empty
+// list and an empty object are all "nothing".
+func sameValue(a, b any) bool {
+	if empty(a) && empty(b) {
+		return true
+	}
+	return bytes.Equal(mustJSON(a), mustJSON(b))
+}
+
+func empty(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case []any:
+		return len(x) == 0
+	case map[string]any:
+		return len(x) == 0
+	}
+	return false
+}
+
+func asList(v any) ([]any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case []any:
+		return x, true
+	}
+	return nil, false
+}
+
+// minus is the members of a not in b, in a's order.
+func minus(a, b []any) []any {
+	var out []any
+	for _, x := range a {
+		jx := mustJSON(x)
+		if !slices.ContainsFunc(b, func(y any) bool { return bytes.Equal(jx, mustJSON(y)) }) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// mustJSON encodes a decoded JSON value (maps encode with sorted keys, so
+// equal values give equal bytes).
+func mustJSON(v any) json.RawMessage {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return json.RawMessage("null")
+	}
+	return b
+}
+
+// ---- summaries ----
+
+// unixTime renders Unix seconds for a summary.
+func unixTime(s int64) string { return time.Unix(s, 0).UTC().Format(time.RFC3339) }
+
+func words(s []string) string {
+	if len(s) == 0 {
+		return "none"
+	}
+	return strings.Join(s, " ")
+}
+
+func withReason(s, reason string) string {
+	if reason == "" {
+		return s
+	}
+	return s + " (" + reason + ")"
+}
+
+// aggregateID is the id part of "type/id".
+func aggregateID(agg string) string {
+	if ref, ok := domain.ParseAggregateRef(agg); ok {
+		return ref.ID
+	}
+	return agg
+}
+
+// auditSummary is the entry's one readable line.
+func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
+	p, err := domain.DecodePayload(env.Type, env.Data)
+	if err != nil {
+		return fieldSummary(env, changes)
+	}
+	switch e := p.(type) {
+	case domain.RealmCreated:
+		return fmt.Sprintf("realm %q created", e.Name)
+	case domain.KeyAdded:
+		return fmt.Sprintf("signing key %s added (%s)", e.Kid, e.Alg)
+	case domain.KeyDeactivated:
+		return fmt.Sprintf("signing key %s deactivated (verifies tokens until %s)", e.Kid, unixTime(e.VerifyUntil))
+	case domain.ScopeDefined:
+		if e.Description == "" {
+			return fmt.Sprintf("scope %q defined", e.Name)
+		}
+		return fmt.Sprintf("scope %q defined: %s", e.Name, e.Description)
+	case domain.ScopeRemoved:
+		return fmt.Sprintf("scope %q removed", e.Name)
+	case domain.NodeCreated:
+		s := fmt.Sprintf("%s %q created (%s)", e.Kind, e.Slug, e.Name)
+		if e.Parent != "" {
+			s += " under " + e.Parent
+		}
+		return s
+	case domain.NodeRenamed:
+		return fmt.Sprintf("node %q renamed to %q", aggregateID(env.Aggregate), e.Name)
+	case domain.NodeDeleted:
+		return fmt.Sprintf("node %q deleted", aggregateID(env.Aggregate))
+	case domain.ClientCreated:
+		kind := e.Kind
+		if kind == "" {
+			kind = e.Type
+		}
+		return fmt.Sprintf("client %q created (%s, scopes %s)", e.Name, kind, words(e.Scopes))
+	case domain.ClientUpdated:
+		if len(changes) == 0 {
+			return fmt.Sprintf("client %q updated (no change)", e.After.Name)
+		}
+		names := make([]string, len(changes))
+		for i, c := range changes {
+			names[i] = c.Field
+		}
+		return fmt.Sprintf("client %q updated: %s", e.After.Name, strings.Join(names, ", "))
+	case domain.ClientSecretRotated:
+		if e.PreviousExpiresAt <= 0 {
+			return "secret rotated (previous invalid at once)"
+		}
+		return fmt.Sprintf("secret rotated (previous valid until %s)", unixTime(e.PreviousExpiresAt))
+	case domain.ClientDisabled:
+		return withReason(fmt.Sprintf("client disabled; every token issued before %s revoked", unixTime(e.TokensRevokedBefore)), e.Reason)
+	case domain.ClientEnabled:
+		return "client enabled"
+	case domain.ClientDeleted:
+		return fmt.Sprintf("client deleted; every token issued before %s revoked", unixTime(e.TokensRevokedBefore))
+	case domain.ClientTokensRevoked:
+		return withReason(fmt.Sprintf("every token of the client issued before %s revoked", unixTime(e.IssuedBefore)), e.Reason)
+	case domain.TokenIssued:
+		to := env.ClientID
+		if to == "" {
+			to = aggregateID(env.Aggregate)
+		}
+		s := "token issued to " + to
+		if e.Subject != "" && e.Subject != to {
+			s += " for " + e.Subject
+		}
+		scope := e.Scope
+		if scope == "" {
+			scope = "none"
+		}
+		return fmt.Sprintf("%s (scope %s, expires %s)", s, scope, unixTime(e.ExpiresAt))
+	case domain.TokenRevoked:
+		return withReason("token "+e.JTI+" revoked", e.Reason)
+	case domain.TokenUsed:
+		return "token " + e.JTI + " used"
+	}
+	return fieldSummary(env, changes)
+}
+
+// fieldSummaries describe events of users, authorization codes, grants and
+// browser sessions from their (redacted) data fields.
+var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
+	"user.created": func(f fieldsOf, _ []FieldChange) string {
+		return fmt.Sprintf("user %q created", f.str("username"))
+	},
+	"user.updated": func(f fieldsOf, changes []FieldChange) string {
+		return "user profile updated: " + changedNames(changes)
+	},
+	"user.password_changed": func(fieldsOf, []FieldChange) string { return "password changed" },
+	"user.memberships_changed": func(_ fieldsOf, changes []FieldChange) string {
+		return "memberships changed: " + changedNames(changes)
+	},
+	"user.disabled": func(f fieldsOf, _ []FieldChange) string {
+		return "user disabled; every token issued before " + f.time("tokens_revoked_before") + " revoked"
+	},
+	"user.enabled": func(fieldsOf, []FieldChange) string { return "user enabled" },
+	"user.deleted": func(f fieldsOf, _ []FieldChange) string {
+		return "user deleted; every token issued before " + f.time("tokens_revoked_before") + " revoked"
+	},
+	"user.locked": func(f fieldsOf, _ []FieldChange) string {
+		return "sign-in locked until " + f.time("until") + " after repeated failures"
+	},
+	"user.consent_granted": func(f fieldsOf, _ []FieldChange) string {
+		return fmt.Sprintf("consent granted to client %s (scopes %s)", f.str("client_id"), words(f.strs("scopes")))
+	},
+	"code.issued": func(f fieldsOf, _ []FieldChange) string {
+		return fmt.Sprintf("authorization code issued to client %s for user %s (scope %s, expires %s)",
+			f.str("client_id"), f.str("user_id"), orNone(f.str("scope")), f.time("exp"))
+	},
+	"code.redeemed": func(f fieldsOf, _ []FieldChange) string {
+		return "authorization code redeemed (grant " + f.str("grant_id") + ")"
+	},
+	"grant.created": func(f fieldsOf, _ []FieldChange) string {
+		return fmt.Sprintf("grant created: client %s for user %s (scope %s)", f.str("client_id"), f.str("user_id"), orNone(f.str("scope")))
+	},
+	"grant.refreshed": func(f fieldsOf, _ []FieldChange) string {
+		return fmt.Sprintf("refresh token rotated (scope %s, expires %s)", orNone(f.str("scope")), f.time("refresh_exp"))
+	},
+	"grant.revoked": func(f fieldsOf, _ []FieldChange) string {
+		return withReason(fmt.Sprintf("grant revoked with its refresh token and %d access tokens", len(f.strs("jtis"))), f.str("reason"))
+	},
+	"session.created": func(f fieldsOf, _ []FieldChange) string {
+		return fmt.Sprintf("browser session started for user %s (%s on %s)", f.str("user_id"), orNone(f.str("browser")), orNone(f.str("device")))
+	},
+	"session.touched": func(fieldsOf, []FieldChange) string { return "browser session active" },
+	"session.ended":   func(f fieldsOf, _ []FieldChange) string { return withReason("browser session ended", f.str("reason")) },
+}
+
+// fieldSummary describes an event from its data fields; an event of an
+// unknown type is described by its type.
+func fieldSummary(env eventstore.Envelope, changes []FieldChange) string {
+	fn, ok := fieldSummaries[env.Type]
+	if !ok {
+		return env.Type
+	}
+	f := fieldsOf{}
+	for _, c := range changes {
+		if c.Before == nil {
+			f[c.Field] = c.After
+		}
+	}
+	return fn(f, changes)
+}
+
+// fieldsOf are an event's data fields as JSON.
+type fieldsOf map[string]json.RawMessage
+
+func (f fieldsOf) str(name string) string {
+	var s string
+	_ = json.Unmarshal(f[name], &s)
+	return s
+}
+
+func (f fieldsOf) strs(name string) []string {
+	var s []string
+	_ = json.Unmarshal(f[name], &s)
+	return s
+}
+
+func (f fieldsOf) time(name string) string {
+	var n int64
+	if json.Unmarshal(f[name], &n) != nil || n == 0 {
+		return "?"
+	}
+	return unixTime(n)
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func changedNames(changes []FieldChange) string {
+	var names []string
+	for _, c := range changes {
+		if c.Before != nil {
+			names = append(names, c.Field)
+		}
+	}
+	if len(names) == 0 {
+		return "no change"
+	}
+	return strings.Join(names, ", ")
+}

@@ -1,0 +1,160 @@
+package projections
+
+import (
+	"sort"
+	"sync"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// grantAccessToken is an access token issued under a grant.
+type grantAccessToken struct {
+	jti string
+	exp int64
+}
+
+// Authz is the read model of the authorization-code flow: codes (until they
+// expire), grants with their unexpired access tokens, and browser sessions.
+// Entries leave it once expired, judged by event time.
+type Authz struct {
+	mu       sync.RWMutex
+	codes    map[string]*domain.Code
+	grants   map[string]*domain.Grant
+	tokens   map[string][]grantAccessToken // by grant
+	sessions map[string]*domain.Session
+	sweptAt  int64
+}
+
+// NewAuthz returns an empty model.
+func NewAuthz() *Authz {
+	return &Authz{
+		codes: map[string]*domain.Code{}, grants: map[string]*domain.Grant{},
+		tokens: map[string][]grantAccessToken{}, sessions: map[string]*domain.Session{},
+	}
+}
+
+// Apply folds code, grant, session and grant token events.
+func (m *Authz) Apply(ev Event) {
+	ref, ok := domain.ParseAggregateRef(ev.Aggregate)
+	if !ok {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch ref.Type {
+	case domain.AggregateCode:
+		next := &domain.Code{ID: ref.ID}
+		if old, ok := m.codes[ref.ID]; ok {
+			*next = *old
+		}
+		next.Apply(ev.Seq, ev.Payload)
+		m.codes[ref.ID] = next
+	case domain.AggregateGrant:
+		if t, ok := ev.Payload.(domain.TokenIssued); ok {
+			m.tokens[ref.ID] = append(m.tokens[ref.ID], grantAccessToken{jti: t.JTI, exp: t.ExpiresAt})
+			break
+		}
+		next := &domain.Grant{}
+		if old, ok := m.grants[ref.ID]; ok {
+			*next = *old
+		}
+		next.Apply(ev.Seq, ev.Time, ev.Payload)
+		m.grants[ref.ID] = next
+	case domain.AggregateSession:
+		next := &domain.Session{}
+		if old, ok := m.sessions[ref.ID]; ok {
+			*next = *old
+		}
+		next.Apply(ev.Seq, ev.Time, ev.Payload)
+		m.sessions[ref.ID] = next
+	}
+	m.sweep(ev.Time.Unix())
+}
+
+// sweep drops, at most once a minute of event time, codes, grants and
+// sessions that can no longer be used.
+func (m *Authz) sweep(now int64) {
+	if now-m.sweptAt < 60 {
+		return
+	}
+	m.sweptAt = now
+	cutoff := now - evictAfter
+	for id, c := range m.codes {
+		if c.ExpiresAt < cutoff {
+			delete(m.codes, id)
+		}
+	}
+	for id, list := range m.tokens {
+		kept := list[:0]
+		for _, t := range list {
+			if t.exp >= cutoff {
+				kept = append(kept, t)
+			}
+		}
+		m.tokens[id] = kept
+	}
+	for id, g := range m.grants {
+		dead := g.Revoked || g.RefreshExpires < cutoff
+		if dead && len(m.tokens[id]) == 0 {
+			delete(m.grants, id)
+			delete(m.tokens, id)
+		}
+	}
+	for id, s := range m.sessions {
+		if s.Ended || s.ExpiresAt < cutoff {
+			delete(m.sessions, id)
+		}
+	}
+}
+
+// Code returns an authorization code by id.
+func (m *Authz) Code(id string) (*domain.Code, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, ok := m.codes[id]
+	return c, ok
+}
+
+// Grant returns a grant by id.
+func (m *Authz) Grant(id string) (*domain.Grant, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	g, ok := m.grants[id]
+	return g, ok
+}
+
+// GrantTokens lists the jtis of a grant's access tokens unexpired at now.
+func (m *Authz) GrantTokens(id string, now int64) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for _, t := range m.tokens[id] {
+		if t.exp > now {
+			out = append(out, t.jti)
+		}
+	}
+	return out
+}
+
+// Session returns a browser session by id.
+func (m *Authz) Session(id string) (*domain.Session, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	s, ok := m.sessions[id]
+	return s, ok
+}
+
+// Sessions lists the browser sessions valid at now, for one user or all
+// (userID empty), newest first.
+func (m *Authz) Sessions(userID string, now int64) []*domain.Session {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []*domain.Session
+	for _, s := range m.sessions {
+		if s.Valid(now) && (userID == "" || s.UserID == userID) {
+			out = append(out, s)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Version > out[j].Version })
+	return out
+}

@@ -1,0 +1,288 @@
+package realms
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/google/uuid"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// TokenSet is what a code or refresh exchange returns.
+type TokenSet struct {
+	Access    IssuedToken
+	Refresh   string // empty when the client has refresh tokens off
+	IDToken   string // when the grant has scope openid
+	Scope     string
+	ExpiresIn int64
+}
+
+func invalidGrant(desc string) *domain.OAuthError {
+	return &domain.OAuthError{Code: domain.ErrInvalidGrant, Description: desc}
+}
+
+// splitCredential reads "<id>.<secret>" codes, cookies and refresh tokens.
+func splitCredential(s string) (string, bool) {
+	id, secret, ok := strings.Cut(s, ".")
+	return id, ok && secret != "" && domain.IsValidName(id)
+}
+
+// newCredential makes "<uuid>.<256 random bits>".
+func newCredential() (id, credential string, err error) {
+	secret, err := NewSecret()
+	if err != nil {
+		return "", "", err
+	}
+	id = uuid.NewString()
+	return id, id + "." + secret, nil
+}
+
+func hashesMatch(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
+
+// IssueCode records an authorization code for a consented request and
+// returns it. Only its hash enters the history.
+func (rl *Realm) IssueCode(ctx context.Context, c domain.CodeIssued, meta eventstore.Meta) (string, error) {
+	id, code, err := newCredential()
+	if err != nil {
+		return "", err
+	}
+	c.CodeHash = domain.HashSecret(code)
+	c.ExpiresAt = meta.Time.Unix() + domain.CodeLifetime
+	if err := rl.commit(ctx, domain.CodeRef(id), 0, meta, c); err != nil {
+		return "", err
+	}
+	return code, nil
+}
+
+// findCode looks a code up, catching up once with the stream if this
+// replica has not seen it yet (it may come from another replica).
+func (rl *Realm) findCode(ctx context.Context, id string) (*domain.Code, bool) {
+	if c, ok := rl.Authz.Code(id); ok {
+		return c, true
+	}
+	if rl.catchUp(ctx) != nil {
+		return nil, false
+	}
+	return rl.Authz.Code(id)
+}
+
+// RedeemCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636).
+// A code works once: a second redemption is invalid_grant and revokes
+// every token issued from the code.
+func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, *domain.OAuthError, error) {
+	now := meta.Time
+	id, ok := splitCredential(code)
+	if !ok {
+		return TokenSet{}, invalidGrant("unknown authorization code"), nil
+	}
+	c, found := rl.findCode(ctx, id)
+	if !found || !hashesMatch(c.CodeHash, domain.HashSecret(code)) || now.Unix() >= c.ExpiresAt {
+		return TokenSet{}, invalidGrant("unknown or expired authorization code"), nil
+	}
+	if c.ClientID != client.ID {
+		return TokenSet{}, invalidGrant("the code was issued to another client"), nil
+	}
+	if c.Redeemed {
+		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), rl.revokeGrantByID(ctx, c.GrantID, "authorization code reused", meta)
+	}
+	switch {
+	case c.RedirectURI != redirectURI:
+		return TokenSet{}, invalidGrant("redirect_uri does not match the authorization request"), nil
+	case c.Challenge != "" && !domain.PKCEMatches(c.Challenge, verifier):
+		return TokenSet{}, invalidGrant("code_verifier does not match the code_challenge"), nil
+	case c.Challenge == "" && verifier != "":
+		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge"), nil
+	}
+	user, ok := rl.Users.Get(c.UserID)
+	if !ok || !user.Active() {
+		return TokenSet{}, invalidGrant("the user is no longer active"), nil
+	}
+	grantID := uuid.NewString()
+	grant := domain.GrantCreated{
+		GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: c.Scope,
+		Teams: c.Teams, SessionID: c.SessionID, AuthTime: c.AuthTime,
+	}
+	var refresh string
+	if client.IssueRefreshTokens {
+		refresh = grantID + "." + mustSecret()
+		grant.RefreshHash = domain.HashSecret(refresh)
+		grant.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
+	}
+	seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, []eventstore.Change{
+		{Aggregate: domain.CodeRef(id), Expected: c.Version, Payload: domain.CodeRedeemed{GrantID: grantID}},
+		{Aggregate: domain.GrantRef(grantID), Expected: 0, Payload: grant},
+	}, nil)
+	if errors.Is(err, eventstore.ErrConflict) {
+		// Redeemed at the same moment by another request: a double use.
+		rl.awaitNewer(ctx)
+		if c, ok := rl.Authz.Code(id); ok && c.Redeemed {
+			return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), rl.revokeGrantByID(ctx, c.GrantID, "authorization code reused", meta)
+		}
+		return TokenSet{}, invalidGrant("the authorization code was already used"), nil
+	}
+	if err == nil {
+		err = rl.WaitFor(ctx, seq)
+	}
+	if err != nil {
+		return TokenSet{}, nil, err
+	}
+	set, err := rl.issueForGrant(ctx, client, user, grantID, c.Scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
+	set.Refresh = refresh
+	return set, nil, err
+}
+
+// Refresh exchanges a refresh token (RFC 6749 §6), rotating it: the
+// presented token is invalid from now on. Presenting a rotated-out token
+// again revokes the whole family.
+func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, *domain.OAuthError, error) {
+	if !client.Allows(domain.GrantRefreshToken) {
+		return TokenSet{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}, nil
+	}
+	grantID, ok := splitCredential(token)
+	if !ok {
+		return TokenSet{}, invalidGrant("unknown refresh token"), nil
+	}
+	g, _ := rl.Authz.Grant(grantID)
+	if g == nil && rl.catchUp(ctx) == nil {
+		g, _ = rl.Authz.Grant(grantID)
+	}
+	switch domain.CheckRefresh(g, client.ID, domain.HashSecret(token), client.RefreshReuseGrace, meta.Time) {
+	case domain.RefreshRejected:
+		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token"), nil
+	case domain.RefreshReuse:
+		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked"), rl.RevokeGrant(ctx, g, "refresh token reused", meta)
+	}
+	newScope, oerr := domain.NarrowScope(g.Scope, scope)
+	if oerr != nil {
+		return TokenSet{}, oerr, nil
+	}
+	user, ok := rl.Users.Get(g.UserID)
+	if !ok || !user.Active() {
+		return TokenSet{}, invalidGrant("the user is no longer active"), nil
+	}
+	refresh := grantID + "." + mustSecret()
+	err := rl.commit(ctx, domain.GrantRef(grantID), g.Version, meta, domain.GrantRefreshed{
+		RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: newScope,
+	})
+	if errors.Is(err, eventstore.ErrConflict) {
+		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request"), nil
+	}
+	if err != nil {
+		return TokenSet{}, nil, err
+	}
+	set, err := rl.issueForGrant(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
+	set.Refresh = refresh
+	return set, nil, err
+}
+
+// issueForGrant issues the access token (and ID token for openid) of a
+// grant; user-delegated tokens carry the user as subject.
+func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
+	nonce, sid string, authTime int64, grantType string, meta eventstore.Meta) (TokenSet, error) {
+	now, err := HoldPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), meta.Time)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	meta.Time = now
+	access, err := rl.IssueAccessToken(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
+		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: teams,
+		Preset: client.AccessPreset, Lifetime: client.AccessTokenLifetime,
+	}, meta)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
+	if domain.HasScope(scope, domain.ScopeOpenID) {
+		set.IDToken, err = rl.MintIDToken(ctx, client, user, IDTokenContext{
+			Nonce: nonce, AuthTime: authTime, SessionID: sid, AccessToken: access.Token, Scope: scope,
+		}, now)
+	}
+	return set, err
+}
+
+// RevokeGrant revokes a refresh family: its refresh token and every access
+// token issued under it, with a rule per access token for downstream.
+func (rl *Realm) RevokeGrant(ctx context.Context, g *domain.Grant, reason string, meta eventstore.Meta) error {
+	if g == nil || g.Revoked {
+		return nil
+	}
+	jtis := rl.Authz.GrantTokens(g.GrantID, meta.Time.Unix())
+	rules := make([]domain.RevocationRule, 0, len(jtis))
+	for _, jti := range jtis {
+		rules = append(rules, domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
+	}
+	seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta,
+		[]eventstore.Change{{Aggregate: domain.GrantRef(g.GrantID), Expected: eventstore.AnyVersion, Payload: domain.GrantRevoked{Reason: reason, JTIs: jtis}}}, rules)
+	if err != nil {
+		return err
+	}
+	return rl.WaitFor(ctx, seq)
+}
+
+func (rl *Realm) revokeGrantByID(ctx context.Context, grantID, reason string, meta eventstore.Meta) error {
+	g, _ := rl.Authz.Grant(grantID)
+	return rl.RevokeGrant(ctx, g, reason, meta)
+}
+
+func mustSecret() string {
+	s, err := NewSecret()
+	if err != nil {
+		panic(err) // crypto/rand does not fail on supported platforms
+	}
+	return s
+}
+
+// IDTokenContext is what an ID token says about the sign-in.
+type IDTokenContext struct {
+	Nonce, SessionID, AccessToken, Scope string
+	AuthTime                             int64
+}
+
+// IDClaims are an OpenID Connect ID token's claims.
+type IDClaims struct {
+	jwt.RegisteredClaims
+	AuthTime          int64  `json:"auth_time,omitempty"`
+	Nonce             string `json:"nonce,omitempty"`
+	AtHash            string `json:"at_hash,omitempty"`
+	SessionID         string `json:"sid,omitempty"`
+	AuthorizedParty   string `json:"azp"`
+	Email             string `json:"email,omitempty"`
+	Name              string `json:"name,omitempty"`
+	PreferredUsername string `json:"preferred_username,omitempty"`
+}
+
+// MintIDToken signs an ID token with the client's algorithm (RS256 by
+// default, or ES256).
+func (rl *Realm) MintIDToken(ctx context.Context, client *domain.Client, user *domain.User, ic IDTokenContext, now time.Time) (string, error) {
+	kid, signer, err := rl.Signer(ctx, client.IDTokenAlg)
+	if err != nil {
+		return "", err
+	}
+	claims := IDClaims{
+		RegisteredClaims: jwt.RegisteredClaims{
+			Issuer: rl.Issuer, Subject: user.ID, Audience: jwt.ClaimStrings{client.ID},
+			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(client.AccessTokenLifetime) * time.Second)),
+		},
+		AuthTime: ic.AuthTime, Nonce: ic.Nonce, AtHash: domain.AtHash(ic.AccessToken),
+		SessionID: ic.SessionID, AuthorizedParty: client.ID,
+	}
+	if domain.HasScope(ic.Scope, domain.ScopeEmail) {
+		claims.Email = user.Email
+	}
+	if domain.HasScope(ic.Scope, domain.ScopeProfile) {
+		claims.Name, claims.PreferredUsername = user.DisplayName, user.Username
+	}
+	method := jwt.SigningMethod(jwt.SigningMethodRS256)
+	if client.IDTokenAlg == domain.AlgES256 {
+		method = jwt.SigningMethodES256
+	}
+	tok := jwt.NewWithClaims(method, claims)
+	tok.Header["kid"] = kid
+	return tok.SignedString(signer)
+}

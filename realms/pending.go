@@ -1,0 +1,50 @@
+package realms
+
+import (
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// pendingLifetime bounds how long a user may take to sign in and consent.
+const pendingLifetime = 15 * time.Minute
+
+// Pending is an authorization request between the authorization endpoint
+// and the code: carried by the browser, sealed under the master key, so
+// any replica can continue it and nobody can alter it.
+type Pending struct {
+	Request domain.AuthRequest `json:"r"`
+	Scopes  []string           `json:"s"`
+	// CSRF must equal the browser's CSRF cookie on every form post.
+	CSRF      string `json:"c"`
+	ExpiresAt int64  `json:"e"`
+}
+
+// SealPending seals a pending request for this realm.
+func (rl *Realm) SealPending(p Pending, now time.Time) (string, error) {
+	p.ExpiresAt = now.Add(pendingLifetime).Unix()
+	raw, err := json.Marshal(p)
+	if err != nil {
+		return "", err
+	}
+	return rl.reg.keys.seal("pending:"+rl.Name, raw)
+}
+
+// ErrPendingInvalid: the pending request was altered, is another realm's,
+// or expired.
+var ErrPendingInvalid = errors.New("the sign-in request is invalid or expired; start again from the application")
+
+// OpenPending unseals a pending request of this realm.
+func (rl *Realm) OpenPending(sealed string, now time.Time) (Pending, error) {
+	raw, err := rl.reg.keys.unseal("pending:"+rl.Name, sealed)
+	if err != nil {
+		return Pending{}, ErrPendingInvalid
+	}
+	var p Pending
+	if json.Unmarshal(raw, &p) != nil || now.Unix() >= p.ExpiresAt {
+		return Pending{}, ErrPendingInvalid
+	}
+	return p, nil
+}

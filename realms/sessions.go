@@ -1,0 +1,68 @@
+package realms
+
+import (
+	"context"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// BrowserInfo describes where a browser session was opened.
+type BrowserInfo struct {
+	Device, Browser, IP string
+}
+
+// CreateSession opens a browser session for a signed-in user and returns
+// the cookie value; only its hash enters the history.
+func (rl *Realm) CreateSession(ctx context.Context, user *domain.User, b BrowserInfo, meta eventstore.Meta) (string, *domain.Session, error) {
+	id, cookie, err := newCredential()
+	if err != nil {
+		return "", nil, err
+	}
+	ev := domain.SessionCreated{
+		SessionID: id, UserID: user.ID, CookieHash: domain.HashSecret(cookie),
+		Device: b.Device, Browser: b.Browser, IP: b.IP, ExpiresAt: meta.Time.Unix() + domain.UISessionLifetime,
+	}
+	if err := rl.commit(ctx, domain.SessionRef(id), 0, meta, ev); err != nil {
+		return "", nil, err
+	}
+	s, _ := rl.Authz.Session(id)
+	return cookie, s, nil
+}
+
+// LookupSession finds the valid session a cookie belongs to, and its user.
+func (rl *Realm) LookupSession(cookie string, now int64) (*domain.Session, *domain.User, bool) {
+	id, ok := splitCredential(cookie)
+	if !ok {
+		return nil, nil, false
+	}
+	s, ok := rl.Authz.Session(id)
+	if !ok || !s.Valid(now) || !hashesMatch(s.CookieHash, domain.HashSecret(cookie)) {
+		return nil, nil, false
+	}
+	u, ok := rl.Users.Get(s.UserID)
+	if !ok || !u.Active() {
+		return nil, nil, false
+	}
+	return s, u, true
+}
+
+// TouchSession records activity at most once a minute, in the background:
+// a page view never waits for it.
+func (rl *Realm) TouchSession(s *domain.Session, meta eventstore.Meta) {
+	if meta.Time.Unix()-s.LastActive < 60 {
+		return
+	}
+	go func() {
+		_, _ = rl.reg.store.AppendToken(context.Background(), rl.Name, domain.SessionRef(s.SessionID), meta, domain.SessionTouched{At: meta.Time.Unix()})
+	}()
+}
+
+// EndSession ends a browser session (logout, or an administrator).
+func (rl *Realm) EndSession(ctx context.Context, id, reason string, meta eventstore.Meta) error {
+	s, ok := rl.Authz.Session(id)
+	if !ok || s.Ended {
+		return domain.ErrNotFound
+	}
+	return rl.commit(ctx, domain.SessionRef(id), eventstore.AnyVersion, meta, domain.SessionEnded{Reason: reason})
+}
