@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 )
 
 // Payload is the typed body of one event. Its EventType is the envelope's
@@ -231,15 +232,14 @@ func DecodePayload(eventType string, data []byte) (Payload, error) {
 	return p, nil
 }
 
-// secretFields are payload fields that hold one-way hashes of secrets or
-// tokens. They are needed to authenticate, but no API response or audit
-// entry shows them.
-var secretFields = []string{"secret_hash", "hash"}
-
-// RedactSecrets removes hash fields from a decoded JSON object, for views
-// that show raw event data to people.
+// RedactSecrets removes the fields that hold one-way hashes of secrets,
+// codes, cookies or tokens ("hash" and every "*_hash") from a decoded JSON
+// object, for views that show raw event data to people. They are needed to
+// authenticate, but no API response or audit entry shows them.
 func RedactSecrets(data map[string]any) {
-	for _, f := range secretFields {
-		delete(data, f)
+	for k := range data {
+		if k == "hash" || strings.HasSuffix(k, "_hash") {
+			delete(data, k)
+		}
 	}
 }

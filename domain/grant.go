@@ -216,6 +216,7 @@ func NarrowScope(granted, requested string) (string, *OAuthError) {
 // Session is a browser session's state.
 type Session struct {
 	SessionCreated
+	CreatedAt  int64
 	LastActive int64
 	Ended      bool
 	Version    uint64
@@ -225,7 +226,7 @@ type Session struct {
 func (s *Session) Apply(seq uint64, t time.Time, p Payload) {
 	switch e := p.(type) {
 	case SessionCreated:
-		s.SessionCreated, s.LastActive = e, t.Unix()
+		s.SessionCreated, s.CreatedAt, s.LastActive = e, t.Unix(), t.Unix()
 	case SessionTouched:
 		s.LastActive = max(s.LastActive, e.At)
 	case SessionEnded:

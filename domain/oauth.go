@@ -61,13 +61,29 @@ func DecideClientCredentials(c *Client, requestedScope string, tree Tree) (Clien
 }
 
 // ServiceNodes are the nodes a service client's tokens may act on: the
-// nodes of its roles that its owner node and team restrictions allow, or
-// its owner node when it has no roles.
+// nodes of its roles that its owner node and team restrictions allow — and
+// where a role sits above a restriction (a role on an organization, a
+// restriction to one of its teams), the restricted nodes under the role —
+// or its owner node when it has no roles.
 func ServiceNodes(c *Client, tree Tree) []string {
 	nodes := []string{}
+	add := func(n string) {
+		if !contains(nodes, n) {
+			nodes = append(nodes, n)
+		}
+	}
 	for _, r := range c.Roles {
-		if _, ok := tree.Get(r.Node); ok && c.permits(r.Node, tree) && !contains(nodes, r.Node) {
-			nodes = append(nodes, r.Node)
+		if _, ok := tree.Get(r.Node); !ok {
+			continue
+		}
+		if c.permits(r.Node, tree) {
+			add(r.Node)
+			continue
+		}
+		for _, t := range c.TeamRestrictions {
+			if _, ok := tree.Get(t); ok && tree.Within(t, r.Node) && c.permits(t, tree) {
+				add(t)
+			}
 		}
 	}
 	if len(nodes) == 0 && c.OwnerNode != "" {

@@ -281,3 +281,36 @@ func DecideDeleteUser(u *User, now time.Time) (UserDeleted, RevocationRule, erro
 func subjectRule(sub string, cutoff int64) RevocationRule {
 	return RevocationRule{Subject: sub, IssuedBefore: cutoff, ForgetAfter: cutoff + MaxAccessTokenLifetime}
 }
+
+// The username directory is one aggregate per realm: every claim of a
+// username is appended at the directory's version, so two users can never
+// claim one name at the same time.
+const AggregateUsernames = "usernames"
+
+// UsernamesRef is the realm's username directory.
+func UsernamesRef() AggregateRef { return AggregateRef{Type: AggregateUsernames, ID: "directory"} }
+
+type (
+	// UsernameClaimed gives a username (lower-cased) to a user.
+	UsernameClaimed struct {
+		Username string `json:"username"`
+		UserID   string `json:"user_id"`
+	}
+	// UsernameReleased frees a username.
+	UsernameReleased struct {
+		Username string `json:"username"`
+	}
+)
+
+const (
+	TypeUsernameClaimed  = "usernames.claimed"
+	TypeUsernameReleased = "usernames.released"
+)
+
+func (UsernameClaimed) EventType() string  { return TypeUsernameClaimed }
+func (UsernameReleased) EventType() string { return TypeUsernameReleased }
+
+func init() {
+	decoders[TypeUsernameClaimed] = decodeAs[UsernameClaimed]
+	decoders[TypeUsernameReleased] = decodeAs[UsernameReleased]
+}

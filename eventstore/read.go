@@ -109,7 +109,9 @@ func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
 
 // Subscription is a live feed of a realm's events.
 type Subscription interface {
+	// Stop ends the feed; once Closed is closed, no callback runs any more.
 	Stop()
+	Closed() <-chan struct{}
 }
 
 // Subscribe calls fn, one message at a time and in stream order, with the

@@ -360,7 +360,7 @@ func (a *api) deleteClient(c echo.Context) error {
 	if cl == nil {
 		return err
 	}
-	if _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, callerOf(c).meta(c, a)); err != nil {
+	if _, _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -382,7 +382,7 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
 	}
-	missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, callerOf(c).meta(c, a))
+	deleted, missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, callerOf(c).meta(c, a))
 	if len(missing) > 0 {
 		return c.JSON(http.StatusNotFound, struct {
 			apiError
@@ -392,7 +392,7 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
-	return c.JSON(http.StatusOK, map[string]int{"deleted": len(body.IDs)})
+	return c.JSON(http.StatusOK, map[string]int{"deleted": deleted})
 }
 
 // nodeCredentials is POST /admin/realms/{realm}/nodes/{slug}/client-credentials

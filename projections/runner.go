@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -32,15 +33,27 @@ type Runner struct {
 	applied uint64
 	notify  chan struct{} // closed when applied advances; nil if nobody waits
 
-	sub eventstore.Subscription
+	sub       eventstore.Subscription
+	onApplied func(seq uint64)
 }
 
-// StartRunner subscribes to the realm's stream from its first event and
-// applies every event to the folds. It returns at once; CaughtUp or WaitFor
-// tell when the models are current.
-func StartRunner(ctx context.Context, store *eventstore.Store, realm string, log *slog.Logger, folds ...Fold) (*Runner, error) {
-	r := &Runner{realm: realm, folds: folds, log: log}
-	sub, err := store.Subscribe(ctx, realm, 1, r.apply, func(err error) {
+// RunnerOptions say where a runner starts and what it tells after each
+// message.
+type RunnerOptions struct {
+	// After is the sequence the folds already reflect (a restored
+	// snapshot); the runner starts with the next one.
+	After uint64
+	// OnApplied, if set, runs on the runner's goroutine after each message:
+	// the folds are consistent at seq while it runs.
+	OnApplied func(seq uint64)
+}
+
+// StartRunner subscribes to the realm's stream after opts.After and applies
+// every event to the folds. It returns at once; CaughtUp or WaitFor tell
+// when the models are current.
+func StartRunner(ctx context.Context, store *eventstore.Store, realm string, log *slog.Logger, opts RunnerOptions, folds ...Fold) (*Runner, error) {
+	r := &Runner{realm: realm, folds: folds, log: log, applied: opts.After, onApplied: opts.OnApplied}
+	sub, err := store.Subscribe(ctx, realm, opts.After+1, r.apply, func(err error) {
 		log.Error("undecodable event", "realm", realm, "err", err)
 	})
 	if err != nil {
@@ -64,6 +77,9 @@ func (r *Runner) apply(seq uint64, envs []eventstore.Envelope) {
 		}
 	}
 	r.advance(seq)
+	if r.onApplied != nil {
+		r.onApplied(seq)
+	}
 }
 
 func (r *Runner) advance(seq uint64) {
@@ -114,5 +130,13 @@ func (r *Runner) CaughtUp(ctx context.Context, store *eventstore.Store) error {
 	return r.WaitFor(ctx, last)
 }
 
-// Stop ends the subscription.
-func (r *Runner) Stop() { r.sub.Stop() }
+// Stop ends the subscription and returns once no event is being applied,
+// so the models can be read as of Applied.
+func (r *Runner) Stop() {
+	r.sub.Stop()
+	select {
+	case <-r.sub.Closed():
+	case <-time.After(10 * time.Second):
+		r.log.Warn("runner did not stop in time", "realm", r.realm)
+	}
+}

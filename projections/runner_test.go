@@ -23,7 +23,7 @@ func TestRunnerReadsItsOwnWritesAndRebuildsIdentically(t *testing.T) {
 		t.Fatal(err)
 	}
 	realm, clients := projections.NewRealm(), projections.NewClients()
-	r, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default(), realm, clients)
+	r, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default(), projections.RunnerOptions{}, realm, clients)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +57,7 @@ func TestRunnerReadsItsOwnWritesAndRebuildsIdentically(t *testing.T) {
 
 	// A second runner from scratch folds the same history into the same models.
 	realm2, clients2 := projections.NewRealm(), projections.NewClients()
-	r2, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default(), realm2, clients2)
+	r2, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default(), projections.RunnerOptions{}, realm2, clients2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +77,7 @@ func TestWaitForGivesUpWithItsContext(t *testing.T) {
 	if err := srv.Store.EnsureRealmStream(ctx, "acme"); err != nil {
 		t.Fatal(err)
 	}
-	r, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default())
+	r, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default(), projections.RunnerOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,9 @@ type Users struct {
 	mu         sync.RWMutex
 	byID       map[string]*domain.User
 	byUsername map[string]string
+	// directory is the username directory's version: a new claim is
+	// appended at it.
+	directory uint64
 }
 
 // NewUsers returns an empty users model.
@@ -24,11 +27,18 @@ func NewUsers() *Users {
 // Apply folds user events.
 func (m *Users) Apply(ev Event) {
 	ref, ok := domain.ParseAggregateRef(ev.Aggregate)
-	if !ok || ref.Type != domain.AggregateUser {
+	if !ok {
 		return
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if ref.Type == domain.AggregateUsernames {
+		m.directory = ev.Seq
+		return
+	}
+	if ref.Type != domain.AggregateUser {
+		return
+	}
 	next := &domain.User{}
 	if old, ok := m.byID[ref.ID]; ok {
 		*next = *old
@@ -49,6 +59,13 @@ func (m *Users) Get(id string) (*domain.User, bool) {
 	defer m.mu.RUnlock()
 	u, ok := m.byID[id]
 	return u, ok
+}
+
+// DirectoryVersion is the version of the realm's username directory.
+func (m *Users) DirectoryVersion() uint64 {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.directory
 }
 
 // ByUsername finds a user by username, case-insensitively.

@@ -11,8 +11,9 @@ import (
 )
 
 // maxDecideAttempts bounds re-deciding a command that lost a race with
-// another writer of the same aggregate.
-const maxDecideAttempts = 5
+// another writer of the same aggregate: high enough that dozens of
+// concurrent writers of one aggregate all get through.
+const maxDecideAttempts = 64
 
 // MaxBulkDelete bounds one bulk delete: two messages each (the event and
 // its revocation rule) must fit one atomic batch of at most 1000.
@@ -182,8 +183,9 @@ func (rl *Realm) SetClientEnabled(ctx context.Context, id string, enabled bool, 
 
 // DeleteClients deletes clients for good, all or none, and revokes their
 // tokens. When any id names no client, nothing is deleted and the missing
-// ids are returned.
-func (rl *Realm) DeleteClients(ctx context.Context, ids []string, meta eventstore.Meta) (missing []string, err error) {
+// ids are returned; otherwise it returns how many clients it deleted (ids
+// listed twice count once).
+func (rl *Realm) DeleteClients(ctx context.Context, ids []string, meta eventstore.Meta) (deleted int, missing []string, err error) {
 	for range maxDecideAttempts {
 		changes := make([]eventstore.Change, 0, len(ids))
 		rules := make([]domain.RevocationRule, 0, len(ids))
@@ -201,13 +203,13 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, meta eventstor
 			}
 			ev, rule, err := domain.DecideDeleteClient(c, meta.Time)
 			if err != nil {
-				return nil, err
+				return 0, nil, err
 			}
 			changes = append(changes, eventstore.Change{Aggregate: domain.ClientRef(id), Expected: c.Version, Payload: ev})
 			rules = append(rules, rule)
 		}
 		if len(missing) > 0 {
-			return missing, domain.ErrNotFound
+			return 0, missing, domain.ErrNotFound
 		}
 		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, changes, rules)
 		if errors.Is(err, eventstore.ErrConflict) {
@@ -215,11 +217,11 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, meta eventstor
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return 0, nil, err
 		}
-		return nil, rl.WaitFor(ctx, seq)
+		return len(changes), nil, rl.WaitFor(ctx, seq)
 	}
-	return nil, eventstore.ErrConflict
+	return 0, nil, eventstore.ErrConflict
 }
 
 // NodeCredentials creates a service client owned by a node: its tokens

@@ -31,6 +31,7 @@ type Realm struct {
 	Authz   *projections.Authz
 
 	model  *projections.Realm
+	models *projections.Models
 	runner *projections.Runner
 	reg    *Registry
 	usage  usageRecorder
@@ -139,4 +140,44 @@ func NewSecret() (string, error) {
 		return "", err
 	}
 	return base64.RawURLEncoding.EncodeToString(b), nil
+}
+
+// snapshotEvery returns the runner hook that snapshots the models every
+// snapshotEvery messages. It runs on the runner's goroutine, where the
+// models are consistent; the upload happens in the background.
+func (rl *Realm) snapshotEvery(from uint64) func(seq uint64) {
+	last := from
+	return func(seq uint64) {
+		if rl.reg.snapshots == nil || seq-last < snapshotEvery {
+			return
+		}
+		last = seq
+		data, err := rl.models.Snapshot(seq)
+		if err != nil {
+			rl.reg.log.Warn("snapshot failed", "realm", rl.Name, "err", err)
+			return
+		}
+		go rl.uploadSnapshot(seq, data)
+	}
+}
+
+// saveSnapshot snapshots stopped models (their runner no longer applies).
+func (rl *Realm) saveSnapshot(seq uint64) {
+	if rl.reg.snapshots == nil || seq == 0 {
+		return
+	}
+	data, err := rl.models.Snapshot(seq)
+	if err != nil {
+		rl.reg.log.Warn("snapshot failed", "realm", rl.Name, "err", err)
+		return
+	}
+	rl.uploadSnapshot(seq, data)
+}
+
+func (rl *Realm) uploadSnapshot(seq uint64, data []byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := rl.reg.snapshots.Save(ctx, rl.Name, data); err != nil {
+		rl.reg.log.Warn("snapshot not saved", "realm", rl.Name, "seq", seq, "err", err)
+	}
 }

@@ -23,6 +23,7 @@ type Registry struct {
 	store     *eventstore.Store
 	keys      *KeyStore
 	passwords *KeyStore
+	snapshots *SnapshotStore // nil: always replay from the first event
 	publicURL string
 	log       *slog.Logger
 
@@ -42,6 +43,10 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		realms:    map[string]*Realm{},
 	}
 }
+
+// UseSnapshots makes realms start from their latest snapshot and save new
+// ones as history grows.
+func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 
 // Store is the event store the registry writes to.
 func (r *Registry) Store() *eventstore.Store { return r.store }
@@ -119,18 +124,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	if ok {
 		return rl, nil
 	}
+	models := projections.NewModels()
 	rl = &Realm{
-		Name:    name,
-		Issuer:  r.Issuer(name),
-		Clients: projections.NewClients(),
-		Tokens:  projections.NewTokens(),
-		Nodes:   projections.NewNodes(),
-		Users:   projections.NewUsers(),
-		Authz:   projections.NewAuthz(),
-		model:   projections.NewRealm(),
-		reg:     r,
+		Name: name, Issuer: r.Issuer(name), reg: r, models: models,
+		Clients: models.Clients, Tokens: models.Tokens, Nodes: models.Nodes,
+		Users: models.Users, Authz: models.Authz, model: models.Realm,
 	}
-	runner, err := projections.StartRunner(ctx, r.store, name, r.log, rl.model, rl.Clients, rl.Tokens, rl.Nodes, rl.Users, rl.Authz)
+	after := r.restoreSnapshot(ctx, name, models)
+	runner, err := projections.StartRunner(ctx, r.store, name, r.log,
+		projections.RunnerOptions{After: after, OnApplied: rl.snapshotEvery(after)}, models.Folds()...)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +146,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	bg, stop := context.WithCancel(context.Background())
 	rl.stop = stop
 	go rl.runUsageFlush(bg)
+	rl.startCheckpointer()
 	r.mu.Lock()
 	r.realms[name] = rl
 	r.mu.Unlock()
@@ -216,6 +219,32 @@ func (r *Registry) Close() {
 	for _, rl := range r.realms {
 		rl.stop()
 		rl.flushUsage(context.Background())
+		rl.stopCheckpointer()
 		rl.runner.Stop()
+		rl.saveSnapshot(rl.runner.Applied())
 	}
+}
+
+// restoreSnapshot loads a realm's snapshot into empty models and returns the
+// sequence they reflect; 0 (replay everything) when there is none or it
+// cannot be used.
+func (r *Registry) restoreSnapshot(ctx context.Context, realm string, models *projections.Models) uint64 {
+	if r.snapshots == nil {
+		return 0
+	}
+	data, err := r.snapshots.Load(ctx, realm)
+	if err != nil || data == nil {
+		if err != nil {
+			r.log.Warn("snapshot not loaded; replaying the realm", "realm", realm, "err", err)
+		}
+		return 0
+	}
+	seq, err := models.Restore(data)
+	if err != nil {
+		r.log.Warn("snapshot unusable; replaying the realm", "realm", realm, "err", err)
+		*models = *projections.NewModels()
+		return 0
+	}
+	r.log.Info("read models restored from snapshot", "realm", realm, "seq", seq)
+	return seq
 }

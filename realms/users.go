@@ -38,22 +38,50 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 			return nil, err
 		}
 	}
-	if _, taken := rl.Users.ByUsername(nu.Username); taken {
-		return nil, domain.ErrAlreadyExists
-	}
 	id := uuid.NewString()
-	events := []domain.Payload{domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships}}
 	if nu.Password != "" {
 		if err := rl.storePassword(ctx, id, nu.Password); err != nil {
 			return nil, err
 		}
-		events = append(events, domain.UserPasswordChanged{})
 	}
-	if err := rl.commit(ctx, domain.UserRef(id), 0, meta, events...); err != nil {
+	changes := []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: 0,
+		Payload: domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships}}}
+	if nu.Password != "" {
+		changes = append(changes, eventstore.Change{Aggregate: domain.UserRef(id), Expected: eventstore.AnyVersion, Payload: domain.UserPasswordChanged{}})
+	}
+	if err := rl.claimUsername(ctx, id, nu.Username, "", changes, meta); err != nil {
 		return nil, err
 	}
 	u, _ := rl.Users.Get(id)
 	return u, nil
+}
+
+// claimUsername writes changes together with a claim of username in the
+// realm's username directory (and the release of the old name), retrying
+// when another claim got in first; a name taken meanwhile is
+// domain.ErrAlreadyExists.
+func (rl *Realm) claimUsername(ctx context.Context, userID, username, old string, changes []eventstore.Change, meta eventstore.Meta) error {
+	for range maxDecideAttempts {
+		if other, taken := rl.Users.ByUsername(username); taken && other.ID != userID {
+			return domain.ErrAlreadyExists
+		}
+		dir := []eventstore.Change{{Aggregate: domain.UsernamesRef(), Expected: rl.Users.DirectoryVersion(),
+			Payload: domain.UsernameClaimed{Username: strings.ToLower(username), UserID: userID}}}
+		if old != "" && !strings.EqualFold(old, username) {
+			dir = append(dir, eventstore.Change{Aggregate: domain.UsernamesRef(), Expected: eventstore.AnyVersion,
+				Payload: domain.UsernameReleased{Username: strings.ToLower(old)}})
+		}
+		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, append(changes, dir...), nil)
+		if errors.Is(err, eventstore.ErrConflict) {
+			rl.awaitNewer(ctx)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return rl.WaitFor(ctx, seq)
+	}
+	return eventstore.ErrConflict
 }
 
 func (rl *Realm) storePassword(ctx context.Context, userID, pw string) error {
@@ -102,20 +130,38 @@ func (rl *Realm) changeUser(ctx context.Context, id string, meta eventstore.Meta
 	return nil, eventstore.ErrConflict
 }
 
-// UpdateUser replaces a user's profile.
+// UpdateUser replaces a user's profile; a new username is claimed in the
+// realm's username directory.
 func (rl *Realm) UpdateUser(ctx context.Context, id string, p domain.UserProfile, meta eventstore.Meta) (*domain.User, error) {
 	if err := domain.ValidateProfile(&p); err != nil {
 		return nil, err
 	}
-	return rl.changeUser(ctx, id, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
-		if other, taken := rl.Users.ByUsername(p.Username); taken && other.ID != id {
-			return nil, nil, domain.ErrAlreadyExists
+	for range maxDecideAttempts {
+		u, ok := rl.Users.Get(id)
+		if !ok {
+			return nil, domain.ErrNotFound
 		}
 		if p == u.UserProfile {
-			return nil, nil, nil
+			return u, nil
 		}
-		return []domain.Payload{domain.UserUpdated{Before: u.UserProfile, After: p}}, nil, nil
-	})
+		change := []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: u.Version, Payload: domain.UserUpdated{Before: u.UserProfile, After: p}}}
+		var err error
+		if strings.EqualFold(p.Username, u.Username) {
+			err = rl.commit(ctx, domain.UserRef(id), u.Version, meta, change[0].Payload)
+		} else {
+			err = rl.claimUsername(ctx, id, p.Username, u.Username, change, meta)
+		}
+		if errors.Is(err, eventstore.ErrConflict) {
+			rl.awaitNewer(ctx)
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		u, _ = rl.Users.Get(id)
+		return u, nil
+	}
+	return nil, eventstore.ErrConflict
 }
 
 // SetPassword replaces a user's password.
@@ -152,9 +198,12 @@ func (rl *Realm) SetMemberships(ctx context.Context, id string, ms []domain.Memb
 	})
 }
 
-// SetUserEnabled disables a user (revoking every token issued for them) or
-// enables them again.
+// SetUserEnabled disables a user (revoking every token issued for them and
+// ending their browser sessions) or enables them again.
 func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.User, error) {
+	if !enabled {
+		defer rl.endSessionsOf(ctx, id, "user disabled", meta)
+	}
 	return rl.changeUser(ctx, id, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
 		if enabled {
 			if u.Status == domain.StatusEnabled {
@@ -170,8 +219,20 @@ func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, me
 	})
 }
 
-// DeleteUser removes a user and revokes every token issued for them.
+// endSessionsOf ends every browser session of a user, so that enabling
+// the user again does not bring old sign-ins back.
+func (rl *Realm) endSessionsOf(ctx context.Context, userID, reason string, meta eventstore.Meta) {
+	for _, s := range rl.Authz.Sessions(userID, meta.Time.Unix()) {
+		if err := rl.EndSession(ctx, s.SessionID, reason, meta); err != nil && !errors.Is(err, domain.ErrNotFound) {
+			rl.reg.log.Warn("session not ended", "realm", rl.Name, "session", s.SessionID, "err", err)
+		}
+	}
+}
+
+// DeleteUser removes a user, revokes every token issued for them and ends
+// their browser sessions.
 func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta) error {
+	defer rl.endSessionsOf(ctx, id, "user deleted", meta)
 	_, err := rl.changeUser(ctx, id, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
 		ev, rule, err := domain.DecideDeleteUser(u, meta.Time)
 		if err != nil {

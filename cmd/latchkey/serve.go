@@ -139,6 +139,11 @@ func serve(args []string) error {
 		return err
 	}
 	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, log)
+	snapshots, err := realms.OpenSnapshotStore(ctx, store.JetStream(), cfg.replicas)
+	if err != nil {
+		return err
+	}
+	reg.UseSnapshots(snapshots)
 	defer reg.Close()
 
 	var ready atomic.Bool

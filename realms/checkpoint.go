@@ -1,0 +1,639 @@
+package realms
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// Tamper evidence: each realm this process serves runs a checkpointer that
+// tails the realm's stream, hashes every message as stored (events, token
+// groups, revocation rules, earlier checkpoints) and, every
+// CheckpointEvery messages or CheckpointInterval after the first uncovered
+// one, appends an audit.checkpoint event signed with the realm's ES256 key
+// (see domain/checkpoint.go for the format). The checkpoint is appended at
+// the audit aggregate's version, the previous checkpoint's sequence: when
+// several replicas serve a realm, one wins each round and the others adopt
+// its checkpoint, so the chain never forks.
+
+// Defaults of AuditConfig.
+const (
+	DefaultCheckpointEvery    = 1000
+	DefaultCheckpointInterval = time.Minute
+	// MinTokenRetention is the shortest token-event retention accepted: a
+	// token event must outlive the longest access token (24 h) it records,
+	// or a restarted server would forget live tokens.
+	MinTokenRetention = 25 * time.Hour
+)
+
+// AuditConfig says when checkpoints are written and how long token events
+// are kept.
+type AuditConfig struct {
+	// CheckpointEvery is how many messages a checkpoint covers at most
+	// (0: DefaultCheckpointEvery; negative: no checkpoints at all).
+	CheckpointEvery int
+	// CheckpointInterval is how long a message waits, at most, before a
+	// checkpoint covers it (0: DefaultCheckpointInterval).
+	CheckpointInterval time.Duration
+	// TokenRetention is the Nats-TTL of token-event messages (0: kept for
+	// good; otherwise at least MinTokenRetention).
+	TokenRetention time.Duration
+}
+
+func (c AuditConfig) withDefaults() AuditConfig {
+	if c.CheckpointEvery == 0 {
+		c.CheckpointEvery = DefaultCheckpointEvery
+	}
+	if c.CheckpointInterval <= 0 {
+		c.CheckpointInterval = DefaultCheckpointInterval
+	}
+	return c
+}
+
+// Validate refuses settings that would lose data.
+func (c AuditConfig) Validate() error {
+	if c.TokenRetention != 0 && c.TokenRetention < MinTokenRetention {
+		return fmt.Errorf("token retention %s is shorter than the minimum %s", c.TokenRetention, MinTokenRetention)
+	}
+	return nil
+}
+
+// Per-registry settings and per-realm checkpointers. They live here rather
+// than in Registry and Realm so that the checkpointer stays one file.
+var (
+	auditConfigs  sync.Map // *Registry → AuditConfig
+	checkpointers sync.Map // *Realm → *checkpointer
+)
+
+// SetAudit configures checkpoints and token retention for the realms the
+// registry opens from now on. Call it before LoadAll.
+func (r *Registry) SetAudit(cfg AuditConfig) error {
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	auditConfigs.Store(r, cfg)
+	return nil
+}
+
+func (r *Registry) auditConfig() AuditConfig {
+	if v, ok := auditConfigs.Load(r); ok {
+		return v.(AuditConfig).withDefaults()
+	}
+	return AuditConfig{}.withDefaults()
+}
+
+// CheckpointSubject is where a realm's checkpoints are stored.
+func CheckpointSubject(realm string) string {
+	return eventstore.Subject(realm, domain.AuditRef(realm), domain.TypeAuditCheckpoint)
+}
+
+// startCheckpointer applies the realm's token retention and starts its
+// checkpointer; stopCheckpointer ends it.
+func (rl *Realm) startCheckpointer() {
+	cfg := rl.reg.auditConfig()
+	rl.reg.store.SetTokenRetention(rl.Name, cfg.TokenRetention)
+	if cfg.CheckpointEvery < 0 {
+		return
+	}
+	cp := &checkpointer{
+		rl: rl, store: rl.reg.store, log: rl.reg.log, cfg: cfg,
+		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
+	}
+	checkpointers.Store(rl, cp)
+	go cp.run()
+}
+
+// stopCheckpointer stops the realm's checkpointer. Token messages with a TTL
+// that no checkpoint covers yet are covered first, so that they cannot
+// expire unattested while the service is down.
+func (rl *Realm) stopCheckpointer() {
+	v, ok := checkpointers.LoadAndDelete(rl)
+	if !ok {
+		return
+	}
+	cp := v.(*checkpointer)
+	close(cp.quit)
+	<-cp.done
+}
+
+type checkpointer struct {
+	rl    *Realm
+	store *eventstore.Store
+	log   *slog.Logger
+	cfg   AuditConfig
+
+	kick chan struct{}
+	quit chan struct{}
+	done chan struct{}
+
+	mu       sync.Mutex
+	prev     domain.CheckpointRef // the last checkpoint of the chain
+	from     uint64               // first sequence the next checkpoint covers
+	entries  []tailEntry          // messages read since, in order
+	fresh    int                  // of them, how many are not checkpoints
+	oldest   time.Time            // when the first of those was read
+	expiring int                  // of them, how many carry a TTL
+	lastSeen uint64
+}
+
+// tailEntry is one message read from the tail.
+type tailEntry struct {
+	domain.ChainEntry
+	checkpoint bool // a checkpoint message
+	read       time.Time
+}
+
+// retryAfter spaces attempts after a failure.
+const retryAfter = 5 * time.Second
+
+func (cp *checkpointer) run() {
+	defer close(cp.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-cp.quit:
+		case <-cp.done:
+		}
+		cancel()
+	}()
+	var sub eventstore.RawSubscription
+	for sub == nil {
+		var err error
+		if sub, err = cp.start(ctx); err != nil {
+			cp.log.Warn("checkpointer not started", "realm", cp.rl.Name, "err", err)
+			select {
+			case <-cp.quit:
+				return
+			case <-time.After(retryAfter):
+			}
+		}
+	}
+	tick := time.NewTicker(min(cp.cfg.CheckpointInterval/4, time.Second))
+	defer tick.Stop()
+	var failedAt time.Time
+	for {
+		select {
+		case <-cp.quit:
+			cp.final(sub)
+			return
+		case <-cp.kick:
+		case <-tick.C:
+		}
+		if !cp.due() || time.Since(failedAt) < retryAfter {
+			continue
+		}
+		if err := cp.checkpoint(ctx); err != nil && ctx.Err() == nil {
+			failedAt = time.Now()
+			cp.log.Warn("checkpoint not written", "realm", cp.rl.Name, "err", err)
+		}
+	}
+}
+
+// final covers, before the checkpointer stops, what it has read if any of
+// it may expire; other messages wait for the next start.
+func (cp *checkpointer) final(sub eventstore.RawSubscription) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	// Let the tail catch up with what was written during shutdown.
+	catchUp, stopWaiting := context.WithTimeout(ctx, 2*time.Second)
+	defer stopWaiting()
+	if last, err := cp.store.LastSeq(catchUp, cp.rl.Name); err == nil {
+		for catchUp.Err() == nil {
+			cp.mu.Lock()
+			seen := cp.lastSeen
+			cp.mu.Unlock()
+			if seen >= last {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	sub.Stop()
+	cp.mu.Lock()
+	expiring := cp.expiring
+	cp.mu.Unlock()
+	if expiring > 0 {
+		if err := cp.checkpoint(ctx); err != nil {
+			cp.log.Warn("final checkpoint not written", "realm", cp.rl.Name, "err", err)
+		}
+	}
+}
+
+// start finds the end of the chain and tails the stream after it.
+func (cp *checkpointer) start(ctx context.Context) (eventstore.RawSubscription, error) {
+	if err := cp.resync(ctx); err != nil {
+		return nil, err
+	}
+	cp.mu.Lock()
+	from := cp.from
+	cp.mu.Unlock()
+	return cp.store.TailRaw(ctx, cp.rl.Name, from, cp.read, func(err error) {
+		cp.log.Warn("checkpointer read error", "realm", cp.rl.Name, "err", err)
+	})
+}
+
+// resync reloads the last checkpoint and drops what it already covers.
+func (cp *checkpointer) resync(ctx context.Context) error {
+	prev, err := LastCheckpoint(ctx, cp.store, cp.rl.Name)
+	if err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.prev, cp.from = prev, prev.ToSeq+1
+	cp.trim(prev.ToSeq)
+	return nil
+}
+
+// LastCheckpoint returns where a realm's chain ends (the zero ref when it
+// has no checkpoint yet).
+func LastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) (domain.CheckpointRef, error) {
+	m, ok, err := store.LastMsg(ctx, realm, CheckpointSubject(realm))
+	if err != nil || !ok {
+		return domain.CheckpointRef{}, err
+	}
+	c, err := decodeCheckpoint(&m)
+	if err != nil {
+		return domain.CheckpointRef{}, fmt.Errorf("last checkpoint (seq %d): %w", m.Seq, err)
+	}
+	return c.Ref(m.Seq), nil
+}
+
+func decodeCheckpoint(m *eventstore.RawMsg) (domain.Checkpoint, error) {
+	envs, err := m.Envelopes()
+	if err != nil {
+		return domain.Checkpoint{}, err
+	}
+	if len(envs) != 1 || envs[0].Type != domain.TypeAuditCheckpoint {
+		return domain.Checkpoint{}, errors.New("not one audit.checkpoint event")
+	}
+	p, err := envs[0].Payload()
+	if err != nil {
+		return domain.Checkpoint{}, err
+	}
+	return p.(domain.Checkpoint), nil
+}
+
+// read notes one message of the tail.
+func (cp *checkpointer) read(m *eventstore.RawMsg) {
+	entry := domain.ChainEntry{Seq: m.Seq, Digest: domain.MessageDigest(m.Subject, m.Data)}
+	if m.TTL > 0 {
+		entry.Until = m.Time.Add(m.TTL + time.Second - 1).Unix()
+	}
+	isCheckpoint := m.Subject == CheckpointSubject(cp.rl.Name)
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.lastSeen = m.Seq
+	if m.Seq < cp.from {
+		return // another replica's checkpoint already covers it
+	}
+	now := time.Now()
+	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, read: now})
+	if entry.Until > 0 {
+		cp.expiring++
+	}
+	if !isCheckpoint {
+		if cp.fresh == 0 {
+			cp.oldest = now
+		}
+		cp.fresh++
+		if cp.fresh >= cp.cfg.CheckpointEvery {
+			select {
+			case cp.kick <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+// due reports whether a checkpoint should be written now. A range holding
+// only checkpoints waits: an idle realm gets no checkpoint of checkpoints.
+func (cp *checkpointer) due() bool {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.fresh > 0 && (cp.fresh >= cp.cfg.CheckpointEvery || time.Since(cp.oldest) >= cp.cfg.CheckpointInterval)
+}
+
+// trim drops entries up to seq (covered) and recounts the rest. Callers
+// hold mu.
+func (cp *checkpointer) trim(seq uint64) {
+	i, _ := slices.BinarySearchFunc(cp.entries, seq+1, func(e tailEntry, s uint64) int {
+		return compareSeq(e.Seq, s)
+	})
+	cp.entries = slices.Delete(cp.entries, 0, i)
+	cp.fresh, cp.expiring = 0, 0
+	for _, e := range cp.entries {
+		if e.Until > 0 {
+			cp.expiring++
+		}
+		if !e.checkpoint {
+			if cp.fresh == 0 {
+				cp.oldest = e.read
+			}
+			cp.fresh++
+		}
+	}
+}
+
+func compareSeq(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// checkpoint signs and appends a checkpoint of every entry read so far.
+func (cp *checkpointer) checkpoint(ctx context.Context) error {
+	cp.mu.Lock()
+	entries := make([]domain.ChainEntry, len(cp.entries))
+	for i, e := range cp.entries {
+		entries[i] = e.ChainEntry
+	}
+	prev, from := cp.prev, cp.from
+	cp.mu.Unlock()
+	if len(entries) == 0 {
+		return nil
+	}
+	now := time.Now()
+	body, err := domain.BuildCheckpoint(cp.rl.Name, prev, from, entries, now.Unix())
+	if err != nil {
+		return err
+	}
+	kid, signer, err := cp.rl.Signer(ctx, domain.AlgES256)
+	if err != nil {
+		return err
+	}
+	signed, err := domain.SignCheckpoint(body, kid, signer, rand.Reader)
+	if err != nil {
+		return err
+	}
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: now}
+	seq, err := cp.store.Append(ctx, cp.rl.Name, domain.AuditRef(cp.rl.Name), prev.Seq, meta, signed)
+	if errors.Is(err, eventstore.ErrConflict) {
+		// Another replica extended the chain: continue from its checkpoint.
+		return cp.resync(ctx)
+	}
+	if err != nil {
+		return err
+	}
+	cp.mu.Lock()
+	cp.prev, cp.from = body.Ref(seq), body.ToSeq+1
+	cp.trim(body.ToSeq)
+	cp.mu.Unlock()
+	return nil
+}
+
+// VerifyOptions tune VerifyChain.
+type VerifyOptions struct {
+	// Now decides which expirable messages may be gone (default: now).
+	Now time.Time
+	// TrustedKeys, when set, are the only keys a checkpoint may be signed
+	// with (kid → ES256 public key, e.g. from an archived JWKS); otherwise
+	// the keys are those the stream's realm.key_added events publish.
+	TrustedKeys map[string]*ecdsa.PublicKey
+	// OnStart and OnMessage report progress.
+	OnStart   func(expected uint64)
+	OnMessage func(seq uint64)
+}
+
+// VerifyReport is what VerifyChain found.
+type VerifyReport struct {
+	Realm    string `json:"realm"`
+	Messages uint64 `json:"messages"`
+	LastSeq  uint64 `json:"last_seq"`
+	// Checkpoints counts those whose signature verified.
+	Checkpoints int `json:"checkpoints"`
+	// CoveredTo is the last sequence a valid checkpoint covers; Uncovered
+	// the messages after it, which no checkpoint vouches for yet.
+	CoveredTo uint64 `json:"covered_to"`
+	Uncovered uint64 `json:"uncovered"`
+	// Retention counts messages gone by their TTL, as the chain expected.
+	Retention uint64           `json:"retention"`
+	Findings  []domain.Finding `json:"findings"`
+	Kids      []string         `json:"kids"`
+}
+
+// Tampered returns the first finding that means the history was altered,
+// removed or reordered, if any.
+func (r *VerifyReport) Tampered() (domain.Finding, bool) {
+	for _, f := range r.Findings {
+		if f.Tampering() {
+			return f, true
+		}
+	}
+	return domain.Finding{}, false
+}
+
+// pendingMsg is a message read but not yet covered by a checkpoint.
+type pendingMsg struct {
+	seq    uint64
+	digest [32]byte
+}
+
+// VerifyChain reads a realm's whole stream and checks it against its
+// checkpoints: each checkpoint's signature (with the realm's ES256 keys),
+// that it follows the previous one, and that every message it chained is
+// still stored, unchanged, at its sequence, or expired by its TTL.
+func VerifyChain(ctx context.Context, store *eventstore.Store, realm string, opts VerifyOptions) (*VerifyReport, error) {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	v := &verifier{
+		realm: realm, opts: opts, keys: map[string]*ecdsa.PublicKey{},
+		cpSubject:  CheckpointSubject(realm),
+		keySubject: eventstore.Subject(realm, domain.RealmRef(realm), domain.TypeRealmKeyAdded),
+		report:     &VerifyReport{Realm: realm, Findings: []domain.Finding{}, Kids: []string{}},
+	}
+	_, err := store.Scan(ctx, realm, eventstore.ScanOptions{OnStart: opts.OnStart}, func(m *eventstore.RawMsg) error {
+		v.message(m)
+		if opts.OnMessage != nil {
+			opts.OnMessage(m.Seq)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	_, last, _, err := store.StreamBounds(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
+	v.finish(last)
+	return v.report, nil
+}
+
+type verifier struct {
+	realm      string
+	opts       VerifyOptions
+	cpSubject  string
+	keySubject string
+	keys       map[string]*ecdsa.PublicKey
+	pending    []pendingMsg
+	prev       domain.CheckpointRef
+	started    bool // a valid checkpoint was seen
+	report     *VerifyReport
+}
+
+func (v *verifier) add(f domain.Finding) { v.report.Findings = append(v.report.Findings, f) }
+
+func (v *verifier) message(m *eventstore.RawMsg) {
+	v.report.Messages++
+	v.report.LastSeq = m.Seq
+	v.pending = append(v.pending, pendingMsg{seq: m.Seq, digest: domain.MessageDigest(m.Subject, m.Data)})
+	switch m.Subject {
+	case v.keySubject:
+		v.keyAdded(m)
+	case v.cpSubject:
+		v.checkpoint(m)
+	}
+}
+
+// keyAdded learns an ES256 public key from the stream itself.
+func (v *verifier) keyAdded(m *eventstore.RawMsg) {
+	envs, err := m.Envelopes()
+	if err != nil {
+		return // an altered key event shows up as altered in its range
+	}
+	for _, env := range envs {
+		p, err := env.Payload()
+		if err != nil {
+			continue
+		}
+		k, ok := p.(domain.KeyAdded)
+		if !ok || k.Alg != domain.AlgES256 {
+			continue
+		}
+		if pub, err := parseJWK(k.PublicJWK); err == nil {
+			if ec, ok := pub.(*ecdsa.PublicKey); ok {
+				v.keys[k.Kid] = ec
+			}
+		}
+	}
+}
+
+func (v *verifier) key(kid string) (*ecdsa.PublicKey, bool) {
+	if v.opts.TrustedKeys != nil {
+		k, ok := v.opts.TrustedKeys[kid]
+		return k, ok
+	}
+	k, ok := v.keys[kid]
+	return k, ok
+}
+
+func (v *verifier) checkpoint(m *eventstore.RawMsg) {
+	c, err := decodeCheckpoint(m)
+	if err != nil {
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingSignature, Detail: "checkpoint cannot be read: " + err.Error()})
+		return
+	}
+	kid, err := c.SignerKid()
+	if err == nil {
+		pub, ok := v.key(kid)
+		switch {
+		case !ok:
+			err = fmt.Errorf("signed with unknown key %q", kid)
+		default:
+			err = c.VerifySignature(pub)
+		}
+	}
+	if err != nil {
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingSignature, Detail: err.Error()})
+		return
+	}
+	if !slices.Contains(v.report.Kids, kid) {
+		v.report.Kids = append(v.report.Kids, kid)
+	}
+	v.report.Checkpoints++
+	// It must continue the chain where the last valid checkpoint ended.
+	switch {
+	case c.Realm != v.realm:
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: fmt.Sprintf("checkpoint of realm %q", c.Realm)})
+		return
+	case c.ToSeq >= m.Seq:
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: fmt.Sprintf("covers up to seq %d, at or after itself", c.ToSeq)})
+		return
+	case c.PrevSeq != v.prev.Seq || c.PrevSeq != 0 && c.Prev != domain.EncodeHash(v.prev.Hash):
+		detail := fmt.Sprintf("follows the checkpoint at seq %d, but the last valid one is at seq %d", c.PrevSeq, v.prev.Seq)
+		if c.PrevSeq == v.prev.Seq {
+			detail = fmt.Sprintf("names a previous checkpoint (seq %d) whose hash differs", c.PrevSeq)
+		}
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: detail})
+	case c.FromSeq != v.prev.ToSeq+1:
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: fmt.Sprintf("starts at seq %d, the previous one ended at %d", c.FromSeq, v.prev.ToSeq)})
+	}
+	if c.FromSeq <= v.prev.ToSeq && v.started {
+		// Overlaps what a valid checkpoint covered: ignore it.
+		return
+	}
+	// Messages before its range that no valid checkpoint covered.
+	i := 0
+	for i < len(v.pending) && v.pending[i].seq < c.FromSeq {
+		i++
+	}
+	if i > 0 && v.started {
+		v.add(domain.Finding{Seq: v.pending[0].seq, LastSeq: v.pending[i-1].seq, Kind: domain.FindingUnverified,
+			Detail: fmt.Sprintf("no valid checkpoint covers them; the next one starts at seq %d", c.FromSeq)})
+	}
+	window := v.pending[i:]
+	prevHash, err := domain.DecodeHash(c.Prev)
+	if err != nil {
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: err.Error()})
+		return
+	}
+	findings, err := c.CheckRange(prevHash, func(seq uint64) ([32]byte, bool) {
+		j, ok := slices.BinarySearchFunc(window, seq, func(p pendingMsg, s uint64) int { return compareSeq(p.seq, s) })
+		if !ok {
+			return [32]byte{}, false
+		}
+		return window[j].digest, true
+	}, v.opts.Now.Unix())
+	if err != nil {
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: err.Error()})
+		return
+	}
+	for _, f := range findings {
+		if f.Kind == domain.FindingRetention {
+			v.report.Retention++
+		}
+		v.add(f)
+	}
+	// Everything up to its range's end is settled.
+	j := 0
+	for j < len(v.pending) && v.pending[j].seq <= c.ToSeq {
+		j++
+	}
+	v.pending = slices.Delete(v.pending, 0, j)
+	v.prev, v.started = c.Ref(m.Seq), true
+	v.report.CoveredTo = c.ToSeq
+}
+
+// finish reports what no checkpoint covers yet: messages after the last
+// one (normal: at most a checkpoint interval's worth while the service
+// runs), and any sequence missing among them, which nothing can vouch for.
+func (v *verifier) finish(lastSeq uint64) {
+	v.report.Uncovered = uint64(len(v.pending))
+	next := v.report.CoveredTo + 1
+	for _, p := range v.pending {
+		if p.seq > next {
+			v.add(domain.Finding{Seq: next, LastSeq: p.seq - 1, Kind: domain.FindingUnattested, Detail: "missing after the last checkpoint"})
+		}
+		next = p.seq + 1
+	}
+	if lastSeq >= next && lastSeq > 0 {
+		v.add(domain.Finding{Seq: next, LastSeq: lastSeq, Kind: domain.FindingUnattested, Detail: "missing at the end of the stream, after the last checkpoint"})
+	}
+	slices.SortStableFunc(v.report.Findings, func(a, b domain.Finding) int { return compareSeq(a.Seq, b.Seq) })
+}

@@ -1,0 +1,524 @@
+package realms_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/minio/highwayhash"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/eventstore/estest"
+	"github.com/latchkeyhq/latchkey/realms"
+)
+
+// fastAudit checkpoints often, so tests do not wait a minute.
+var fastAudit = realms.AuditConfig{CheckpointEvery: 8, CheckpointInterval: 100 * time.Millisecond}
+
+// auditRegistry opens a registry with fast checkpoints, without snapshots.
+func auditRegistry(t *testing.T, srv *estest.Server, cfg realms.AuditConfig) *realms.Registry {
+	t.Helper()
+	ctx := context.Background()
+	keys, err := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	passwords, err := realms.OpenPasswordStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := realms.NewRegistry(srv.Store, keys, passwords, "https://id.example.test", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err := reg.SetAudit(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := reg.LoadAll(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return reg
+}
+
+func sysMeta() eventstore.Meta {
+	return eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
+}
+
+// history writes a realm's worth of varied history: structure, clients,
+// concurrent (group-committed) tokens, revocations with their rules, a
+// key rotation, a deleted client.
+func history(t *testing.T, reg *realms.Registry) (clients []string) {
+	t.Helper()
+	ctx := context.Background()
+	rl, err := reg.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: fmt.Sprint("client-", i), Scopes: []string{"read"}}, false, sysMeta())
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients = append(clients, c.Client.ID)
+		issueTokens(t, rl, c.Client.ID, 12)
+	}
+	if err := rl.RevokeClientTokens(ctx, clients[1], "test", sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.RotateKeys(ctx, sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	issueTokens(t, rl, clients[0], 5)
+	if _, _, err := rl.DeleteClients(ctx, []string{clients[2]}, sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	return clients
+}
+
+// issueTokens issues n tokens concurrently, so that some share a message.
+func issueTokens(t *testing.T, rl *realms.Realm, clientID string, n int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			meta := eventstore.Meta{Actor: eventstore.ClientActor(clientID), ClientID: clientID, Time: time.Now()}
+			if _, err := rl.IssueAccessToken(context.Background(), domain.ClientRef(clientID), domain.GrantClientCredentials,
+				realms.TokenRequest{ClientID: clientID, Subject: clientID, Scope: "read", Lifetime: 3600}, meta); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// waitCovered waits until a checkpoint covers every message but
+// checkpoints.
+func waitCovered(t *testing.T, st *eventstore.Store, realm string) uint64 {
+	t.Helper()
+	ctx := context.Background()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		last, err := lastEventSeq(st, realm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := realms.LastCheckpoint(ctx, st, realm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ref.ToSeq >= last {
+			return ref.ToSeq
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no checkpoint covers the history")
+	return 0
+}
+
+// lastEventSeq is the sequence of the last message that is not a
+// checkpoint.
+func lastEventSeq(st *eventstore.Store, realm string) (uint64, error) {
+	var last uint64
+	_, err := st.Scan(context.Background(), realm, eventstore.ScanOptions{}, func(m *eventstore.RawMsg) error {
+		if m.Subject != realms.CheckpointSubject(realm) {
+			last = m.Seq
+		}
+		return nil
+	})
+	return last, err
+}
+
+func verify(t *testing.T, st *eventstore.Store, realm string, now time.Time) *realms.VerifyReport {
+	t.Helper()
+	rep, err := realms.VerifyChain(context.Background(), st, realm, realms.VerifyOptions{Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+func findingsText(rep *realms.VerifyReport) string {
+	var b strings.Builder
+	for _, f := range rep.Findings {
+		fmt.Fprintf(&b, "  seq %d..%d %s %s\n", f.Seq, f.LastSeq, f.Kind, f.Detail)
+	}
+	return b.String()
+}
+
+// cleanHistory builds a checkpointed history in dir and stops the server.
+func cleanHistory(t *testing.T, dir string) (covered uint64, clients []string) {
+	t.Helper()
+	srv := estest.Start(t, dir)
+	reg := auditRegistry(t, srv, fastAudit)
+	clients = history(t, reg)
+	covered = waitCovered(t, srv.Store, "acme")
+	reg.Close()
+	srv.Stop()
+	return covered, clients
+}
+
+func TestCleanHistoryVerifies(t *testing.T) {
+	dir := t.TempDir()
+	covered, _ := cleanHistory(t, dir)
+	srv := estest.Start(t, dir)
+	rep := verify(t, srv.Store, "acme", time.Now())
+	if len(rep.Findings) != 0 {
+		t.Fatalf("a clean history has findings:\n%s", findingsText(rep))
+	}
+	if rep.Checkpoints < 3 || rep.CoveredTo != covered || len(rep.Kids) != 2 {
+		t.Fatalf("report %+v: want several checkpoints up to seq %d, signed by both keys of the rotation", rep, covered)
+	}
+	if rep.Uncovered > 1 { // the last checkpoint itself
+		t.Fatalf("%d messages uncovered", rep.Uncovered)
+	}
+	if rep.Messages != rep.LastSeq {
+		t.Fatalf("read %d messages up to seq %d: the clean history has gaps", rep.Messages, rep.LastSeq)
+	}
+}
+
+// msgOfKind finds, in a stopped server's realm, the first message whose
+// subject ends in suffix and that a checkpoint covers.
+func msgOfKind(t *testing.T, st *eventstore.Store, suffix string, below uint64) eventstore.RawMsg {
+	t.Helper()
+	var found eventstore.RawMsg
+	_, err := st.Scan(context.Background(), "acme", eventstore.ScanOptions{ToSeq: below}, func(m *eventstore.RawMsg) error {
+		if strings.HasSuffix(m.Subject, suffix) && (suffix != "token.issued" || bytes.Count(m.Data, []byte{'\n'}) > 0) {
+			found = *m
+			found.Data = bytes.Clone(m.Data)
+			return eventstore.ErrStopScan
+		}
+		return nil
+	})
+	if err != nil || found.Seq == 0 {
+		t.Fatalf("no message on *%s below seq %d (%v)", suffix, below, err)
+	}
+	return found
+}
+
+func requireFirstTampered(t *testing.T, rep *realms.VerifyReport, seq uint64, kinds ...string) {
+	t.Helper()
+	f, ok := rep.Tampered()
+	if !ok {
+		t.Fatalf("verify found no tampering; want seq %d:\n%s", seq, findingsText(rep))
+	}
+	if f.Seq != seq || !strings.Contains(strings.Join(kinds, ","), f.Kind) {
+		t.Fatalf("first tampering at seq %d (%s), want seq %d (%v):\n%s", f.Seq, f.Kind, seq, kinds, findingsText(rep))
+	}
+}
+
+func TestVerifyNamesTheExactSequence(t *testing.T) {
+	base := t.TempDir()
+	covered, _ := cleanHistory(t, base)
+
+	cases := []struct {
+		name   string
+		suffix string // which message to tamper with
+		tamper func(t *testing.T, dir string, m eventstore.RawMsg)
+		kinds  []string
+	}{
+		{"delete a client event", ".updated", deleteMsg(false), []string{domain.FindingRemoved}},
+		{"delete a node event", "node.org.created", deleteMsg(false), []string{domain.FindingRemoved}},
+		{"secure-delete a group of token events", "token.issued", deleteMsg(true), []string{domain.FindingRemoved}},
+		{"delete a revocation rule", ".revocations", deleteMsg(false), []string{domain.FindingRemoved}},
+		{"delete a checkpoint", ".checkpoint", deleteMsg(false), []string{domain.FindingRemoved}},
+		{"replace an event by a modified copy", ".created", replaceMsg, []string{domain.FindingRemoved}},
+		{"edit an event on disk", ".created", editOnDisk, []string{domain.FindingAltered}},
+		{"edit a token group on disk", "token.issued", editOnDisk, []string{domain.FindingAltered}},
+		{"edit a checkpoint on disk", ".checkpoint", editOnDisk, []string{domain.FindingAltered, domain.FindingSignature}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			copyDir(t, base, dir)
+			srv := estest.Start(t, dir)
+			m := msgOfKind(t, srv.Store, tc.suffix, covered)
+			srv.Stop()
+			tc.tamper(t, dir, m)
+			srv = estest.Start(t, dir)
+			rep := verify(t, srv.Store, "acme", time.Now())
+			requireFirstTampered(t, rep, m.Seq, tc.kinds...)
+		})
+	}
+}
+
+func deleteMsg(secure bool) func(t *testing.T, dir string, m eventstore.RawMsg) {
+	return func(t *testing.T, dir string, m eventstore.RawMsg) {
+		srv := estest.Start(t, dir)
+		defer srv.Stop()
+		ctx := context.Background()
+		stream, err := srv.Store.JetStream().Stream(ctx, eventstore.StreamName("acme"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if secure {
+			err = stream.SecureDeleteMsg(ctx, m.Seq)
+		} else {
+			err = stream.DeleteMsg(ctx, m.Seq)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// replaceMsg deletes a message and stores a modified copy at the end.
+func replaceMsg(t *testing.T, dir string, m eventstore.RawMsg) {
+	deleteMsg(false)(t, dir, m)
+	srv := estest.Start(t, dir)
+	defer srv.Stop()
+	forged := bytes.Replace(m.Data, []byte(`"system"`), []byte(`"user:x"`), 1)
+	if _, err := srv.Store.JetStream().Publish(context.Background(), m.Subject, forged); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// editOnDisk changes one byte of the message body in the stopped server's
+// block file and recomputes the record's checksum, as someone with access
+// to the disk could: the server loads the altered message as valid.
+func editOnDisk(t *testing.T, dir string, m eventstore.RawMsg) {
+	msgs := filepath.Join(dir, "nats", "jetstream", "$G", "streams", eventstore.StreamName("acme"), "msgs")
+	blocks, _ := filepath.Glob(filepath.Join(msgs, "*.blk"))
+	for _, path := range blocks {
+		var index uint32
+		if _, err := fmt.Sscanf(filepath.Base(path), "%d.blk", &index); err != nil {
+			continue
+		}
+		buf, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		le := binary.LittleEndian
+		for off := 0; off+22 <= len(buf); {
+			rl := le.Uint32(buf[off:])
+			hasHeaders := rl&(1<<31) != 0
+			rl &^= 1 << 31
+			if rl == 0 || off+int(rl) > len(buf) {
+				break
+			}
+			rec := buf[off : off+int(rl)]
+			seq := le.Uint64(rec[4:])
+			slen := int(le.Uint16(rec[20:]))
+			data := rec[22 : len(rec)-8]
+			body := data[slen:]
+			if hasHeaders {
+				hl := int(le.Uint32(body))
+				body = body[4+hl:]
+			}
+			if seq == m.Seq && bytes.Equal(body, m.Data) {
+				i := bytes.Index(body, []byte(`"acme"`))
+				if i < 0 {
+					t.Fatalf("seq %d holds no \"acme\"", seq)
+				}
+				body[i+1] = 'x' // "acme" → "xcme", same length
+				key := sha256.Sum256(fmt.Appendf(nil, "%s-%d", eventstore.StreamName("acme"), index))
+				hh, _ := highwayhash.New64(key[:])
+				hh.Write(rec[4:20])
+				hh.Write(data[:slen])
+				if hasHeaders {
+					hh.Write(data[slen+4:])
+				} else {
+					hh.Write(data[slen:])
+				}
+				copy(rec[len(rec)-8:], hh.Sum(nil))
+				if err := os.WriteFile(path, buf, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				// Drop the server's caches of the stream state.
+				os.Remove(filepath.Join(msgs, "..", "index.db"))
+				return
+			}
+			off += int(rl)
+		}
+	}
+	t.Fatalf("seq %d not found in %s", m.Seq, msgs)
+}
+
+func copyDir(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(from, path)
+		target := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o700)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o600)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestRetentionIsNotTampering: token messages with a TTL that expire are
+// reported as retention; one deleted before its expiry is tampering.
+func TestRetentionIsNotTampering(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	reg := auditRegistry(t, srv, fastAudit)
+	rl, err := reg.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "c", Scopes: []string{"read"}}, false, sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Retention far below what serve accepts, to see it happen in a test.
+	const ttl = 3 * time.Second
+	srv.Store.SetTokenRetention("acme", ttl)
+	issueTokens(t, rl, c.Client.ID, 10)
+	issueTokens(t, rl, c.Client.ID, 10)
+	written := time.Now()
+	covered := waitCovered(t, srv.Store, "acme")
+
+	// Before expiry: delete one token message.
+	var victim eventstore.RawMsg
+	_, err = srv.Store.Scan(ctx, "acme", eventstore.ScanOptions{ToSeq: covered}, func(m *eventstore.RawMsg) error {
+		if m.TTL > 0 && victim.Seq == 0 {
+			victim = *m
+		}
+		return nil
+	})
+	if err != nil || victim.Seq == 0 {
+		t.Fatalf("no message with a TTL (%v)", err)
+	}
+	if victim.TTL != ttl {
+		t.Fatalf("token message TTL %v, want %v", victim.TTL, ttl)
+	}
+	stream, _ := srv.Store.JetStream().Stream(ctx, eventstore.StreamName("acme"))
+	if err := stream.DeleteMsg(ctx, victim.Seq); err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, srv.Store, "acme", time.Now())
+	requireFirstTampered(t, rep, victim.Seq, domain.FindingRemoved)
+
+	// After expiry JetStream removes them all: retention, not tampering.
+	deadline := written.Add(ttl + 15*time.Second)
+	for {
+		var withTTL int
+		_, err := srv.Store.Scan(ctx, "acme", eventstore.ScanOptions{}, func(m *eventstore.RawMsg) error {
+			if m.TTL > 0 {
+				withTTL++
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withTTL == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d token messages still stored long after their TTL", withTTL)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	rep = verify(t, srv.Store, "acme", time.Now())
+	if f, bad := rep.Tampered(); bad {
+		t.Fatalf("expired messages reported as tampering (%+v):\n%s", f, findingsText(rep))
+	}
+	if rep.Retention == 0 {
+		t.Fatalf("no message reported as retention:\n%s", findingsText(rep))
+	}
+	reg.Close()
+}
+
+// TestReplicasKeepOneChain: two registries serving the same realm (two
+// replicas) both checkpoint; the chain stays linear and verifies.
+func TestReplicasKeepOneChain(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	a := auditRegistry(t, srv, fastAudit)
+	rl, err := a.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := auditRegistry(t, srv, fastAudit)
+	rlB, err := b.Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "c", Scopes: []string{"read"}}, false, sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rlB.WaitFor(ctx, c.Client.Version); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		issueTokens(t, rl, c.Client.ID, 7)
+		issueTokens(t, rlB, c.Client.ID, 7)
+	}
+	waitCovered(t, srv.Store, "acme")
+	a.Close()
+	b.Close()
+	rep := verify(t, srv.Store, "acme", time.Now())
+	if len(rep.Findings) != 0 || rep.Checkpoints < 2 {
+		t.Fatalf("two replicas: %d checkpoints, findings:\n%s", rep.Checkpoints, findingsText(rep))
+	}
+}
+
+// TestCheckpointSignatureUsesTheRealmKey: a checkpoint verifies with the
+// realm's published ES256 key and no other.
+func TestCheckpointSignatureUsesTheRealmKey(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	reg := auditRegistry(t, srv, fastAudit)
+	defer reg.Close()
+	rl, err := reg.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCovered(t, srv.Store, "acme")
+	m, ok, err := srv.Store.LastMsg(ctx, "acme", realms.CheckpointSubject("acme"))
+	if err != nil || !ok {
+		t.Fatal(err, ok)
+	}
+	envs, _ := m.Envelopes()
+	p, err := envs[0].Payload()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp := p.(domain.Checkpoint)
+	kid, _ := cp.SignerKid()
+	active, _ := rl.State().ActiveKey(domain.AlgES256)
+	if kid != active.Kid || envs[0].Aggregate != "audit/acme" || envs[0].Actor != eventstore.ActorSystem {
+		t.Fatalf("checkpoint kid %s aggregate %s actor %s", kid, envs[0].Aggregate, envs[0].Actor)
+	}
+	pub, alg, ok := rl.PublicKey(kid, time.Now())
+	if !ok || alg != domain.AlgES256 {
+		t.Fatal("no public key for the checkpoint's kid")
+	}
+	if err := cp.VerifySignature(pub.(*ecdsa.PublicKey)); err != nil {
+		t.Fatal(err)
+	}
+	forged := cp
+	forged.ToSeq++
+	if err := forged.VerifySignature(pub.(*ecdsa.PublicKey)); err != domain.ErrBadSignature {
+		t.Fatalf("a changed body verifies: %v", err)
+	}
+	other, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err := cp.VerifySignature(&other.PublicKey); err != domain.ErrBadSignature {
+		t.Fatalf("another key verifies: %v", err)
+	}
+}
