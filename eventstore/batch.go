@@ -35,7 +35,7 @@ type batchAck struct {
 }
 
 // publishAtomic stores msgs all-or-nothing and returns the last sequence.
-func (s *Store) publishAtomic(ctx context.Context, msgs []*nats.Msg) (uint64, error) {
+func (s *Store) publishAtomic(ctx context.Context, realm string, msgs []*nats.Msg) (uint64, error) {
 	id := nuid.Next()
 	for i, m := range msgs {
 		m.Header.Set(headerBatchID, id)
@@ -51,7 +51,7 @@ func (s *Store) publishAtomic(ctx context.Context, msgs []*nats.Msg) (uint64, er
 	resp, err := s.nc.RequestMsgWithContext(ctx, last)
 	if err != nil {
 		if errors.Is(err, nats.ErrNoResponders) {
-			return 0, ErrNoRealm
+			return 0, s.noResponse(ctx, realm)
 		}
 		return 0, err
 	}

@@ -13,6 +13,10 @@ var ErrConflict = errors.New("eventstore: concurrent update of the aggregate")
 // ErrNoRealm: the realm has no stream.
 var ErrNoRealm = errors.New("eventstore: realm has no stream")
 
+// ErrUnavailable: the realm's stream exists but could not take the write
+// now (for example a cluster electing a new stream leader); retry later.
+var ErrUnavailable = errors.New("eventstore: the realm's stream is unavailable; retry")
+
 // JetStream error codes for a failed Nats-Expected-Last-Subject-Sequence
 // check: 10071 on a single server, 10164 on replicated streams.
 const (

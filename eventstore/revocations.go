@@ -62,7 +62,7 @@ func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, chan
 		m.Data = body
 		msgs = append(msgs, m)
 	}
-	return s.publishAtomic(ctx, msgs)
+	return s.publishAtomic(ctx, realm, msgs)
 }
 
 // AppendRevocation writes one revocation event together with its rule.

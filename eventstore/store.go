@@ -90,13 +90,23 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 		ack, err := s.js.PublishMsg(ctx, msgs[0])
 		if err != nil {
 			if errors.Is(err, jetstream.ErrNoStreamResponse) {
-				return 0, ErrNoRealm
+				return 0, s.noResponse(ctx, realm)
 			}
 			return 0, asConflict(err)
 		}
 		return ack.Sequence, nil
 	}
-	return s.publishAtomic(ctx, msgs)
+	return s.publishAtomic(ctx, realm, msgs)
+}
+
+// noResponse explains a write nobody answered: the realm has no stream, or
+// its stream cannot take writes right now.
+func (s *Store) noResponse(ctx context.Context, realm string) error {
+	exists, err := s.HasRealmStream(ctx, realm)
+	if err == nil && !exists {
+		return ErrNoRealm
+	}
+	return ErrUnavailable
 }
 
 // expect makes a message conditional on the aggregate's version: the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -47,6 +48,15 @@ type tokenBatcher struct {
 	in   chan tokenReq
 	quit chan struct{}
 	wg   sync.WaitGroup
+	ttl  atomic.Int64 // Nats-TTL of each token message (ns); 0 keeps them
+}
+
+// SetTokenRetention is the realm's token-event retention: each message of
+// token events written from now on carries it as its Nats-TTL, and
+// JetStream removes the message once it has passed. 0 keeps them for good.
+// It must exceed the longest lifetime of a token the events describe.
+func (s *Store) SetTokenRetention(realm string, ttl time.Duration) {
+	s.batcher(realm).ttl.Store(int64(ttl))
 }
 
 // AppendToken writes one high-volume token event under its aggregate (a
@@ -136,10 +146,14 @@ type tokenGroup struct {
 // request with its message's sequence or the error.
 func (b *tokenBatcher) commit(batch []tokenReq) {
 	groups := groupBySubject(batch)
+	var opts []jetstream.PublishOpt
+	if ttl := b.ttl.Load(); ttl > 0 {
+		opts = append(opts, jetstream.WithMsgTTL(time.Duration(ttl)))
+	}
 	for _, g := range groups {
 		m := nats.NewMsg(g.reqs[0].subject)
 		m.Data = joinBodies(g.reqs)
-		g.ack, g.err = b.s.js.PublishMsgAsync(m)
+		g.ack, g.err = b.s.js.PublishMsgAsync(m, opts...)
 	}
 	timeout := time.NewTimer(tokenCommitTimeout)
 	defer timeout.Stop()

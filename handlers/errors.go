@@ -63,6 +63,9 @@ func domainError(c echo.Context, log *slog.Logger, err error) error {
 		return writeError(c, http.StatusConflict, errConflict, "already exists")
 	case errors.Is(err, eventstore.ErrConflict):
 		return writeError(c, http.StatusConflict, errConflict, "changed concurrently; reload and retry")
+	case errors.Is(err, eventstore.ErrUnavailable):
+		c.Response().Header().Set("Retry-After", "1")
+		return writeError(c, http.StatusServiceUnavailable, errServer, "the event store cannot take writes right now; retry")
 	}
 	log.Error("request failed", "request_id", requestID(c), "err", err)
 	return writeError(c, http.StatusServiceUnavailable, errServer, "the server could not complete the request; retry later")
