@@ -28,12 +28,14 @@ type page struct {
 
 type scopeLine struct{ Name, Description string }
 
-// render writes an HTML page that must never be cached or framed.
+// render writes an HTML page that must never be cached or framed. The
+// policy has no form-action: browsers apply it to the redirect that follows
+// a form post, which goes to the client's redirect URI by design.
 func render(c echo.Context, status int, name string, p page) error {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
 	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().WriteHeader(status)
 	return pages.ExecuteTemplate(c.Response(), name, p)
