@@ -60,11 +60,7 @@ func (s *Store) publishAtomic(ctx context.Context, realm string, msgs []*nats.Ms
 		return 0, fmt.Errorf("eventstore: batch ack: %w", err)
 	}
 	if ack.Error != nil {
-		switch ack.Error.ErrCode {
-		case codeWrongLastSequence, codeWrongLastSequenceReplicated:
-			return 0, ErrConflict
-		}
-		return 0, fmt.Errorf("eventstore: batch refused: %s (%d)", ack.Error.Description, ack.Error.ErrCode)
+		return 0, conflictCode(ack.Error.ErrCode, fmt.Errorf("eventstore: batch refused: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
 	}
 	if ack.Count != uint64(len(msgs)) {
 		return 0, fmt.Errorf("eventstore: batch stored %d of %d messages", ack.Count, len(msgs))

@@ -18,20 +18,30 @@ var ErrNoRealm = errors.New("eventstore: realm has no stream")
 var ErrUnavailable = errors.New("eventstore: the realm's stream is unavailable; retry")
 
 // JetStream error codes for a failed Nats-Expected-Last-Subject-Sequence
-// check: 10071 on a single server, 10164 on replicated streams.
+// check: 10071 when the stored last message differs; 10164 (replicated
+// streams) also while another write of the subject is still in flight,
+// which can follow a writer's own acknowledged write for a moment.
 const (
 	codeWrongLastSequence           = 10071
 	codeWrongLastSequenceReplicated = 10164
 )
 
-// asConflict maps JetStream's wrong-last-sequence errors to ErrConflict.
+// asConflict maps JetStream's wrong-last-sequence errors: 10071 is a
+// conflict, 10164 a write in flight (retried before it counts as one).
 func asConflict(err error) error {
 	var apiErr *jetstream.APIError
 	if errors.As(err, &apiErr) {
-		switch apiErr.ErrorCode {
-		case codeWrongLastSequence, codeWrongLastSequenceReplicated:
-			return ErrConflict
-		}
+		return conflictCode(int(apiErr.ErrorCode), err)
+	}
+	return err
+}
+
+func conflictCode(code int, err error) error {
+	switch code {
+	case codeWrongLastSequence:
+		return ErrConflict
+	case codeWrongLastSequenceReplicated:
+		return errInFlight
 	}
 	return err
 }

@@ -2,10 +2,12 @@ package eventstore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -13,9 +15,6 @@ import (
 
 // MaxPage bounds one read of a realm's stream.
 const MaxPage = 1000
-
-// fetchWait bounds one wait for messages the stream already holds.
-const fetchWait = 5 * time.Second
 
 // ReadAggregate returns an aggregate's own events in order: its history.
 func (s *Store) ReadAggregate(ctx context.Context, realm string, agg domain.AggregateRef) ([]Envelope, error) {
@@ -45,49 +44,148 @@ func (s *Store) ReadRealm(ctx context.Context, realm string, afterSeq uint64, li
 	return s.read(ctx, realm, cfg, limit)
 }
 
-// read drains an ordered consumer until nothing is pending or limit (0 for
-// no limit) events were read.
+// read drains an ordered consumer up to the last message the stream's
+// leader holds for the consumer's filter, or limit (0 for no limit)
+// messages. The consumer may sit on a follower that has not yet applied
+// what the leader acknowledged, so its own count of pending messages is not
+// trusted: the leader's last sequence is the target.
 func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedConsumerConfig, limit int) ([]Envelope, error) {
-	cons, err := s.js.OrderedConsumer(ctx, StreamName(realm), cfg)
+	target, err := s.leaderLastSeq(ctx, realm, cfg.FilterSubjects)
+	if err != nil {
+		return nil, err
+	}
+	start := cfg.OptStartSeq
+	if target == 0 || (start > 0 && start > target) {
+		return nil, nil
+	}
+	var cons jetstream.Consumer
+	err = retryNoResponders(ctx, func() (err error) {
+		cons, err = s.js.OrderedConsumer(ctx, StreamName(realm), cfg)
+		return err
+	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
 			return nil, ErrNoRealm
 		}
 		return nil, err
 	}
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	pending := info.NumPending
-	if limit > 0 && pending > uint64(limit) {
-		pending = uint64(limit)
-	}
-	out := make([]Envelope, 0, pending)
-	for read := uint64(0); read < pending; {
-		batch, err := cons.Fetch(int(min(pending-read, MaxPage)), jetstream.FetchMaxWait(fetchWait))
-		if err != nil {
+	var out []Envelope
+	read, idle := 0, 0
+	for limit == 0 || read < limit {
+		want := MaxPage
+		if limit > 0 {
+			want = min(limit-read, MaxPage)
+		}
+		var batch jetstream.MessageBatch
+		if err := retryNoResponders(ctx, func() (err error) {
+			batch, err = cons.FetchNoWait(want)
+			return err
+		}); err != nil {
 			return nil, err
 		}
-		got := 0
+		got, last := 0, uint64(0)
 		for m := range batch.Messages() {
-			envs, _, err := decodeMsg(m)
+			envs, seq, err := decodeMsg(m)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, envs...)
-			got++
+			got, last = got+1, seq
 		}
-		if err := batch.Error(); err != nil {
+		// A pull that nobody answered (the consumer not yet known where it
+		// landed) is an empty round, tried again below.
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
 			return nil, err
 		}
-		if got == 0 {
-			return nil, fmt.Errorf("eventstore: stream %s returned no message while %d were pending", StreamName(realm), pending-read)
+		read += got
+		if last >= target {
+			break
 		}
-		read += uint64(got)
+		if got == 0 {
+			// Nothing yet: a lagging follower, or messages deleted up to the
+			// target. Give the follower a moment, then stop.
+			if idle++; idle == readIdleRounds {
+				break
+			}
+			select {
+			case <-time.After(readIdleWait):
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		} else {
+			idle = 0
+		}
 	}
 	return out, nil
 }
+
+// readIdleRounds bounds empty fetches before a read stops short of the
+// leader's last sequence (each waits readIdleWait).
+const (
+	readIdleRounds = 20
+	readIdleWait   = 50 * time.Millisecond
+)
+
+// retryNoResponders runs a JetStream API call again while nobody answers
+// it: on a cluster, a consumer just created may not yet be known to the
+// server a request reaches.
+func retryNoResponders(ctx context.Context, call func() error) error {
+	for attempt := 0; ; attempt++ {
+		err := call()
+		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, jetstream.ErrNoStreamResponse) || attempt == 10 {
+			return err
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// leaderLastSeq asks the stream's leader (not a direct get, which any
+// replica may answer) for the sequence of the last message matching the
+// filter, or of the stream's last message. 0: none.
+func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string) (uint64, error) {
+	if len(filter) == 0 {
+		return s.LastSeq(ctx, realm)
+	}
+	req, _ := json.Marshal(map[string]string{"last_by_subj": filter[0]})
+	var resp *nats.Msg
+	err := retryNoResponders(ctx, func() (err error) {
+		resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	var r struct {
+		Message *struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+		Error *struct {
+			Code    int `json:"code"`
+			ErrCode int `json:"err_code"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &r); err != nil {
+		return 0, err
+	}
+	switch {
+	case r.Error != nil && r.Error.Code == 404 && r.Error.ErrCode == codeStreamNotFound:
+		return 0, ErrNoRealm
+	case r.Error != nil && r.Error.Code == 404:
+		return 0, nil // no message matches
+	case r.Error != nil:
+		return 0, fmt.Errorf("eventstore: last message of %s: error %d", filter[0], r.Error.ErrCode)
+	case r.Message == nil:
+		return 0, nil
+	}
+	return r.Message.Seq, nil
+}
+
+// codeStreamNotFound is JetStream's "stream not found".
+const codeStreamNotFound = 10059
 
 // decodeMsg returns a message's envelopes and its stream sequence.
 func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {

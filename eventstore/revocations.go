@@ -62,7 +62,7 @@ func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, chan
 		m.Data = body
 		msgs = append(msgs, m)
 	}
-	return s.publishAtomic(ctx, realm, msgs)
+	return retryInFlight(ctx, func() (uint64, error) { return s.publishAtomic(ctx, realm, msgs) })
 }
 
 // AppendRevocation writes one revocation event together with its rule.

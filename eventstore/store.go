@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -86,17 +87,44 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 	if expected != AnyVersion {
 		expect(msgs[0], realm, agg, expected)
 	}
-	if len(msgs) == 1 {
-		ack, err := s.js.PublishMsg(ctx, msgs[0])
-		if err != nil {
-			if errors.Is(err, jetstream.ErrNoStreamResponse) {
-				return 0, s.noResponse(ctx, realm)
+	return retryInFlight(ctx, func() (uint64, error) {
+		if len(msgs) == 1 {
+			ack, err := s.js.PublishMsg(ctx, msgs[0])
+			if err != nil {
+				if errors.Is(err, jetstream.ErrNoStreamResponse) {
+					return 0, s.noResponse(ctx, realm)
+				}
+				return 0, asConflict(err)
 			}
-			return 0, asConflict(err)
+			return ack.Sequence, nil
 		}
-		return ack.Sequence, nil
+		return s.publishAtomic(ctx, realm, msgs)
+	})
+}
+
+// errInFlight is JetStream's 10164 on a replicated stream: the expected
+// version was checked while a write of the subject was still in flight.
+// It is a conflict only if it persists.
+var errInFlight = errors.New("eventstore: a write of the aggregate is in flight")
+
+// retryInFlight runs an append again, briefly, while it fails with
+// errInFlight; a real conflict then shows as ErrConflict. Nothing was
+// written by a refused attempt, so trying again is safe.
+func retryInFlight(ctx context.Context, appendOnce func() (uint64, error)) (uint64, error) {
+	for attempt := 0; ; attempt++ {
+		seq, err := appendOnce()
+		if !errors.Is(err, errInFlight) {
+			return seq, err
+		}
+		if attempt == 3 {
+			return 0, ErrConflict
+		}
+		select {
+		case <-time.After(time.Duration(attempt+1) * 2 * time.Millisecond):
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
 	}
-	return s.publishAtomic(ctx, realm, msgs)
 }
 
 // noResponse explains a write nobody answered: the realm has no stream, or

@@ -29,10 +29,13 @@ const (
 	tokenBatchMax      = 512
 	tokenBatchWorkers  = 2 // rounds in flight per realm
 	tokenQueueDepth    = 8192
-	tokenCommitTimeout = 10 * time.Second
+	// tokenCommitTimeout bounds one round; after a stream leader dies,
+	// publishes sent to it are never answered and fail after this.
+	tokenCommitTimeout = 3 * time.Second
 )
 
 type tokenReq struct {
+	ctx     context.Context
 	subject string
 	body    []byte
 	done    chan tokenResult
@@ -75,7 +78,7 @@ func (s *Store) AppendToken(ctx context.Context, realm string, agg domain.Aggreg
 	if err != nil {
 		return 0, err
 	}
-	req := tokenReq{subject: Subject(realm, agg, env.Type), body: body, done: make(chan tokenResult, 1)}
+	req := tokenReq{ctx: ctx, subject: Subject(realm, agg, env.Type), body: body, done: make(chan tokenResult, 1)}
 	b := s.batcher(realm)
 	select {
 	case b.in <- req:
@@ -145,7 +148,19 @@ type tokenGroup struct {
 // commit publishes one message per subject, pipelined, and answers every
 // request with its message's sequence or the error.
 func (b *tokenBatcher) commit(batch []tokenReq) {
-	groups := groupBySubject(batch)
+	// A caller that gave up gets no token, so its event is not written.
+	live := batch[:0]
+	for _, r := range batch {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- tokenResult{err: err}
+			continue
+		}
+		live = append(live, r)
+	}
+	if len(live) == 0 {
+		return
+	}
+	groups := groupBySubject(live)
 	var opts []jetstream.PublishOpt
 	if ttl := b.ttl.Load(); ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(time.Duration(ttl)))
