@@ -69,6 +69,7 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		}
 		return nil, err
 	}
+	defer s.dropConsumer(realm, cons)
 	var out []Envelope
 	read, idle := 0, 0
 	for limit == 0 || read < limit {
@@ -238,7 +239,32 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		fn(seq, envs)
 	})
 	if err != nil {
+		s.dropConsumer(realm, cons)
 		return nil, err
 	}
-	return cc, nil
+	return &subscription{ConsumeContext: cc, drop: func() { s.dropConsumer(realm, cons) }}, nil
+}
+
+// subscription deletes its server-side consumer when stopped: an ephemeral
+// consumer would otherwise linger for minutes, and a stream holds at most
+// 1,000 of them.
+type subscription struct {
+	jetstream.ConsumeContext
+	drop func()
+}
+
+func (s *subscription) Stop() {
+	s.ConsumeContext.Stop()
+	s.drop()
+}
+
+// dropConsumer deletes a reader's consumer on the server (best effort).
+func (s *Store) dropConsumer(realm string, cons jetstream.Consumer) {
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = s.js.DeleteConsumer(ctx, StreamName(realm), info.Name)
 }

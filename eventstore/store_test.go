@@ -252,3 +252,39 @@ func TestAppendToUnknownRealm(t *testing.T) {
 		t.Fatalf("err = %v, want eventstore.ErrNoRealm", err)
 	}
 }
+
+// TestReadsLeaveNoConsumerBehind: every read and subscription deletes its
+// server-side consumer; a stream holds at most 1,000, so leftovers would
+// eventually stop every reader of the realm.
+func TestReadsLeaveNoConsumerBehind(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.Store, "acme")
+	if _, err := ts.Store.Append(ctx, "acme", domain.ClientRef("c1"), 0, testMeta(), domain.ClientCreated{ClientID: "c1"}); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := ts.Store.ReadRealm(ctx, "acme", 0, 10); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ts.Store.ReadAggregate(ctx, "acme", domain.ClientRef("c1")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := ts.Store.Subscribe(ctx, "acme", 1, func(uint64, []eventstore.Envelope) {}, func(error) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub.Stop()
+	st, err := ts.Store.JetStream().Stream(ctx, eventstore.StreamName("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("%d consumers left on the stream after reads and a stopped subscription", info.State.Consumers)
+	}
+}

@@ -35,8 +35,13 @@ type fixture struct {
 }
 
 func newFixture(tb testing.TB) *fixture {
+	return newFixtureWith(tb, false)
+}
+
+// newFixtureWith can turn fsync off, for a benchmark baseline only.
+func newFixtureWith(tb testing.TB, noSync bool) *fixture {
 	tb.Helper()
-	srv := estest.Start(tb, tb.TempDir())
+	srv := estest.StartWith(tb, eventstore.EmbeddedConfig{DataDir: tb.TempDir(), NoSync: noSync})
 	ctx := context.Background()
 	keys, err := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
 	if err != nil {

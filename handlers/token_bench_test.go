@@ -8,11 +8,21 @@ import (
 )
 
 // BenchmarkClientCredentialsToken measures the whole token path in-process:
-// form parsing, client authentication, ES256 signing and the token.issued
-// event acknowledged by a real JetStream server with fsync on every write.
-// Run with -cpu to vary the parallelism of requests.
+// form parsing, client authentication, ES256 signing, the token.issued
+// event acknowledged by a real JetStream server and applied to the read
+// models. "fsync" is production (every acknowledged write on disk);
+// "nofsync" is the baseline of the same run without fsync: the ratio is
+// what durability costs after group commit.
 func BenchmarkClientCredentialsToken(b *testing.B) {
-	f := newFixture(b)
+	for _, mode := range []struct {
+		name   string
+		noSync bool
+	}{{"fsync", false}, {"nofsync", true}} {
+		b.Run(mode.name, func(b *testing.B) { benchmarkToken(b, newFixtureWith(b, mode.noSync)) })
+	}
+}
+
+func benchmarkToken(b *testing.B, f *fixture) {
 	form := url.Values{"grant_type": {"client_credentials"}}
 	setAuth := func(r *http.Request) { r.SetBasicAuth(f.client, f.secret) }
 	b.ReportAllocs()

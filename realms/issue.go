@@ -9,16 +9,17 @@ import (
 )
 
 // IssueAccessToken signs an access token and records it: it is handed out
-// only after its token.issued event is acknowledged, and after this
-// replica's read models know it (so introspection at once finds it). The
-// event goes under agg: the client for client credentials, the grant for
+// only after its token.issued event is acknowledged. It does not wait for
+// the read models: a lookup that misses a fresh token waits for them then
+// (see Introspect), which keeps that wait off the issuance path. The event
+// goes under agg: the client for client credentials, the grant for
 // user-delegated tokens.
 func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, grantType string, req TokenRequest, meta eventstore.Meta) (IssuedToken, error) {
 	issued, err := rl.MintAccessToken(ctx, req, meta.Time)
 	if err != nil {
 		return IssuedToken{}, err
 	}
-	seq, err := rl.reg.store.AppendToken(ctx, rl.Name, agg, meta, domain.TokenIssued{
+	_, err = rl.reg.store.AppendToken(ctx, rl.Name, agg, meta, domain.TokenIssued{
 		JTI:       issued.Claims.ID,
 		Hash:      domain.TokenHash(issued.Token),
 		Subject:   req.Subject,
@@ -33,7 +34,7 @@ func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, 
 	if err != nil {
 		return IssuedToken{}, err
 	}
-	return issued, rl.WaitFor(ctx, seq)
+	return issued, nil
 }
 
 // HoldPastRevocation returns the time to issue a token at. A revoke-all

@@ -49,10 +49,24 @@ func (rl *Realm) Introspect(ctx context.Context, token string, now time.Time) (p
 	}
 	hash := domain.TokenHash(token)
 	info, found := rl.Tokens.Lookup(jti, hash, now.Unix())
-	if !found && now.Unix()-iat < int64(freshTokenWindow/time.Second) && iat <= now.Unix()+1 {
-		if rl.catchUp(ctx) == nil {
-			info, found = rl.Tokens.Lookup(jti, hash, now.Unix())
+	if found || now.Unix()-iat >= int64(freshTokenWindow/time.Second) || iat > now.Unix()+1 {
+		return info, found
+	}
+	// A fresh token not known yet: issued here, its event is acknowledged
+	// but maybe not applied — wait for that, locally; issued by another
+	// replica, catch up with the stream.
+	if acked := rl.reg.store.TokensAcked(rl.Name); acked > rl.Applied() {
+		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := rl.WaitFor(waitCtx, acked)
+		cancel()
+		if err == nil {
+			if info, found = rl.Tokens.Lookup(jti, hash, now.Unix()); found {
+				return info, found
+			}
 		}
+	}
+	if rl.catchUp(ctx) == nil {
+		info, found = rl.Tokens.Lookup(jti, hash, now.Unix())
 	}
 	return info, found
 }

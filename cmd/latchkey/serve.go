@@ -36,6 +36,7 @@ type serveConfig struct {
 	replicas   int
 	logLevel   string
 	noSync     bool
+	audit      realms.AuditConfig
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -50,6 +51,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.IntVar(&cfg.replicas, "replicas", replicas, "replicas of each realm stream: 1, or 3 on a cluster (LATCHKEY_REPLICAS)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
 	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
+	auditFlags(fs, &cfg.audit)
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -139,6 +141,9 @@ func serve(args []string) error {
 		return err
 	}
 	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, log)
+	if err := reg.SetAudit(cfg.audit); err != nil {
+		return err
+	}
 	snapshots, err := realms.OpenSnapshotStore(ctx, store.JetStream(), cfg.replicas)
 	if err != nil {
 		return err
@@ -154,7 +159,14 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: e, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	// Request contexts end when shutdown starts, so long-lived responses
+	// (the audit event stream) finish instead of holding shutdown up.
+	baseCtx, endRequests := context.WithCancel(context.Background())
+	srv := &http.Server{
+		Handler: e, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context { return baseCtx },
+	}
+	srv.RegisterOnShutdown(endRequests)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	log.Info("listening", "http", ln.Addr().String(), "public_url", cfg.publicURL, "embedded_nats", backend.ns != nil)

@@ -20,10 +20,17 @@ type Server struct {
 }
 
 // Start runs a server on dir (usually t.TempDir()) and stops it when the
-// test ends.
+// test ends. Every write is fsynced, as in production.
 func Start(t testing.TB, dir string) *Server {
+	return StartWith(t, eventstore.EmbeddedConfig{DataDir: dir})
+}
+
+// StartWith runs a server with a given configuration (benchmarks compare
+// fsync on and off).
+func StartWith(t testing.TB, cfg eventstore.EmbeddedConfig) *Server {
 	t.Helper()
-	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir})
+	dir := cfg.DataDir
+	ns, err := eventstore.StartEmbedded(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
