@@ -26,9 +26,9 @@ import (
 // stages every batch in a new file store whose metadata is itself synced,
 // which costs several fsyncs per batch on a file-backed stream.
 const (
-	tokenBatchMax      = 512
-	tokenBatchWorkers  = 2 // rounds in flight per realm
-	tokenQueueDepth    = 8192
+	tokenBatchMax     = 512
+	tokenBatchWorkers = 2 // rounds in flight per realm
+	tokenQueueDepth   = 8192
 	// tokenCommitTimeout bounds one round; after a stream leader dies,
 	// publishes sent to it are never answered and fail after this.
 	tokenCommitTimeout = 3 * time.Second
@@ -52,6 +52,9 @@ type tokenBatcher struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 	ttl  atomic.Int64 // Nats-TTL of each token message (ns); 0 keeps them
+	// acked is the highest sequence acknowledged to this process for the
+	// realm's token events.
+	acked atomic.Uint64
 }
 
 // SetTokenRetention is the realm's token-event retention: each message of
@@ -106,6 +109,28 @@ func (s *Store) batcher(realm string) *tokenBatcher {
 	}
 	s.batchers[realm] = b
 	return b
+}
+
+// TokensAcked is the highest sequence of a token event this process has
+// had acknowledged in realm: a reader that misses a token this process
+// issued waits until its read models reach it, without asking the server.
+func (s *Store) TokensAcked(realm string) uint64 {
+	s.mu.Lock()
+	b, ok := s.batchers[realm]
+	s.mu.Unlock()
+	if !ok {
+		return 0
+	}
+	return b.acked.Load()
+}
+
+func raiseTo(v *atomic.Uint64, seq uint64) {
+	for {
+		cur := v.Load()
+		if seq <= cur || v.CompareAndSwap(cur, seq) {
+			return
+		}
+	}
 }
 
 func (b *tokenBatcher) stop() {
@@ -183,6 +208,9 @@ func (b *tokenBatcher) commit(batch []tokenReq) {
 			case <-timeout.C:
 				err = fmt.Errorf("eventstore: token events not acknowledged within %s", tokenCommitTimeout)
 			}
+		}
+		if err == nil {
+			raiseTo(&b.acked, seq)
 		}
 		for _, r := range g.reqs {
 			r.done <- tokenResult{seq: seq, err: err}
