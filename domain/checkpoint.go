@@ -183,8 +183,8 @@ func FingerprintOf(d [32]byte) Fingerprint { return Fingerprint(d[:FingerprintSi
 type ChainEntry struct {
 	Seq    uint64
 	Digest [32]byte
-	// Until is the Unix second from which the message may have expired
-	// (stored time + TTL, rounded up); 0 when it has no TTL.
+	// Until is the Unix second from which the message may be gone: its
+	// stored time + TTL (less a second of slack); 0 when it has no TTL.
 	Until int64
 }
 

@@ -237,3 +237,47 @@ func BenchmarkScan(b *testing.B) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "msgs/s")
 }
+
+// DecodeMessageFast gives exactly DecodeMessage's result, on what the
+// store writes and on anything else.
+func FuzzDecodeMessageFast(f *testing.F) {
+	env := eventstore.Envelope{ID: uuid.NewString(), Type: domain.TypeTokenIssued, Realm: "acme", Aggregate: "client/c1",
+		Time: time.Unix(1_800_000_000, 123456789).UTC(), Actor: "client:c1", OnBehalfOf: "user:u", ClientID: "c1", RequestID: "r", IP: "::1",
+		Data: json.RawMessage(`{"jti":"j","hash":"h","sub":"s\u00e9","nodes":["a","b"],"iat":1,"exp":2}`)}
+	one, _ := json.Marshal(env)
+	env.OnBehalfOf, env.Data = "", json.RawMessage(`{"name":"Zürich \"q\" \\ x","n":null,"f":1.5e3,"t":true}`)
+	two, _ := json.Marshal(env)
+	for _, seed := range []string{
+		string(one), string(one) + "\n" + string(two), string(two),
+		`{}`, ` { "id" : "x" , "data" : [ 1 , 2 ] } `, `{"ID":"upper"}`, `{"id":"a\u0041"}`, `{"id":"é"}`,
+		`{"id":"x","id":"y"}`, `{"data":null}`, `{"data":{"a":"}"}}`, `{"data":"str","seq":12}`, `{"seq":012}`,
+		`{"time":"2026-01-02T03:04:05Z"}`, `{"time":"2026-01-02 03:04:05"}`, `{"id":1}`, `{"other":1}`,
+		`{"data":{"a":1}`, `{"id":"x"} trailing`, `{"data":tru}`, `{"data":{"a":[}}`, "{\"id\":\"\xff\"}", `{"data":{}}{}`,
+		`[]`, ``, `{"id":"x",}`, `{"data":1 2}`, `{"ip":"a\tb"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		want, werr := eventstore.DecodeMessage(data, 7)
+		got, gerr := eventstore.DecodeMessageFast(data, 7)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: DecodeMessage error %v, fast %v", data, werr, gerr)
+		}
+		if werr != nil {
+			return
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%q: %d envelopes, want %d", data, len(got), len(want))
+		}
+		for i := range want {
+			w, g := want[i], got[i]
+			if !w.Time.Equal(g.Time) || w.Time.Location().String() != g.Time.Location().String() {
+				t.Fatalf("%q: time %v, want %v", data, g.Time, w.Time)
+			}
+			w.Time, g.Time = time.Time{}, time.Time{}
+			if fmt.Sprintf("%#v", w) != fmt.Sprintf("%#v", g) {
+				t.Fatalf("%q:\nfast %#v\nwant %#v", data, g, w)
+			}
+		}
+	})
+}

@@ -2,11 +2,17 @@ package projections
 
 import (
 	"bytes"
+	"context"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -24,7 +30,7 @@ type AuditEntry struct {
 	Actor string `json:"actor"`
 	// OnBehalfOf is the user who authorized the client, for actions done
 	// through a user-delegated token.
-	OnBehalfOf string `json:"on_behalf_of,omitempty"`
+	OnBehalfOf string `json:"on_behalf_of"`
 	// ClientID is the OAuth client the action came through; empty for
 	// browser and system actions.
 	ClientID string `json:"client_id"`
@@ -52,6 +58,13 @@ type FieldChange struct {
 	After     json.RawMessage `json:"after,omitempty"`
 	Added     []any           `json:"added,omitempty"`
 	Removed   []any           `json:"removed,omitempty"`
+}
+
+// omittedFields are data fields left out of an event type's entry: the
+// hash chain and signature of a checkpoint (bulky, and hashes; `latchkey
+// replay --verify` checks them).
+var omittedFields = map[string][]string{
+	"audit.checkpoint": {"head", "prev", "fp", "exp", "jws"},
 }
 
 // privilegeFields are the client settings that decide what its tokens
@@ -176,6 +189,9 @@ func auditChanges(data json.RawMessage, eventType string, privileged bool) []Fie
 	top, ok := objectFields(data)
 	if !ok {
 		return nil
+	}
+	if omit := omittedFields[eventType]; omit != nil {
+		top = slices.DeleteFunc(top, func(f field) bool { return slices.Contains(omit, f.name) })
 	}
 	mark := func(name string) bool { return privileged && slices.Contains(privilegeFields, name) }
 	out := []FieldChange{}
@@ -450,6 +466,18 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 	},
 	"session.touched": func(fieldsOf, []FieldChange) string { return "browser session active" },
 	"session.ended":   func(f fieldsOf, _ []FieldChange) string { return withReason("browser session ended", f.str("reason")) },
+	"audit.checkpoint": func(f fieldsOf, _ []FieldChange) string {
+		var gaps []any
+		_ = json.Unmarshal(f["gaps"], &gaps)
+		s := fmt.Sprintf("tamper-evidence checkpoint over messages %s to %s (%s chained", f.raw("from_seq"), f.raw("to_seq"), f.raw("messages"))
+		if len(gaps) > 0 {
+			s += fmt.Sprintf(", %d gap(s)", len(gaps))
+		}
+		return s + "), signed"
+	},
+	TypeUndecodable: func(f fieldsOf, _ []FieldChange) string {
+		return "the message stored on " + f.str("subject") + " could not be decoded"
+	},
 }
 
 // fieldSummary describes an event from its data fields; an event of an
@@ -475,6 +503,14 @@ func (f fieldsOf) str(name string) string {
 	var s string
 	_ = json.Unmarshal(f[name], &s)
 	return s
+}
+
+// raw renders a scalar field as it is in the JSON ("?" when absent).
+func (f fieldsOf) raw(name string) string {
+	if v, ok := f[name]; ok {
+		return string(v)
+	}
+	return "?"
 }
 
 func (f fieldsOf) strs(name string) []string {
@@ -509,4 +545,360 @@ func changedNames(changes []FieldChange) string {
 		return "no change"
 	}
 	return strings.Join(names, ", ")
+}
+
+// ---- reading the audit log from the stream ----
+//
+// The audit log is no read model held in memory: it is the realm's stream
+// itself, read backwards a window of messages at a time (newest first), or
+// tailed live. Each window is read with a consumer of its own that is
+// deleted as soon as the window is read, so paging through a long history
+// leaves no consumer behind (a stream allows 1,000 by default).
+
+const (
+	// auditConsumerIdle: a consumer left behind (process killed mid-read)
+	// is removed by the server after this.
+	auditConsumerIdle = time.Minute
+	// auditFetchWait bounds one wait for messages the stream already holds.
+	auditFetchWait = 5 * time.Second
+	// auditMinWindow and auditWindowEnvelopes size the windows of a scan:
+	// they grow towards eventstore.MaxPage messages, and shrink where
+	// messages hold many group-committed token events.
+	auditMinWindow       = 32
+	auditWindowEnvelopes = 4096
+	// AuditClockSkew is how far out of order, by their time, events may sit
+	// in the stream (writers on several replicas, each with its own clock).
+	// A scan for Since=T stops at the first event older than T minus this;
+	// one for Until=T starts at the first message newer than T plus this.
+	AuditClockSkew = 5 * time.Minute
+	// TypeUndecodable is the type of the entry that stands for a stored
+	// message that could not be decoded: the audit log shows it rather than
+	// hide it.
+	TypeUndecodable = "audit.undecodable"
+)
+
+// AuditFilter selects audit entries; empty fields select all.
+type AuditFilter struct {
+	ClientID string
+	Actor    string
+	// Type is an event type, or a prefix of one when TypePrefix is set.
+	Type       string
+	TypePrefix bool
+	// Target is an aggregate ("client/<id>"), or a prefix of one.
+	Target       string
+	TargetPrefix bool
+	// Since and Until bound the event time, both inclusive.
+	Since, Until time.Time
+}
+
+// Match reports whether the filter selects an event.
+func (f *AuditFilter) Match(env *eventstore.Envelope) bool {
+	switch {
+	case f.ClientID != "" && env.ClientID != f.ClientID,
+		f.Actor != "" && env.Actor != f.Actor,
+		f.Type != "" && !matchValue(env.Type, f.Type, f.TypePrefix),
+		f.Target != "" && !matchValue(env.Aggregate, f.Target, f.TargetPrefix),
+		!f.Since.IsZero() && env.Time.Before(f.Since),
+		!f.Until.IsZero() && env.Time.After(f.Until):
+		return false
+	}
+	return true
+}
+
+func matchValue(v, want string, prefix bool) bool {
+	if prefix {
+		return strings.HasPrefix(v, want)
+	}
+	return v == want
+}
+
+// beforeSince reports whether a backwards scan may stop at env: it is
+// older than Since by more than the clock skew allowed between writers.
+func (f *AuditFilter) beforeSince(env *eventstore.Envelope) bool {
+	return !f.Since.IsZero() && env.Time.Before(f.Since.Add(-AuditClockSkew))
+}
+
+// AuditPos is a place in a realm's history, between two entries: a scan
+// from it returns the entries strictly before it, newest first. An entry
+// sits at its message's sequence and its index within the message (one
+// message may hold several group-committed token events); Idx 0 means
+// "before message Seq".
+type AuditPos struct {
+	Seq uint64
+	Idx int
+}
+
+// AtStart reports whether nothing lies before the position.
+func (p AuditPos) AtStart() bool { return p.Seq <= 1 && p.Idx == 0 }
+
+// Before reports whether p comes strictly before q in the history.
+func (p AuditPos) Before(q AuditPos) bool {
+	return p.Seq < q.Seq || (p.Seq == q.Seq && p.Idx < q.Idx)
+}
+
+const auditCursorVersion = "a1"
+
+// Cursor encodes the position as an opaque token.
+func (p AuditPos) Cursor() string {
+	return base64.RawURLEncoding.EncodeToString(fmt.Appendf(nil, "%s.%d.%d", auditCursorVersion, p.Seq, p.Idx))
+}
+
+// ParseAuditCursor reads a token made by Cursor.
+func ParseAuditCursor(s string) (AuditPos, bool) {
+	raw, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return AuditPos{}, false
+	}
+	parts := strings.Split(string(raw), ".")
+	if len(parts) != 3 || parts[0] != auditCursorVersion {
+		return AuditPos{}, false
+	}
+	seq, err1 := strconv.ParseUint(parts[1], 10, 64)
+	idx, err2 := strconv.Atoi(parts[2])
+	if err1 != nil || err2 != nil || seq == 0 || idx < 0 {
+		return AuditPos{}, false
+	}
+	return AuditPos{seq, idx}, true
+}
+
+// AuditTop is where a scan of the newest entries starts: after the
+// stream's last message or, with f.Until, after the last message that may
+// hold an entry not newer than Until (a binary search on event times, with
+// AuditClockSkew to spare).
+func AuditTop(ctx context.Context, store *eventstore.Store, realm string, f *AuditFilter) (AuditPos, error) {
+	last, err := store.LastSeq(ctx, realm)
+	if err != nil {
+		return AuditPos{}, err
+	}
+	top := last + 1
+	if f.Until.IsZero() {
+		return AuditPos{top, 0}, nil
+	}
+	limit := f.Until.Add(AuditClockSkew)
+	// The first message whose events are newer than limit; a probe that
+	// finds no event counts as not newer, which only starts the scan later.
+	lo, hi := uint64(1), top
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		envs, err := ReadAuditWindow(ctx, store, realm, mid, min(mid+3, last))
+		if err != nil {
+			return AuditPos{}, err
+		}
+		if len(envs) > 0 && envs[0].Time.After(limit) {
+			hi = mid
+		} else {
+			lo = mid + 1
+		}
+	}
+	return AuditPos{lo, 0}, nil
+}
+
+// ScanAudit walks a realm's history backwards from pos and calls visit
+// with each entry f selects, newest first, and the entry's own position
+// (a scan from it continues with the entries after it in this order). It
+// stops when visit returns false, at the start of the history or of the
+// Since range, or once budget messages were read (0: no bound); window,
+// when set, runs after each window (to flush a stream). It returns the
+// position to continue from and whether anything may be left there.
+func ScanAudit(ctx context.Context, store *eventstore.Store, realm string, f *AuditFilter, pos AuditPos, budget uint64,
+	visit func(AuditEntry, AuditPos) bool, window func() error) (AuditPos, bool, error) {
+	// A position beyond the stream (a forged cursor) starts at its end.
+	last, err := store.LastSeq(ctx, realm)
+	if err != nil {
+		return pos, true, err
+	}
+	if pos.Seq > last+1 {
+		pos = AuditPos{Seq: last + 1}
+	}
+	size := uint64(auditMinWindow)
+	var scanned uint64
+	for !pos.AtStart() {
+		if budget > 0 && scanned >= budget {
+			return pos, true, nil
+		}
+		hi := pos.Seq - 1 // the window's last message
+		if pos.Idx > 0 {
+			hi = pos.Seq
+		}
+		lo := uint64(1)
+		if hi > size {
+			lo = hi - size + 1
+		}
+		envs, err := ReadAuditWindow(ctx, store, realm, lo, hi)
+		if err != nil {
+			return pos, true, err
+		}
+		scanned += hi - lo + 1
+		// A message's events share its sequence: number them.
+		idxs := make([]int, len(envs))
+		for i := 1; i < len(envs); i++ {
+			if envs[i].Seq == envs[i-1].Seq {
+				idxs[i] = idxs[i-1] + 1
+			}
+		}
+		for i := len(envs) - 1; i >= 0; i-- {
+			env := &envs[i]
+			at := AuditPos{env.Seq, idxs[i]}
+			if !at.Before(pos) {
+				continue // already returned
+			}
+			if f.beforeSince(env) {
+				return AuditPos{}, false, nil
+			}
+			if f.Match(env) && !visit(AuditEntryOf(*env), at) {
+				return at, true, nil
+			}
+		}
+		pos = AuditPos{lo, 0}
+		if window != nil {
+			if err := window(); err != nil {
+				return pos, true, err
+			}
+		}
+		// Grow towards full windows; shrink where messages are dense.
+		size = min(size*4, eventstore.MaxPage)
+		if n := uint64(len(envs)); n > auditWindowEnvelopes {
+			size = max(auditMinWindow, (hi-lo+1)*auditWindowEnvelopes/n)
+		}
+	}
+	return pos, false, nil
+}
+
+// ReadAuditWindow returns the events of the realm's messages lo..hi, in
+// stream order, each stamped with its message's sequence. Revocation rules
+// are skipped; a message that cannot be decoded gives one TypeUndecodable
+// event. The consumer it reads with is deleted before it returns.
+func ReadAuditWindow(ctx context.Context, store *eventstore.Store, realm string, lo, hi uint64) ([]eventstore.Envelope, error) {
+	if lo == 0 {
+		lo = 1
+	}
+	if hi < lo {
+		return nil, nil
+	}
+	js, stream := store.JetStream(), eventstore.StreamName(realm)
+	cons, err := js.CreateConsumer(ctx, stream, jetstream.ConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       lo,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: auditConsumerIdle,
+	})
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, eventstore.ErrNoRealm
+		}
+		return nil, err
+	}
+	defer deleteConsumer(ctx, js, stream, cons.CachedInfo().Name)
+	want := min(cons.CachedInfo().NumPending, hi-lo+1)
+	rules := eventstore.RevocationsSubject(realm)
+	out := make([]eventstore.Envelope, 0, want)
+	for read := uint64(0); read < want; {
+		batch, err := cons.Fetch(int(min(want-read, eventstore.MaxPage)), jetstream.FetchMaxWait(auditFetchWait))
+		if err != nil {
+			return nil, err
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			md, err := m.Metadata()
+			if err != nil {
+				return nil, err
+			}
+			seq := md.Sequence.Stream
+			if seq > hi || m.Subject() == rules {
+				continue // beyond the window (messages in it were removed), or a rule
+			}
+			envs, err := eventstore.DecodeMessage(m.Data(), seq)
+			if err != nil {
+				envs = []eventstore.Envelope{undecodable(realm, m.Subject(), seq, md.Timestamp)}
+			}
+			out = append(out, envs...)
+		}
+		if err := batch.Error(); err != nil {
+			return nil, err
+		}
+		if got == 0 {
+			return nil, fmt.Errorf("projections: stream %s returned no message while %d were pending", stream, want-read)
+		}
+		read += uint64(got)
+	}
+	return out, nil
+}
+
+func deleteConsumer(ctx context.Context, js jetstream.JetStream, stream, name string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = js.DeleteConsumer(ctx, stream, name)
+}
+
+// undecodable stands for a stored message that could not be decoded.
+func undecodable(realm, subject string, seq uint64, stored time.Time) eventstore.Envelope {
+	target := ""
+	// lk.<realm>.<type>.<id>.<name...>
+	if parts := strings.SplitN(strings.TrimPrefix(subject, "lk."+realm+"."), ".", 3); len(parts) >= 2 {
+		target = parts[0] + "/" + parts[1]
+	}
+	data, _ := json.Marshal(map[string]any{"subject": subject})
+	return eventstore.Envelope{Seq: seq, Type: TypeUndecodable, Realm: realm, Aggregate: target, Time: stored.UTC(), Data: data}
+}
+
+// AuditTail is a live feed of a realm's events for the audit log.
+type AuditTail struct {
+	js     jetstream.JetStream
+	stream string
+	cons   jetstream.Consumer
+	cc     jetstream.ConsumeContext
+}
+
+// TailAudit calls fn, one message at a time and in stream order, with the
+// events of every message of the realm from fromSeq on, then of each new
+// one as it is stored (rules skipped, undecodable messages as for
+// ReadAuditWindow). fn may block. Stop ends the feed and deletes its
+// consumer at once.
+func TailAudit(ctx context.Context, store *eventstore.Store, realm string, fromSeq uint64, fn func(seq uint64, events []eventstore.Envelope)) (*AuditTail, error) {
+	js, stream := store.JetStream(), eventstore.StreamName(realm)
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(fromSeq, 1),
+		InactiveThreshold: auditConsumerIdle,
+	})
+	if err != nil {
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, eventstore.ErrNoRealm
+		}
+		return nil, err
+	}
+	rules := eventstore.RevocationsSubject(realm)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		md, err := m.Metadata()
+		if err != nil {
+			return
+		}
+		seq := md.Sequence.Stream
+		if m.Subject() == rules {
+			fn(seq, nil)
+			return
+		}
+		envs, err := eventstore.DecodeMessage(m.Data(), seq)
+		if err != nil {
+			envs = []eventstore.Envelope{undecodable(realm, m.Subject(), seq, md.Timestamp)}
+		}
+		fn(seq, envs)
+	})
+	if err != nil {
+		deleteConsumer(ctx, js, stream, cons.CachedInfo().Name)
+		return nil, err
+	}
+	return &AuditTail{js: js, stream: stream, cons: cons, cc: cc}, nil
+}
+
+// Stop ends the feed and deletes its consumer; a call of fn already in
+// progress may still finish.
+func (t *AuditTail) Stop() {
+	t.cc.Stop()
+	if info := t.cons.CachedInfo(); info != nil {
+		deleteConsumer(context.Background(), t.js, t.stream, info.Name)
+	}
 }

@@ -1,15 +1,21 @@
 package projections
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/eventstore/estest"
 )
 
 var auditTime = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -249,6 +255,8 @@ func TestAuditEntryUserAndGrantEvents(t *testing.T) {
 		{"grant/g1", "grant.revoked", `{"reason":"refresh token reused","jtis":["j1","j2"]}`, "grant revoked with its refresh token and 2 access tokens (refresh token reused)"},
 		{"session/s1", "session.created", `{"session_id":"s1","user_id":"u1","cookie_hash":"` + h + `","device":"desktop","browser":"Firefox","ip":"192.0.2.1","expires_at":1772366400}`, "browser session started for user u1 (Firefox on desktop)"},
 		{"session/s1", "session.ended", `{"reason":"logout"}`, "browser session ended (logout)"},
+		{"audit/acme", "audit.checkpoint", `{"v":1,"realm":"acme","from_seq":10,"to_seq":99,"messages":88,"gaps":[[40,41]],"prev":"` + h + `","prev_seq":9,"head":"` + h + `","fp":"` + h + `","exp":"` + h + `","at":1772366400,"jws":"` + h + `"}`,
+			"tamper-evidence checkpoint over messages 10 to 99 (88 chained, 1 gap(s)), signed"},
 	}
 	for _, tc := range cases {
 		e := AuditEntryOf(rawEnvelope(tc.agg, tc.typ, []byte(tc.data)))
@@ -265,5 +273,296 @@ func TestAuditEntryUserAndGrantEvents(t *testing.T) {
 	if len(m.Changes) != 1 || !m.Changes[0].Privilege || string(m.Changes[0].Before) != `[{"node":"sales","role":"viewer"}]` ||
 		string(m.Changes[0].After) != `[{"node":"sales","role":"admin"}]` || len(m.Changes[0].Added) != 1 || len(m.Changes[0].Removed) != 1 {
 		t.Errorf("memberships change: %s", entryJSON(t, m))
+	}
+}
+
+// ---- reading the audit log from a real stream ----
+
+// auditFixture is a realm stream holding messages of every shape: single
+// events a minute apart, group-committed token events (several in one
+// message), revocation rules, and the same history read forwards with
+// eventstore.ReadRealm to compare against.
+type auditFixture struct {
+	srv    *estest.Server
+	t0     time.Time
+	events []eventstore.Envelope // newest first
+}
+
+func newAuditFixture(t *testing.T) *auditFixture {
+	t.Helper()
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	st := srv.Store
+	if err := st.EnsureRealmStream(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	client := domain.ClientRef("3f9c0000-0000-4000-8000-000000000001")
+	for i := range 1200 {
+		at := t0.Add(time.Duration(i) * time.Minute)
+		meta := eventstore.Meta{Actor: fmt.Sprintf("client:a%d", i%3), ClientID: fmt.Sprintf("a%d", i%3), Time: at}
+		var err error
+		switch {
+		case i%100 == 50:
+			var wg sync.WaitGroup
+			for j := range 20 {
+				wg.Go(func() {
+					if _, err := st.AppendToken(ctx, "acme", client, meta, domain.TokenIssued{JTI: fmt.Sprint(i, "-", j), Hash: plantedHash(), ExpiresAt: at.Unix()}); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
+		case i%250 == 7:
+			_, err = st.AppendRevocation(ctx, "acme", client, eventstore.AnyVersion, meta,
+				domain.ClientTokensRevoked{IssuedBefore: at.Unix()}, domain.RevocationRule{ClientID: client.ID, IssuedBefore: at.Unix()})
+		default:
+			_, err = st.Append(ctx, "acme", domain.RealmRef("acme"), eventstore.AnyVersion, meta, domain.ScopeDefined{Name: fmt.Sprint("s", i)})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	f := &auditFixture{srv: srv, t0: t0}
+	last, err := st.LastSeq(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for after := uint64(0); after < last; {
+		envs, err := st.ReadRealm(ctx, "acme", after, eventstore.MaxPage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(envs) == 0 {
+			break
+		}
+		f.events = append(f.events, envs...)
+		after = envs[len(envs)-1].Seq
+	}
+	slices.Reverse(f.events)
+	return f
+}
+
+func (f *auditFixture) consumers(t *testing.T) int {
+	t.Helper()
+	s, err := f.srv.Store.JetStream().Stream(context.Background(), eventstore.StreamName("acme"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return info.State.Consumers
+}
+
+// pages reads the selection a page at a time as the admin API does, and
+// returns the ids of the entries and the number of pages.
+func (f *auditFixture) pages(t *testing.T, filter *AuditFilter, limit int, budget uint64) ([]string, int) {
+	t.Helper()
+	ctx := context.Background()
+	var got []string
+	from, err := AuditTop(ctx, f.srv.Store, "acme", filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for pages := 1; ; pages++ {
+		n := 0
+		var last AuditPos
+		end, more, err := ScanAudit(ctx, f.srv.Store, "acme", filter, from, budget, func(e AuditEntry, at AuditPos) bool {
+			if n == limit {
+				return false
+			}
+			n++
+			got = append(got, e.ID)
+			last = at
+			return true
+		}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !more {
+			return got, pages
+		}
+		if n < limit {
+			last = end
+		}
+		next, ok := ParseAuditCursor(last.Cursor())
+		if !ok || next != last {
+			t.Fatalf("cursor %v does not round-trip: %v", last, next)
+		}
+		from = next
+		if pages > 100000 {
+			t.Fatal("pagination does not end")
+		}
+	}
+}
+
+func TestScanAuditMatchesTheStream(t *testing.T) {
+	t.Parallel()
+	f := newAuditFixture(t)
+	consumers := f.consumers(t) // eventstore.ReadRealm leaves its own behind
+	shared := 0
+	for i := 1; i < len(f.events); i++ {
+		if f.events[i].Seq == f.events[i-1].Seq {
+			shared++
+		}
+	}
+	if shared == 0 {
+		t.Fatal("no message holds several token events; the fixture does not test positions within a message")
+	}
+	at := func(min int) time.Time { return f.t0.Add(time.Duration(min) * time.Minute) }
+	filters := map[string]*AuditFilter{
+		"all":            {},
+		"actor":          {Actor: "client:a1"},
+		"client_id":      {ClientID: "a2"},
+		"type prefix":    {Type: "token.", TypePrefix: true},
+		"exact type":     {Type: domain.TypeClientTokensRevoked},
+		"target":         {Target: "realm/acme"},
+		"target prefix":  {Target: "client/", TargetPrefix: true},
+		"since":          {Since: at(1100)},
+		"until":          {Until: at(120)},
+		"range":          {Since: at(600), Until: at(700)},
+		"until and type": {Until: at(900), Type: domain.TypeTokenIssued},
+		"nothing":        {Type: "nothing.such"},
+	}
+	type run struct {
+		limit  int
+		budget uint64
+	}
+	// Every filter in one big page; then small pages where they cross
+	// messages that hold several events, and a scan budget smaller than the
+	// history, where pages come back short.
+	runs := map[string][]run{
+		"all":         {{37, 0}},
+		"type prefix": {{7, 0}},
+		"exact type":  {{1, 0}, {1, 60}},
+		"range":       {{4, 0}},
+		"until":       {{5, 0}},
+		"nothing":     {{5, 100}},
+	}
+	for name, filter := range filters {
+		var want []string
+		for i := range f.events {
+			if filter.Match(&f.events[i]) {
+				want = append(want, f.events[i].ID)
+			}
+		}
+		for _, tc := range append([]run{{1000, 0}}, runs[name]...) {
+			got, pages := f.pages(t, filter, tc.limit, tc.budget)
+			if !slices.Equal(got, want) {
+				t.Errorf("%s, limit %d, budget %d: %d entries over %d pages, want %d", name, tc.limit, tc.budget, len(got), pages, len(want))
+			}
+			if tc.budget > 0 && pages < 5 {
+				t.Errorf("%s, budget %d: only %d pages; the budget did not bind", name, tc.budget, pages)
+			}
+		}
+	}
+	if n := f.consumers(t); n != consumers {
+		t.Errorf("%d consumers left on the stream after the scans, want the %d there before", n, consumers)
+	}
+}
+
+func TestScanAuditTimeRangesReadLittle(t *testing.T) {
+	t.Parallel()
+	f := newAuditFixture(t)
+	ctx := context.Background()
+	last, _ := f.srv.Store.LastSeq(ctx, "acme")
+	// until: the scan starts near the range, not at the end of the stream.
+	until := &AuditFilter{Until: f.t0.Add(100 * time.Minute)}
+	top, err := AuditTop(ctx, f.srv.Store, "acme", until)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if top.Seq > last/2 {
+		t.Errorf("AuditTop for an early until = %v of %d messages: the scan would read most of the stream", top, last)
+	}
+	// since: the scan stops soon after the range.
+	windows := 0
+	_, more, err := ScanAudit(ctx, f.srv.Store, "acme", &AuditFilter{Since: f.t0.Add(1190 * time.Minute)}, AuditPos{Seq: last + 1}, 0,
+		func(AuditEntry, AuditPos) bool { return true }, func() error { windows++; return nil })
+	if err != nil || more {
+		t.Fatalf("since scan: more %v err %v", more, err)
+	}
+	if windows > 3 {
+		t.Errorf("a scan for the last minutes read %d windows", windows)
+	}
+}
+
+func TestReadAuditWindowAndTail(t *testing.T) {
+	t.Parallel()
+	f := newAuditFixture(t)
+	ctx := context.Background()
+	st := f.srv.Store
+	last, _ := st.LastSeq(ctx, "acme")
+	consumers := f.consumers(t)
+
+	// A window holds exactly its messages' events, in order, rules skipped.
+	envs, err := ReadAuditWindow(ctx, st, "acme", 100, 400)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []eventstore.Envelope
+	for _, e := range slices.Backward(f.events) {
+		if e.Seq >= 100 && e.Seq <= 400 {
+			want = append(want, e)
+		}
+	}
+	if len(envs) != len(want) {
+		t.Fatalf("window 100..400: %d events, want %d", len(envs), len(want))
+	}
+	for i := range envs {
+		if envs[i].ID != want[i].ID || envs[i].Seq != want[i].Seq {
+			t.Fatalf("window event %d = %s@%d, want %s@%d", i, envs[i].ID, envs[i].Seq, want[i].ID, want[i].Seq)
+		}
+	}
+
+	// The tail sees new messages, an undecodable one as such.
+	got := make(chan []eventstore.Envelope, 16)
+	tail, err := TailAudit(ctx, st, "acme", last+1, func(_ uint64, envs []eventstore.Envelope) { got <- envs })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Append(ctx, "acme", domain.RealmRef("acme"), eventstore.AnyVersion, eventstore.Meta{Actor: "system", Time: time.Now()}, domain.ScopeRemoved{Name: "s1"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.JetStream().Publish(ctx, "lk.acme.client.3f9c0000-0000-4000-8000-000000000001.created", []byte("not json "+plantedSecret)); err != nil {
+		t.Fatal(err)
+	}
+	for i, wantType := range []string{domain.TypeRealmScopeRemoved, TypeUndecodable} {
+		select {
+		case envs := <-got:
+			if len(envs) != 1 || envs[0].Type != wantType {
+				t.Errorf("tail message %d = %+v, want one %s", i, envs, wantType)
+			}
+			if wantType == TypeUndecodable {
+				e := AuditEntryOf(envs[0])
+				requireClean(t, e)
+				if e.Target != "client/3f9c0000-0000-4000-8000-000000000001" || !strings.Contains(e.Summary, "could not be decoded") {
+					t.Errorf("undecodable entry = %+v", e)
+				}
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("tail message %d not delivered", i)
+		}
+	}
+	tail.Stop()
+
+	// The newest entry of a scan is the undecodable message, not an error.
+	var first AuditEntry
+	if _, _, err := ScanAudit(ctx, st, "acme", &AuditFilter{}, AuditPos{Seq: last + 3}, 0, func(e AuditEntry, _ AuditPos) bool {
+		first = e
+		return false
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if first.Type != TypeUndecodable || first.Seq != last+2 {
+		t.Errorf("newest entry = %+v", first)
+	}
+	if n := f.consumers(t); n != consumers {
+		t.Errorf("%d consumers left on the stream, want the %d there before", n, consumers)
+	}
+	if _, err := ReadAuditWindow(ctx, st, "nope", 1, 10); !errors.Is(err, eventstore.ErrNoRealm) {
+		t.Errorf("window of a realm without a stream: %v", err)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/ecdsa"
 	"crypto/rand"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -288,7 +289,9 @@ func decodeCheckpoint(m *eventstore.RawMsg) (domain.Checkpoint, error) {
 func (cp *checkpointer) read(m *eventstore.RawMsg) {
 	entry := domain.ChainEntry{Seq: m.Seq, Digest: domain.MessageDigest(m.Subject, m.Data)}
 	if m.TTL > 0 {
-		entry.Until = m.Time.Add(m.TTL + time.Second - 1).Unix()
+		// JetStream removes it at stored time + TTL; a second of slack for
+		// the server's expiry timer.
+		entry.Until = m.Time.Add(m.TTL).Unix() - 1
 	}
 	isCheckpoint := m.Subject == CheckpointSubject(cp.rl.Name)
 	cp.mu.Lock()
@@ -394,6 +397,33 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.trim(body.ToSeq)
 	cp.mu.Unlock()
 	return nil
+}
+
+// TrustedKeys reads the ES256 keys of a JWKS document ({"keys": [...]},
+// as the realm's certs endpoint serves it), by kid.
+func TrustedKeys(jwks []byte) (map[string]*ecdsa.PublicKey, error) {
+	var set struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(jwks, &set); err != nil {
+		return nil, err
+	}
+	out := map[string]*ecdsa.PublicKey{}
+	for _, raw := range set.Keys {
+		var k JWK
+		if json.Unmarshal(raw, &k) != nil || k.Kty != "EC" {
+			continue
+		}
+		pub, err := parseJWK(raw)
+		if err != nil {
+			return nil, err
+		}
+		out[k.Kid] = pub.(*ecdsa.PublicKey)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no EC key")
+	}
+	return out, nil
 }
 
 // VerifyOptions tune VerifyChain.

@@ -230,7 +230,7 @@ func TestVerifyNamesTheExactSequence(t *testing.T) {
 		tamper func(t *testing.T, dir string, m eventstore.RawMsg)
 		kinds  []string
 	}{
-		{"delete a client event", ".updated", deleteMsg(false), []string{domain.FindingRemoved}},
+		{"delete a client event", ".tokens_revoked", deleteMsg(false), []string{domain.FindingRemoved}},
 		{"delete a node event", "node.org.created", deleteMsg(false), []string{domain.FindingRemoved}},
 		{"secure-delete a group of token events", "token.issued", deleteMsg(true), []string{domain.FindingRemoved}},
 		{"delete a revocation rule", ".revocations", deleteMsg(false), []string{domain.FindingRemoved}},

@@ -154,10 +154,18 @@ func (e *auEnv) all(t *testing.T, query url.Values) ([]auEntry, int) {
 	}
 }
 
+// auCheckpoint is the type of the tamper-evidence checkpoints the server
+// appends on its own (after a minute, normally beyond this test); the
+// comparisons below ignore them.
+const auCheckpoint = "audit.checkpoint"
+
+// ids lists the entries' ids, checkpoints left out.
 func ids(es []auEntry) []string {
-	out := make([]string, len(es))
-	for i, e := range es {
-		out[i] = e.ID
+	out := make([]string, 0, len(es))
+	for _, e := range es {
+		if e.Type != auCheckpoint {
+			out = append(out, e.ID)
+		}
 	}
 	return out
 }
@@ -302,6 +310,9 @@ func (s *sseStream) next(t *testing.T, within time.Duration) sseEvent {
 		if strings.HasPrefix(ev.id, "undecodable") {
 			t.Fatalf("audit stream sent %s", ev.id)
 		}
+		if ev.entry.Type == auCheckpoint {
+			return s.next(t, within)
+		}
 		return ev
 	case <-time.After(within):
 		t.Fatalf("no audit event within %s; received:\n%s", within, s.rawText())
@@ -353,6 +364,7 @@ func TestAuditLog(t *testing.T) {
 	lk.postJSON(t, "/admin/realms/acme/clients/"+frontend.ClientID+"/disable", ``, withBearer(adminTok)).requireStatus(t, http.StatusOK)
 
 	full, _ := e.all(t, url.Values{"limit": {"1000"}})
+	actions := filterEntries(full, func(en auEntry) bool { return en.Type != auCheckpoint })
 
 	t.Run("newest first, with actor, client, target and summary", func(t *testing.T) {
 		requireNewestFirst(t, "full log", full)
@@ -360,7 +372,7 @@ func TestAuditLog(t *testing.T) {
 			t.Fatalf("audit log has %d entries, want at least 32: %v", len(full), full)
 		}
 		var types []string
-		for _, en := range full {
+		for _, en := range actions {
 			if en.Type != "token.issued" {
 				types = append(types, en.Type)
 			}
@@ -368,16 +380,16 @@ func TestAuditLog(t *testing.T) {
 		if len(types) < 5 || !slices.Equal(types[:5], []string{"client.disabled", "client.secret_rotated", "client.updated", "client.created", "client.created"}) {
 			t.Errorf("newest non-token entries = %v", types)
 		}
-		if last := full[len(full)-1]; last.Type != "realm.created" || last.Target != "realm/acme" || last.Summary != `realm "acme" created` {
+		if last := actions[len(actions)-1]; last.Type != "realm.created" || last.Target != "realm/acme" || last.Summary != `realm "acme" created` {
 			t.Errorf("oldest entry = %+v, want realm.created of acme", last)
 		}
-		dis := full[0]
+		dis := actions[0]
 		if dis.Type != "client.disabled" || dis.Target != "client/"+frontend.ClientID || dis.Actor != adminActor ||
 			dis.ClientID != "latchkey-admin" || dis.IP != "127.0.0.1" || dis.RequestID == "" || dis.Time.IsZero() ||
 			!strings.HasPrefix(dis.Summary, "client disabled; every token issued before ") {
 			t.Errorf("client.disabled entry = %+v", dis)
 		}
-		if rot := full[1]; !strings.HasPrefix(rot.Summary, "secret rotated (previous valid until ") || rot.Target != "client/"+backend.ClientID {
+		if rot := actions[1]; !strings.HasPrefix(rot.Summary, "secret rotated (previous valid until ") || rot.Target != "client/"+backend.ClientID {
 			t.Errorf("client.secret_rotated entry = %+v", rot)
 		}
 		var created []auEntry
@@ -590,6 +602,60 @@ func TestAuditLog(t *testing.T) {
 		e.requireClean(t, "resumed SSE stream", []byte(resumed.rawText()))
 	})
 
+	t.Run("SSE ids resume inside a message of several token events", func(t *testing.T) {
+		s := e.openStream(t, url.Values{"type": {"token.issued"}}, "")
+		var wg sync.WaitGroup
+		for range 24 {
+			wg.Go(func() {
+				e.addToken(lk.clientToken(t, "acme", backend.ClientID, rotated.ClientSecret, "").AccessToken)
+			})
+		}
+		wg.Wait()
+		var evs []sseEvent
+		for range 24 {
+			evs = append(evs, s.next(t, 5*time.Second))
+		}
+		s.close()
+		e.requireClean(t, "SSE token events", []byte(s.rawText()))
+		mid := -1
+		seen := map[string]bool{}
+		for i, ev := range evs {
+			if ev.entry.Type != "token.issued" || seen[ev.entry.ID] {
+				t.Fatalf("event %d: %+v (duplicate: %v)", i, ev.entry, seen[ev.entry.ID])
+			}
+			seen[ev.entry.ID] = true
+			lastOfMessage := i == len(evs)-1 || evs[i+1].entry.Seq != ev.entry.Seq
+			want := fmt.Sprint(ev.entry.Seq)
+			if !lastOfMessage {
+				want = fmt.Sprintf("%d.%d", ev.entry.Seq, i-slices.IndexFunc(evs, func(x sseEvent) bool { return x.entry.Seq == ev.entry.Seq }))
+				if mid < 0 {
+					mid = i
+				}
+			}
+			if ev.id != want {
+				t.Errorf("event %d (seq %d): id %q, want %q", i, ev.entry.Seq, ev.id, want)
+			}
+		}
+		if mid < 0 {
+			t.Skip("no two token events shared a message this time")
+		}
+		r := e.openStream(t, url.Values{"type": {"token.issued"}}, evs[mid].id)
+		for i := mid + 1; i < len(evs); i++ {
+			if ev := r.next(t, 5*time.Second); ev.entry.ID != evs[i].entry.ID || ev.id != evs[i].id {
+				t.Fatalf("resumed after %s: got %s (%s), want %s (%s)", evs[mid].id, ev.id, ev.entry.ID, evs[i].id, evs[i].entry.ID)
+			}
+		}
+	})
+
+	t.Run("a cursor beyond the log starts at its end", func(t *testing.T) {
+		forged := base64.RawURLEncoding.EncodeToString([]byte("a1.999999999999.0"))
+		p := e.page(t, url.Values{"cursor": {forged}, "limit": {"3"}})
+		top := e.page(t, url.Values{"limit": {"3"}})
+		if !slices.Equal(ids(p.Entries), ids(top.Entries)) {
+			t.Errorf("forged cursor page %v, want the newest %v", ids(p.Entries), ids(top.Entries))
+		}
+	})
+
 	t.Run("no secret in any audit response", func(t *testing.T) {
 		for _, q := range []url.Values{{"limit": {"1000"}}, {"type": {"client."}}, {"type": {"token.issued"}}} {
 			e.page(t, q) // page checks every body
@@ -609,4 +675,42 @@ func mustSeq(t *testing.T, id string) uint64 {
 		t.Fatalf("event id %q: %v", id, err)
 	}
 	return seq
+}
+
+// The SSE tail sends a comment every 15 s, and ends at the first one after
+// the caller's token stopped being valid.
+func TestAuditStreamHeartbeatAndRevokedToken(t *testing.T) {
+	t.Parallel()
+	bootstrap := "e2e-audit-heartbeat-secret-000000000001"
+	lk := startLatchkey(t, serverOpts{name: "audit-heartbeat", data: t.TempDir(), bootstrapSecret: bootstrap})
+	keep := lk.adminToken(t, bootstrap).AccessToken
+	revoked := lk.adminToken(t, bootstrap).AccessToken
+	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(keep)).requireStatus(t, http.StatusCreated)
+
+	live := (&auEnv{lk: lk, admin: keep}).openStream(t, url.Values{}, "")
+	doomed := (&auEnv{lk: lk, admin: revoked}).openStream(t, url.Values{}, "")
+	opened := time.Now()
+	lk.postForm(t, revokePath("master"), url.Values{"token": {revoked}}.Encode(), withBasic("latchkey-admin", bootstrap)).
+		requireStatus(t, http.StatusOK)
+
+	select {
+	case <-doomed.done:
+		if took := time.Since(opened); took < 10*time.Second || !strings.Contains(doomed.rawText(), "no longer valid") {
+			t.Errorf("stream of a revoked token ended after %s with:\n%s", took, doomed.rawText())
+		}
+	case <-time.After(25 * time.Second):
+		t.Errorf("stream of a revoked token still open after 25 s:\n%s", doomed.rawText())
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(live.rawText(), ": heartbeat") && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !strings.Contains(live.rawText(), ": heartbeat") {
+		t.Errorf("no heartbeat comment %s after opening:\n%s", time.Since(opened), live.rawText())
+	}
+	select {
+	case <-live.done:
+		t.Errorf("the stream of a valid token ended:\n%s", live.rawText())
+	default:
+	}
 }

@@ -12,6 +12,7 @@ const usage = `usage: latchkey <command> [flags]
 commands:
   serve         run the service (embedded NATS unless --nats-url is given)
   bench token   load the token endpoint and print tokens/s and latency
+  replay        print, rebuild (--rebuild) or verify (--verify) a realm's history
 
 Run "latchkey <command> -h" for its flags.
 `
@@ -27,6 +28,8 @@ func main() {
 		err = serve(os.Args[2:])
 	case "bench":
 		err = bench(os.Args[2:])
+	case "replay":
+		err = replay(os.Args[2:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
