@@ -148,14 +148,21 @@ func CheckTeamChoice(picked, selectable []string, mode string) *OAuthError {
 	return nil
 }
 
-// ConsentCovers reports whether a remembered consent covers a request.
-func ConsentCovers(c Consent, scopes []string) bool {
+// ConsentReusable reports whether a remembered consent may stand in for
+// asking again: it covers the scopes, the client's preset has not changed
+// since, and the client's identity is assured — a confidential client, or
+// a redirect URI registered exactly (a loopback URI on another port could
+// be any local program, RFC 8252 §8.6).
+func ConsentReusable(c Consent, client *Client, scopes []string, redirectURI string) bool {
 	for _, s := range scopes {
 		if !slices.Contains(c.Scopes, s) {
 			return false
 		}
 	}
-	return true
+	if c.Preset != client.AccessPreset {
+		return false
+	}
+	return client.Type == ClientConfidential || slices.Contains(client.RedirectURIs, redirectURI)
 }
 
 // NodeAccess is what a user-delegated token may do on one node right now.

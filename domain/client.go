@@ -29,7 +29,10 @@ type Client struct {
 	// TokensRevokedBefore: every token of the client issued (iat) before
 	// this Unix second is revoked.
 	TokensRevokedBefore int64
-	Deleted             bool
+	// CutoffSeq is the stream sequence of the last revoke-all (revoke,
+	// disable, delete): codes and grants written before it are dead.
+	CutoffSeq uint64
+	Deleted   bool
 	// Version is the stream sequence of the client's last own event; an
 	// update appends with it as the expected last subject sequence.
 	Version uint64
@@ -57,13 +60,16 @@ func (c *Client) Apply(seq uint64, p Payload) {
 	case ClientDisabled:
 		c.Status = StatusDisabled
 		c.TokensRevokedBefore = max(c.TokensRevokedBefore, e.TokensRevokedBefore)
+		c.CutoffSeq = seq
 	case ClientEnabled:
 		c.Status = StatusEnabled
 	case ClientDeleted:
 		c.Deleted = true
 		c.TokensRevokedBefore = max(c.TokensRevokedBefore, e.TokensRevokedBefore)
+		c.CutoffSeq = seq
 	case ClientTokensRevoked:
 		c.TokensRevokedBefore = max(c.TokensRevokedBefore, e.IssuedBefore)
+		c.CutoffSeq = seq
 	default:
 		return
 	}

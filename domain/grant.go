@@ -132,10 +132,9 @@ type Grant struct {
 	GrantCreated
 	// Rotated holds the hashes of refresh tokens already rotated out, with
 	// when they were: presenting one again is reuse.
-	Rotated   []RotatedRefresh
-	Revoked   bool
-	Version   uint64
-	UpdatedAt int64
+	Rotated []RotatedRefresh
+	Revoked bool
+	Version uint64
 }
 
 // RotatedRefresh is a refresh token rotated out at a time.
@@ -157,7 +156,7 @@ func (g *Grant) Apply(seq uint64, t time.Time, p Payload) {
 	default:
 		return
 	}
-	g.Version, g.UpdatedAt = seq, t.Unix()
+	g.Version = seq
 }
 
 // RefreshOutcome is what presenting a refresh token means.
@@ -171,9 +170,12 @@ const (
 
 // CheckRefresh classifies a presented refresh token (by hash) for a client.
 // A token rotated out less than grace seconds ago counts as current, for
-// clients that lost the response to their last refresh.
-func CheckRefresh(g *Grant, clientID, hash string, grace int64, now time.Time) RefreshOutcome {
-	if g == nil || g.Revoked || g.ClientID != clientID || g.RefreshHash == "" {
+// clients that lost the response to their last refresh. cutoffSeq is the
+// stream sequence of the latest revoke-all of the client or the user
+// (revoke-tokens, disable, delete): a refresh token written before it is
+// dead like the access tokens.
+func CheckRefresh(g *Grant, clientID, hash string, grace int64, cutoffSeq uint64, now time.Time) RefreshOutcome {
+	if g == nil || g.Revoked || g.ClientID != clientID || g.RefreshHash == "" || g.Version < cutoffSeq {
 		return RefreshRejected
 	}
 	if hash == g.RefreshHash {
@@ -216,7 +218,10 @@ func NarrowScope(granted, requested string) (string, *OAuthError) {
 // Session is a browser session's state.
 type Session struct {
 	SessionCreated
-	CreatedAt  int64
+	CreatedAt int64
+	// SignedInMs is when the user signed in (Unix milliseconds): step-up
+	// (prompt=login, max_age) compares it at sub-second precision.
+	SignedInMs int64
 	LastActive int64
 	Ended      bool
 	Version    uint64
@@ -226,7 +231,7 @@ type Session struct {
 func (s *Session) Apply(seq uint64, t time.Time, p Payload) {
 	switch e := p.(type) {
 	case SessionCreated:
-		s.SessionCreated, s.CreatedAt, s.LastActive = e, t.Unix(), t.Unix()
+		s.SessionCreated, s.CreatedAt, s.SignedInMs, s.LastActive = e, t.Unix(), t.UnixMilli(), t.Unix()
 	case SessionTouched:
 		s.LastActive = max(s.LastActive, e.At)
 	case SessionEnded:

@@ -67,7 +67,7 @@ func RedirectURIMatches(registered []string, requested string) bool {
 		}
 	}
 	req, err := url.Parse(requested)
-	if err != nil || req.Scheme != "http" || !isLoopback(req.Hostname()) {
+	if err != nil || req.Scheme != "http" || !isLoopback(req.Hostname()) || req.User != nil || strings.Contains(requested, "#") {
 		return false
 	}
 	for _, r := range registered {

@@ -96,3 +96,15 @@ func contains(list []string, v string) bool {
 func splitScope(s string) []string { return strings.Fields(s) }
 
 func joinScope(scopes []string) string { return strings.Join(scopes, " ") }
+
+// KeepAllowed drops from a granted scope what the client may no longer be
+// given ("openid" always stays).
+func KeepAllowed(granted string, allowed []string) string {
+	var kept []string
+	for _, s := range splitScope(granted) {
+		if s == ScopeOpenID || contains(allowed, s) {
+			kept = append(kept, s)
+		}
+	}
+	return joinScope(kept)
+}

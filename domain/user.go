@@ -27,10 +27,12 @@ type UserProfile struct {
 	DisplayName string `json:"display_name"`
 }
 
-// Consent is what a user granted a client: scopes and teams.
+// Consent is what a user granted a client: scopes, teams, and the access
+// preset the client had then.
 type Consent struct {
 	Scopes []string `json:"scopes"`
 	Teams  []string `json:"teams"`
+	Preset string   `json:"preset"`
 }
 
 // User is the state of one realm user, folded from its events. The
@@ -44,8 +46,13 @@ type User struct {
 	// Consents by client id.
 	Consents            map[string]Consent
 	TokensRevokedBefore int64
-	Deleted             bool
-	Version             uint64
+	// CutoffSeq is the stream sequence of the last disable or delete: codes
+	// and grants written before it are dead.
+	CutoffSeq uint64
+	// LockedUntil: repeated failed sign-ins locked the username until then.
+	LockedUntil int64
+	Deleted     bool
+	Version     uint64
 }
 
 // Apply folds one of the user's own events.
@@ -62,17 +69,21 @@ func (u *User) Apply(seq uint64, p Payload) {
 	case UserDisabled:
 		u.Status = StatusDisabled
 		u.TokensRevokedBefore = max(u.TokensRevokedBefore, e.TokensRevokedBefore)
+		u.CutoffSeq = seq
 	case UserEnabled:
 		u.Status = StatusEnabled
 	case UserDeleted:
 		u.Deleted = true
 		u.TokensRevokedBefore = max(u.TokensRevokedBefore, e.TokensRevokedBefore)
+		u.CutoffSeq = seq
+	case UserLocked:
+		u.LockedUntil = e.Until
 	case ConsentGranted:
 		consents := make(map[string]Consent, len(u.Consents)+1)
 		for k, v := range u.Consents {
 			consents[k] = v
 		}
-		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams}
+		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset}
 		u.Consents = consents
 	default:
 		return
@@ -152,6 +163,7 @@ type (
 		ClientID string   `json:"client_id"`
 		Scopes   []string `json:"scopes"`
 		Teams    []string `json:"teams"`
+		Preset   string   `json:"preset"`
 	}
 )
 

@@ -149,7 +149,7 @@ func retryNoResponders(ctx context.Context, call func() error) error {
 // filter, or of the stream's last message. 0: none.
 func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string) (uint64, error) {
 	if len(filter) == 0 {
-		return s.LastSeq(ctx, realm)
+		filter = []string{RealmSubjects(realm)}
 	}
 	req, _ := json.Marshal(map[string]string{"last_by_subj": filter[0]})
 	var resp *nats.Msg

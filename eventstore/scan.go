@@ -593,3 +593,162 @@ func skipValue(b []byte, i int) (int, bool) {
 	}
 	return len(b), depth == 0 && len(b) > i
 }
+
+// PayloadFast is Envelope.Payload with a fast path for token.issued, the
+// bulk of any realm's history; any other type, or a token.issued body that
+// is not exactly as this package writes it, goes through encoding/json, so
+// the result is always the same.
+func PayloadFast(e *Envelope) (domain.Payload, error) {
+	if e.Type == domain.TypeTokenIssued {
+		var p domain.TokenIssued
+		if fastTokenIssued(e.Data, &p) {
+			return p, nil
+		}
+	}
+	return e.Payload()
+}
+
+func fastTokenIssued(b []byte, p *domain.TokenIssued) bool {
+	i := skipWS(b, 0)
+	if i >= len(b) || b[i] != '{' {
+		return false
+	}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == '}' {
+		return skipWS(b, i+1) == len(b)
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return false
+		}
+		ks, ke, ok := plainString(b, i)
+		if !ok {
+			return false
+		}
+		key := b[ks:ke]
+		i = skipWS(b, ke+1)
+		if i >= len(b) || b[i] != ':' {
+			return false
+		}
+		i = skipWS(b, i+1)
+		if i >= len(b) {
+			return false
+		}
+		switch string(key) {
+		case "iat", "exp":
+			v, end, ok := plainInt(b, i)
+			if !ok {
+				return false
+			}
+			if key[0] == 'i' {
+				p.IssuedAt = v
+			} else {
+				p.ExpiresAt = v
+			}
+			i = end
+		case "nodes":
+			end, ok := stringArray(b, i, &p.Nodes)
+			if !ok {
+				return false
+			}
+			i = end
+		default:
+			var f *string
+			switch string(key) {
+			case "jti":
+				f = &p.JTI
+			case "hash":
+				f = &p.Hash
+			case "sub":
+				f = &p.Subject
+			case "scope":
+				f = &p.Scope
+			case "grant_type":
+				f = &p.GrantType
+			case "kid":
+				f = &p.Kid
+			case "preset":
+				f = &p.Preset
+			default:
+				return false
+			}
+			if b[i] != '"' {
+				return false
+			}
+			ss, se, ok := plainString(b, i)
+			if !ok {
+				return false
+			}
+			*f = string(b[ss:se])
+			i = se + 1
+		}
+		i = skipWS(b, i)
+		if i >= len(b) {
+			return false
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case '}':
+			return skipWS(b, i+1) == len(b)
+		default:
+			return false
+		}
+	}
+}
+
+// plainInt reads an integer literal (no fraction or exponent) that fits
+// an int64.
+func plainInt(b []byte, i int) (int64, int, bool) {
+	end := i
+	if end < len(b) && b[end] == '-' {
+		end++
+	}
+	digits := end
+	for end < len(b) && b[end] >= '0' && b[end] <= '9' {
+		end++
+	}
+	if end == digits || end-digits > 1 && b[digits] == '0' || end < len(b) && (b[end] == '.' || b[end] == 'e' || b[end] == 'E') {
+		return 0, 0, false
+	}
+	v, err := strconv.ParseInt(string(b[i:end]), 10, 64)
+	return v, end, err == nil
+}
+
+// stringArray reads a JSON array of plain strings into *dst (as
+// encoding/json would: a new slice; an empty array is an empty, non-nil
+// slice). null and anything else are left to encoding/json.
+func stringArray(b []byte, i int, dst *[]string) (int, bool) {
+	if b[i] != '[' {
+		return 0, false
+	}
+	out := []string{}
+	i = skipWS(b, i+1)
+	if i < len(b) && b[i] == ']' {
+		*dst = out
+		return i + 1, true
+	}
+	for {
+		if i >= len(b) || b[i] != '"' {
+			return 0, false
+		}
+		ss, se, ok := plainString(b, i)
+		if !ok {
+			return 0, false
+		}
+		out = append(out, string(b[ss:se]))
+		i = skipWS(b, se+1)
+		if i >= len(b) {
+			return 0, false
+		}
+		switch b[i] {
+		case ',':
+			i = skipWS(b, i+1)
+		case ']':
+			*dst = out
+			return i + 1, true
+		default:
+			return 0, false
+		}
+	}
+}

@@ -281,3 +281,25 @@ func FuzzDecodeMessageFast(f *testing.F) {
 		}
 	})
 }
+
+// PayloadFast gives exactly Envelope.Payload's result.
+func FuzzPayloadFast(f *testing.F) {
+	body, _ := json.Marshal(domain.TokenIssued{JTI: uuid.NewString(), Hash: "h", Subject: "s", Scope: "read write", GrantType: "client_credentials",
+		Kid: "k", Nodes: []string{"a", "b"}, Preset: "full", IssuedAt: 1_800_000_000, ExpiresAt: 1_800_003_600})
+	for _, seed := range []string{string(body), `{}`, `{"nodes":[]}`, `{"nodes":null}`, `{"iat":-5}`, `{"iat":1.0}`, `{"iat":1e3}`,
+		`{"iat":01}`, `{"iat":99999999999999999999}`, `{"JTI":"x"}`, `{"jti":"\u0041"}`, `{"jti":1}`, `{"x":1}`, `{"nodes":["a",1]}`,
+		`{"jti":"a","jti":"b"}`, `{"nodes":["a"],"nodes":["b"]}`, `{"exp":-0}`, ` { "sub" : "é" } `, `{"iat":1}x`, `[]`} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		e := eventstore.Envelope{Type: domain.TypeTokenIssued, Data: data}
+		want, werr := e.Payload()
+		got, gerr := eventstore.PayloadFast(&e)
+		if (werr == nil) != (gerr == nil) {
+			t.Fatalf("%q: Payload error %v, fast %v", data, werr, gerr)
+		}
+		if fmt.Sprintf("%#v", want) != fmt.Sprintf("%#v", got) {
+			t.Fatalf("%q:\nfast %#v\nwant %#v", data, got, want)
+		}
+	})
+}

@@ -37,7 +37,9 @@ type Options struct {
 
 // New wraps a NATS connection.
 func New(nc *nats.Conn, opts Options) (*Store, error) {
-	js, err := jetstream.New(nc)
+	// Async publishes (token rounds) that are never answered — sent to a
+	// stream leader that died — are given up after this.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(tokenCommitTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -49,9 +51,6 @@ func New(nc *nats.Conn, opts Options) (*Store, error) {
 
 // JetStream exposes the JetStream context for the key store and tools.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
-
-// Conn exposes the NATS connection.
-func (s *Store) Conn() *nats.Conn { return s.nc }
 
 // Close stops the token batchers; the connection is the caller's.
 func (s *Store) Close() {

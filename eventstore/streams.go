@@ -59,18 +59,10 @@ func (s *Store) HasRealmStream(ctx context.Context, realm string) (bool, error) 
 	return err == nil, err
 }
 
-// LastSeq is the realm stream's last sequence (0 when empty).
+// LastSeq is the sequence of the realm's last stored message, as its
+// stream leader has it (0 when empty). Messages removed at the tail (a
+// per-message TTL) do not count, so a reader waiting for it can reach it.
 func (s *Store) LastSeq(ctx context.Context, realm string) (uint64, error) {
-	st, err := s.js.Stream(ctx, StreamName(realm))
-	if err != nil {
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return 0, ErrNoRealm
-		}
-		return 0, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return info.State.LastSeq, nil
+	return s.leaderLastSeq(ctx, realm, []string{RealmSubjects(realm)})
 }
+

@@ -195,8 +195,10 @@ func (b *tokenBatcher) commit(batch []tokenReq) {
 		m.Data = joinBodies(g.reqs)
 		g.ack, g.err = b.s.js.PublishMsgAsync(m, opts...)
 	}
-	timeout := time.NewTimer(tokenCommitTimeout)
-	defer timeout.Stop()
+	// One deadline for the whole round: every group still waiting when it
+	// passes fails (a timer channel would fire for one group only).
+	deadline, cancel := context.WithTimeout(context.Background(), tokenCommitTimeout)
+	defer cancel()
 	for _, g := range groups {
 		var seq uint64
 		err := g.err
@@ -205,7 +207,7 @@ func (b *tokenBatcher) commit(batch []tokenReq) {
 			case ack := <-g.ack.Ok():
 				seq = ack.Sequence
 			case err = <-g.ack.Err():
-			case <-timeout.C:
+			case <-deadline.Done():
 				err = fmt.Errorf("eventstore: token events not acknowledged within %s", tokenCommitTimeout)
 			}
 		}

@@ -16,6 +16,11 @@ type principal struct {
 	Realm    string
 	ClientID string
 	Subject  string
+	// realmWide: a service client owned by no node, acting as itself. Only
+	// such clients administer a realm; a node-owned client's tokens must
+	// never reach outside its node, and a user-delegated token is not an
+	// administrator's.
+	realmWide bool
 }
 
 const principalKey = "latchkey.principal"
@@ -52,6 +57,10 @@ func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 		if !domain.HasScope(scope, domain.ScopeManagement) {
 			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
 		}
+		if !p.realmWide {
+			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope,
+				"the admin API takes tokens of realm-wide service clients, not of node-owned or user-delegated ones")
+		}
 		if realm := c.Param("realm"); realm != "" && !p.may(realm) {
 			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "this token cannot administer realm "+realm)
 		}
@@ -77,10 +86,12 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if !found || info.Status != domain.StatusActive {
 		return principal{}, "", false
 	}
-	if _, ok := rl.Clients.Get(info.ClientID); !ok {
+	cl, ok := rl.Clients.Get(info.ClientID)
+	if !ok {
 		return principal{}, "", false
 	}
-	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject}, info.Scope, true
+	realmWide := cl.Kind == domain.KindService && cl.OwnerNode == "" && info.Subject == cl.ID
+	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide}, info.Scope, true
 }
 
 // bearerError answers with an RFC 6750 §3 challenge.

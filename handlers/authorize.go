@@ -57,25 +57,37 @@ func (a *api) authorize(c echo.Context) error {
 	if oerr != nil {
 		return back(oerr)
 	}
-	csrf := randomToken()
-	sealed, err := rl.SealPending(realms.Pending{Request: req, Scopes: scopes, CSRF: csrf}, a.now())
+	prompts := strings.Fields(req.Prompt)
+	if slices.Contains(prompts, "none") && len(prompts) > 1 {
+		return back(&domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "prompt=none cannot be combined with other values"})
+	}
+	// One CSRF value per browser, kept across tabs and requests.
+	csrf := cookieValue(c, csrfCookie)
+	if len(csrf) < 32 {
+		csrf = randomToken()
+		a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
+	}
+	now := a.now().Unix()
+	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), now)
+	tooOld := signedIn && req.MaxAge >= 0 && now-sessionAuthTime(session) > req.MaxAge
+	pending := realms.Pending{Request: req, Scopes: scopes, CSRF: csrf}
+	if tooOld || slices.Contains(prompts, "login") {
+		pending.SignInAfterMs = a.now().UnixMilli()
+	}
+	sealed, err := rl.SealPending(pending, a.now())
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
-	a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
-	prompts := strings.Fields(req.Prompt)
-	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
-	tooOld := signedIn && req.MaxAge >= 0 && a.now().Unix()-sessionAuthTime(session) > req.MaxAge
-	if !signedIn || tooOld || slices.Contains(prompts, "login") {
+	if !signedIn || pending.SignInAfterMs > 0 {
 		if slices.Contains(prompts, "none") {
-			return back(&domain.OAuthError{Code: "login_required", Description: "the user is not signed in"})
+			return back(&domain.OAuthError{Code: "login_required", Description: "the user must sign in"})
 		}
 		return render(c, http.StatusOK, "login.html", page{
 			Title: "Sign in", Realm: rl.Name, ClientName: client.Name, Username: req.LoginHint,
 			Action: "/realms/" + rl.Name + "/login-actions/authenticate", Pending: sealed,
 		})
 	}
-	return a.consentStep(c, rl, client, user, session, sealed, realms.Pending{Request: req, Scopes: scopes, CSRF: csrf}, http.StatusFound)
+	return a.consentStep(c, rl, client, user, session, sealed, pending, http.StatusFound)
 }
 
 // sessionAuthTime is when the user signed in for this session.

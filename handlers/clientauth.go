@@ -41,7 +41,9 @@ func readClientCredentials(authorization string, f form) (clientCredentials, *do
 		return clientCredentials{id: id, secret: secret, basic: true}, nil
 	}
 	if authorization != "" {
-		return clientCredentials{}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "unsupported Authorization scheme; use Basic"}
+		// Authentication was attempted in the header: the answer carries a
+		// Basic challenge (RFC 6749 §5.2).
+		return clientCredentials{basic: true}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "unsupported Authorization scheme; use Basic"}
 	}
 	secret, hasSecret := f["client_secret"]
 	id := f["client_id"]

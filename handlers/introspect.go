@@ -87,13 +87,20 @@ func (a *api) revoke(c echo.Context) error {
 	}
 	noStore(c)
 	now := a.now()
-	info, found := rl.Introspect(c.Request().Context(), token, now)
-	if !found {
-		return c.NoContent(http.StatusOK)
-	}
 	meta := eventstore.Meta{
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
 		RequestID: requestID(c), IP: c.RealIP(), Time: now,
+	}
+	// A refresh token revokes its whole grant (and its access tokens).
+	if g, ok := rl.RefreshGrant(token, client.ID); ok {
+		if err := rl.RevokeGrant(c.Request().Context(), g, "refresh token revoked by its client", meta); err != nil {
+			return domainError(c, a.log, err)
+		}
+		return c.NoContent(http.StatusOK)
+	}
+	info, found := rl.Introspect(c.Request().Context(), token, now)
+	if !found {
+		return c.NoContent(http.StatusOK)
 	}
 	if oerr := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); oerr != nil {
 		if oerr.Code == domain.ErrUnauthorizedClient {

@@ -106,7 +106,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	tree := rl.Nodes.Tree()
 	selectable := domain.SelectableTeams(user, client, tree)
 	remembered, ok := user.Consents[client.ID]
-	if ok && domain.ConsentCovers(remembered, p.Scopes) && !slices.Contains(prompts, "consent") &&
+	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
 		return a.issueCode(c, rl, client, user, s, p, remembered.Teams, status)
 	}
@@ -139,8 +139,8 @@ func (a *api) consent(c echo.Context) error {
 		return err
 	}
 	session, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
-	if !ok {
-		return errorPage(c, http.StatusUnauthorized, rl.Name, "Your sign-in expired; start again from the application.")
+	if !ok || (p.SignInAfterMs > 0 && session.SignedInMs <= p.SignInAfterMs) {
+		return errorPage(c, http.StatusUnauthorized, rl.Name, "Please sign in again; start again from the application.")
 	}
 	client, ok := rl.Clients.Get(p.Request.ClientID)
 	if !ok || !client.Enabled() {
@@ -165,7 +165,7 @@ func (a *api) consent(c echo.Context) error {
 	if teams == nil {
 		teams = []string{}
 	}
-	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams}, a.browserMeta(c, user.ID)); err != nil {
+	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
 		return domainError(c, a.log, err)
 	}
 	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)

@@ -5,7 +5,6 @@ import (
 	"html/template"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 )
@@ -87,14 +86,14 @@ func cookieValue(c echo.Context, name string) string {
 }
 
 // singleValues reads a query or form strictly: a repeated parameter is
-// reported by name.
+// reported by name. Values are kept as sent (a password may have spaces).
 func singleValues(v url.Values) (map[string]string, string) {
 	out := make(map[string]string, len(v))
 	for k, vs := range v {
 		if len(vs) > 1 {
 			return nil, k
 		}
-		out[k] = strings.TrimSpace(vs[0])
+		out[k] = vs[0]
 	}
 	return out, ""
 }

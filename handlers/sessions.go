@@ -102,7 +102,7 @@ func (a *api) revokeTokenByAdmin(c echo.Context) error {
 	if err != nil {
 		return realmError(c, a, err)
 	}
-	info, ok := rl.Tokens.ByJTI(c.Param("jti"), a.now().Unix())
+	info, ok := rl.FindToken(c.Request().Context(), c.Param("jti"), a.now())
 	if !ok {
 		return writeError(c, http.StatusNotFound, errNotFound, "no token "+c.Param("jti"))
 	}

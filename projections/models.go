@@ -31,7 +31,7 @@ func (m *Models) Folds() []Fold {
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 1
+const snapshotVersion = 3
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -120,6 +120,9 @@ func (m *Users) restore(byID map[string]*domain.User) {
 		if u.Memberships == nil {
 			u.Memberships = []domain.Membership{}
 		}
+		for client, c := range u.Consents {
+			u.Consents[client] = domain.Consent{Scopes: orEmpty(c.Scopes), Teams: orEmpty(c.Teams)}
+		}
 		m.byID[id] = u
 		m.byUsername[strings.ToLower(u.Username)] = id
 	}
@@ -156,11 +159,13 @@ func (m *Authz) state() authzState {
 func (m *Authz) restore(s authzState) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if s.Codes != nil {
-		m.codes = s.Codes
+	for id, c := range s.Codes {
+		c.Teams = orEmpty(c.Teams)
+		m.codes[id] = c
 	}
-	if s.Grants != nil {
-		m.grants = s.Grants
+	for id, g := range s.Grants {
+		g.Teams = orEmpty(g.Teams)
+		m.grants[id] = g
 	}
 	if s.Sessions != nil {
 		m.sessions = s.Sessions
@@ -235,4 +240,13 @@ func (m *Tokens) restore(s tokensState) {
 	for k, v := range s.SubjectCutoff {
 		m.subjectCutoff[k] = v
 	}
+}
+
+// orEmpty restores the empty (not nil) slices the folds make: gob drops
+// them, and a restored model must equal a replayed one.
+func orEmpty(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }

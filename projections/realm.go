@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"maps"
 	"sync/atomic"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -29,6 +30,7 @@ func (m *Realm) Apply(ev Event) {
 	old := m.state.Load()
 	next := *old
 	next.Keys = append([]domain.SigningKey(nil), old.Keys...)
+	next.Scopes = maps.Clone(old.Scopes) // readers hold the old map lock-free
 	next.Apply(ev.Seq, ev.Payload)
 	m.state.Store(&next)
 }

@@ -241,28 +241,6 @@ func (m *Tokens) ByJTI(jti string, now int64) (TokenInfo, bool) {
 	return m.info(key, rec, now), true
 }
 
-// ActiveOf returns a client's tokens that are active at now.
-func (m *Tokens) ActiveOf(clientID string, now int64) []TokenInfo {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	id, ok := m.strings.lookup(clientID)
-	if !ok {
-		return nil
-	}
-	ct, ok := m.byClient[id]
-	if !ok {
-		return nil
-	}
-	var out []TokenInfo
-	for _, key := range ct.jtis {
-		rec := m.byJTI[key]
-		if m.status(rec, now) == domain.StatusActive {
-			out = append(out, m.info(key, rec, now))
-		}
-	}
-	return out
-}
-
 // SessionFilter narrows a sessions listing; empty fields match all.
 type SessionFilter struct {
 	ClientID string

@@ -12,6 +12,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
 )
 
 // TokenSet is what a code or refresh exchange returns.
@@ -22,6 +23,9 @@ type TokenSet struct {
 	Scope     string
 	ExpiresIn int64
 }
+
+// errGrantRevoked: the grant was revoked while its tokens were issued.
+var errGrantRevoked = errors.New("the grant was revoked")
 
 func invalidGrant(desc string) *domain.OAuthError {
 	return &domain.OAuthError{Code: domain.ErrInvalidGrant, Description: desc}
@@ -88,6 +92,9 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	if c.ClientID != client.ID {
 		return TokenSet{}, invalidGrant("the code was issued to another client"), nil
 	}
+	if c.Version < client.CutoffSeq {
+		return TokenSet{}, invalidGrant("the client's tokens were revoked after this code was issued"), nil
+	}
 	if c.Redeemed {
 		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), rl.revokeGrantByID(ctx, c.GrantID, "authorization code reused", meta)
 	}
@@ -100,7 +107,7 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge"), nil
 	}
 	user, ok := rl.Users.Get(c.UserID)
-	if !ok || !user.Active() {
+	if !ok || !user.Active() || c.Version < user.CutoffSeq {
 		return TokenSet{}, invalidGrant("the user is no longer active"), nil
 	}
 	grantID := uuid.NewString()
@@ -133,6 +140,9 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		return TokenSet{}, nil, err
 	}
 	set, err := rl.issueForGrant(ctx, client, user, grantID, c.Scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
+	if errors.Is(err, errGrantRevoked) {
+		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), nil
+	}
 	set.Refresh = refresh
 	return set, nil, err
 }
@@ -152,13 +162,22 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	if g == nil && rl.catchUp(ctx) == nil {
 		g, _ = rl.Authz.Grant(grantID)
 	}
-	switch domain.CheckRefresh(g, client.ID, domain.HashSecret(token), client.RefreshReuseGrace, meta.Time) {
+	cutoffSeq := client.CutoffSeq
+	if g != nil {
+		if u, ok := rl.Users.Get(g.UserID); ok {
+			cutoffSeq = max(cutoffSeq, u.CutoffSeq)
+		}
+	}
+	switch domain.CheckRefresh(g, client.ID, domain.HashSecret(token), client.RefreshReuseGrace, cutoffSeq, meta.Time) {
 	case domain.RefreshRejected:
 		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token"), nil
 	case domain.RefreshReuse:
 		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked"), rl.RevokeGrant(ctx, g, "refresh token reused", meta)
 	}
-	newScope, oerr := domain.NarrowScope(g.Scope, scope)
+	// A narrower scope applies to this access token only: the grant, and
+	// so the new refresh token, keep the scope the user granted (RFC 6749
+	// §6), less any scope the client has lost since.
+	newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.Scopes), scope)
 	if oerr != nil {
 		return TokenSet{}, oerr, nil
 	}
@@ -168,7 +187,7 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	}
 	refresh := grantID + "." + mustSecret()
 	err := rl.commit(ctx, domain.GrantRef(grantID), g.Version, meta, domain.GrantRefreshed{
-		RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: newScope,
+		RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
 	})
 	if errors.Is(err, eventstore.ErrConflict) {
 		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request"), nil
@@ -177,6 +196,9 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 		return TokenSet{}, nil, err
 	}
 	set, err := rl.issueForGrant(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
+	if errors.Is(err, errGrantRevoked) {
+		return TokenSet{}, invalidGrant("the grant was revoked"), nil
+	}
 	set.Refresh = refresh
 	return set, nil, err
 }
@@ -190,12 +212,22 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 		return TokenSet{}, err
 	}
 	meta.Time = now
+	meta.OnBehalfOf = user.ID
 	access, err := rl.IssueAccessToken(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
 		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: teams,
-		Preset: client.AccessPreset, Lifetime: client.AccessTokenLifetime,
+		Preset: delegatedPreset(domain.EffectiveAccess(user, client, teams, rl.Nodes.Tree())), Lifetime: client.AccessTokenLifetime,
 	}, meta)
 	if err != nil {
 		return TokenSet{}, err
+	}
+	if g, ok := rl.Authz.Grant(grantID); ok && g.Revoked {
+		// The grant was revoked while this token was being issued: revoke
+		// it too, and hand nothing out.
+		info := projections.TokenInfo{JTI: access.Claims.ID, ClientID: client.ID, Expires: access.Claims.ExpiresAt.Unix()}
+		if oerr := rl.RevokeToken(ctx, info, "", "grant revoked", meta); oerr != nil {
+			return TokenSet{}, oerr
+		}
+		return TokenSet{}, errGrantRevoked
 	}
 	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
 	if domain.HasScope(scope, domain.ScopeOpenID) {
@@ -285,4 +317,42 @@ func (rl *Realm) MintIDToken(ctx context.Context, client *domain.Client, user *d
 	tok := jwt.NewWithClaims(method, claims)
 	tok.Header["kid"] = kid
 	return tok.SignedString(signer)
+}
+
+// RefreshGrant finds the grant a refresh token (current, or rotated out)
+// belongs to, for a client: revoking a refresh token revokes its grant.
+func (rl *Realm) RefreshGrant(token, clientID string) (*domain.Grant, bool) {
+	grantID, ok := splitCredential(token)
+	if !ok {
+		return nil, false
+	}
+	g, ok := rl.Authz.Grant(grantID)
+	if !ok || g.ClientID != clientID {
+		return nil, false
+	}
+	hash := domain.HashSecret(token)
+	if hashesMatch(g.RefreshHash, hash) {
+		return g, true
+	}
+	for _, r := range g.Rotated {
+		if hashesMatch(r.Hash, hash) {
+			return g, true
+		}
+	}
+	return nil, false
+}
+
+// delegatedPreset is the preset a user-delegated token states: full only
+// when it is full on every team it may act on now (the user's role allows
+// it there). Introspection gives the per-team detail, evaluated live.
+func delegatedPreset(access []domain.NodeAccess) string {
+	if len(access) == 0 {
+		return domain.PresetReadOnly
+	}
+	for _, a := range access {
+		if a.Access != domain.PresetFull {
+			return domain.PresetReadOnly
+		}
+	}
+	return domain.PresetFull
 }

@@ -18,8 +18,11 @@ type Pending struct {
 	Request domain.AuthRequest `json:"r"`
 	Scopes  []string           `json:"s"`
 	// CSRF must equal the browser's CSRF cookie on every form post.
-	CSRF      string `json:"c"`
-	ExpiresAt int64  `json:"e"`
+	CSRF string `json:"c"`
+	// SignInAfterMs (Unix milliseconds), when set, requires a session
+	// signed in after it: prompt=login and an exceeded max_age ask for that.
+	SignInAfterMs int64 `json:"a,omitempty"`
+	ExpiresAt     int64 `json:"e"`
 }
 
 // SealPending seals a pending request for this realm.

@@ -124,13 +124,12 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	if ok {
 		return rl, nil
 	}
-	models := projections.NewModels()
+	models, after := r.restoreSnapshot(ctx, name)
 	rl = &Realm{
 		Name: name, Issuer: r.Issuer(name), reg: r, models: models,
 		Clients: models.Clients, Tokens: models.Tokens, Nodes: models.Nodes,
 		Users: models.Users, Authz: models.Authz, model: models.Realm,
 	}
-	after := r.restoreSnapshot(ctx, name, models)
 	runner, err := projections.StartRunner(ctx, r.store, name, r.log,
 		projections.RunnerOptions{After: after, OnApplied: rl.snapshotEvery(after)}, models.Folds()...)
 	if err != nil {
@@ -225,26 +224,26 @@ func (r *Registry) Close() {
 	}
 }
 
-// restoreSnapshot loads a realm's snapshot into empty models and returns the
-// sequence they reflect; 0 (replay everything) when there is none or it
-// cannot be used.
-func (r *Registry) restoreSnapshot(ctx context.Context, realm string, models *projections.Models) uint64 {
+// restoreSnapshot returns a realm's models restored from its snapshot and
+// the sequence they reflect; fresh models and 0 (replay everything) when
+// there is none or it cannot be used.
+func (r *Registry) restoreSnapshot(ctx context.Context, realm string) (*projections.Models, uint64) {
 	if r.snapshots == nil {
-		return 0
+		return projections.NewModels(), 0
 	}
 	data, err := r.snapshots.Load(ctx, realm)
 	if err != nil || data == nil {
 		if err != nil {
 			r.log.Warn("snapshot not loaded; replaying the realm", "realm", realm, "err", err)
 		}
-		return 0
+		return projections.NewModels(), 0
 	}
+	models := projections.NewModels()
 	seq, err := models.Restore(data)
 	if err != nil {
 		r.log.Warn("snapshot unusable; replaying the realm", "realm", realm, "err", err)
-		*models = *projections.NewModels()
-		return 0
+		return projections.NewModels(), 0
 	}
 	r.log.Info("read models restored from snapshot", "realm", realm, "seq", seq)
-	return seq
+	return models, seq
 }

@@ -52,23 +52,36 @@ func (rl *Realm) Introspect(ctx context.Context, token string, now time.Time) (p
 	if found || now.Unix()-iat >= int64(freshTokenWindow/time.Second) || iat > now.Unix()+1 {
 		return info, found
 	}
-	// A fresh token not known yet: issued here, its event is acknowledged
-	// but maybe not applied — wait for that, locally; issued by another
-	// replica, catch up with the stream.
+	return rl.lookupFresh(ctx, func() (projections.TokenInfo, bool) { return rl.Tokens.Lookup(jti, hash, now.Unix()) })
+}
+
+// FindToken finds a token by id for an administrator, with the same
+// read-your-writes fallback as Introspect.
+func (rl *Realm) FindToken(ctx context.Context, jti string, now time.Time) (projections.TokenInfo, bool) {
+	if info, found := rl.Tokens.ByJTI(jti, now.Unix()); found {
+		return info, true
+	}
+	return rl.lookupFresh(ctx, func() (projections.TokenInfo, bool) { return rl.Tokens.ByJTI(jti, now.Unix()) })
+}
+
+// lookupFresh retries a token lookup that missed: a token issued here has
+// its event acknowledged but maybe not yet applied, so wait for that
+// locally; one issued by another replica needs a catch-up with the stream.
+func (rl *Realm) lookupFresh(ctx context.Context, lookup func() (projections.TokenInfo, bool)) (projections.TokenInfo, bool) {
 	if acked := rl.reg.store.TokensAcked(rl.Name); acked > rl.Applied() {
 		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		err := rl.WaitFor(waitCtx, acked)
 		cancel()
 		if err == nil {
-			if info, found = rl.Tokens.Lookup(jti, hash, now.Unix()); found {
-				return info, found
+			if info, found := lookup(); found {
+				return info, true
 			}
 		}
 	}
-	if rl.catchUp(ctx) == nil {
-		info, found = rl.Tokens.Lookup(jti, hash, now.Unix())
+	if rl.catchUp(ctx) != nil {
+		return projections.TokenInfo{}, false
 	}
-	return info, found
+	return lookup()
 }
 
 // catchUp waits until the read models have applied everything the stream

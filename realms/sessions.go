@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -54,7 +55,9 @@ func (rl *Realm) TouchSession(s *domain.Session, meta eventstore.Meta) {
 		return
 	}
 	go func() {
-		_, _ = rl.reg.store.AppendToken(context.Background(), rl.Name, domain.SessionRef(s.SessionID), meta, domain.SessionTouched{At: meta.Time.Unix()})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_, _ = rl.reg.store.Append(ctx, rl.Name, domain.SessionRef(s.SessionID), eventstore.AnyVersion, meta, domain.SessionTouched{At: meta.Time.Unix()})
 	}()
 }
 

@@ -44,34 +44,42 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 			return nil, err
 		}
 	}
-	changes := []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: 0,
-		Payload: domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships}}}
-	if nu.Password != "" {
-		changes = append(changes, eventstore.Change{Aggregate: domain.UserRef(id), Expected: eventstore.AnyVersion, Payload: domain.UserPasswordChanged{}})
-	}
-	if err := rl.claimUsername(ctx, id, nu.Username, "", changes, meta); err != nil {
+	err := rl.claimUsername(ctx, id, nu.Username, meta, func() ([]eventstore.Change, string, error) {
+		changes := []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: 0,
+			Payload: domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships}}}
+		if nu.Password != "" {
+			changes = append(changes, eventstore.Change{Aggregate: domain.UserRef(id), Expected: eventstore.AnyVersion, Payload: domain.UserPasswordChanged{}})
+		}
+		return changes, "", nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	u, _ := rl.Users.Get(id)
 	return u, nil
 }
 
-// claimUsername writes changes together with a claim of username in the
-// realm's username directory (and the release of the old name), retrying
-// when another claim got in first; a name taken meanwhile is
-// domain.ErrAlreadyExists.
-func (rl *Realm) claimUsername(ctx context.Context, userID, username, old string, changes []eventstore.Change, meta eventstore.Meta) error {
+// claimUsername writes the changes build returns together with a claim of
+// username in the realm's username directory (and the release of the old
+// name), deciding again when another writer got in first; a name taken
+// meanwhile is domain.ErrAlreadyExists.
+func (rl *Realm) claimUsername(ctx context.Context, userID, username string, meta eventstore.Meta,
+	build func() (changes []eventstore.Change, oldName string, err error)) error {
 	for range maxDecideAttempts {
 		if other, taken := rl.Users.ByUsername(username); taken && other.ID != userID {
 			return domain.ErrAlreadyExists
 		}
-		dir := []eventstore.Change{{Aggregate: domain.UsernamesRef(), Expected: rl.Users.DirectoryVersion(),
-			Payload: domain.UsernameClaimed{Username: strings.ToLower(username), UserID: userID}}}
+		changes, old, err := build()
+		if err != nil || len(changes) == 0 {
+			return err
+		}
+		changes = append(changes, eventstore.Change{Aggregate: domain.UsernamesRef(), Expected: rl.Users.DirectoryVersion(),
+			Payload: domain.UsernameClaimed{Username: strings.ToLower(username), UserID: userID}})
 		if old != "" && !strings.EqualFold(old, username) {
-			dir = append(dir, eventstore.Change{Aggregate: domain.UsernamesRef(), Expected: eventstore.AnyVersion,
+			changes = append(changes, eventstore.Change{Aggregate: domain.UsernamesRef(), Expected: eventstore.AnyVersion,
 				Payload: domain.UsernameReleased{Username: strings.ToLower(old)}})
 		}
-		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, append(changes, dir...), nil)
+		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, changes, nil)
 		if errors.Is(err, eventstore.ErrConflict) {
 			rl.awaitNewer(ctx)
 			continue
@@ -136,35 +144,27 @@ func (rl *Realm) UpdateUser(ctx context.Context, id string, p domain.UserProfile
 	if err := domain.ValidateProfile(&p); err != nil {
 		return nil, err
 	}
-	for range maxDecideAttempts {
+	err := rl.claimUsername(ctx, id, p.Username, meta, func() ([]eventstore.Change, string, error) {
 		u, ok := rl.Users.Get(id)
 		if !ok {
-			return nil, domain.ErrNotFound
+			return nil, "", domain.ErrNotFound
 		}
 		if p == u.UserProfile {
-			return u, nil
+			return nil, "", nil
 		}
-		change := []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: u.Version, Payload: domain.UserUpdated{Before: u.UserProfile, After: p}}}
-		var err error
-		if strings.EqualFold(p.Username, u.Username) {
-			err = rl.commit(ctx, domain.UserRef(id), u.Version, meta, change[0].Payload)
-		} else {
-			err = rl.claimUsername(ctx, id, p.Username, u.Username, change, meta)
-		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		u, _ = rl.Users.Get(id)
-		return u, nil
+		return []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: u.Version,
+			Payload: domain.UserUpdated{Before: u.UserProfile, After: p}}}, u.Username, nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, eventstore.ErrConflict
+	u, _ := rl.Users.Get(id)
+	return u, nil
 }
 
-// SetPassword replaces a user's password.
+// SetPassword replaces a user's password. The sealed hash is replaced
+// first (the event says it changed); if the event cannot be written, the
+// previous hash is put back, so history and credentials never disagree.
 func (rl *Realm) SetPassword(ctx context.Context, id, pw string, meta eventstore.Meta) error {
 	if err := domain.ValidatePassword(pw); err != nil {
 		return err
@@ -172,12 +172,20 @@ func (rl *Realm) SetPassword(ctx context.Context, id, pw string, meta eventstore
 	if _, ok := rl.Users.Get(id); !ok {
 		return domain.ErrNotFound
 	}
+	previous, prevErr := rl.reg.passwords.Get(ctx, rl.Name, id)
 	if err := rl.storePassword(ctx, id, pw); err != nil {
 		return err
 	}
 	_, err := rl.changeUser(ctx, id, meta, func(*domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
 		return []domain.Payload{domain.UserPasswordChanged{}}, nil, nil
 	})
+	if err != nil {
+		if prevErr == nil {
+			_ = rl.reg.passwords.Put(ctx, rl.Name, id, previous)
+		} else {
+			_ = rl.reg.passwords.Delete(ctx, rl.Name, id)
+		}
+	}
 	return err
 }
 
@@ -201,10 +209,7 @@ func (rl *Realm) SetMemberships(ctx context.Context, id string, ms []domain.Memb
 // SetUserEnabled disables a user (revoking every token issued for them and
 // ending their browser sessions) or enables them again.
 func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.User, error) {
-	if !enabled {
-		defer rl.endSessionsOf(ctx, id, "user disabled", meta)
-	}
-	return rl.changeUser(ctx, id, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
+	u, err := rl.changeUser(ctx, id, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
 		if enabled {
 			if u.Status == domain.StatusEnabled {
 				return nil, nil, nil
@@ -217,6 +222,10 @@ func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, me
 		}
 		return []domain.Payload{*ev}, &rule, nil
 	})
+	if err == nil && !enabled {
+		rl.endSessionsOf(ctx, id, "user disabled", meta)
+	}
+	return u, err
 }
 
 // endSessionsOf ends every browser session of a user, so that enabling
@@ -232,7 +241,6 @@ func (rl *Realm) endSessionsOf(ctx context.Context, userID, reason string, meta 
 // DeleteUser removes a user, revokes every token issued for them and ends
 // their browser sessions.
 func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta) error {
-	defer rl.endSessionsOf(ctx, id, "user deleted", meta)
 	_, err := rl.changeUser(ctx, id, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
 		ev, rule, err := domain.DecideDeleteUser(u, meta.Time)
 		if err != nil {
@@ -245,6 +253,7 @@ func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta
 	}
 	if err == nil {
 		_ = rl.reg.passwords.Delete(ctx, rl.Name, id)
+		rl.endSessionsOf(ctx, id, "user deleted", meta)
 	}
 	return err
 }
@@ -252,7 +261,7 @@ func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta
 // GrantConsent remembers what a user granted a client.
 func (rl *Realm) GrantConsent(ctx context.Context, userID, clientID string, c domain.Consent, meta eventstore.Meta) error {
 	_, err := rl.changeUser(ctx, userID, meta, func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error) {
-		return []domain.Payload{domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams}}, nil, nil
+		return []domain.Payload{domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset}}, nil, nil
 	})
 	return err
 }
@@ -268,8 +277,21 @@ type LoginResult struct {
 // threshold, up to five steps.
 const loginSlowStep = 200 * time.Millisecond
 
+// Bounds of the sign-in guard: concurrent argon2 computations (19 MiB
+// each), usernames tracked, and the length of a username worth tracking.
+const (
+	maxConcurrentHashes = 4
+	maxTrackedUsernames = 100_000
+	maxUsernameLength   = 100
+)
+
+// hashSlots caps concurrent argon2 work across the process.
+var hashSlots = make(chan struct{}, maxConcurrentHashes)
+
 // loginGuard counts failed sign-ins per username: after a few, each attempt
-// is slowed down; after more, the username is locked for a while.
+// is slowed down; after more, the username is locked for a while. An
+// attempt is counted before its password is checked, so concurrent guesses
+// cannot overtake the lock.
 type loginGuard struct {
 	mu    sync.Mutex
 	state map[string]*loginState
@@ -280,31 +302,74 @@ type loginState struct {
 	lockedUntil int64
 }
 
-// Authenticate checks a username and password. Unknown users, wrong
-// passwords and disabled users get the same answer after the same work.
-func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eventstore.Meta) LoginResult {
-	now := meta.Time.Unix()
-	key := strings.ToLower(username)
-	g := &rl.logins
+// attempt registers a sign-in attempt for key at now and says how long to
+// slow it down, or until when the username is locked.
+func (g *loginGuard) attempt(key string, now int64) (wait time.Duration, lockedUntil int64) {
 	g.mu.Lock()
+	defer g.mu.Unlock()
 	if g.state == nil {
 		g.state = map[string]*loginState{}
+	}
+	if len(g.state) >= maxTrackedUsernames {
+		g.prune(now)
 	}
 	st := g.state[key]
 	if st == nil {
 		st = &loginState{}
 		g.state[key] = st
 	}
+	if st.lockedUntil > now {
+		return 0, st.lockedUntil
+	}
 	st.failures = slices.DeleteFunc(st.failures, func(t int64) bool { return now-t > domain.LoginFailureWindow })
-	locked := st.lockedUntil > now
-	var wait time.Duration
 	if n := len(st.failures); n >= domain.LoginSlowThreshold {
 		wait = time.Duration(min(n-domain.LoginSlowThreshold+1, 5)) * loginSlowStep
 	}
-	lockedUntil := st.lockedUntil
-	g.mu.Unlock()
-	if locked {
-		return LoginResult{LockedUntil: time.Unix(lockedUntil, 0)}
+	st.failures = append(st.failures, now) // taken back on success
+	if len(st.failures) >= domain.LoginLockThreshold {
+		st.lockedUntil, st.failures = now+domain.LoginLockDuration, nil
+	}
+	return wait, 0
+}
+
+// succeeded forgets a username's failures.
+func (g *loginGuard) succeeded(key string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.state, key)
+}
+
+// lockedBy reports whether the attempt just counted locked the username.
+func (g *loginGuard) lockedBy(key string, now int64) int64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if st := g.state[key]; st != nil && st.lockedUntil > now {
+		return st.lockedUntil
+	}
+	return 0
+}
+
+// prune drops usernames with no recent failure and no lock.
+func (g *loginGuard) prune(now int64) {
+	for k, st := range g.state {
+		recent := len(st.failures) > 0 && now-st.failures[len(st.failures)-1] <= domain.LoginFailureWindow
+		if !recent && st.lockedUntil <= now {
+			delete(g.state, k)
+		}
+	}
+}
+
+// Authenticate checks a username and password. Unknown users, wrong
+// passwords and disabled users get the same answer after the same work.
+func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eventstore.Meta) LoginResult {
+	now := meta.Time.Unix()
+	if len(username) > maxUsernameLength {
+		username = username[:maxUsernameLength]
+	}
+	key := strings.ToLower(username)
+	wait, locked := rl.logins.attempt(key, now)
+	if locked > 0 {
+		return LoginResult{LockedUntil: time.Unix(locked, 0)}
 	}
 
 	u, found := rl.Users.ByUsername(username)
@@ -314,23 +379,22 @@ func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eve
 			hash = string(raw)
 		}
 	}
+	select {
+	case hashSlots <- struct{}{}:
+	case <-ctx.Done():
+		return LoginResult{Wait: wait}
+	}
 	ok, _ := checkPassword(hash, pw)
-	ok = ok && found && u.HasPassword && u.Active()
-
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if ok {
-		delete(g.state, key)
+	<-hashSlots
+	if ok && found && u.HasPassword && u.Active() {
+		rl.logins.succeeded(key)
 		return LoginResult{User: u, Wait: wait}
 	}
-	st.failures = append(st.failures, now)
-	if len(st.failures) >= domain.LoginLockThreshold {
-		st.lockedUntil = now + domain.LoginLockDuration
-		st.failures = nil
+	if until := rl.logins.lockedBy(key, now); until > 0 {
 		if found {
-			_ = rl.commit(ctx, domain.UserRef(u.ID), eventstore.AnyVersion, meta, domain.UserLocked{Until: st.lockedUntil})
+			_ = rl.commit(ctx, domain.UserRef(u.ID), eventstore.AnyVersion, meta, domain.UserLocked{Until: until})
 		}
-		return LoginResult{Wait: wait, LockedUntil: time.Unix(st.lockedUntil, 0)}
+		return LoginResult{Wait: wait, LockedUntil: time.Unix(until, 0)}
 	}
 	return LoginResult{Wait: wait}
 }

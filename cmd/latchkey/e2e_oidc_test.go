@@ -188,7 +188,7 @@ func setUpOIDC(t *testing.T) *oidcWorld {
 	w.user = u.ID
 	w.rs = lk.createClient(t, w.admin, "acme", `{"name":"api"}`)
 	w.appRedirect = "http://127.0.0.1/callback"
-	app := lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"CLI","type":"public","redirect_uris":["`+w.appRedirect+`"],"post_logout_redirect_uris":["https://cli.example.com/bye"],"scopes":["openid","profile","email","read"],"access_preset":"full","team_selection":"multiple","issue_refresh_tokens":true}`, withBearer(w.admin))
+	app := lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"CLI","type":"public","redirect_uris":["`+w.appRedirect+`","http://127.0.0.1:4242/callback"],"post_logout_redirect_uris":["https://cli.example.com/bye"],"scopes":["openid","profile","email","read"],"access_preset":"full","team_selection":"multiple","issue_refresh_tokens":true}`, withBearer(w.admin))
 	app.requireStatus(t, http.StatusCreated)
 	var created clientCreated
 	app.decode(t, &created)
@@ -199,7 +199,7 @@ func setUpOIDC(t *testing.T) *oidcWorld {
 	if w.provider, err = oidc.NewProvider(w.ctx, w.issuer); err != nil {
 		t.Fatalf("go-oidc discovery: %v", err)
 	}
-	w.callbackBase = "http://127.0.0.1:4242/callback" // any loopback port matches (RFC 8252)
+	w.callbackBase = "http://127.0.0.1:4242/callback" // registered exactly; other ports match too (RFC 8252)
 	return w
 }
 
@@ -253,6 +253,15 @@ func TestAuthorizationCodeFlowWithPKCEAndOIDC(t *testing.T) {
 		t.Fatalf("second redemption: %v", err)
 	}
 	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "access token of a replayed code")
+
+	// A loopback redirect on a port not registered exactly matches (RFC
+	// 8252), but a remembered consent is not reused for it: any local
+	// program could be listening there (RFC 8252 §8.6).
+	otherPort := *cfg
+	otherPort.RedirectURL = "http://127.0.0.1:5353/callback"
+	if p := b.get(otherPort.AuthCodeURL("s-other", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))); p.status != http.StatusOK || !strings.Contains(p.body, "wants access") {
+		t.Fatalf("remembered consent reused for an unregistered loopback port: %d %q", p.status, p.location)
+	}
 
 	// A fresh flow: consent is remembered, so no consent page this time.
 	verifier = oauth2.GenerateVerifier()
@@ -629,4 +638,74 @@ func TestDisabledUserTokensAreInactive(t *testing.T) {
 	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "token of a disabled user")
 	r := lk.postForm(t, tokenPath("acme"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tok.RefreshToken}, "client_id": {w.app}}.Encode())
 	r.checkError(t, http.StatusBadRequest, "invalid_grant")
+}
+
+// TestRevocationReachesRefreshTokens: revoking a refresh token at the
+// revocation endpoint, revoking every token of the client, or disabling
+// the user kills refresh tokens too — not only access tokens.
+func TestRevocationReachesRefreshTokens(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID)
+	b := newBrowser(t)
+	tokenFor := func() *oauth2.Token {
+		verifier := oauth2.GenerateVerifier()
+		q := b.signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"team-a"})
+		tok, err := cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	refresh := func(rt string) *response {
+		return lk.postForm(t, tokenPath("acme"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {w.app}}.Encode())
+	}
+
+	// RFC 7009: a refresh token sent to /revoke revokes its grant.
+	tok := tokenFor()
+	lk.postForm(t, revokePath("acme"), url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {w.app}}.Encode()).requireStatus(t, http.StatusOK)
+	refresh(tok.RefreshToken).checkError(t, http.StatusBadRequest, "invalid_grant")
+	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "access token of a revoked refresh token's grant")
+
+	// Revoking every token of the client reaches refresh tokens.
+	tok = tokenFor()
+	lk.postJSON(t, "/admin/realms/acme/clients/"+w.app+"/revoke-tokens", "", withBearer(w.admin)).requireStatus(t, http.StatusNoContent)
+	refresh(tok.RefreshToken).checkError(t, http.StatusBadRequest, "invalid_grant")
+
+	// Disabling the user and enabling again does not bring refresh back.
+	tok = tokenFor()
+	lk.postJSON(t, "/admin/realms/acme/users/"+w.user+"/disable", "", withBearer(w.admin)).requireStatus(t, http.StatusOK)
+	lk.postJSON(t, "/admin/realms/acme/users/"+w.user+"/enable", "", withBearer(w.admin)).requireStatus(t, http.StatusOK)
+	refresh(tok.RefreshToken).checkError(t, http.StatusBadRequest, "invalid_grant")
+}
+
+// TestStepUpAndAdminBoundaries: prompt=login cannot be skipped by posting
+// the consent form with an old session; node-owned and user-delegated
+// management tokens are refused by the admin API.
+func TestStepUpAndAdminBoundaries(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID)
+	b := newBrowser(t)
+	b.signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", "correct horse battery", []string{"team-a"})
+	login := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")))
+	if !strings.Contains(login.body, "Sign in") {
+		t.Fatalf("prompt=login does not ask to sign in: %d", login.status)
+	}
+	_, fields := formOf(t, lk.base, login.body)
+	fields.Set("action", "approve")
+	fields.Add("team", "team-a")
+	if p := b.post(lk.base+"/realms/acme/login-actions/consent", fields); p.status != http.StatusUnauthorized || p.location != "" {
+		t.Fatalf("consent posted without the sign-in prompt=login asked for: %d %q", p.status, p.location)
+	}
+
+	lk.postJSON(t, "/admin/realms/acme/nodes", `{"slug":"proj","kind":"project"}`, withBearer(w.admin)).requireStatus(t, http.StatusCreated)
+	r := lk.postJSON(t, "/admin/realms/acme/nodes/proj/client-credentials", `{"scope":"management"}`, withBearer(w.admin))
+	r.requireStatus(t, http.StatusCreated)
+	var owned clientCreated
+	r.decode(t, &owned)
+	nodeToken := lk.clientToken(t, "acme", owned.ClientID, owned.ClientSecret, "management").AccessToken
+	lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"sneaky"}`, withBearer(nodeToken)).checkError(t, http.StatusForbidden, "insufficient_scope")
 }

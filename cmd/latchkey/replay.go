@@ -9,10 +9,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -199,7 +199,7 @@ func openReplaySource(ctx context.Context, cfg replayConfig) (*replaySource, err
 			return nil, err
 		}
 	} else {
-		if st, err := os.Stat(cfg.dataDir + "/nats"); err != nil || !st.IsDir() {
+		if st, err := os.Stat(filepath.Join(cfg.dataDir, "nats")); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("replay: %s holds no JetStream store (nats/); give the data directory of a stopped server, or --nats-url", cfg.dataDir)
 		}
 		src.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: cfg.dataDir})
@@ -442,7 +442,7 @@ func isPlainName(b []byte) bool {
 // compares the models' digests.
 func runRebuild(ctx context.Context, store *eventstore.Store, cfg replayConfig, out *bufio.Writer, bar *progressBar) error {
 	started := time.Now()
-	first, res, err := rebuildModels(ctx, store, cfg.realm, bar.start, bar.addBatch)
+	first, res, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{onStart: bar.start, onBatch: bar.addBatch})
 	if err != nil {
 		return err
 	}
@@ -450,23 +450,26 @@ func runRebuild(ctx context.Context, store *eventstore.Store, cfg replayConfig, 
 	took := time.Since(started)
 	header := rebuildReport{Realm: cfg.realm, Messages: res.Messages, Events: res.Events, LastSeq: res.LastSeq,
 		Took: took.Round(time.Millisecond), Seconds: took.Seconds(), EventsPerSecond: float64(res.Events) / took.Seconds()}
-
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	second, err := runnerModels(ctx, store, cfg.realm, nil, 0, res.LastSeq, log)
+	// The second run decodes as the server's runner does, and reads the
+	// same range, so a running server's new events do not count.
+	second, _, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{plain: true, toSeq: res.LastSeq})
 	if err != nil {
 		return fmt.Errorf("second rebuild: %w", err)
 	}
-	runs := []namedRun{{"rebuild", first}, {"runner", second}}
-	if snap, seq, err := loadSnapshot(ctx, store, cfg.realm); err != nil {
+	runs := []namedRun{{"rebuild", first}, {"again", second}}
+	// What a restarting server would hold: its snapshot, then the rest.
+	switch fromSnap, seq, err := loadSnapshot(ctx, store, cfg.realm); {
+	case err != nil:
 		header.Notes = append(header.Notes, fmt.Sprintf("snapshot: not compared (%v)", err))
-	} else if snap != nil && seq <= res.LastSeq {
-		fromSnap, err := runnerModels(ctx, store, cfg.realm, snap, seq, res.LastSeq, log)
-		if err != nil {
-			return fmt.Errorf("rebuild from snapshot: %w", err)
+	case fromSnap != nil && seq <= res.LastSeq:
+		if seq < res.LastSeq {
+			if _, _, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{plain: true, models: fromSnap, after: seq, toSeq: res.LastSeq}); err != nil {
+				return fmt.Errorf("rebuild from the snapshot: %w", err)
+			}
 		}
 		runs = append(runs, namedRun{fmt.Sprintf("snapshot@%d", seq), fromSnap})
-	} else if snap != nil {
-		header.Notes = append(header.Notes, fmt.Sprintf("snapshot: at seq %d, beyond what was read; not compared", seq))
+	case fromSnap != nil:
+		header.Notes = append(header.Notes, fmt.Sprintf("snapshot: at seq %d, after what was read; not compared", seq))
 	}
 	for _, r := range runs {
 		header.Runs = append(header.Runs, r.name)
@@ -701,9 +704,28 @@ type rebuildResult struct {
 // rebuildModels folds the realm's whole history into new models: one
 // goroutine reads, decoding runs on every core, one goroutine folds in
 // stream order.
-func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, onStart func(uint64), onBatch func(msgs, events int)) (*projections.Models, rebuildResult, error) {
-	models := projections.NewModels()
+// rebuildOptions vary a rebuild.
+type rebuildOptions struct {
+	// plain decodes with encoding/json, as the server's runner does,
+	// instead of the fast decoders.
+	plain bool
+	// models to fold into (nil: new, empty ones); after is the sequence
+	// they already reflect (a restored snapshot).
+	models *projections.Models
+	after  uint64
+	// toSeq bounds the read (0: the stream's last sequence at the start).
+	toSeq   uint64
+	onStart func(expected uint64)
+	onBatch func(msgs, events int)
+}
+
+func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, opts rebuildOptions) (*projections.Models, rebuildResult, error) {
+	models := opts.models
+	if models == nil {
+		models = projections.NewModels()
+	}
 	folds := models.Folds()
+	onBatch := opts.onBatch
 	var res rebuildResult
 	const batchSize = 512
 	type batch struct {
@@ -719,7 +741,7 @@ func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, o
 	for range workers {
 		wg.Go(func() {
 			for b := range todo {
-				b.events, b.err = decodeBatch(b.msgs, b.events[:0])
+				b.events, b.err = decodeBatch(b.msgs, b.events[:0], opts.plain)
 				close(b.done)
 			}
 		})
@@ -750,7 +772,8 @@ func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, o
 		ordered <- cur
 		cur = &batch{msgs: make([]eventstore.RawMsg, 0, batchSize), done: make(chan struct{})}
 	}
-	stats, err := store.Scan(ctx, realm, eventstore.ScanOptions{OnStart: onStart}, func(m *eventstore.RawMsg) error {
+	scan := eventstore.ScanOptions{FromSeq: opts.after + 1, ToSeq: opts.toSeq, OnStart: opts.onStart}
+	stats, err := store.Scan(ctx, realm, scan, func(m *eventstore.RawMsg) error {
 		cur.msgs = append(cur.msgs, *m) // the data slice is the message's own
 		if len(cur.msgs) == batchSize {
 			flush()
@@ -776,18 +799,22 @@ func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, o
 
 // decodeBatch decodes messages into events, as the runner does: rules are
 // skipped, an event whose payload does not decode is not folded.
-func decodeBatch(msgs []eventstore.RawMsg, out []projections.Event) ([]projections.Event, error) {
+func decodeBatch(msgs []eventstore.RawMsg, out []projections.Event, plain bool) ([]projections.Event, error) {
+	decodeMsg, payload := eventstore.DecodeMessageFast, eventstore.PayloadFast
+	if plain {
+		decodeMsg, payload = eventstore.DecodeMessage, (*eventstore.Envelope).Payload
+	}
 	for i := range msgs {
 		m := &msgs[i]
 		if m.IsRule() {
 			continue
 		}
-		envs, err := eventstore.DecodeMessageFast(m.Data, m.Seq)
+		envs, err := decodeMsg(m.Data, m.Seq)
 		if err != nil {
 			continue // the runner logs and skips it too
 		}
 		for _, env := range envs {
-			p, err := env.Payload()
+			p, err := payload(&env)
 			if err != nil {
 				continue
 			}
@@ -797,44 +824,13 @@ func decodeBatch(msgs []eventstore.RawMsg, out []projections.Event) ([]projectio
 	return out, nil
 }
 
-// runnerModels builds models with the server's own runner, from a snapshot
-// when one is given, up to lastSeq.
-func runnerModels(ctx context.Context, store *eventstore.Store, realm string, snap []byte, after, lastSeq uint64, log *slog.Logger) (*projections.Models, error) {
-	models := projections.NewModels()
-	if snap != nil {
-		seq, err := models.Restore(snap)
-		if err != nil {
-			return nil, err
-		}
-		after = seq
-	}
-	r, err := projections.StartRunner(ctx, store, realm, log, projections.RunnerOptions{After: after}, models.Folds()...)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Stop()
-	if lastSeq > after {
-		wait, cancel := context.WithTimeout(ctx, 10*time.Minute)
-		defer cancel()
-		if err := r.WaitFor(wait, lastSeq); err != nil {
-			return nil, err
-		}
-	}
-	if applied := r.Applied(); applied != max(lastSeq, after) {
-		// The stream grew meanwhile (a running server): compare at the
-		// same sequence or not at all.
-		return nil, fmt.Errorf("the runner applied up to seq %d, the rebuild %d: the stream changed during the run; rebuild a stopped server's --data", applied, lastSeq)
-	}
-	return models, nil
-}
-
 // snapshotBucket is the object store where the server keeps each realm's
 // read-model snapshot (see realms/snapshots.go).
 const snapshotBucket = "LK_SNAPSHOTS"
 
-// loadSnapshot reads the realm's latest snapshot without creating the
-// bucket; nil when there is none.
-func loadSnapshot(ctx context.Context, store *eventstore.Store, realm string) ([]byte, uint64, error) {
+// loadSnapshot restores the realm's latest snapshot, read without
+// creating the bucket, into new models; nil when there is none.
+func loadSnapshot(ctx context.Context, store *eventstore.Store, realm string) (*projections.Models, uint64, error) {
 	obj, err := store.JetStream().ObjectStore(ctx, snapshotBucket)
 	if err != nil {
 		return nil, 0, nil // no bucket: no snapshot
@@ -843,11 +839,12 @@ func loadSnapshot(ctx context.Context, store *eventstore.Store, realm string) ([
 	if err != nil {
 		return nil, 0, nil
 	}
-	seq, err := projections.NewModels().Restore(data)
+	models := projections.NewModels()
+	seq, err := models.Restore(data)
 	if err != nil {
 		return nil, 0, err
 	}
-	return data, seq, nil
+	return models, seq, nil
 }
 
 // ---- --verify ----
@@ -980,6 +977,7 @@ func (b *progressBar) start(expected uint64) {
 	}
 	b.total.Store(expected)
 	b.started = time.Now()
+	b.draw()
 	b.stopped.Add(1)
 	go func() {
 		defer b.stopped.Done()

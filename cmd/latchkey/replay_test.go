@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"strings"
 	"sync"
@@ -82,7 +81,7 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
 	backend := lk.createClient(t, admin, "acme", `{"name":"backend","scopes":["read","write"]}`)
 	other := lk.createClient(t, admin, "acme", `{"name":"other","scopes":["read"]}`)
-	var tokens []string
+	var backendTokens []string
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	for i := range 12 {
@@ -92,13 +91,15 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 				id, secret = other.ClientID, other.ClientSecret
 			}
 			tok := lk.clientToken(t, "acme", id, secret, "read").AccessToken
-			mu.Lock()
-			tokens = append(tokens, tok)
-			mu.Unlock()
+			if id == backend.ClientID {
+				mu.Lock()
+				backendTokens = append(backendTokens, tok)
+				mu.Unlock()
+			}
 		})
 	}
 	wg.Wait()
-	lk.postForm(t, "/realms/acme/protocol/openid-connect/revoke", "token="+tokens[1], withBasic(backend.ClientID, backend.ClientSecret)).requireStatus(t, http.StatusOK)
+	lk.postForm(t, "/realms/acme/protocol/openid-connect/revoke", "token="+backendTokens[0], withBasic(backend.ClientID, backend.ClientSecret)).requireStatus(t, http.StatusOK)
 
 	// Wait until a checkpoint is the last event: everything before it is
 	// covered.
@@ -131,6 +132,11 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 			}
 		}
 		requireNoSecrets(t, "replay output", []byte(out), backend.ClientSecret, other.ClientSecret)
+		// Asked for, the progress bar goes to stderr, never stdout.
+		out2, bar, code := runReplayCmd(t, "--realm", "acme", "--data", data, "--progress", "always")
+		if code != 0 || out2 != out || !strings.Contains(bar, "events/s") || !strings.Contains(bar, "ETA") {
+			t.Errorf("--progress always: exit %d, stderr %q, stdout same: %v", code, bar, out2 == out)
+		}
 		if strings.Contains(out, `"hash"`) {
 			t.Error("replay output holds token hashes")
 		}
@@ -286,7 +292,7 @@ func TestRebuildReportsADifference(t *testing.T) {
 	}
 	var buf bytes.Buffer
 	out := bufio.NewWriter(&buf)
-	err := compareRuns(out, false, rebuildReport{Realm: "acme"}, []namedRun{{"rebuild", a}, {"runner", b}})
+	err := compareRuns(out, false, rebuildReport{Realm: "acme"}, []namedRun{{"rebuild", a}, {"again", b}})
 	if err == nil || !strings.Contains(err.Error(), "clients") {
 		t.Fatalf("compareRuns: %v", err)
 	}
@@ -315,34 +321,33 @@ type benchHistory struct {
 	store  *eventstore.Store
 	msgs   int
 	events int
+	close  func()
 }
-
-var (
-	benchOnce sync.Once
-	benchData *benchHistory
-	benchErr  error
-)
 
 const benchEvents = 1_000_000
 
+// loadBenchHistory builds the history for one benchmark; the server and
+// its directory go when the benchmark ends.
 func loadBenchHistory(b *testing.B) *benchHistory {
 	b.Helper()
-	benchOnce.Do(func() { benchData, benchErr = buildBenchHistory(benchEvents) })
-	if benchErr != nil {
-		b.Fatal(benchErr)
+	h, err := buildBenchHistory(b.TempDir(), benchEvents)
+	if err != nil {
+		b.Fatal(err)
 	}
-	return benchData
+	b.Cleanup(h.close)
+	return h
 }
 
-func buildBenchHistory(events int) (*benchHistory, error) {
-	dir, err := os.MkdirTemp("", "latchkey-replay-bench-")
-	if err != nil {
-		return nil, err
-	}
+func buildBenchHistory(dir string, events int) (_ *benchHistory, err error) {
 	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: dir, NoSync: true})
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			ns.Shutdown()
+		}
+	}()
 	nc, err := eventstore.ConnectInProcess(ns)
 	if err != nil {
 		return nil, err
@@ -356,7 +361,12 @@ func buildBenchHistory(events int) (*benchHistory, error) {
 	if err := st.EnsureRealmStream(ctx, realm); err != nil {
 		return nil, err
 	}
-	h := &benchHistory{store: st}
+	h := &benchHistory{store: st, close: func() {
+		st.Close()
+		nc.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+	}}
 	js := st.JetStream()
 	t0 := time.Unix(1_800_000_000, 0).UTC()
 	env := func(agg domain.AggregateRef, at time.Time, actor, clientID string, p domain.Payload) []byte {
@@ -478,7 +488,7 @@ func BenchmarkRebuild1M(b *testing.B) {
 	ctx := context.Background()
 	b.ResetTimer()
 	for b.Loop() {
-		models, res, err := rebuildModels(ctx, h.store, "acme", nil, nil)
+		models, res, err := rebuildModels(ctx, h.store, "acme", rebuildOptions{})
 		if err != nil {
 			b.Fatal(err)
 		}
