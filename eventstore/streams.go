@@ -65,4 +65,3 @@ func (s *Store) HasRealmStream(ctx context.Context, realm string) (bool, error) 
 func (s *Store) LastSeq(ctx context.Context, realm string) (uint64, error) {
 	return s.leaderLastSeq(ctx, realm, []string{RealmSubjects(realm)})
 }
-
