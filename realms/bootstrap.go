@@ -48,8 +48,16 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 		return nil, nil
 	}
 	generated := secret == ""
+	out := &Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer + "/protocol/openid-connect/token"}
 	if generated {
 		if secret, err = NewSecret(); err != nil {
+			return nil, err
+		}
+		// The file is written before the client exists: if the client is
+		// then created, its secret is on disk; if not, the next start makes
+		// a new one and overwrites the file.
+		out.Secret = secret
+		if err := writeBootstrapFile(dataDir, out); err != nil {
 			return nil, err
 		}
 	}
@@ -66,13 +74,6 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 	if err != nil {
 		return nil, err
 	}
-	out := &Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer + "/protocol/openid-connect/token"}
-	if generated {
-		out.Secret = secret
-		if err := writeBootstrapFile(dataDir, out); err != nil {
-			return nil, err
-		}
-	}
 	return out, nil
 }
 
@@ -84,5 +85,9 @@ func writeBootstrapFile(dataDir string, b *Bootstrapped) error {
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dataDir, BootstrapFile), append(raw, '\n'), 0o600)
+	path := filepath.Join(dataDir, BootstrapFile)
+	if err := os.WriteFile(path+".tmp", append(raw, '\n'), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
 }

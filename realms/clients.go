@@ -34,13 +34,27 @@ func (rl *Realm) commit(ctx context.Context, agg domain.AggregateRef, expected u
 	return rl.WaitFor(ctx, seq)
 }
 
-// commitRevoking appends a client event with its downstream revocation rule.
-func (rl *Realm) commitRevoking(ctx context.Context, c *domain.Client, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) error {
-	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(c.ID), c.Version, meta, ev, rule)
+// commitRevoking appends a client event at an expected version with its
+// downstream revocation rule, and waits until this replica applied them.
+func (rl *Realm) commitRevoking(ctx context.Context, clientID string, expected uint64, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) error {
+	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), expected, meta, ev, rule)
 	if err != nil {
 		return err
 	}
 	return rl.WaitFor(ctx, seq)
+}
+
+// retryConflicts runs attempt again, on fresh state, while it loses races
+// with other writers of the same aggregate.
+func (rl *Realm) retryConflicts(ctx context.Context, attempt func() error) error {
+	for range maxDecideAttempts {
+		err := attempt()
+		if !errors.Is(err, eventstore.ErrConflict) {
+			return err
+		}
+		rl.awaitNewer(ctx)
+	}
+	return eventstore.ErrConflict
 }
 
 // CreatedClient is a new client, its secret (shown this once; empty for a
@@ -165,7 +179,7 @@ func (rl *Realm) SetClientEnabled(ctx context.Context, id string, enabled bool, 
 			var ev *domain.ClientDisabled
 			var rule domain.RevocationRule
 			if ev, rule, err = domain.DecideDisableClient(c, meta.Time, "client disabled"); err == nil && ev != nil {
-				err = rl.commitRevoking(ctx, c, meta, *ev, rule)
+				err = rl.commitRevoking(ctx, c.ID, c.Version, meta, *ev, rule)
 			}
 		}
 		if errors.Is(err, eventstore.ErrConflict) {

@@ -119,10 +119,7 @@ func (rl *Realm) RotateKeys(ctx context.Context, meta eventstore.Meta) error {
 		}
 		seq, err := rl.reg.store.Append(ctx, rl.Name, domain.RealmRef(rl.Name), state.Version, meta, events...)
 		if errors.Is(err, eventstore.ErrConflict) {
-			// Another rotation won; catch up and decide again.
-			if last, lerr := rl.reg.store.LastSeq(ctx, rl.Name); lerr == nil {
-				_ = rl.WaitFor(ctx, last)
-			}
+			rl.awaitNewer(ctx) // another rotation won; decide again
 			continue
 		}
 		if err != nil {

@@ -103,7 +103,7 @@ func (rl *Realm) RevokeToken(ctx context.Context, info projections.TokenInfo, ca
 	if info.Status == domain.StatusRevoked {
 		return nil // revoking twice changes nothing
 	}
-	return rl.appendRevocation(ctx, info.ClientID, meta, ev, rule)
+	return unavailable(rl.commitRevoking(ctx, info.ClientID, eventstore.AnyVersion, meta, ev, rule))
 }
 
 // RevokeClientTokens revokes every token a client holds, with one event and
@@ -114,20 +114,14 @@ func (rl *Realm) RevokeClientTokens(ctx context.Context, clientID, reason string
 		return domain.ErrNotFound
 	}
 	ev, rule := domain.RevokeClientTokens(c, meta.Time, reason)
-	if oerr := rl.appendRevocation(ctx, clientID, meta, ev, rule); oerr != nil {
-		return oerr
-	}
-	return nil
+	return rl.commitRevoking(ctx, clientID, eventstore.AnyVersion, meta, ev, rule)
 }
 
-func (rl *Realm) appendRevocation(ctx context.Context, clientID string, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) *domain.OAuthError {
-	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), eventstore.AnyVersion, meta, ev, rule)
+// unavailable turns a failed revocation write into the OAuth error the
+// revocation endpoint answers with.
+func unavailable(err error) *domain.OAuthError {
 	if err == nil {
-		err = rl.WaitFor(ctx, seq)
+		return nil
 	}
-	if err != nil {
-		rl.reg.log.Error("revocation not written", "realm", rl.Name, "client_id", clientID, "err", err)
-		return &domain.OAuthError{Code: "temporarily_unavailable", Description: "the revocation could not be recorded; retry"}
-	}
-	return nil
+	return &domain.OAuthError{Code: "temporarily_unavailable", Description: "the revocation could not be recorded; retry"}
 }

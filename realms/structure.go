@@ -63,31 +63,24 @@ func (rl *Realm) DeleteNode(ctx context.Context, slug string, meta eventstore.Me
 
 // DefineScope adds (or redescribes) an API scope in the realm's catalog.
 func (rl *Realm) DefineScope(ctx context.Context, s domain.ScopeDefined, meta eventstore.Meta) error {
-	ev, err := domain.DecideDefineScope(s)
-	if err != nil {
-		return err
-	}
-	return rl.commitRealm(ctx, meta, ev)
+	return rl.decideRealm(ctx, meta, func() (domain.Payload, error) { return domain.DecideDefineScope(s) })
 }
 
 // RemoveScope takes a realm-defined scope no client uses out of the catalog.
 func (rl *Realm) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
-	ev, err := domain.DecideRemoveScope(rl.State().Scopes, name, rl.Clients.WithScope(name))
-	if err != nil {
-		return err
-	}
-	return rl.commitRealm(ctx, meta, ev)
+	return rl.decideRealm(ctx, meta, func() (domain.Payload, error) {
+		return domain.DecideRemoveScope(rl.State().Scopes, name, rl.Clients.WithScope(name))
+	})
 }
 
-// commitRealm appends to the realm aggregate; realm-level changes commute,
-// so a lost race is simply retried at the new version.
-func (rl *Realm) commitRealm(ctx context.Context, meta eventstore.Meta, ev domain.Payload) error {
-	for range maxDecideAttempts {
-		err := rl.commit(ctx, domain.RealmRef(rl.Name), rl.State().Version, meta, ev)
-		if !errors.Is(err, eventstore.ErrConflict) {
+// decideRealm decides a change of the realm aggregate and appends it at the
+// realm's version, deciding again on fresh state after a lost race.
+func (rl *Realm) decideRealm(ctx context.Context, meta eventstore.Meta, decide func() (domain.Payload, error)) error {
+	return rl.retryConflicts(ctx, func() error {
+		ev, err := decide()
+		if err != nil {
 			return err
 		}
-		rl.awaitNewer(ctx)
-	}
-	return eventstore.ErrConflict
+		return rl.commit(ctx, domain.RealmRef(rl.Name), rl.State().Version, meta, ev)
+	})
 }

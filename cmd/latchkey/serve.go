@@ -169,13 +169,30 @@ func serve(args []string) error {
 	srv.RegisterOnShutdown(endRequests)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
+	// On every way out, HTTP drains first (deferred last, so it runs before
+	// the registry, the store and NATS close).
+	defer func() {
+		ready.Store(false)
+		log.Info("shutting down")
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(shutdownCtx); err != nil {
+			log.Warn("http shutdown", "err", err)
+		}
+	}()
 	log.Info("listening", "http", ln.Addr().String(), "public_url", cfg.publicURL, "embedded_nats", backend.ns != nil)
 
 	if err := reg.LoadAll(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped by a signal while starting
+		}
 		return fmt.Errorf("loading realms: %w", err)
 	}
 	boot, err := realms.Bootstrap(ctx, reg, cfg.dataDir, os.Getenv("LATCHKEY_BOOTSTRAP_CLIENT_SECRET"), time.Now())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	announceBootstrap(boot, cfg.dataDir)
@@ -184,16 +201,13 @@ func serve(args []string) error {
 
 	select {
 	case <-ctx.Done():
+		return nil
 	case err := <-httpDone:
-		if !errors.Is(err, http.ErrServerClosed) {
-			return err
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
 		}
+		return err
 	}
-	log.Info("shutting down")
-	ready.Store(false)
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	return srv.Shutdown(shutdownCtx)
 }
 
 // announceBootstrap prints a generated admin secret once, to stderr and
