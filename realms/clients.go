@@ -164,35 +164,29 @@ func (rl *Realm) RotateSecret(ctx context.Context, id string, overlap int64, met
 // this server and downstream) or enables it again (revoked tokens stay
 // revoked).
 func (rl *Realm) SetClientEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
-	for range maxDecideAttempts {
+	err := rl.retryConflicts(ctx, func() error {
 		c, ok := rl.Clients.Get(id)
 		if !ok {
-			return nil, domain.ErrNotFound
+			return domain.ErrNotFound
 		}
-		var err error
 		if enabled {
-			var ev *domain.ClientEnabled
-			if ev, err = domain.DecideEnableClient(c); err == nil && ev != nil {
-				err = rl.commit(ctx, domain.ClientRef(id), c.Version, meta, *ev)
+			ev, err := domain.DecideEnableClient(c)
+			if err != nil || ev == nil {
+				return err
 			}
-		} else {
-			var ev *domain.ClientDisabled
-			var rule domain.RevocationRule
-			if ev, rule, err = domain.DecideDisableClient(c, meta.Time, "client disabled"); err == nil && ev != nil {
-				err = rl.commitRevoking(ctx, c.ID, c.Version, meta, *ev, rule)
-			}
+			return rl.commit(ctx, domain.ClientRef(id), c.Version, meta, *ev)
 		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx)
-			continue
+		ev, rule, err := domain.DecideDisableClient(c, meta.Time, "client disabled")
+		if err != nil || ev == nil {
+			return err
 		}
-		if err != nil {
-			return nil, err
-		}
-		c, _ = rl.Clients.Get(id)
-		return c, nil
+		return rl.commitRevoking(ctx, c.ID, c.Version, meta, *ev, rule)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, eventstore.ErrConflict
+	c, _ := rl.Clients.Get(id)
+	return c, nil
 }
 
 // DeleteClients deletes clients for good, all or none, and revokes their

@@ -104,38 +104,30 @@ func (rl *Realm) storePassword(ctx context.Context, userID, pw string) error {
 // lost race.
 func (rl *Realm) changeUser(ctx context.Context, id string, meta eventstore.Meta,
 	decide func(u *domain.User) ([]domain.Payload, *domain.RevocationRule, error)) (*domain.User, error) {
-	for range maxDecideAttempts {
+	err := rl.retryConflicts(ctx, func() error {
 		u, ok := rl.Users.Get(id)
 		if !ok {
-			return nil, domain.ErrNotFound
+			return domain.ErrNotFound
 		}
 		events, rule, err := decide(u)
+		if err != nil || len(events) == 0 {
+			return err
+		}
+		if rule == nil {
+			return rl.commit(ctx, domain.UserRef(id), u.Version, meta, events...)
+		}
+		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta,
+			[]eventstore.Change{{Aggregate: domain.UserRef(id), Expected: u.Version, Payload: events[0]}}, []domain.RevocationRule{*rule})
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if len(events) == 0 {
-			return u, nil
-		}
-		if rule != nil {
-			var seq uint64
-			seq, err = rl.reg.store.AppendChanges(ctx, rl.Name, meta, []eventstore.Change{{Aggregate: domain.UserRef(id), Expected: u.Version, Payload: events[0]}}, []domain.RevocationRule{*rule})
-			if err == nil {
-				err = rl.WaitFor(ctx, seq)
-			}
-		} else {
-			err = rl.commit(ctx, domain.UserRef(id), u.Version, meta, events...)
-		}
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx)
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		u, _ = rl.Users.Get(id)
-		return u, nil
+		return rl.WaitFor(ctx, seq)
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, eventstore.ErrConflict
+	u, _ := rl.Users.Get(id)
+	return u, nil
 }
 
 // UpdateUser replaces a user's profile; a new username is claimed in the
