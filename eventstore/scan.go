@@ -80,8 +80,8 @@ var ErrStopScan = errors.New("eventstore: stop scan")
 
 // Scan reads a realm's stream in order, one message at a time, as stored:
 // no envelope is decoded, so a reader that only copies bytes pays for
-// nothing else. fn must not keep m.Data after it returns unless it copies
-// it. Rule messages are delivered too (m.IsRule()).
+// nothing else. m is reused after fn returns; m.Data is the message's own
+// and may be kept. Rule messages are delivered too (m.IsRule()).
 func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn func(m *RawMsg) error) (ScanStats, error) {
 	var stats ScanStats
 	if err := domain.ValidateName("realm name", realm); err != nil {
@@ -120,6 +120,7 @@ func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn fun
 	if err != nil {
 		return stats, err
 	}
+	defer s.dropConsumer(realm, cons)
 	cinfo, err := cons.Info(ctx)
 	if err != nil {
 		return stats, err
@@ -342,9 +343,10 @@ func (s *Store) TailRaw(ctx context.Context, realm string, fromSeq uint64, fn fu
 		fn(&m)
 	})
 	if err != nil {
+		s.dropConsumer(realm, cons)
 		return nil, err
 	}
-	return cc, nil
+	return &subscription{ConsumeContext: cc, drop: func() { s.dropConsumer(realm, cons) }}, nil
 }
 
 // LastMsg returns the last message stored on an exact subject of the

@@ -126,11 +126,9 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		{Aggregate: domain.GrantRef(grantID), Expected: 0, Payload: grant},
 	}, nil)
 	if errors.Is(err, eventstore.ErrConflict) {
-		// Redeemed at the same moment by another request: a double use.
-		rl.awaitNewer(ctx)
-		if c, ok := rl.Authz.Code(id); ok && c.Redeemed {
-			return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), rl.revokeGrantByID(ctx, c.GrantID, "authorization code reused", meta)
-		}
+		// Redeemed at this very moment by another request: exactly one of
+		// simultaneous redemptions succeeds, the others are refused. (A
+		// redemption of a code already spent, above, revokes its tokens.)
 		return TokenSet{}, invalidGrant("the authorization code was already used"), nil
 	}
 	if err == nil {

@@ -144,6 +144,8 @@ type checkpointer struct {
 	oldest   time.Time            // when the first of those was read
 	expiring int                  // of them, how many carry a TTL
 	lastSeen uint64
+	dropped  bool   // entries was full: messages after it were not kept
+	gen      uint64 // of the current tail
 }
 
 // tailEntry is one message read from the tail.
@@ -155,6 +157,18 @@ type tailEntry struct {
 
 // retryAfter spaces attempts after a failure.
 const retryAfter = 5 * time.Second
+
+// errReadAgain: the tail must start again from the end of the chain.
+var errReadAgain = errors.New("checkpointer: read the stream again")
+
+// maxPerCheckpoint bounds the messages one checkpoint covers, so that its
+// event stays far below NATS's 1 MiB payload limit even when every message
+// has a TTL (about 75 bytes each); a backlog is covered by several.
+const maxPerCheckpoint = 8192
+
+// maxPending bounds what the checkpointer keeps while checkpoints cannot be
+// written; beyond it, it stops keeping and later reads the stream again.
+const maxPending = 64 * maxPerCheckpoint
 
 func (cp *checkpointer) run() {
 	defer close(cp.done)
@@ -168,34 +182,61 @@ func (cp *checkpointer) run() {
 		cancel()
 	}()
 	var sub eventstore.RawSubscription
-	for sub == nil {
-		var err error
-		if sub, err = cp.start(ctx); err != nil {
-			cp.log.Warn("checkpointer not started", "realm", cp.rl.Name, "err", err)
-			select {
-			case <-cp.quit:
-				return
-			case <-time.After(retryAfter):
-			}
+	defer func() {
+		if sub != nil {
+			sub.Stop()
 		}
-	}
+	}()
 	tick := time.NewTicker(min(cp.cfg.CheckpointInterval/4, time.Second))
 	defer tick.Stop()
 	var failedAt time.Time
 	for {
+		if sub == nil && time.Since(failedAt) >= retryAfter {
+			var err error
+			if sub, err = cp.start(ctx); err != nil {
+				failedAt = time.Now()
+				cp.log.Warn("checkpointer not started", "realm", cp.rl.Name, "err", err)
+			}
+		}
 		select {
 		case <-cp.quit:
-			cp.final(sub)
+			if sub != nil {
+				cp.final(sub)
+				sub = nil
+			}
 			return
 		case <-cp.kick:
 		case <-tick.C:
 		}
-		if !cp.due() || time.Since(failedAt) < retryAfter {
+		if sub == nil || !cp.due() || time.Since(failedAt) < retryAfter {
 			continue
 		}
-		if err := cp.checkpoint(ctx); err != nil && ctx.Err() == nil {
-			failedAt = time.Now()
-			cp.log.Warn("checkpoint not written", "realm", cp.rl.Name, "err", err)
+		if err := cp.checkpoint(ctx); errors.Is(err, errReadAgain) {
+			sub.Stop()
+			sub = nil
+			continue
+		} else if err != nil {
+			if ctx.Err() == nil {
+				failedAt = time.Now()
+				cp.log.Warn("checkpoint not written", "realm", cp.rl.Name, "err", err)
+			}
+			continue
+		}
+		cp.mu.Lock()
+		dropped, more := cp.dropped, cp.fresh >= cp.cfg.CheckpointEvery
+		cp.mu.Unlock()
+		if dropped {
+			// The tail outran the checkpoints and stopped keeping what it
+			// read: read again from the end of the chain.
+			sub.Stop()
+			sub = nil
+			continue
+		}
+		if more { // a backlog: the next checkpoint at once
+			select {
+			case cp.kick <- struct{}{}:
+			default:
+			}
 		}
 	}
 }
@@ -220,12 +261,16 @@ func (cp *checkpointer) final(sub eventstore.RawSubscription) {
 		}
 	}
 	sub.Stop()
-	cp.mu.Lock()
-	expiring := cp.expiring
-	cp.mu.Unlock()
-	if expiring > 0 {
+	for ctx.Err() == nil {
+		cp.mu.Lock()
+		expiring := cp.expiring
+		cp.mu.Unlock()
+		if expiring == 0 {
+			return
+		}
 		if err := cp.checkpoint(ctx); err != nil {
 			cp.log.Warn("final checkpoint not written", "realm", cp.rl.Name, "err", err)
+			return
 		}
 	}
 }
@@ -237,8 +282,12 @@ func (cp *checkpointer) start(ctx context.Context) (eventstore.RawSubscription, 
 	}
 	cp.mu.Lock()
 	from := cp.from
+	cp.entries, cp.fresh, cp.expiring, cp.dropped = nil, 0, 0, false
+	cp.gen++
+	gen := cp.gen
 	cp.mu.Unlock()
-	return cp.store.TailRaw(ctx, cp.rl.Name, from, cp.read, func(err error) {
+	read := func(m *eventstore.RawMsg) { cp.read(gen, m) }
+	return cp.store.TailRaw(ctx, cp.rl.Name, from, read, func(err error) {
 		cp.log.Warn("checkpointer read error", "realm", cp.rl.Name, "err", err)
 	})
 }
@@ -285,8 +334,8 @@ func decodeCheckpoint(m *eventstore.RawMsg) (domain.Checkpoint, error) {
 	return p.(domain.Checkpoint), nil
 }
 
-// read notes one message of the tail.
-func (cp *checkpointer) read(m *eventstore.RawMsg) {
+// read notes one message of the tail started as generation gen.
+func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 	entry := domain.ChainEntry{Seq: m.Seq, Digest: domain.MessageDigest(m.Subject, m.Data)}
 	if m.TTL > 0 {
 		// JetStream removes it at stored time + TTL; a second of slack for
@@ -296,9 +345,16 @@ func (cp *checkpointer) read(m *eventstore.RawMsg) {
 	isCheckpoint := m.Subject == CheckpointSubject(cp.rl.Name)
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
+	if gen != cp.gen {
+		return // a tail already stopped
+	}
 	cp.lastSeen = m.Seq
-	if m.Seq < cp.from {
-		return // another replica's checkpoint already covers it
+	if m.Seq < cp.from || cp.dropped || len(cp.entries) > 0 && m.Seq <= cp.entries[len(cp.entries)-1].Seq {
+		return // covered by another replica's checkpoint, or read again later
+	}
+	if len(cp.entries) >= maxPending {
+		cp.dropped = true
+		return
 	}
 	now := time.Now()
 	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, read: now})
@@ -324,7 +380,7 @@ func (cp *checkpointer) read(m *eventstore.RawMsg) {
 func (cp *checkpointer) due() bool {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	return cp.fresh > 0 && (cp.fresh >= cp.cfg.CheckpointEvery || time.Since(cp.oldest) >= cp.cfg.CheckpointInterval)
+	return cp.dropped || cp.fresh > 0 && (cp.fresh >= cp.cfg.CheckpointEvery || time.Since(cp.oldest) >= cp.cfg.CheckpointInterval)
 }
 
 // trim drops entries up to seq (covered) and recounts the rest. Callers
@@ -361,8 +417,9 @@ func compareSeq(a, b uint64) int {
 // checkpoint signs and appends a checkpoint of every entry read so far.
 func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.mu.Lock()
-	entries := make([]domain.ChainEntry, len(cp.entries))
-	for i, e := range cp.entries {
+	n := min(len(cp.entries), maxPerCheckpoint, max(cp.cfg.CheckpointEvery, 1))
+	entries := make([]domain.ChainEntry, n)
+	for i, e := range cp.entries[:n] {
 		entries[i] = e.ChainEntry
 	}
 	prev, from := cp.prev, cp.from
@@ -387,7 +444,19 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	seq, err := cp.store.Append(ctx, cp.rl.Name, domain.AuditRef(cp.rl.Name), prev.Seq, meta, signed)
 	if errors.Is(err, eventstore.ErrConflict) {
 		// Another replica extended the chain: continue from its checkpoint.
-		return cp.resync(ctx)
+		if err := cp.resync(ctx); err != nil {
+			return err
+		}
+		cp.mu.Lock()
+		back := cp.prev.ToSeq < prev.ToSeq
+		cp.mu.Unlock()
+		if back {
+			// The chain's end moved back: a checkpoint was removed. Read
+			// the stream again from the end that is left.
+			cp.log.Error("the realm's last checkpoint is gone: its messages are checkpointed again", "realm", cp.rl.Name, "checkpoint_seq", prev.Seq)
+			return errReadAgain
+		}
+		return nil
 	}
 	if err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/eventstore/estest"
+	"github.com/latchkeyhq/latchkey/projections"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -521,4 +523,189 @@ func TestCheckpointSignatureUsesTheRealmKey(t *testing.T) {
 	if err := cp.VerifySignature(&other.PublicKey); err != domain.ErrBadSignature {
 		t.Fatalf("another key verifies: %v", err)
 	}
+}
+
+// TestLiveModelsMatchARebuild: the read models a running registry built
+// event by event, with reads and writes interleaved, hold exactly what a
+// fold of the same history from scratch gives (the digests replay
+// --rebuild compares).
+func TestLiveModelsMatchARebuild(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	reg := auditRegistry(t, srv, fastAudit)
+	defer reg.Close()
+	clients := history(t, reg)
+	rl, err := reg.Get(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Users, sessions, consent, and the authorization-code flow.
+	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "team-a", Kind: domain.NodeTeam, Parent: "org"}, sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	app, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "app", Kind: "user_app", Type: "public",
+		GrantTypes: []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken}, IssueRefreshTokens: true,
+		RedirectURIs: []string{"https://app.example.test/cb"}, Scopes: []string{"read"}}, false, sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		u, err := rl.CreateUser(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: fmt.Sprint("user", i), Email: fmt.Sprintf("u%d@example.test", i)},
+			Password: "a long enough password", Memberships: []domain.Membership{{Node: "team-a", Role: "viewer"}}}, sysMeta())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := rl.CreateSession(ctx, u, realms.BrowserInfo{Device: "d", Browser: "b", IP: "10.0.0.1"}, sysMeta()); err != nil {
+			t.Fatal(err)
+		}
+		if err := rl.GrantConsent(ctx, u.ID, app.Client.ID, domain.Consent{Scopes: []string{"read"}, Teams: []string{"team-a"}}, sysMeta()); err != nil {
+			t.Fatal(err)
+		}
+		verifier := "a-pkce-verifier-that-is-long-enough-0123456789abcdef"
+		sum := sha256.Sum256([]byte(verifier))
+		code, err := rl.IssueCode(ctx, domain.CodeIssued{ClientID: app.Client.ID, UserID: u.ID, RedirectURI: "https://app.example.test/cb",
+			Scope: "read", Challenge: base64URL(sum[:]), AuthTime: time.Now().Unix(), Teams: []string{"team-a"}}, sysMeta())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := rl.Clients.Get(app.Client.ID)
+		set, oerr, err := rl.RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, sysMeta())
+		if err != nil || oerr != nil {
+			t.Fatalf("redeem: %v %v", oerr, err)
+		}
+		if set.Refresh != "" {
+			if _, oerr, err := rl.Refresh(ctx, c, set.Refresh, "", sysMeta()); err != nil || oerr != nil {
+				t.Fatalf("refresh: %v %v", oerr, err)
+			}
+		}
+		if i == 1 {
+			if _, err := rl.SetUserEnabled(ctx, u.ID, false, sysMeta()); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := rl.RevokeClientTokens(ctx, clients[0], "again", sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	// Once a checkpoint covers it all, nothing more is written.
+	waitCovered(t, srv.Store, "acme")
+	last, err := srv.Store.LastSeq(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+
+	fresh := projections.NewModels()
+	runner, err := projections.StartRunner(ctx, srv.Store, "acme", slog.New(slog.NewTextHandler(io.Discard, nil)), projections.RunnerOptions{}, fresh.Folds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer runner.Stop()
+	if err := runner.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if rl.Applied() != last || runner.Applied() != last {
+		t.Fatalf("the stream grew during the comparison (%d, %d, %d)", last, rl.Applied(), runner.Applied())
+	}
+	// And the same models through a snapshot and back.
+	snap, err := fresh.Snapshot(last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	restored := projections.NewModels()
+	if _, err := restored.Restore(snap); err != nil {
+		t.Fatal(err)
+	}
+	live := []projections.Canonical{rl.Clients, rl.Tokens, rl.Nodes, rl.Users, rl.Authz}
+	for name, other := range map[string][]projections.Canonical{
+		"rebuilt":  {fresh.Clients, fresh.Tokens, fresh.Nodes, fresh.Users, fresh.Authz},
+		"restored": {restored.Clients, restored.Tokens, restored.Nodes, restored.Users, restored.Authz},
+	} {
+		for i := range live {
+			if a, b := projections.DigestOf(live[i]), projections.DigestOf(other[i]); a != b {
+				var la, lb bytes.Buffer
+				live[i].WriteCanonical(&la)
+				other[i].WriteCanonical(&lb)
+				t.Errorf("model %T differs:\nlive:\n%s\n%s:\n%s", live[i], la.String(), name, lb.String())
+			}
+		}
+	}
+	if a, b := rl.State(), fresh.Realm.State(); fmt.Sprintf("%+v", *a) != fmt.Sprintf("%+v", *b) {
+		t.Errorf("realm differs:\n%+v\n%+v", *a, *b)
+	}
+	if fresh.Users.Digest() == (projections.Digest{}) || fresh.Tokens.Len() == 0 {
+		t.Error("the rebuilt models miss history")
+	}
+}
+
+func base64URL(b []byte) string { return base64.RawURLEncoding.EncodeToString(b) }
+
+// TestBacklogIsCoveredInPieces: history written while no checkpointer ran
+// (checkpoints off, or the service down) is covered on the next start by
+// several checkpoints of bounded size, and verifies.
+func TestBacklogIsCoveredInPieces(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	off := auditRegistry(t, srv, realms.AuditConfig{CheckpointEvery: -1})
+	if _, err := off.Create(ctx, "acme", sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	off.Close()
+	js := srv.Store.JetStream()
+	const n = 5000
+	for i := range n {
+		body := fmt.Appendf(nil, `{"id":"%d","type":"token.used","realm":"acme","aggregate":"client/c1","data":{"jti":"j%d","at":1}}`, i, i)
+		if _, err := js.PublishAsync("lk.acme.client.c1.token.used", body); err != nil {
+			t.Fatal(err)
+		}
+		if i%1000 == 999 {
+			<-js.PublishAsyncComplete()
+		}
+	}
+	select {
+	case <-js.PublishAsyncComplete():
+	case <-time.After(time.Minute):
+		t.Fatal("publish stalled")
+	}
+	if _, ok, _ := srv.Store.LastMsg(ctx, "acme", realms.CheckpointSubject("acme")); ok {
+		t.Fatal("a checkpoint was written with checkpoints off")
+	}
+	on := auditRegistry(t, srv, realms.AuditConfig{CheckpointEvery: 1000, CheckpointInterval: 300 * time.Millisecond})
+	defer on.Close()
+	waitCovered(t, srv.Store, "acme")
+	rep := verify(t, srv.Store, "acme", time.Now())
+	if len(rep.Findings) != 0 || rep.Checkpoints < n/1000 {
+		t.Fatalf("%d checkpoints over %d messages; findings:\n%s", rep.Checkpoints, rep.Messages, findingsText(rep))
+	}
+}
+
+// TestDeletingTheLastCheckpointWhileRunning: the running service notices
+// that the chain's end moved back, checkpoints again from what is left,
+// and verify names the removed checkpoint.
+func TestDeletingTheLastCheckpointWhileRunning(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	reg := auditRegistry(t, srv, fastAudit)
+	defer reg.Close()
+	rl, err := reg.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitCovered(t, srv.Store, "acme")
+	last, ok, err := srv.Store.LastMsg(ctx, "acme", realms.CheckpointSubject("acme"))
+	if err != nil || !ok {
+		t.Fatal(err, ok)
+	}
+	stream, _ := srv.Store.JetStream().Stream(ctx, eventstore.StreamName("acme"))
+	if err := stream.DeleteMsg(ctx, last.Seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	waitCovered(t, srv.Store, "acme")
+	rep := verify(t, srv.Store, "acme", time.Now())
+	requireFirstTampered(t, rep, last.Seq, domain.FindingRemoved, domain.FindingUnattested)
 }

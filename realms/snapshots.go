@@ -33,6 +33,16 @@ func OpenSnapshotStore(ctx context.Context, js jetstream.JetStream, replicas int
 	return &SnapshotStore{obj: obj}, nil
 }
 
+// FindSnapshotStore opens the snapshot bucket if it exists, without
+// creating it (for tools that only read, such as replay).
+func FindSnapshotStore(ctx context.Context, js jetstream.JetStream) (*SnapshotStore, bool) {
+	obj, err := js.ObjectStore(ctx, snapshotBucket)
+	if err != nil {
+		return nil, false
+	}
+	return &SnapshotStore{obj: obj}, true
+}
+
 // Save replaces a realm's snapshot.
 func (s *SnapshotStore) Save(ctx context.Context, realm string, data []byte) error {
 	_, err := s.obj.PutBytes(ctx, realm, data)
