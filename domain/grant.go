@@ -137,10 +137,10 @@ type Grant struct {
 	Version uint64
 }
 
-// RotatedRefresh is a refresh token rotated out at a time.
+// RotatedRefresh is a refresh token rotated out at a time (Unix ms).
 type RotatedRefresh struct {
 	Hash string
-	At   int64
+	AtMs int64
 }
 
 // Apply folds a grant's events at event time t.
@@ -149,7 +149,7 @@ func (g *Grant) Apply(seq uint64, t time.Time, p Payload) {
 	case GrantCreated:
 		g.GrantCreated = e
 	case GrantRefreshed:
-		g.Rotated = append(slices.Clone(g.Rotated), RotatedRefresh{Hash: g.RefreshHash, At: t.Unix()})
+		g.Rotated = append(slices.Clone(g.Rotated), RotatedRefresh{Hash: g.RefreshHash, AtMs: t.UnixMilli()})
 		g.RefreshHash, g.RefreshExpires, g.Scope = e.RefreshHash, e.RefreshExpires, e.Scope
 	case GrantRevoked:
 		g.Revoked = true
@@ -166,14 +166,17 @@ const (
 	RefreshRejected RefreshOutcome = iota // unknown, expired, revoked, other client
 	RefreshRotate                         // current token: rotate
 	RefreshReuse                          // a rotated-out token: revoke the family
+	RefreshRaced                          // rotated out by a request running at the same time
 )
 
-// CheckRefresh classifies a presented refresh token (by hash) for a client.
-// A token rotated out less than grace seconds ago counts as current, for
-// clients that lost the response to their last refresh. cutoffSeq is the
-// stream sequence of the latest revoke-all of the client or the user
-// (revoke-tokens, disable, delete): a refresh token written before it is
-// dead like the access tokens.
+// CheckRefresh classifies a presented refresh token (by hash) for a client,
+// for a request that began at now. A token rotated out less than grace
+// seconds ago counts as current, for clients that lost the response to
+// their last refresh. The last token rotated out after this request began
+// was spent by a concurrent request: that is a race, refused without
+// revoking anything. cutoffSeq is the stream sequence of the latest
+// revoke-all of the client or the user (revoke-tokens, disable, delete): a
+// refresh token written before it is dead like the access tokens.
 func CheckRefresh(g *Grant, clientID, hash string, grace int64, cutoffSeq uint64, now time.Time) RefreshOutcome {
 	if g == nil || g.Revoked || g.ClientID != clientID || g.RefreshHash == "" || g.Version < cutoffSeq {
 		return RefreshRejected
@@ -188,8 +191,12 @@ func CheckRefresh(g *Grant, clientID, hash string, grace int64, cutoffSeq uint64
 		if r.Hash != hash {
 			continue
 		}
-		if i == len(g.Rotated)-1 && now.Unix()-r.At < grace {
+		last := i == len(g.Rotated)-1
+		switch {
+		case last && now.UnixMilli()-r.AtMs < grace*1000:
 			return RefreshRotate
+		case last && r.AtMs >= now.UnixMilli():
+			return RefreshRaced
 		}
 		return RefreshReuse
 	}

@@ -171,6 +171,8 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token"), nil
 	case domain.RefreshReuse:
 		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked"), rl.RevokeGrant(ctx, g, "refresh token reused", meta)
+	case domain.RefreshRaced:
+		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request"), nil
 	}
 	// A narrower scope applies to this access token only: the grant, and
 	// so the new refresh token, keep the scope the user granted (RFC 6749
@@ -184,7 +186,12 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 		return TokenSet{}, invalidGrant("the user is no longer active"), nil
 	}
 	refresh := grantID + "." + mustSecret()
-	err := rl.commit(ctx, domain.GrantRef(grantID), g.Version, meta, domain.GrantRefreshed{
+	// The rotation is stamped when it is written, not when this request
+	// began: a concurrent request that began before it is then told apart
+	// from a later reuse (domain.CheckRefresh).
+	rotated := meta
+	rotated.Time = time.Now()
+	err := rl.commit(ctx, domain.GrantRef(grantID), g.Version, rotated, domain.GrantRefreshed{
 		RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
 	})
 	if errors.Is(err, eventstore.ErrConflict) {
