@@ -215,7 +215,15 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 	})
 
 	t.Run("verify names a deleted message", func(t *testing.T) {
-		victim := api.Events[len(api.Events)/2].Seq
+		// An ordinary event from the middle of the history (deleting a
+		// checkpoint is reported differently, and tested in realms).
+		var victim uint64
+		for _, e := range api.Events[len(api.Events)/2:] {
+			if e.Type != domain.TypeAuditCheckpoint {
+				victim = e.Seq
+				break
+			}
+		}
 		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: data})
 		if err != nil {
 			t.Fatal(err)
