@@ -173,8 +173,8 @@ const (
 // for a request that began at now. A token rotated out less than grace
 // seconds ago counts as current, for clients that lost the response to
 // their last refresh. The last token rotated out after this request began
-// was spent by a concurrent request: that is a race, refused without
-// revoking anything. cutoffSeq is the stream sequence of the latest
+// was spent by a request running at the same time: a race, refused without
+// revoking anything. Presented by a request that began later, it is reuse. cutoffSeq is the stream sequence of the latest
 // revoke-all of the client or the user (revoke-tokens, disable, delete): a
 // refresh token written before it is dead like the access tokens.
 func CheckRefresh(g *Grant, clientID, hash string, grace int64, cutoffSeq uint64, now time.Time) RefreshOutcome {

@@ -24,9 +24,6 @@ type TokenSet struct {
 	ExpiresIn int64
 }
 
-// errGrantRevoked: the grant was revoked while its tokens were issued.
-var errGrantRevoked = errors.New("the grant was revoked")
-
 func invalidGrant(desc string) *domain.OAuthError {
 	return &domain.OAuthError{Code: domain.ErrInvalidGrant, Description: desc}
 }
@@ -138,9 +135,6 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		return TokenSet{}, nil, err
 	}
 	set, err := rl.issueForGrant(ctx, client, user, grantID, c.Scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
-	if errors.Is(err, errGrantRevoked) {
-		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), nil
-	}
 	set.Refresh = refresh
 	return set, nil, err
 }
@@ -201,9 +195,6 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 		return TokenSet{}, nil, err
 	}
 	set, err := rl.issueForGrant(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
-	if errors.Is(err, errGrantRevoked) {
-		return TokenSet{}, invalidGrant("the grant was revoked"), nil
-	}
 	set.Refresh = refresh
 	return set, nil, err
 }
@@ -226,13 +217,14 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 		return TokenSet{}, err
 	}
 	if g, ok := rl.Authz.Grant(grantID); ok && g.Revoked {
-		// The grant was revoked while this token was being issued: revoke
-		// it too, and hand nothing out.
+		// The grant was revoked while this token was being issued (a reuse
+		// detected by a concurrent request): the token must not escape the
+		// revocation. The answer still goes out, as with any token revoked
+		// right after it was issued.
 		info := projections.TokenInfo{JTI: access.Claims.ID, ClientID: client.ID, Expires: access.Claims.ExpiresAt.Unix()}
 		if oerr := rl.RevokeToken(ctx, info, "", "grant revoked", meta); oerr != nil {
 			return TokenSet{}, oerr
 		}
-		return TokenSet{}, errGrantRevoked
 	}
 	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
 	if domain.HasScope(scope, domain.ScopeOpenID) {
