@@ -821,7 +821,7 @@ func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, o
 // skipped, a message that does not decode is skipped whole, an event whose
 // payload does not decode is not folded.
 func decodeBatch(msgs []eventstore.RawMsg, plain bool) []projections.Event {
-	decodeMsg, payload := eventstore.DecodeMessageFast, eventstore.PayloadFast
+	decodeMsg, payload := eventstore.DecodeMessage, (*eventstore.Envelope).Payload
 	if plain {
 		decodeMsg, payload = eventstore.DecodeMessage, (*eventstore.Envelope).Payload
 	}
