@@ -1,21 +1,22 @@
 package handlers
 
 import (
+	"crypto/subtle"
 	"net/http"
 	"net/url"
 	"slices"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/labstack/echo/v4"
-
-	"github.com/latchkeyhq/latchkey/domain"
 )
 
 // logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0),
-// GET or POST /realms/{realm}/protocol/openid-connect/logout: it ends the
-// browser session, then returns to post_logout_redirect_uri only if the
-// client (client_id, or the audience of id_token_hint) registered it;
-// otherwise it shows a signed-out page. Never an open redirect.
+// GET or POST /realms/{realm}/protocol/openid-connect/logout. With a valid
+// id_token_hint it ends the browser session at once; without one the user
+// is asked to confirm (a form post carrying the browser's CSRF value), so
+// that another site cannot sign people out. It then returns to
+// post_logout_redirect_uri only if the client (client_id, which must agree
+// with the hint's audience) registered it; otherwise it shows a page.
+// Never an open redirect.
 func (a *api) logout(c echo.Context) error {
 	realmName := c.Param("realm")
 	rl, err := a.reg.Get(c.Request().Context(), realmName)
@@ -30,6 +31,34 @@ func (a *api) logout(c echo.Context) error {
 	if repeated != "" {
 		return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
 	}
+	clientID := p["client_id"]
+	hinted := false
+	if hint := p["id_token_hint"]; hint != "" {
+		aud, ok := rl.VerifyIDTokenHint(hint, a.now())
+		if !ok || clientID != "" && clientID != aud {
+			return errorPage(c, http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
+		}
+		clientID, hinted = aud, true
+	}
+	csrf := cookieValue(c, csrfCookie)
+	confirmed := c.Request().Method == http.MethodPost && p["confirm"] == "yes" &&
+		csrf != "" && subtle.ConstantTimeCompare([]byte(csrf), []byte(p["csrf"])) == 1
+	if !hinted && !confirmed {
+		if len(csrf) < 32 {
+			csrf = randomToken()
+			a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
+		}
+		var hidden []scopeLine
+		for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
+			if p[k] != "" {
+				hidden = append(hidden, scopeLine{Name: k, Description: p[k]})
+			}
+		}
+		return render(c, http.StatusOK, "logout.html", page{
+			Title: "Sign out", Realm: rl.Name, Pending: csrf, Hidden: hidden,
+			Action: "/realms/" + rl.Name + "/protocol/openid-connect/logout",
+		})
+	}
 	if s, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix()); ok {
 		if err := rl.EndSession(c.Request().Context(), s.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
 			return domainError(c, a.log, err)
@@ -37,28 +66,8 @@ func (a *api) logout(c echo.Context) error {
 	}
 	a.setCookie(c, rl.Name, sessionCookie, "", -1)
 	target := p["post_logout_redirect_uri"]
-	clientID := p["client_id"]
-	if clientID == "" {
-		clientID = hintAudience(p["id_token_hint"])
-	}
 	if client, ok := rl.Clients.Get(clientID); ok && target != "" && slices.Contains(client.PostLogoutRedirectURIs, target) {
 		return redirectTo(c, http.StatusSeeOther, target, url.Values{"state": {p["state"]}})
 	}
 	return render(c, http.StatusOK, "message.html", page{Title: "Signed out", Realm: rl.Name, Message: "You are signed out."})
-}
-
-// hintAudience reads the client an ID token was issued to. The hint only
-// selects whose registered URIs to consult, so it need not be verified.
-func hintAudience(hint string) string {
-	if hint == "" {
-		return ""
-	}
-	var claims jwt.RegisteredClaims
-	if _, _, err := jwt.NewParser().ParseUnverified(hint, &claims); err != nil || len(claims.Audience) == 0 {
-		return ""
-	}
-	if !domain.IsValidName(claims.Audience[0]) {
-		return ""
-	}
-	return claims.Audience[0]
 }

@@ -23,6 +23,8 @@ type page struct {
 	Scopes                       []scopeLine
 	Teams                        []string
 	Multiple                     bool
+	// Hidden are extra form fields (Name, Description as the value).
+	Hidden []scopeLine
 }
 
 type scopeLine struct{ Name, Description string }

@@ -87,3 +87,24 @@ func (r *Registry) IssuerRealm(raw string) (string, bool) {
 	name := claims.Issuer[len(prefix):]
 	return name, domain.IsValidName(name)
 }
+
+// VerifyIDTokenHint checks an id_token_hint (OIDC RP-Initiated Logout): an
+// ID token this realm signed with a key it still publishes, whatever its
+// expiry. It returns the client it was issued to.
+func (rl *Realm) VerifyIDTokenHint(raw string, now time.Time) (clientID string, ok bool) {
+	claims := &jwt.RegisteredClaims{}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{domain.AlgRS256, domain.AlgES256}), jwt.WithIssuer(rl.Issuer),
+		jwt.WithTimeFunc(func() time.Time { return time.Unix(0, 0) })) // an expired hint still identifies its client
+	_, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		kid, _ := t.Header["kid"].(string)
+		pub, alg, found := rl.PublicKey(kid, now)
+		if !found || alg != t.Method.Alg() {
+			return nil, jwt.ErrTokenUnverifiable
+		}
+		return pub, nil
+	})
+	if err != nil || len(claims.Audience) != 1 {
+		return "", false
+	}
+	return claims.Audience[0], true
+}

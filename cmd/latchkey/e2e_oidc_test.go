@@ -606,19 +606,55 @@ func TestSignInSessionsAndLogout(t *testing.T) {
 		t.Fatalf("after the session was revoked: %d", p.status)
 	}
 
-	// Logout returns only to a registered post-logout URI.
+	// A bare GET to the logout endpoint (another site could send one) only
+	// asks; the session survives it.
 	b.signIn(lk.base, authURL, "alice", "correct horse battery", nil)
 	logout := lk.base + "/realms/acme/protocol/openid-connect/logout?"
-	if p := b.get(logout + url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://evil.example.com/"}}.Encode()); p.status != http.StatusOK || p.location != "" {
+	ask := b.get(logout + url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}}.Encode())
+	if ask.status != http.StatusOK || !strings.Contains(ask.body, "Sign out of acme?") {
+		t.Fatalf("logout without id_token_hint does not ask: %d", ask.status)
+	}
+	if p := b.get(authURL); strings.Contains(p.body, "Sign in") {
+		t.Fatal("a GET to the logout endpoint signed the user out without asking")
+	}
+	// Confirmed, it returns only to a registered post-logout URI.
+	confirm := func(params url.Values) pageResp {
+		page := b.get(logout + params.Encode())
+		action, fields := formOf(t, lk.base, page.body)
+		fields.Set("confirm", "yes")
+		return b.post(action, fields)
+	}
+	if p := confirm(url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://evil.example.com/"}}); p.status != http.StatusOK || p.location != "" {
 		t.Fatalf("logout to an unregistered URI: %d %q", p.status, p.location)
 	}
+	if p := b.get(authURL); !strings.Contains(p.body, "Sign in") {
+		t.Fatal("still signed in after a confirmed logout")
+	}
 	b.signIn(lk.base, authURL, "alice", "correct horse battery", nil)
-	p := b.get(logout + url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}, "state": {"x"}}.Encode())
-	if p.status != http.StatusSeeOther || p.location != "https://cli.example.com/bye?state=x" {
+	if p := confirm(url.Values{"client_id": {w.app}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}, "state": {"x"}}); p.status != http.StatusSeeOther || p.location != "https://cli.example.com/bye?state=x" {
 		t.Fatalf("logout to a registered URI: %d %q", p.status, p.location)
 	}
+	// A confirmation posted without the browser's CSRF value is refused.
+	b.signIn(lk.base, authURL, "alice", "correct horse battery", nil)
+	if p := newBrowser(t).post(lk.base+"/realms/acme/protocol/openid-connect/logout", url.Values{"confirm": {"yes"}}); !strings.Contains(p.body, "Sign out of acme?") {
+		t.Fatalf("a forged logout confirmation was not asked again: %d", p.status)
+	}
+	// With a valid id_token_hint, logout happens at once.
+	verifier := oauth2.GenerateVerifier()
+	q := b.signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"team-a"})
+	tok, err := cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hint, _ := tok.Extra("id_token").(string)
+	if p := b.get(logout + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}}.Encode()); p.status != http.StatusSeeOther {
+		t.Fatalf("logout with a valid id_token_hint: %d", p.status)
+	}
 	if p := b.get(authURL); !strings.Contains(p.body, "Sign in") {
-		t.Fatal("still signed in after logout")
+		t.Fatal("still signed in after logout with an id_token_hint")
+	}
+	if p := b.get(logout + url.Values{"id_token_hint": {hint}, "client_id": {w.conf}}.Encode()); p.status != http.StatusBadRequest {
+		t.Fatalf("id_token_hint for another client than client_id: %d", p.status)
 	}
 }
 
