@@ -2,6 +2,8 @@ package domain
 
 import (
 	"encoding/json"
+	"fmt"
+	"strings"
 	"time"
 )
 
@@ -33,12 +35,63 @@ func (k SigningKey) Published(now time.Time) bool {
 	return k.Active || now.Unix() < k.VerifyUntil
 }
 
-// Realm is a realm's own state: its name, signing keys and scope catalog.
+// Realm is a realm's own state: its name, signing keys, scope catalog and
+// settings.
 type Realm struct {
-	Name    string
-	Keys    []SigningKey
-	Scopes  Catalog
-	Version uint64
+	Name     string
+	Keys     []SigningKey
+	Scopes   Catalog
+	Settings RealmSettings
+	Version  uint64
+}
+
+// RealmSettings tune a realm's history; a zero field takes the server's
+// default.
+type RealmSettings struct {
+	// CheckpointEvery: a signed audit.checkpoint at least every N stream
+	// messages (negative: none).
+	CheckpointEvery int `json:"checkpoint_every"`
+	// CheckpointInterval (seconds): and at most this long after the first
+	// message it covers.
+	CheckpointInterval int64 `json:"checkpoint_interval"`
+	// TokenRetention (seconds): token events expire from the stream after
+	// this long (a per-message TTL); negative keeps them for good.
+	TokenRetention int64 `json:"token_retention"`
+}
+
+// MinTokenRetention is the shortest token-event retention: longer than
+// any access token lives (24 h), so an event outlives its token.
+const MinTokenRetention = 25 * 3600
+
+// RealmSettingsChanged replaces a realm's settings, before and after.
+type RealmSettingsChanged struct {
+	Before RealmSettings `json:"before"`
+	After  RealmSettings `json:"after"`
+}
+
+// TypeRealmSettingsChanged is the event type of RealmSettingsChanged.
+const TypeRealmSettingsChanged = "realm.settings_changed"
+
+func (RealmSettingsChanged) EventType() string { return TypeRealmSettingsChanged }
+
+func init() { decoders[TypeRealmSettingsChanged] = decodeAs[RealmSettingsChanged] }
+
+// DecideRealmSettings validates new settings; nil when nothing changes.
+func DecideRealmSettings(r *Realm, next RealmSettings) (*RealmSettingsChanged, error) {
+	var problems []string
+	if next.CheckpointInterval < 0 {
+		problems = append(problems, "checkpoint_interval must be positive (seconds), or 0 for the server's default")
+	}
+	if next.TokenRetention > 0 && next.TokenRetention < MinTokenRetention {
+		problems = append(problems, fmt.Sprintf("token_retention must be at least %d seconds (25 h), negative to keep token events, or 0 for the server's default", MinTokenRetention))
+	}
+	if len(problems) > 0 {
+		return nil, &ValidationError{Field: "settings", Message: strings.Join(problems, "; "), Details: problems}
+	}
+	if next == r.Settings {
+		return nil, nil
+	}
+	return &RealmSettingsChanged{Before: r.Settings, After: next}, nil
 }
 
 // Apply folds one of the realm's own events.
@@ -55,6 +108,8 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 		r.Scopes[e.Name] = e.Description
 	case ScopeRemoved:
 		delete(r.Scopes, e.Name)
+	case RealmSettingsChanged:
+		r.Settings = e.After
 	case KeyDeactivated:
 		for i := range r.Keys {
 			if r.Keys[i].Kid == e.Kid {

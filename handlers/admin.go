@@ -13,9 +13,10 @@ import (
 )
 
 type realmView struct {
-	Name   string    `json:"name"`
-	Issuer string    `json:"issuer"`
-	Keys   []keyView `json:"keys,omitempty"`
+	Name     string                `json:"name"`
+	Issuer   string                `json:"issuer"`
+	Keys     []keyView             `json:"keys,omitempty"`
+	Settings *domain.RealmSettings `json:"settings,omitempty"`
 }
 
 type keyView struct {
@@ -28,6 +29,8 @@ type keyView struct {
 func viewRealm(rl *realms.Realm, withKeys bool) realmView {
 	v := realmView{Name: rl.Name, Issuer: rl.Issuer}
 	if withKeys {
+		settings := rl.State().Settings
+		v.Settings = &settings
 		for _, k := range rl.State().Keys {
 			v.Keys = append(v.Keys, keyView{Kid: k.Kid, Alg: k.Alg, Active: k.Active, VerifyUntil: k.VerifyUntil})
 		}
@@ -71,6 +74,24 @@ func (a *api) getRealm(c echo.Context) error {
 	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
 	if err != nil {
 		return realmError(c, a, err)
+	}
+	return c.JSON(http.StatusOK, viewRealm(rl, true))
+}
+
+// updateSettings is PUT /admin/realms/{realm}/settings
+// {checkpoint_every, checkpoint_interval, token_retention}: 0 takes the
+// server's default.
+func (a *api) updateSettings(c echo.Context) error {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return realmError(c, a, err)
+	}
+	var s domain.RealmSettings
+	if ok, err := bindJSON(c, &s); !ok {
+		return err
+	}
+	if err := rl.UpdateSettings(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
 }

@@ -87,6 +87,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.GET("/realms", a.listRealms)
 	g.GET("/realms/:realm", a.getRealm)
 	g.POST("/realms/:realm/keys/rotate", a.rotateKeys)
+	g.PUT("/realms/:realm/settings", a.updateSettings)
 	g.POST("/realms/:realm/clients", a.createClient)
 	g.GET("/realms/:realm/clients", a.listClients)
 	g.POST("/realms/:realm/clients/bulk-delete", a.bulkDeleteClients)

@@ -68,28 +68,34 @@ func (c AuditConfig) Validate() error {
 	return nil
 }
 
-// Per-registry settings and per-realm checkpointers. They live here rather
-// than in Registry and Realm so that the checkpointer stays one file.
-var (
-	auditConfigs  sync.Map // *Registry → AuditConfig
-	checkpointers sync.Map // *Realm → *checkpointer
-)
-
-// SetAudit configures checkpoints and token retention for the realms the
-// registry opens from now on. Call it before LoadAll.
+// SetAudit sets the server's defaults for checkpoints and token retention;
+// a realm's own settings override them. Call it before LoadAll.
 func (r *Registry) SetAudit(cfg AuditConfig) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
-	auditConfigs.Store(r, cfg)
+	r.audit = cfg
 	return nil
 }
 
-func (r *Registry) auditConfig() AuditConfig {
-	if v, ok := auditConfigs.Load(r); ok {
-		return v.(AuditConfig).withDefaults()
+// auditConfig is a realm's effective configuration: its settings over the
+// server's defaults.
+func (rl *Realm) auditConfig() AuditConfig {
+	cfg := rl.reg.audit
+	s := rl.State().Settings
+	if s.CheckpointEvery != 0 {
+		cfg.CheckpointEvery = s.CheckpointEvery
 	}
-	return AuditConfig{}.withDefaults()
+	if s.CheckpointInterval > 0 {
+		cfg.CheckpointInterval = time.Duration(s.CheckpointInterval) * time.Second
+	}
+	switch {
+	case s.TokenRetention > 0:
+		cfg.TokenRetention = time.Duration(s.TokenRetention) * time.Second
+	case s.TokenRetention < 0:
+		cfg.TokenRetention = 0
+	}
+	return cfg.withDefaults()
 }
 
 // CheckpointSubject is where a realm's checkpoints are stored.
@@ -100,16 +106,16 @@ func CheckpointSubject(realm string) string {
 // startCheckpointer applies the realm's token retention and starts its
 // checkpointer; stopCheckpointer ends it.
 func (rl *Realm) startCheckpointer() {
-	cfg := rl.reg.auditConfig()
+	cfg := rl.auditConfig()
 	rl.reg.store.SetTokenRetention(rl.Name, cfg.TokenRetention)
 	if cfg.CheckpointEvery < 0 {
 		return
 	}
 	cp := &checkpointer{
-		rl: rl, store: rl.reg.store, log: rl.reg.log, cfg: cfg,
+		rl: rl, store: rl.reg.store, log: rl.reg.log,
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
 	}
-	checkpointers.Store(rl, cp)
+	rl.checkpointer = cp
 	go cp.run()
 }
 
@@ -117,20 +123,25 @@ func (rl *Realm) startCheckpointer() {
 // that no checkpoint covers yet are covered first, so that they cannot
 // expire unattested while the service is down.
 func (rl *Realm) stopCheckpointer() {
-	v, ok := checkpointers.LoadAndDelete(rl)
-	if !ok {
+	cp := rl.checkpointer
+	if cp == nil {
 		return
 	}
-	cp := v.(*checkpointer)
+	rl.checkpointer = nil
 	close(cp.quit)
 	<-cp.done
+}
+
+// applySettings puts changed settings to work: token retention at once,
+// checkpoint frequency from the checkpointer's next look.
+func (rl *Realm) applySettings() {
+	rl.reg.store.SetTokenRetention(rl.Name, rl.auditConfig().TokenRetention)
 }
 
 type checkpointer struct {
 	rl    *Realm
 	store *eventstore.Store
 	log   *slog.Logger
-	cfg   AuditConfig
 
 	kick chan struct{}
 	quit chan struct{}
@@ -187,7 +198,7 @@ func (cp *checkpointer) run() {
 			sub.Stop()
 		}
 	}()
-	tick := time.NewTicker(min(cp.cfg.CheckpointInterval/4, time.Second))
+	tick := time.NewTicker(min(cp.rl.auditConfig().CheckpointInterval/4, time.Second))
 	defer tick.Stop()
 	var failedAt time.Time
 	for {
@@ -207,6 +218,7 @@ func (cp *checkpointer) run() {
 			return
 		case <-cp.kick:
 		case <-tick.C:
+			cp.rl.applySettings() // another replica may have changed them
 		}
 		if sub == nil || !cp.due() || time.Since(failedAt) < retryAfter {
 			continue
@@ -223,7 +235,7 @@ func (cp *checkpointer) run() {
 			continue
 		}
 		cp.mu.Lock()
-		dropped, more := cp.dropped, cp.fresh >= cp.cfg.CheckpointEvery
+		dropped, more := cp.dropped, cp.fresh >= cp.rl.auditConfig().CheckpointEvery
 		cp.mu.Unlock()
 		if dropped {
 			// The tail outran the checkpoints and stopped keeping what it
@@ -366,7 +378,7 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 			cp.oldest = now
 		}
 		cp.fresh++
-		if cp.fresh >= cp.cfg.CheckpointEvery {
+		if cp.fresh >= cp.rl.auditConfig().CheckpointEvery {
 			select {
 			case cp.kick <- struct{}{}:
 			default:
@@ -380,7 +392,8 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 func (cp *checkpointer) due() bool {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	return cp.dropped || cp.fresh > 0 && (cp.fresh >= cp.cfg.CheckpointEvery || time.Since(cp.oldest) >= cp.cfg.CheckpointInterval)
+	cfg := cp.rl.auditConfig()
+	return cp.dropped || cp.fresh > 0 && (cp.fresh >= cfg.CheckpointEvery || time.Since(cp.oldest) >= cfg.CheckpointInterval)
 }
 
 // trim drops entries up to seq (covered) and recounts the rest. Callers
@@ -417,7 +430,7 @@ func compareSeq(a, b uint64) int {
 // checkpoint signs and appends a checkpoint of every entry read so far.
 func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.mu.Lock()
-	n := min(len(cp.entries), maxPerCheckpoint, max(cp.cfg.CheckpointEvery, 1))
+	n := min(len(cp.entries), maxPerCheckpoint, max(cp.rl.auditConfig().CheckpointEvery, 1))
 	entries := make([]domain.ChainEntry, n)
 	for i, e := range cp.entries[:n] {
 		entries[i] = e.ChainEntry

@@ -30,13 +30,14 @@ type Realm struct {
 	Users   *projections.Users
 	Authz   *projections.Authz
 
-	model  *projections.Realm
-	models *projections.Models
-	runner *projections.Runner
-	reg    *Registry
-	usage  usageRecorder
-	logins loginGuard
-	stop   context.CancelFunc
+	model        *projections.Realm
+	models       *projections.Models
+	runner       *projections.Runner
+	reg          *Registry
+	usage        usageRecorder
+	logins       loginGuard
+	checkpointer *checkpointer
+	stop         context.CancelFunc
 
 	signers sync.Map // kid → crypto.Signer, opened from the key store once
 	publics sync.Map // kid → crypto.PublicKey, parsed from the events once

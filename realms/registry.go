@@ -24,6 +24,7 @@ type Registry struct {
 	keys      *KeyStore
 	passwords *KeyStore
 	snapshots *SnapshotStore // nil: always replay from the first event
+	audit     AuditConfig    // server defaults of realm settings
 	publicURL string
 	log       *slog.Logger
 

@@ -73,12 +73,27 @@ func (rl *Realm) RemoveScope(ctx context.Context, name string, meta eventstore.M
 	})
 }
 
+// UpdateSettings replaces the realm's settings and puts them to work.
+func (rl *Realm) UpdateSettings(ctx context.Context, next domain.RealmSettings, meta eventstore.Meta) error {
+	err := rl.decideRealm(ctx, meta, func() (domain.Payload, error) {
+		ev, err := domain.DecideRealmSettings(rl.State(), next)
+		if err != nil || ev == nil {
+			return nil, err
+		}
+		return *ev, nil
+	})
+	if err == nil {
+		rl.applySettings()
+	}
+	return err
+}
+
 // decideRealm decides a change of the realm aggregate and appends it at the
 // realm's version, deciding again on fresh state after a lost race.
 func (rl *Realm) decideRealm(ctx context.Context, meta eventstore.Meta, decide func() (domain.Payload, error)) error {
 	return rl.retryConflicts(ctx, func() error {
 		ev, err := decide()
-		if err != nil {
+		if err != nil || ev == nil {
 			return err
 		}
 		return rl.commit(ctx, domain.RealmRef(rl.Name), rl.State().Version, meta, ev)

@@ -714,3 +714,47 @@ func TestAuditStreamHeartbeatAndRevokedToken(t *testing.T) {
 	default:
 	}
 }
+
+// TestRealmSettings: checkpoint frequency and token retention are realm
+// settings; a realm checkpointing every 2 messages gets checkpoints at once.
+func TestRealmSettings(t *testing.T) {
+	t.Parallel()
+	opts := serverOpts{name: "settings", data: t.TempDir(), bootstrapSecret: "bootstrap-secret-for-realm-settings"}
+	lk := startLatchkey(t, opts)
+	admin := lk.adminToken(t, opts.bootstrapSecret).AccessToken
+	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
+	put := func(body string) *response {
+		return lk.do(t, http.MethodPut, "/admin/realms/acme/settings", strings.NewReader(body), withBearer(admin), withContentType("application/json"))
+	}
+	put(`{"token_retention":3600}`).checkError(t, http.StatusBadRequest, "invalid_request")
+	put(`{"checkpoint_interval":-1}`).checkError(t, http.StatusBadRequest, "invalid_request")
+	put(`{"bogus":1}`).checkError(t, http.StatusBadRequest, "invalid_request")
+	r := put(`{"checkpoint_every":2,"checkpoint_interval":1,"token_retention":90000}`)
+	r.requireStatus(t, http.StatusOK)
+	var view struct {
+		Settings struct {
+			CheckpointEvery    int   `json:"checkpoint_every"`
+			CheckpointInterval int64 `json:"checkpoint_interval"`
+			TokenRetention     int64 `json:"token_retention"`
+		} `json:"settings"`
+	}
+	r.decode(t, &view)
+	if view.Settings.CheckpointEvery != 2 || view.Settings.TokenRetention != 90000 {
+		t.Fatalf("settings after PUT: %s", r.body)
+	}
+	for range 3 {
+		lk.createClient(t, admin, "acme", `{"name":"c"}`)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		page := lk.events(t, admin, "acme", "after_seq=0&limit=1000")
+		types := countTypes(page.Events)
+		if types["audit.checkpoint"] > 0 && types["realm.settings_changed"] == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no checkpoint 10 s after the realm asked for one every 2 messages: %v", types)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
