@@ -82,6 +82,9 @@ func DecideRealmSettings(r *Realm, next RealmSettings) (*RealmSettingsChanged, e
 	if next.CheckpointInterval < 0 {
 		problems = append(problems, "checkpoint_interval must be positive (seconds), or 0 for the server's default")
 	}
+	if next.TokenRetention > 0 && next.CheckpointEvery < 0 {
+		problems = append(problems, "token_retention needs checkpoints: an expired token event no checkpoint covered would read as tampering")
+	}
 	if next.TokenRetention > 0 && next.TokenRetention < MinTokenRetention {
 		problems = append(problems, fmt.Sprintf("token_retention must be at least %d seconds (25 h), negative to keep token events, or 0 for the server's default", MinTokenRetention))
 	}

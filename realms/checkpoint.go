@@ -62,6 +62,9 @@ func (c AuditConfig) withDefaults() AuditConfig {
 
 // Validate refuses settings that would lose data.
 func (c AuditConfig) Validate() error {
+	if c.TokenRetention != 0 && c.CheckpointEvery < 0 {
+		return errors.New("token retention needs checkpoints: an expired token event no checkpoint covered would read as tampering")
+	}
 	if c.TokenRetention != 0 && c.TokenRetention < MinTokenRetention {
 		return fmt.Errorf("token retention %s is shorter than the minimum %s", c.TokenRetention, MinTokenRetention)
 	}
@@ -569,17 +572,23 @@ func VerifyChain(ctx context.Context, store *eventstore.Store, realm string, opt
 		keySubject: eventstore.Subject(realm, domain.RealmRef(realm), domain.TypeRealmKeyAdded),
 		report:     &VerifyReport{Realm: realm, Findings: []domain.Finding{}, Kids: []string{}},
 	}
-	_, err := store.Scan(ctx, realm, eventstore.ScanOptions{OnStart: opts.OnStart}, func(m *eventstore.RawMsg) error {
+	// The bounds are read first and the scan stops there: messages a live
+	// realm stores meanwhile are not mistaken for missing ones.
+	_, last, _, err := store.StreamBounds(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
+	if last == 0 {
+		v.finish(0)
+		return v.report, nil
+	}
+	_, err = store.Scan(ctx, realm, eventstore.ScanOptions{ToSeq: last, OnStart: opts.OnStart}, func(m *eventstore.RawMsg) error {
 		v.message(m)
 		if opts.OnMessage != nil {
 			opts.OnMessage(m.Seq)
 		}
 		return nil
 	})
-	if err != nil {
-		return nil, err
-	}
-	_, last, _, err := store.StreamBounds(ctx, realm)
 	if err != nil {
 		return nil, err
 	}

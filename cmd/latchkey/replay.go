@@ -361,7 +361,7 @@ func (p *printer) matches(v *filterView) bool {
 	if c.clientID != "" && v.ClientID != c.clientID || c.actor != "" && v.Actor != c.actor {
 		return false
 	}
-	if t := c.eventType; t != "" && !(v.Type == t || strings.HasSuffix(t, ".") && strings.HasPrefix(v.Type, t)) {
+	if t := strings.TrimSuffix(c.eventType, "*"); t != "" && !(v.Type == t || strings.HasSuffix(t, ".") && strings.HasPrefix(v.Type, t)) {
 		return false
 	}
 	if t := c.target; t != "" && !(v.Aggregate == t || strings.HasSuffix(t, "/") && strings.HasPrefix(v.Aggregate, t)) {
@@ -450,10 +450,12 @@ func isPlainName(b []byte) bool {
 
 // ---- --rebuild ----
 
-// runRebuild folds the history from scratch into every model twice — once
-// through replay's own decoder, once through the projections runner the
-// server uses — and, when the realm has a snapshot, once more from it, and
-// compares the models' digests.
+// runRebuild folds the history from scratch into every model twice, each
+// from its own decoding of every message (any dependence of a fold on map
+// order or other state outside the events shows as a difference), and,
+// when the realm has a snapshot, once more from the snapshot and the events
+// after it (what a restarting server holds), and compares the models'
+// digests.
 func runRebuild(ctx context.Context, store *eventstore.Store, cfg replayConfig, out *bufio.Writer, bar *progressBar) error {
 	started := time.Now()
 	// Two folds from scratch, each of its own decoding of every message.
@@ -474,7 +476,7 @@ func runRebuild(ctx context.Context, store *eventstore.Store, cfg replayConfig, 
 	case fromSnap != nil && seq <= res.LastSeq:
 		if seq < res.LastSeq {
 			into := []*projections.Models{fromSnap}
-			if _, _, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{plain: true, into: into, after: seq, toSeq: res.LastSeq}); err != nil {
+			if _, _, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{into: into, after: seq, toSeq: res.LastSeq}); err != nil {
 				return fmt.Errorf("rebuild from the snapshot: %w", err)
 			}
 		}
@@ -721,9 +723,6 @@ type rebuildOptions struct {
 	// each from its own decoding of every message, so no two share a
 	// payload.
 	copies int
-	// plain decodes with encoding/json, as the server's runner does,
-	// instead of the fast decoders.
-	plain bool
 	// into are the models to fold into (default: new, empty ones); after
 	// is the sequence they already reflect (a restored snapshot).
 	into  []*projections.Models
@@ -761,7 +760,7 @@ func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, o
 		decoders.Go(func() {
 			for b := range todo {
 				for c := range b.events {
-					b.events[c] = decodeBatch(b.msgs, opts.plain)
+					b.events[c] = decodeBatch(b.msgs)
 				}
 				close(b.done)
 			}
@@ -820,23 +819,19 @@ func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, o
 // decodeBatch decodes messages into events, as the runner does: rules are
 // skipped, a message that does not decode is skipped whole, an event whose
 // payload does not decode is not folded.
-func decodeBatch(msgs []eventstore.RawMsg, plain bool) []projections.Event {
-	decodeMsg, payload := eventstore.DecodeMessage, (*eventstore.Envelope).Payload
-	if plain {
-		decodeMsg, payload = eventstore.DecodeMessage, (*eventstore.Envelope).Payload
-	}
+func decodeBatch(msgs []eventstore.RawMsg) []projections.Event {
 	out := make([]projections.Event, 0, len(msgs))
 	for i := range msgs {
 		m := &msgs[i]
 		if m.IsRule() {
 			continue
 		}
-		envs, err := decodeMsg(m.Data, m.Seq)
+		envs, err := eventstore.DecodeMessage(m.Data, m.Seq)
 		if err != nil {
 			continue
 		}
 		for _, env := range envs {
-			p, err := payload(&env)
+			p, err := env.Payload()
 			if err != nil {
 				continue
 			}
