@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -152,6 +154,7 @@ type checkpointer struct {
 
 	mu       sync.Mutex
 	prev     domain.CheckpointRef // the last checkpoint of the chain
+	prevKid  string               // the key that signed it
 	from     uint64               // first sequence the next checkpoint covers
 	entries  []tailEntry          // messages read since, in order
 	fresh    int                  // of them, how many are not checkpoints
@@ -166,6 +169,7 @@ type checkpointer struct {
 type tailEntry struct {
 	domain.ChainEntry
 	checkpoint bool // a checkpoint message
+	addsKey    bool // a realm.key_added message
 	read       time.Time
 }
 
@@ -309,13 +313,13 @@ func (cp *checkpointer) start(ctx context.Context) (eventstore.RawSubscription, 
 
 // resync reloads the last checkpoint and drops what it already covers.
 func (cp *checkpointer) resync(ctx context.Context) error {
-	prev, err := LastCheckpoint(ctx, cp.store, cp.rl.Name)
+	prev, prevKid, err := lastCheckpoint(ctx, cp.store, cp.rl.Name)
 	if err != nil {
 		return err
 	}
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
-	cp.prev, cp.from = prev, prev.ToSeq+1
+	cp.prev, cp.prevKid, cp.from = prev, prevKid, prev.ToSeq+1
 	cp.trim(prev.ToSeq)
 	return nil
 }
@@ -323,15 +327,27 @@ func (cp *checkpointer) resync(ctx context.Context) error {
 // LastCheckpoint returns where a realm's chain ends (the zero ref when it
 // has no checkpoint yet).
 func LastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) (domain.CheckpointRef, error) {
+	ref, _, err := lastCheckpoint(ctx, store, realm)
+	return ref, err
+}
+
+// lastCheckpoint is LastCheckpoint and the kid of the key that signed it.
+func lastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) (domain.CheckpointRef, string, error) {
 	m, ok, err := store.LastMsg(ctx, realm, CheckpointSubject(realm))
 	if err != nil || !ok {
-		return domain.CheckpointRef{}, err
+		return domain.CheckpointRef{}, "", err
 	}
 	c, err := decodeCheckpoint(&m)
 	if err != nil {
-		return domain.CheckpointRef{}, fmt.Errorf("last checkpoint (seq %d): %w", m.Seq, err)
+		return domain.CheckpointRef{}, "", fmt.Errorf("last checkpoint (seq %d): %w", m.Seq, err)
 	}
-	return c.Ref(m.Seq), nil
+	kid, _ := c.SignerKid()
+	return c.Ref(m.Seq), kid, nil
+}
+
+// keyAddedSubject is where a realm's realm.key_added events are stored.
+func keyAddedSubject(realm string) string {
+	return eventstore.Subject(realm, domain.RealmRef(realm), domain.TypeRealmKeyAdded)
 }
 
 func decodeCheckpoint(m *eventstore.RawMsg) (domain.Checkpoint, error) {
@@ -358,6 +374,7 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 		entry.Until = m.Time.Add(m.TTL).Unix() - 1
 	}
 	isCheckpoint := m.Subject == CheckpointSubject(cp.rl.Name)
+	addsKey := m.Subject == keyAddedSubject(cp.rl.Name)
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if gen != cp.gen {
@@ -372,7 +389,7 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 		return
 	}
 	now := time.Now()
-	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, read: now})
+	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, addsKey: addsKey, read: now})
 	if entry.Until > 0 {
 		cp.expiring++
 	}
@@ -435,10 +452,12 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.mu.Lock()
 	n := min(len(cp.entries), maxPerCheckpoint, max(cp.rl.auditConfig().CheckpointEvery, 1))
 	entries := make([]domain.ChainEntry, n)
+	addsKey := false
 	for i, e := range cp.entries[:n] {
 		entries[i] = e.ChainEntry
+		addsKey = addsKey || e.addsKey
 	}
-	prev, from := cp.prev, cp.from
+	prev, prevKid, from := cp.prev, cp.prevKid, cp.from
 	cp.mu.Unlock()
 	if len(entries) == 0 {
 		return nil
@@ -448,7 +467,16 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	kid, signer, err := cp.rl.Signer(ctx, domain.AlgES256)
+	// A range that adds a signing key is signed with the key of the
+	// previous checkpoint: a verifier trusts a new key only once a key it
+	// already trusts vouched for the event that added it.
+	var kid string
+	var signer crypto.Signer
+	if addsKey && prevKid != "" {
+		kid, signer, err = cp.rl.signerFor(ctx, prevKid)
+	} else {
+		kid, signer, err = cp.rl.Signer(ctx, domain.AlgES256)
+	}
 	if err != nil {
 		return err
 	}
@@ -478,7 +506,7 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 		return err
 	}
 	cp.mu.Lock()
-	cp.prev, cp.from = body.Ref(seq), body.ToSeq+1
+	cp.prev, cp.prevKid, cp.from = body.Ref(seq), kid, body.ToSeq+1
 	cp.trim(body.ToSeq)
 	cp.mu.Unlock()
 	return nil
@@ -539,6 +567,10 @@ type VerifyReport struct {
 	Retention uint64           `json:"retention"`
 	Findings  []domain.Finding `json:"findings"`
 	Kids      []string         `json:"kids"`
+	// GenesisKids are the keys trusted on first use (added with the realm,
+	// before anything else): compare them with a pinned record of the
+	// realm's first keys, or pass --jwks.
+	GenesisKids []string `json:"genesis_kids"`
 }
 
 // Tampered returns the first finding that means the history was altered,
@@ -569,8 +601,9 @@ func VerifyChain(ctx context.Context, store *eventstore.Store, realm string, opt
 	v := &verifier{
 		realm: realm, opts: opts, keys: map[string]*ecdsa.PublicKey{},
 		cpSubject:  CheckpointSubject(realm),
-		keySubject: eventstore.Subject(realm, domain.RealmRef(realm), domain.TypeRealmKeyAdded),
-		report:     &VerifyReport{Realm: realm, Findings: []domain.Finding{}, Kids: []string{}},
+		keySubject: keyAddedSubject(realm), genesis: true, candidates: map[string]candidateKey{},
+		realmPrefix: eventstore.OwnEventsSubject(realm, domain.RealmRef(realm)),
+		report:      &VerifyReport{Realm: realm, Findings: []domain.Finding{}, Kids: []string{}, GenesisKids: []string{}},
 	}
 	// The bounds are read first and the scan stops there: messages a live
 	// realm stores meanwhile are not mistaken for missing ones.
@@ -602,10 +635,23 @@ type verifier struct {
 	cpSubject  string
 	keySubject string
 	keys       map[string]*ecdsa.PublicKey
-	pending    []pendingMsg
-	prev       domain.CheckpointRef
-	started    bool // a valid checkpoint was seen
-	report     *VerifyReport
+	// genesis: no message of another aggregate than the realm's own seen
+	// yet. Keys added then are trusted on first use (their kids are in the
+	// report to pin); keys added later are candidates until a checkpoint
+	// signed by a trusted key covers the event that added them.
+	genesis     bool
+	realmPrefix string // the realm aggregate's own-events subject pattern
+	candidates  map[string]candidateKey
+	pending     []pendingMsg
+	prev        domain.CheckpointRef
+	started     bool // a valid checkpoint was seen
+	report      *VerifyReport
+}
+
+// candidateKey is a key added after genesis, not yet vouched for.
+type candidateKey struct {
+	pub *ecdsa.PublicKey
+	seq uint64
 }
 
 func (v *verifier) add(f domain.Finding) { v.report.Findings = append(v.report.Findings, f) }
@@ -614,6 +660,9 @@ func (v *verifier) message(m *eventstore.RawMsg) {
 	v.report.Messages++
 	v.report.LastSeq = m.Seq
 	v.pending = append(v.pending, pendingMsg{seq: m.Seq, digest: domain.MessageDigest(m.Subject, m.Data)})
+	if v.genesis && !matchesOwnEvents(m.Subject, v.realmPrefix) {
+		v.genesis = false
+	}
 	switch m.Subject {
 	case v.keySubject:
 		v.keyAdded(m)
@@ -637,12 +686,31 @@ func (v *verifier) keyAdded(m *eventstore.RawMsg) {
 		if !ok || k.Alg != domain.AlgES256 {
 			continue
 		}
-		if pub, err := parseJWK(k.PublicJWK); err == nil {
-			if ec, ok := pub.(*ecdsa.PublicKey); ok {
-				v.keys[k.Kid] = ec
-			}
+		pub, err := parseJWK(k.PublicJWK)
+		ec, ok := pub.(*ecdsa.PublicKey)
+		if err != nil || !ok {
+			continue
+		}
+		old, trusted := v.keys[k.Kid]
+		cand, pending := v.candidates[k.Kid]
+		switch {
+		case trusted && !old.Equal(ec), pending && !cand.pub.Equal(ec):
+			v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingChain, Detail: fmt.Sprintf("redefines signing key %q", k.Kid)})
+		case trusted, pending:
+		case v.genesis:
+			v.keys[k.Kid] = ec
+			v.report.GenesisKids = append(v.report.GenesisKids, k.Kid)
+		default:
+			v.candidates[k.Kid] = candidateKey{pub: ec, seq: m.Seq}
 		}
 	}
+}
+
+// matchesOwnEvents reports whether subject is one of the aggregate's own
+// events (pattern ends in ".*").
+func matchesOwnEvents(subject, pattern string) bool {
+	prefix := strings.TrimSuffix(pattern, "*")
+	return strings.HasPrefix(subject, prefix) && !strings.Contains(subject[len(prefix):], ".")
 }
 
 func (v *verifier) key(kid string) (*ecdsa.PublicKey, bool) {
@@ -739,6 +807,13 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 	v.pending = slices.Delete(v.pending, 0, j)
 	v.prev, v.started = c.Ref(m.Seq), true
 	v.report.CoveredTo = c.ToSeq
+	// Keys whose adding this trusted checkpoint vouches for become trusted.
+	for kid, cand := range v.candidates {
+		if cand.seq >= c.FromSeq && cand.seq <= c.ToSeq {
+			v.keys[kid] = cand.pub
+			delete(v.candidates, kid)
+		}
+	}
 }
 
 // finish reports what no checkpoint covers yet: messages after the last

@@ -726,3 +726,53 @@ func typesAfter(t *testing.T, st *eventstore.Store, realm string, seq uint64) []
 	}
 	return out
 }
+
+// TestAKeyAddedToTheStreamIsNotTrusted: someone who can write to the
+// stream adds a signing key of their own and a checkpoint signed with it.
+// A key added after the realm's genesis is trusted only once a checkpoint
+// signed by an already-trusted key covers the event that added it, so the
+// forged checkpoint does not verify.
+func TestAKeyAddedToTheStreamIsNotTrusted(t *testing.T) {
+	dir := t.TempDir()
+	cleanHistory(t, dir)
+	srv := estest.Start(t, dir)
+	ctx := context.Background()
+	prev, err := realms.LastCheckpoint(ctx, srv.Store, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attacker, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	point, _ := attacker.PublicKey.ECDH()
+	raw := point.Bytes()
+	jwk := fmt.Sprintf(`{"kty":"EC","crv":"P-256","x":"%s","y":"%s","kid":"attacker","alg":"ES256","use":"sig"}`, base64URL(raw[1:33]), base64URL(raw[33:]))
+	if _, err := srv.Store.Append(ctx, "acme", domain.RealmRef("acme"), eventstore.AnyVersion, sysMeta(),
+		domain.KeyAdded{Kid: "attacker", Alg: domain.AlgES256, Use: "sig", PublicJWK: []byte(jwk)}); err != nil {
+		t.Fatal(err)
+	}
+	var entries []domain.ChainEntry
+	if _, err := srv.Store.Scan(ctx, "acme", eventstore.ScanOptions{FromSeq: prev.ToSeq + 1}, func(m *eventstore.RawMsg) error {
+		entries = append(entries, domain.ChainEntry{Seq: m.Seq, Digest: domain.MessageDigest(m.Subject, m.Data)})
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	body, err := domain.BuildCheckpoint("acme", prev, prev.ToSeq+1, entries, time.Now().Unix())
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, err := domain.SignCheckpoint(body, "attacker", attacker, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq, err := srv.Store.Append(ctx, "acme", domain.AuditRef("acme"), prev.Seq, sysMeta(), forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := verify(t, srv.Store, "acme", time.Now())
+	if !slices.ContainsFunc(rep.Findings, func(f domain.Finding) bool { return f.Seq == seq && f.Kind == domain.FindingSignature }) {
+		t.Fatalf("a checkpoint signed with a key added to the stream verified:\n%s", findingsText(rep))
+	}
+	if slices.Contains(rep.GenesisKids, "attacker") {
+		t.Fatalf("the attacker's key was trusted on first use: %v", rep.GenesisKids)
+	}
+}

@@ -58,10 +58,16 @@ func (rl *Realm) Signer(ctx context.Context, alg string) (string, crypto.Signer,
 	if !ok {
 		return "", nil, fmt.Errorf("realm %s has no active %s key", rl.Name, alg)
 	}
-	if s, ok := rl.signers.Load(key.Kid); ok {
-		return key.Kid, s.(crypto.Signer), nil
+	return rl.signerFor(ctx, key.Kid)
+}
+
+// signerFor returns a signing key of the realm by kid, active or retired
+// (checkpoints that vouch for a new key are signed with the previous one).
+func (rl *Realm) signerFor(ctx context.Context, kid string) (string, crypto.Signer, error) {
+	if s, ok := rl.signers.Load(kid); ok {
+		return kid, s.(crypto.Signer), nil
 	}
-	der, err := rl.reg.keys.Get(ctx, rl.Name, key.Kid)
+	der, err := rl.reg.keys.Get(ctx, rl.Name, kid)
 	if err != nil {
 		return "", nil, err
 	}
@@ -69,8 +75,8 @@ func (rl *Realm) Signer(ctx context.Context, alg string) (string, crypto.Signer,
 	if err != nil {
 		return "", nil, err
 	}
-	rl.signers.Store(key.Kid, s)
-	return key.Kid, s, nil
+	rl.signers.Store(kid, s)
+	return kid, s, nil
 }
 
 // PublicKey returns a published key by kid, for verifying this realm's
