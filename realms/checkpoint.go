@@ -767,7 +767,8 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 		// Overlaps what a valid checkpoint covered: ignore it.
 		return
 	}
-	// Messages before its range that no valid checkpoint covered.
+	// Messages before its range that no valid checkpoint covered, and every
+	// sequence missing among them.
 	i := 0
 	for i < len(v.pending) && v.pending[i].seq < c.FromSeq {
 		i++
@@ -775,6 +776,7 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 	if i > 0 && v.started {
 		v.add(domain.Finding{Seq: v.pending[0].seq, LastSeq: v.pending[i-1].seq, Kind: domain.FindingUnverified,
 			Detail: fmt.Sprintf("no valid checkpoint covers them; the next one starts at seq %d", c.FromSeq)})
+		v.missingAmong(v.pending[:i], v.prev.ToSeq+1, c.FromSeq-1, domain.FindingUnattested, "missing where no valid checkpoint covers")
 	}
 	window := v.pending[i:]
 	prevHash, err := domain.DecodeHash(c.Prev)
@@ -821,15 +823,24 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 // runs), and any sequence missing among them, which nothing can vouch for.
 func (v *verifier) finish(lastSeq uint64) {
 	v.report.Uncovered = uint64(len(v.pending))
-	next := v.report.CoveredTo + 1
-	for _, p := range v.pending {
+	v.missingAmong(v.pending, v.report.CoveredTo+1, lastSeq, domain.FindingUnattested, "missing after the last checkpoint")
+	slices.SortStableFunc(v.report.Findings, func(a, b domain.Finding) int { return compareSeq(a.Seq, b.Seq) })
+}
+
+// missingAmong reports, as ranges, the sequences from..to that none of the
+// messages read (in order) has.
+func (v *verifier) missingAmong(read []pendingMsg, from, to uint64, kind, detail string) {
+	next := from
+	for _, p := range read {
+		if p.seq < from {
+			continue
+		}
 		if p.seq > next {
-			v.add(domain.Finding{Seq: next, LastSeq: p.seq - 1, Kind: domain.FindingUnattested, Detail: "missing after the last checkpoint"})
+			v.add(domain.Finding{Seq: next, LastSeq: p.seq - 1, Kind: kind, Detail: detail})
 		}
 		next = p.seq + 1
 	}
-	if lastSeq >= next && lastSeq > 0 {
-		v.add(domain.Finding{Seq: next, LastSeq: lastSeq, Kind: domain.FindingUnattested, Detail: "missing at the end of the stream, after the last checkpoint"})
+	if to >= next && to > 0 {
+		v.add(domain.Finding{Seq: next, LastSeq: to, Kind: kind, Detail: detail})
 	}
-	slices.SortStableFunc(v.report.Findings, func(a, b domain.Finding) int { return compareSeq(a.Seq, b.Seq) })
 }
