@@ -28,6 +28,8 @@ type SigningKey struct {
 	// VerifyUntil is zero while the key is active; after deactivation the
 	// public key is published until this Unix time.
 	VerifyUntil int64
+	// AddedSeq is the stream sequence of the event that added the key.
+	AddedSeq uint64
 }
 
 // Published reports whether the key belongs in the realm's JWKS at now.
@@ -103,7 +105,7 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 	case RealmCreated:
 		r.Name = e.Name
 	case KeyAdded:
-		r.Keys = append(r.Keys, SigningKey{Kid: e.Kid, Alg: e.Alg, Use: e.Use, PublicJWK: e.PublicJWK, Active: true})
+		r.Keys = append(r.Keys, SigningKey{Kid: e.Kid, Alg: e.Alg, Use: e.Use, PublicJWK: e.PublicJWK, Active: true, AddedSeq: seq})
 	case ScopeDefined:
 		if r.Scopes == nil {
 			r.Scopes = Catalog{}

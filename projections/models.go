@@ -31,7 +31,7 @@ func (m *Models) Folds() []Fold {
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 5
+const snapshotVersion = 6
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {

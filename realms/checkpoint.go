@@ -169,7 +169,6 @@ type checkpointer struct {
 type tailEntry struct {
 	domain.ChainEntry
 	checkpoint bool // a checkpoint message
-	addsKey    bool // a realm.key_added message
 	read       time.Time
 }
 
@@ -345,6 +344,19 @@ func lastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) 
 	return c.Ref(m.Seq), kid, nil
 }
 
+// signer picks the key that signs the next checkpoint. A verifier trusts a
+// key added after the realm's genesis only once a checkpoint signed by a
+// key it already trusts covers the event that added it; so the active key
+// signs only when the chain so far covers its key_added event (or there is
+// no chain yet), and the previous checkpoint's key signs until then.
+func (cp *checkpointer) signer(ctx context.Context, prev domain.CheckpointRef, prevKid string) (string, crypto.Signer, error) {
+	active, ok := cp.rl.State().ActiveKey(domain.AlgES256)
+	if ok && prev.Seq != 0 && active.AddedSeq > prev.ToSeq && prevKid != "" && prevKid != active.Kid {
+		return cp.rl.signerFor(ctx, prevKid)
+	}
+	return cp.rl.Signer(ctx, domain.AlgES256)
+}
+
 // keyAddedSubject is where a realm's realm.key_added events are stored.
 func keyAddedSubject(realm string) string {
 	return eventstore.Subject(realm, domain.RealmRef(realm), domain.TypeRealmKeyAdded)
@@ -374,7 +386,6 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 		entry.Until = m.Time.Add(m.TTL).Unix() - 1
 	}
 	isCheckpoint := m.Subject == CheckpointSubject(cp.rl.Name)
-	addsKey := m.Subject == keyAddedSubject(cp.rl.Name)
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if gen != cp.gen {
@@ -389,7 +400,7 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 		return
 	}
 	now := time.Now()
-	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, addsKey: addsKey, read: now})
+	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, read: now})
 	if entry.Until > 0 {
 		cp.expiring++
 	}
@@ -452,10 +463,8 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.mu.Lock()
 	n := min(len(cp.entries), maxPerCheckpoint, max(cp.rl.auditConfig().CheckpointEvery, 1))
 	entries := make([]domain.ChainEntry, n)
-	addsKey := false
 	for i, e := range cp.entries[:n] {
 		entries[i] = e.ChainEntry
-		addsKey = addsKey || e.addsKey
 	}
 	prev, prevKid, from := cp.prev, cp.prevKid, cp.from
 	cp.mu.Unlock()
@@ -467,16 +476,7 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	// A range that adds a signing key is signed with the key of the
-	// previous checkpoint: a verifier trusts a new key only once a key it
-	// already trusts vouched for the event that added it.
-	var kid string
-	var signer crypto.Signer
-	if addsKey && prevKid != "" {
-		kid, signer, err = cp.rl.signerFor(ctx, prevKid)
-	} else {
-		kid, signer, err = cp.rl.Signer(ctx, domain.AlgES256)
-	}
+	kid, signer, err := cp.signer(ctx, prev, prevKid)
 	if err != nil {
 		return err
 	}
@@ -767,8 +767,7 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 		// Overlaps what a valid checkpoint covered: ignore it.
 		return
 	}
-	// Messages before its range that no valid checkpoint covered, and every
-	// sequence missing among them.
+	// Messages before its range that no valid checkpoint covered.
 	i := 0
 	for i < len(v.pending) && v.pending[i].seq < c.FromSeq {
 		i++
@@ -776,7 +775,6 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 	if i > 0 && v.started {
 		v.add(domain.Finding{Seq: v.pending[0].seq, LastSeq: v.pending[i-1].seq, Kind: domain.FindingUnverified,
 			Detail: fmt.Sprintf("no valid checkpoint covers them; the next one starts at seq %d", c.FromSeq)})
-		v.missingAmong(v.pending[:i], v.prev.ToSeq+1, c.FromSeq-1, domain.FindingUnattested, "missing where no valid checkpoint covers")
 	}
 	window := v.pending[i:]
 	prevHash, err := domain.DecodeHash(c.Prev)
@@ -823,24 +821,24 @@ func (v *verifier) checkpoint(m *eventstore.RawMsg) {
 // runs), and any sequence missing among them, which nothing can vouch for.
 func (v *verifier) finish(lastSeq uint64) {
 	v.report.Uncovered = uint64(len(v.pending))
-	v.missingAmong(v.pending, v.report.CoveredTo+1, lastSeq, domain.FindingUnattested, "missing after the last checkpoint")
+	v.missingAfter(v.pending, v.report.CoveredTo+1, lastSeq)
 	slices.SortStableFunc(v.report.Findings, func(a, b domain.Finding) int { return compareSeq(a.Seq, b.Seq) })
 }
 
-// missingAmong reports, as ranges, the sequences from..to that none of the
-// messages read (in order) has.
-func (v *verifier) missingAmong(read []pendingMsg, from, to uint64, kind, detail string) {
+// missingAfter reports, as ranges, the sequences from..to after the last
+// checkpoint that none of the messages read (in order) has.
+func (v *verifier) missingAfter(read []pendingMsg, from, to uint64) {
 	next := from
 	for _, p := range read {
 		if p.seq < from {
 			continue
 		}
 		if p.seq > next {
-			v.add(domain.Finding{Seq: next, LastSeq: p.seq - 1, Kind: kind, Detail: detail})
+			v.add(domain.Finding{Seq: next, LastSeq: p.seq - 1, Kind: domain.FindingUnattested, Detail: "missing after the last checkpoint"})
 		}
 		next = p.seq + 1
 	}
 	if to >= next && to > 0 {
-		v.add(domain.Finding{Seq: next, LastSeq: to, Kind: kind, Detail: detail})
+		v.add(domain.Finding{Seq: next, LastSeq: to, Kind: domain.FindingUnattested, Detail: "missing at the end of the stream, after the last checkpoint"})
 	}
 }
