@@ -42,7 +42,7 @@ func viewRealm(rl *realms.Realm, withKeys bool) realmView {
 func (a *api) createRealm(c echo.Context) error {
 	p := callerOf(c)
 	if p.Realm != domain.MasterRealm {
-		return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "only realm master may create realms")
+		return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "only realm master may create realms")
 	}
 	var body struct {
 		Name string `json:"name"`
@@ -71,9 +71,9 @@ func (a *api) listRealms(c echo.Context) error {
 }
 
 func (a *api) getRealm(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
 }
@@ -82,9 +82,9 @@ func (a *api) getRealm(c echo.Context) error {
 // {checkpoint_every, checkpoint_interval, token_retention}: 0 takes the
 // server's default.
 func (a *api) updateSettings(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var s domain.RealmSettings
 	if ok, err := bindJSON(c, &s); !ok {
@@ -98,9 +98,9 @@ func (a *api) updateSettings(c echo.Context) error {
 
 // rotateKeys is POST /admin/realms/{realm}/keys/rotate.
 func (a *api) rotateKeys(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	if err := rl.RotateKeys(c.Request().Context(), callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)
@@ -156,9 +156,9 @@ func viewEvent(env eventstore.Envelope) eventView {
 // listEvents is GET /admin/realms/{realm}/events?after_seq=&limit=: the
 // realm's stream in order, paged by sequence.
 func (a *api) listEvents(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var after uint64
 	if s := c.QueryParam("after_seq"); s != "" {

@@ -39,6 +39,10 @@ func (p principal) meta(c echo.Context, a *api) eventstore.Meta {
 	}
 }
 
+// adminRealm is the protection realm the admin API names in its
+// challenges: one API serves every tenant realm.
+const adminRealm = "latchkey"
+
 func callerOf(c echo.Context) principal { return c.Get(principalKey).(principal) }
 
 // requireManagement admits a valid access token of any realm carrying the
@@ -48,21 +52,21 @@ func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-			return bearerError(c, http.StatusUnauthorized, "", "a bearer token with scope management is required")
+			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusUnauthorized, "", "a bearer token with scope management is required")
 		}
 		p, scope, ok := a.verifyAdminToken(c, strings.TrimSpace(raw))
 		if !ok {
-			return bearerError(c, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
+			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
 		}
 		if !domain.HasScope(scope, domain.ScopeManagement) {
-			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
+			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
 		}
 		if !p.realmWide {
-			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope,
+			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope,
 				"the admin API takes tokens of realm-wide service clients, not of node-owned or user-delegated ones")
 		}
 		if realm := c.Param("realm"); realm != "" && !p.may(realm) {
-			return bearerError(c, http.StatusForbidden, domain.ErrInsufficientScope, "this token cannot administer realm "+realm)
+			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "this token cannot administer realm "+realm)
 		}
 		c.Set(principalKey, p)
 		return next(c)
@@ -92,20 +96,4 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	}
 	realmWide := cl.Kind == domain.KindService && cl.OwnerNode == "" && info.Subject == cl.ID
 	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide}, info.Scope, true
-}
-
-// bearerError answers with an RFC 6750 §3 challenge.
-func bearerError(c echo.Context, status int, code, desc string) error {
-	challenge := `Bearer realm="latchkey"`
-	if code != "" {
-		challenge += `, error="` + code + `", error_description="` + desc + `"`
-	}
-	if code == domain.ErrInsufficientScope {
-		challenge += `, scope="` + domain.ScopeManagement + `"`
-	}
-	c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
-	if code == "" {
-		code = domain.ErrInvalidToken
-	}
-	return writeError(c, status, code, desc)
 }

@@ -87,9 +87,9 @@ func wantsNDJSON(c echo.Context) bool {
 // the whole selection as JSON lines.
 func (a *api) listAudit(c echo.Context) error {
 	ctx := c.Request().Context()
-	rl, err := a.reg.Get(ctx, c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	f, bad := parseAuditFilter(c)
 	if bad != "" {
@@ -204,9 +204,9 @@ func (a *api) streamAudit(c echo.Context) error {
 		return writeError(c, http.StatusServiceUnavailable, errServer, "the server is not ready")
 	}
 	req := c.Request()
-	rl, err := a.reg.Get(req.Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	f, bad := parseAuditFilter(c)
 	if bad != "" {

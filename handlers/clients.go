@@ -157,9 +157,9 @@ func bindClientBody(c echo.Context) (map[string]json.RawMessage, bool, error) {
 // createClient is POST /admin/realms/{realm}/clients: the response is the
 // only time the secret is shown.
 func (a *api) createClient(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	fields, ok, err := bindClientBody(c)
 	if !ok {
@@ -188,9 +188,9 @@ func (a *api) createClient(c echo.Context) error {
 // defaults) and PATCH (JSON merge patch, RFC 7396) of a client. A stale
 // If-Match is 409.
 func (a *api) updateClient(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	id := c.Param("id")
 	ifMatch, ok := parseIfMatch(c.Request().Header.Get("If-Match"))
@@ -263,9 +263,9 @@ func parseIfMatch(h string) (uint64, bool) {
 // team_restriction, scope, status, kind and q (name), cursor pagination and
 // counts.
 func (a *api) listClients(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
 	if !ok {
@@ -298,9 +298,9 @@ func (a *api) listClients(c echo.Context) error {
 
 // clientOf loads the realm and client a path names.
 func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return nil, nil, realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return nil, nil, err
 	}
 	cl, ok := rl.Clients.Get(c.Param("id"))
 	if !ok {
@@ -369,9 +369,9 @@ func (a *api) deleteClient(c echo.Context) error {
 // bulkDeleteClients is POST .../clients/bulk-delete {"ids": [...]}: up to
 // 500, all or none; missing ids are named and nothing is deleted.
 func (a *api) bulkDeleteClients(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var body struct {
 		IDs []string `json:"ids"`
@@ -399,9 +399,9 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 // {"scope": "management"|"consumer", "name"}: a service client owned by the
 // node, which its tokens can never reach outside.
 func (a *api) nodeCredentials(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var body struct {
 		Scope string `json:"scope"`

@@ -35,9 +35,9 @@ type providerMetadata struct {
 // discovery serves both /realms/{realm}/.well-known/openid-configuration
 // and /.well-known/oauth-authorization-server/realms/{realm}.
 func (a *api) discovery(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	oidc := rl.Issuer + "/protocol/openid-connect"
 	return c.JSON(http.StatusOK, providerMetadata{
@@ -73,9 +73,9 @@ func scopeNames(c domain.Catalog) []string {
 
 // certs is the realm's JWKS: public keys only, each with kid, alg and use.
 func (a *api) certs(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
 	return c.JSON(http.StatusOK, struct {

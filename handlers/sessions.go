@@ -29,9 +29,9 @@ type sessionView struct {
 // grouped by client, filtered by client_id, subject and status, with cursor
 // pagination.
 func (a *api) listSessions(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
 	if !ok {
@@ -98,9 +98,9 @@ func decodeCursor(s string) (*projections.Cursor, bool) {
 // revokeTokenByAdmin is DELETE /admin/realms/{realm}/tokens/{jti}: effective
 // before the response.
 func (a *api) revokeTokenByAdmin(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	info, ok := rl.FindToken(c.Request().Context(), c.Param("jti"), a.now())
 	if !ok {
@@ -116,9 +116,9 @@ func (a *api) revokeTokenByAdmin(c echo.Context) error {
 // one event and one rule revoke every token the client holds; new tokens
 // are still issued.
 func (a *api) revokeClientTokens(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	if err := rl.RevokeClientTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)

@@ -23,9 +23,9 @@ func viewNode(n *domain.Node) nodeView {
 
 // createNode is POST /admin/realms/{realm}/nodes {slug, name, kind, parent}.
 func (a *api) createNode(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var cmd domain.CreateNode
 	if ok, err := bindJSON(c, &cmd); !ok {
@@ -41,9 +41,9 @@ func (a *api) createNode(c echo.Context) error {
 
 // listNodes is GET /admin/realms/{realm}/nodes: the tree, parents first.
 func (a *api) listNodes(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	out := []nodeView{}
 	for _, n := range rl.Nodes.Tree() {
@@ -61,9 +61,9 @@ func (a *api) listNodes(c echo.Context) error {
 }
 
 func (a *api) getNode(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	n, ok := rl.Nodes.Tree().Get(c.Param("slug"))
 	if !ok {
@@ -74,9 +74,9 @@ func (a *api) getNode(c echo.Context) error {
 
 // renameNode is PATCH /admin/realms/{realm}/nodes/{slug} {"name"}.
 func (a *api) renameNode(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var body struct {
 		Name string `json:"name"`
@@ -94,9 +94,9 @@ func (a *api) renameNode(c echo.Context) error {
 // deleteNode is DELETE /admin/realms/{realm}/nodes/{slug}; 409 while
 // anything refers to the node.
 func (a *api) deleteNode(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	if err := rl.DeleteNode(c.Request().Context(), c.Param("slug"), callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)
@@ -106,18 +106,18 @@ func (a *api) deleteNode(c echo.Context) error {
 
 // listScopes is GET /admin/realms/{realm}/scopes: the catalog.
 func (a *api) listScopes(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]any{"scopes": rl.State().Scopes.List()})
 }
 
 // defineScope is PUT /admin/realms/{realm}/scopes/{name} {"description"}.
 func (a *api) defineScope(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var body struct {
 		Description string `json:"description"`
@@ -135,9 +135,9 @@ func (a *api) defineScope(c echo.Context) error {
 // removeScope is DELETE /admin/realms/{realm}/scopes/{name}; 409 while a
 // client has it, or for a built-in scope.
 func (a *api) removeScope(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	if err := rl.RemoveScope(c.Request().Context(), c.Param("name"), callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)

@@ -71,9 +71,9 @@ func (a *api) token(c echo.Context) error {
 // formRequest reads a POSTed OAuth form for a realm. When done is true the
 // request was refused and err is the response already written.
 func (a *api) formRequest(c echo.Context) (rl *realms.Realm, f form, done bool, err error) {
-	rl, err = a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return nil, nil, true, realmError(c, a, err)
+	rl, err = a.realmOf(c)
+	if rl == nil {
+		return nil, nil, true, err
 	}
 	if c.QueryParams().Has("client_secret") {
 		return nil, nil, true, oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_secret must not be sent in the query string"})
@@ -170,10 +170,16 @@ func oauthError(c echo.Context, rl *realms.Realm, basic bool, e *domain.OAuthErr
 	return writeError(c, status, e.Code, e.Description)
 }
 
-// realmError answers a request for a realm that cannot be served.
-func realmError(c echo.Context, a *api, err error) error {
-	if errors.Is(err, domain.ErrNotFound) {
-		return writeError(c, http.StatusNotFound, errNotFound, "realm "+c.Param("realm")+" does not exist")
+// realmOf resolves the realm the path names. A nil realm means the request
+// could not be served and err is the response already written.
+func (a *api) realmOf(c echo.Context) (*realms.Realm, error) {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	switch {
+	case err == nil:
+		return rl, nil
+	case errors.Is(err, domain.ErrNotFound):
+		return nil, writeError(c, http.StatusNotFound, errNotFound, "realm "+c.Param("realm")+" does not exist")
+	default:
+		return nil, domainError(c, a.log, err)
 	}
-	return domainError(c, a.log, err)
 }

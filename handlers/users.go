@@ -88,9 +88,9 @@ func validateNewUser(rl *realms.Realm, nu *realms.NewUser) error {
 // createUser is POST /admin/realms/{realm}/users {username, email,
 // display_name, password (optional), memberships}.
 func (a *api) createUser(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	var nu realms.NewUser
 	if ok, err := bindJSON(c, &nu); !ok {
@@ -111,9 +111,9 @@ func (a *api) createUser(c echo.Context) error {
 // (case-insensitively), filtered by q (a substring of the username or the
 // email, any case), paged by an opaque cursor.
 func (a *api) listUsers(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
 	if !ok {
@@ -165,9 +165,9 @@ func (a *api) listUsers(c echo.Context) error {
 
 // userOf loads the realm and user a path names.
 func (a *api) userOf(c echo.Context) (*realms.Realm, *domain.User, error) {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return nil, nil, realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return nil, nil, err
 	}
 	u, ok := rl.Users.Get(c.Param("id"))
 	if !ok {
@@ -289,9 +289,9 @@ type uiSessionView struct {
 // browser sessions still valid, newest first. Sessions of deleted users,
 // which can never sign in again, are left out.
 func (a *api) listUISessions(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	out := []uiSessionView{}
 	for _, s := range rl.Authz.Sessions(c.QueryParam("user_id"), a.now().Unix()) {
@@ -310,9 +310,9 @@ func (a *api) listUISessions(c echo.Context) error {
 // endUISession is DELETE /admin/realms/{realm}/ui-sessions/{id}: the
 // browser is signed out at its next request.
 func (a *api) endUISession(c echo.Context) error {
-	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
-		return realmError(c, a, err)
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
 	}
 	if s, ok := rl.Authz.Session(c.Param("id")); !ok || !s.Valid(a.now().Unix()) {
 		return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
