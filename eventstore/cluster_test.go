@@ -258,24 +258,13 @@ func TestClusterR3ConcurrentWritersOneWinsEachRound(t *testing.T) {
 		var winners []string
 		conflicts := 0
 		for round := range rounds {
-			var wg sync.WaitGroup
-			results := make([]error, writers)
-			seqs := make([]uint64, writers)
-			start := make(chan struct{})
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					defer cancel()
-					name := fmt.Sprintf("r%d-w%d", round, w)
-					seqs[w], results[w] = stores[w%len(stores)].Append(actx, "acme", agg, version, testMeta(),
-						domain.ClientCreated{ClientID: agg.ID, ClientSettings: domain.ClientSettings{Name: name}})
-				}()
-			}
-			close(start)
-			wg.Wait()
+			seqs, results := raceAppends(writers, func(w int) (uint64, error) {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				name := fmt.Sprintf("r%d-w%d", round, w)
+				return stores[w%len(stores)].Append(actx, "acme", agg, version, testMeta(),
+					domain.ClientCreated{ClientID: agg.ID, ClientSettings: domain.ClientSettings{Name: name}})
+			})
 			wins := 0
 			for w, err := range results {
 				switch {
@@ -362,24 +351,13 @@ func TestClusterR3ConcurrentWritersOneWinsEachRound(t *testing.T) {
 		version := seq
 		var winners []string
 		for round := range rounds {
-			var wg sync.WaitGroup
-			results := make([]error, writers)
-			seqs := make([]uint64, writers)
-			start := make(chan struct{})
-			for w := range writers {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					<-start
-					actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-					defer cancel()
-					kid := fmt.Sprintf("r%d-w%d", round, w)
-					seqs[w], results[w] = stores[w%len(stores)].Append(actx, "acme", agg, version, testMeta(),
-						domain.KeyAdded{Kid: kid + "-a"}, domain.KeyAdded{Kid: kid + "-b"})
-				}()
-			}
-			close(start)
-			wg.Wait()
+			seqs, results := raceAppends(writers, func(w int) (uint64, error) {
+				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				kid := fmt.Sprintf("r%d-w%d", round, w)
+				return stores[w%len(stores)].Append(actx, "acme", agg, version, testMeta(),
+					domain.KeyAdded{Kid: kid + "-a"}, domain.KeyAdded{Kid: kid + "-b"})
+			})
 			wins := 0
 			for w, err := range results {
 				switch {

@@ -37,22 +37,11 @@ func TestConcurrentWritersExactlyOneWinsEachRound(t *testing.T) {
 	version := uint64(0)
 	var winners []string
 	for round := range rounds {
-		var wg sync.WaitGroup
-		results := make([]error, writers)
-		seqs := make([]uint64, writers)
-		start := make(chan struct{})
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				name := fmt.Sprintf("r%d-w%d", round, w)
-				seqs[w], results[w] = ts.Store.Append(ctx, "acme", agg, version, testMeta(),
-					domain.ClientCreated{ClientID: agg.ID, ClientSettings: domain.ClientSettings{Name: name}})
-			}()
-		}
-		close(start)
-		wg.Wait()
+		seqs, results := raceAppends(writers, func(w int) (uint64, error) {
+			name := fmt.Sprintf("r%d-w%d", round, w)
+			return ts.Store.Append(ctx, "acme", agg, version, testMeta(),
+				domain.ClientCreated{ClientID: agg.ID, ClientSettings: domain.ClientSettings{Name: name}})
+		})
 		wins := 0
 		for w, err := range results {
 			switch {
@@ -287,4 +276,24 @@ func TestReadsLeaveNoConsumerBehind(t *testing.T) {
 	if info.State.Consumers != 0 {
 		t.Fatalf("%d consumers left on the stream after reads and a stopped subscription", info.State.Consumers)
 	}
+}
+
+// raceAppends releases writers appends at the same instant and returns each
+// one's sequence and error, indexed by writer.
+func raceAppends(writers int, appendOne func(w int) (uint64, error)) ([]uint64, []error) {
+	var wg sync.WaitGroup
+	seqs := make([]uint64, writers)
+	errs := make([]error, writers)
+	start := make(chan struct{})
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			seqs[w], errs[w] = appendOne(w)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	return seqs, errs
 }
