@@ -443,116 +443,114 @@ func observeConflictCodes(t *testing.T, ctx context.Context, c *testCluster, rea
 		m.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, own)
 		return m
 	}
-	single, batch = map[int]int{}, map[int]int{}
-	var mu sync.Mutex
-	const writers, rounds = 8, 8
-
-	version := uint64(0)
-	for round := range rounds {
-		var wg sync.WaitGroup
-		won := make([]uint64, writers)
-		start := make(chan struct{})
-		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				<-start
-				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				ack, err := jss[w%len(jss)].PublishMsg(actx, msg(version, fmt.Sprintf("probe-r%d-w%d", round, w)))
-				if err == nil {
-					won[w] = ack.Sequence
-					return
-				}
-				var apiErr *jetstream.APIError
-				if !errors.As(err, &apiErr) {
-					t.Errorf("probe round %d writer %d: %v", round, w, err)
-					return
-				}
-				mu.Lock()
-				single[int(apiErr.ErrorCode)]++
-				mu.Unlock()
-			}()
+	publishOne := func(round, w int, version uint64) (uint64, int, error) {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		ack, err := jss[w%len(jss)].PublishMsg(actx, msg(version, fmt.Sprintf("probe-r%d-w%d", round, w)))
+		if err == nil {
+			return ack.Sequence, 0, nil
 		}
-		close(start)
-		wg.Wait()
-		wins := 0
-		for _, s := range won {
-			if s != 0 {
-				wins++
-				version = s
-			}
+		var apiErr *jetstream.APIError
+		if !errors.As(err, &apiErr) {
+			return 0, 0, err
 		}
-		if wins != 1 {
-			t.Fatalf("probe round %d: %d winners", round, wins)
-		}
+		return 0, int(apiErr.ErrorCode), nil
 	}
-
 	// Atomic batches of two, spoken as eventstore/batch.go does: the first
 	// message carries the expectation, the last one commits.
+	publishBatch := func(round, w int, version uint64) (uint64, int, error) {
+		nc := ncs[w%len(ncs)]
+		id := nuid.Next()
+		first := msg(version, fmt.Sprintf("batch-r%d-w%d-a", round, w))
+		first.Header.Set("Nats-Batch-Id", id)
+		first.Header.Set("Nats-Batch-Sequence", "1")
+		second := nats.NewMsg(first.Subject)
+		second.Data = body(fmt.Sprintf("batch-r%d-w%d-b", round, w))
+		second.Header.Set("Nats-Batch-Id", id)
+		second.Header.Set("Nats-Batch-Sequence", "2")
+		second.Header.Set("Nats-Batch-Commit", "1")
+		if err := nc.PublishMsg(first); err != nil {
+			return 0, 0, err
+		}
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		resp, err := nc.RequestMsgWithContext(actx, second)
+		if err != nil {
+			return 0, 0, err
+		}
+		var ack struct {
+			Seq   uint64 `json:"seq"`
+			Error *struct {
+				ErrCode int `json:"err_code"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(resp.Data, &ack); err != nil {
+			return 0, 0, fmt.Errorf("batch ack %q: %w", resp.Data, err)
+		}
+		if ack.Error != nil {
+			return 0, ack.Error.ErrCode, nil
+		}
+		return ack.Seq, 0, nil
+	}
+
+	single, batch = map[int]int{}, map[int]int{}
+	version := uint64(0)
+	const rounds = 8
 	for round := range rounds {
+		version = probeConflictRound(t, fmt.Sprintf("probe round %d", round), single,
+			func(w int) (uint64, int, error) { return publishOne(round, w, version) })
+	}
+	for round := range rounds {
+		version = probeConflictRound(t, fmt.Sprintf("batch probe round %d", round), batch,
+			func(w int) (uint64, int, error) { return publishBatch(round, w, version) })
+	}
+	return single, batch
+}
+
+// probeConflictRound races eight writers at one expected version and
+// returns the winner's sequence, counting the losers' JetStream codes in
+// codes. A round in which nobody won and every loser heard 10164 ("a write
+// of the subject is in flight": the previous round's winner can still be
+// marked so just after its ack) is run again, as Store.Append would.
+func probeConflictRound(t *testing.T, name string, codes map[int]int, publish func(w int) (seq uint64, code int, err error)) uint64 {
+	t.Helper()
+	const writers, tries = 8, 20
+	for try := range tries {
+		seqs := make([]uint64, writers)
+		losers := make([]int, writers)
+		errs := make([]error, writers)
 		var wg sync.WaitGroup
-		won := make([]uint64, writers)
 		start := make(chan struct{})
 		for w := range writers {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
+			wg.Go(func() {
 				<-start
-				nc := ncs[w%len(ncs)]
-				id := nuid.Next()
-				first := msg(version, fmt.Sprintf("batch-r%d-w%d-a", round, w))
-				first.Header.Set("Nats-Batch-Id", id)
-				first.Header.Set("Nats-Batch-Sequence", "1")
-				second := nats.NewMsg(first.Subject)
-				second.Data = body(fmt.Sprintf("batch-r%d-w%d-b", round, w))
-				second.Header.Set("Nats-Batch-Id", id)
-				second.Header.Set("Nats-Batch-Sequence", "2")
-				second.Header.Set("Nats-Batch-Commit", "1")
-				if err := nc.PublishMsg(first); err != nil {
-					t.Error(err)
-					return
-				}
-				actx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				defer cancel()
-				resp, err := nc.RequestMsgWithContext(actx, second)
-				if err != nil {
-					t.Errorf("batch probe round %d writer %d: %v", round, w, err)
-					return
-				}
-				var ack struct {
-					Seq   uint64 `json:"seq"`
-					Error *struct {
-						ErrCode int `json:"err_code"`
-					} `json:"error"`
-				}
-				if err := json.Unmarshal(resp.Data, &ack); err != nil {
-					t.Errorf("batch probe ack %q: %v", resp.Data, err)
-					return
-				}
-				if ack.Error == nil {
-					won[w] = ack.Seq
-					return
-				}
-				mu.Lock()
-				batch[ack.Error.ErrCode]++
-				mu.Unlock()
-			}()
+				seqs[w], losers[w], errs[w] = publish(w)
+			})
 		}
 		close(start)
 		wg.Wait()
-		wins := 0
-		for _, s := range won {
-			if s != 0 {
-				wins++
-				version = s
+		var won []uint64
+		allInFlight := true
+		for w := range writers {
+			switch {
+			case errs[w] != nil:
+				t.Fatalf("%s writer %d: %v", name, w, errs[w])
+			case seqs[w] != 0:
+				won = append(won, seqs[w])
+			default:
+				codes[losers[w]]++
+				allInFlight = allInFlight && losers[w] == 10164
 			}
 		}
-		if wins != 1 {
-			t.Fatalf("batch probe round %d: %d winners", round, wins)
+		if len(won) == 1 {
+			return won[0]
 		}
+		if len(won) > 1 || !allInFlight || try == tries-1 {
+			t.Fatalf("%s (try %d): %d winners, loser codes %v", name, try+1, len(won), losers)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
-	return single, batch
+	panic("unreachable")
 }
 
 // clusterAck is an event JetStream acknowledged: the name it carries, its

@@ -106,23 +106,34 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 // It is a conflict only if it persists.
 var errInFlight = errors.New("eventstore: a write of the aggregate is in flight")
 
-// retryInFlight runs an append again, briefly, while it fails with
-// errInFlight; a real conflict then shows as ErrConflict. Nothing was
-// written by a refused attempt, so trying again is safe.
+// inFlightPatience bounds how long an append waits for a write in flight to
+// settle. The leader acknowledges a write before it clears the write's
+// in-flight mark, so on a loaded leader the mark can outlive the ack by
+// more than a few milliseconds; a write that really conflicts pays this
+// wait only until the other write is applied and the answer becomes 10071.
+const inFlightPatience = 250 * time.Millisecond
+
+// retryInFlight runs an append again while it fails with errInFlight, with
+// growing pauses, for at most inFlightPatience; a real conflict then shows
+// as ErrConflict. Nothing was written by a refused attempt, so trying again
+// is safe.
 func retryInFlight(ctx context.Context, appendOnce func() (uint64, error)) (uint64, error) {
-	for attempt := 0; ; attempt++ {
+	deadline := time.Now().Add(inFlightPatience)
+	pause := time.Millisecond
+	for {
 		seq, err := appendOnce()
 		if !errors.Is(err, errInFlight) {
 			return seq, err
 		}
-		if attempt == 3 {
+		if time.Now().Add(pause).After(deadline) {
 			return 0, ErrConflict
 		}
 		select {
-		case <-time.After(time.Duration(attempt+1) * 2 * time.Millisecond):
+		case <-time.After(pause):
 		case <-ctx.Done():
 			return 0, ctx.Err()
 		}
+		pause = min(2*pause, 32*time.Millisecond)
 	}
 }
 
