@@ -53,43 +53,26 @@ func clusterFreePorts(t testing.TB, n int) []int {
 }
 
 // startCluster starts n1..n3 and waits until JetStream has a meta leader
-// that every server follows.
+// that every server follows. Ports are picked free and then released, so
+// another process can take one before a server binds it; a server that
+// cannot listen never becomes ready, and the cluster is started again on
+// new ports.
 func startCluster(t testing.TB) *testCluster {
 	t.Helper()
-	ports := clusterFreePorts(t, 3)
-	routes := make([]string, len(ports))
-	for i, p := range ports {
-		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
+	const attempts = 3
+	var c *testCluster
+	for attempt := 1; ; attempt++ {
+		var err error
+		if c, err = tryStartCluster(t); err == nil {
+			break
+		}
+		c.shutdownAll()
+		if attempt == attempts {
+			t.Fatalf("cluster not started after %d attempts: %v", attempts, err)
+		}
+		t.Logf("cluster start attempt %d: %v; again on new ports", attempt, err)
 	}
-	c := &testCluster{}
 	t.Cleanup(c.shutdownAll)
-	for i, p := range ports {
-		opts := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
-			JetStream:  true,
-			StoreDir:   t.TempDir(),
-			Host:       "127.0.0.1",
-			Port:       -1,
-			Cluster: server.ClusterOpts{
-				Name: "latchkey",
-				Host: "127.0.0.1",
-				Port: p,
-			},
-			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
-			NoLog:  true,
-			NoSigs: true,
-		}
-		ns, err := server.NewServer(opts)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ns.Start()
-		c.servers = append(c.servers, ns)
-		if !ns.ReadyForConnections(10 * time.Second) {
-			t.Fatalf("server %s not ready for connections", opts.ServerName)
-		}
-		c.urls = append(c.urls, ns.ClientURL())
-	}
 	start := time.Now()
 	clusterWaitFor(t, 20*time.Second, "a JetStream meta leader followed by all three servers", func() error {
 		leaders := 0
@@ -108,6 +91,47 @@ func startCluster(t testing.TB) *testCluster {
 	})
 	t.Logf("cluster n1..n3 up with a meta leader in %s", time.Since(start).Round(time.Millisecond))
 	return c
+}
+
+// tryStartCluster starts three servers on six ports picked at once (client
+// and route port each, so the servers cannot take each other's) and waits
+// until each accepts connections.
+func tryStartCluster(t testing.TB) (*testCluster, error) {
+	ports := clusterFreePorts(t, 6)
+	clientPorts, routePorts := ports[:3], ports[3:]
+	routes := make([]string, len(routePorts))
+	for i, p := range routePorts {
+		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", p)
+	}
+	c := &testCluster{}
+	for i := range 3 {
+		opts := &server.Options{
+			ServerName: fmt.Sprintf("n%d", i+1),
+			JetStream:  true,
+			StoreDir:   t.TempDir(),
+			Host:       "127.0.0.1",
+			Port:       clientPorts[i],
+			Cluster: server.ClusterOpts{
+				Name: "latchkey",
+				Host: "127.0.0.1",
+				Port: routePorts[i],
+			},
+			Routes: server.RoutesFromStr(strings.Join(routes, ",")),
+			NoLog:  true,
+			NoSigs: true,
+		}
+		ns, err := server.NewServer(opts)
+		if err != nil {
+			return c, err
+		}
+		ns.Start()
+		c.servers = append(c.servers, ns)
+		if !ns.ReadyForConnections(10 * time.Second) {
+			return c, fmt.Errorf("server %s not ready for connections (client port %d, route port %d)", opts.ServerName, clientPorts[i], routePorts[i])
+		}
+		c.urls = append(c.urls, ns.ClientURL())
+	}
+	return c, nil
 }
 
 func (c *testCluster) shutdown(i int) {
