@@ -1,0 +1,72 @@
+package main
+
+import (
+	"net/http"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"testing"
+)
+
+// benchCounts runs `latchkey bench <mode>` against lk for one second and
+// returns the successful and failed request counts it reports.
+func benchCounts(t *testing.T, lk *latchkey, mode, id, secret string) (ok, failed int, out string) {
+	t.Helper()
+	cmd := exec.Command(latchkeyBin, "bench", mode, "--url", lk.base, "--realm", "acme",
+		"--client", id, "--secret", secret, "--concurrency", "4", "--duration", "1s")
+	raw, err := cmd.CombinedOutput()
+	out = string(raw)
+	if err != nil {
+		t.Fatalf("latchkey bench %s: %v\n%s", mode, err, out)
+	}
+	m := regexp.MustCompile(`requests: (\d+) ok, (\d+) failed`).FindStringSubmatch(out)
+	if m == nil {
+		t.Fatalf("latchkey bench %s printed no request counts:\n%s", mode, out)
+	}
+	ok, _ = strconv.Atoi(m[1])
+	failed, _ = strconv.Atoi(m[2])
+	return ok, failed, out
+}
+
+// TestBenchReportsWhatTheServerDid: the load command's counts are the
+// server's: every token it counts as ok is one token.issued event on the
+// realm's stream, and a wrong secret is reported as failures with the
+// server's error, not as throughput.
+func TestBenchReportsWhatTheServerDid(t *testing.T) {
+	t.Parallel()
+	const adminSecret = "e2e-bench-admin-secret-not-for-production-000001"
+	lk := startLatchkey(t, serverOpts{data: t.TempDir(), bootstrapSecret: adminSecret})
+	admin := lk.adminToken(t, adminSecret).AccessToken
+	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
+	client := lk.createClient(t, admin, "acme", `{"name":"load","scopes":["read"]}`)
+
+	ok, failed, out := benchCounts(t, lk, "token", client.ClientID, client.ClientSecret)
+	if ok == 0 || failed != 0 {
+		t.Fatalf("bench token: %d ok, %d failed; want some and none:\n%s", ok, failed, out)
+	}
+	if !regexp.MustCompile(`throughput: [1-9]\d* requests/s\nlatency: p50 \S+  p90 \S+  p99 \S+  max \S+`).MatchString(out) {
+		t.Errorf("bench token output lacks throughput or latency quantiles:\n%s", out)
+	}
+	issued := 0
+	for after := uint64(0); ; {
+		page := lk.events(t, admin, "acme", "limit=1000&after_seq="+strconv.FormatUint(after, 10))
+		issued += countTypes(page.Events)["token.issued"]
+		if len(page.Events) == 0 {
+			break
+		}
+		after = page.NextAfterSeq
+	}
+	if issued != ok {
+		t.Errorf("bench token counted %d tokens; the stream holds %d token.issued", ok, issued)
+	}
+
+	ok, failed, out = benchCounts(t, lk, "introspect", client.ClientID, client.ClientSecret)
+	if ok == 0 || failed != 0 {
+		t.Errorf("bench introspect: %d ok, %d failed; want some and none:\n%s", ok, failed, out)
+	}
+
+	ok, failed, out = benchCounts(t, lk, "token", client.ClientID, "not-the-secret")
+	if ok != 0 || failed == 0 || !regexp.MustCompile(`first error: HTTP 401: .*invalid_client`).MatchString(out) {
+		t.Errorf("bench token with a wrong secret: %d ok, %d failed; want none and some, with the server's invalid_client:\n%s", ok, failed, out)
+	}
+}
