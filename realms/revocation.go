@@ -3,9 +3,10 @@ package realms
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"strings"
 	"time"
+
+	"github.com/go-json-experiment/json"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -19,7 +20,9 @@ const freshTokenWindow = 10 * time.Second
 
 // unverifiedClaims reads jti and iat from a JWT's payload without checking
 // its signature; Introspect then requires the token's hash to match the one
-// recorded at issuance.
+// recorded at issuance. The payload is decoded with JSON v2 semantics:
+// exact-case names and no duplicates, so a payload whose "jti" could be
+// read two ways is not read at all.
 func unverifiedClaims(token string) (jti string, iat int64, ok bool) {
 	_, rest, found := strings.Cut(token, ".")
 	payload, _, found2 := strings.Cut(rest, ".")
