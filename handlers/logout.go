@@ -7,12 +7,14 @@ import (
 	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0),
 // GET or POST /realms/{realm}/protocol/openid-connect/logout. With a valid
-// id_token_hint it ends the browser session at once; without one the user
-// is asked to confirm (a form post carrying the browser's CSRF value), so
+// id_token_hint issued in this browser session it ends the session at once;
+// otherwise the user is asked to confirm (a form post carrying the browser's CSRF value), so
 // that another site cannot sign people out. It then returns to
 // post_logout_redirect_uri only if the client (client_id, which must agree
 // with the hint's audience) registered it; otherwise it shows a page.
@@ -32,24 +34,29 @@ func (a *api) logout(c echo.Context) error {
 		return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
 	}
 	clientID := p["client_id"]
+	var hint realms.IDTokenHint
 	hinted := false
-	if hint := p["id_token_hint"]; hint != "" {
-		aud, ok := rl.VerifyIDTokenHint(hint, a.now())
-		if !ok || clientID != "" && clientID != aud {
+	if raw := p["id_token_hint"]; raw != "" {
+		var ok bool
+		if hint, ok = rl.VerifyIDTokenHint(raw, a.now()); !ok || clientID != "" && clientID != hint.ClientID {
 			return errorPage(c, http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
 		}
-		clientID, hinted = aud, true
+		clientID, hinted = hint.ClientID, true
 	}
+	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
+	// A hint skips the question only for the session it was issued in:
+	// another site may hold some other ID token of this realm.
+	hintIsThisSession := hinted && (!signedIn || hint.Subject == user.ID && hint.SessionID == session.SessionID)
 	csrf := cookieValue(c, csrfCookie)
 	confirmed := c.Request().Method == http.MethodPost && p["confirm"] == "yes" &&
 		csrf != "" && subtle.ConstantTimeCompare([]byte(csrf), []byte(p["csrf"])) == 1
-	if !hinted && !confirmed {
+	if !hintIsThisSession && !confirmed {
 		if len(csrf) < 32 {
 			csrf = randomToken()
 			a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
 		}
 		var hidden []scopeLine
-		for _, k := range []string{"client_id", "post_logout_redirect_uri", "state"} {
+		for _, k := range []string{"client_id", "id_token_hint", "post_logout_redirect_uri", "state"} {
 			if p[k] != "" {
 				hidden = append(hidden, scopeLine{Name: k, Description: p[k]})
 			}
@@ -59,8 +66,8 @@ func (a *api) logout(c echo.Context) error {
 			Action: "/realms/" + rl.Name + "/protocol/openid-connect/logout",
 		})
 	}
-	if s, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix()); ok {
-		if err := rl.EndSession(c.Request().Context(), s.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
+	if signedIn {
+		if err := rl.EndSession(c.Request().Context(), session.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
 			return domainError(c, a.log, err)
 		}
 	}

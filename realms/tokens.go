@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -88,14 +89,25 @@ func (r *Registry) IssuerRealm(raw string) (string, bool) {
 	return name, domain.IsValidName(name)
 }
 
+// IDTokenHint is what a verified id_token_hint says: the client the ID
+// token was issued to, its user, and the browser session it came from.
+type IDTokenHint struct {
+	ClientID, Subject, SessionID string
+}
+
 // VerifyIDTokenHint checks an id_token_hint (OIDC RP-Initiated Logout): an
 // ID token this realm signed with a key it still publishes, whatever its
-// expiry. It returns the client it was issued to.
-func (rl *Realm) VerifyIDTokenHint(raw string, now time.Time) (clientID string, ok bool) {
-	claims := &jwt.RegisteredClaims{}
+// expiry. An access token is not an ID token, though the same keys sign
+// it: one with typ at+jwt, or without an azp naming its one audience, is
+// refused.
+func (rl *Realm) VerifyIDTokenHint(raw string, now time.Time) (IDTokenHint, bool) {
+	claims := &IDClaims{}
 	parser := jwt.NewParser(jwt.WithValidMethods([]string{domain.AlgRS256, domain.AlgES256}), jwt.WithIssuer(rl.Issuer),
 		jwt.WithTimeFunc(func() time.Time { return time.Unix(0, 0) })) // an expired hint still identifies its client
 	_, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); strings.EqualFold(typ, AccessTokenType) {
+			return nil, jwt.ErrTokenUnverifiable
+		}
 		kid, _ := t.Header["kid"].(string)
 		pub, alg, found := rl.PublicKey(kid, now)
 		if !found || alg != t.Method.Alg() {
@@ -103,8 +115,8 @@ func (rl *Realm) VerifyIDTokenHint(raw string, now time.Time) (clientID string, 
 		}
 		return pub, nil
 	})
-	if err != nil || len(claims.Audience) != 1 {
-		return "", false
+	if err != nil || len(claims.Audience) != 1 || claims.AuthorizedParty != claims.Audience[0] {
+		return IDTokenHint{}, false
 	}
-	return claims.Audience[0], true
+	return IDTokenHint{ClientID: claims.Audience[0], Subject: claims.Subject, SessionID: claims.SessionID}, true
 }

@@ -647,11 +647,40 @@ func TestSignInSessionsAndLogout(t *testing.T) {
 		t.Fatal(err)
 	}
 	hint, _ := tok.Extra("id_token").(string)
+	// Access tokens are signed by the same realm keys but are no hint:
+	// another site holding one (its own service token, or a user's) cannot
+	// sign the user out with it.
+	service := lk.clientToken(t, "acme", w.rs.ClientID, w.rs.ClientSecret, "").AccessToken
+	for name, notAnIDToken := range map[string]string{"a service access token": service, "the user's access token": tok.AccessToken} {
+		if p := b.get(logout + url.Values{"id_token_hint": {notAnIDToken}}.Encode()); p.status != http.StatusBadRequest {
+			t.Errorf("logout with %s as id_token_hint: %d, want 400", name, p.status)
+		}
+	}
+	if p := b.get(authURL); strings.Contains(p.body, "Sign in") {
+		t.Fatal("an access token as id_token_hint signed the user out")
+	}
 	if p := b.get(logout + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}}.Encode()); p.status != http.StatusSeeOther {
 		t.Fatalf("logout with a valid id_token_hint: %d", p.status)
 	}
 	if p := b.get(authURL); !strings.Contains(p.body, "Sign in") {
 		t.Fatal("still signed in after logout with an id_token_hint")
+	}
+	// An ID token of an earlier session (any other sid) only asks.
+	b.signIn(lk.base, authURL, "alice", "correct horse battery", nil)
+	stale := b.get(logout + url.Values{"id_token_hint": {hint}, "post_logout_redirect_uri": {"https://cli.example.com/bye"}}.Encode())
+	if stale.status != http.StatusOK || !strings.Contains(stale.body, "Sign out of acme?") {
+		t.Fatalf("logout with an ID token of an earlier session does not ask: %d", stale.status)
+	}
+	if p := b.get(authURL); strings.Contains(p.body, "Sign in") {
+		t.Fatal("an ID token of an earlier session signed the new session out without asking")
+	}
+	action, fields = formOf(t, lk.base, stale.body)
+	fields.Set("confirm", "yes")
+	if p := b.post(action, fields); p.status != http.StatusSeeOther || p.location != "https://cli.example.com/bye" {
+		t.Fatalf("confirmed logout with an earlier session's hint: %d %q, want the registered post-logout URI", p.status, p.location)
+	}
+	if p := b.get(authURL); !strings.Contains(p.body, "Sign in") {
+		t.Fatal("still signed in after a confirmed logout")
 	}
 	if p := b.get(logout + url.Values{"id_token_hint": {hint}, "client_id": {w.conf}}.Encode()); p.status != http.StatusBadRequest {
 		t.Fatalf("id_token_hint for another client than client_id: %d", p.status)
