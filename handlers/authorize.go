@@ -3,6 +3,7 @@ package handlers
 import (
 	"crypto/rand"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -15,26 +16,32 @@ import (
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
-// authorize is GET /realms/{realm}/protocol/openid-connect/auth. Requests
-// whose client or redirect URI cannot be trusted get an error page; every
-// other error goes back to the redirect URI with error, state and iss
-// (RFC 9207).
+// authorize is GET or POST /realms/{realm}/protocol/openid-connect/auth
+// (OIDC Core §3.1.2.1: a POST carries the parameters as a form). Requests
+// whose client or redirect URI cannot be trusted (unreadable, or either
+// one repeated) get an error page; every other error goes back to the
+// redirect URI with error, state and iss (RFC 9207).
 func (a *api) authorize(c echo.Context) error {
 	realmName := c.Param("realm")
 	rl, err := a.reg.Get(c.Request().Context(), realmName)
 	if err != nil {
 		return errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
 	}
-	q, repeated := singleValues(c.QueryParams())
-	if repeated == "client_id" || repeated == "redirect_uri" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
+	params, problem := authParams(c)
+	if problem != "" {
+		return errorPage(c, http.StatusBadRequest, rl.Name, problem)
 	}
-	raw := c.QueryParams()
+	for _, k := range []string{"client_id", "redirect_uri"} {
+		if len(params[k]) > 1 {
+			return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+k+".")
+		}
+	}
+	q, repeated := singleValues(params)
 	req := domain.AuthRequest{
-		ClientID: raw.Get("client_id"), RedirectURI: raw.Get("redirect_uri"), ResponseType: raw.Get("response_type"),
-		Scope: raw.Get("scope"), State: raw.Get("state"), Nonce: raw.Get("nonce"), Prompt: raw.Get("prompt"),
-		LoginHint: raw.Get("login_hint"), CodeChallenge: raw.Get("code_challenge"),
-		CodeChallengeMethod: raw.Get("code_challenge_method"), MaxAge: -1,
+		ClientID: params.Get("client_id"), RedirectURI: params.Get("redirect_uri"), ResponseType: params.Get("response_type"),
+		Scope: params.Get("scope"), State: params.Get("state"), Nonce: params.Get("nonce"), Prompt: params.Get("prompt"),
+		LoginHint: params.Get("login_hint"), CodeChallenge: params.Get("code_challenge"),
+		CodeChallengeMethod: params.Get("code_challenge_method"), MaxAge: -1,
 	}
 	client, _ := rl.Clients.Get(req.ClientID)
 	if problem := domain.CheckAuthTarget(client, req.RedirectURI); problem != "" {
@@ -47,6 +54,14 @@ func (a *api) authorize(c echo.Context) error {
 	}
 	if repeated != "" {
 		return back(&domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + repeated + " is repeated"})
+	}
+	// Request objects (OIDC Core §6) are not supported; ignoring them
+	// would let the unsigned outer parameters stand in for signed ones.
+	if params.Has("request") {
+		return back(&domain.OAuthError{Code: "request_not_supported", Description: "request objects are not supported"})
+	}
+	if params.Has("request_uri") {
+		return back(&domain.OAuthError{Code: "request_uri_not_supported", Description: "request_uri is not supported"})
 	}
 	if s := q["max_age"]; s != "" {
 		if req.MaxAge, err = strconv.ParseInt(s, 10, 64); err != nil || req.MaxAge < 0 {
@@ -88,6 +103,27 @@ func (a *api) authorize(c echo.Context) error {
 		})
 	}
 	return a.consentStep(c, rl, client, user, session, sealed, pending, http.StatusFound)
+}
+
+// authParams reads an authorization request: the query of a GET, the form
+// body of a POST. It returns a problem to show when the request cannot be
+// read; half a request is never used.
+func authParams(c echo.Context) (url.Values, string) {
+	if c.Request().Method != http.MethodPost {
+		params, err := url.ParseQuery(c.Request().URL.RawQuery)
+		if err != nil {
+			return nil, "The request could not be read: its query string is malformed."
+		}
+		return params, ""
+	}
+	params, oerr, err := readFormBody(c)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return nil, "The request is too large."
+	case oerr != nil:
+		return nil, "The request could not be read: " + oerr.Description + "."
+	}
+	return params, ""
 }
 
 // sessionAuthTime is when the user signed in for this session.

@@ -30,6 +30,10 @@ type providerMetadata struct {
 	AuthorizationResponseIssParameter bool     `json:"authorization_response_iss_parameter_supported"`
 	ClaimsSupported                   []string `json:"claims_supported"`
 	PromptValuesSupported             []string `json:"prompt_values_supported"`
+	// Request objects are refused (request_not_supported); OIDC Discovery
+	// takes an omitted request_uri_parameter_supported for true.
+	RequestParameterSupported    bool `json:"request_parameter_supported"`
+	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
 }
 
 // discovery serves both /realms/{realm}/.well-known/openid-configuration

@@ -26,6 +26,23 @@ type form map[string]string
 // wrong content type, a body over 64 KiB, malformed encoding or a repeated
 // parameter is an OAuth error and nothing else happens.
 func parseOAuthForm(c echo.Context) (form, *domain.OAuthError, error) {
+	values, oerr, err := readFormBody(c)
+	if oerr != nil || err != nil {
+		return nil, oerr, err
+	}
+	f := make(form, len(values))
+	for k, v := range values {
+		if len(v) > 1 {
+			return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + k + " is repeated"}, nil
+		}
+		f[k] = v[0]
+	}
+	return f, nil, nil
+}
+
+// readFormBody reads an application/x-www-form-urlencoded body of at most
+// 64 KiB, refusing malformed encoding (bad escapes, ';' separators).
+func readFormBody(c echo.Context) (url.Values, *domain.OAuthError, error) {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationForm {
@@ -43,12 +60,5 @@ func parseOAuthForm(c echo.Context) (form, *domain.OAuthError, error) {
 	if err != nil {
 		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "malformed form body"}, nil
 	}
-	f := make(form, len(values))
-	for k, v := range values {
-		if len(v) > 1 {
-			return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + k + " is repeated"}, nil
-		}
-		f[k] = v[0]
-	}
-	return f, nil, nil
+	return values, nil, nil
 }

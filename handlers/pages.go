@@ -3,8 +3,10 @@ package handlers
 import (
 	"embed"
 	"html/template"
+	"maps"
 	"net/http"
 	"net/url"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 )
@@ -88,13 +90,16 @@ func cookieValue(c echo.Context, name string) string {
 }
 
 // singleValues reads a query or form strictly: a repeated parameter is
-// reported by name. Values are kept as sent (a password may have spaces).
+// reported by name, the first in name order, so the answer does not depend
+// on map order. Values are kept as sent (a password may have spaces).
 func singleValues(v url.Values) (map[string]string, string) {
-	out := make(map[string]string, len(v))
-	for k, vs := range v {
-		if len(vs) > 1 {
+	for _, k := range slices.Sorted(maps.Keys(v)) {
+		if len(v[k]) > 1 {
 			return nil, k
 		}
+	}
+	out := make(map[string]string, len(v))
+	for k, vs := range v {
 		out[k] = vs[0]
 	}
 	return out, ""

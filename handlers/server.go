@@ -72,6 +72,7 @@ func (a *api) oauthRoutes(e *echo.Echo) {
 	r.POST("/protocol/openid-connect/revoke", a.revoke)
 	r.GET("/protocol/openid-connect/certs", a.certs)
 	r.GET("/protocol/openid-connect/auth", a.authorize)
+	r.POST("/protocol/openid-connect/auth", a.authorize)
 	r.POST("/login-actions/authenticate", a.signIn)
 	r.POST("/login-actions/consent", a.consent)
 	r.GET("/protocol/openid-connect/userinfo", a.userinfo)

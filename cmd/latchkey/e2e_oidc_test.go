@@ -412,6 +412,24 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 			t.Errorf("%s: want an error page (400, no Location), got %d %q", name, p.status, p.location)
 		}
 	}
+	// A query that cannot be read whole is not used in part; a repeated
+	// client_id or redirect_uri wins over any other repeated parameter
+	// (run ten times: the answer must not depend on map order).
+	twice := with("", "")
+	twice.Add("client_id", w.app)
+	twice.Add("state", "again")
+	for name, raw := range map[string]string{
+		"bad escape":                   base.Encode() + "&nonce=abc%zz",
+		"semicolon separator":          base.Encode() + "&x=1;nonce=abc",
+		"repeated client_id and state": twice.Encode(),
+	} {
+		for range 10 {
+			if p := b.get(authPath + raw); p.status != http.StatusBadRequest || p.location != "" || !strings.Contains(p.body, "<html") {
+				t.Errorf("%s: want an error page (400, no Location), got %d %q", name, p.status, p.location)
+				break
+			}
+		}
+	}
 	// Everything else goes back with error, state and iss.
 	for name, tc := range map[string]struct {
 		q    url.Values
@@ -426,6 +444,8 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 		"public without PKCE":   {func() url.Values { q := with("code_challenge", ""); q.Del("code_challenge_method"); return q }(), "invalid_request"},
 		"unknown scope":         {with("scope", "openid admin"), "invalid_scope"},
 		"prompt none":           {with("prompt", "none"), "login_required"},
+		"request object":        {with("request", "eyJhbGciOiJub25lIn0.e30."), "request_not_supported"},
+		"request_uri":           {with("request_uri", "urn:example:req"), "request_uri_not_supported"},
 	} {
 		p := b.get(authPath + tc.q.Encode())
 		if p.status != http.StatusFound {
@@ -435,6 +455,26 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 		got := redirectQuery(t, p.location)
 		if got.Get("error") != tc.code || got.Get("state") != "st" || got.Get("iss") != w.issuer || !strings.HasPrefix(p.location, w.callbackBase) {
 			t.Errorf("%s: redirect %s, want error %s with state and iss", name, p.location, tc.code)
+		}
+	}
+	// POST carries the same parameters as a form (OIDC Core §3.1.2.1).
+	postAuth := strings.TrimSuffix(authPath, "?")
+	if p := b.post(postAuth, base); p.status != http.StatusOK || !strings.Contains(p.body, "Sign in") {
+		t.Errorf("POST authorization request: %d, want the sign-in page", p.status)
+	}
+	if p := b.post(postAuth, with("response_type", "token")); p.status != http.StatusFound || redirectQuery(t, p.location).Get("error") != "unsupported_response_type" {
+		t.Errorf("POST authorization request with response_type token: %d %q", p.status, p.location)
+	}
+	jsonPost, _ := http.NewRequest(http.MethodPost, postAuth, strings.NewReader(`{"client_id":"`+w.app+`"}`))
+	jsonPost.Header.Set("Content-Type", "application/json")
+	if p := b.do(jsonPost); p.status != http.StatusBadRequest || p.location != "" {
+		t.Errorf("POST authorization request as JSON: %d %q, want an error page", p.status, p.location)
+	}
+	var meta map[string]any
+	lk.get(t, "/realms/acme/.well-known/openid-configuration").decode(t, &meta)
+	for _, k := range []string{"request_parameter_supported", "request_uri_parameter_supported"} {
+		if v, ok := meta[k]; !ok || v != false {
+			t.Errorf("discovery %s = %v (present: %v), want false", k, v, ok)
 		}
 	}
 	// Deny → access_denied; unknown parameters are ignored.
