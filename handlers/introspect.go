@@ -91,8 +91,12 @@ func (a *api) revoke(c echo.Context) error {
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
 		RequestID: requestID(c), IP: c.RealIP(), Time: now,
 	}
-	// A refresh token revokes its whole grant (and its access tokens).
-	if g, ok := rl.RefreshGrant(token, client.ID); ok {
+	// A refresh token revokes its whole grant (and its access tokens);
+	// another client's is refused, as its access tokens are.
+	if g, ok := rl.RefreshGrant(token); ok {
+		if g.ClientID != client.ID {
+			return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"})
+		}
 		if err := rl.RevokeGrant(c.Request().Context(), g, "refresh token revoked by its client", meta); err != nil {
 			return domainError(c, a.log, err)
 		}

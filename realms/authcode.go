@@ -317,14 +317,15 @@ func (rl *Realm) MintIDToken(ctx context.Context, client *domain.Client, user *d
 }
 
 // RefreshGrant finds the grant a refresh token (current, or rotated out)
-// belongs to, for a client: revoking a refresh token revokes its grant.
-func (rl *Realm) RefreshGrant(token, clientID string) (*domain.Grant, bool) {
+// belongs to: revoking a refresh token revokes its grant. The caller checks
+// whose grant it is.
+func (rl *Realm) RefreshGrant(token string) (*domain.Grant, bool) {
 	grantID, ok := splitCredential(token)
 	if !ok {
 		return nil, false
 	}
 	g, ok := rl.Authz.Grant(grantID)
-	if !ok || g.ClientID != clientID {
+	if !ok {
 		return nil, false
 	}
 	hash := domain.HashSecret(token)

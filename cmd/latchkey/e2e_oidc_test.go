@@ -767,8 +767,18 @@ func TestRevocationReachesRefreshTokens(t *testing.T) {
 		return lk.postForm(t, tokenPath("acme"), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {w.app}}.Encode())
 	}
 
-	// RFC 7009: a refresh token sent to /revoke revokes its grant.
+	// RFC 7009: a refresh token sent to /revoke revokes its grant; another
+	// client's attempt is refused, as for access tokens, and changes nothing.
 	tok := tokenFor()
+	lk.postForm(t, revokePath("acme"), url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}}.Encode(), withBasic(w.rs.ClientID, w.rs.ClientSecret)).
+		checkError(t, http.StatusBadRequest, "unauthorized_client")
+	rotated := refresh(tok.RefreshToken)
+	rotated.requireStatus(t, http.StatusOK)
+	var next struct {
+		RefreshToken string `json:"refresh_token"`
+	}
+	rotated.decode(t, &next)
+	tok.RefreshToken = next.RefreshToken
 	lk.postForm(t, revokePath("acme"), url.Values{"token": {tok.RefreshToken}, "token_type_hint": {"refresh_token"}, "client_id": {w.app}}.Encode()).requireStatus(t, http.StatusOK)
 	refresh(tok.RefreshToken).checkError(t, http.StatusBadRequest, "invalid_grant")
 	lk.requireInactive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "access token of a revoked refresh token's grant")
