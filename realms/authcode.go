@@ -236,22 +236,34 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 }
 
 // RevokeGrant revokes a refresh family: its refresh token and every access
-// token issued under it, with a rule per access token for downstream.
+// token issued under it, with a rule per access token for downstream. The
+// write expects the grant's version, so that of concurrent revocations
+// (several reuses of one code at once) one writes and the others, seeing
+// the grant revoked when they decide again, write nothing.
 func (rl *Realm) RevokeGrant(ctx context.Context, g *domain.Grant, reason string, meta eventstore.Meta) error {
-	if g == nil || g.Revoked {
-		return nil
+	for attempt := 0; ; attempt++ {
+		if g == nil || g.Revoked {
+			return nil
+		}
+		jtis := rl.Authz.GrantTokens(g.GrantID, meta.Time.Unix())
+		rules := make([]domain.RevocationRule, 0, len(jtis))
+		for _, jti := range jtis {
+			rules = append(rules, domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
+		}
+		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta,
+			[]eventstore.Change{{Aggregate: domain.GrantRef(g.GrantID), Expected: g.Version, Payload: domain.GrantRevoked{Reason: reason, JTIs: jtis}}}, rules)
+		if errors.Is(err, eventstore.ErrConflict) && attempt < 3 {
+			if err := rl.catchUp(ctx); err != nil {
+				return err
+			}
+			g, _ = rl.Authz.Grant(g.GrantID)
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		return rl.WaitFor(ctx, seq)
 	}
-	jtis := rl.Authz.GrantTokens(g.GrantID, meta.Time.Unix())
-	rules := make([]domain.RevocationRule, 0, len(jtis))
-	for _, jti := range jtis {
-		rules = append(rules, domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
-	}
-	seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta,
-		[]eventstore.Change{{Aggregate: domain.GrantRef(g.GrantID), Expected: eventstore.AnyVersion, Payload: domain.GrantRevoked{Reason: reason, JTIs: jtis}}}, rules)
-	if err != nil {
-		return err
-	}
-	return rl.WaitFor(ctx, seq)
 }
 
 func (rl *Realm) revokeGrantByID(ctx context.Context, grantID, reason string, meta eventstore.Meta) error {

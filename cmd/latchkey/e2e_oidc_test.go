@@ -545,10 +545,13 @@ func TestCodeExchangeRules(t *testing.T) {
 		t.Fatalf("ID token of a client choosing ES256 is %v", alg)
 	}
 
-	// Two simultaneous redemptions: exactly one succeeds.
+	// Simultaneous redemptions: exactly one succeeds. Those that come after
+	// it are reuse and revoke its grant, once: one grant.revoked however
+	// many reuses there were.
+	revokedBefore := lk.countEvents(t, w.admin, "acme", "grant.revoked")
 	code = get(b, pkce)
 	var wg sync.WaitGroup
-	statuses := make([]int, 4)
+	statuses := make([]int, 8)
 	for i := range statuses {
 		wg.Add(1)
 		go func() {
@@ -559,6 +562,18 @@ func TestCodeExchangeRules(t *testing.T) {
 	wg.Wait()
 	if n := countStatus(statuses, http.StatusOK); n != 1 {
 		t.Fatalf("simultaneous redemptions: %v, want exactly one 200", statuses)
+	}
+	// Then simultaneous reuses of the spent code: all refused, and the
+	// grant revoked exactly once over both rounds.
+	for i := range statuses {
+		wg.Go(func() { statuses[i] = exchange(code, w.callbackBase, verifier, w.app).status })
+	}
+	wg.Wait()
+	if n := countStatus(statuses, http.StatusBadRequest); n != len(statuses) {
+		t.Fatalf("simultaneous reuses of a spent code: %v, want every one 400", statuses)
+	}
+	if n := lk.countEvents(t, w.admin, "acme", "grant.revoked") - revokedBefore; n != 1 {
+		t.Errorf("simultaneous redemptions and reuses of one code wrote %d grant.revoked events, want exactly one", n)
 	}
 }
 

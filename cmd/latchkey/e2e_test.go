@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,21 @@ func (lk *latchkey) events(t *testing.T, token, realm, query string) eventsPage 
 		p.Events = append(p.Events, v)
 	}
 	return p
+}
+
+// countEvents counts the events of one type on a realm's stream, over every
+// page.
+func (lk *latchkey) countEvents(t *testing.T, token, realm, typ string) int {
+	t.Helper()
+	n := 0
+	for after := uint64(0); ; {
+		page := lk.events(t, token, realm, "limit=1000&after_seq="+strconv.FormatUint(after, 10))
+		if len(page.Events) == 0 {
+			return n
+		}
+		n += countTypes(page.Events)[typ]
+		after = page.NextAfterSeq
+	}
 }
 
 func countTypes(evs []eventView) map[string]int {
