@@ -41,8 +41,9 @@ const (
 // AuditConfig says when checkpoints are written and how long token events
 // are kept.
 type AuditConfig struct {
-	// CheckpointEvery is how many messages a checkpoint covers at most
-	// (0: DefaultCheckpointEvery; negative: no checkpoints at all).
+	// CheckpointEvery is how many messages, checkpoints aside, a checkpoint
+	// covers at most (0: DefaultCheckpointEvery; negative: no checkpoints
+	// at all).
 	CheckpointEvery int
 	// CheckpointInterval is how long a message waits, at most, before a
 	// checkpoint covers it (0: DefaultCheckpointInterval).
@@ -109,13 +110,10 @@ func CheckpointSubject(realm string) string {
 }
 
 // startCheckpointer applies the realm's token retention and starts its
-// checkpointer; stopCheckpointer ends it.
+// checkpointer; stopCheckpointer ends it. The checkpointer runs even while
+// the realm's checkpoints are off, so that turning them on takes effect.
 func (rl *Realm) startCheckpointer() {
-	cfg := rl.auditConfig()
-	rl.reg.store.SetTokenRetention(rl.Name, cfg.TokenRetention)
-	if cfg.CheckpointEvery < 0 {
-		return
-	}
+	rl.reg.store.SetTokenRetention(rl.Name, rl.auditConfig().TokenRetention)
 	cp := &checkpointer{
 		rl: rl, store: rl.reg.store, log: rl.reg.log,
 		kick: make(chan struct{}, 1), quit: make(chan struct{}), done: make(chan struct{}),
@@ -208,7 +206,14 @@ func (cp *checkpointer) run() {
 	defer tick.Stop()
 	var failedAt time.Time
 	for {
-		if sub == nil && time.Since(failedAt) >= retryAfter {
+		off := cp.rl.auditConfig().CheckpointEvery < 0
+		if off && sub != nil {
+			// Checkpoints were turned off: stop reading. Turned on again,
+			// the tail starts over from the end of the chain.
+			sub.Stop()
+			sub = nil
+		}
+		if !off && sub == nil && time.Since(failedAt) >= retryAfter {
 			var err error
 			if sub, err = cp.start(ctx); err != nil {
 				failedAt = time.Now()
@@ -424,6 +429,9 @@ func (cp *checkpointer) due() bool {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	cfg := cp.rl.auditConfig()
+	if cfg.CheckpointEvery < 0 {
+		return false
+	}
 	return cp.dropped || cp.fresh > 0 && (cp.fresh >= cfg.CheckpointEvery || time.Since(cp.oldest) >= cfg.CheckpointInterval)
 }
 
@@ -448,6 +456,28 @@ func (cp *checkpointer) trim(seq uint64) {
 	}
 }
 
+// coverCount is how many of entries the next checkpoint covers: up to
+// every messages that are not checkpoints, with the checkpoints among and
+// right after them, and never more than maxPerCheckpoint. Checkpoints do
+// not count: were they to, a checkpoint covering one message (every = 1)
+// would leave itself for the next one, and every event would bring a
+// longer run of checkpoints of checkpoints.
+func coverCount(entries []tailEntry, every int) int {
+	fresh := 0
+	for i, e := range entries {
+		if i == maxPerCheckpoint {
+			return i
+		}
+		if !e.checkpoint {
+			if fresh == every {
+				return i
+			}
+			fresh++
+		}
+	}
+	return len(entries)
+}
+
 func compareSeq(a, b uint64) int {
 	switch {
 	case a < b:
@@ -461,7 +491,7 @@ func compareSeq(a, b uint64) int {
 // checkpoint signs and appends a checkpoint of every entry read so far.
 func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.mu.Lock()
-	n := min(len(cp.entries), maxPerCheckpoint, max(cp.rl.auditConfig().CheckpointEvery, 1))
+	n := coverCount(cp.entries, max(cp.rl.auditConfig().CheckpointEvery, 1))
 	entries := make([]domain.ChainEntry, n)
 	for i, e := range cp.entries[:n] {
 		entries[i] = e.ChainEntry

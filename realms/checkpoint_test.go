@@ -778,3 +778,83 @@ func TestAKeyAddedToTheStreamIsNotTrusted(t *testing.T) {
 		t.Fatalf("the attacker's key was trusted on first use: %v", rep.GenesisKids)
 	}
 }
+
+// checkpointsAfter counts the checkpoint messages after seq.
+func checkpointsAfter(t *testing.T, st *eventstore.Store, realm string, seq uint64) int {
+	t.Helper()
+	n := 0
+	for _, typ := range typesAfter(t, st, realm, seq) {
+		if typ == domain.TypeAuditCheckpoint {
+			n++
+		}
+	}
+	return n
+}
+
+// TestCheckpointSettingsTakeEffectAndStayBounded: checkpoint_every 1 writes
+// one checkpoint per event, not a growing run of checkpoints of
+// checkpoints; a negative value turns checkpoints off while the service
+// runs, and turning them on again covers what was written meanwhile.
+func TestCheckpointSettingsTakeEffectAndStayBounded(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	reg := auditRegistry(t, srv, fastAudit)
+	defer reg.Close()
+	rl, err := reg.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := func(every int) {
+		t.Helper()
+		s := rl.State().Settings
+		s.CheckpointEvery = every
+		if err := rl.UpdateSettings(ctx, s, sysMeta()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	newClient := func(name string) {
+		t.Helper()
+		if _, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: name, Scopes: []string{"read"}}, false, sysMeta()); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Counting starts once the history written before is covered (with
+	// every 1, a backlog is covered one message per checkpoint).
+	settings(1)
+	waitCovered(t, srv.Store, "acme")
+	last, err := realms.LastCheckpoint(ctx, srv.Store, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := last.Seq
+	const events = 6
+	for i := range events {
+		newClient(fmt.Sprint("every-1-", i))
+		waitCovered(t, srv.Store, "acme")
+	}
+	time.Sleep(300 * time.Millisecond) // a run of checkpoints of checkpoints would go on here
+	if n := checkpointsAfter(t, srv.Store, "acme", start); n > events+1 {
+		t.Errorf("checkpoint_every 1: %d checkpoints for %d events, want about one each: %v", n, events, typesAfter(t, srv.Store, "acme", start))
+	}
+
+	settings(-1)
+	off, err := srv.Store.LastSeq(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a checkpoint of the settings change itself may still come
+	for i := range 3 {
+		newClient(fmt.Sprint("off-", i))
+	}
+	time.Sleep(500 * time.Millisecond) // five checkpoint intervals
+	if ref, err := realms.LastCheckpoint(ctx, srv.Store, "acme"); err != nil || ref.ToSeq > off {
+		t.Fatalf("checkpoints off, yet a checkpoint covers up to seq %d (settings changed at %d): %v", ref.ToSeq, off, err)
+	}
+
+	settings(8)
+	waitCovered(t, srv.Store, "acme")
+	if rep := verify(t, srv.Store, "acme", time.Now()); len(rep.Findings) != 0 {
+		t.Fatalf("after checkpoints off and on again, verify found:\n%s", findingsText(rep))
+	}
+}
