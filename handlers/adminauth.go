@@ -76,7 +76,8 @@ func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 // verifyAdminToken looks the token up in the read models of the realm that
 // issued it: only an exact token recorded at issuance, still active (not
 // expired, not revoked) and whose client still exists is accepted. It
-// returns the caller and the token's scope.
+// returns the caller and the token's scope, less what the client no longer
+// holds.
 func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, bool) {
 	realmName, ok := a.reg.IssuerRealm(raw)
 	if !ok {
@@ -95,5 +96,8 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 		return principal{}, "", false
 	}
 	realmWide := cl.Kind == domain.KindService && cl.OwnerNode == "" && info.Subject == cl.ID
-	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide}, info.Scope, true
+	// A scope the client has lost since (management taken away) no longer
+	// counts, whatever the token says.
+	scope := domain.KeepAllowed(info.Scope, cl.Scopes)
+	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide}, scope, true
 }

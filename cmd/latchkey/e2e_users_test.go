@@ -611,6 +611,26 @@ func TestUserUISessionsAndAuth(t *testing.T) {
 			t.Errorf("beta user.created events %+v, want one by client:%s", created, betaAdmin.ClientID)
 		}
 	})
+
+	t.Run("a realm name cannot add parameters to the challenge", func(t *testing.T) {
+		r := e.lk.get(t, "/admin/realms/x%22,%20error=%22invalid_token/users", withBearer(betaTok))
+		r.checkError(t, http.StatusForbidden, "insufficient_scope")
+		// Four quoted parameters (realm, error, error_description, scope):
+		// eight quotes, none from the path.
+		if ch := r.header.Get("WWW-Authenticate"); strings.Count(ch, `"`) != 8 || !strings.HasSuffix(ch, `, scope="management"`) {
+			t.Errorf("WWW-Authenticate %q: the realm name from the path made its own parameters", ch)
+		}
+	})
+
+	t.Run("management taken from a client ends its tokens' admin rights", func(t *testing.T) {
+		ops := e.lk.createClient(t, e.admin, "beta", `{"name":"ops","scopes":["management","read"]}`)
+		opsTok := e.lk.clientToken(t, "beta", ops.ClientID, ops.ClientSecret, "management read").AccessToken
+		e.lk.get(t, "/admin/realms/beta/users", withBearer(opsTok)).requireStatus(t, http.StatusOK)
+		e.lk.do(t, http.MethodPatch, "/admin/realms/beta/clients/"+ops.ClientID, strings.NewReader(`{"scopes":["read"]}`),
+			withBearer(e.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
+		e.lk.get(t, "/admin/realms/beta/users", withBearer(opsTok)).checkError(t, http.StatusForbidden, "insufficient_scope")
+		e.lk.postJSON(t, "/admin/realms/beta/users", `{"username":"after-demotion"}`, withBearer(opsTok)).checkError(t, http.StatusForbidden, "insufficient_scope")
+	})
 }
 
 // TestConcurrentUsernameClaims: twenty simultaneous creations of one
