@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -36,6 +37,9 @@ func (s *Store) ReadRealm(ctx context.Context, realm string, afterSeq uint64, li
 	}
 	if limit <= 0 || limit > MaxPage {
 		limit = MaxPage
+	}
+	if afterSeq == math.MaxUint64 {
+		return nil, nil // nothing follows the last possible sequence
 	}
 	cfg := jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,

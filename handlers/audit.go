@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -173,7 +174,7 @@ func (a *api) streamAuditNDJSON(c echo.Context, realm string, f *projections.Aud
 func parseEventID(s string) (projections.AuditPos, bool) {
 	seqS, idxS, hasIdx := strings.Cut(s, ".")
 	seq, err := strconv.ParseUint(seqS, 10, 64)
-	if err != nil {
+	if err != nil || seq == math.MaxUint64 { // no message can follow the last sequence
 		return projections.AuditPos{}, false
 	}
 	if !hasIdx {
@@ -198,7 +199,8 @@ type auditBatch struct {
 // token events stored in one message); Last-Event-ID (or last_event_id in
 // the query) resumes right after it. A comment every 15 s keeps the
 // connection open; the stream ends when the caller disconnects, when the
-// caller's token stops being valid, or when the server shuts down.
+// caller's token stops being valid (checked before every entry sent and at
+// every heartbeat), or when the server shuts down.
 func (a *api) streamAudit(c echo.Context) error {
 	if !a.ready() {
 		return writeError(c, http.StatusServiceUnavailable, errServer, "the server is not ready")
@@ -302,7 +304,15 @@ func (a *api) streamAudit(c echo.Context) error {
 				}
 				fmt.Fprintf(&out, "id: %s\ndata: %s\n\n", id, data)
 			}
-			if out.Len() > 0 && !send(out.String()) {
+			if out.Len() == 0 {
+				continue
+			}
+			// Nothing goes out on a token revoked since the last look.
+			if !a.stillAuthorized(c, strings.TrimSpace(rawToken), rl.Name) {
+				send(": the access token is no longer valid\n\n")
+				return nil
+			}
+			if !send(out.String()) {
 				return nil
 			}
 		}

@@ -593,11 +593,13 @@ func TestAuditLog(t *testing.T) {
 			t.Fatal(err)
 		}
 		bad.Header.Set("Authorization", "Bearer "+adminTok)
-		bad.Header.Set("Last-Event-ID", "garbage")
-		if resp, err := lk.client.Do(bad); err != nil || resp.StatusCode != http.StatusBadRequest {
-			t.Errorf("Last-Event-ID garbage: %v %v", resp, err)
-		} else {
-			resp.Body.Close()
+		for _, id := range []string{"garbage", "18446744073709551615"} { // no message follows the largest sequence
+			bad.Header.Set("Last-Event-ID", id)
+			if resp, err := lk.client.Do(bad); err != nil || resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("Last-Event-ID %s: %v %v", id, resp, err)
+			} else {
+				resp.Body.Close()
+			}
 		}
 		e.requireClean(t, "resumed SSE stream", []byte(resumed.rawText()))
 	})
@@ -701,10 +703,27 @@ func TestAuditStreamHeartbeatAndRevokedToken(t *testing.T) {
 	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(keep)).requireStatus(t, http.StatusCreated)
 
 	live := (&auEnv{lk: lk, admin: keep}).openStream(t, url.Values{}, "")
-	doomed := (&auEnv{lk: lk, admin: revoked}).openStream(t, url.Values{}, "")
+	// The first revoked token's stream has nothing to send (its filter
+	// matches nothing that happens): it ends at the next heartbeat. The
+	// second's has an entry right after the revocation: it ends then,
+	// without sending it.
+	doomed := (&auEnv{lk: lk, admin: revoked}).openStream(t, url.Values{"type": {"user."}}, "")
+	revokedToo := lk.adminToken(t, bootstrap).AccessToken
+	busy := (&auEnv{lk: lk, admin: revokedToo}).openStream(t, url.Values{}, "")
 	opened := time.Now()
-	lk.postForm(t, revokePath("master"), url.Values{"token": {revoked}}.Encode(), withBasic("latchkey-admin", bootstrap)).
-		requireStatus(t, http.StatusOK)
+	for _, tok := range []string{revoked, revokedToo} {
+		lk.postForm(t, revokePath("master"), url.Values{"token": {tok}}.Encode(), withBasic("latchkey-admin", bootstrap)).
+			requireStatus(t, http.StatusOK)
+	}
+	lk.createClient(t, keep, "acme", `{"name":"after the revocation"}`)
+	select {
+	case <-busy.done:
+		if text := busy.rawText(); strings.Contains(text, "after the revocation") || !strings.Contains(text, "no longer valid") {
+			t.Errorf("stream of a revoked token with an entry to send ended with:\n%s", text)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("stream of a revoked token still open 5 s after an entry came:\n%s", busy.rawText())
+	}
 
 	select {
 	case <-doomed.done:

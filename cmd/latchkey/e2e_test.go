@@ -518,7 +518,11 @@ func TestFoundationWalkthrough(t *testing.T) {
 		if len(end.Events) != 0 || end.NextAfterSeq != all.NextAfterSeq {
 			t.Errorf("after the last event: want no events and next_after_seq %d:\n%s", all.NextAfterSeq, end.resp)
 		}
-		for _, q := range []string{"after_seq=abc", "limit=0", "limit=5000", "after_seq=-1"} {
+		// The largest sequence: nothing can follow it (and it must not wrap).
+		if beyond := lk.events(t, admin, "acme", "after_seq=18446744073709551615"); len(beyond.Events) != 0 {
+			t.Errorf("after the largest sequence: want no events:\n%s", beyond.resp)
+		}
+		for _, q := range []string{"after_seq=abc", "limit=0", "limit=5000", "after_seq=-1", "after_seq=18446744073709551616"} {
 			lk.get(t, "/admin/realms/acme/events?"+q, withBearer(admin)).checkError(t, http.StatusBadRequest, "invalid_request")
 		}
 		lk.get(t, "/admin/realms/nope/events", withBearer(admin)).checkError(t, http.StatusNotFound, "not_found")
