@@ -73,7 +73,7 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 			return nil
 		}
 		delete(fields, name)
-		if err := json.Unmarshal(raw, v); err != nil {
+		if err := decodeStrict(raw, v); err != nil {
 			return &domain.ValidationError{Field: name, Message: fmt.Sprintf("%s: %v", name, err)}
 		}
 		return nil
@@ -112,9 +112,7 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 	if err != nil {
 		return req, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req.settings); err != nil {
+	if err := decodeStrict(body, &req.settings); err != nil {
 		return req, &domain.ValidationError{Field: "client", Message: "invalid client settings: " + err.Error()}
 	}
 	if seacatCredentials && !strings.Contains(strings.Join(req.settings.GrantTypes, " "), domain.GrantClientCredentials) {

@@ -1,25 +1,25 @@
 package handlers
 
 import (
-	"encoding/json"
 	"errors"
-	"io"
 	"mime"
 	"net/http"
 	"slices"
 	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
 )
 
-// maxJSONBody bounds admin API bodies.
-const maxJSONBody = "1M"
+// maxJSONBody bounds admin API bodies: 1 MiB.
+const maxJSONBody = "1MiB"
 
 // bindJSON decodes an application/json body strictly into v: wrong content
-// type → 415; unknown fields, trailing data or bad JSON → 400. It returns a
-// response already written when the body is refused.
+// type → 415; bad JSON, trailing data, an unknown member, a member named
+// twice or not in its exact case → 400. It returns a response already
+// written when the body is refused.
 func bindJSON(c echo.Context, v any) (bool, error) {
 	return bindJSONAs(c, v, echo.MIMEApplicationJSON)
 }
@@ -30,17 +30,29 @@ func bindJSONAs(c echo.Context, v any, mediaTypes ...string) (bool, error) {
 	if err != nil || !slices.Contains(mediaTypes, mt) {
 		return false, writeError(c, http.StatusUnsupportedMediaType, errUnsupportedMedia, "Content-Type must be "+strings.Join(mediaTypes, " or "))
 	}
-	dec := json.NewDecoder(c.Request().Body)
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return false, writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "request body too large")
+	if err := jsonv2.UnmarshalRead(c.Request().Body, v, strictJSON); err != nil {
+		if bodyTooLarge(err) {
+			return false, writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "request body exceeds 1 MiB")
 		}
 		return false, writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed JSON body: "+err.Error())
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return false, writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "unexpected data after the JSON body")
-	}
 	return true, nil
+}
+
+// strictJSON decodes admin bodies so that every reader of a body sees the
+// same thing: JSON v2's exact-case names, no duplicate names and valid
+// UTF-8 only (with encoding/json, {"scopes":["read"],"Scopes":["management"]}
+// granted management to a body a proxy would read as read-only), and no
+// unknown members.
+var strictJSON = jsonv2.RejectUnknownMembers(true)
+
+// decodeStrict is strictJSON for a body already read.
+func decodeStrict(data []byte, v any) error { return jsonv2.Unmarshal(data, v, strictJSON) }
+
+// bodyTooLarge tells the body limit's errors: http.MaxBytesReader's, or
+// echo's BodyLimit middleware's 413 (a chunked body read past the limit).
+func bodyTooLarge(err error) bool {
+	var tooLarge *http.MaxBytesError
+	var he *echo.HTTPError
+	return errors.As(err, &tooLarge) || errors.As(err, &he) && he.Code == http.StatusRequestEntityTooLarge
 }

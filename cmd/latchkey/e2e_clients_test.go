@@ -404,6 +404,29 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":""}`), "name")
 		lcError(t, e.postJSON(t, "/clients", `{"name":"x","colour":"red"}`), http.StatusBadRequest, "invalid_request")
 		lcError(t, e.postJSON(t, "/clients", `{"name":"x","roles":["acme-org"]}`), http.StatusBadRequest, "invalid_request")
+		// A body two readers could read differently is refused: a member
+		// named twice, or not in its exact case, or invalid UTF-8.
+		for _, body := range []string{
+			`{"name":"dup","scopes":["read"],"scopes":["management"]}`,
+			`{"name":"upper","Scopes":["management"]}`,
+			`{"NAME":"upper"}`,
+			"{\"name\":\"bad \xff utf-8\"}",
+			`{"name":"trailing"} {}`,
+		} {
+			lcError(t, e.postJSON(t, "/clients", body), http.StatusBadRequest, "invalid_request")
+		}
+	})
+
+	t.Run("body size", func(t *testing.T) {
+		// 1 MiB is the limit: just under it is read (and refused for what
+		// it says), just over it is 413, also when sent chunked.
+		pad := func(n int) string { return `{"name":"` + strings.Repeat("a", n-len(`{"name":""}`)) + `"}` }
+		lcError(t, e.postJSON(t, "/clients", pad(1<<20)), http.StatusBadRequest, "invalid_request")
+		e.postJSON(t, "/clients", pad(1<<20+1)).checkError(t, http.StatusRequestEntityTooLarge, "request_too_large")
+		// A reader of unknown length goes out chunked.
+		chunked := io.MultiReader(strings.NewReader(pad(1<<20 + 1)))
+		e.lk.do(t, http.MethodPost, e.path("/clients"), chunked, withBearer(e.admin), withContentType("application/json")).
+			checkError(t, http.StatusRequestEntityTooLarge, "request_too_large")
 	})
 
 	t.Run("redirect URIs", func(t *testing.T) {
@@ -601,6 +624,12 @@ func TestClientUpdates(t *testing.T) {
 		}
 		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "text/plain", `{"description":"x"}`).
 			checkError(t, http.StatusUnsupportedMediaType, "unsupported_media_type")
+		// A member in another case is unknown, not a silent no-op.
+		before := e.read(t, c.ClientID)
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"Scopes":["write"]}`).checkError(t, http.StatusBadRequest, "invalid_request")
+		if after := e.read(t, c.ClientID); after.Version != before.Version {
+			t.Errorf("a refused PATCH changed the client: %+v", after)
+		}
 	})
 
 	t.Run("If-Match", func(t *testing.T) {
