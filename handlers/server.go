@@ -51,7 +51,7 @@ func New(cfg Config) *echo.Echo {
 	// trusted unless a proxy setup says so.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = httpErrorHandler(cfg.Log)
-	e.Use(middleware.RequestID())
+	e.Use(dropCallerRequestID, middleware.RequestID())
 	e.Use(a.observe)
 	e.Use(middleware.Recover())
 
@@ -125,6 +125,16 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
 	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
 	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)
+}
+
+// dropCallerRequestID removes an X-Request-Id the caller sent, so that the
+// id in logs, events and the audit log is always the server's own: a
+// caller's could repeat another request's id, or be any length.
+func dropCallerRequestID(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		c.Request().Header.Del(echo.HeaderXRequestID)
+		return next(c)
+	}
 }
 
 func requestID(c echo.Context) string {

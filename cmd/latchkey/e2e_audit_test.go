@@ -348,10 +348,17 @@ func TestAuditLog(t *testing.T) {
 	}
 	wg.Wait()
 
+	// The request id is the server's: one the caller sends is not taken
+	// (it could repeat another request's id in the audit log).
+	const forgedID = "forged-request-id"
 	patch := lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+backend.ClientID,
-		strings.NewReader(`{"scopes":["read"],"access_token_lifetime":600}`), withBearer(adminTok), withContentType("application/merge-patch+json"))
+		strings.NewReader(`{"scopes":["read"],"access_token_lifetime":600}`), withBearer(adminTok), withContentType("application/merge-patch+json"),
+		withHeader("X-Request-Id", forgedID))
 	patch.requireStatus(t, http.StatusOK)
 	patchRequestID := patch.header.Get("X-Request-Id")
+	if patchRequestID == forgedID || len(patchRequestID) != 32 {
+		t.Errorf("X-Request-Id %q: want the server's own 32-character id, not the caller's", patchRequestID)
+	}
 
 	rot := lk.postJSON(t, "/admin/realms/acme/clients/"+backend.ClientID+"/rotate-secret", `{"previous_secret_expires_in":3600}`, withBearer(adminTok))
 	rot.requireStatus(t, http.StatusOK)
