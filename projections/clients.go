@@ -15,10 +15,16 @@ type Clients struct {
 	mu    sync.RWMutex
 	byID  map[string]*domain.Client
 	order []string // creation order, for stable listing
+	// gone maps a deleted client to the one before it in order when it was
+	// deleted ("" for the first), so that a page cursor naming it still
+	// says where the next page starts.
+	gone map[string]string
 }
 
 // NewClients returns an empty clients model.
-func NewClients() *Clients { return &Clients{byID: map[string]*domain.Client{}} }
+func NewClients() *Clients {
+	return &Clients{byID: map[string]*domain.Client{}, gone: map[string]string{}}
+}
 
 // Apply folds client events.
 func (m *Clients) Apply(ev Event) {
@@ -38,7 +44,13 @@ func (m *Clients) Apply(ev Event) {
 	next.Apply(ev.Seq, ev.Payload)
 	if next.Deleted {
 		delete(m.byID, ref.ID)
-		m.order = slices.DeleteFunc(m.order, func(id string) bool { return id == ref.ID })
+		if i := slices.Index(m.order, ref.ID); i >= 0 {
+			m.gone[ref.ID] = ""
+			if i > 0 {
+				m.gone[ref.ID] = m.order[i-1]
+			}
+			m.order = slices.Delete(m.order, i, i+1)
+		}
 		return
 	}
 	m.byID[ref.ID] = next
@@ -83,18 +95,23 @@ type ClientPage struct {
 }
 
 // Page lists the clients matching f in creation order after the client
-// with id after (empty: from the start), at most limit. An after that
-// names no client is not a position: ok is false.
+// with id after (empty: from the start), at most limit. An after naming a
+// client deleted since goes on from that client's place; one that never
+// named a client of the realm is not a position: ok is false.
 func (m *Clients) Page(f ClientFilter, after string, limit int) (page ClientPage, ok bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	start := 0
-	if after != "" {
-		i := slices.Index(m.order, after)
-		if i < 0 {
+	for after != "" {
+		if i := slices.Index(m.order, after); i >= 0 {
+			start = i + 1
+			break
+		}
+		prev, deleted := m.gone[after]
+		if !deleted {
 			return ClientPage{}, false
 		}
-		start = i + 1
+		after = prev // the cursor's client was deleted: go on after its place
 	}
 	for i, id := range m.order {
 		c := m.byID[id]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"fmt"
+	"maps"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -88,12 +89,13 @@ func (m *Models) Restore(data []byte) (uint64, error) {
 type clientsState struct {
 	ByID  map[string]*domain.Client
 	Order []string
+	Gone  map[string]string // absent from snapshots written before it: gob leaves it nil
 }
 
 func (m *Clients) state() clientsState {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return clientsState{ByID: m.byID, Order: m.order}
+	return clientsState{ByID: m.byID, Order: m.order, Gone: m.gone}
 }
 
 func (m *Clients) restore(s clientsState) {
@@ -105,6 +107,7 @@ func (m *Clients) restore(s clientsState) {
 		m.byID[id] = c
 	}
 	m.order = s.Order
+	maps.Copy(m.gone, s.Gone)
 }
 
 func (m *Users) state() map[string]*domain.User {

@@ -1329,8 +1329,25 @@ func TestClientList(t *testing.T) {
 			t.Errorf("?%s pages: %v, want %v", tc.query, seen, want)
 		}
 	}
-	for _, q := range []string{"cursor=00000000-0000-4000-8000-000000000000", "cursor=" + gone.ClientID, "limit=0", "limit=1001", "limit=x"} {
+	for _, q := range []string{"cursor=00000000-0000-4000-8000-000000000000", "cursor=not-a-client", "limit=0", "limit=1001", "limit=x"} {
 		e.get(t, "/clients?"+q).checkError(t, http.StatusBadRequest, "invalid_request")
+	}
+	// A cursor naming a client deleted since goes on from its place: gone
+	// was the last client, so nothing follows it.
+	if p := list(t, "cursor="+gone.ClientID); len(p.Clients) != 0 || p.Total != 5 {
+		t.Errorf("cursor of the deleted last client: %v of %d, want none of 5", ids(p.Clients), p.Total)
+	}
+	// A listing under way when its cursor's client, and the one before it,
+	// are deleted (a bulk delete) goes on where it was.
+	first := list(t, "limit=2")
+	if !slices.Equal(ids(first.Clients), ids([]lcClient{c1, c2})) || first.NextCursor != c2.ClientID {
+		t.Fatalf("first page %v next %q, want c1 c2 next c2", ids(first.Clients), first.NextCursor)
+	}
+	for _, c := range []lcClient{c2, c1} {
+		e.send(t, http.MethodDelete, "/clients/"+c.ClientID, "", "").requireStatus(t, http.StatusNoContent)
+	}
+	if next := list(t, "limit=2&cursor="+first.NextCursor); !slices.Equal(ids(next.Clients), ids([]lcClient{c3, c4})) {
+		t.Errorf("page after a deleted cursor: %v, want c3 c4", ids(next.Clients))
 	}
 	e.allEvents(t)
 }
