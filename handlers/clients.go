@@ -58,8 +58,10 @@ type clientRequest struct {
 }
 
 // outputOnly are fields of a client view that a PUT may send back
-// unchanged; they are ignored.
-var outputOnly = []string{"version", "warnings", "previous_secret_expires_at", "client_secret"}
+// unchanged; they are ignored. client_secret is not among them: the server
+// makes every secret, and one sent would silently not be the client's, so
+// only an empty one (a view sent back) is accepted.
+var outputOnly = []string{"version", "warnings", "previous_secret_expires_at"}
 
 // parseClientBody reads settings from a JSON object, strictly: an unknown
 // field is an error. It also accepts SeaCat Auth's client attributes:
@@ -88,6 +90,10 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 	}
 	if id != "" && id != pathID {
 		return req, &domain.ValidationError{Field: "client_id", Message: "client_id cannot change"}
+	}
+	var secret string
+	if err := take("client_secret", &secret); err != nil || secret != "" {
+		return req, &domain.ValidationError{Field: "client_secret", Message: "client_secret is made by the server: see rotate-secret"}
 	}
 	if req.status != "" && req.status != domain.StatusEnabled && req.status != domain.StatusDisabled {
 		return req, &domain.ValidationError{Field: "status", Message: "status must be enabled or disabled"}

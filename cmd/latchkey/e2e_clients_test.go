@@ -412,6 +412,7 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 			`{"NAME":"upper"}`,
 			"{\"name\":\"bad \xff utf-8\"}",
 			`{"name":"trailing"} {}`,
+			`{"name":"chosen secret","client_secret":"my-own-secret"}`, // made by the server only
 		} {
 			lcError(t, e.postJSON(t, "/clients", body), http.StatusBadRequest, "invalid_request")
 		}
