@@ -58,7 +58,10 @@ func DecideUpdateClient(c *Client, next ClientSettings, confirmHighRisk bool, rc
 	if err := next.Validate(rc.Catalog, rc.Tree); err != nil {
 		return nil, nil, err
 	}
-	if next.HighRisk() && !c.HighRisk() && !confirmHighRisk {
+	// Confirmation is asked each time the risk grows: on becoming high
+	// risk, and on a longer lifetime once there; other edits go through.
+	raised := !c.HighRisk() || next.AccessTokenLifetime > c.AccessTokenLifetime
+	if next.HighRisk() && raised && !confirmHighRisk {
 		return nil, nil, highRiskRefused()
 	}
 	if reflect.DeepEqual(next, c.ClientSettings) {

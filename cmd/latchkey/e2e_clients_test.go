@@ -553,6 +553,12 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 		lcError(t, r, http.StatusConflict, "confirmation_required")
 		r = e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"access_token_lifetime":7200,"confirm_high_risk":true}`)
 		r.requireStatus(t, http.StatusOK)
+		// Once high risk, a longer lifetime is asked again; other edits are not.
+		r = e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"access_token_lifetime":86400}`)
+		lcError(t, r, http.StatusConflict, "confirmation_required")
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"description":"still 2 h"}`).requireStatus(t, http.StatusOK)
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"access_token_lifetime":86400,"confirm_high_risk":true}`).
+			requireStatus(t, http.StatusOK)
 	})
 
 	t.Run("refused requests created nothing", func(t *testing.T) {
