@@ -12,7 +12,6 @@ import (
 // clientCredentials are what a request presented to authenticate a client.
 type clientCredentials struct {
 	id, secret string
-	basic      bool // sent with HTTP Basic: errors then carry WWW-Authenticate
 }
 
 // readClientCredentials takes the client's id and secret from HTTP Basic
@@ -24,26 +23,24 @@ func readClientCredentials(authorization string, f form) (clientCredentials, *do
 	if found && strings.EqualFold(scheme, "Basic") {
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
 		if err != nil {
-			return clientCredentials{basic: true}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "malformed Basic credentials"}
+			return clientCredentials{}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "malformed Basic credentials"}
 		}
 		user, pass, ok := strings.Cut(string(raw), ":")
 		id, err1 := url.QueryUnescape(user)
 		secret, err2 := url.QueryUnescape(pass)
 		if !ok || err1 != nil || err2 != nil {
-			return clientCredentials{basic: true}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "malformed Basic credentials"}
+			return clientCredentials{}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "malformed Basic credentials"}
 		}
 		if _, dup := f["client_secret"]; dup {
-			return clientCredentials{basic: true}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "use one client authentication method, not Basic and client_secret together"}
+			return clientCredentials{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "use one client authentication method, not Basic and client_secret together"}
 		}
 		if formID, ok := f["client_id"]; ok && formID != id {
-			return clientCredentials{basic: true}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_id does not match the Basic credentials"}
+			return clientCredentials{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_id does not match the Basic credentials"}
 		}
-		return clientCredentials{id: id, secret: secret, basic: true}, nil
+		return clientCredentials{id: id, secret: secret}, nil
 	}
 	if authorization != "" {
-		// Authentication was attempted in the header: the answer carries a
-		// Basic challenge (RFC 6749 §5.2).
-		return clientCredentials{basic: true}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "unsupported Authorization scheme; use Basic"}
+		return clientCredentials{}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "unsupported Authorization scheme; use Basic"}
 	}
 	secret, hasSecret := f["client_secret"]
 	id := f["client_id"]

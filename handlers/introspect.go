@@ -44,7 +44,7 @@ func (a *api) introspect(c echo.Context) error {
 	}
 	token, ok := f["token"]
 	if !ok || token == "" {
-		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
 	}
 	noStore(c)
 	now := a.now()
@@ -83,7 +83,7 @@ func (a *api) revoke(c echo.Context) error {
 	}
 	token, ok := f["token"]
 	if !ok || token == "" {
-		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
 	}
 	noStore(c)
 	now := a.now()
@@ -95,7 +95,7 @@ func (a *api) revoke(c echo.Context) error {
 	// another client's is refused, as its access tokens are.
 	if g, ok := rl.RefreshGrant(token); ok {
 		if g.ClientID != client.ID {
-			return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"})
+			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"})
 		}
 		if err := rl.RevokeGrant(c.Request().Context(), g, "refresh token revoked by its client", meta); err != nil {
 			return domainError(c, a.log, err)
@@ -108,7 +108,7 @@ func (a *api) revoke(c echo.Context) error {
 	}
 	if oerr := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); oerr != nil {
 		if oerr.Code == domain.ErrUnauthorizedClient {
-			return oauthError(c, rl, false, oerr)
+			return oauthError(c, rl, oerr)
 		}
 		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
 	}

@@ -34,17 +34,17 @@ func (a *api) token(c echo.Context) error {
 	}
 	grant, ok := f["grant_type"]
 	if !ok || grant == "" {
-		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "grant_type is required"})
+		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "grant_type is required"})
 	}
 	if !supportedGrants[grant] {
-		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnsupportedGrantType, Description: "grant_type " + grant + " is not supported"})
+		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrUnsupportedGrantType, Description: "grant_type " + grant + " is not supported"})
 	}
 	client, done, err := a.authenticate(c, rl, f, grant != domain.GrantClientCredentials)
 	if done {
 		return err
 	}
 	if !client.Allows(grant) {
-		return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "client is not allowed the " + grant + " grant"})
+		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "client is not allowed the " + grant + " grant"})
 	}
 	meta := eventstore.Meta{
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
@@ -55,13 +55,13 @@ func (a *api) token(c echo.Context) error {
 		return a.clientCredentials(c, rl, client, f, meta)
 	case domain.GrantAuthorizationCode:
 		if f["code"] == "" {
-			return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"})
+			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"})
 		}
 		set, oerr, err := rl.RedeemCode(c.Request().Context(), client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
 		return a.tokenSet(c, rl, set, oerr, err)
 	default:
 		if f["refresh_token"] == "" {
-			return oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"})
+			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"})
 		}
 		set, oerr, err := rl.Refresh(c.Request().Context(), client, f["refresh_token"], f["scope"], meta)
 		return a.tokenSet(c, rl, set, oerr, err)
@@ -76,14 +76,14 @@ func (a *api) formRequest(c echo.Context) (rl *realms.Realm, f form, done bool, 
 		return nil, nil, true, err
 	}
 	if c.QueryParams().Has("client_secret") {
-		return nil, nil, true, oauthError(c, rl, false, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_secret must not be sent in the query string"})
+		return nil, nil, true, oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_secret must not be sent in the query string"})
 	}
 	f, oerr, err := parseOAuthForm(c)
 	if errors.Is(err, errBodyTooLarge) {
 		return nil, nil, true, writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "request body exceeds 64 KiB")
 	}
 	if oerr != nil {
-		return nil, nil, true, oauthError(c, rl, false, oerr)
+		return nil, nil, true, oauthError(c, rl, oerr)
 	}
 	return rl, f, false, nil
 }
@@ -108,7 +108,7 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, allowPublic
 			return client, false, nil
 		}
 	}
-	return nil, true, oauthError(c, rl, cred.basic, oerr)
+	return nil, true, oauthError(c, rl, oerr)
 }
 
 // clientCredentials issues a token to an authenticated client (RFC 6749
@@ -116,7 +116,7 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, allowPublic
 func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain.Client, f form, meta eventstore.Meta) error {
 	decision, oerr := domain.DecideClientCredentials(client, f["scope"], rl.Nodes.Tree())
 	if oerr != nil {
-		return oauthError(c, rl, false, oerr)
+		return oauthError(c, rl, oerr)
 	}
 	ctx := c.Request().Context()
 	now, err := realms.HoldPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
@@ -144,7 +144,7 @@ func (a *api) tokenSet(c echo.Context, rl *realms.Realm, set realms.TokenSet, oe
 		if err != nil {
 			a.log.Error("revoking after a reused credential failed", "realm", rl.Name, "err", err)
 		}
-		return oauthError(c, rl, false, oerr)
+		return oauthError(c, rl, oerr)
 	}
 	if err != nil {
 		return domainError(c, a.log, err)
@@ -158,14 +158,14 @@ func (a *api) tokenSet(c echo.Context, rl *realms.Realm, set realms.TokenSet, oe
 }
 
 // oauthError answers a token-endpoint error per RFC 6749 §5.2:
-// invalid_client is 401, with a Basic challenge when Basic was used.
-func oauthError(c echo.Context, rl *realms.Realm, basic bool, e *domain.OAuthError) error {
+// invalid_client is 401 with a Basic challenge.
+func oauthError(c echo.Context, rl *realms.Realm, e *domain.OAuthError) error {
 	status := http.StatusBadRequest
 	if e.Code == domain.ErrInvalidClient {
+		// Every 401 carries a challenge (RFC 9110 §11.6.1), whether or not
+		// the client tried Basic (RFC 6749 §5.2 requires it only then).
 		status = http.StatusUnauthorized
-		if basic {
-			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="`+rl.Name+`"`)
-		}
+		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="`+rl.Name+`"`)
 	}
 	return writeError(c, status, e.Code, e.Description)
 }

@@ -354,6 +354,7 @@ func TestFoundationWalkthrough(t *testing.T) {
 		}
 		wrongPost := lk.postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {backend.ClientID}, "client_secret": {"nope"}}.Encode())
 		wrongPost.checkError(t, http.StatusUnauthorized, "invalid_client")
+		wrongPost.checkHeader(t, "WWW-Authenticate", `Basic realm="acme"`) // every 401 has a challenge (RFC 9110)
 		unknownPost := lk.postForm(t, tokenURL, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}, "client_secret": {"nope"}}.Encode())
 		unknownPost.checkError(t, http.StatusUnauthorized, "invalid_client")
 		if string(wrongPost.body) != string(unknownPost.body) {
