@@ -130,8 +130,8 @@ func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	if s.Name == "" || len(s.Name) > 200 {
-		bad("name is required and at most 200 characters")
+	if !IsDisplayText(s.Name, 200) {
+		bad("name is required: at most 200 characters, one line, no control or bidirectional formatting characters")
 	}
 	if len(s.Description) > 2000 {
 		bad("description is at most 2000 characters")

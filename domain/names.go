@@ -3,6 +3,8 @@ package domain
 import (
 	"fmt"
 	"regexp"
+	"unicode"
+	"unicode/utf8"
 )
 
 // namePattern is the shape of realm names, node slugs and aggregate ids. It
@@ -24,3 +26,19 @@ func ValidateName(kind, name string) error {
 
 // IsValidName reports whether name fits the realm/slug/id pattern.
 func IsValidName(name string) bool { return namePattern.MatchString(name) }
+
+// IsDisplayText reports whether s can be shown to people as one line (a
+// client's name on the consent page, a team's or a user's name): 1 to max
+// characters (not bytes), no control characters, and no bidirectional
+// formatting characters, which can make a shown name read as another.
+func IsDisplayText(s string, max int) bool {
+	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return false
+		}
+	}
+	return true
+}

@@ -141,8 +141,8 @@ func displayName(name, fallback string) (string, error) {
 	if name == "" {
 		name = fallback
 	}
-	if name == "" || len(name) > 200 {
-		return "", &ValidationError{Field: "name", Message: "name is required and at most 200 characters"}
+	if !IsDisplayText(name, 200) {
+		return "", &ValidationError{Field: "name", Message: "name is required: at most 200 characters, one line, no control or bidirectional formatting characters"}
 	}
 	return name, nil
 }

@@ -2,6 +2,7 @@ package domain
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -35,6 +36,11 @@ func redirectURIProblem(raw string) string {
 	}
 	if u.User != nil {
 		return "user info is not allowed"
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "the port must be 1 to 65535"
+		}
 	}
 	switch u.Scheme {
 	case "https":

@@ -219,8 +219,8 @@ func ValidateProfile(p *UserProfile) error {
 			problems = append(problems, fmt.Sprintf("email %q is not an address", p.Email))
 		}
 	}
-	if len(p.DisplayName) > 200 {
-		problems = append(problems, "display_name is at most 200 characters")
+	if p.DisplayName != "" && !IsDisplayText(p.DisplayName, 200) {
+		problems = append(problems, "display_name is at most 200 characters, one line, with no control or bidirectional formatting characters")
 	}
 	if len(problems) > 0 {
 		return &ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}

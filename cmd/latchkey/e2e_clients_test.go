@@ -402,6 +402,13 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":"x","roles":[{"node":"acme-org","role":"owner"}]}`), `"owner"`)
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":"x","roles":[{"node":"nowhere","role":"viewer"}]}`), `"nowhere"`)
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":""}`), "name")
+		// A name is shown at consent: one line, no control or bidirectional
+		// formatting characters; its limit counts characters, not bytes.
+		for _, name := range []string{`"line\nbreak"`, `"pay\u202egro.lixe"`, `"nul\u0000"`, `"` + strings.Repeat("ü", 201) + `"`} {
+			requireDetails(t, e.postJSON(t, "/clients", `{"name":`+name+`}`), "name")
+		}
+		e.create(t, `{"name":"`+strings.Repeat("ü", 200)+`"}`)
+		created++
 		lcError(t, e.postJSON(t, "/clients", `{"name":"x","colour":"red"}`), http.StatusBadRequest, "invalid_request")
 		lcError(t, e.postJSON(t, "/clients", `{"name":"x","roles":["acme-org"]}`), http.StatusBadRequest, "invalid_request")
 		// A body two readers could read differently is refused: a member
@@ -431,7 +438,7 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 	})
 
 	t.Run("redirect URIs", func(t *testing.T) {
-		invalid := []string{"http://example.com/cb", "https://*.example.com/cb", "https://app.example.com/cb#frag", "ftp://x/y", "not a url"}
+		invalid := []string{"http://example.com/cb", "https://*.example.com/cb", "https://app.example.com/cb#frag", "ftp://x/y", "not a url", "https://app.example.com:99999/cb"}
 		valid := []string{"https://app.example.com/cb", "http://127.0.0.1:8080/cb", "http://[::1]/cb", "http://localhost/cb"}
 		body, _ := json.Marshal(map[string]any{"name": "web", "type": "public", "redirect_uris": append(slices.Clone(valid), invalid...)})
 		r := e.postJSON(t, "/clients", string(body))
