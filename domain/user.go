@@ -244,7 +244,12 @@ func usernamePattern(s string) bool {
 // ValidateMemberships checks memberships against the tree.
 func ValidateMemberships(ms []Membership, tree Tree) error {
 	var problems []string
+	seen := make(map[string]bool, len(ms))
 	for _, m := range ms {
+		if seen[m.Node] {
+			problems = append(problems, fmt.Sprintf("node %q is listed twice: a user has one role per node", m.Node))
+		}
+		seen[m.Node] = true
 		if !slices.Contains(Roles, m.Role) {
 			problems = append(problems, fmt.Sprintf("role %q must be viewer, editor or admin", m.Role))
 		}

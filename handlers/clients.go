@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -278,6 +279,13 @@ func (a *api) listClients(c echo.Context) error {
 	f := projections.ClientFilter{
 		TeamRestriction: c.QueryParam("team_restriction"), Scope: c.QueryParam("scope"),
 		Status: c.QueryParam("status"), Kind: c.QueryParam("kind"), Name: c.QueryParam("q"),
+	}
+	// A misspelt filter value is an error, not an empty (or full) list.
+	if !slices.Contains([]string{"", domain.StatusEnabled, domain.StatusDisabled}, f.Status) {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "status must be enabled or disabled")
+	}
+	if !slices.Contains([]string{"", domain.KindService, domain.KindUserApp}, f.Kind) {
+		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "kind must be service or user_app")
 	}
 	page, ok := rl.Clients.Page(f, c.QueryParam("cursor"), limit)
 	if !ok {

@@ -1343,7 +1343,7 @@ func TestClientList(t *testing.T) {
 			t.Errorf("?%s pages: %v, want %v", tc.query, seen, want)
 		}
 	}
-	for _, q := range []string{"cursor=00000000-0000-4000-8000-000000000000", "cursor=not-a-client", "limit=0", "limit=1001", "limit=x"} {
+	for _, q := range []string{"cursor=00000000-0000-4000-8000-000000000000", "cursor=not-a-client", "limit=0", "limit=1001", "limit=x", "status=weird", "kind=weird"} {
 		e.get(t, "/clients?"+q).checkError(t, http.StatusBadRequest, "invalid_request")
 	}
 	// A cursor naming a client deleted since goes on from its place: gone

@@ -264,6 +264,8 @@ func TestUserAdminLifecycle(t *testing.T) {
 		}
 		requireDetails(t, usPut(t, e, "/users/"+alice.ID+"/memberships", `{"memberships":[{"node":"nowhere","role":"viewer"},{"node":"team-a","role":"owner"}]}`),
 			`"nowhere"`, `"owner"`)
+		requireDetails(t, usPut(t, e, "/users/"+alice.ID+"/memberships", `{"memberships":[{"node":"team-a","role":"viewer"},{"node":"team-a","role":"admin"}]}`),
+			`"team-a" is listed twice`)
 		usPut(t, e, "/users/"+alice.ID+"/memberships", `{}`).checkError(t, http.StatusBadRequest, "invalid_request")
 		usPut(t, e, "/users/"+alice.ID+"/memberships", `[]`).checkError(t, http.StatusBadRequest, "invalid_request")
 		usPut(t, e, "/users/"+usGhost+"/memberships", `{"memberships":[]}`).checkError(t, http.StatusNotFound, "not_found")
