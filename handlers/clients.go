@@ -254,9 +254,11 @@ func clone(m map[string]json.RawMessage) map[string]json.RawMessage {
 	return out
 }
 
-// parseIfMatch reads `"42"` (or W/"42"); empty means no precondition.
+// parseIfMatch reads `"42"` (or W/"42"); empty means no precondition, and
+// so does "*" (RFC 9110 §13.1.1: any current representation, and an update
+// only ever applies to a client that exists).
 func parseIfMatch(h string) (uint64, bool) {
-	if h == "" {
+	if h = strings.TrimSpace(h); h == "" || h == "*" {
 		return 0, true
 	}
 	h = strings.TrimPrefix(strings.TrimSpace(h), "W/")

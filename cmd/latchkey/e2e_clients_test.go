@@ -658,6 +658,8 @@ func TestClientUpdates(t *testing.T) {
 			checkError(t, http.StatusConflict, "conflict")
 		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"description":"x"}`, withHeader("If-Match", "nonsense")).
 			checkError(t, http.StatusBadRequest, "invalid_request")
+		e.send(t, http.MethodPatch, "/clients/"+usGhost, merge, `{"description":"x"}`, withHeader("If-Match", "*")).
+			checkError(t, http.StatusNotFound, "not_found") // "*": any current representation, and there is none
 		if got := e.read(t, c.ClientID); got.Description != "third" || got.Version != cur.Version {
 			t.Errorf("refused stale updates changed the client: %+v", got)
 		}
@@ -667,6 +669,7 @@ func TestClientUpdates(t *testing.T) {
 		if next.Description != "fourth" || next.Version <= cur.Version || r.header.Get("ETag") == `"`+strconv.FormatUint(cur.Version, 10)+`"` {
 			t.Errorf("PATCH with the current ETag: %+v, ETag %q", next, r.header.Get("ETag"))
 		}
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"description":"fifth"}`, withHeader("If-Match", "*")).requireStatus(t, http.StatusOK)
 	})
 
 	t.Run("type cannot change", func(t *testing.T) {
