@@ -239,9 +239,12 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 // token issued under it, with a rule per access token for downstream. The
 // write expects the grant's version, so that of concurrent revocations
 // (several reuses of one code at once) one writes and the others, seeing
-// the grant revoked when they decide again, write nothing.
+// the grant revoked when they decide again, write nothing. A grant that
+// keeps changing (refreshed meanwhile) is revoked at any version on the
+// last try: a duplicate revocation is harmless, a missing one is not.
 func (rl *Realm) RevokeGrant(ctx context.Context, g *domain.Grant, reason string, meta eventstore.Meta) error {
-	for attempt := 0; ; attempt++ {
+	const tries = 4
+	for attempt := 1; ; attempt++ {
 		if g == nil || g.Revoked {
 			return nil
 		}
@@ -250,9 +253,13 @@ func (rl *Realm) RevokeGrant(ctx context.Context, g *domain.Grant, reason string
 		for _, jti := range jtis {
 			rules = append(rules, domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
 		}
+		expected := g.Version
+		if attempt == tries {
+			expected = eventstore.AnyVersion
+		}
 		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta,
-			[]eventstore.Change{{Aggregate: domain.GrantRef(g.GrantID), Expected: g.Version, Payload: domain.GrantRevoked{Reason: reason, JTIs: jtis}}}, rules)
-		if errors.Is(err, eventstore.ErrConflict) && attempt < 3 {
+			[]eventstore.Change{{Aggregate: domain.GrantRef(g.GrantID), Expected: expected, Payload: domain.GrantRevoked{Reason: reason, JTIs: jtis}}}, rules)
+		if errors.Is(err, eventstore.ErrConflict) && attempt < tries {
 			if err := rl.catchUp(ctx); err != nil {
 				return err
 			}

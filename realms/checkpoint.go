@@ -86,9 +86,11 @@ func (r *Registry) SetAudit(cfg AuditConfig) error {
 
 // auditConfig is a realm's effective configuration: its settings over the
 // server's defaults.
-func (rl *Realm) auditConfig() AuditConfig {
-	cfg := rl.reg.audit
-	s := rl.State().Settings
+func (rl *Realm) auditConfig() AuditConfig { return rl.reg.auditFor(rl.State().Settings) }
+
+// auditFor is the configuration a realm with settings s runs with.
+func (r *Registry) auditFor(s domain.RealmSettings) AuditConfig {
+	cfg := r.audit
 	if s.CheckpointEvery != 0 {
 		cfg.CheckpointEvery = s.CheckpointEvery
 	}

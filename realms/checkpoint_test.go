@@ -9,6 +9,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -856,5 +857,33 @@ func TestCheckpointSettingsTakeEffectAndStayBounded(t *testing.T) {
 	waitCovered(t, srv.Store, "acme")
 	if rep := verify(t, srv.Store, "acme", time.Now()); len(rep.Findings) != 0 {
 		t.Fatalf("after checkpoints off and on again, verify found:\n%s", findingsText(rep))
+	}
+}
+
+// TestCheckpointsCannotBeTurnedOffUnderServerRetention: a realm's settings
+// are checked over the server's defaults. With token events kept 25 h by
+// the server, turning the realm's checkpoints off would let them expire
+// unattested (read later as tampering): refused, and nothing written.
+func TestCheckpointsCannotBeTurnedOffUnderServerRetention(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	reg := auditRegistry(t, srv, realms.AuditConfig{CheckpointEvery: 8, CheckpointInterval: 100 * time.Millisecond, TokenRetention: 25 * time.Hour})
+	defer reg.Close()
+	rl, err := reg.Create(ctx, "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rl.State().Version
+	err = rl.UpdateSettings(ctx, domain.RealmSettings{CheckpointEvery: -1}, sysMeta())
+	var verr *domain.ValidationError
+	if !errors.As(err, &verr) {
+		t.Fatalf("checkpoints off under the server's token retention: err = %v, want a ValidationError", err)
+	}
+	if rl.State().Version != before || rl.State().Settings.CheckpointEvery != 0 {
+		t.Fatalf("a refused settings change was written: %+v", rl.State().Settings)
+	}
+	// With retention turned off for the realm as well, it is accepted.
+	if err := rl.UpdateSettings(ctx, domain.RealmSettings{CheckpointEvery: -1, TokenRetention: -1}, sysMeta()); err != nil {
+		t.Fatalf("checkpoints and retention both off: %v", err)
 	}
 }

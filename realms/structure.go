@@ -75,6 +75,12 @@ func (rl *Realm) RemoveScope(ctx context.Context, name string, meta eventstore.M
 
 // UpdateSettings replaces the realm's settings and puts them to work.
 func (rl *Realm) UpdateSettings(ctx context.Context, next domain.RealmSettings, meta eventstore.Meta) error {
+	// The settings alone may be valid while, over the server's defaults,
+	// they are not: checkpoints off where the server keeps token events for
+	// a limited time would let them expire unattested.
+	if err := rl.reg.auditFor(next).Validate(); err != nil {
+		return &domain.ValidationError{Field: "settings", Message: err.Error() + " (with the server's defaults for the settings left at 0)"}
+	}
 	err := rl.decideRealm(ctx, meta, func() (domain.Payload, error) {
 		ev, err := domain.DecideRealmSettings(rl.State(), next)
 		if err != nil || ev == nil {
