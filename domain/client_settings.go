@@ -131,7 +131,7 @@ func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
 	if !IsDisplayText(s.Name, 200) {
-		bad("name is required: at most 200 characters, one line, no control or bidirectional formatting characters")
+		bad("name is required: at most 200 characters, one line, no control or format characters")
 	}
 	if len(s.Description) > 2000 {
 		bad("description is at most 2000 characters")

@@ -29,14 +29,16 @@ func IsValidName(name string) bool { return namePattern.MatchString(name) }
 
 // IsDisplayText reports whether s can be shown to people as one line (a
 // client's name on the consent page, a team's or a user's name): 1 to max
-// characters (not bytes), no control characters, and no bidirectional
-// formatting characters, which can make a shown name read as another.
+// characters (not bytes); no control characters, no line or paragraph
+// separators, and no format characters (bidirectional overrides,
+// zero-width spaces, soft hyphens), which can make a shown name read as
+// another.
 func IsDisplayText(s string, max int) bool {
 	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > max {
 		return false
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
 			return false
 		}
 	}

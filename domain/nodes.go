@@ -142,7 +142,7 @@ func displayName(name, fallback string) (string, error) {
 		name = fallback
 	}
 	if !IsDisplayText(name, 200) {
-		return "", &ValidationError{Field: "name", Message: "name is required: at most 200 characters, one line, no control or bidirectional formatting characters"}
+		return "", &ValidationError{Field: "name", Message: "name is required: at most 200 characters, one line, no control or format characters"}
 	}
 	return name, nil
 }

@@ -220,7 +220,7 @@ func ValidateProfile(p *UserProfile) error {
 		}
 	}
 	if p.DisplayName != "" && !IsDisplayText(p.DisplayName, 200) {
-		problems = append(problems, "display_name is at most 200 characters, one line, with no control or bidirectional formatting characters")
+		problems = append(problems, "display_name is at most 200 characters, one line, with no control or format characters")
 	}
 	if len(problems) > 0 {
 		return &ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}
