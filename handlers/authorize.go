@@ -17,7 +17,8 @@ import (
 )
 
 // authorize is GET or POST /realms/{realm}/protocol/openid-connect/auth
-// (OIDC Core §3.1.2.1: a POST carries the parameters as a form). Requests
+// (OIDC Core §3.1.2.1: a POST carries the parameters as a form, and is
+// answered with a 303 to the same request as a GET). Requests
 // whose client or redirect URI cannot be trusted (unreadable, or either
 // one repeated) get an error page; every other error goes back to the
 // redirect URI with error, state and iss (RFC 9207).
@@ -30,6 +31,15 @@ func (a *api) authorize(c echo.Context) error {
 	params, problem := authParams(c)
 	if problem != "" {
 		return errorPage(c, http.StatusBadRequest, rl.Name, problem)
+	}
+	if c.Request().Method == http.MethodPost {
+		// The same request as a GET: browsers do not send SameSite=Lax
+		// cookies with a cross-site POST, so answering it here would miss
+		// the session (no single sign-on, prompt=none failing) and replace
+		// the browser's CSRF cookie under its open forms. The top-level
+		// GET that follows carries them.
+		c.Response().Header().Set("Cache-Control", "no-store")
+		return c.Redirect(http.StatusSeeOther, "/realms/"+rl.Name+"/protocol/openid-connect/auth?"+params.Encode())
 	}
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(params[k]) > 1 {

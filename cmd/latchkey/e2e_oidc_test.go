@@ -457,13 +457,18 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 			t.Errorf("%s: redirect %s, want error %s with state and iss", name, p.location, tc.code)
 		}
 	}
-	// POST carries the same parameters as a form (OIDC Core §3.1.2.1).
+	// POST carries the same parameters as a form (OIDC Core §3.1.2.1); it
+	// is answered with a 303 to the same request as a GET, so that the
+	// browser's SameSite=Lax cookies come along.
 	postAuth := strings.TrimSuffix(authPath, "?")
-	if p := b.post(postAuth, base); p.status != http.StatusOK || !strings.Contains(p.body, "Sign in") {
-		t.Errorf("POST authorization request: %d, want the sign-in page", p.status)
+	for _, q := range []url.Values{base, with("response_type", "token")} {
+		p := b.post(postAuth, q)
+		if p.status != http.StatusSeeOther || p.location != "/realms/acme/protocol/openid-connect/auth?"+q.Encode() {
+			t.Errorf("POST authorization request: %d %q, want 303 to the same request as a GET", p.status, p.location)
+		}
 	}
-	if p := b.post(postAuth, with("response_type", "token")); p.status != http.StatusFound || redirectQuery(t, p.location).Get("error") != "unsupported_response_type" {
-		t.Errorf("POST authorization request with response_type token: %d %q", p.status, p.location)
+	if p := b.get(lk.base + "/realms/acme/protocol/openid-connect/auth?" + base.Encode()); p.status != http.StatusOK || !strings.Contains(p.body, "Sign in") {
+		t.Errorf("the GET a POST authorization request leads to: %d, want the sign-in page", p.status)
 	}
 	jsonPost, _ := http.NewRequest(http.MethodPost, postAuth, strings.NewReader(`{"client_id":"`+w.app+`"}`))
 	jsonPost.Header.Set("Content-Type", "application/json")
@@ -493,6 +498,13 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 	other := newBrowser(t)
 	if p := other.post(action, fields); p.status != http.StatusForbidden {
 		t.Fatalf("consent post from another browser: %d", p.status)
+	}
+	// Signed in, a POST authorization request reaches the session through
+	// the GET it leads to: no second sign-in.
+	if p := b.post(postAuth, base); p.status != http.StatusSeeOther {
+		t.Fatalf("POST authorization request: %d", p.status)
+	} else if next := b.get(lk.base + p.location); next.status != http.StatusOK || strings.Contains(next.body, "Sign in") || !strings.Contains(next.body, "<form") {
+		t.Errorf("a signed-in browser's POST authorization request: %d, want the consent page, not sign-in:\n%s", next.status, next.body)
 	}
 }
 
