@@ -56,6 +56,7 @@ func bench(args []string) error {
 			return err
 		}
 		l.endpoint, l.body = endpoints+"token/introspect", url.Values{"token": {token}}.Encode()
+		l.want = []byte(`"active":true`)
 	}
 	res, err := runLoad(l)
 	if err != nil {
@@ -71,6 +72,9 @@ type load struct {
 	endpoint, body, client, secret string
 	concurrency                    int
 	duration                       time.Duration
+	// want, if set, must be in every 200 answer for it to count: an
+	// introspection that says active:false measured the wrong path.
+	want []byte
 }
 
 type loadResult struct {
@@ -142,7 +146,7 @@ func runWorker(ctx context.Context, hc *fasthttp.HostClient, l load) loadResult 
 	var mine loadResult
 	for ctx.Err() == nil {
 		t0 := time.Now()
-		if err := do(hc, req, resp); err != nil {
+		if err := do(hc, req, resp, l.want); err != nil {
 			if ctx.Err() != nil {
 				break
 			}
@@ -187,13 +191,16 @@ func newLoadRequest(l load) *fasthttp.Request {
 	return req
 }
 
-// do sends req and fails unless the answer is 200.
-func do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response) error {
+// do sends req and fails unless the answer is 200 and holds want.
+func do(hc *fasthttp.HostClient, req *fasthttp.Request, resp *fasthttp.Response, want []byte) error {
 	if err := hc.DoTimeout(req, resp, requestTimeout); err != nil {
 		return err
 	}
 	if resp.StatusCode() != fasthttp.StatusOK {
 		return fmt.Errorf("HTTP %d: %s", resp.StatusCode(), bytes.TrimSpace(resp.Body()))
+	}
+	if want != nil && !bytes.Contains(resp.Body(), want) {
+		return fmt.Errorf("HTTP 200 without %s: %s", want, bytes.TrimSpace(resp.Body()))
 	}
 	return nil
 }
@@ -208,7 +215,7 @@ func fetchToken(l load) (string, error) {
 	req, resp := newLoadRequest(l), fasthttp.AcquireResponse()
 	defer fasthttp.ReleaseRequest(req)
 	defer fasthttp.ReleaseResponse(resp)
-	if err := do(hc, req, resp); err != nil {
+	if err := do(hc, req, resp, nil); err != nil {
 		return "", fmt.Errorf("getting a token to introspect: %w", err)
 	}
 	var tr struct {

@@ -5,23 +5,49 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 )
 
 // benchCounts runs `latchkey bench <mode>` against lk for one second and
 // returns the successful and failed request counts it reports.
 func benchCounts(t *testing.T, lk *latchkey, mode, id, secret string) (ok, failed int, out string) {
 	t.Helper()
-	cmd := exec.Command(latchkeyBin, "bench", mode, "--url", lk.base, "--realm", "acme",
-		"--client", id, "--secret", secret, "--concurrency", "4", "--duration", "1s")
-	raw, err := cmd.CombinedOutput()
-	out = string(raw)
+	return benchWait(t, benchStart(t, lk, mode, id, secret, "1s"))
+}
+
+// benchRun is a `latchkey bench` under way.
+type benchRun struct {
+	cmd  *exec.Cmd
+	out  *syncBuffer
+	mode string
+}
+
+// benchStart starts `latchkey bench <mode>` against lk, four clients for
+// duration.
+func benchStart(t *testing.T, lk *latchkey, mode, id, secret, duration string) benchRun {
+	t.Helper()
+	r := benchRun{cmd: exec.Command(latchkeyBin, "bench", mode, "--url", lk.base, "--realm", "acme",
+		"--client", id, "--secret", secret, "--concurrency", "4", "--duration", duration), out: &syncBuffer{}, mode: mode}
+	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// benchWait waits for the run and returns the counts it reported.
+func benchWait(t *testing.T, r benchRun) (ok, failed int, out string) {
+	t.Helper()
+	err := r.cmd.Wait()
+	out = r.out.String()
 	if err != nil {
-		t.Fatalf("latchkey bench %s: %v\n%s", mode, err, out)
+		t.Fatalf("latchkey bench %s: %v\n%s", r.mode, err, out)
 	}
 	m := regexp.MustCompile(`requests: (\d+) ok, (\d+) failed`).FindStringSubmatch(out)
 	if m == nil {
-		t.Fatalf("latchkey bench %s printed no request counts:\n%s", mode, out)
+		t.Fatalf("latchkey bench %s printed no request counts:\n%s", r.mode, out)
 	}
 	ok, _ = strconv.Atoi(m[1])
 	failed, _ = strconv.Atoi(m[2])
@@ -54,6 +80,14 @@ func TestBenchReportsWhatTheServerDid(t *testing.T) {
 	ok, failed, out = benchCounts(t, lk, "introspect", client.ClientID, client.ClientSecret)
 	if ok == 0 || failed != 0 {
 		t.Errorf("bench introspect: %d ok, %d failed; want some and none:\n%s", ok, failed, out)
+	}
+	// An introspection that answers active:false is not counted as one:
+	// the token is revoked half-way through the run.
+	run := benchStart(t, lk, "introspect", client.ClientID, client.ClientSecret, "2s")
+	time.Sleep(700 * time.Millisecond)
+	lk.postJSON(t, "/admin/realms/acme/clients/"+client.ClientID+"/revoke-tokens", "", withBearer(admin)).requireStatus(t, http.StatusNoContent)
+	if ok, failed, out = benchWait(t, run); ok == 0 || failed == 0 || !strings.Contains(out, `first error: HTTP 200 without "active":true`) {
+		t.Errorf("bench introspect of a token revoked half-way: %d ok, %d failed; want both, and the inactive answer as the error:\n%s", ok, failed, out)
 	}
 
 	ok, failed, out = benchCounts(t, lk, "token", client.ClientID, "not-the-secret")
