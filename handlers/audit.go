@@ -307,7 +307,14 @@ func (a *api) streamAudit(c echo.Context) error {
 			if out.Len() == 0 {
 				continue
 			}
-			// Nothing goes out on a token revoked since the last look.
+			// Nothing goes out on a token revoked since the last look. The
+			// tail and the read models follow the stream apart: the models
+			// first catch up with this batch, which may itself revoke the
+			// token (at most a second; a model that lags more is checked as
+			// it is).
+			waitCtx, stopWaiting := context.WithTimeout(ctx, time.Second)
+			_ = rl.WaitFor(waitCtx, b.seq)
+			stopWaiting()
 			if !a.stillAuthorized(c, strings.TrimSpace(rawToken), rl.Name) {
 				send(": the access token is no longer valid\n\n")
 				return nil

@@ -723,6 +723,21 @@ func TestAuditStreamHeartbeatAndRevokedToken(t *testing.T) {
 			requireStatus(t, http.StatusOK)
 	}
 	lk.createClient(t, keep, "acme", `{"name":"after the revocation"}`)
+	// A realm's own management token, revoked in that realm: the entry
+	// of its own revocation is not sent to it.
+	own := lk.createClient(t, keep, "acme", `{"name":"acme admin","scopes":["management"]}`)
+	ownTok := lk.clientToken(t, "acme", own.ClientID, own.ClientSecret, "management").AccessToken
+	self := (&auEnv{lk: lk, admin: ownTok}).openStream(t, url.Values{}, "")
+	lk.postForm(t, revokePath("acme"), url.Values{"token": {ownTok}}.Encode(), withBasic(own.ClientID, own.ClientSecret)).
+		requireStatus(t, http.StatusOK)
+	select {
+	case <-self.done:
+		if text := self.rawText(); strings.Contains(text, "token.revoked") || !strings.Contains(text, "no longer valid") {
+			t.Errorf("stream of a token revoked in its own realm ended with:\n%s", text)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("stream of a token revoked in its own realm still open 5 s later:\n%s", self.rawText())
+	}
 	select {
 	case <-busy.done:
 		if text := busy.rawText(); strings.Contains(text, "after the revocation") || !strings.Contains(text, "no longer valid") {
