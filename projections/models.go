@@ -124,7 +124,9 @@ func (m *Users) restore(byID map[string]*domain.User) {
 			u.Memberships = []domain.Membership{}
 		}
 		for client, c := range u.Consents {
-			u.Consents[client] = domain.Consent{Scopes: orEmpty(c.Scopes), Teams: orEmpty(c.Teams)}
+			// gob drops empty slices; every other field is kept as it was.
+			c.Scopes, c.Teams = orEmpty(c.Scopes), orEmpty(c.Teams)
+			u.Consents[client] = c
 		}
 		m.byID[id] = u
 		m.byUsername[strings.ToLower(u.Username)] = id
