@@ -365,6 +365,11 @@ func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eve
 	}
 
 	u, found := rl.Users.ByUsername(username)
+	if found && u.LockedUntil > now {
+		// Locked by this replica before a restart, or by another one: the
+		// lock is in the user's history, not only in this process.
+		return LoginResult{LockedUntil: time.Unix(u.LockedUntil, 0)}
+	}
 	hash := dummyHash
 	if found && u.HasPassword {
 		if raw, err := rl.reg.passwords.Get(ctx, rl.Name, u.ID); err == nil {
