@@ -112,7 +112,7 @@ func (a *api) authorize(c echo.Context) error {
 			Action: "/realms/" + rl.Name + "/login-actions/authenticate", Pending: sealed,
 		})
 	}
-	return a.consentStep(c, rl, client, user, session, sealed, pending, http.StatusFound)
+	return a.consentStep(c, rl, client, user, session, pending, http.StatusFound)
 }
 
 // authParams reads an authorization request: the query of a GET, the form

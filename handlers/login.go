@@ -95,13 +95,13 @@ func (a *api) signIn(c echo.Context) error {
 		return domainError(c, a.log, err)
 	}
 	a.setCookie(c, rl.Name, sessionCookie, cookie, domain.UISessionLifetime)
-	return a.consentStep(c, rl, client, res.User, session, sealed, p, http.StatusSeeOther)
+	return a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
 }
 
 // consentStep issues the code at once when a remembered consent covers the
 // request (and prompt=consent does not ask again); otherwise it shows the
 // consent page, or answers consent_required for prompt=none.
-func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, sealed string, p realms.Pending, status int) error {
+func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
 	prompts := strings.Fields(p.Request.Prompt)
 	tree := rl.Nodes.Tree()
 	selectable := domain.SelectableTeams(user, client, tree)
@@ -123,6 +123,11 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	name := user.DisplayName
 	if name == "" {
 		name = user.Username
+	}
+	p.ShownTo, p.ShownPreset = user.ID, client.AccessPreset
+	sealed, err := rl.SealPending(p, a.now())
+	if err != nil {
+		return domainError(c, a.log, err)
 	}
 	return render(c, http.StatusOK, "consent.html", page{
 		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, Username: name,
@@ -157,6 +162,12 @@ func (a *api) consent(c echo.Context) error {
 	case "approve":
 	default:
 		return errorPage(c, http.StatusBadRequest, rl.Name, "Choose Allow or Deny.")
+	}
+	if p.ShownTo != user.ID || p.ShownPreset != client.AccessPreset {
+		// The page named another user (someone else signed in in this
+		// browser since), or described other access (the client's preset
+		// changed since): ask again with what holds now.
+		return a.consentStep(c, rl, client, user, session, p, http.StatusSeeOther)
 	}
 	selectable := domain.SelectableTeams(user, client, rl.Nodes.Tree())
 	if oerr := domain.CheckTeamChoice(teams, selectable, client.TeamSelection); oerr != nil {

@@ -23,6 +23,11 @@ type Pending struct {
 	// signed in after it: prompt=login and an exceeded max_age ask for that.
 	SignInAfterMs int64 `json:"a,omitempty"`
 	ExpiresAt     int64 `json:"e"`
+	// ShownTo and ShownPreset are set when the consent page is shown: the
+	// user it named and the access it described. An approval counts only
+	// for that user and that access; otherwise the page is shown again.
+	ShownTo     string `json:"u,omitempty"`
+	ShownPreset string `json:"p,omitempty"`
 }
 
 // SealPending seals a pending request for this realm.

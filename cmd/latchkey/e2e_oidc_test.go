@@ -754,6 +754,67 @@ func TestSignInSessionsAndLogout(t *testing.T) {
 	}
 }
 
+// TestConsentCountsOnlyForWhatWasShown: an approval posted from a consent
+// page counts for the user that page named and the access it described.
+// Another user signed in since in the same browser, or a preset changed
+// since, and the page is shown again with what holds now.
+func TestConsentCountsOnlyForWhatWasShown(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	lk.postJSON(t, "/admin/realms/acme/users", `{"username":"bob","display_name":"Bob","password":"bob's long password","memberships":[{"node":"team-a","role":"editor"}]}`,
+		withBearer(w.admin)).requireStatus(t, http.StatusCreated)
+	cfg := w.oauthConfig(oidc.ScopeOpenID)
+	authURL := func(extra ...oauth2.AuthCodeOption) string {
+		return cfg.AuthCodeURL("s", append(extra, oauth2.S256ChallengeOption(oauth2.GenerateVerifier()))...)
+	}
+	b := newBrowser(t)
+	signIn := func(url, user, password string) pageResp {
+		t.Helper()
+		action, fields := formOf(t, lk.base, b.get(url).body)
+		fields.Set("username", user)
+		fields.Set("password", password)
+		page := b.post(action, fields)
+		if page.status != http.StatusOK || !strings.Contains(page.body, "wants access") {
+			t.Fatalf("signing in as %s: %d, want the consent page", user, page.status)
+		}
+		return page
+	}
+	approve := func(page pageResp) pageResp {
+		t.Helper()
+		action, fields := formOf(t, lk.base, page.body)
+		fields.Set("action", "approve")
+		fields.Add("team", "team-a")
+		return b.post(action, fields)
+	}
+
+	forAlice := signIn(authURL(), "alice", "correct horse battery")
+	if !strings.Contains(forAlice.body, "Signed in as <strong>Alice</strong>") || !strings.Contains(forAlice.body, "Full access") {
+		t.Fatalf("consent page for Alice:\n%s", forAlice.body)
+	}
+	signIn(authURL(oauth2.SetAuthURLParam("prompt", "login")), "bob", "bob's long password")
+	// Alice's page, approved while Bob is the browser's user: asked again, as Bob.
+	again := approve(forAlice)
+	if again.status != http.StatusOK || !strings.Contains(again.body, "Signed in as <strong>Bob</strong>") {
+		t.Fatalf("Alice's consent page approved after Bob signed in: %d %q, want the consent page again for Bob", again.status, again.location)
+	}
+	// The client's preset changes while Bob reads the page: asked again,
+	// saying read-only.
+	lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+w.app, strings.NewReader(`{"access_preset":"read_only"}`),
+		withBearer(w.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
+	readOnly := approve(again)
+	if readOnly.status != http.StatusOK || !strings.Contains(readOnly.body, "Read-only access") {
+		t.Fatalf("consent approved after the preset changed: %d %q, want the page again, read-only", readOnly.status, readOnly.location)
+	}
+	done := approve(readOnly)
+	if done.status != http.StatusSeeOther || redirectQuery(t, done.location).Get("code") == "" {
+		t.Fatalf("approving the page as shown: %d %q, want a code", done.status, done.location)
+	}
+	if n := len(eventsOf(lk.events(t, w.admin, "acme", "after_seq=0&limit=1000").Events, "user.consent_granted", "")); n != 1 {
+		t.Errorf("%d user.consent_granted events, want the one approval of what was shown", n)
+	}
+}
+
 func TestDisabledUserTokensAreInactive(t *testing.T) {
 	t.Parallel()
 	w := setUpOIDC(t)
