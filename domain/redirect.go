@@ -37,10 +37,8 @@ func redirectURIProblem(raw string) string {
 	if u.User != nil {
 		return "user info is not allowed"
 	}
-	if p := u.Port(); p != "" {
-		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return "the port must be 1 to 65535"
-		}
+	if problem := portProblem(u); problem != "" {
+		return problem
 	}
 	switch u.Scheme {
 	case "https":
@@ -52,6 +50,16 @@ func redirectURIProblem(raw string) string {
 		return "http is allowed only for 127.0.0.1, [::1] and localhost"
 	}
 	return "the scheme must be https"
+}
+
+// portProblem refuses a port outside 1-65535 (url.Parse takes any digits).
+func portProblem(u *url.URL) string {
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return "the port must be 1 to 65535"
+		}
+	}
+	return ""
 }
 
 func isLoopback(host string) bool {
@@ -73,7 +81,8 @@ func RedirectURIMatches(registered []string, requested string) bool {
 		}
 	}
 	req, err := url.Parse(requested)
-	if err != nil || req.Scheme != "http" || !isLoopback(req.Hostname()) || req.User != nil || strings.Contains(requested, "#") {
+	if err != nil || req.Scheme != "http" || !isLoopback(req.Hostname()) || req.User != nil || strings.Contains(requested, "#") ||
+		portProblem(req) != "" {
 		return false
 	}
 	for _, r := range registered {

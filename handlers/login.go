@@ -88,6 +88,13 @@ func (a *api) signIn(c echo.Context) error {
 	if ua.Device != "" {
 		device = ua.Device + " (" + ua.OS + ")"
 	}
+	// The browser's earlier session, if any (someone else's, or this
+	// user's before a fresh sign-in), ends: one browser, one session.
+	if old, oldUser, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix()); ok {
+		if err := rl.EndSession(c.Request().Context(), old.SessionID, "signed in again", a.browserMeta(c, oldUser.ID)); err != nil {
+			return domainError(c, a.log, err)
+		}
+	}
 	cookie, session, err := rl.CreateSession(c.Request().Context(), res.User,
 		realms.BrowserInfo{Device: device, Browser: strings.TrimSpace(ua.Name + " " + ua.Version), IP: c.RealIP()},
 		a.browserMeta(c, res.User.ID))
@@ -185,6 +192,11 @@ func (a *api) consent(c echo.Context) error {
 // issueCode records an authorization code and sends the browser back to the
 // client with code, state and iss.
 func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, teams []string, status int) error {
+	// The redirect URI was checked when the flow began; an administrator
+	// may have removed it since (a compromised one): no code goes there.
+	if problem := domain.CheckAuthTarget(client, p.Request.RedirectURI); problem != "" {
+		return errorPage(c, http.StatusBadRequest, rl.Name, "This application's sign-in request is no longer valid: "+problem+".")
+	}
 	meta := a.browserMeta(c, user.ID)
 	meta.ClientID = client.ID
 	rl.TouchSession(s, meta)

@@ -177,8 +177,11 @@ func (rl *Realm) SetPassword(ctx context.Context, id, pw string, meta eventstore
 		} else {
 			_ = rl.reg.passwords.Delete(ctx, rl.Name, id)
 		}
+		return err
 	}
-	return err
+	// Whoever signed in with the old password is signed out.
+	rl.endSessionsOf(ctx, id, "password changed", meta)
+	return nil
 }
 
 // SetMemberships replaces a user's memberships; tokens already issued see

@@ -754,11 +754,13 @@ func TestSignInSessionsAndLogout(t *testing.T) {
 	}
 }
 
-// TestConsentCountsOnlyForWhatWasShown: an approval posted from a consent
-// page counts for the user that page named and the access it described.
-// Another user signed in since in the same browser, or a preset changed
-// since, and the page is shown again with what holds now.
-func TestConsentCountsOnlyForWhatWasShown(t *testing.T) {
+// TestSignInAndConsentFollowChangesMidFlow: an approval posted from a
+// consent page counts for the user that page named and the access it
+// described (another user signed in since in the same browser, or a
+// preset changed since, and the page is shown again); signing in ends the
+// browser's earlier session; a redirect URI removed mid-flow gets no code;
+// a password change signs the user out.
+func TestSignInAndConsentFollowChangesMidFlow(t *testing.T) {
 	t.Parallel()
 	w := setUpOIDC(t)
 	lk := w.lk
@@ -812,6 +814,46 @@ func TestConsentCountsOnlyForWhatWasShown(t *testing.T) {
 	}
 	if n := len(eventsOf(lk.events(t, w.admin, "acme", "after_seq=0&limit=1000").Events, "user.consent_granted", "")); n != 1 {
 		t.Errorf("%d user.consent_granted events, want the one approval of what was shown", n)
+	}
+	// Signing in as Bob ended Alice's session in this browser: one browser,
+	// one session.
+	var list struct {
+		Sessions []struct {
+			UserID string `json:"user_id"`
+		} `json:"sessions"`
+	}
+	lk.get(t, "/admin/realms/acme/ui-sessions", withBearer(w.admin)).decode(t, &list)
+	if len(list.Sessions) != 1 || list.Sessions[0].UserID == w.user {
+		t.Errorf("ui-sessions after Alice then Bob signed in in one browser: %+v, want Bob's only", list.Sessions)
+	}
+
+	// A redirect URI removed while the consent page is open gets no code.
+	lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+w.app, strings.NewReader(`{"access_preset":"full"}`),
+		withBearer(w.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
+	page := b.get(authURL(oauth2.SetAuthURLParam("prompt", "consent")))
+	if page.status != http.StatusOK || !strings.Contains(page.body, "wants access") {
+		t.Fatalf("prompt=consent: %d, want the consent page", page.status)
+	}
+	lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+w.app, strings.NewReader(`{"redirect_uris":["http://127.0.0.1/elsewhere"]}`),
+		withBearer(w.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
+	if p := approve(page); p.status != http.StatusBadRequest || p.location != "" {
+		t.Errorf("approved after its redirect URI was removed: %d %q, want an error page and no code", p.status, p.location)
+	}
+
+	lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+w.app, strings.NewReader(`{"redirect_uris":["`+w.callbackBase+`"]}`),
+		withBearer(w.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
+
+	// A password change signs the user out everywhere.
+	var bob struct {
+		Users []struct {
+			ID string `json:"id"`
+		} `json:"users"`
+	}
+	lk.get(t, "/admin/realms/acme/users?q=bob", withBearer(w.admin)).decode(t, &bob)
+	lk.do(t, http.MethodPut, "/admin/realms/acme/users/"+bob.Users[0].ID+"/password", strings.NewReader(`{"password":"bob's new long password"}`),
+		withBearer(w.admin), withContentType("application/json")).requireStatus(t, http.StatusNoContent)
+	if p := b.get(authURL(oauth2.SetAuthURLParam("prompt", "none"))); redirectQuery(t, p.location).Get("error") != "login_required" {
+		t.Errorf("prompt=none after the password changed: %d %q, want login_required", p.status, p.location)
 	}
 }
 
