@@ -89,8 +89,8 @@ func DecideDefineScope(e ScopeDefined) (ScopeDefined, error) {
 	if _, builtin := builtinScopes[e.Name]; builtin {
 		return ScopeDefined{}, &ConflictError{Message: e.Name + " is a built-in scope"}
 	}
-	if e.Description == "" || len(e.Description) > 500 {
-		return ScopeDefined{}, &ValidationError{Field: "description", Message: "description is required (shown at consent) and at most 500 characters"}
+	if !IsDisplayText(e.Description, 500) {
+		return ScopeDefined{}, &ValidationError{Field: "description", Message: "description is required (shown at consent): at most 500 characters, one line, no control or format characters"}
 	}
 	return e, nil
 }

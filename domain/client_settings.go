@@ -133,8 +133,8 @@ func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
 	if !IsDisplayText(s.Name, 200) {
 		bad("name is required: at most 200 characters, one line, no control or format characters")
 	}
-	if len(s.Description) > 2000 {
-		bad("description is at most 2000 characters")
+	if s.Description != "" && !isDescriptionText(s.Description, 2000) {
+		bad("description is at most 2000 characters, with no control or format characters but line breaks")
 	}
 	oneOf := func(field, v string, allowed ...string) {
 		if !slices.Contains(allowed, v) {

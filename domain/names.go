@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"regexp"
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -39,6 +40,20 @@ func IsDisplayText(s string, max int) bool {
 	}
 	for _, r := range s {
 		if unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp) {
+			return false
+		}
+	}
+	return true
+}
+
+// isDescriptionText is IsDisplayText for longer text that may keep line
+// breaks ("\n") between its lines.
+func isDescriptionText(s string, max int) bool {
+	if utf8.RuneCountInString(s) > max {
+		return false
+	}
+	for line := range strings.SplitSeq(s, "\n") {
+		if line != "" && !IsDisplayText(line, max) {
 			return false
 		}
 	}

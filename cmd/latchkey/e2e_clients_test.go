@@ -402,6 +402,7 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":"x","roles":[{"node":"acme-org","role":"owner"}]}`), `"owner"`)
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":"x","roles":[{"node":"nowhere","role":"viewer"}]}`), `"nowhere"`)
 		requireDetails(t, e.postJSON(t, "/clients", `{"name":""}`), "name")
+		requireDetails(t, e.postJSON(t, "/clients", `{"name":"x","description":"fine\nbut \u202e not this"}`), "description")
 		// A name is shown at consent: one line, no control or bidirectional
 		// formatting characters; its limit counts characters, not bytes.
 		for _, name := range []string{`"line\nbreak"`, `"pay\u202egro.lixe"`, `"nul\u0000"`, `"` + strings.Repeat("ü", 201) + `"`} {
@@ -515,6 +516,9 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 		e.send(t, http.MethodDelete, "/scopes/openid", "", "").checkError(t, http.StatusConflict, "conflict")
 		e.send(t, http.MethodPut, "/scopes/openid", "application/json", `{"description":"mine"}`).checkError(t, http.StatusConflict, "conflict")
 		e.send(t, http.MethodPut, "/scopes/tenant:x", "application/json", `{"description":"no"}`).checkError(t, http.StatusBadRequest, "invalid_request")
+		// Shown at consent: one line, no bidirectional overrides.
+		e.send(t, http.MethodPut, "/scopes/transcribe", "application/json", `{"description":"Read\u202e ətad ruoy etelep"}`).checkError(t, http.StatusBadRequest, "invalid_request")
+		e.send(t, http.MethodPut, "/scopes/transcribe", "application/json", `{"description":"two\nlines"}`).checkError(t, http.StatusBadRequest, "invalid_request")
 		e.send(t, http.MethodPut, "/scopes/tmp", "application/json", `{"description":"Temporary"}`).requireStatus(t, http.StatusOK)
 		e.send(t, http.MethodDelete, "/scopes/tmp", "", "").requireStatus(t, http.StatusNoContent)
 		e.send(t, http.MethodDelete, "/scopes/tmp", "", "").checkError(t, http.StatusNotFound, "not_found")
