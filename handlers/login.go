@@ -78,7 +78,7 @@ func (a *api) signIn(c echo.Context) error {
 		if !res.LockedUntil.IsZero() {
 			msg = "Too many failed sign-ins: this account is locked until " + res.LockedUntil.UTC().Format("15:04 MST") + "."
 		}
-		return render(c, http.StatusUnauthorized, "login.html", page{
+		return render(c, http.StatusOK, "login.html", page{
 			Title: "Sign in", Realm: rl.Name, ClientName: client.Name, Username: f["username"], Error: msg,
 			Action: "/realms/" + rl.Name + "/login-actions/authenticate", Pending: sealed,
 		})
@@ -152,7 +152,7 @@ func (a *api) consent(c echo.Context) error {
 	}
 	session, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
 	if !ok || (p.SignInAfterMs > 0 && session.SignedInMs <= p.SignInAfterMs) {
-		return errorPage(c, http.StatusUnauthorized, rl.Name, "Please sign in again; start again from the application.")
+		return errorPage(c, http.StatusForbidden, rl.Name, "Please sign in again; start again from the application.")
 	}
 	client, ok := rl.Clients.Get(p.Request.ClientID)
 	if !ok || !client.Enabled() {
