@@ -21,6 +21,9 @@ type (
 		Teams       []string `json:"teams"`
 		SessionID   string   `json:"sid"`
 		ExpiresAt   int64    `json:"exp"`
+		// FlowID names the authorization request the code completes: a
+		// request completes once, however often its forms are posted.
+		FlowID string `json:"flow_id,omitempty"`
 	}
 	// CodeRedeemed spends a code; the grant it started is named so a second
 	// redemption can revoke it.

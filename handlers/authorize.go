@@ -95,7 +95,7 @@ func (a *api) authorize(c echo.Context) error {
 	now := a.now().Unix()
 	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), now)
 	tooOld := signedIn && req.MaxAge >= 0 && now-sessionAuthTime(session) > req.MaxAge
-	pending := realms.Pending{Request: req, Scopes: scopes, CSRF: csrf}
+	pending := realms.Pending{Request: req, Scopes: scopes, CSRF: csrf, FlowID: randomToken()}
 	if tooOld || slices.Contains(prompts, "login") {
 		pending.SignInAfterMs = a.now().UnixMilli()
 	}

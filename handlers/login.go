@@ -40,6 +40,11 @@ func (a *api) pendingForm(c echo.Context) (rl *realms.Realm, f map[string]string
 	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(p.CSRF)) != 1 {
 		return nil, nil, nil, p, "", true, errorPage(c, http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
 	}
+	// A form of a request already answered (the back button, a replay)
+	// gets no second code, session or answer.
+	if p.FlowID != "" && rl.Authz.FlowCompleted(p.FlowID) {
+		return nil, nil, nil, p, "", true, errorPage(c, http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
+	}
 	return rl, f, teams, p, sealed, false, nil
 }
 
@@ -203,7 +208,7 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	code, err := rl.IssueCode(c.Request().Context(), domain.CodeIssued{
 		ClientID: client.ID, UserID: user.ID, RedirectURI: p.Request.RedirectURI, Scope: strings.Join(p.Scopes, " "),
 		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
-		Teams: teams, SessionID: s.SessionID,
+		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID,
 	}, meta)
 	if err != nil {
 		return domainError(c, a.log, err)

@@ -22,6 +22,7 @@ type Authz struct {
 	grants   map[string]*domain.Grant
 	tokens   map[string][]grantAccessToken // by grant
 	sessions map[string]*domain.Session
+	flows    map[string]string // FlowID → the code that completed it
 	sweptAt  int64
 }
 
@@ -29,7 +30,7 @@ type Authz struct {
 func NewAuthz() *Authz {
 	return &Authz{
 		codes: map[string]*domain.Code{}, grants: map[string]*domain.Grant{},
-		tokens: map[string][]grantAccessToken{}, sessions: map[string]*domain.Session{},
+		tokens: map[string][]grantAccessToken{}, sessions: map[string]*domain.Session{}, flows: map[string]string{},
 	}
 }
 
@@ -49,6 +50,9 @@ func (m *Authz) Apply(ev Event) {
 		}
 		next.Apply(ev.Seq, ev.Payload)
 		m.codes[ref.ID] = next
+		if next.FlowID != "" {
+			m.flows[next.FlowID] = ref.ID
+		}
 	case domain.AggregateGrant:
 		if t, ok := ev.Payload.(domain.TokenIssued); ok {
 			m.tokens[ref.ID] = append(m.tokens[ref.ID], grantAccessToken{jti: t.JTI, exp: t.ExpiresAt})
@@ -82,6 +86,7 @@ func (m *Authz) sweep(now int64) {
 	for id, c := range m.codes {
 		if c.ExpiresAt < cutoff {
 			delete(m.codes, id)
+			delete(m.flows, c.FlowID)
 		}
 	}
 	for id, list := range m.tokens {
@@ -105,6 +110,16 @@ func (m *Authz) sweep(now int64) {
 			delete(m.sessions, id)
 		}
 	}
+}
+
+// FlowCompleted reports whether a code was issued for the authorization
+// request flowID. Codes, and so their flows, are kept 15 minutes: as long
+// as a sealed request lives.
+func (m *Authz) FlowCompleted(flowID string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, done := m.flows[flowID]
+	return done
 }
 
 // Code returns an authorization code by id.

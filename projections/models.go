@@ -167,6 +167,9 @@ func (m *Authz) restore(s authzState) {
 	for id, c := range s.Codes {
 		c.Teams = orEmpty(c.Teams)
 		m.codes[id] = c
+		if c.FlowID != "" {
+			m.flows[c.FlowID] = id
+		}
 	}
 	for id, g := range s.Grants {
 		g.Teams = orEmpty(g.Teams)

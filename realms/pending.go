@@ -16,7 +16,10 @@ const pendingLifetime = 15 * time.Minute
 // any replica can continue it and nobody can alter it.
 type Pending struct {
 	Request domain.AuthRequest `json:"r"`
-	Scopes  []string           `json:"s"`
+	// FlowID names this authorization request; its code carries it, and
+	// a form of a request already completed is refused.
+	FlowID string   `json:"f"`
+	Scopes []string `json:"s"`
 	// CSRF must equal the browser's CSRF cookie on every form post.
 	CSRF string `json:"c"`
 	// SignInAfterMs (Unix milliseconds), when set, requires a session

@@ -814,6 +814,10 @@ func TestSignInAndConsentFollowChangesMidFlow(t *testing.T) {
 	if done.status != http.StatusSeeOther || redirectQuery(t, done.location).Get("code") == "" {
 		t.Fatalf("approving the page as shown: %d %q, want a code", done.status, done.location)
 	}
+	// The same form again (the back button, a replay): no second code.
+	if replay := approve(readOnly); replay.status != http.StatusConflict || replay.location != "" {
+		t.Errorf("the completed consent form posted again: %d %q, want 409 and no code", replay.status, replay.location)
+	}
 	if n := len(eventsOf(lk.events(t, w.admin, "acme", "after_seq=0&limit=1000").Events, "user.consent_granted", "")); n != 1 {
 		t.Errorf("%d user.consent_granted events, want the one approval of what was shown", n)
 	}
