@@ -55,6 +55,20 @@ func auditRegistry(t *testing.T, srv *estest.Server, cfg realms.AuditConfig) *re
 	return reg
 }
 
+// acmeRealm starts a server, opens a registry with cfg (closed when the
+// test ends) and creates realm acme in it.
+func acmeRealm(t *testing.T, cfg realms.AuditConfig) (*estest.Server, *realms.Registry, *realms.Realm) {
+	t.Helper()
+	srv := estest.Start(t, t.TempDir())
+	reg := auditRegistry(t, srv, cfg)
+	t.Cleanup(reg.Close)
+	rl, err := reg.Create(context.Background(), "acme", sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, reg, rl
+}
+
 func sysMeta() eventstore.Meta {
 	return eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
 }
@@ -489,14 +503,8 @@ func TestReplicasKeepOneChain(t *testing.T) {
 // TestCheckpointSignatureUsesTheRealmKey: a checkpoint verifies with the
 // realm's published ES256 key and no other.
 func TestCheckpointSignatureUsesTheRealmKey(t *testing.T) {
-	srv := estest.Start(t, t.TempDir())
+	srv, _, rl := acmeRealm(t, fastAudit)
 	ctx := context.Background()
-	reg := auditRegistry(t, srv, fastAudit)
-	defer reg.Close()
-	rl, err := reg.Create(ctx, "acme", sysMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
 	waitCovered(t, srv.Store, "acme")
 	m, ok, err := srv.Store.LastMsg(ctx, "acme", realms.CheckpointSubject("acme"))
 	if err != nil || !ok {
@@ -691,14 +699,8 @@ func TestBacklogIsCoveredInPieces(t *testing.T) {
 // that the chain's end moved back, checkpoints again from what is left,
 // and verify names the removed checkpoint.
 func TestDeletingTheLastCheckpointWhileRunning(t *testing.T) {
-	srv := estest.Start(t, t.TempDir())
+	srv, _, rl := acmeRealm(t, fastAudit)
 	ctx := context.Background()
-	reg := auditRegistry(t, srv, fastAudit)
-	defer reg.Close()
-	rl, err := reg.Create(ctx, "acme", sysMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
 	waitCovered(t, srv.Store, "acme")
 	last, ok, err := srv.Store.LastMsg(ctx, "acme", realms.CheckpointSubject("acme"))
 	if err != nil || !ok {
@@ -797,14 +799,8 @@ func checkpointsAfter(t *testing.T, st *eventstore.Store, realm string, seq uint
 // checkpoints; a negative value turns checkpoints off while the service
 // runs, and turning them on again covers what was written meanwhile.
 func TestCheckpointSettingsTakeEffectAndStayBounded(t *testing.T) {
-	srv := estest.Start(t, t.TempDir())
+	srv, _, rl := acmeRealm(t, fastAudit)
 	ctx := context.Background()
-	reg := auditRegistry(t, srv, fastAudit)
-	defer reg.Close()
-	rl, err := reg.Create(ctx, "acme", sysMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
 	settings := func(every int) {
 		t.Helper()
 		s := rl.State().Settings
@@ -865,16 +861,10 @@ func TestCheckpointSettingsTakeEffectAndStayBounded(t *testing.T) {
 // the server, turning the realm's checkpoints off would let them expire
 // unattested (read later as tampering): refused, and nothing written.
 func TestCheckpointsCannotBeTurnedOffUnderServerRetention(t *testing.T) {
-	srv := estest.Start(t, t.TempDir())
+	_, _, rl := acmeRealm(t, realms.AuditConfig{CheckpointEvery: 8, CheckpointInterval: 100 * time.Millisecond, TokenRetention: 25 * time.Hour})
 	ctx := context.Background()
-	reg := auditRegistry(t, srv, realms.AuditConfig{CheckpointEvery: 8, CheckpointInterval: 100 * time.Millisecond, TokenRetention: 25 * time.Hour})
-	defer reg.Close()
-	rl, err := reg.Create(ctx, "acme", sysMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
 	before := rl.State().Version
-	err = rl.UpdateSettings(ctx, domain.RealmSettings{CheckpointEvery: -1}, sysMeta())
+	err := rl.UpdateSettings(ctx, domain.RealmSettings{CheckpointEvery: -1}, sysMeta())
 	var verr *domain.ValidationError
 	if !errors.As(err, &verr) {
 		t.Fatalf("checkpoints off under the server's token retention: err = %v, want a ValidationError", err)

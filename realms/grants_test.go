@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore/estest"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -16,14 +15,8 @@ import (
 // expected-version write that keeps concurrent revocations from
 // duplicating must not let a busy grant escape revocation.
 func TestRevokeGrantWinsOverConcurrentRefreshes(t *testing.T) {
-	srv := estest.Start(t, t.TempDir())
+	srv, _, rl := acmeRealm(t, realms.AuditConfig{CheckpointEvery: -1})
 	ctx := context.Background()
-	reg := auditRegistry(t, srv, realms.AuditConfig{CheckpointEvery: -1})
-	defer reg.Close()
-	rl, err := reg.Create(ctx, "acme", sysMeta())
-	if err != nil {
-		t.Fatal(err)
-	}
 	ref := domain.GrantRef("g1")
 	seq, err := srv.Store.Append(ctx, "acme", ref, 0, sysMeta(),
 		domain.GrantCreated{GrantID: "g1", ClientID: "c", UserID: "u", RefreshHash: "h0", RefreshExpires: time.Now().Add(time.Hour).Unix()})

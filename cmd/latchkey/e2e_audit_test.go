@@ -690,6 +690,20 @@ func sharedMessageIndex(evs []sseEvent) int {
 	return -1
 }
 
+// requireEndedUnsent requires a revoked token's stream to end within 5 s,
+// saying why, without having sent the entry that mentions unsent.
+func requireEndedUnsent(t *testing.T, what string, s *sseStream, unsent string) {
+	t.Helper()
+	select {
+	case <-s.done:
+		if text := s.rawText(); strings.Contains(text, unsent) || !strings.Contains(text, "no longer valid") {
+			t.Errorf("stream of %s ended with:\n%s", what, text)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("stream of %s still open 5 s later:\n%s", what, s.rawText())
+	}
+}
+
 func mustSeq(t *testing.T, id string) uint64 {
 	t.Helper()
 	var seq uint64
@@ -730,22 +744,8 @@ func TestAuditStreamHeartbeatAndRevokedToken(t *testing.T) {
 	self := (&auEnv{lk: lk, admin: ownTok}).openStream(t, url.Values{}, "")
 	lk.postForm(t, revokePath("acme"), url.Values{"token": {ownTok}}.Encode(), withBasic(own.ClientID, own.ClientSecret)).
 		requireStatus(t, http.StatusOK)
-	select {
-	case <-self.done:
-		if text := self.rawText(); strings.Contains(text, "token.revoked") || !strings.Contains(text, "no longer valid") {
-			t.Errorf("stream of a token revoked in its own realm ended with:\n%s", text)
-		}
-	case <-time.After(5 * time.Second):
-		t.Errorf("stream of a token revoked in its own realm still open 5 s later:\n%s", self.rawText())
-	}
-	select {
-	case <-busy.done:
-		if text := busy.rawText(); strings.Contains(text, "after the revocation") || !strings.Contains(text, "no longer valid") {
-			t.Errorf("stream of a revoked token with an entry to send ended with:\n%s", text)
-		}
-	case <-time.After(5 * time.Second):
-		t.Errorf("stream of a revoked token still open 5 s after an entry came:\n%s", busy.rawText())
-	}
+	requireEndedUnsent(t, "a token revoked in its own realm", self, "token.revoked")
+	requireEndedUnsent(t, "a revoked token with an entry to send", busy, "after the revocation")
 
 	select {
 	case <-doomed.done:
