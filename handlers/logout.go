@@ -13,9 +13,10 @@ import (
 
 // logout is RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0),
 // GET or POST /realms/{realm}/protocol/openid-connect/logout. With a valid
-// id_token_hint issued in this browser session it ends the session at once;
-// otherwise the user is asked to confirm (a form post carrying the browser's CSRF value), so
-// that another site cannot sign people out. It then returns to
+// id_token_hint issued in this browser session it ends the session at
+// once; otherwise the user is asked to confirm (a form post carrying the
+// browser's CSRF value), so that another site cannot sign people out, not
+// even with an ID token of its own. It then returns to
 // post_logout_redirect_uri only if the client (client_id, which must agree
 // with the hint's audience) registered it; otherwise it shows a page.
 // Never an open redirect.
