@@ -1,6 +1,9 @@
 package domain
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // OAuth 2.0 error codes (RFC 6749 §5.2, RFC 6750 §3.1).
 const (
@@ -34,7 +37,7 @@ type ClientCredentialsGrant struct {
 // DecideClientCredentials checks that an authenticated client may use the
 // client-credentials grant with the requested scope, and decides the nodes
 // the token may act on: those the client's roles (or owner node) allow,
-// narrowed to one by a tenant:<slug> or team:<slug> scope.
+// narrowed to one by a tenant:<slug> or team:<slug> scope, and its preset.
 func DecideClientCredentials(c *Client, requestedScope string, tree Tree) (ClientCredentialsGrant, *OAuthError) {
 	if !c.Allows(GrantClientCredentials) {
 		return ClientCredentialsGrant{}, &OAuthError{Code: ErrUnauthorizedClient, Description: "client is not allowed the client_credentials grant"}
@@ -48,6 +51,12 @@ func DecideClientCredentials(c *Client, requestedScope string, tree Tree) (Clien
 		return ClientCredentialsGrant{}, oerr
 	}
 	nodes := ServiceNodes(c, tree)
+	if len(nodes) == 0 && c.NodeBound() {
+		// Roles, an owner node or team restrictions make the client's reach
+		// a set of nodes; when none is left, an empty list must not read as
+		// "no limit".
+		return ClientCredentialsGrant{}, &OAuthError{Code: ErrInvalidScope, Description: "this client's roles, owner node and team restrictions leave no node to act on"}
+	}
 	if req.node != "" {
 		if !anyWithin(tree, req.node, nodes) {
 			return ClientCredentialsGrant{}, &OAuthError{Code: ErrInvalidScope, Description: "this client may not act on node " + req.node}
@@ -56,42 +65,81 @@ func DecideClientCredentials(c *Client, requestedScope string, tree Tree) (Clien
 	}
 	return ClientCredentialsGrant{
 		Subject: c.ID, Scope: strings.Join(scopes, " "), Nodes: nodes,
-		Preset: c.AccessPreset, Lifetime: c.AccessTokenLifetime,
+		Preset: c.servicePreset(nodes, tree), Lifetime: c.AccessTokenLifetime,
 	}, nil
 }
 
 // ServiceNodes are the nodes a service client's tokens may act on: the
-// nodes of its roles that its owner node and team restrictions allow — and
-// where a role sits above a restriction (a role on an organization, a
-// restriction to one of its teams), the restricted nodes under the role —
-// or its owner node when it has no roles.
+// nodes of its roles (without roles, its owner node, or else its team
+// restrictions) that its owner node and team restrictions allow — and where
+// such a node sits above a restriction (a role on an organization, a
+// restriction to one of its teams), the restricted nodes under it.
 func ServiceNodes(c *Client, tree Tree) []string {
+	roots := make([]string, 0, len(c.Roles))
+	for _, r := range c.Roles {
+		roots = append(roots, r.Node)
+	}
+	if len(roots) == 0 && c.OwnerNode != "" {
+		roots = append(roots, c.OwnerNode)
+	}
+	if len(roots) == 0 {
+		roots = append(roots, c.TeamRestrictions...)
+	}
 	nodes := []string{}
 	add := func(n string) {
 		if !contains(nodes, n) {
 			nodes = append(nodes, n)
 		}
 	}
-	for _, r := range c.Roles {
-		if _, ok := tree.Get(r.Node); !ok {
+	for _, root := range roots {
+		if _, ok := tree.Get(root); !ok {
 			continue
 		}
-		if c.permits(r.Node, tree) {
-			add(r.Node)
+		if c.permits(root, tree) {
+			add(root)
 			continue
 		}
 		for _, t := range c.TeamRestrictions {
-			if _, ok := tree.Get(t); ok && tree.Within(t, r.Node) && c.permits(t, tree) {
+			if _, ok := tree.Get(t); ok && tree.Within(t, root) && c.permits(t, tree) {
 				add(t)
 			}
 		}
 	}
-	if len(nodes) == 0 && c.OwnerNode != "" {
-		if _, ok := tree.Get(c.OwnerNode); ok {
-			nodes = append(nodes, c.OwnerNode)
+	return nodes
+}
+
+// NodeBound reports whether the client's tokens are limited to nodes.
+func (c *Client) NodeBound() bool {
+	return len(c.Roles) > 0 || c.OwnerNode != "" || len(c.TeamRestrictions) > 0
+}
+
+// servicePreset is a service token's access: full only where the client's
+// preset is full and, if it has roles, its role on every node the token
+// carries is editor or admin — a viewer reads, as with users.
+func (c *Client) servicePreset(nodes []string, tree Tree) string {
+	if c.AccessPreset != PresetFull || len(c.Roles) == 0 {
+		return c.AccessPreset
+	}
+	for _, n := range nodes {
+		if role := c.roleOn(n, tree); role == "" || role == "viewer" {
+			return PresetReadOnly
 		}
 	}
-	return nodes
+	return PresetFull
+}
+
+// roleOn is the strongest of the client's roles that covers node.
+func (c *Client) roleOn(node string, tree Tree) string {
+	best := -1
+	for _, r := range c.Roles {
+		if tree.Within(node, r.Node) {
+			best = max(best, slices.Index(Roles, r.Role))
+		}
+	}
+	if best < 0 {
+		return ""
+	}
+	return Roles[best]
 }
 
 // permits reports whether the client's owner node and team restrictions

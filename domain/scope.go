@@ -46,6 +46,9 @@ func parseScope(raw string) (requestedScope, *OAuthError) {
 		}
 		if isNarrowingScope(s) {
 			_, slug, _ := strings.Cut(s, ":")
+			if slug == "" {
+				return r, &OAuthError{Code: ErrInvalidScope, Description: s + " names no node"}
+			}
 			if r.node != "" && r.node != slug {
 				return r, &OAuthError{Code: ErrInvalidScope, Description: "name at most one tenant: or team: scope"}
 			}

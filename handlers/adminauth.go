@@ -16,9 +16,10 @@ type principal struct {
 	Realm    string
 	ClientID string
 	Subject  string
-	// realmWide: a service client owned by no node, acting as itself. Only
-	// such clients administer a realm; a node-owned client's tokens must
-	// never reach outside its node, and a user-delegated token is not an
+	// realmWide: a service client acting as itself and bound to no node
+	// (no owner node, roles or team restrictions). Only such clients
+	// administer a realm; a node-bound client's tokens must never reach
+	// outside its nodes, and a user-delegated token is not an
 	// administrator's.
 	realmWide bool
 }
@@ -95,7 +96,7 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if !ok {
 		return principal{}, "", false
 	}
-	realmWide := cl.Kind == domain.KindService && cl.OwnerNode == "" && info.Subject == cl.ID
+	realmWide := cl.Kind == domain.KindService && !cl.NodeBound() && info.Subject == cl.ID
 	// A scope the client has lost since (management taken away) no longer
 	// counts, whatever the token says.
 	scope := domain.KeepAllowed(info.Scope, cl.Scopes)

@@ -1226,6 +1226,51 @@ func TestNodesAndClientScoping(t *testing.T) {
 		e.send(t, http.MethodDelete, "/nodes/acme-org", "", "").checkError(t, http.StatusConflict, "conflict")
 	})
 
+	t.Run("reach and preset of service tokens", func(t *testing.T) {
+		nodesAndPreset := func(c lcClient, scope string) ([]string, any) {
+			t.Helper()
+			claims := lcClaims(t, e.tokenOK(t, c.ClientID, c.ClientSecret, scope))
+			return strs(claims["nodes"]), claims["preset"]
+		}
+		// Without roles, an owner node is kept within the team restrictions.
+		owned := e.create(t, `{"name":"owned restricted","scopes":["read"],"owner_node":"acme-org","team_restrictions":["team-b"]}`)
+		if got, _ := nodesAndPreset(owned, ""); !slices.Equal(got, []string{"team-b"}) {
+			t.Errorf("owner acme-org restricted to team-b: nodes %v, want [team-b]", got)
+		}
+		e.token(t, owned.ClientID, owned.ClientSecret, "team:team-a").checkError(t, http.StatusBadRequest, "invalid_scope")
+		e.token(t, owned.ClientID, owned.ClientSecret, "tenant:").checkError(t, http.StatusBadRequest, "invalid_scope")
+		restricted := e.create(t, `{"name":"restricted only","scopes":["read"],"team_restrictions":["team-b"]}`)
+		if got, _ := nodesAndPreset(restricted, ""); !slices.Equal(got, []string{"team-b"}) {
+			t.Errorf("restricted to team-b, no roles: nodes %v, want [team-b]", got)
+		}
+		// Roles that the restrictions leave nothing of give no token, not
+		// an unlimited one.
+		nowhere := e.create(t, `{"name":"nowhere","scopes":["read"],"roles":[{"node":"proj","role":"editor"}],"team_restrictions":["team-b"]}`)
+		e.token(t, nowhere.ClientID, nowhere.ClientSecret, "").checkError(t, http.StatusBadRequest, "invalid_scope")
+
+		// A viewer reads, whatever the client's preset says.
+		mixed := e.create(t, `{"name":"mixed roles","scopes":["read"],"access_preset":"full","roles":[{"node":"team-b","role":"viewer"},{"node":"proj","role":"editor"}]}`)
+		if nodes, preset := nodesAndPreset(mixed, ""); !slices.Equal(nodes, []string{"team-b", "proj"}) || preset != "read_only" {
+			t.Errorf("viewer on team-b, editor on proj, preset full: nodes %v preset %v, want read_only", nodes, preset)
+		}
+		if _, preset := nodesAndPreset(mixed, "tenant:proj"); preset != "full" {
+			t.Errorf("narrowed to proj (editor): preset %v, want full", preset)
+		}
+		if _, preset := nodesAndPreset(mixed, "team:team-b"); preset != "read_only" {
+			t.Errorf("narrowed to team-b (viewer): preset %v, want read_only", preset)
+		}
+
+		// Only a management client without roles, owner or restrictions
+		// administers the realm.
+		limited := e.create(t, `{"name":"limited admin","scopes":["management"],"roles":[{"node":"proj","role":"viewer"}]}`)
+		tok := e.tokenOK(t, limited.ClientID, limited.ClientSecret, "management")
+		r := e.lk.postJSON(t, e.path("/clients"), `{"name":"escalated","scopes":["management"]}`, withBearer(tok))
+		r.checkError(t, http.StatusForbidden, "insufficient_scope")
+		if !strings.HasPrefix(r.header.Get("WWW-Authenticate"), "Bearer ") {
+			t.Errorf("403 for a node-bound management token: WWW-Authenticate %q", r.header.Get("WWW-Authenticate"))
+		}
+	})
+
 	t.Run("referenced nodes", func(t *testing.T) {
 		if nodeClient.ClientID == "" {
 			t.Skip("no node credentials client")
