@@ -216,6 +216,9 @@ func NarrowScope(granted, requested string) (string, *OAuthError) {
 	if oerr != nil {
 		return "", oerr
 	}
+	if req.node != "" {
+		return "", &OAuthError{Code: ErrInvalidScope, Description: "teams are chosen at consent; tenant: and team: do not apply to a refresh"}
+	}
 	have := splitScope(granted)
 	for _, s := range req.scopes {
 		if !slices.Contains(have, s) {

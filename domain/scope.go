@@ -103,11 +103,16 @@ func joinScope(scopes []string) string { return strings.Join(scopes, " ") }
 // KeepAllowed drops from a granted scope what the client may no longer be
 // given ("openid" always stays).
 func KeepAllowed(granted string, allowed []string) string {
+	return joinScope(AllowedScopes(splitScope(granted), allowed))
+}
+
+// AllowedScopes keeps the scopes a client still holds ("openid" always).
+func AllowedScopes(scopes, allowed []string) []string {
 	var kept []string
-	for _, s := range splitScope(granted) {
+	for _, s := range scopes {
 		if s == ScopeOpenID || contains(allowed, s) {
 			kept = append(kept, s)
 		}
 	}
-	return joinScope(kept)
+	return kept
 }

@@ -114,6 +114,7 @@ func (a *api) signIn(c echo.Context) error {
 // request (and prompt=consent does not ask again); otherwise it shows the
 // consent page, or answers consent_required for prompt=none.
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
+	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
 	prompts := strings.Fields(p.Request.Prompt)
 	tree := rl.Nodes.Tree()
 	selectable := domain.SelectableTeams(user, client, tree)
@@ -188,6 +189,8 @@ func (a *api) consent(c echo.Context) error {
 	if teams == nil {
 		teams = []string{}
 	}
+	// A scope the client lost while the page was open is not granted.
+	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
 	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
 		return domainError(c, a.log, err)
 	}

@@ -107,9 +107,11 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	if !ok || !user.Active() || c.Version < user.CutoffSeq {
 		return TokenSet{}, invalidGrant("the user is no longer active"), nil
 	}
+	// A scope the client lost since the code was issued is not granted.
+	scope := domain.KeepAllowed(c.Scope, client.Scopes)
 	grantID := uuid.NewString()
 	grant := domain.GrantCreated{
-		GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: c.Scope,
+		GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
 		Teams: c.Teams, SessionID: c.SessionID, AuthTime: c.AuthTime,
 	}
 	var refresh string
@@ -134,7 +136,7 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	if err != nil {
 		return TokenSet{}, nil, err
 	}
-	set, err := rl.issueForGrant(ctx, client, user, grantID, c.Scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
+	set, err := rl.issueForGrant(ctx, client, user, grantID, scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
 	set.Refresh = refresh
 	return set, nil, err
 }

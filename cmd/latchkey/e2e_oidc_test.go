@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -338,8 +339,10 @@ func TestRefreshRules(t *testing.T) {
 		}
 		return lk.postForm(t, tokenPath("acme"), f.Encode())
 	}
-	// Wider scope refused, narrower granted; bound to its client.
+	// Wider scope refused, narrower granted; bound to its client. Teams
+	// are chosen at consent: a refresh cannot name one.
 	refresh(tok.RefreshToken, "read email", w.app).checkError(t, http.StatusBadRequest, "invalid_scope")
+	refresh(tok.RefreshToken, "team:team-a", w.app).checkError(t, http.StatusBadRequest, "invalid_scope")
 	refresh(tok.RefreshToken, "read", w.conf).checkError(t, http.StatusUnauthorized, "invalid_client")
 	r := refresh(tok.RefreshToken, "read", w.app)
 	r.requireStatus(t, http.StatusOK)
@@ -364,6 +367,39 @@ func TestRefreshRules(t *testing.T) {
 	wg.Wait()
 	if n := countStatus(statuses, http.StatusOK); n != 1 {
 		t.Fatalf("concurrent refreshes: %v, want exactly one 200", statuses)
+	}
+
+	// A scope the client loses after its code was issued, or while the
+	// consent page is open, is not in the tokens.
+	setScopes := func(scopes string) {
+		lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+w.app, strings.NewReader(`{"scopes":`+scopes+`}`),
+			withBearer(w.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
+	}
+	exchangeAfter := func(change func(consent pageResp) url.Values) string {
+		t.Helper()
+		v := oauth2.GenerateVerifier()
+		page := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(v), oauth2.SetAuthURLParam("prompt", "consent")))
+		tok, err := cfg.Exchange(w.ctx, change(page).Get("code"), oauth2.VerifierOption(v))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprint(tok.Extra("scope"))
+	}
+	got := exchangeAfter(func(page pageResp) url.Values {
+		q := b.approve(lk.base, page, []string{"team-a"})
+		setScopes(`["openid","profile","email"]`)
+		return q
+	})
+	if got != "openid profile" {
+		t.Errorf("scope of a code redeemed after the client lost read: %q, want \"openid profile\"", got)
+	}
+	setScopes(`["openid","profile","email","read"]`)
+	got = exchangeAfter(func(page pageResp) url.Values {
+		setScopes(`["openid","profile","email"]`)
+		return b.approve(lk.base, page, []string{"team-a"})
+	})
+	if got != "openid profile" {
+		t.Errorf("scope approved after the client lost read: %q, want \"openid profile\"", got)
 	}
 }
 
