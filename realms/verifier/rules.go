@@ -25,10 +25,14 @@ type ruleSet struct {
 	jtis     map[string]int64 // jti → forget after
 	clients  map[string]cutoff
 	subjects map[string]cutoff
+	// leeway is how long past exp the verifier still accepts a token: a
+	// rule is kept that much longer than its forget_after (the exp of the
+	// last token it covers).
+	leeway int64
 }
 
-func newRuleSet() *ruleSet {
-	return &ruleSet{jtis: map[string]int64{}, clients: map[string]cutoff{}, subjects: map[string]cutoff{}}
+func newRuleSet(leeway time.Duration) *ruleSet {
+	return &ruleSet{jtis: map[string]int64{}, clients: map[string]cutoff{}, subjects: map[string]cutoff{}, leeway: int64(leeway.Seconds() + 0.999)}
 }
 
 func (rs *ruleSet) revoked(jti, clientID, subject string, iat int64) bool {
@@ -63,10 +67,11 @@ func (rs *ruleSet) add(r domain.RevocationRule) {
 	}
 }
 
-// forget drops the rules whose tokens have all expired.
+// forget drops the rules whose tokens have all expired, leeway included.
 func (rs *ruleSet) forget(now int64) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
+	now -= rs.leeway
 	for k, until := range rs.jtis {
 		if until < now {
 			delete(rs.jtis, k)

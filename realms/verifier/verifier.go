@@ -106,7 +106,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			jwt.WithLeeway(cfg.Leeway),
 		),
 		keys:  newKeySet(cfg.JWKSURL, cfg.HTTPClient),
-		rules: newRuleSet(),
+		rules: newRuleSet(cfg.Leeway),
 	}
 	if err := v.keys.refresh(ctx); err != nil {
 		return nil, err
