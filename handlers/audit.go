@@ -38,20 +38,13 @@ const (
 	mimeEventStream = "text/event-stream"
 )
 
-// prefixed reads a filter value: one ending in "*", or in sep, is a prefix.
-func prefixed(v, sep string) (string, bool) {
-	if s, ok := strings.CutSuffix(v, "*"); ok {
-		return s, true
-	}
-	return v, v != "" && strings.HasSuffix(v, sep)
-}
 
 // parseAuditFilter reads client_id, actor, type, target, since and until;
 // it returns a description of what is wrong, if anything.
 func parseAuditFilter(c echo.Context) (*projections.AuditFilter, string) {
 	f := &projections.AuditFilter{ClientID: c.QueryParam("client_id"), Actor: c.QueryParam("actor")}
-	f.Type, f.TypePrefix = prefixed(c.QueryParam("type"), ".")
-	f.Target, f.TargetPrefix = prefixed(c.QueryParam("target"), "/")
+	f.Type, f.TypePrefix = projections.AuditPattern(c.QueryParam("type"), ".")
+	f.Target, f.TargetPrefix = projections.AuditPattern(c.QueryParam("target"), "/")
 	for _, p := range []struct {
 		name string
 		to   *time.Time

@@ -605,6 +605,14 @@ func (f *AuditFilter) Match(env *eventstore.Envelope) bool {
 	return true
 }
 
+// AuditPattern reads a filter value: one ending in "*", or in sep, is a prefix.
+func AuditPattern(v, sep string) (string, bool) {
+	if s, ok := strings.CutSuffix(v, "*"); ok {
+		return s, true
+	}
+	return v, v != "" && strings.HasSuffix(v, sep)
+}
+
 func matchValue(v, want string, prefix bool) bool {
 	if prefix {
 		return strings.HasPrefix(v, want)

@@ -55,12 +55,14 @@ Hash fields ("hash", "*_hash") are left out, as in every view.
 `
 
 type replayConfig struct {
-	realm     string
-	dataDir   string
-	natsURL   string
-	fromSeq   uint64
-	since     time.Time
-	until     time.Time
+	realm   string
+	dataDir string
+	natsURL string
+	fromSeq uint64
+	since   time.Time
+	until   time.Time
+	// filter is what the audit API would select from the flags below.
+	filter    projections.AuditFilter
 	clientID  string
 	actor     string
 	eventType string
@@ -85,12 +87,12 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 	fs.StringVar(&cfg.dataDir, "data", envOr("LATCHKEY_DATA", "./data"), "data directory of a stopped server: its embedded JetStream store is opened, without a listener (LATCHKEY_DATA)")
 	fs.StringVar(&cfg.natsURL, "nats-url", envOr("LATCHKEY_NATS_URL", ""), "NATS server or cluster to read from instead of --data (LATCHKEY_NATS_URL)")
 	fs.Uint64Var(&cfg.fromSeq, "from-seq", 0, "first stream sequence to read")
-	fs.StringVar(&since, "since", "", "first time to read (RFC 3339), by the time the stream stored each message")
-	fs.StringVar(&until, "until", "", "last time to read (RFC 3339)")
+	fs.StringVar(&since, "since", "", "only events at or after this time (RFC 3339), by the event's own time")
+	fs.StringVar(&until, "until", "", "only events at or before this time (RFC 3339)")
 	fs.StringVar(&cfg.clientID, "client-id", "", "only events done through this OAuth client")
 	fs.StringVar(&cfg.actor, "actor", "", `only events of this actor ("system", "client:<id>", "user:<id>")`)
-	fs.StringVar(&cfg.eventType, "type", "", `only this event type, or every type with this prefix when it ends in "." ("token.")`)
-	fs.StringVar(&cfg.target, "target", "", `only events of this aggregate ("client/<id>"), or of every aggregate of a type when it ends in "/" ("node/")`)
+	fs.StringVar(&cfg.eventType, "type", "", `only this event type, or every type with this prefix when it ends in "." or "*" ("token.")`)
+	fs.StringVar(&cfg.target, "target", "", `only events of this aggregate ("client/<id>"), or of every aggregate with this prefix when it ends in "/" or "*" ("node/")`)
 	fs.StringVar(&cfg.format, "format", "", "json (JSON lines; the default) or table; with --verify or --rebuild, json prints the report as JSON instead of text")
 	fs.BoolVar(&cfg.rebuild, "rebuild", false, "rebuild every read model from the history and compare digests")
 	fs.BoolVar(&cfg.verify, "verify", false, "verify the history against its signed checkpoints")
@@ -116,6 +118,12 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 			return cfg, fmt.Errorf("replay: --until: %w", err)
 		}
 	}
+	if !cfg.since.IsZero() && !cfg.until.IsZero() && cfg.until.Before(cfg.since) {
+		return cfg, errors.New("replay: --until is before --since")
+	}
+	cfg.filter = projections.AuditFilter{ClientID: cfg.clientID, Actor: cfg.actor, Since: cfg.since, Until: cfg.until}
+	cfg.filter.Type, cfg.filter.TypePrefix = projections.AuditPattern(cfg.eventType, ".")
+	cfg.filter.Target, cfg.filter.TargetPrefix = projections.AuditPattern(cfg.target, "/")
 	if cfg.fromSeq > 0 && !cfg.since.IsZero() {
 		return cfg, errors.New("replay: --from-seq and --since are exclusive")
 	}
@@ -128,7 +136,7 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 	if cfg.rebuild && cfg.verify {
 		return cfg, errors.New("replay: --rebuild and --verify are separate runs")
 	}
-	if (cfg.rebuild || cfg.verify) && (cfg.filtered() || cfg.fromSeq > 0 || !cfg.since.IsZero() || !cfg.until.IsZero()) {
+	if (cfg.rebuild || cfg.verify) && (cfg.filtered() || cfg.fromSeq > 0) {
 		return cfg, errors.New("replay: --rebuild and --verify read the whole history; drop the filters")
 	}
 	if cfg.jwks != "" && !cfg.verify {
@@ -138,7 +146,7 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 }
 
 func (c *replayConfig) filtered() bool {
-	return c.clientID != "" || c.actor != "" || c.eventType != "" || c.target != ""
+	return c.filter != projections.AuditFilter{}
 }
 
 func replay(args []string) error {
@@ -251,10 +259,17 @@ type replayStats struct {
 func runReplay(ctx context.Context, store *eventstore.Store, cfg replayConfig, out *bufio.Writer, bar *progressBar) (replayStats, error) {
 	var st replayStats
 	p := newPrinter(cfg, out)
-	opts := eventstore.ScanOptions{FromSeq: cfg.fromSeq, Since: cfg.since, OnStart: bar.start}
+	// The time filters are on each event's own time; a message is stored
+	// a little after its events happened (on another replica's clock, or
+	// coalesced), so the stored times bound the scan with the same margin
+	// the audit API allows.
+	opts := eventstore.ScanOptions{FromSeq: cfg.fromSeq, OnStart: bar.start}
+	if !cfg.since.IsZero() {
+		opts.Since = cfg.since.Add(-projections.AuditClockSkew)
+	}
 	_, err := store.Scan(ctx, cfg.realm, opts, func(m *eventstore.RawMsg) error {
 		st.Messages++
-		if !cfg.until.IsZero() && m.Time.After(cfg.until) {
+		if !cfg.until.IsZero() && m.Time.After(cfg.until.Add(projections.AuditClockSkew)) {
 			return eventstore.ErrStopScan
 		}
 		if m.IsRule() {
@@ -326,7 +341,8 @@ func (p *printer) event(m *eventstore.RawMsg, line []byte) (bool, error) {
 	if p.cfg.filtered() || p.table {
 		// A value absent from the raw bytes cannot match: skip without
 		// decoding.
-		for _, want := range []string{p.cfg.clientID, p.cfg.actor, p.cfg.target, p.cfg.eventType} {
+		f := &p.cfg.filter
+		for _, want := range []string{f.ClientID, f.Actor, f.Target, f.Type} {
 			if want != "" && !bytes.Contains(line, []byte(want)) {
 				return false, nil
 			}
@@ -334,7 +350,8 @@ func (p *printer) event(m *eventstore.RawMsg, line []byte) (bool, error) {
 		if err := json.Unmarshal(line, &v); err != nil {
 			return p.undecodable(m, line)
 		}
-		if !p.matches(&v) {
+		env := eventstore.Envelope{Type: v.Type, Aggregate: v.Aggregate, Time: v.Time, Actor: v.Actor, ClientID: v.ClientID}
+		if !f.Match(&env) {
 			return false, nil
 		}
 	}
@@ -354,20 +371,6 @@ func (p *printer) event(m *eventstore.RawMsg, line []byte) (bool, error) {
 	p.buf = append(p.buf, '}', '\n')
 	_, err := p.out.Write(p.buf)
 	return true, err
-}
-
-func (p *printer) matches(v *filterView) bool {
-	c := &p.cfg
-	if c.clientID != "" && v.ClientID != c.clientID || c.actor != "" && v.Actor != c.actor {
-		return false
-	}
-	if t := strings.TrimSuffix(c.eventType, "*"); t != "" && !(v.Type == t || strings.HasSuffix(t, ".") && strings.HasPrefix(v.Type, t)) {
-		return false
-	}
-	if t := c.target; t != "" && !(v.Aggregate == t || strings.HasSuffix(t, "/") && strings.HasPrefix(v.Aggregate, t)) {
-		return false
-	}
-	return true
 }
 
 // undecodable reports a stored body that is not an envelope, in the

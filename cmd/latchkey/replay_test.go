@@ -158,6 +158,13 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 		if tok := count("--type", "token."); len(tok) != 13 {
 			t.Errorf("--type token.: %d events, want 12 issued + 1 revoked", len(tok))
 		}
+		// The audit API's prefix form, "*", means the same here.
+		if tok := count("--type", "token.*"); len(tok) != 13 {
+			t.Errorf("--type token.*: %d events, want 13 as for token.", len(tok))
+		}
+		if a, b := len(count("--target", "client*")), len(count("--target", "client/")); a != b || a == 0 {
+			t.Errorf("--target client*: %d events, --target client/: %d", a, b)
+		}
 		for _, l := range count("--client-id", other.ClientID) {
 			if l.ClientID != other.ClientID {
 				t.Errorf("--client-id %s printed %+v", other.ClientID, l)
@@ -183,6 +190,19 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 		future := count("--since", time.Now().Add(time.Hour).Format(time.RFC3339))
 		if len(future) != 0 {
 			t.Errorf("--since in the future printed %d events", len(future))
+		}
+		// --since and --until select by the event's own time, both
+		// inclusive, as the audit API does (a message is stored a little
+		// after its event's time).
+		var at eventView
+		for _, e := range api.Events {
+			if e.Type == "token.revoked" {
+				at = e
+			}
+		}
+		exact := count("--since", at.Time, "--until", at.Time, "--type", "token.revoked")
+		if len(exact) != 1 || exact[0].Seq != at.Seq {
+			t.Errorf("--since %s --until %s (the revocation's own time): %+v, want seq %d", at.Time, at.Time, exact, at.Seq)
 		}
 		out, _, code := runReplayCmd(t, "--realm", "acme", "--data", data, "--format", "table", "--type", "client.created")
 		if code != 0 || !strings.HasPrefix(out, "SEQ") || strings.Count(out, "client.created") != 2 {
@@ -255,6 +275,7 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 			{"--realm", "nope", "--data", data},
 			{"--realm", "acme", "--data", data, "--rebuild", "--type", "token."},
 			{"--realm", "acme", "--data", data, "--format", "xml"},
+			{"--realm", "acme", "--data", data, "--since", "2026-12-05T00:00:00Z", "--until", "2026-12-04T00:00:00Z"},
 		} {
 			if _, errOut, code := runReplayCmd(t, args...); code == 0 || errOut == "" {
 				t.Errorf("replay %v: exit %d, stderr %q", args, code, errOut)
