@@ -3,6 +3,8 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -217,6 +219,11 @@ func decodeAs[T Payload](data []byte) (Payload, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// EventTypes lists every event type the domain knows, sorted.
+func EventTypes() []string {
+	return slices.Sorted(maps.Keys(decoders))
 }
 
 // DecodePayload turns an envelope's data back into its typed payload.

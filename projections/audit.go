@@ -359,6 +359,19 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		return fmt.Sprintf("scope %q defined: %s", e.Name, e.Description)
 	case domain.ScopeRemoved:
 		return fmt.Sprintf("scope %q removed", e.Name)
+	case domain.RealmSettingsChanged:
+		names := make([]string, len(changes))
+		for i, c := range changes {
+			names[i] = c.Field
+		}
+		if len(names) == 0 {
+			return "realm settings changed"
+		}
+		return "realm settings changed: " + strings.Join(names, ", ")
+	case domain.UsernameClaimed:
+		return fmt.Sprintf("username %q claimed by user %s", e.Username, e.UserID)
+	case domain.UsernameReleased:
+		return fmt.Sprintf("username %q released", e.Username)
 	case domain.NodeCreated:
 		s := fmt.Sprintf("%s %q created (%s)", e.Kind, e.Slug, e.Name)
 		if e.Parent != "" {

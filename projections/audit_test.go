@@ -85,6 +85,9 @@ func TestAuditEntryEveryEventType(t *testing.T) {
 		{"realm/acme", domain.KeyDeactivated{Kid: "k1", VerifyUntil: auditTime.Unix()}, "signing key k1 deactivated (verifies tokens until 2026-03-01T12:00:00Z)"},
 		{"realm/acme", domain.ScopeDefined{Name: "read", Description: "Read things"}, `scope "read" defined: Read things`},
 		{"realm/acme", domain.ScopeRemoved{Name: "read"}, `scope "read" removed`},
+		{"realm/acme", domain.RealmSettingsChanged{Before: domain.RealmSettings{CheckpointEvery: 1000}, After: domain.RealmSettings{CheckpointEvery: 5}}, "realm settings changed: checkpoint_every"},
+		{"usernames/directory", domain.UsernameClaimed{Username: "alice", UserID: "u1"}, `username "alice" claimed by user u1`},
+		{"usernames/directory", domain.UsernameReleased{Username: "alice"}, `username "alice" released`},
 		{"node/sales", domain.NodeCreated{Slug: "sales", Name: "Sales", Kind: domain.NodeTeam, Parent: "acme-org"}, `team "sales" created (Sales) under acme-org`},
 		{"node/sales", domain.NodeRenamed{Name: "Sales EU"}, `node "sales" renamed to "Sales EU"`},
 		{"node/sales", domain.NodeDeleted{}, `node "sales" deleted`},
@@ -115,6 +118,16 @@ func TestAuditEntryEveryEventType(t *testing.T) {
 			t.Errorf("%s: changes is nil, want a list", tc.p.EventType())
 		}
 		requireClean(t, e)
+	}
+}
+
+// Every event type reads as a sentence, not as its type name.
+func TestAuditSummaryForEveryKnownType(t *testing.T) {
+	for _, typ := range domain.EventTypes() {
+		e := AuditEntryOf(rawEnvelope("realm/acme", typ, []byte(`{}`)))
+		if e.Summary == typ || e.Summary == "" {
+			t.Errorf("%s: summary %q, want a readable line", typ, e.Summary)
+		}
 	}
 }
 
