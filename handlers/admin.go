@@ -3,6 +3,7 @@ package handlers
 import (
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"strconv"
 
 	"github.com/labstack/echo/v4"
@@ -106,6 +107,22 @@ func (a *api) rotateKeys(c echo.Context) error {
 		return domainError(c, a.log, err)
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
+}
+
+// strictQuery refuses an admin request whose query string is malformed or
+// names a parameter twice: which of two filters or limits a list would
+// apply is a guess, and a pair it cannot read is silently dropped.
+func strictQuery(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		q, err := url.ParseQuery(c.Request().URL.RawQuery)
+		if err != nil {
+			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "the query string is malformed")
+		}
+		if _, repeated := singleValues(q); repeated != "" {
+			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "parameter "+repeated+" is repeated")
+		}
+		return next(c)
+	}
 }
 
 // Paging limits for lists.

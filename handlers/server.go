@@ -83,7 +83,7 @@ func (a *api) oauthRoutes(e *echo.Echo) {
 }
 
 func (a *api) adminRoutes(e *echo.Echo) {
-	g := e.Group("/admin", a.requireManagement, middleware.BodyLimit(maxJSONBody))
+	g := e.Group("/admin", a.requireManagement, strictQuery, middleware.BodyLimit(maxJSONBody))
 	g.POST("/realms", a.createRealm)
 	g.GET("/realms", a.listRealms)
 	g.GET("/realms/:realm", a.getRealm)

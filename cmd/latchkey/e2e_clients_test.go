@@ -1311,6 +1311,15 @@ func TestClientList(t *testing.T) {
 	gone := e.create(t, `{"name":"alpha gone","scopes":["read"]}`)
 	e.send(t, http.MethodDelete, "/clients/"+gone.ClientID, "", "").requireStatus(t, http.StatusNoContent)
 
+	// A filter or limit named twice, or a query it cannot read, is refused
+	// on every admin list rather than half applied.
+	for _, q := range []string{
+		"/clients?status=enabled&status=disabled", "/clients?limit=1&limit=2", "/clients?q=%zz",
+		"/sessions?status=active&status=revoked", "/audit?type=client.&type=token.", "/users?q=a&q=b",
+	} {
+		e.get(t, q).checkError(t, http.StatusBadRequest, "invalid_request")
+	}
+
 	type page struct {
 		Clients    []lcClient `json:"clients"`
 		NextCursor string     `json:"next_cursor"`
