@@ -181,7 +181,7 @@ func (a *api) createClient(c echo.Context) error {
 	}
 	cl := created.Client
 	if req.status == domain.StatusDisabled {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, false, meta); err != nil {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, 0, false, meta); err != nil {
 			return domainError(c, a.log, err)
 		}
 	}
@@ -198,13 +198,25 @@ func (a *api) updateClient(c echo.Context) error {
 		return err
 	}
 	id := c.Param("id")
-	ifMatch, ok := parseIfMatch(c.Request().Header.Get("If-Match"))
+	ifMatch, ok := ifMatchOf(c)
 	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, `If-Match must be a version ETag, like "42"`)
+		return badIfMatch(c)
 	}
 	patch, ok, err := bindClientBody(c)
 	if !ok {
 		return err
+	}
+	// A view sent back carries the version it was read at: a condition
+	// like If-Match, so an edit of a stale view cannot undo another's.
+	if raw, sent := patch["version"]; sent && string(raw) != "null" {
+		var v uint64
+		if decodeStrict(raw, &v) != nil || v == 0 {
+			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "version must be the client's version, a positive integer")
+		}
+		if ifMatch != 0 && ifMatch != v {
+			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "If-Match and version name different versions")
+		}
+		ifMatch = v
 	}
 	var status string
 	change := func(current domain.ClientSettings) (domain.ClientSettings, error) {
@@ -223,7 +235,7 @@ func (a *api) updateClient(c echo.Context) error {
 		return domainError(c, a.log, err)
 	}
 	if status != "" && status != cl.Status {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, status == domain.StatusEnabled, meta); err != nil {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, 0, status == domain.StatusEnabled, meta); err != nil {
 			return domainError(c, a.log, err)
 		}
 	}
@@ -254,16 +266,20 @@ func clone(m map[string]json.RawMessage) map[string]json.RawMessage {
 	return out
 }
 
-// parseIfMatch reads `"42"` (or W/"42"); empty means no precondition, and
-// so does "*" (RFC 9110 §13.1.1: any current representation, and an update
-// only ever applies to a client that exists).
-func parseIfMatch(h string) (uint64, bool) {
-	if h = strings.TrimSpace(h); h == "" || h == "*" {
+// ifMatchOf reads the If-Match header: `"42"` (or W/"42"); empty means no
+// precondition, and so does "*" (RFC 9110 §13.1.1: any current
+// representation, and a change only ever applies to a client that exists).
+func ifMatchOf(c echo.Context) (uint64, bool) {
+	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
+	if h == "" || h == "*" {
 		return 0, true
 	}
-	h = strings.TrimPrefix(strings.TrimSpace(h), "W/")
-	v, err := strconv.ParseUint(strings.Trim(h, `"`), 10, 64)
+	v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
 	return v, err == nil && v > 0
+}
+
+func badIfMatch(c echo.Context) error {
+	return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, `If-Match must be a version ETag, like "42"`)
 }
 
 // listClients is GET /admin/realms/{realm}/clients with filters
@@ -338,6 +354,10 @@ func (a *api) rotateSecret(c echo.Context) error {
 	if cl == nil {
 		return err
 	}
+	ifMatch, ok := ifMatchOf(c)
+	if !ok {
+		return badIfMatch(c)
+	}
 	var body struct {
 		PreviousSecretExpiresIn int64 `json:"previous_secret_expires_in"`
 	}
@@ -346,7 +366,7 @@ func (a *api) rotateSecret(c echo.Context) error {
 			return err
 		}
 	}
-	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
+	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, ifMatch, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
@@ -361,7 +381,11 @@ func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 		if cl == nil {
 			return err
 		}
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, enabled, callerOf(c).meta(c, a)); err != nil {
+		ifMatch, ok := ifMatchOf(c)
+		if !ok {
+			return badIfMatch(c)
+		}
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, ifMatch, enabled, callerOf(c).meta(c, a)); err != nil {
 			return domainError(c, a.log, err)
 		}
 		return a.writeClient(c, http.StatusOK, cl, "", nil)
@@ -374,7 +398,11 @@ func (a *api) deleteClient(c echo.Context) error {
 	if cl == nil {
 		return err
 	}
-	if _, _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, callerOf(c).meta(c, a)); err != nil {
+	ifMatch, ok := ifMatchOf(c)
+	if !ok {
+		return badIfMatch(c)
+	}
+	if _, _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, ifMatch, callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -396,7 +424,7 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
 	}
-	deleted, missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, callerOf(c).meta(c, a))
+	deleted, missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, 0, callerOf(c).meta(c, a))
 	if len(missing) > 0 {
 		return c.JSON(http.StatusNotFound, struct {
 			apiError

@@ -141,10 +141,14 @@ func (rl *Realm) awaitNewer(ctx context.Context) { _ = rl.catchUp(ctx) }
 // RotateSecret gives a confidential client a new secret, returned this
 // once. Two rotations racing do not both succeed: the loser gets
 // eventstore.ErrConflict rather than a secret that was overwritten at once.
-func (rl *Realm) RotateSecret(ctx context.Context, id string, overlap int64, meta eventstore.Meta) (string, error) {
+// With ifMatch (non-zero) the client must be at that version.
+func (rl *Realm) RotateSecret(ctx context.Context, id string, ifMatch uint64, overlap int64, meta eventstore.Meta) (string, error) {
 	c, ok := rl.Clients.Get(id)
 	if !ok {
 		return "", domain.ErrNotFound
+	}
+	if ifMatch != 0 && c.Version != ifMatch {
+		return "", eventstore.ErrConflict
 	}
 	secret, err := NewSecret()
 	if err != nil {
@@ -162,12 +166,16 @@ func (rl *Realm) RotateSecret(ctx context.Context, id string, overlap int64, met
 
 // SetClientEnabled disables a client (revoking every token it holds, for
 // this server and downstream) or enables it again (revoked tokens stay
-// revoked).
-func (rl *Realm) SetClientEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
+// revoked). With ifMatch (non-zero) the client must be at that version.
+func (rl *Realm) SetClientEnabled(ctx context.Context, id string, ifMatch uint64, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
+	stale := false
 	err := rl.retryConflicts(ctx, func() error {
 		c, ok := rl.Clients.Get(id)
 		if !ok {
 			return domain.ErrNotFound
+		}
+		if stale = ifMatch != 0 && c.Version != ifMatch; stale {
+			return nil // not retried: the precondition has failed for good
 		}
 		if enabled {
 			ev, err := domain.DecideEnableClient(c)
@@ -182,6 +190,9 @@ func (rl *Realm) SetClientEnabled(ctx context.Context, id string, enabled bool, 
 		}
 		return rl.commitRevoking(ctx, c.ID, c.Version, meta, *ev, rule)
 	})
+	if err == nil && stale {
+		err = eventstore.ErrConflict
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -192,8 +203,9 @@ func (rl *Realm) SetClientEnabled(ctx context.Context, id string, enabled bool, 
 // DeleteClients deletes clients for good, all or none, and revokes their
 // tokens. When any id names no client, nothing is deleted and the missing
 // ids are returned; otherwise it returns how many clients it deleted (ids
-// listed twice count once).
-func (rl *Realm) DeleteClients(ctx context.Context, ids []string, meta eventstore.Meta) (deleted int, missing []string, err error) {
+// listed twice count once). With ifMatch (non-zero) every client must be
+// at that version (it is meant for deleting one).
+func (rl *Realm) DeleteClients(ctx context.Context, ids []string, ifMatch uint64, meta eventstore.Meta) (deleted int, missing []string, err error) {
 	for range maxDecideAttempts {
 		changes := make([]eventstore.Change, 0, len(ids))
 		rules := make([]domain.RevocationRule, 0, len(ids))
@@ -208,6 +220,9 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, meta eventstor
 			if !ok {
 				missing = append(missing, id)
 				continue
+			}
+			if ifMatch != 0 && c.Version != ifMatch {
+				return 0, nil, eventstore.ErrConflict
 			}
 			ev, rule, err := domain.DecideDeleteClient(c, meta.Time)
 			if err != nil {

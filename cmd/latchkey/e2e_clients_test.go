@@ -674,6 +674,46 @@ func TestClientUpdates(t *testing.T) {
 			t.Errorf("PATCH with the current ETag: %+v, ETag %q", next, r.header.Get("ETag"))
 		}
 		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"description":"fifth"}`, withHeader("If-Match", "*")).requireStatus(t, http.StatusOK)
+
+		// A view sent back carries its version: stale, it is refused, so
+		// it cannot undo a change made since it was read.
+		view := e.read(t, c.ClientID)
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"scopes":["read","write"]}`).requireStatus(t, http.StatusOK)
+		body, _ := json.Marshal(view)
+		e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json", string(body)).checkError(t, http.StatusConflict, "conflict")
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, fmt.Sprintf(`{"description":"stale","version":%d}`, view.Version)).
+			checkError(t, http.StatusConflict, "conflict")
+		fresh := e.read(t, c.ClientID)
+		if !slices.Equal(fresh.Scopes, []string{"read", "write"}) || fresh.Description != "fifth" {
+			t.Errorf("a stale view sent back changed the client: %+v", fresh)
+		}
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, fmt.Sprintf(`{"description":"sixth","version":%d}`, fresh.Version),
+			withHeader("If-Match", `"`+strconv.FormatUint(fresh.Version+1, 10)+`"`)).checkError(t, http.StatusBadRequest, "invalid_request")
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, fmt.Sprintf(`{"description":"sixth","version":%d}`, fresh.Version)).
+			requireStatus(t, http.StatusOK)
+	})
+
+	t.Run("If-Match on rotate, disable, enable and delete", func(t *testing.T) {
+		cc := e.create(t, `{"name":"conditional"}`)
+		stale := withHeader("If-Match", `"`+strconv.FormatUint(cc.Version, 10)+`"`)
+		e.send(t, http.MethodPatch, "/clients/"+cc.ClientID, merge, `{"description":"moved on"}`).requireStatus(t, http.StatusOK)
+		for _, r := range []*response{
+			e.postJSON(t, "/clients/"+cc.ClientID+"/rotate-secret", "", stale),
+			e.postJSON(t, "/clients/"+cc.ClientID+"/disable", "", stale),
+			e.send(t, http.MethodDelete, "/clients/"+cc.ClientID, "", "", stale),
+		} {
+			r.checkError(t, http.StatusConflict, "conflict")
+		}
+		cur := e.read(t, cc.ClientID)
+		if cur.Status != "enabled" || cur.Description != "moved on" {
+			t.Fatalf("refused stale requests changed the client: %+v", cur)
+		}
+		e.tokenOK(t, cc.ClientID, cc.ClientSecret, "") // the secret was not rotated
+		current := withHeader("If-Match", `"`+strconv.FormatUint(cur.Version, 10)+`"`)
+		r := e.postJSON(t, "/clients/"+cc.ClientID+"/disable", "", current)
+		r.requireStatus(t, http.StatusOK)
+		e.postJSON(t, "/clients/"+cc.ClientID+"/enable", "", current).checkError(t, http.StatusConflict, "conflict")
+		e.send(t, http.MethodDelete, "/clients/"+cc.ClientID, "", "", withHeader("If-Match", r.header.Get("ETag"))).requireStatus(t, http.StatusNoContent)
 	})
 
 	t.Run("type cannot change", func(t *testing.T) {
