@@ -38,7 +38,6 @@ const (
 	mimeEventStream = "text/event-stream"
 )
 
-
 // parseAuditFilter reads client_id, actor, type, target, since and until;
 // it returns a description of what is wrong, if anything.
 func parseAuditFilter(c echo.Context) (*projections.AuditFilter, string) {
