@@ -122,6 +122,10 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 	if err := decodeStrict(body, &req.settings); err != nil {
 		return req, &domain.ValidationError{Field: "client", Message: "invalid client settings: " + err.Error()}
 	}
+	if _, sent := fields["issue_refresh_tokens"]; sent && !req.settings.IssueRefreshTokens &&
+		slices.Contains(req.settings.GrantTypes, domain.GrantRefreshToken) {
+		return req, &domain.ValidationError{Field: "issue_refresh_tokens", Message: "issue_refresh_tokens is false but grant_types has refresh_token: drop one"}
+	}
 	if seacatCredentials && !strings.Contains(strings.Join(req.settings.GrantTypes, " "), domain.GrantClientCredentials) {
 		req.settings.GrantTypes = append(req.settings.GrantTypes, domain.GrantClientCredentials)
 	}
@@ -244,10 +248,25 @@ func (a *api) updateClient(c echo.Context) error {
 
 // mergePatch applies an RFC 7396 merge patch to settings at the top level:
 // null removes a setting (back to its default), anything else replaces it.
+// issue_refresh_tokens and the refresh_token grant type say one thing
+// twice: a patch of one of them carries over to the other, or the current
+// value of the other would undo the patch.
 func mergePatch(current domain.ClientSettings, patch map[string]json.RawMessage) map[string]json.RawMessage {
+	_, grantsPatched := patch["grant_types"]
+	if flag, ok := patch["issue_refresh_tokens"]; ok && !grantsPatched {
+		var on bool
+		_ = json.Unmarshal(flag, &on) // null is off; a bad value fails decoding later
+		current.GrantTypes = slices.DeleteFunc(slices.Clone(current.GrantTypes), func(g string) bool { return g == domain.GrantRefreshToken })
+		if on {
+			current.GrantTypes = append(current.GrantTypes, domain.GrantRefreshToken)
+		}
+	}
 	raw, _ := json.Marshal(current)
 	fields := map[string]json.RawMessage{}
 	_ = json.Unmarshal(raw, &fields)
+	if _, ok := patch["issue_refresh_tokens"]; grantsPatched && !ok {
+		delete(fields, "issue_refresh_tokens") // the patched grant types decide
+	}
 	for k, v := range patch {
 		if string(v) == "null" {
 			delete(fields, k)

@@ -693,6 +693,34 @@ func TestClientUpdates(t *testing.T) {
 			requireStatus(t, http.StatusOK)
 	})
 
+	t.Run("refresh tokens switched off and on", func(t *testing.T) {
+		rc := e.create(t, `{"name":"refreshing","kind":"user_app","redirect_uris":["https://app.example.com/cb"],"issue_refresh_tokens":true}`)
+		patch := func(body string) lcClient {
+			t.Helper()
+			r := e.send(t, http.MethodPatch, "/clients/"+rc.ClientID, merge, body)
+			r.requireStatus(t, http.StatusOK)
+			return e.decodeClient(t, r)
+		}
+		for _, tc := range []struct {
+			body string
+			on   bool
+		}{
+			{`{"issue_refresh_tokens":false}`, false},
+			{`{"issue_refresh_tokens":true}`, true},
+			{`{"issue_refresh_tokens":null}`, false},
+			{`{"grant_types":["authorization_code","refresh_token"]}`, true},
+			{`{"grant_types":["authorization_code"]}`, false},
+		} {
+			got := patch(tc.body)
+			if got.IssueRefreshTokens != tc.on || slices.Contains(got.GrantTypes, "refresh_token") != tc.on {
+				t.Errorf("PATCH %s: issue_refresh_tokens %v, grant_types %v; want refresh tokens on=%v", tc.body, got.IssueRefreshTokens, got.GrantTypes, tc.on)
+			}
+		}
+		e.send(t, http.MethodPut, "/clients/"+rc.ClientID, "application/json",
+			`{"name":"refreshing","kind":"user_app","redirect_uris":["https://app.example.com/cb"],"issue_refresh_tokens":false,"grant_types":["authorization_code","refresh_token"]}`).
+			checkError(t, http.StatusBadRequest, "invalid_request")
+	})
+
 	t.Run("If-Match on rotate, disable, enable and delete", func(t *testing.T) {
 		cc := e.create(t, `{"name":"conditional"}`)
 		stale := withHeader("If-Match", `"`+strconv.FormatUint(cc.Version, 10)+`"`)
