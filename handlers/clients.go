@@ -81,11 +81,14 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 		}
 		return nil
 	}
-	var id, clientName string
+	if err := seacatAliases(fields); err != nil {
+		return req, err
+	}
+	var id string
 	var seacatCredentials bool
 	if err := errors.Join(
 		take("client_id", &id), take("confirm_high_risk", &req.confirmHighRisk), take("status", &req.status),
-		take("client_name", &clientName), take("seacatauth_credentials", &seacatCredentials),
+		take("seacatauth_credentials", &seacatCredentials),
 	); err != nil {
 		return req, err
 	}
@@ -102,19 +105,6 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 	for _, f := range outputOnly {
 		delete(fields, f)
 	}
-	if tenants, ok := fields["tenants"]; ok {
-		if _, both := fields["team_restrictions"]; both {
-			return req, &domain.ValidationError{Field: "tenants", Message: "send tenants or team_restrictions, not both"}
-		}
-		fields["team_restrictions"] = tenants
-		delete(fields, "tenants")
-	}
-	if err := seacatRoles(fields); err != nil {
-		return req, err
-	}
-	if _, ok := fields["name"]; !ok && clientName != "" {
-		fields["name"], _ = json.Marshal(clientName)
-	}
 	body, err := json.Marshal(fields)
 	if err != nil {
 		return req, err
@@ -130,6 +120,25 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 		req.settings.GrantTypes = append(req.settings.GrantTypes, domain.GrantClientCredentials)
 	}
 	return req, nil
+}
+
+// seacatAliases rewrites SeaCat Auth's names for settings into Latchkey's:
+// client_name is name, tenants are team_restrictions, and roles may be
+// "node/role" strings. A PATCH is rewritten before it is merged, so an
+// alias replaces the current setting as its own name would.
+func seacatAliases(fields map[string]json.RawMessage) error {
+	for alias, name := range map[string]string{"client_name": "name", "tenants": "team_restrictions"} {
+		v, ok := fields[alias]
+		if !ok {
+			continue
+		}
+		if _, both := fields[name]; both {
+			return &domain.ValidationError{Field: alias, Message: "send " + alias + " or " + name + ", not both"}
+		}
+		fields[name] = v
+		delete(fields, alias)
+	}
+	return seacatRoles(fields)
 }
 
 // seacatRoles rewrites roles given as "node/role" strings into objects.
@@ -209,6 +218,9 @@ func (a *api) updateClient(c echo.Context) error {
 	patch, ok, err := bindClientBody(c)
 	if !ok {
 		return err
+	}
+	if err := seacatAliases(patch); err != nil {
+		return domainError(c, a.log, err)
 	}
 	// A view sent back carries the version it was read at: a condition
 	// like If-Match, so an edit of a stale view cannot undo another's.

@@ -1285,6 +1285,15 @@ func TestNodesAndClientScoping(t *testing.T) {
 			t.Errorf("SeaCat client token nodes %v, want [acme-org]", got)
 		}
 		postTok("tenant:proj").checkError(t, http.StatusBadRequest, "invalid_scope")
+		// On a PATCH, SeaCat's names replace the settings as Latchkey's do.
+		r = e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"client_name":"sc2","tenants":["team-b"]}`)
+		r.requireStatus(t, http.StatusOK)
+		if sc := e.decodeClient(t, r); sc.Name != "sc2" || !slices.Equal(sc.TeamRestrictions, []string{"team-b"}) {
+			t.Errorf("after PATCH {client_name, tenants}: name %q, team_restrictions %v", sc.Name, sc.TeamRestrictions)
+		}
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"tenants":["acme-org"]}`).requireStatus(t, http.StatusOK)
+		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, "application/merge-patch+json", `{"name":"a","client_name":"b"}`).
+			checkError(t, http.StatusBadRequest, "invalid_request")
 		e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json", `{"name":"x","roles":["acme-org"]}`).
 			checkError(t, http.StatusBadRequest, "invalid_request")
 		e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json", `{"name":"x","tenants":["acme-org"],"team_restrictions":["acme-org"]}`).
