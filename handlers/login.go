@@ -24,12 +24,13 @@ func (a *api) pendingForm(c echo.Context) (rl *realms.Realm, f map[string]string
 	if rl, err = a.reg.Get(c.Request().Context(), realmName); err != nil {
 		return nil, nil, nil, p, "", true, errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
 	}
-	if err := c.Request().ParseForm(); err != nil {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, "The form could not be read.")
+	values, status, problem := pageParams(c)
+	if problem != "" {
+		return nil, nil, nil, p, "", true, errorPage(c, status, rl.Name, problem)
 	}
-	teams = c.Request().PostForm["team"]
-	delete(c.Request().PostForm, "team")
-	f, repeated := singleValues(c.Request().PostForm)
+	teams = values["team"]
+	delete(values, "team")
+	f, repeated := singleValues(values)
 	if repeated != "" {
 		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
 	}

@@ -26,9 +26,9 @@ func (a *api) logout(c echo.Context) error {
 	if err != nil {
 		return errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
 	}
-	params, err := c.FormParams()
-	if err != nil {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "The request could not be read.")
+	params, status, problem := pageParams(c)
+	if problem != "" {
+		return errorPage(c, status, rl.Name, problem)
 	}
 	p, repeated := singleValues(params)
 	if repeated != "" {

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"embed"
+	"errors"
 	"html/template"
 	"maps"
 	"net/http"
@@ -87,6 +88,33 @@ func cookieValue(c echo.Context, name string) string {
 		return ""
 	}
 	return ck.Value
+}
+
+// pageParams reads a browser page's parameters strictly: the query and,
+// for a POST, the form body (application/x-www-form-urlencoded, at most
+// 64 KiB, as for the OAuth endpoints). A problem comes back as the status
+// and sentence of an error page; nothing has been done.
+func pageParams(c echo.Context) (url.Values, int, string) {
+	q, err := url.ParseQuery(c.Request().URL.RawQuery)
+	if err != nil {
+		return nil, http.StatusBadRequest, "The request could not be read."
+	}
+	if c.Request().Method != http.MethodPost {
+		return q, 0, ""
+	}
+	body, oerr, err := readFormBody(c)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		return nil, http.StatusRequestEntityTooLarge, "The form is too large."
+	case oerr != nil:
+		return nil, http.StatusBadRequest, "The form could not be read: " + oerr.Description + "."
+	case err != nil:
+		return nil, http.StatusBadRequest, "The form could not be read."
+	}
+	for k, vs := range body {
+		q[k] = append(q[k], vs...)
+	}
+	return q, 0, ""
 }
 
 // singleValues reads a query or form strictly: a repeated parameter is

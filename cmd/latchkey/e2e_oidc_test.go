@@ -5,11 +5,13 @@ package main
 // and github.com/coreos/go-oidc as unmodified clients against the binary.
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -995,4 +997,37 @@ func TestStepUpAndAdminBoundaries(t *testing.T) {
 	r.decode(t, &owned)
 	nodeToken := lk.clientToken(t, "acme", owned.ClientID, owned.ClientSecret, "management").AccessToken
 	lk.postJSON(t, "/admin/realms/acme/clients", `{"name":"sneaky"}`, withBearer(nodeToken)).checkError(t, http.StatusForbidden, "insufficient_scope")
+}
+
+// The sign-in, consent and logout forms are read as strictly as the OAuth
+// endpoints: one content type, 64 KiB, nothing else done on refusal.
+func TestBrowserFormsAreReadStrictly(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	big := "client_id=x&pad=" + strings.Repeat("a", 70<<10)
+	for _, path := range []string{"/login-actions/authenticate", "/login-actions/consent", "/protocol/openid-connect/logout"} {
+		u := "/realms/acme" + path
+		if r := lk.postForm(t, u, big); r.status != http.StatusRequestEntityTooLarge {
+			t.Errorf("POST %s with a 70 KiB form: HTTP %d, want 413", path, r.status)
+		}
+		var multipart bytes.Buffer
+		mw := newMultipart(&multipart, "client_id", "x")
+		r := lk.do(t, http.MethodPost, u, &multipart, withContentType(mw))
+		if r.status != http.StatusBadRequest || !strings.Contains(string(r.body), "x-www-form-urlencoded") {
+			t.Errorf("POST %s as multipart/form-data: HTTP %d, want 400 naming the content type:\n%s", path, r.status, r.body)
+		}
+		if r := lk.postForm(t, u+"?client_id=x", "client_id=y"); r.status != http.StatusBadRequest {
+			t.Errorf("POST %s naming client_id in the query and the form: HTTP %d, want 400", path, r.status)
+		}
+	}
+}
+
+// newMultipart writes a multipart/form-data body of one field and returns
+// its content type.
+func newMultipart(buf *bytes.Buffer, name, value string) string {
+	mw := multipart.NewWriter(buf)
+	_ = mw.WriteField(name, value)
+	_ = mw.Close()
+	return mw.FormDataContentType()
 }
