@@ -47,8 +47,11 @@ type AuthRequest struct {
 	CodeChallengeMethod string `json:"code_challenge_method"`
 }
 
-// pkceChallenge is a base64url SHA-256: 43 characters (RFC 7636 §4.2).
-var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+// pkceChallenge is a base64url SHA-256: 43 characters (RFC 7636 §4.2),
+// the last of which carries 2 bits of the hash and 4 zero bits, so only 16
+// characters can end it; another ending decodes to no SHA-256 value and
+// could never be matched by a verifier.
+var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$`)
 
 // pkceVerifier is RFC 7636 §4.1: 43 to 128 unreserved characters.
 var pkceVerifier = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)

@@ -59,7 +59,7 @@ func (a *api) authorize(c echo.Context) error {
 	}
 	back := func(e *domain.OAuthError) error {
 		return redirectTo(c, http.StatusFound, req.RedirectURI, url.Values{
-			"error": {e.Code}, "error_description": {e.Description}, "state": {req.State}, "iss": {rl.Issuer},
+			"error": {e.Code}, "error_description": {errorText(e.Description)}, "state": {req.State}, "iss": {rl.Issuer},
 		})
 	}
 	if repeated != "" {
@@ -94,7 +94,9 @@ func (a *api) authorize(c echo.Context) error {
 	}
 	now := a.now().Unix()
 	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), now)
-	tooOld := signedIn && req.MaxAge >= 0 && now-sessionAuthTime(session) > req.MaxAge
+	// max_age=0 is prompt=login (OIDC Core §3.1.2.1): within the same
+	// second as the sign-in, elapsed time alone would not ask again.
+	tooOld := signedIn && (req.MaxAge == 0 || req.MaxAge > 0 && now-sessionAuthTime(session) > req.MaxAge)
 	pending := realms.Pending{Request: req, Scopes: scopes, CSRF: csrf, FlowID: randomToken()}
 	if tooOld || slices.Contains(prompts, "login") {
 		pending.SignInAfterMs = a.now().UnixMilli()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -102,4 +103,18 @@ func httpErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
 		}
 		_ = writeError(c, he.Code, code, desc)
 	}
+}
+
+// errorText keeps an error_description to the characters RFC 6749 §4.1.2.1
+// and §5.2 and RFC 6750 §3 allow (%x20-21 / %x23-5B / %x5D-7E): no quote,
+// backslash, control or non-ASCII character, which a parameter name or a
+// realm name taken from the request could otherwise carry into a redirect
+// or smuggle into a header as extra parameters. Others become '?'.
+func errorText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '?'
+		}
+		return r
+	}, s)
 }

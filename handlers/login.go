@@ -167,7 +167,7 @@ func (a *api) consent(c echo.Context) error {
 	}
 	back := func(code, desc string) error {
 		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
-			"error": {code}, "error_description": {desc}, "state": {p.Request.State}, "iss": {rl.Issuer},
+			"error": {code}, "error_description": {errorText(desc)}, "state": {p.Request.State}, "iss": {rl.Issuer},
 		})
 	}
 	switch f["action"] {

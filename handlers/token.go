@@ -167,7 +167,7 @@ func oauthError(c echo.Context, rl *realms.Realm, e *domain.OAuthError) error {
 		status = http.StatusUnauthorized
 		c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Basic realm="`+rl.Name+`"`)
 	}
-	return writeError(c, status, e.Code, e.Description)
+	return writeError(c, status, e.Code, errorText(e.Description))
 }
 
 // realmOf resolves the realm the path names. A nil realm means the request

@@ -72,24 +72,10 @@ func liveAccess(rl *realms.Realm, info projections.TokenInfo) []domain.NodeAcces
 // challenge names the protection realm, the error (left out when the request
 // carried no token at all) and, for insufficient_scope, the scope that would
 // have been enough.
-// challengeText keeps a description to the characters RFC 6750 §3 allows
-// in error_description (%x20-21 / %x23-5B / %x5D-7E): no quote, backslash
-// or non-ASCII, which a realm name taken from the path could otherwise
-// smuggle into the header as extra parameters. The JSON body keeps the
-// description whole.
-func challengeText(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
-			return '?'
-		}
-		return r
-	}, s)
-}
-
 func bearerChallenge(c echo.Context, realm, scope string, status int, code, desc string) error {
 	challenge := `Bearer realm="` + realm + `"`
 	if code != "" {
-		challenge += `, error="` + code + `", error_description="` + challengeText(desc) + `"`
+		challenge += `, error="` + code + `", error_description="` + errorText(desc) + `"`
 	}
 	if code == domain.ErrInsufficientScope {
 		challenge += `, scope="` + scope + `"`

@@ -479,6 +479,7 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 		"plain PKCE":            {with("code_challenge_method", "plain"), "invalid_request"},
 		"missing method":        {with("code_challenge_method", ""), "invalid_request"},
 		"malformed challenge":   {with("code_challenge", "short"), "invalid_request"},
+		"impossible challenge":  {with("code_challenge", strings.Repeat("A", 42)+"_"), "invalid_request"}, // no SHA-256 encodes to it
 		"public without PKCE":   {func() url.Values { q := with("code_challenge", ""); q.Del("code_challenge_method"); return q }(), "invalid_request"},
 		"unknown scope":         {with("scope", "openid admin"), "invalid_scope"},
 		"prompt none":           {with("prompt", "none"), "login_required"},
@@ -494,6 +495,15 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 		if got.Get("error") != tc.code || got.Get("state") != "st" || got.Get("iss") != w.issuer || !strings.HasPrefix(p.location, w.callbackBase) {
 			t.Errorf("%s: redirect %s, want error %s with state and iss", name, p.location, tc.code)
 		}
+	}
+	// A parameter name sent back in error_description keeps to the
+	// characters RFC 6749 §4.1.2.1 allows.
+	q := with("", "")
+	q.Add("caf\u00e9\"\n", "1")
+	q.Add("caf\u00e9\"\n", "2")
+	if desc := redirectQuery(t, b.get(authPath+q.Encode()).location).Get("error_description"); !strings.Contains(desc, "repeated") ||
+		strings.ContainsFunc(desc, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }) {
+		t.Errorf("error_description for a repeated odd parameter name: %q", desc)
 	}
 	// POST carries the same parameters as a form (OIDC Core §3.1.2.1); it
 	// is answered with a 303 to the same request as a GET, so that the
@@ -979,6 +989,17 @@ func TestStepUpAndAdminBoundaries(t *testing.T) {
 	cfg := w.oauthConfig(oidc.ScopeOpenID)
 	b := newBrowser(t)
 	b.signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "alice", "correct horse battery", []string{"team-a"})
+	// max_age: a recent enough sign-in is kept; max_age=0 always asks
+	// again, even within the second of the sign-in (OIDC Core §3.1.2.1).
+	withMaxAge := func(s string) pageResp {
+		return b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("max_age", s)))
+	}
+	if p := withMaxAge("3600"); p.status != http.StatusFound || redirectQuery(t, p.location).Get("code") == "" {
+		t.Errorf("max_age=3600 right after signing in: %d %q, want a code at once", p.status, p.location)
+	}
+	if p := withMaxAge("0"); p.status != http.StatusOK || !strings.Contains(p.body, "Sign in") {
+		t.Errorf("max_age=0 right after signing in: %d %q, want the sign-in page", p.status, p.location)
+	}
 	login := b.get(cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier()), oauth2.SetAuthURLParam("prompt", "login")))
 	if !strings.Contains(login.body, "Sign in") {
 		t.Fatalf("prompt=login does not ask to sign in: %d", login.status)
