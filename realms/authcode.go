@@ -46,12 +46,23 @@ func newCredential() (id, credential string, err error) {
 
 func hashesMatch(a, b string) bool { return subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1 }
 
+// flowCodes names the code of an authorization request after its flow.
+var flowCodes = uuid.MustParse("6f1c2f0e-5a8b-4d3e-9c47-2b1d8e0a7f13")
+
 // IssueCode records an authorization code for a consented request and
-// returns it. Only its hash enters the history.
+// returns it. Only its hash enters the history. The code of a request
+// (its FlowID) has an id derived from the flow, appended as a new
+// aggregate: of simultaneous answers to one request, exactly one gets a
+// code and the others eventstore.ErrConflict.
 func (rl *Realm) IssueCode(ctx context.Context, c domain.CodeIssued, meta eventstore.Meta) (string, error) {
 	id, code, err := newCredential()
 	if err != nil {
 		return "", err
+	}
+	if c.FlowID != "" {
+		_, secret, _ := strings.Cut(code, ".")
+		id = uuid.NewSHA1(flowCodes, []byte(rl.Name+"/"+c.FlowID)).String()
+		code = id + "." + secret
 	}
 	c.CodeHash = domain.HashSecret(code)
 	c.ExpiresAt = meta.Time.Unix() + domain.CodeLifetime

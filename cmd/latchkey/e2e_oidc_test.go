@@ -869,6 +869,30 @@ func TestSignInAndConsentFollowChangesMidFlow(t *testing.T) {
 	if n := len(eventsOf(lk.events(t, w.admin, "acme", "after_seq=0&limit=1000").Events, "user.consent_granted", "")); n != 1 {
 		t.Errorf("%d user.consent_granted events, want the one approval of what was shown", n)
 	}
+	// The same form sent several times at once: one code, whatever the
+	// timing.
+	page := b.get(authURL(oauth2.SetAuthURLParam("prompt", "consent")))
+	action, fields := formOf(t, lk.base, page.body)
+	fields.Set("action", "approve")
+	fields.Add("team", "team-a")
+	answers := make([]pageResp, 6)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() { answers[i] = b.post(action, fields) })
+	}
+	wg.Wait()
+	codes := 0
+	for _, p := range answers {
+		switch {
+		case p.status == http.StatusSeeOther && redirectQuery(t, p.location).Get("code") != "":
+			codes++
+		case p.status != http.StatusConflict:
+			t.Errorf("one of simultaneous answers to a consent page: %d %q, want a code or 409", p.status, p.location)
+		}
+	}
+	if codes != 1 {
+		t.Errorf("%d codes for simultaneous answers to one consent page, want exactly 1", codes)
+	}
 	// Signing in as Bob ended Alice's session in this browser: one browser,
 	// one session.
 	var list struct {
@@ -884,7 +908,7 @@ func TestSignInAndConsentFollowChangesMidFlow(t *testing.T) {
 	// A redirect URI removed while the consent page is open gets no code.
 	lk.do(t, http.MethodPatch, "/admin/realms/acme/clients/"+w.app, strings.NewReader(`{"access_preset":"full"}`),
 		withBearer(w.admin), withContentType("application/merge-patch+json")).requireStatus(t, http.StatusOK)
-	page := b.get(authURL(oauth2.SetAuthURLParam("prompt", "consent")))
+	page = b.get(authURL(oauth2.SetAuthURLParam("prompt", "consent")))
 	if page.status != http.StatusOK || !strings.Contains(page.body, "wants access") {
 		t.Fatalf("prompt=consent: %d, want the consent page", page.status)
 	}
