@@ -4,11 +4,13 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 
@@ -64,6 +66,13 @@ func (a *api) authorize(c echo.Context) error {
 	}
 	if repeated != "" {
 		return back(&domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + repeated + " is repeated"})
+	}
+	// The request is kept (sealed, as JSON) until the user has answered:
+	// a value that is not UTF-8 could not come back exactly as sent.
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !utf8.ValidString(q[k]) {
+			return back(&domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + k + " is not valid UTF-8"})
+		}
 	}
 	// Request objects (OIDC Core §6) are not supported; ignoring them
 	// would let the unsigned outer parameters stand in for signed ones.

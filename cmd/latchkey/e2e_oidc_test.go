@@ -480,6 +480,7 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 		"missing method":        {with("code_challenge_method", ""), "invalid_request"},
 		"malformed challenge":   {with("code_challenge", "short"), "invalid_request"},
 		"impossible challenge":  {with("code_challenge", strings.Repeat("A", 42)+"_"), "invalid_request"}, // no SHA-256 encodes to it
+		"nonce not UTF-8":       {with("nonce", "n\xff"), "invalid_request"},
 		"public without PKCE":   {func() url.Values { q := with("code_challenge", ""); q.Del("code_challenge_method"); return q }(), "invalid_request"},
 		"unknown scope":         {with("scope", "openid admin"), "invalid_scope"},
 		"prompt none":           {with("prompt", "none"), "login_required"},
@@ -504,6 +505,11 @@ func TestAuthorizationEndpointErrors(t *testing.T) {
 	if desc := redirectQuery(t, b.get(authPath+q.Encode()).location).Get("error_description"); !strings.Contains(desc, "repeated") ||
 		strings.ContainsFunc(desc, func(r rune) bool { return r < 0x20 || r > 0x7e || r == '"' || r == '\\' }) {
 		t.Errorf("error_description for a repeated odd parameter name: %q", desc)
+	}
+	// A state that is not UTF-8 could not be kept exactly through sign-in:
+	// refused at once, and sent back as it came (RFC 6749 §4.1.2.1).
+	if got := redirectQuery(t, b.get(authPath+with("state", "ab\xffcd").Encode()).location); got.Get("error") != "invalid_request" || got.Get("state") != "ab\xffcd" {
+		t.Errorf("state not UTF-8: error %q state %q, want invalid_request and the state as sent", got.Get("error"), got.Get("state"))
 	}
 	// POST carries the same parameters as a form (OIDC Core §3.1.2.1); it
 	// is answered with a 303 to the same request as a GET, so that the
