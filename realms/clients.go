@@ -80,6 +80,8 @@ func (rl *Realm) createClient(ctx context.Context, id string, s domain.ClientSet
 	if id == "" {
 		id = uuid.NewString()
 	}
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, rl.ClientContext())
 	if err != nil {
 		return CreatedClient{}, err
@@ -104,6 +106,8 @@ func (rl *Realm) createClient(ctx context.Context, id string, s domain.ClientSet
 // race is decided again on the fresh state, so no update is ever lost.
 func (rl *Realm) UpdateClient(ctx context.Context, id string, ifMatch uint64, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	for range maxDecideAttempts {
 		c, ok := rl.Clients.Get(id)
 		if !ok {

@@ -41,6 +41,14 @@ type Realm struct {
 
 	signers sync.Map // kid → crypto.Signer, opened from the key store once
 	publics sync.Map // kid → crypto.PublicKey, parsed from the events once
+
+	// structure is held by every decision that checks a node or scope
+	// exists (a client's owner node, roles, restrictions and scopes; a
+	// user's memberships; a node's parent) until its event is applied, and
+	// by the removal of a node or scope: otherwise a removal could pass its
+	// "nothing refers to it" check while a reference is being written.
+	// (Within this process; replicas share no lock.)
+	structure sync.Mutex
 }
 
 // State is the realm's current state (name, keys); never mutate it.

@@ -11,6 +11,8 @@ import (
 // CreateNode adds a node to the realm's tree. A slug in use is
 // domain.ErrAlreadyExists.
 func (rl *Realm) CreateNode(ctx context.Context, cmd domain.CreateNode, meta eventstore.Meta) (*domain.Node, error) {
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	ev, err := domain.DecideCreateNode(cmd, rl.Nodes.Tree())
 	if err != nil {
 		return nil, err
@@ -43,6 +45,8 @@ func (rl *Realm) RenameNode(ctx context.Context, slug, name string, meta eventst
 // DeleteNode removes a node nothing refers to: no child node and no client
 // (team restriction, owner node or role).
 func (rl *Realm) DeleteNode(ctx context.Context, slug string, meta eventstore.Meta) error {
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	n, _ := rl.Nodes.Tree().Get(slug)
 	var refs []string
 	for _, child := range rl.Nodes.Children(slug) {
@@ -68,6 +72,8 @@ func (rl *Realm) DefineScope(ctx context.Context, s domain.ScopeDefined, meta ev
 
 // RemoveScope takes a realm-defined scope no client uses out of the catalog.
 func (rl *Realm) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	return rl.decideRealm(ctx, meta, func() (domain.Payload, error) {
 		return domain.DecideRemoveScope(rl.State().Scopes, name, rl.Clients.WithScope(name))
 	})

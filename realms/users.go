@@ -30,6 +30,8 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 	if nu.Memberships == nil {
 		nu.Memberships = []domain.Membership{}
 	}
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	if err := domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()); err != nil {
 		return nil, err
 	}
@@ -190,6 +192,8 @@ func (rl *Realm) SetMemberships(ctx context.Context, id string, ms []domain.Memb
 	if ms == nil {
 		ms = []domain.Membership{}
 	}
+	rl.structure.Lock()
+	defer rl.structure.Unlock()
 	if err := domain.ValidateMemberships(ms, rl.Nodes.Tree()); err != nil {
 		return nil, err
 	}

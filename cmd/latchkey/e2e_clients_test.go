@@ -1372,6 +1372,39 @@ func TestNodesAndClientScoping(t *testing.T) {
 	}
 }
 
+// A node or scope removed while a client naming it is created: one of the
+// two must lose, never both win.
+func TestRemovalsNeverRacePastAReference(t *testing.T) {
+	t.Parallel()
+	e := lcStart(t, "clients-races")
+	race := func(create, remove func() *response) (created, removed bool) {
+		var c, r *response
+		var wg sync.WaitGroup
+		wg.Go(func() { c = create() })
+		wg.Go(func() { r = remove() })
+		wg.Wait()
+		return c.status == http.StatusCreated, r.status == http.StatusNoContent
+	}
+	for i := range 25 {
+		slug := fmt.Sprintf("race-%d", i)
+		e.postJSON(t, "/nodes", `{"slug":"`+slug+`","kind":"project"}`).requireStatus(t, http.StatusCreated)
+		if c, r := race(
+			func() *response { return e.postJSON(t, "/clients", `{"name":"owned","owner_node":"`+slug+`"}`) },
+			func() *response { return e.send(t, http.MethodDelete, "/nodes/"+slug, "", "") },
+		); c && r {
+			t.Fatalf("round %d: a client owned by node %s was created and the node deleted", i, slug)
+		}
+		scope := fmt.Sprintf("race-scope-%d", i)
+		e.send(t, http.MethodPut, "/scopes/"+scope, "application/json", `{"description":"Racing"}`).requireStatus(t, http.StatusOK)
+		if c, r := race(
+			func() *response { return e.postJSON(t, "/clients", `{"name":"scoped","scopes":["`+scope+`"]}`) },
+			func() *response { return e.send(t, http.MethodDelete, "/scopes/"+scope, "", "") },
+		); c && r {
+			t.Fatalf("round %d: a client with scope %s was created and the scope removed", i, scope)
+		}
+	}
+}
+
 // ---- 10: listing ----
 
 func TestClientList(t *testing.T) {
