@@ -43,11 +43,9 @@ const (
 
 var supportedGrants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
 
-// RoleAssignment gives a service client a role on a node.
-type RoleAssignment struct {
-	Node string `json:"node"`
-	Role string `json:"role"`
-}
+// RoleAssignment gives a service client a role on a node, as a membership
+// gives a user one.
+type RoleAssignment = Membership
 
 // ClientSettings are everything an administrator sets on a client. The
 // JSON names are the admin API's.

@@ -1,9 +1,6 @@
 package domain
 
-import (
-	"slices"
-	"strings"
-)
+import "strings"
 
 // OAuth 2.0 error codes (RFC 6749 §5.2, RFC 6750 §3.1).
 const (
@@ -121,25 +118,11 @@ func (c *Client) servicePreset(nodes []string, tree Tree) string {
 		return c.AccessPreset
 	}
 	for _, n := range nodes {
-		if role := c.roleOn(n, tree); role == "" || role == "viewer" {
+		if role := strongestRole(c.Roles, n, tree); role == "" || role == "viewer" {
 			return PresetReadOnly
 		}
 	}
 	return PresetFull
-}
-
-// roleOn is the strongest of the client's roles that covers node.
-func (c *Client) roleOn(node string, tree Tree) string {
-	best := -1
-	for _, r := range c.Roles {
-		if tree.Within(node, r.Node) {
-			best = max(best, slices.Index(Roles, r.Role))
-		}
-	}
-	if best < 0 {
-		return ""
-	}
-	return Roles[best]
 }
 
 // permits reports whether the client's owner node and team restrictions

@@ -96,9 +96,13 @@ func (u *User) Active() bool { return u != nil && !u.Deleted && u.Status == Stat
 
 // RoleOn is the user's strongest role on node, through a membership on the
 // node or any ancestor; "" when none.
-func (u *User) RoleOn(node string, tree Tree) string {
+func (u *User) RoleOn(node string, tree Tree) string { return strongestRole(u.Memberships, node, tree) }
+
+// strongestRole is the strongest role assignments give on node, through
+// the node or any ancestor; "" when none.
+func strongestRole(assignments []Membership, node string, tree Tree) string {
 	best := -1
-	for _, m := range u.Memberships {
+	for _, m := range assignments {
 		if tree.Within(node, m.Node) {
 			best = max(best, slices.Index(Roles, m.Role))
 		}
