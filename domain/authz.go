@@ -175,6 +175,30 @@ type NodeAccess struct {
 	Access string `json:"access"` // read_only or full
 }
 
+// DelegatedPreset is the preset a user-delegated token states: full only
+// when it is full on every team it may act on now (the user's role allows
+// it there); read-only when it may act on none.
+func DelegatedPreset(access []NodeAccess) string {
+	if len(access) == 0 {
+		return PresetReadOnly
+	}
+	for _, a := range access {
+		if a.Access != PresetFull {
+			return PresetReadOnly
+		}
+	}
+	return PresetFull
+}
+
+// AccessNodes lists the nodes of an evaluation, in its order.
+func AccessNodes(access []NodeAccess) []string {
+	nodes := make([]string, 0, len(access))
+	for _, a := range access {
+		nodes = append(nodes, a.Node)
+	}
+	return nodes
+}
+
 // EffectiveAccess evaluates a user-delegated token's permissions live: the
 // teams chosen at consent, kept only where the client's restrictions still
 // allow them and the user still has a role; full access only where the

@@ -59,11 +59,11 @@ func (a *api) introspect(c echo.Context) error {
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	}
 	if _, delegated := rl.Users.Get(info.Subject); delegated {
+		// Evaluated now, as the nodes are: a demoted user's token must
+		// not go on stating full access.
 		out.Access = liveAccess(rl, info)
-		out.Nodes = make([]string, 0, len(out.Access))
-		for _, na := range out.Access {
-			out.Nodes = append(out.Nodes, na.Node)
-		}
+		out.Nodes = domain.AccessNodes(out.Access)
+		out.Preset = domain.DelegatedPreset(out.Access)
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -222,9 +222,13 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 	}
 	meta.Time = now
 	meta.OnBehalfOf = user.ID
+	// The teams chosen at consent, less those the user or the client can
+	// no longer reach: a refresh after a membership change must not put a
+	// lost team back into a token read without asking.
+	live := domain.EffectiveAccess(user, client, teams, rl.Nodes.Tree())
 	access, err := rl.IssueAccessToken(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
-		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: teams,
-		Preset: delegatedPreset(domain.EffectiveAccess(user, client, teams, rl.Nodes.Tree())), Lifetime: client.AccessTokenLifetime,
+		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
+		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
 	}, meta)
 	if err != nil {
 		return TokenSet{}, err
@@ -372,17 +376,3 @@ func (rl *Realm) RefreshGrant(token string) (*domain.Grant, bool) {
 	return nil, false
 }
 
-// delegatedPreset is the preset a user-delegated token states: full only
-// when it is full on every team it may act on now (the user's role allows
-// it there). Introspection gives the per-team detail, evaluated live.
-func delegatedPreset(access []domain.NodeAccess) string {
-	if len(access) == 0 {
-		return domain.PresetReadOnly
-	}
-	for _, a := range access {
-		if a.Access != domain.PresetFull {
-			return domain.PresetReadOnly
-		}
-	}
-	return domain.PresetFull
-}

@@ -1082,3 +1082,45 @@ func newMultipart(buf *bytes.Buffer, name, value string) string {
 	_ = mw.Close()
 	return mw.FormDataContentType()
 }
+
+// A user's demotion reaches what introspection says of their tokens at once,
+// and the tokens a refresh mints afterwards.
+func TestDemotionReachesIntrospectionAndRefresh(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID, "read")
+	verifier := oauth2.GenerateVerifier()
+	q := newBrowser(t).signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"team-a"})
+	tok, err := cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stated := func(what string) (nodes []string, preset any) {
+		t.Helper()
+		in := lk.requireActive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, what)
+		return strs(in["nodes"]), in["preset"]
+	}
+	setMemberships := func(ms string) {
+		lk.do(t, http.MethodPut, "/admin/realms/acme/users/"+w.user+"/memberships", strings.NewReader(`{"memberships":`+ms+`}`),
+			withBearer(w.admin), withContentType("application/json")).requireStatus(t, http.StatusOK)
+	}
+	if nodes, preset := stated("editor on team-a"); !slices.Equal(nodes, []string{"team-a"}) || preset != "full" {
+		t.Fatalf("editor on team-a, full client: nodes %v preset %v", nodes, preset)
+	}
+	setMemberships(`[{"node":"team-a","role":"viewer"}]`)
+	if nodes, preset := stated("viewer on team-a"); !slices.Equal(nodes, []string{"team-a"}) || preset != "read_only" {
+		t.Errorf("after the demotion to viewer: nodes %v preset %v, want [team-a] read_only", nodes, preset)
+	}
+	setMemberships(`[]`)
+	if nodes, preset := stated("no membership"); len(nodes) != 0 || preset != "read_only" {
+		t.Errorf("after losing every membership: nodes %v preset %v, want none and read_only", nodes, preset)
+	}
+	refreshed, err := cfg.TokenSource(w.ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if claims := lcClaims(t, refreshed.AccessToken); len(strs(claims["nodes"])) != 0 || claims["preset"] != "read_only" {
+		t.Errorf("token refreshed after the user left team-a: nodes %v preset %v, want no nodes", claims["nodes"], claims["preset"])
+	}
+}
