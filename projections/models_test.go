@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
 // TestSnapshotRestoreKeepsUsersWhole: a user restored from a snapshot is
@@ -45,5 +46,23 @@ func TestSnapshotRestoreKeepsUsersWhole(t *testing.T) {
 	}
 	if a, b := saved.Users.Digest(), restored.Users.Digest(); a != b {
 		t.Errorf("users digest changed across snapshot and restore: %s → %s", a, b)
+	}
+}
+
+// An event that reaches a user after its deletion (a sign-in lock racing
+// the delete) makes no user: a nameless one could not be deleted again.
+func TestUsersIgnoreEventsOfDeletedUsers(t *testing.T) {
+	m := NewUsers()
+	at := func(seq uint64, p domain.Payload) Event {
+		return Event{Envelope: eventstore.Envelope{Seq: seq, Type: p.EventType(), Aggregate: "user/u1"}, Payload: p}
+	}
+	m.Apply(at(1, domain.UserCreated{UserID: "u1", UserProfile: domain.UserProfile{Username: "victim"}, Memberships: []domain.Membership{}}))
+	m.Apply(at(2, domain.UserDeleted{}))
+	m.Apply(at(3, domain.UserLocked{Until: 1_800_000_000}))
+	if u, ok := m.Get("u1"); ok {
+		t.Errorf("user.locked after user.deleted brought back a user: %+v", u)
+	}
+	if n := len(m.List()); n != 0 {
+		t.Errorf("%d users listed, want none", n)
 	}
 }

@@ -43,6 +43,8 @@ func (m *Users) Apply(ev Event) {
 	if old, ok := m.byID[ref.ID]; ok {
 		*next = *old
 		delete(m.byUsername, strings.ToLower(old.Username))
+	} else if _, created := ev.Payload.(domain.UserCreated); !created {
+		return // an event for a user deleted (or never created) makes no user
 	}
 	next.Apply(ev.Seq, ev.Payload)
 	if next.Deleted {

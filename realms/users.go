@@ -396,9 +396,22 @@ func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eve
 	}
 	if until := rl.logins.lockedBy(key, now); until > 0 {
 		if found {
-			_ = rl.commit(ctx, domain.UserRef(u.ID), eventstore.AnyVersion, meta, domain.UserLocked{Until: until})
+			rl.recordLock(ctx, u.ID, until, meta)
 		}
 		return LoginResult{Wait: wait, LockedUntil: time.Unix(until, 0)}
 	}
 	return LoginResult{Wait: wait}
+}
+
+// recordLock writes a sign-in lock into the user's history (so it holds
+// across restarts and replicas), at the user's version: a user deleted
+// meanwhile gets no event. A failure leaves the lock in this process only.
+func (rl *Realm) recordLock(ctx context.Context, id string, until int64, meta eventstore.Meta) {
+	_ = rl.retryConflicts(ctx, func() error {
+		u, ok := rl.Users.Get(id)
+		if !ok {
+			return nil
+		}
+		return rl.commit(ctx, domain.UserRef(id), u.Version, meta, domain.UserLocked{Until: until})
+	})
 }
