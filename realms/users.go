@@ -55,6 +55,11 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 		return changes, "", nil
 	})
 	if err != nil {
+		if nu.Password != "" {
+			// The user was not created (a name taken, a lost race): its
+			// hash must not stay behind under an id nobody has.
+			_ = rl.reg.passwords.Delete(context.WithoutCancel(ctx), rl.Name, id)
+		}
 		return nil, err
 	}
 	u, _ := rl.Users.Get(id)
