@@ -91,6 +91,34 @@ func (ks *KeyStore) Get(ctx context.Context, realm, kid string) ([]byte, error) 
 	return der, nil
 }
 
+// CheckMasterKey opens one sealed key of the store, if it holds any: a
+// server started with another master key than the one its keys were
+// sealed with must stop at once, not serve until it first has to sign
+// (and seal new keys under the wrong one meanwhile).
+func (ks *KeyStore) CheckMasterKey(ctx context.Context) error {
+	lister, err := ks.kv.ListKeys(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = lister.Stop() }()
+	for name := range lister.Keys() {
+		entry, err := ks.kv.Get(ctx, name)
+		if err != nil {
+			return err
+		}
+		sealed := entry.Value()
+		n := ks.aead.NonceSize()
+		if len(sealed) < n {
+			return fmt.Errorf("key store: sealed key %s is too short", name)
+		}
+		if _, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(name)); err != nil {
+			return fmt.Errorf("the master key does not open the signing keys already stored (%s): it is not the key they were sealed with", name)
+		}
+		return nil
+	}
+	return nil
+}
+
 // Delete removes a sealed value.
 func (ks *KeyStore) Delete(ctx context.Context, realm, name string) error {
 	return ks.kv.Delete(ctx, keyName(realm, name))

@@ -16,35 +16,39 @@ const MasterKeyFile = "master.key"
 
 // LoadMasterKey returns the 32-byte key that encrypts signing keys at rest:
 // from fromEnv (base64, base64url or hex) when set, otherwise from
-// <dataDir>/master.key, generated with mode 0600 on first use.
-func LoadMasterKey(dataDir, fromEnv string) ([]byte, error) {
+// <dataDir>/master.key, generated with mode 0600 on first use. generated
+// is the path of a file it has just written ("" otherwise): if the key
+// turns out not to open the store's sealed keys, remove it.
+func LoadMasterKey(dataDir, fromEnv string) (key []byte, generated string, err error) {
 	if fromEnv != "" {
-		return parseMasterKey(fromEnv)
+		key, err = parseMasterKey(fromEnv)
+		return key, "", err
 	}
 	path := filepath.Join(dataDir, MasterKeyFile)
 	raw, err := os.ReadFile(path)
 	if err == nil {
-		return parseMasterKey(string(raw))
+		key, err = parseMasterKey(string(raw))
+		return key, "", err
 	}
 	if !errors.Is(err, os.ErrNotExist) {
-		return nil, err
+		return nil, "", err
 	}
-	key := make([]byte, 32)
+	key = make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if _, err := f.WriteString(base64.StdEncoding.EncodeToString(key) + "\n"); err != nil {
 		f.Close()
-		return nil, err
+		return nil, "", err
 	}
-	return key, f.Close()
+	return key, path, f.Close()
 }
 
 func parseMasterKey(s string) ([]byte, error) {

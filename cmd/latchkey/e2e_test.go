@@ -3,7 +3,10 @@ package main
 // Black-box end-to-end tests: the real binary, over real HTTP.
 
 import (
+	"bytes"
+	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -11,6 +14,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -667,4 +671,56 @@ func TestRestartKeepsRealmsClientsAndTokens(t *testing.T) {
 	if logs := second.stderr.String(); strings.Contains(logs, adminSecret) || strings.Contains(strings.ToLower(logs), "bootstrap") || strings.Contains(logs, "client_secret") {
 		t.Errorf("second start printed bootstrap output:\n%s", logs)
 	}
+}
+
+// runServeExpectingFailure runs `latchkey serve` that must refuse to start:
+// it returns its stderr, and fails the test if it started or hung.
+func runServeExpectingFailure(t *testing.T, data string, env ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, latchkeyBin, "serve", "--http", freeAddr(t), "--data", data)
+	cmd.Env = childEnv(env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err == nil || ctx.Err() != nil {
+		t.Fatalf("serve on %s: %v (context %v), want a refusal to start:\n%s", data, err, ctx.Err(), stderr.String())
+	}
+	return stderr.String()
+}
+
+// One server per data directory, and only with the master key its signing
+// keys were sealed with: anything else stops at start, with a reason.
+func TestDataDirectoryAndMasterKeyAreGuarded(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	const adminSecret = "e2e-guard-admin-secret-not-for-production-0001"
+	lk := startLatchkey(t, serverOpts{name: "guarded", data: data, bootstrapSecret: adminSecret})
+	if out := runServeExpectingFailure(t, data); !strings.Contains(out, "in use") {
+		t.Errorf("a second serve on the same data directory: stderr %q, want it to say the directory is in use", out)
+	}
+	if _, errOut, code := runReplayCmd(t, "--realm", "master", "--data", data); code == 0 || !strings.Contains(errOut, "in use") {
+		t.Errorf("replay --data of a running server: exit %d, stderr %q", code, errOut)
+	}
+	lk.stop(t)
+
+	wrong := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	if out := runServeExpectingFailure(t, data, "LATCHKEY_MASTER_KEY="+wrong); !strings.Contains(out, "master key") {
+		t.Errorf("serve with another master key: stderr %q, want it to name the master key", out)
+	}
+	keyFile := filepath.Join(data, "master.key")
+	if err := os.Rename(keyFile, keyFile+".away"); err != nil {
+		t.Fatal(err)
+	}
+	if out := runServeExpectingFailure(t, data); !strings.Contains(out, "master key") {
+		t.Errorf("serve without its master key: stderr %q, want it to name the master key", out)
+	}
+	if _, err := os.Stat(keyFile); !os.IsNotExist(err) {
+		t.Errorf("a refused start left a new master.key behind (stat: %v): the next start would use it", err)
+	}
+	if err := os.Rename(keyFile+".away", keyFile); err != nil {
+		t.Fatal(err)
+	}
+	again := startLatchkey(t, serverOpts{name: "guarded again", data: data})
+	again.adminToken(t, adminSecret)
 }

@@ -196,9 +196,10 @@ func replayGC(cfg replayConfig) int {
 
 // replaySource is the store replay reads, and what to close after.
 type replaySource struct {
-	store *eventstore.Store
-	nc    *nats.Conn
-	ns    *server.Server
+	store  *eventstore.Store
+	nc     *nats.Conn
+	ns     *server.Server
+	unlock func() // of --data
 }
 
 func (s *replaySource) close() {
@@ -207,6 +208,9 @@ func (s *replaySource) close() {
 	if s.ns != nil {
 		s.ns.Shutdown()
 		s.ns.WaitForShutdown()
+	}
+	if s.unlock != nil {
+		s.unlock()
 	}
 }
 
@@ -224,12 +228,17 @@ func openReplaySource(ctx context.Context, cfg replayConfig) (*replaySource, err
 		if st, err := os.Stat(filepath.Join(cfg.dataDir, "nats")); err != nil || !st.IsDir() {
 			return nil, fmt.Errorf("replay: %s holds no JetStream store (nats/); give the data directory of a stopped server, or --nats-url", cfg.dataDir)
 		}
+		if src.unlock, err = eventstore.LockDataDir(cfg.dataDir); err != nil {
+			return nil, fmt.Errorf("replay: %w; read a running server with --nats-url", err)
+		}
 		src.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: cfg.dataDir})
 		if err != nil {
+			src.unlock()
 			return nil, err
 		}
 		if src.nc, err = eventstore.ConnectInProcess(src.ns); err != nil {
 			src.ns.Shutdown()
+			src.unlock()
 			return nil, err
 		}
 	}

@@ -118,6 +118,13 @@ func serve(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
+	if cfg.natsURL == "" {
+		unlock, err := eventstore.LockDataDir(cfg.dataDir)
+		if err != nil {
+			return err
+		}
+		defer unlock() // last: after the embedded server has stopped
+	}
 	backend, err := openNATS(cfg)
 	if err != nil {
 		return err
@@ -128,13 +135,19 @@ func serve(args []string) error {
 		return err
 	}
 	defer store.Close()
-	masterKey, err := realms.LoadMasterKey(cfg.dataDir, os.Getenv("LATCHKEY_MASTER_KEY"))
+	masterKey, generated, err := realms.LoadMasterKey(cfg.dataDir, os.Getenv("LATCHKEY_MASTER_KEY"))
 	if err != nil {
 		return err
 	}
 	keys, err := realms.OpenKeyStore(ctx, store.JetStream(), masterKey, cfg.replicas)
 	if err != nil {
 		return err
+	}
+	if err := keys.CheckMasterKey(ctx); err != nil {
+		if generated != "" {
+			_ = os.Remove(generated) // a new key for an old store: never the right one
+		}
+		return fmt.Errorf("%w; start with LATCHKEY_MASTER_KEY set to that key, or with its %s back in %s", err, realms.MasterKeyFile, cfg.dataDir)
 	}
 	passwords, err := realms.OpenPasswordStore(ctx, store.JetStream(), masterKey, cfg.replicas)
 	if err != nil {
