@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"context"
 	"crypto/subtle"
+	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -44,9 +46,15 @@ func (a *api) pendingForm(c echo.Context) (rl *realms.Realm, f map[string]string
 	// A form of a request already answered (the back button, a replay)
 	// gets no second code, session or answer.
 	if p.FlowID != "" && rl.Authz.FlowCompleted(p.FlowID) {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
+		return nil, nil, nil, p, "", true, flowDone(c, rl)
 	}
 	return rl, f, teams, p, sealed, false, nil
+}
+
+// flowDone answers a form of an authorization request that has already
+// been given its code.
+func flowDone(c echo.Context, rl *realms.Realm) error {
+	return errorPage(c, http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
 }
 
 // browserMeta is the metadata of an action done in the browser: no OAuth
@@ -108,7 +116,14 @@ func (a *api) signIn(c echo.Context) error {
 		return domainError(c, a.log, err)
 	}
 	a.setCookie(c, rl.Name, sessionCookie, cookie, domain.UISessionLifetime)
-	return a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
+	err = a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
+	if c.Response().Status == http.StatusConflict {
+		// The same form, sent again at the same moment, completed the
+		// request first: this sign-in's session ends with it, so the
+		// browser is left with one.
+		_ = rl.EndSession(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", a.browserMeta(c, res.User.ID))
+	}
+	return err
 }
 
 // consentStep issues the code at once when a remembered consent covers the
@@ -214,6 +229,9 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
 		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID,
 	}, meta)
+	if errors.Is(err, eventstore.ErrConflict) {
+		return flowDone(c, rl) // another answer to the same request won
+	}
 	if err != nil {
 		return domainError(c, a.log, err)
 	}

@@ -1124,3 +1124,46 @@ func TestDemotionReachesIntrospectionAndRefresh(t *testing.T) {
 		t.Errorf("token refreshed after the user left team-a: nodes %v preset %v, want no nodes", claims["nodes"], claims["preset"])
 	}
 }
+
+// A sign-in form sent several times at once (a double click, a retrying
+// proxy): one code, the other answers the HTML "already complete" page,
+// and the browser is left with one session.
+func TestSignInFormSentTwiceAtOnce(t *testing.T) {
+	t.Parallel()
+	w := setUpOIDC(t)
+	lk := w.lk
+	cfg := w.oauthConfig(oidc.ScopeOpenID)
+	authURL := func() string { return cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())) }
+	newBrowser(t).signIn(lk.base, authURL(), "alice", "correct horse battery", []string{"team-a"}) // consent remembered
+	b := newBrowser(t)
+	action, fields := formOf(t, lk.base, b.get(authURL()).body)
+	fields.Set("username", "alice")
+	fields.Set("password", "correct horse battery")
+	answers := make([]pageResp, 6)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() { answers[i] = b.post(action, fields) })
+	}
+	wg.Wait()
+	codes := 0
+	for _, p := range answers {
+		switch {
+		case p.status == http.StatusSeeOther && redirectQuery(t, p.location).Get("code") != "":
+			codes++
+		case p.status != http.StatusConflict || !strings.Contains(p.body, "already complete"):
+			t.Errorf("one of simultaneous sign-ins: %d %q, want a code or the 409 page:\n%s", p.status, p.location, p.body)
+		}
+	}
+	if codes != 1 {
+		t.Errorf("%d codes for one sign-in form sent %d times at once, want 1", codes, len(answers))
+	}
+	var list struct {
+		Sessions []struct {
+			SessionID string `json:"session_id"`
+		} `json:"sessions"`
+	}
+	lk.get(t, "/admin/realms/acme/ui-sessions", withBearer(w.admin)).decode(t, &list)
+	if len(list.Sessions) != 2 {
+		t.Errorf("%d browser sessions after two browsers signed in, want 2 (one each): %+v", len(list.Sessions), list.Sessions)
+	}
+}
