@@ -30,8 +30,6 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 	if nu.Memberships == nil {
 		nu.Memberships = []domain.Membership{}
 	}
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
 	if err := domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()); err != nil {
 		return nil, err
 	}
@@ -43,6 +41,16 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 	id := uuid.NewString()
 	if nu.Password != "" {
 		if err := rl.storePassword(ctx, id, nu.Password); err != nil {
+			return nil, err
+		}
+	}
+	if len(nu.Memberships) > 0 {
+		// Checked again where no node can be deleted meanwhile; the
+		// password's hashing (tens of milliseconds) stays outside.
+		rl.structure.Lock()
+		defer rl.structure.Unlock()
+		if err := domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()); err != nil {
+			_ = rl.reg.passwords.Delete(context.WithoutCancel(ctx), rl.Name, id)
 			return nil, err
 		}
 	}
