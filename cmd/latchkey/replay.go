@@ -149,6 +149,15 @@ func (c *replayConfig) filtered() bool {
 	return c.filter != projections.AuditFilter{}
 }
 
+// selective reports whether a filter on what events say is set: an
+// undecodable message matches none. A time window alone still shows it
+// (its event time is unknown, and it may be what an auditor looks for).
+func (c *replayConfig) selective() bool {
+	f := c.filter
+	f.Since, f.Until = time.Time{}, time.Time{}
+	return f != projections.AuditFilter{}
+}
+
 func replay(args []string) error {
 	cfg, err := parseReplayFlags(args, os.Stderr)
 	if errors.Is(err, flag.ErrHelp) {
@@ -383,9 +392,10 @@ func (p *printer) event(m *eventstore.RawMsg, line []byte) (bool, error) {
 }
 
 // undecodable reports a stored body that is not an envelope, in the
-// output's own format, unless a filter is set (it matches none).
+// output's own format, unless a filter on the events' content is set (it
+// matches none).
 func (p *printer) undecodable(m *eventstore.RawMsg, line []byte) (bool, error) {
-	if p.cfg.filtered() {
+	if p.cfg.selective() {
 		return false, nil
 	}
 	if p.table {

@@ -282,6 +282,30 @@ func TestReplayFromAStoppedServer(t *testing.T) {
 			}
 		}
 	})
+
+	t.Run("an undecodable message shows within a time window", func(t *testing.T) {
+		ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: data})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, _ := eventstore.ConnectInProcess(ns)
+		js, _ := jetstream.New(nc)
+		_, err = js.Publish(context.Background(), "lk.acme.client.garbled", []byte("not an envelope"))
+		nc.Close()
+		ns.Shutdown()
+		ns.WaitForShutdown()
+		if err != nil {
+			t.Fatal(err)
+		}
+		since := time.Now().Add(-time.Minute).UTC().Format(time.RFC3339)
+		out, errOut, code := runReplayCmd(t, "--realm", "acme", "--data", data, "--since", since)
+		if code != 0 || !strings.Contains(out, `"undecodable":"not an envelope"`) {
+			t.Errorf("replay --since %s: exit %d, want the undecodable message listed:\n%s%s", since, code, out, errOut)
+		}
+		if out, _, _ := runReplayCmd(t, "--realm", "acme", "--data", data, "--type", "client."); strings.Contains(out, "undecodable") {
+			t.Errorf("replay --type client. lists an undecodable message, which matches no filter:\n%s", out)
+		}
+	})
 }
 
 func TestAppendRedacted(t *testing.T) {
