@@ -165,14 +165,3 @@ func (m *Clients) WithScope(scope string) []string {
 	return out
 }
 
-// MaxAccessTokenLifetime is the longest access-token lifetime any client of
-// the realm has: how long a retired signing key must stay published.
-func (m *Clients) MaxAccessTokenLifetime() int64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	longest := int64(domain.DefaultAccessTokenLifetime)
-	for _, c := range m.byID {
-		longest = max(longest, c.AccessTokenLifetime)
-	}
-	return longest
-}

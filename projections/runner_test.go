@@ -51,9 +51,6 @@ func TestRunnerReadsItsOwnWritesAndRebuildsIdentically(t *testing.T) {
 	if k, ok := realm.State().ActiveKey(domain.AlgES256); !ok || k.Kid != "k1" {
 		t.Fatalf("active key = %+v, %v", k, ok)
 	}
-	if got := clients.MaxAccessTokenLifetime(); got != 7200 {
-		t.Fatalf("max lifetime = %d", got)
-	}
 
 	// A second runner from scratch folds the same history into the same models.
 	realm2, clients2 := projections.NewRealm(), projections.NewClients()

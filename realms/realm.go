@@ -128,7 +128,10 @@ func (rl *Realm) RotateKeys(ctx context.Context, meta eventstore.Meta) error {
 	}
 	for range maxRotateAttempts {
 		state := rl.State()
-		events, err := domain.DecideRotateKeys(state, keys, meta.Time, rl.Clients.MaxAccessTokenLifetime())
+		// The longest lifetime any token can have, not the longest clients
+		// have now: a lifetime shortened since, or a client deleted, must
+		// not retire a key before the tokens it signed expire.
+		events, err := domain.DecideRotateKeys(state, keys, meta.Time, domain.MaxAccessTokenLifetime)
 		if err != nil {
 			return err
 		}
