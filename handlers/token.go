@@ -3,6 +3,7 @@ package handlers
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"github.com/labstack/echo/v4"
 
@@ -75,7 +76,13 @@ func (a *api) formRequest(c echo.Context) (rl *realms.Realm, f form, done bool, 
 	if rl == nil {
 		return nil, nil, true, err
 	}
-	if c.QueryParams().Has("client_secret") {
+	// Read strictly: url.Query drops a pair it cannot parse, and with it a
+	// secret written "client_secret=...;" would pass unnoticed.
+	query, qerr := url.ParseQuery(c.Request().URL.RawQuery)
+	if qerr != nil {
+		return nil, nil, true, oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "the query string is malformed"})
+	}
+	if query.Has("client_secret") {
 		return nil, nil, true, oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_secret must not be sent in the query string"})
 	}
 	f, oerr, err := parseOAuthForm(c)
@@ -178,7 +185,7 @@ func (a *api) realmOf(c echo.Context) (*realms.Realm, error) {
 	case err == nil:
 		return rl, nil
 	case errors.Is(err, domain.ErrNotFound):
-		return nil, writeError(c, http.StatusNotFound, errNotFound, "realm "+c.Param("realm")+" does not exist")
+		return nil, writeError(c, http.StatusNotFound, errNotFound, "realm "+errorText(c.Param("realm"))+" does not exist")
 	default:
 		return nil, domainError(c, a.log, err)
 	}

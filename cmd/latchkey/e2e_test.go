@@ -369,6 +369,11 @@ func TestFoundationWalkthrough(t *testing.T) {
 			checkError(t, http.StatusBadRequest, "invalid_request")
 		lk.postForm(t, tokenURL+"?client_secret="+url.QueryEscape(backend.ClientSecret), "grant_type=client_credentials", ccBasic).
 			checkError(t, http.StatusBadRequest, "invalid_request")
+		// Also where url.Query would drop the pair: a ';', a bad escape.
+		postBody := "grant_type=client_credentials&client_id=" + backend.ClientID + "&client_secret=" + url.QueryEscape(backend.ClientSecret)
+		for _, q := range []string{"?client_secret=" + backend.ClientSecret + ";", "?a=b;client_secret=" + backend.ClientSecret, "?client_secret=" + backend.ClientSecret + "%zz"} {
+			lk.postForm(t, tokenURL+q, postBody).checkError(t, http.StatusBadRequest, "invalid_request")
+		}
 		lk.do(t, http.MethodPost, tokenURL, strings.NewReader(`{"grant_type":"client_credentials"}`), ccBasic, withContentType("application/json")).
 			checkError(t, http.StatusBadRequest, "invalid_request")
 		lk.postForm(t, tokenURL, "grant_type=client_credentials&grant_type=client_credentials", ccBasic).
