@@ -3,6 +3,7 @@ package main
 // Black-box end-to-end tests: the real binary, over real HTTP.
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/sha256"
@@ -10,7 +11,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,6 +22,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -731,4 +735,43 @@ func TestDataDirectoryAndMasterKeyAreGuarded(t *testing.T) {
 	}
 	again := startLatchkey(t, serverOpts{name: "guarded again", data: data})
 	again.adminToken(t, adminSecret)
+}
+
+// SIGTERM drains HTTP: a request whose body is still arriving when it
+// comes is answered in full, not cancelled.
+func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
+	t.Parallel()
+	const adminSecret = "e2e-drain-admin-secret-not-for-production-0001"
+	lk := startLatchkey(t, serverOpts{name: "draining", data: t.TempDir(), bootstrapSecret: adminSecret})
+	body := "grant_type=client_credentials&scope=management"
+	conn, err := net.Dial("tcp", lk.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /realms/master/protocol/openid-connect/token HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-www-form-urlencoded\r\n"+
+		"Authorization: Basic %s\r\nContent-Length: %d\r\n\r\n%s", lk.addr,
+		base64.StdEncoding.EncodeToString([]byte("latchkey-admin:"+adminSecret)), len(body), body[:10])
+	time.Sleep(200 * time.Millisecond) // the request is being read
+	if err := lk.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if _, err := conn.Write([]byte(body[10:])); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("no answer to a request in flight at SIGTERM: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Errorf("a token request in flight at SIGTERM: HTTP %d %s, want 200", resp.StatusCode, b)
+	}
+	select {
+	case <-lk.done:
+	case <-time.After(stopTimeout):
+		t.Fatal("the server did not exit after SIGTERM")
+	}
 }

@@ -172,14 +172,11 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	// Request contexts end when shutdown starts, so long-lived responses
-	// (the audit event stream) finish instead of holding shutdown up.
-	baseCtx, endRequests := context.WithCancel(context.Background())
+	// Requests in flight when shutdown starts finish; long-lived responses
+	// (the audit event stream) end on their own once not ready.
 	srv := &http.Server{
 		Handler: e, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext: func(net.Listener) context.Context { return baseCtx },
 	}
-	srv.RegisterOnShutdown(endRequests)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- srv.Serve(ln) }()
 	// On every way out, HTTP drains first (deferred last, so it runs before
