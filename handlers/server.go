@@ -124,6 +124,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.POST("/realms/:realm/users/:id/disable", a.setUserEnabled(false))
 	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
 	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
+	g.DELETE("/realms/:realm/ui-sessions", a.endUISessions)
 	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)
 }
 

@@ -293,8 +293,12 @@ func (a *api) listUISessions(c echo.Context) error {
 	if rl == nil {
 		return err
 	}
+	userID := c.QueryParam("user_id")
+	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
+		return writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
+	}
 	out := []uiSessionView{}
-	for _, s := range rl.Authz.Sessions(c.QueryParam("user_id"), a.now().Unix()) {
+	for _, s := range rl.Authz.Sessions(userID, a.now().Unix()) {
 		u, ok := rl.Users.Get(s.UserID)
 		if !ok {
 			continue
@@ -305,6 +309,21 @@ func (a *api) listUISessions(c echo.Context) error {
 		})
 	}
 	return c.JSON(http.StatusOK, map[string]any{"sessions": out})
+}
+
+// endUISessions is DELETE /admin/realms/{realm}/ui-sessions?user_id=:
+// every browser session of the user, or without user_id of the realm, ends.
+func (a *api) endUISessions(c echo.Context) error {
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return err
+	}
+	userID := c.QueryParam("user_id")
+	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
+		return writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
+	}
+	ended := rl.EndSessions(c.Request().Context(), userID, "ended by an administrator", callerOf(c).meta(c, a))
+	return c.JSON(http.StatusOK, map[string]int{"ended": ended})
 }
 
 // endUISession is DELETE /admin/realms/{realm}/ui-sessions/{id}: the

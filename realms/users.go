@@ -195,7 +195,7 @@ func (rl *Realm) SetPassword(ctx context.Context, id, pw string, meta eventstore
 		return err
 	}
 	// Whoever signed in with the old password is signed out.
-	rl.endSessionsOf(ctx, id, "password changed", meta)
+	rl.EndSessions(ctx, id, "password changed", meta)
 	return nil
 }
 
@@ -235,19 +235,26 @@ func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, me
 		return []domain.Payload{*ev}, &rule, nil
 	})
 	if err == nil && !enabled {
-		rl.endSessionsOf(ctx, id, "user disabled", meta)
+		rl.EndSessions(ctx, id, "user disabled", meta)
 	}
 	return u, err
 }
 
-// endSessionsOf ends every browser session of a user, so that enabling
-// the user again does not bring old sign-ins back.
-func (rl *Realm) endSessionsOf(ctx context.Context, userID, reason string, meta eventstore.Meta) {
+// EndSessions ends every browser session of a user (of the realm, for
+// an empty userID) and returns how many it ended; a disabled user's end so
+// that enabling the user again does not bring old sign-ins back.
+func (rl *Realm) EndSessions(ctx context.Context, userID, reason string, meta eventstore.Meta) int {
+	ended := 0
 	for _, s := range rl.Authz.Sessions(userID, meta.Time.Unix()) {
-		if err := rl.EndSession(ctx, s.SessionID, reason, meta); err != nil && !errors.Is(err, domain.ErrNotFound) {
+		err := rl.EndSession(ctx, s.SessionID, reason, meta)
+		switch {
+		case err == nil:
+			ended++
+		case !errors.Is(err, domain.ErrNotFound):
 			rl.reg.log.Warn("session not ended", "realm", rl.Name, "session", s.SessionID, "err", err)
 		}
 	}
+	return ended
 }
 
 // DeleteUser removes a user, revokes every token issued for them and ends
@@ -265,7 +272,7 @@ func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta
 	}
 	if err == nil {
 		_ = rl.reg.passwords.Delete(ctx, rl.Name, id)
-		rl.endSessionsOf(ctx, id, "user deleted", meta)
+		rl.EndSessions(ctx, id, "user deleted", meta)
 	}
 	return err
 }

@@ -1166,4 +1166,21 @@ func TestSignInFormSentTwiceAtOnce(t *testing.T) {
 	if len(list.Sessions) != 2 {
 		t.Errorf("%d browser sessions after two browsers signed in, want 2 (one each): %+v", len(list.Sessions), list.Sessions)
 	}
+	// An administrator signs the user out everywhere at once.
+	r := lk.do(t, http.MethodDelete, "/admin/realms/acme/ui-sessions?user_id="+w.user, nil, withBearer(w.admin))
+	r.requireStatus(t, http.StatusOK)
+	var ended struct {
+		Ended int `json:"ended"`
+	}
+	if r.decode(t, &ended); ended.Ended != len(list.Sessions) {
+		t.Errorf("DELETE ui-sessions?user_id: ended %d, want %d", ended.Ended, len(list.Sessions))
+	}
+	list.Sessions = nil
+	lk.get(t, "/admin/realms/acme/ui-sessions", withBearer(w.admin)).decode(t, &list)
+	if len(list.Sessions) != 0 {
+		t.Errorf("sessions left after ending the user's: %+v", list.Sessions)
+	}
+	if p := b.get(authURL()); p.status != http.StatusOK || !strings.Contains(p.body, "Sign in") {
+		t.Errorf("the browser after its session was ended: %d, want the sign-in page", p.status)
+	}
 }
