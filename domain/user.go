@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // AggregateUser is the aggregate type of realm users.
@@ -214,6 +216,7 @@ func init() {
 // ValidateProfile checks a user's profile.
 func ValidateProfile(p *UserProfile) error {
 	p.Username = strings.TrimSpace(p.Username)
+	p.DisplayName = strings.TrimSpace(p.DisplayName) // blank: the username is shown
 	var problems []string
 	if !usernamePattern(p.Username) {
 		problems = append(problems, "username must be 1 to 100 characters: letters, digits, '.', '_', '-' or '@'")
@@ -272,8 +275,13 @@ const MinPasswordLength = 10
 
 // ValidatePassword checks a new password's shape.
 func ValidatePassword(pw string) error {
-	if len(pw) < MinPasswordLength || len(pw) > 1024 {
+	if n := utf8.RuneCountInString(pw); n < MinPasswordLength || n > 1024 {
 		return &ValidationError{Field: "password", Message: fmt.Sprintf("password must be %d to 1024 characters", MinPasswordLength)}
+	}
+	// Nothing a person types at a sign-in form: a password holding one
+	// could never be entered there.
+	if strings.ContainsFunc(pw, unicode.IsControl) || !utf8.ValidString(pw) {
+		return &ValidationError{Field: "password", Message: "password must not hold control characters"}
 	}
 	return nil
 }

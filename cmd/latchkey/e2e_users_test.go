@@ -184,6 +184,9 @@ func TestUserAdminLifecycle(t *testing.T) {
 		requireDetails(t, e.postJSON(t, "/users", `{"username":""}`), "username")
 		requireDetails(t, e.postJSON(t, "/users", `{"username":"dave","display_name":"`+strings.Repeat("d", 201)+`"}`), "display_name")
 		requireDetails(t, e.postJSON(t, "/users", `{"username":"`+strings.Repeat("u", 101)+`"}`), "username")
+		if blank := usCreate(t, e, `{"username":"blank","display_name":"   "}`); blank.DisplayName != "" {
+			t.Errorf("display_name of spaces kept as %q, want it blank (the username is shown)", blank.DisplayName)
+		}
 		e.postJSON(t, "/users", `{"username":"dave","secret":"x"}`).checkError(t, http.StatusBadRequest, "invalid_request")
 		e.postJSON(t, "/users", `{"username":"dave"`).checkError(t, http.StatusBadRequest, "invalid_request")
 		e.postJSON(t, "/users", `{"username":"dave","memberships":"team-a"}`).checkError(t, http.StatusBadRequest, "invalid_request")
@@ -250,6 +253,8 @@ func TestUserAdminLifecycle(t *testing.T) {
 		}
 		usPut(t, e, "/users/"+alice.ID+"/password", `{"password":"`+pw2+`"}`).requireStatus(t, http.StatusNoContent)
 		requireDetails(t, usPut(t, e, "/users/"+alice.ID+"/password", `{"password":"short"}`), "password")
+		requireDetails(t, usPut(t, e, "/users/"+alice.ID+"/password", `{"password":"ééééé"}`), "password") // 10 bytes, 5 characters
+		requireDetails(t, usPut(t, e, "/users/"+alice.ID+"/password", `{"password":"`+strings.Repeat(`\u0000`, 12)+`"}`), "password")
 		requireDetails(t, usPut(t, e, "/users/"+alice.ID+"/password", `{}`), "password")
 		usPut(t, e, "/users/"+alice.ID+"/password", `{"password":"x","old":"y"}`).checkError(t, http.StatusBadRequest, "invalid_request")
 		usPut(t, e, "/users/"+usGhost+"/password", `{"password":"`+pw2+`"}`).checkError(t, http.StatusNotFound, "not_found")
