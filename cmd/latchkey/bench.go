@@ -38,7 +38,7 @@ func bench(args []string) error {
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	scope := fs.String("scope", "", "scope to request (default: the client's)")
 	if err := fs.Parse(args[1:]); err != nil {
-		return err
+		return usageError(err)
 	}
 	if *client == "" || *secret == "" {
 		return errors.New("--client and --secret are required")

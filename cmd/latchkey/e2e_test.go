@@ -10,6 +10,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -773,5 +774,48 @@ func TestShutdownLetsRequestsInFlightFinish(t *testing.T) {
 	case <-lk.done:
 	case <-time.After(stopTimeout):
 		t.Fatal("the server did not exit after SIGTERM")
+	}
+}
+
+// The command line is read strictly: -h is not an error, anything that
+// cannot be read is a usage error (exit status 2), and nothing starts.
+func TestServeCommandLine(t *testing.T) {
+	t.Parallel()
+	run := func(env []string, args ...string) (int, string) {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		cmd := exec.CommandContext(ctx, latchkeyBin, append([]string{"serve", "--data", t.TempDir(), "--http", freeAddr(t)}, args...)...)
+		cmd.Env = childEnv(env...)
+		out, err := cmd.CombinedOutput()
+		var exitErr *exec.ExitError
+		switch {
+		case err == nil:
+			return 0, string(out)
+		case errors.As(err, &exitErr) && ctx.Err() == nil:
+			return exitErr.ExitCode(), string(out)
+		}
+		t.Fatalf("serve %v: %v (it started?)\n%s", args, err, out)
+		return 0, ""
+	}
+	if code, out := run(nil, "-h"); code != 0 || !strings.Contains(out, "-public-url") {
+		t.Errorf("serve -h: exit %d, want 0 and the flags:\n%s", code, out)
+	}
+	for _, tc := range []struct {
+		env  []string
+		args []string
+		say  string
+	}{
+		{nil, []string{"--no-such-flag"}, "no-such-flag"},
+		{nil, []string{"extra-argument"}, "extra-argument"},
+		{[]string{"LATCHKEY_REPLICAS=abc"}, nil, "LATCHKEY_REPLICAS"},
+		{[]string{"LATCHKEY_CHECKPOINT_INTERVAL=soon"}, nil, "LATCHKEY_CHECKPOINT_INTERVAL"},
+		{nil, []string{"--public-url", "not a url"}, "public-url"},
+		{nil, []string{"--public-url", "https://id.example.com/base?x=1"}, "public-url"},
+		{nil, []string{"--public-url", "https://id.example.com/#top"}, "public-url"},
+	} {
+		if code, out := run(tc.env, tc.args...); code != 2 || !strings.Contains(out, tc.say) {
+			t.Errorf("serve %v with %v: exit %d, want 2 and a message naming %q:\n%s", tc.args, tc.env, code, tc.say, out)
+		}
 	}
 }

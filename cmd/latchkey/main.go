@@ -3,8 +3,12 @@
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
 	"os"
+	"strconv"
+	"time"
 )
 
 const usage = `usage: latchkey <command> [flags]
@@ -37,10 +41,27 @@ func main() {
 		fmt.Fprintf(os.Stderr, "latchkey: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
-	if err != nil {
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(os.Stderr, "latchkey:", err)
+		os.Exit(2)
+	default:
 		fmt.Fprintln(os.Stderr, "latchkey:", err)
 		os.Exit(1)
 	}
+}
+
+// errUsage marks a command line (flags, arguments or the environment
+// variables standing for flags) that cannot be read: exit status 2.
+var errUsage = errors.New("usage")
+
+// usageError marks a flag-parsing error; -h stays flag.ErrHelp.
+func usageError(err error) error {
+	if err == nil || errors.Is(err, flag.ErrHelp) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", errUsage, err)
 }
 
 // envOr returns the environment variable's value, or def when it is unset.
@@ -49,4 +70,32 @@ func envOr(name, def string) string {
 		return v
 	}
 	return def
+}
+
+// envInt reads an integer environment variable, def when unset; anything
+// else is an error rather than a silent default.
+func envInt(name string, def int) (int, error) {
+	v := envOr(name, "")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, usageError(fmt.Errorf("%s=%q is not an integer", name, v))
+	}
+	return n, nil
+}
+
+// envDuration reads a duration environment variable ("90s", "25h"), def
+// when unset.
+func envDuration(name string, def time.Duration) (time.Duration, error) {
+	v := envOr(name, "")
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil {
+		return 0, usageError(fmt.Errorf("%s=%q is not a duration like 90s", name, v))
+	}
+	return d, nil
 }

@@ -99,10 +99,10 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 	fs.StringVar(&cfg.jwks, "jwks", "", "with --verify: trust only the ES256 keys of this JWKS file (e.g. an archived copy of the realm's certs), not the keys the stream itself publishes")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always or never")
 	if err := fs.Parse(args); err != nil {
-		return cfg, err
+		return cfg, usageError(err)
 	}
 	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("replay: unexpected argument %q", fs.Arg(0))
+		return cfg, usageError(fmt.Errorf("replay: unexpected argument %q", fs.Arg(0)))
 	}
 	if !domain.IsValidName(cfg.realm) {
 		return cfg, fmt.Errorf("replay: --realm must name a realm (got %q)", cfg.realm)
@@ -974,13 +974,14 @@ func printVerifyReport(out io.Writer, rep *realms.VerifyReport) {
 
 // auditFlags adds serve's tamper-evidence settings: each has an
 // environment variable, and the flag wins.
-func auditFlags(fs *flag.FlagSet, cfg *realms.AuditConfig) {
-	every, _ := strconv.Atoi(envOr("LATCHKEY_CHECKPOINT_EVERY", strconv.Itoa(realms.DefaultCheckpointEvery)))
-	interval, _ := time.ParseDuration(envOr("LATCHKEY_CHECKPOINT_INTERVAL", realms.DefaultCheckpointInterval.String()))
-	retention, _ := time.ParseDuration(envOr("LATCHKEY_TOKEN_RETENTION", "0s"))
+func auditFlags(fs *flag.FlagSet, cfg *realms.AuditConfig) error {
+	every, err1 := envInt("LATCHKEY_CHECKPOINT_EVERY", realms.DefaultCheckpointEvery)
+	interval, err2 := envDuration("LATCHKEY_CHECKPOINT_INTERVAL", realms.DefaultCheckpointInterval)
+	retention, err3 := envDuration("LATCHKEY_TOKEN_RETENTION", 0)
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", every, "append a signed audit.checkpoint at least every N stream messages; negative: none (LATCHKEY_CHECKPOINT_EVERY)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", interval, "and at most this long after the first message it covers (LATCHKEY_CHECKPOINT_INTERVAL)")
 	fs.DurationVar(&cfg.TokenRetention, "token-retention", retention, "token events expire from the stream after this long (Nats-TTL; at least 25h); 0 keeps them (LATCHKEY_TOKEN_RETENTION)")
+	return errors.Join(err1, err2, err3)
 }
 
 // ---- progress ----

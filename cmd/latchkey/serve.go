@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -47,18 +48,39 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.publicURL, "public-url", envOr("LATCHKEY_PUBLIC_URL", ""), "public base URL; issuers are <public-url>/realms/<realm> (LATCHKEY_PUBLIC_URL; default http://<http>)")
 	fs.StringVar(&cfg.natsURL, "nats-url", envOr("LATCHKEY_NATS_URL", ""), "external NATS server or cluster; empty runs an embedded server (LATCHKEY_NATS_URL)")
 	fs.StringVar(&cfg.natsListen, "nats-listen", envOr("LATCHKEY_NATS_LISTEN", ""), "also serve the embedded NATS on this TCP address, for downstream subscribers (LATCHKEY_NATS_LISTEN)")
-	replicas, _ := strconv.Atoi(envOr("LATCHKEY_REPLICAS", "1"))
+	replicas, envErr := envInt("LATCHKEY_REPLICAS", 1)
 	fs.IntVar(&cfg.replicas, "replicas", replicas, "replicas of each realm stream: 1, or 3 on a cluster (LATCHKEY_REPLICAS)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
 	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
-	auditFlags(fs, &cfg.audit)
-	if err := fs.Parse(args); err != nil {
+	if err := errors.Join(envErr, auditFlags(fs, &cfg.audit)); err != nil {
 		return cfg, err
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, usageError(err)
+	}
+	if fs.NArg() > 0 {
+		return cfg, usageError(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
 	}
 	if cfg.publicURL == "" {
 		cfg.publicURL = "http://" + cfg.httpAddr
 	}
+	publicURL, err := checkPublicURL(cfg.publicURL)
+	if err != nil {
+		return cfg, usageError(err)
+	}
+	cfg.publicURL = publicURL
 	return cfg, nil
+}
+
+// checkPublicURL reads the base of every issuer: an absolute http(s) URL
+// with no query, fragment or user info (RFC 8414 §2), without a final '/'.
+func checkPublicURL(s string) (string, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || u.User != nil {
+		return "", fmt.Errorf("--public-url %q must be an http or https URL with no query, fragment or user info", s)
+	}
+	return strings.TrimRight(s, "/"), nil
 }
 
 func newLogger(level string) (*slog.Logger, error) {
