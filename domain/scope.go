@@ -40,7 +40,12 @@ type requestedScope struct {
 
 func parseScope(raw string) (requestedScope, *OAuthError) {
 	var r requestedScope
-	for _, s := range strings.Fields(raw) {
+	// Tokens are separated by spaces (RFC 6749 §3.3); a tab or a line
+	// break is no separator and no scope character, so it is refused.
+	for s := range strings.SplitSeq(raw, " ") {
+		if s == "" {
+			continue
+		}
 		if !IsScopeToken(s) {
 			return r, &OAuthError{Code: ErrInvalidScope, Description: "malformed scope"}
 		}

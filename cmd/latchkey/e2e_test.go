@@ -351,6 +351,10 @@ func TestFoundationWalkthrough(t *testing.T) {
 
 	t.Run("token errors", func(t *testing.T) {
 		lk.postForm(t, tokenURL, "grant_type=client_credentials&scope=admin", ccBasic).checkError(t, http.StatusBadRequest, "invalid_scope")
+		// Scope tokens are separated by spaces only (RFC 6749 §3.3).
+		for _, sep := range []string{"%09", "%0A"} {
+			lk.postForm(t, tokenURL, "grant_type=client_credentials&scope=read"+sep+"write", ccBasic).checkError(t, http.StatusBadRequest, "invalid_scope")
+		}
 
 		wrong := lk.postForm(t, tokenURL, "grant_type=client_credentials", withBasic(backend.ClientID, web.ClientSecret))
 		wrong.checkError(t, http.StatusUnauthorized, "invalid_client")
