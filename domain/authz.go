@@ -48,7 +48,7 @@ type AuthRequest struct {
 }
 
 // pkceChallenge is a base64url SHA-256: 43 characters (RFC 7636 §4.2),
-// the last of which carries 2 bits of the hash and 4 zero bits, so only 16
+// the last of which carries 4 bits of the hash and 2 zero bits, so only 16
 // characters can end it; another ending decodes to no SHA-256 value and
 // could never be matched by a verifier.
 var pkceChallenge = regexp.MustCompile(`^[A-Za-z0-9_-]{42}[AEIMQUYcgkosw048]$`)

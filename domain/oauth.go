@@ -33,8 +33,8 @@ type ClientCredentialsGrant struct {
 
 // DecideClientCredentials checks that an authenticated client may use the
 // client-credentials grant with the requested scope, and decides the nodes
-// the token may act on: those the client's roles (or owner node) allow,
-// narrowed to one by a tenant:<slug> or team:<slug> scope, and its preset.
+// the token may act on (see ServiceNodes), narrowed to one by a
+// tenant:<slug> or team:<slug> scope, and its preset.
 func DecideClientCredentials(c *Client, requestedScope string, tree Tree) (ClientCredentialsGrant, *OAuthError) {
 	if !c.Allows(GrantClientCredentials) {
 		return ClientCredentialsGrant{}, &OAuthError{Code: ErrUnauthorizedClient, Description: "client is not allowed the client_credentials grant"}

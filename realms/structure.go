@@ -42,8 +42,8 @@ func (rl *Realm) RenameNode(ctx context.Context, slug, name string, meta eventst
 	return n, nil
 }
 
-// DeleteNode removes a node nothing refers to: no child node and no client
-// (team restriction, owner node or role).
+// DeleteNode removes a node nothing refers to: no child node, no client
+// (team restriction, owner node or role) and no user's membership.
 func (rl *Realm) DeleteNode(ctx context.Context, slug string, meta eventstore.Meta) error {
 	rl.structure.Lock()
 	defer rl.structure.Unlock()
