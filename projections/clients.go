@@ -164,4 +164,3 @@ func (m *Clients) WithScope(scope string) []string {
 	}
 	return out
 }
-

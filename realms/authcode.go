@@ -375,4 +375,3 @@ func (rl *Realm) RefreshGrant(token string) (*domain.Grant, bool) {
 	}
 	return nil, false
 }
-
