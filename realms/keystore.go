@@ -101,20 +101,21 @@ func (ks *KeyStore) CheckMasterKey(ctx context.Context) error {
 		return err
 	}
 	defer func() { _ = lister.Stop() }()
-	for name := range lister.Keys() {
-		entry, err := ks.kv.Get(ctx, name)
-		if err != nil {
-			return err
-		}
-		sealed := entry.Value()
-		n := ks.aead.NonceSize()
-		if len(sealed) < n {
-			return fmt.Errorf("key store: sealed key %s is too short", name)
-		}
-		if _, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(name)); err != nil {
-			return fmt.Errorf("the master key does not open the signing keys already stored (%s): it is not the key they were sealed with", name)
-		}
-		return nil
+	name, found := <-lister.Keys()
+	if !found {
+		return nil // a new store: nothing sealed yet
+	}
+	entry, err := ks.kv.Get(ctx, name)
+	if err != nil {
+		return err
+	}
+	sealed := entry.Value()
+	n := ks.aead.NonceSize()
+	if len(sealed) < n {
+		return fmt.Errorf("key store: sealed key %s is too short", name)
+	}
+	if _, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(name)); err != nil {
+		return fmt.Errorf("the master key does not open the signing keys already stored (%s): it is not the key they were sealed with", name)
 	}
 	return nil
 }
