@@ -82,9 +82,16 @@ func TestBenchReportsWhatTheServerDid(t *testing.T) {
 		t.Errorf("bench introspect: %d ok, %d failed; want some and none:\n%s", ok, failed, out)
 	}
 	// An introspection that answers active:false is not counted as one:
-	// the token is revoked half-way through the run.
-	run := benchStart(t, lk, "introspect", client.ClientID, client.ClientSecret, "2s")
-	time.Sleep(700 * time.Millisecond)
+	// the token is revoked half-way through the run, once the server has
+	// answered some of its introspections (a loaded machine may take a
+	// while to start the command).
+	before := introspectionsAnswered(t, lk)
+	run := benchStart(t, lk, "introspect", client.ClientID, client.ClientSecret, "3s")
+	for deadline := time.Now().Add(20 * time.Second); introspectionsAnswered(t, lk) < before+20; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the server answered no introspection of the bench run")
+		}
+	}
 	lk.postJSON(t, "/admin/realms/acme/clients/"+client.ClientID+"/revoke-tokens", "", withBearer(admin)).requireStatus(t, http.StatusNoContent)
 	if ok, failed, out = benchWait(t, run); ok == 0 || failed == 0 || !strings.Contains(out, `first error: HTTP 200 without "active":true`) {
 		t.Errorf("bench introspect of a token revoked half-way: %d ok, %d failed; want both, and the inactive answer as the error:\n%s", ok, failed, out)
@@ -94,4 +101,20 @@ func TestBenchReportsWhatTheServerDid(t *testing.T) {
 	if ok != 0 || failed == 0 || !regexp.MustCompile(`first error: HTTP 401: .*invalid_client`).MatchString(out) {
 		t.Errorf("bench token with a wrong secret: %d ok, %d failed; want none and some, with the server's invalid_client:\n%s", ok, failed, out)
 	}
+}
+
+// introspectionsAnswered is how many introspection requests the server
+// has answered 200, from its Prometheus metrics.
+func introspectionsAnswered(t *testing.T, lk *latchkey) int {
+	t.Helper()
+	r := lk.get(t, "/metrics")
+	r.requireStatus(t, http.StatusOK)
+	for line := range strings.SplitSeq(string(r.body), "\n") {
+		if strings.HasPrefix(line, "latchkey_http_request_duration_seconds_count{") &&
+			strings.Contains(line, `code="200"`) && strings.Contains(line, `route="/realms/:realm/protocol/openid-connect/token/introspect"`) {
+			n, _ := strconv.Atoi(line[strings.LastIndexByte(line, ' ')+1:])
+			return n
+		}
+	}
+	return 0
 }
