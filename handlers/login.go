@@ -115,12 +115,17 @@ func (a *api) signIn(c echo.Context) error {
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
-	a.setCookie(c, rl.Name, sessionCookie, cookie, domain.UISessionLifetime)
+	// The cookie goes out with the answer unless that answer is that the
+	// same form, sent again at the same moment, completed the request
+	// first: then this sign-in's session ends, and the browser keeps the
+	// winner's.
+	c.Response().Before(func() {
+		if c.Response().Status != http.StatusConflict {
+			a.setCookie(c, rl.Name, sessionCookie, cookie, domain.UISessionLifetime)
+		}
+	})
 	err = a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
 	if c.Response().Status == http.StatusConflict {
-		// The same form, sent again at the same moment, completed the
-		// request first: this sign-in's session ends with it, so the
-		// browser is left with one.
 		_ = rl.EndSession(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", a.browserMeta(c, res.User.ID))
 	}
 	return err

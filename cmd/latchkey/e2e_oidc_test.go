@@ -1158,6 +1158,10 @@ func TestSignInFormSentTwiceAtOnce(t *testing.T) {
 	if codes != 1 {
 		t.Errorf("%d codes for one sign-in form sent %d times at once, want 1", codes, len(answers))
 	}
+	// The browser holds the session that got the code: signed in.
+	if p := b.get(authURL()); p.status != http.StatusFound || redirectQuery(t, p.location).Get("code") == "" {
+		t.Errorf("the browser after its double sign-in: %d %q, want a code at once (signed in)", p.status, p.location)
+	}
 	var list struct {
 		Sessions []struct {
 			SessionID string `json:"session_id"`
