@@ -91,6 +91,9 @@ func (ks *KeyStore) Get(ctx context.Context, realm, kid string) ([]byte, error) 
 	return der, nil
 }
 
+// ErrWrongMasterKey: the master key does not open what the store holds.
+var ErrWrongMasterKey = errors.New("the master key does not open the signing keys already stored: it is not the key they were sealed with")
+
 // CheckMasterKey opens one sealed key of the store, if it holds any: a
 // server started with another master key than the one its keys were
 // sealed with must stop at once, not serve until it first has to sign
@@ -115,7 +118,7 @@ func (ks *KeyStore) CheckMasterKey(ctx context.Context) error {
 		return fmt.Errorf("key store: sealed key %s is too short", name)
 	}
 	if _, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(name)); err != nil {
-		return fmt.Errorf("the master key does not open the signing keys already stored (%s): it is not the key they were sealed with", name)
+		return fmt.Errorf("%w (%s)", ErrWrongMasterKey, name)
 	}
 	return nil
 }

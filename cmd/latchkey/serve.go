@@ -165,11 +165,13 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := keys.CheckMasterKey(ctx); err != nil {
+	if err := keys.CheckMasterKey(ctx); errors.Is(err, realms.ErrWrongMasterKey) {
 		if generated != "" {
 			_ = os.Remove(generated) // a new key for an old store: never the right one
 		}
 		return fmt.Errorf("%w; start with LATCHKEY_MASTER_KEY set to that key, or with its %s back in %s", err, realms.MasterKeyFile, cfg.dataDir)
+	} else if err != nil {
+		return fmt.Errorf("checking the master key against the stored keys: %w", err)
 	}
 	passwords, err := realms.OpenPasswordStore(ctx, store.JetStream(), masterKey, cfg.replicas)
 	if err != nil {
