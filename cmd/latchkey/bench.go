@@ -26,7 +26,7 @@ const benchUsage = `usage: latchkey bench token|introspect --url URL --realm REA
 // each with its own keep-alive connection, and prints throughput and latency.
 func bench(args []string) error {
 	if len(args) == 0 || (args[0] != "token" && args[0] != "introspect") {
-		return errors.New(benchUsage)
+		return usageError(errors.New(benchUsage))
 	}
 	mode := args[0]
 	fs := flag.NewFlagSet("bench "+mode, flag.ContinueOnError)
@@ -37,11 +37,11 @@ func bench(args []string) error {
 	concurrency := fs.Int("concurrency", 64, "concurrent clients")
 	duration := fs.Duration("duration", 10*time.Second, "how long to run")
 	scope := fs.String("scope", "", "scope to request (default: the client's)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return usageError(err)
+	if err := parseFlags(fs, args[1:], map[string]error{}); err != nil {
+		return err
 	}
 	if *client == "" || *secret == "" {
-		return errors.New("--client and --secret are required")
+		return usageError(errors.New("--client and --secret are required"))
 	}
 	endpoints := strings.TrimRight(*base, "/") + "/realms/" + *realm + "/protocol/openid-connect/"
 	tokenForm := url.Values{"grant_type": {"client_credentials"}}

@@ -805,6 +805,14 @@ func TestServeCommandLine(t *testing.T) {
 	if code, out := run(nil, "-h"); code != 0 || !strings.Contains(out, "-public-url") {
 		t.Errorf("serve -h: exit %d, want 0 and the flags:\n%s", code, out)
 	}
+	// -h answers whatever the environment says; a bad variable matters
+	// only where no flag replaces it (the flag wins).
+	if code, out := run([]string{"LATCHKEY_REPLICAS=abc"}, "-h"); code != 0 {
+		t.Errorf("serve -h with LATCHKEY_REPLICAS=abc: exit %d, want 0:\n%s", code, out)
+	}
+	if code, out := run([]string{"LATCHKEY_REPLICAS=abc"}, "--replicas", "1", "--log-level", "verbose"); code != 2 || strings.Contains(out, "LATCHKEY_REPLICAS") || !strings.Contains(out, "verbose") {
+		t.Errorf("serve --replicas 1 --log-level verbose with LATCHKEY_REPLICAS=abc: exit %d, want 2 for the log level only:\n%s", code, out)
+	}
 	for _, tc := range []struct {
 		env  []string
 		args []string

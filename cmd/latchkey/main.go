@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"time"
 )
@@ -43,6 +45,8 @@ func main() {
 	}
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.Is(err, errFlags):
+		os.Exit(2) // the flag package has said what is wrong
 	case errors.Is(err, errUsage):
 		fmt.Fprintln(os.Stderr, "latchkey:", err)
 		os.Exit(2)
@@ -56,12 +60,37 @@ func main() {
 // variables standing for flags) that cannot be read: exit status 2.
 var errUsage = errors.New("usage")
 
-// usageError marks a flag-parsing error; -h stays flag.ErrHelp.
+// errFlags marks an error of flag.FlagSet.Parse, which it has printed.
+var errFlags = errors.New("flags")
+
+// usageError marks a command line that cannot be read.
 func usageError(err error) error {
-	if err == nil || errors.Is(err, flag.ErrHelp) {
-		return err
+	if err == nil {
+		return nil
 	}
 	return fmt.Errorf("%w: %w", errUsage, err)
+}
+
+// parseFlags parses args; -h stays flag.ErrHelp, any other failure
+// (already printed with the usage) exits 2. A flag's environment variable
+// that could not be read (envErrs, by flag name) is an error only when
+// the flag does not replace it.
+func parseFlags(fs *flag.FlagSet, args []string, envErrs map[string]error) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", errFlags, err)
+	}
+	if fs.NArg() > 0 {
+		return usageError(fmt.Errorf("%s: unexpected argument %q", fs.Name(), fs.Arg(0)))
+	}
+	fs.Visit(func(f *flag.Flag) { delete(envErrs, f.Name) })
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(envErrs)) {
+		errs = append(errs, envErrs[name])
+	}
+	return usageError(errors.Join(errs...))
 }
 
 // envOr returns the environment variable's value, or def when it is unset.
@@ -72,30 +101,31 @@ func envOr(name, def string) string {
 	return def
 }
 
-// envInt reads an integer environment variable, def when unset; anything
-// else is an error rather than a silent default.
-func envInt(name string, def int) (int, error) {
+// envInt reads the integer environment variable standing for flag, def
+// when unset; a value that is not one is recorded in errs, not replaced
+// by def in silence.
+func envInt(errs map[string]error, flag, name string, def int) int {
 	v := envOr(name, "")
 	if v == "" {
-		return def, nil
+		return def
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil {
-		return 0, usageError(fmt.Errorf("%s=%q is not an integer", name, v))
+		errs[flag] = fmt.Errorf("%s=%q is not an integer", name, v)
 	}
-	return n, nil
+	return n
 }
 
-// envDuration reads a duration environment variable ("90s", "25h"), def
-// when unset.
-func envDuration(name string, def time.Duration) (time.Duration, error) {
+// envDuration reads the duration environment variable ("90s", "25h")
+// standing for flag, as envInt does.
+func envDuration(errs map[string]error, flag, name string, def time.Duration) time.Duration {
 	v := envOr(name, "")
 	if v == "" {
-		return def, nil
+		return def
 	}
 	d, err := time.ParseDuration(v)
 	if err != nil {
-		return 0, usageError(fmt.Errorf("%s=%q is not a duration like 90s", name, v))
+		errs[flag] = fmt.Errorf("%s=%q is not a duration like 90s", name, v)
 	}
-	return d, nil
+	return d
 }

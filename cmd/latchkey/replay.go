@@ -98,11 +98,8 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 	fs.BoolVar(&cfg.verify, "verify", false, "verify the history against its signed checkpoints")
 	fs.StringVar(&cfg.jwks, "jwks", "", "with --verify: trust only the ES256 keys of this JWKS file (e.g. an archived copy of the realm's certs), not the keys the stream itself publishes")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress bar on stderr: auto (when stderr is a terminal), always or never")
-	if err := fs.Parse(args); err != nil {
-		return cfg, usageError(err)
-	}
-	if fs.NArg() > 0 {
-		return cfg, usageError(fmt.Errorf("replay: unexpected argument %q", fs.Arg(0)))
+	if err := parseFlags(fs, args, map[string]error{}); err != nil {
+		return cfg, err
 	}
 	if !domain.IsValidName(cfg.realm) {
 		return cfg, fmt.Errorf("replay: --realm must name a realm (got %q)", cfg.realm)
@@ -974,14 +971,13 @@ func printVerifyReport(out io.Writer, rep *realms.VerifyReport) {
 
 // auditFlags adds serve's tamper-evidence settings: each has an
 // environment variable, and the flag wins.
-func auditFlags(fs *flag.FlagSet, cfg *realms.AuditConfig) error {
-	every, err1 := envInt("LATCHKEY_CHECKPOINT_EVERY", realms.DefaultCheckpointEvery)
-	interval, err2 := envDuration("LATCHKEY_CHECKPOINT_INTERVAL", realms.DefaultCheckpointInterval)
-	retention, err3 := envDuration("LATCHKEY_TOKEN_RETENTION", 0)
+func auditFlags(fs *flag.FlagSet, cfg *realms.AuditConfig, envErrs map[string]error) {
+	every := envInt(envErrs, "checkpoint-every", "LATCHKEY_CHECKPOINT_EVERY", realms.DefaultCheckpointEvery)
+	interval := envDuration(envErrs, "checkpoint-interval", "LATCHKEY_CHECKPOINT_INTERVAL", realms.DefaultCheckpointInterval)
+	retention := envDuration(envErrs, "token-retention", "LATCHKEY_TOKEN_RETENTION", 0)
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", every, "append a signed audit.checkpoint at least every N stream messages; negative: none (LATCHKEY_CHECKPOINT_EVERY)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", interval, "and at most this long after the first message it covers (LATCHKEY_CHECKPOINT_INTERVAL)")
 	fs.DurationVar(&cfg.TokenRetention, "token-retention", retention, "token events expire from the stream after this long (Nats-TTL; at least 25h); 0 keeps them (LATCHKEY_TOKEN_RETENTION)")
-	return errors.Join(err1, err2, err3)
 }
 
 // ---- progress ----

@@ -48,18 +48,17 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.publicURL, "public-url", envOr("LATCHKEY_PUBLIC_URL", ""), "public base URL; issuers are <public-url>/realms/<realm> (LATCHKEY_PUBLIC_URL; default http://<http>)")
 	fs.StringVar(&cfg.natsURL, "nats-url", envOr("LATCHKEY_NATS_URL", ""), "external NATS server or cluster; empty runs an embedded server (LATCHKEY_NATS_URL)")
 	fs.StringVar(&cfg.natsListen, "nats-listen", envOr("LATCHKEY_NATS_LISTEN", ""), "also serve the embedded NATS on this TCP address, for downstream subscribers (LATCHKEY_NATS_LISTEN)")
-	replicas, envErr := envInt("LATCHKEY_REPLICAS", 1)
+	envErrs := map[string]error{}
+	replicas := envInt(envErrs, "replicas", "LATCHKEY_REPLICAS", 1)
 	fs.IntVar(&cfg.replicas, "replicas", replicas, "replicas of each realm stream: 1, or 3 on a cluster (LATCHKEY_REPLICAS)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
 	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
-	if err := errors.Join(envErr, auditFlags(fs, &cfg.audit)); err != nil {
+	auditFlags(fs, &cfg.audit, envErrs)
+	if err := parseFlags(fs, args, envErrs); err != nil {
 		return cfg, err
 	}
-	if err := fs.Parse(args); err != nil {
+	if _, err := newLogger(cfg.logLevel); err != nil {
 		return cfg, usageError(err)
-	}
-	if fs.NArg() > 0 {
-		return cfg, usageError(fmt.Errorf("serve: unexpected argument %q", fs.Arg(0)))
 	}
 	if cfg.publicURL == "" {
 		cfg.publicURL = "http://" + cfg.httpAddr
