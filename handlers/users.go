@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -322,7 +323,9 @@ func (a *api) endUISessions(c echo.Context) error {
 	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
 		return writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
 	}
-	ended := rl.EndSessions(c.Request().Context(), userID, "ended by an administrator", callerOf(c).meta(c, a))
+	// Not cut short by the caller hanging up: half the sessions ended
+	// would be an answer nobody received.
+	ended := rl.EndSessions(context.WithoutCancel(c.Request().Context()), userID, "ended by an administrator", callerOf(c).meta(c, a))
 	return c.JSON(http.StatusOK, map[string]int{"ended": ended})
 }
 

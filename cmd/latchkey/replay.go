@@ -235,7 +235,7 @@ func openReplaySource(ctx context.Context, cfg replayConfig) (*replaySource, err
 			return nil, fmt.Errorf("replay: %s holds no JetStream store (nats/); give the data directory of a stopped server, or --nats-url", cfg.dataDir)
 		}
 		if src.unlock, err = eventstore.LockDataDir(cfg.dataDir); err != nil {
-			return nil, fmt.Errorf("replay: %w; read a running server with --nats-url", err)
+			return nil, fmt.Errorf("replay: %w; stop the server first, or read it over NATS with --nats-url (a server started with --nats-listen)", err)
 		}
 		src.ns, err = eventstore.StartEmbedded(eventstore.EmbeddedConfig{DataDir: cfg.dataDir})
 		if err != nil {
