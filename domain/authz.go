@@ -190,16 +190,6 @@ func DelegatedPreset(access []NodeAccess) string {
 	return PresetFull
 }
 
-// LivePreset is an issued user-delegated token's preset now: what its live
-// evaluation gives, never above the preset it was issued with (a promotion
-// after issuance shows in the next token, not in this one).
-func LivePreset(access []NodeAccess, issued string) string {
-	if issued != PresetFull {
-		return PresetReadOnly
-	}
-	return DelegatedPreset(access)
-}
-
 // AccessNodes lists the nodes of an evaluation, in its order.
 func AccessNodes(access []NodeAccess) []string {
 	nodes := make([]string, 0, len(access))

@@ -63,7 +63,7 @@ func (a *api) introspect(c echo.Context) error {
 		// not go on stating full access.
 		out.Access = liveAccess(rl, info)
 		out.Nodes = domain.AccessNodes(out.Access)
-		out.Preset = domain.LivePreset(out.Access, info.Preset)
+		out.Preset = domain.DelegatedPreset(out.Access)
 	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -1189,31 +1189,3 @@ func TestSignInFormSentTwiceAtOnce(t *testing.T) {
 		t.Errorf("the browser after its session was ended: %d, want the sign-in page", p.status)
 	}
 }
-
-// A token never rises above what it was issued with: a promotion after it
-// shows in the user's next token, not in this one.
-func TestPromotionDoesNotRaiseAnIssuedToken(t *testing.T) {
-	t.Parallel()
-	w := setUpOIDC(t)
-	lk := w.lk
-	setMemberships := func(ms string) {
-		lk.do(t, http.MethodPut, "/admin/realms/acme/users/"+w.user+"/memberships", strings.NewReader(`{"memberships":`+ms+`}`),
-			withBearer(w.admin), withContentType("application/json")).requireStatus(t, http.StatusOK)
-	}
-	setMemberships(`[{"node":"team-a","role":"viewer"}]`)
-	cfg := w.oauthConfig(oidc.ScopeOpenID, "read")
-	verifier := oauth2.GenerateVerifier()
-	q := newBrowser(t).signIn(lk.base, cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"team-a"})
-	tok, err := cfg.Exchange(w.ctx, q.Get("code"), oauth2.VerifierOption(verifier))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if p := lcClaims(t, tok.AccessToken)["preset"]; p != "read_only" {
-		t.Fatalf("token of a viewer: preset %v", p)
-	}
-	setMemberships(`[{"node":"team-a","role":"editor"}]`)
-	in := lk.requireActive(t, "acme", w.rs.ClientID, w.rs.ClientSecret, tok.AccessToken, "token issued to a viewer")
-	if in["preset"] != "read_only" {
-		t.Errorf("a viewer's token after the user became editor: preset %v, want read_only as issued", in["preset"])
-	}
-}
