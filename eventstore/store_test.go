@@ -275,8 +275,12 @@ func TestReadsLeaveNoConsumerBehind(t *testing.T) {
 	var names []string
 	for deadline := time.Now().Add(2 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		names = names[:0]
-		for name := range st.ConsumerNames(ctx).Name() {
+		lister := st.ConsumerNames(ctx)
+		for name := range lister.Name() {
 			names = append(names, name)
+		}
+		if err := lister.Err(); err != nil {
+			t.Fatalf("listing the stream's consumers: %v", err)
 		}
 		if len(names) == 0 || time.Now().After(deadline) {
 			break

@@ -25,8 +25,12 @@ const benchUsage = `usage: latchkey bench token|introspect --url URL --realm REA
 // bench runs a closed-loop load on one endpoint from N concurrent clients,
 // each with its own keep-alive connection, and prints throughput and latency.
 func bench(args []string) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+		fmt.Println(benchUsage)
+		return nil
+	}
 	if len(args) == 0 || (args[0] != "token" && args[0] != "introspect") {
-		return usageError(errors.New(benchUsage))
+		return usageError(errors.New(strings.TrimPrefix(benchUsage, "usage: ")))
 	}
 	mode := args[0]
 	fs := flag.NewFlagSet("bench "+mode, flag.ContinueOnError)

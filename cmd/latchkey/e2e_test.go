@@ -830,4 +830,24 @@ func TestServeCommandLine(t *testing.T) {
 			t.Errorf("serve %v with %v: exit %d, want 2 and a message naming %q:\n%s", tc.args, tc.env, code, tc.say, out)
 		}
 	}
+	// The other commands keep the same rules.
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"bench", "-h"}, 0}, {[]string{"bench"}, 2}, {[]string{"bench", "token", "extra", "--client", "a", "--secret", "b"}, 2},
+		{[]string{"replay", "-h"}, 0}, {[]string{"replay", "--data", t.TempDir()}, 2}, {[]string{"replay", "--realm", "acme", "--format", "xml"}, 2},
+	} {
+		cmd := exec.Command(latchkeyBin, tc.args...)
+		cmd.Env = childEnv()
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exitErr *exec.ExitError
+		if errors.As(err, &exitErr) {
+			code = exitErr.ExitCode()
+		}
+		if code != tc.code || strings.Count(string(out), "usage: usage") > 0 {
+			t.Errorf("latchkey %v: exit %d, want %d:\n%s", tc.args, code, tc.code, out)
+		}
+	}
 }

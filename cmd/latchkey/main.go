@@ -63,10 +63,10 @@ var errUsage = errors.New("usage")
 // errFlags marks an error of flag.FlagSet.Parse, which it has printed.
 var errFlags = errors.New("flags")
 
-// usageError marks a command line that cannot be read.
+// usageError marks a command line that cannot be read (once).
 func usageError(err error) error {
-	if err == nil {
-		return nil
+	if err == nil || errors.Is(err, errUsage) || errors.Is(err, errFlags) || errors.Is(err, flag.ErrHelp) {
+		return err
 	}
 	return fmt.Errorf("%w: %w", errUsage, err)
 }

@@ -161,7 +161,7 @@ func replay(args []string) error {
 		return nil
 	}
 	if err != nil {
-		return err
+		return usageError(err)
 	}
 	defer debug.SetGCPercent(replayGC(cfg))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
