@@ -286,17 +286,28 @@ type uiSessionView struct {
 	ExpiresAt  int64  `json:"expires_at"`
 }
 
+// uiSessionsOf reads the realm and ?user_id= of the UI-sessions list:
+// empty for every user, else a user that must exist (404). A nil realm
+// means the answer is written.
+func (a *api) uiSessionsOf(c echo.Context) (*realms.Realm, string, error) {
+	rl, err := a.realmOf(c)
+	if rl == nil {
+		return nil, "", err
+	}
+	userID := c.QueryParam("user_id")
+	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
+		return nil, "", writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
+	}
+	return rl, userID, nil
+}
+
 // listUISessions is GET /admin/realms/{realm}/ui-sessions?user_id=: the
 // browser sessions still valid, newest first. Sessions of deleted users,
 // which can never sign in again, are left out.
 func (a *api) listUISessions(c echo.Context) error {
-	rl, err := a.realmOf(c)
+	rl, userID, err := a.uiSessionsOf(c)
 	if rl == nil {
 		return err
-	}
-	userID := c.QueryParam("user_id")
-	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
-		return writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
 	}
 	out := []uiSessionView{}
 	for _, s := range rl.Authz.Sessions(userID, a.now().Unix()) {
@@ -315,13 +326,9 @@ func (a *api) listUISessions(c echo.Context) error {
 // endUISessions is DELETE /admin/realms/{realm}/ui-sessions?user_id=:
 // every browser session of the user, or without user_id of the realm, ends.
 func (a *api) endUISessions(c echo.Context) error {
-	rl, err := a.realmOf(c)
+	rl, userID, err := a.uiSessionsOf(c)
 	if rl == nil {
 		return err
-	}
-	userID := c.QueryParam("user_id")
-	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
-		return writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
 	}
 	// Not cut short by the caller hanging up: half the sessions ended
 	// would be an answer nobody received.

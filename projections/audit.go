@@ -360,14 +360,10 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 	case domain.ScopeRemoved:
 		return fmt.Sprintf("scope %q removed", e.Name)
 	case domain.RealmSettingsChanged:
-		names := make([]string, len(changes))
-		for i, c := range changes {
-			names[i] = c.Field
-		}
-		if len(names) == 0 {
+		if len(changes) == 0 {
 			return "realm settings changed"
 		}
-		return "realm settings changed: " + strings.Join(names, ", ")
+		return "realm settings changed: " + fieldNames(changes)
 	case domain.UsernameClaimed:
 		return fmt.Sprintf("username %q claimed by user %s", e.Username, e.UserID)
 	case domain.UsernameReleased:
@@ -392,11 +388,7 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		if len(changes) == 0 {
 			return fmt.Sprintf("client %q updated (no change)", e.After.Name)
 		}
-		names := make([]string, len(changes))
-		for i, c := range changes {
-			names[i] = c.Field
-		}
-		return fmt.Sprintf("client %q updated: %s", e.After.Name, strings.Join(names, ", "))
+		return fmt.Sprintf("client %q updated: %s", e.After.Name, fieldNames(changes))
 	case domain.ClientSecretRotated:
 		if e.PreviousExpiresAt <= 0 {
 			return "secret rotated (previous invalid at once)"
@@ -545,6 +537,15 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// fieldNames lists the fields of an update's changes.
+func fieldNames(changes []FieldChange) string {
+	names := make([]string, len(changes))
+	for i, c := range changes {
+		names[i] = c.Field
+	}
+	return strings.Join(names, ", ")
 }
 
 func changedNames(changes []FieldChange) string {

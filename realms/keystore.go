@@ -79,20 +79,28 @@ func (ks *KeyStore) Get(ctx context.Context, realm, kid string) ([]byte, error) 
 	if err != nil {
 		return nil, fmt.Errorf("key %s of realm %s: %w", kid, realm, err)
 	}
-	sealed := entry.Value()
-	n := ks.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("key store: sealed key too short")
-	}
-	der, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(keyName(realm, kid)))
+	der, err := ks.open(keyName(realm, kid), entry.Value())
 	if err != nil {
-		return nil, fmt.Errorf("key store: cannot open key %s (wrong master key?): %w", kid, err)
+		return nil, fmt.Errorf("key store: cannot open key %s: %w", kid, err)
 	}
 	return der, nil
 }
 
+// open unseals a stored value; its name is bound into the seal.
+func (ks *KeyStore) open(name string, sealed []byte) ([]byte, error) {
+	n := ks.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("sealed value too short")
+	}
+	plain, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(name))
+	if err != nil {
+		return nil, ErrWrongMasterKey
+	}
+	return plain, nil
+}
+
 // ErrWrongMasterKey: the master key does not open what the store holds.
-var ErrWrongMasterKey = errors.New("the master key does not open the signing keys already stored: it is not the key they were sealed with")
+var ErrWrongMasterKey = errors.New("the master key does not open the sealed keys already stored: it is not the key they were sealed with")
 
 // CheckMasterKey opens one sealed key of the store, if it holds any: a
 // server started with another master key than the one its keys were
@@ -112,13 +120,8 @@ func (ks *KeyStore) CheckMasterKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sealed := entry.Value()
-	n := ks.aead.NonceSize()
-	if len(sealed) < n {
-		return fmt.Errorf("key store: sealed key %s is too short", name)
-	}
-	if _, err := ks.aead.Open(nil, sealed[:n], sealed[n:], []byte(name)); err != nil {
-		return fmt.Errorf("%w (%s)", ErrWrongMasterKey, name)
+	if _, err := ks.open(name, entry.Value()); err != nil {
+		return fmt.Errorf("key store: %s: %w", name, err)
 	}
 	return nil
 }

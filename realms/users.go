@@ -44,13 +44,20 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 			return nil, err
 		}
 	}
+	created := false
+	defer func() {
+		if !created && nu.Password != "" {
+			// The user was not created (a name taken, a node gone, a lost
+			// race): its hash must not stay behind under an id nobody has.
+			_ = rl.reg.passwords.Delete(context.WithoutCancel(ctx), rl.Name, id)
+		}
+	}()
 	if len(nu.Memberships) > 0 {
 		// Checked again where no node can be deleted meanwhile; the
 		// password's hashing (tens of milliseconds) stays outside.
 		rl.structure.Lock()
 		defer rl.structure.Unlock()
 		if err := domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()); err != nil {
-			_ = rl.reg.passwords.Delete(context.WithoutCancel(ctx), rl.Name, id)
 			return nil, err
 		}
 	}
@@ -63,13 +70,9 @@ func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Met
 		return changes, "", nil
 	})
 	if err != nil {
-		if nu.Password != "" {
-			// The user was not created (a name taken, a lost race): its
-			// hash must not stay behind under an id nobody has.
-			_ = rl.reg.passwords.Delete(context.WithoutCancel(ctx), rl.Name, id)
-		}
 		return nil, err
 	}
+	created = true
 	u, _ := rl.Users.Get(id)
 	return u, nil
 }

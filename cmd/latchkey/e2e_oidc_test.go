@@ -69,6 +69,34 @@ func (b *browser) post(u string, form url.Values) pageResp {
 	return b.do(req)
 }
 
+// postAtOnce posts the same form n times at the same moment (a double
+// click, a retrying proxy) and returns every answer.
+func (b *browser) postAtOnce(u string, form url.Values, n int) []pageResp {
+	answers := make([]pageResp, n)
+	var wg sync.WaitGroup
+	for i := range answers {
+		wg.Go(func() { answers[i] = b.post(u, form) })
+	}
+	wg.Wait()
+	return answers
+}
+
+// countCodes counts the answers to one form sent at once that carry a
+// code; every other must be the HTML "already complete" 409 page.
+func countCodes(t *testing.T, answers []pageResp, form string) int {
+	t.Helper()
+	codes := 0
+	for _, p := range answers {
+		switch {
+		case p.status == http.StatusSeeOther && redirectQuery(t, p.location).Get("code") != "":
+			codes++
+		case p.status != http.StatusConflict || !strings.Contains(p.body, "already complete"):
+			t.Errorf("one of simultaneous %s answers: %d %q, want a code or the 409 page:\n%s", form, p.status, p.location, p.body)
+		}
+	}
+	return codes
+}
+
 // formOf finds the page's form: its action and hidden fields.
 func formOf(t *testing.T, base, body string) (string, url.Values) {
 	t.Helper()
@@ -885,22 +913,7 @@ func TestSignInAndConsentFollowChangesMidFlow(t *testing.T) {
 	action, fields := formOf(t, lk.base, page.body)
 	fields.Set("action", "approve")
 	fields.Add("team", "team-a")
-	answers := make([]pageResp, 6)
-	var wg sync.WaitGroup
-	for i := range answers {
-		wg.Go(func() { answers[i] = b.post(action, fields) })
-	}
-	wg.Wait()
-	codes := 0
-	for _, p := range answers {
-		switch {
-		case p.status == http.StatusSeeOther && redirectQuery(t, p.location).Get("code") != "":
-			codes++
-		case p.status != http.StatusConflict:
-			t.Errorf("one of simultaneous answers to a consent page: %d %q, want a code or 409", p.status, p.location)
-		}
-	}
-	if codes != 1 {
+	if codes := countCodes(t, b.postAtOnce(action, fields, 6), "consent"); codes != 1 {
 		t.Errorf("%d codes for simultaneous answers to one consent page, want exactly 1", codes)
 	}
 	// Signing in as Bob ended Alice's session in this browser: one browser,
@@ -1140,23 +1153,8 @@ func TestSignInFormSentTwiceAtOnce(t *testing.T) {
 	action, fields := formOf(t, lk.base, b.get(authURL()).body)
 	fields.Set("username", "alice")
 	fields.Set("password", "correct horse battery")
-	answers := make([]pageResp, 6)
-	var wg sync.WaitGroup
-	for i := range answers {
-		wg.Go(func() { answers[i] = b.post(action, fields) })
-	}
-	wg.Wait()
-	codes := 0
-	for _, p := range answers {
-		switch {
-		case p.status == http.StatusSeeOther && redirectQuery(t, p.location).Get("code") != "":
-			codes++
-		case p.status != http.StatusConflict || !strings.Contains(p.body, "already complete"):
-			t.Errorf("one of simultaneous sign-ins: %d %q, want a code or the 409 page:\n%s", p.status, p.location, p.body)
-		}
-	}
-	if codes != 1 {
-		t.Errorf("%d codes for one sign-in form sent %d times at once, want 1", codes, len(answers))
+	if codes := countCodes(t, b.postAtOnce(action, fields, 6), "sign-in"); codes != 1 {
+		t.Errorf("%d codes for one sign-in form sent 6 times at once, want 1", codes)
 	}
 	// The browser holds the session that got the code: signed in.
 	if p := b.get(authURL()); p.status != http.StatusFound || redirectQuery(t, p.location).Get("code") == "" {

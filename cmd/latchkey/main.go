@@ -101,31 +101,25 @@ func envOr(name, def string) string {
 	return def
 }
 
-// envInt reads the integer environment variable standing for flag, def
-// when unset; a value that is not one is recorded in errs, not replaced
-// by def in silence.
-func envInt(errs map[string]error, flag, name string, def int) int {
+// envValue reads the environment variable standing for flag with parse,
+// def when unset; a value parse refuses is recorded in errs (as not being
+// what) rather than replaced by def in silence.
+func envValue[T any](errs map[string]error, flag, name string, def T, parse func(string) (T, error), what string) T {
 	v := envOr(name, "")
 	if v == "" {
 		return def
 	}
-	n, err := strconv.Atoi(v)
+	x, err := parse(v)
 	if err != nil {
-		errs[flag] = fmt.Errorf("%s=%q is not an integer", name, v)
+		errs[flag] = fmt.Errorf("%s=%q is not %s", name, v, what)
 	}
-	return n
+	return x
 }
 
-// envDuration reads the duration environment variable ("90s", "25h")
-// standing for flag, as envInt does.
+func envInt(errs map[string]error, flag, name string, def int) int {
+	return envValue(errs, flag, name, def, strconv.Atoi, "an integer")
+}
+
 func envDuration(errs map[string]error, flag, name string, def time.Duration) time.Duration {
-	v := envOr(name, "")
-	if v == "" {
-		return def
-	}
-	d, err := time.ParseDuration(v)
-	if err != nil {
-		errs[flag] = fmt.Errorf("%s=%q is not a duration like 90s", name, v)
-	}
-	return d
+	return envValue(errs, flag, name, def, time.ParseDuration, "a duration like 90s")
 }
