@@ -863,7 +863,7 @@ func decodeBatch(msgs []eventstore.RawMsg) []projections.Event {
 // loadSnapshot restores the realm's latest snapshot, read without
 // creating the bucket, into new models; nil when there is none.
 func loadSnapshot(ctx context.Context, store *eventstore.Store, realm string) (*projections.Models, uint64, error) {
-	snapshots, ok := realms.FindSnapshotStore(ctx, store.JetStream())
+	snapshots, ok := realms.FindSnapshotStore(ctx, store)
 	if !ok {
 		return nil, 0, nil // no bucket: no snapshot
 	}
