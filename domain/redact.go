@@ -195,18 +195,22 @@ func memberIsSecret(quoted []byte) bool {
 	return IsSecretField(name)
 }
 
-// stringEnd returns the index after the string that starts at src[i].
+// stringEnd returns the index after the string that starts at src[i]: at
+// the first quote not escaped by an odd run of backslashes.
 func stringEnd(src []byte, i int) (int, bool) {
-	for j := i + 1; j < len(src); {
-		k := bytes.IndexAny(src[j:], "\"\\")
+	for j := i + 1; j < len(src); j++ {
+		k := bytes.IndexByte(src[j:], '"')
 		if k < 0 {
 			break
 		}
 		j += k
-		if src[j] == '"' {
+		escapes := 0
+		for b := j - 1; src[b] == '\\'; b-- {
+			escapes++
+		}
+		if escapes%2 == 0 {
 			return j + 1, true
 		}
-		j += 2 // an escape: the next byte is never the end
 	}
 	return len(src), false
 }

@@ -71,6 +71,7 @@ func TestAppendRedactedJSON(t *testing.T) {
 		// escapes are kept as written; an escaped name is read before the rule
 		{`{"s":"\u003cb\u003e \\ \" \/","secret\u005fhash":"x"}`, `{"s":"\u003cb\u003e \\ \" \/"}`},
 		{`{"k\\":"v"}`, `{"k\\":"v"}`},
+		{`{"a\\\"x\"":"v","b":"\\\\","token":"t"}`, `{"a\\\"x\"":"v","b":"\\\\"}`},
 		// whitespace goes
 		{" { \"hash\" : \"h\" ,\n\t\"jti\" : [ 1 , 2 ] } ", `{"jti":[1,2]}`},
 		{`[]`, `[]`}, {`{}`, `{}`}, {`"s"`, `"s"`}, {`12`, `12`},
@@ -115,4 +116,36 @@ func jsonEqual(t *testing.T, a, b []byte) bool {
 		t.Fatalf("%s: %v", b, err)
 	}
 	return reflect.DeepEqual(va, vb)
+}
+
+// FuzzAppendRedactedJSON: any well-formed JSON comes out as the rule
+// applied to its decoded value; anything else is refused, never a panic.
+func FuzzAppendRedactedJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"id":"1","type":"token.issued","data":{"jti":"j","hash":"h","scope":"a b"}}`,
+		`{"before":{"secret_hash":"s","name":"n"},"after":{"name":"m"}}`, `[{"d":1},{"x":[true,null,-0.5e-3]}]`,
+		`{"s":"\"\\\u00e9","Token":{"k":"v"}}`, ` {"a" : [ ] , "b" : { } } `, `{"a":1,"a":2,"hash":3}`, `{"a":`, `"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		got, ok := domain.AppendRedactedJSON(nil, in)
+		if !json.Valid(in) {
+			return // refused or not, it must not panic
+		}
+		if !ok {
+			if bytes.Count(in, []byte("["))+bytes.Count(in, []byte("{")) > 256 {
+				return // deeper than the redaction follows: refused
+			}
+			t.Fatalf("well-formed %q refused", in)
+		}
+		var v any
+		if err := json.Unmarshal(in, &v); err != nil {
+			t.Fatal(err)
+		}
+		want, _ := json.Marshal(domain.RedactSecrets(v))
+		if !jsonEqual(t, got, want) {
+			t.Fatalf("AppendRedactedJSON(%q) = %s; RedactSecrets gives %s", in, got, want)
+		}
+	})
 }
