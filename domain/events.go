@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strings"
 )
 
 // Payload is the typed body of one event. Its EventType is the envelope's
@@ -237,16 +236,4 @@ func DecodePayload(eventType string, data []byte) (Payload, error) {
 		return nil, fmt.Errorf("decode %s: %w", eventType, err)
 	}
 	return p, nil
-}
-
-// RedactSecrets removes the fields that hold one-way hashes of secrets,
-// codes, cookies or tokens ("hash" and every "*_hash") from a decoded JSON
-// object, for views that show raw event data to people. They are needed to
-// authenticate, but no API response or audit entry shows them.
-func RedactSecrets(data map[string]any) {
-	for k := range data {
-		if k == "hash" || strings.HasSuffix(k, "_hash") {
-			delete(data, k)
-		}
-	}
 }

@@ -316,14 +316,16 @@ type RawSubscription interface {
 
 // TailRaw calls fn, in stream order and one at a time, with every message of
 // the realm from fromSeq on (rules included, bodies not decoded), then with
-// each new one as it is stored. m is only valid during the call.
+// each new one as it is stored. m is only valid during the call. Stop
+// deletes the consumer at once.
 func (s *Store) TailRaw(ctx context.Context, realm string, fromSeq uint64, fn func(m *RawMsg), onErr func(error)) (RawSubscription, error) {
 	if err := domain.ValidateName("realm name", realm); err != nil {
 		return nil, err
 	}
 	cons, err := s.js.OrderedConsumer(ctx, StreamName(realm), jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:   max(fromSeq, 1),
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       max(fromSeq, 1),
+		InactiveThreshold: readerIdle,
 	})
 	if err != nil {
 		if errors.Is(err, jetstream.ErrStreamNotFound) {

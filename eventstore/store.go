@@ -49,7 +49,9 @@ func New(nc *nats.Conn, opts Options) (*Store, error) {
 	return &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}, nil
 }
 
-// JetStream exposes the JetStream context for the key store and tools.
+// JetStream exposes the JetStream context to tests that reach a stream
+// directly (to tamper with it on purpose). Everything else goes through the
+// Store: only this package opens streams, consumers and buckets.
 func (s *Store) JetStream() jetstream.JetStream { return s.js }
 
 // Close stops the token batchers; the connection is the caller's.

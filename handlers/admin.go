@@ -144,8 +144,8 @@ func pageSize(c echo.Context, def, most int) (int, bool) {
 	return n, true
 }
 
-// eventView is a stored envelope as the events API shows it, with secret
-// hashes removed from its data.
+// eventView is a stored envelope as the events API shows it, without the
+// secret fields of its data (domain.RedactSecrets).
 type eventView struct {
 	Seq       uint64         `json:"seq"`
 	ID        string         `json:"id"`
@@ -187,7 +187,7 @@ func (a *api) listEvents(c echo.Context) error {
 	if !ok {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(eventstore.MaxPage))
 	}
-	envs, err := a.reg.Store().ReadRealm(c.Request().Context(), rl.Name, after, limit)
+	envs, err := rl.Events(c.Request().Context(), after, limit)
 	if err != nil {
 		return domainError(c, a.log, err)
 	}

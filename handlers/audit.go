@@ -16,11 +16,12 @@ import (
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/projections"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // The audit log is read straight from the realm's stream, backwards and a
-// window at a time (projections.ScanAudit), or tailed live: no request
-// holds the whole history in memory.
+// window at a time (Realm.ScanAudit), or tailed live (Realm.TailAudit): no
+// request holds the whole history in memory.
 
 const (
 	// auditPageBudget bounds the messages one JSON page may scan: a selective
@@ -92,22 +93,21 @@ func (a *api) listAudit(c echo.Context) error {
 	if !ok {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
 	}
-	store := a.reg.Store()
 	var from projections.AuditPos
 	if s := c.QueryParam("cursor"); s != "" {
 		if from, ok = projections.ParseAuditCursor(s); !ok {
 			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "cursor is not one this API returned")
 		}
-	} else if from, err = projections.AuditTop(ctx, store, rl.Name, f); err != nil {
+	} else if from, err = rl.AuditTop(ctx, f); err != nil {
 		return domainError(c, a.log, err)
 	}
 	if wantsNDJSON(c) {
-		return a.streamAuditNDJSON(c, rl.Name, f, from)
+		return a.streamAuditNDJSON(c, rl, f, from)
 	}
 
 	entries := make([]projections.AuditEntry, 0, min(limit, 64))
 	var last projections.AuditPos
-	end, more, err := projections.ScanAudit(ctx, store, rl.Name, f, from, auditPageBudget, func(e projections.AuditEntry, at projections.AuditPos) bool {
+	end, more, err := rl.ScanAudit(ctx, f, from, auditPageBudget, func(e projections.AuditEntry, at projections.AuditPos) bool {
 		if len(entries) == limit {
 			return false // one more exists: the page ends before it
 		}
@@ -136,7 +136,7 @@ func (a *api) listAudit(c echo.Context) error {
 // object a line, flushing after each window read. A failure once the
 // answer has started aborts the connection, so that a reader never takes
 // a cut-short answer for a complete one.
-func (a *api) streamAuditNDJSON(c echo.Context, realm string, f *projections.AuditFilter, from projections.AuditPos) error {
+func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *projections.AuditFilter, from projections.AuditPos) error {
 	res := c.Response()
 	noStore(c)
 	res.Header().Set(echo.HeaderContentType, mimeNDJSON)
@@ -145,7 +145,7 @@ func (a *api) streamAuditNDJSON(c echo.Context, realm string, f *projections.Aud
 	rc := http.NewResponseController(res)
 	enc := json.NewEncoder(res)
 	var werr error
-	_, _, err := projections.ScanAudit(c.Request().Context(), a.reg.Store(), realm, f, from, 0, func(e projections.AuditEntry, _ projections.AuditPos) bool {
+	_, _, err := rl.ScanAudit(c.Request().Context(), f, from, 0, func(e projections.AuditEntry, _ projections.AuditPos) bool {
 		werr = enc.Encode(e)
 		return werr == nil
 	}, rc.Flush)
@@ -206,7 +206,8 @@ func (a *api) streamAudit(c echo.Context) error {
 	if bad != "" {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, bad)
 	}
-	// Entries from here on: message Seq from index Idx, then every later one.
+	// Entries from here on: message Seq from index Idx, then every later
+	// one; with no id, from the next message stored.
 	var from projections.AuditPos
 	lastID := req.Header.Get("Last-Event-ID")
 	if lastID == "" {
@@ -218,18 +219,12 @@ func (a *api) streamAudit(c echo.Context) error {
 			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "Last-Event-ID must be an id this stream sent")
 		}
 		from = p
-	} else {
-		last, err := a.reg.Store().LastSeq(req.Context(), rl.Name)
-		if err != nil {
-			return domainError(c, a.log, err)
-		}
-		from = projections.AuditPos{Seq: last + 1}
 	}
 
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
 	batches := make(chan auditBatch, 64)
-	tail, err := projections.TailAudit(ctx, a.reg.Store(), rl.Name, from.Seq, func(seq uint64, envs []eventstore.Envelope) {
+	tail, err := rl.TailAudit(ctx, from.Seq, func(seq uint64, envs []eventstore.Envelope) {
 		select {
 		case batches <- auditBatch{seq, envs}:
 		case <-ctx.Done():

@@ -43,12 +43,12 @@ func newFixtureWith(tb testing.TB, noSync bool) *fixture {
 	tb.Helper()
 	srv := estest.StartWith(tb, eventstore.EmbeddedConfig{DataDir: tb.TempDir(), NoSync: noSync})
 	ctx := context.Background()
-	keys, err := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	keys, err := realms.OpenKeyStore(ctx, srv.Store, make([]byte, 32))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	passwords, err := realms.OpenPasswordStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	passwords, err := realms.OpenPasswordStore(ctx, srv.Store, make([]byte, 32))
 	if err != nil {
 		tb.Fatal(err)
 	}

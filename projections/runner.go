@@ -63,15 +63,10 @@ func StartRunner(ctx context.Context, store *eventstore.Store, realm string, log
 	return r, nil
 }
 
-// apply folds the events of one message, then marks its sequence applied.
+// apply folds the events of one message (DecodeEvents), then marks its
+// sequence applied.
 func (r *Runner) apply(seq uint64, envs []eventstore.Envelope) {
-	for _, env := range envs {
-		p, err := env.Payload()
-		if err != nil {
-			r.log.Error("undecodable payload", "realm", r.realm, "seq", seq, "type", env.Type, "err", err)
-			continue
-		}
-		ev := Event{Envelope: env, Payload: p}
+	for ev := range DecodeEvents(envs, r.skipped) {
 		for _, f := range r.folds {
 			f.Apply(ev)
 		}
@@ -80,6 +75,10 @@ func (r *Runner) apply(seq uint64, envs []eventstore.Envelope) {
 	if r.onApplied != nil {
 		r.onApplied(seq)
 	}
+}
+
+func (r *Runner) skipped(env *eventstore.Envelope, err error) {
+	r.log.Error("undecodable payload", "realm", r.realm, "seq", env.Seq, "type", env.Type, "err", err)
 }
 
 func (r *Runner) advance(seq uint64) {

@@ -37,11 +37,11 @@ var fastAudit = realms.AuditConfig{CheckpointEvery: 8, CheckpointInterval: 100 *
 func auditRegistry(t *testing.T, srv *estest.Server, cfg realms.AuditConfig) *realms.Registry {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	keys, err := realms.OpenKeyStore(ctx, srv.Store, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	passwords, err := realms.OpenPasswordStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	passwords, err := realms.OpenPasswordStore(ctx, srv.Store, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}

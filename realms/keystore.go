@@ -10,35 +10,32 @@ import (
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
-)
 
-// Buckets of sealed secrets: realms' private signing keys, and users'
-// password hashes. Each value is sealed with AES-GCM under the master key;
-// every replica reads the same buckets.
-const (
-	keyBucket      = "LK_KEYS"
-	passwordBucket = "LK_PASSWORDS"
+	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
 // KeyStore keeps secrets encrypted at rest: signing keys and password
 // hashes. They never appear in an event; events carry only kid and public
-// JWK, or the fact that a password changed.
+// JWK, or the fact that a password changed. Each value is sealed with
+// AES-GCM under the master key into a bucket every replica reads
+// (eventstore opens it).
 type KeyStore struct {
 	kv   jetstream.KeyValue
 	aead cipher.AEAD
 }
 
-// OpenKeyStore opens (creating if needed) the signing-key bucket.
-func OpenKeyStore(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int) (*KeyStore, error) {
-	return openSealed(ctx, js, masterKey, replicas, keyBucket)
+// OpenKeyStore opens (creating if needed) the store of signing keys.
+func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte) (*KeyStore, error) {
+	return openSealed(ctx, masterKey, store.OpenKeyBucket)
 }
 
-// OpenPasswordStore opens (creating if needed) the password-hash bucket.
-func OpenPasswordStore(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int) (*KeyStore, error) {
-	return openSealed(ctx, js, masterKey, replicas, passwordBucket)
+// OpenPasswordStore opens (creating if needed) the store of password
+// hashes.
+func OpenPasswordStore(ctx context.Context, store *eventstore.Store, masterKey []byte) (*KeyStore, error) {
+	return openSealed(ctx, masterKey, store.OpenPasswordBucket)
 }
 
-func openSealed(ctx context.Context, js jetstream.JetStream, masterKey []byte, replicas int, bucket string) (*KeyStore, error) {
+func openSealed(ctx context.Context, masterKey []byte, bucket func(context.Context) (jetstream.KeyValue, error)) (*KeyStore, error) {
 	block, err := aes.NewCipher(masterKey)
 	if err != nil {
 		return nil, err
@@ -47,14 +44,9 @@ func openSealed(ctx context.Context, js jetstream.JetStream, masterKey []byte, r
 	if err != nil {
 		return nil, err
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   bucket,
-		Storage:  jetstream.FileStorage,
-		Replicas: max(replicas, 1),
-		History:  1,
-	})
+	kv, err := bucket(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("sealed store %s: %w", bucket, err)
+		return nil, err
 	}
 	return &KeyStore{kv: kv, aead: aead}, nil
 }

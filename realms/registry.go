@@ -49,9 +49,6 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 // ones as history grows.
 func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 
-// Store is the event store the registry writes to.
-func (r *Registry) Store() *eventstore.Store { return r.store }
-
 // SecureCookies reports whether browser cookies get the Secure flag: when
 // the service is published over https.
 func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }

@@ -20,15 +20,15 @@ import (
 func openRegistry(t *testing.T, srv *estest.Server) *realms.Registry {
 	t.Helper()
 	ctx := context.Background()
-	keys, err := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	keys, err := realms.OpenKeyStore(ctx, srv.Store, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	passwords, err := realms.OpenPasswordStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	passwords, err := realms.OpenPasswordStore(ctx, srv.Store, make([]byte, 32))
 	if err != nil {
 		t.Fatal(err)
 	}
-	snaps, err := realms.OpenSnapshotStore(ctx, srv.Store.JetStream(), 1)
+	snaps, err := realms.OpenSnapshotStore(ctx, srv.Store)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,8 +91,8 @@ func TestRestartFromSnapshotMatchesReplay(t *testing.T) {
 	}
 
 	// Replay everything from scratch, with no snapshot, for comparison.
-	keys, _ := realms.OpenKeyStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
-	passwords, _ := realms.OpenPasswordStore(ctx, srv.Store.JetStream(), make([]byte, 32), 1)
+	keys, _ := realms.OpenKeyStore(ctx, srv.Store, make([]byte, 32))
+	passwords, _ := realms.OpenPasswordStore(ctx, srv.Store, make([]byte, 32))
 	replay := realms.NewRegistry(srv.Store, keys, passwords, "https://id.example.test", slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err := replay.LoadAll(ctx); err != nil {
 		t.Fatal(err)

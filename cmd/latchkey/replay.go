@@ -2,20 +2,16 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"runtime"
 	"runtime/debug"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +40,8 @@ const replayUsage = `usage: latchkey replay --realm NAME [flags]
 
 Reads realm NAME's events from NATS JetStream and prints them, one JSON
 object per line (the stored envelope plus "seq"), or --format table.
-Hash fields ("hash", "*_hash") are left out, as in every view.
+Secret fields (hashes, secrets, tokens, codes, private keys) are left
+out, as in every view.
 
   --rebuild   fold the whole history through every read model, twice
               (and from the latest snapshot, if any), compare digests;
@@ -144,15 +141,6 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 
 func (c *replayConfig) filtered() bool {
 	return c.filter != projections.AuditFilter{}
-}
-
-// selective reports whether a filter on what events say is set: an
-// undecodable message matches none. A time window alone still shows it
-// (its event time is unknown, and it may be what an auditor looks for).
-func (c *replayConfig) selective() bool {
-	f := c.filter
-	f.Since, f.Until = time.Time{}, time.Time{}
-	return f != projections.AuditFilter{}
 }
 
 func replay(args []string) error {
@@ -265,36 +253,31 @@ func openReplaySource(ctx context.Context, cfg replayConfig) (*replaySource, err
 
 // ---- events as JSON lines or a table ----
 
-// replayStats says what a replay printed.
-type replayStats struct {
-	Messages, Events, Printed uint64
-}
-
 // runReplay prints the realm's events that pass the filters.
-func runReplay(ctx context.Context, store *eventstore.Store, cfg replayConfig, out *bufio.Writer, bar *progressBar) (replayStats, error) {
-	var st replayStats
-	p := newPrinter(cfg, out)
-	// The time filters are on each event's own time; a message is stored
-	// a little after its events happened (on another replica's clock, or
-	// coalesced), so the stored times bound the scan with the same margin
-	// the audit API allows.
-	opts := eventstore.ScanOptions{FromSeq: cfg.fromSeq, OnStart: bar.start}
-	if !cfg.since.IsZero() {
-		opts.Since = cfg.since.Add(-projections.AuditClockSkew)
+func runReplay(ctx context.Context, store *eventstore.Store, cfg replayConfig, out *bufio.Writer, bar *progressBar) (projections.HistoryStats, error) {
+	table := cfg.format == "table"
+	if table {
+		fmt.Fprintf(out, "%-8s  %-20s  %-24s  %-44s  %-36s  %s\n", "SEQ", "TIME", "TYPE", "ACTOR", "CLIENT_ID", "TARGET")
 	}
-	_, err := store.Scan(ctx, cfg.realm, opts, func(m *eventstore.RawMsg) error {
-		st.Messages++
-		if !cfg.until.IsZero() && m.Time.After(cfg.until.Add(projections.AuditClockSkew)) {
-			return eventstore.ErrStopScan
+	scan := projections.HistoryScan{FromSeq: cfg.fromSeq, Filter: cfg.filter, Heads: table, JSON: !table,
+		OnStart: bar.start, OnMessage: bar.add}
+	st, err := projections.ScanHistory(ctx, store, cfg.realm, scan, func(ev *projections.StoredEvent) error {
+		var err error
+		switch {
+		case ev.Undecodable && table:
+			_, err = fmt.Fprintf(out, "%-8d  (undecodable message on %s)\n", ev.Seq, ev.Subject)
+		case ev.Undecodable:
+			raw, _ := json.Marshal(string(ev.Raw))
+			_, err = fmt.Fprintf(out, `{"seq":%d,"subject":%q,"undecodable":%s}`+"\n", ev.Seq, ev.Subject, raw)
+		case table:
+			h := &ev.Head
+			_, err = fmt.Fprintf(out, "%-8d  %-20s  %-24s  %-44s  %-36s  %s\n", ev.Seq,
+				h.Time.UTC().Format(time.DateTime), h.Type, h.Actor, h.ClientID, h.Aggregate)
+		default:
+			if _, err = out.Write(ev.JSON); err == nil {
+				err = out.WriteByte('\n')
+			}
 		}
-		if m.IsRule() {
-			bar.add(0)
-			return nil
-		}
-		n, printed, err := p.message(m)
-		st.Events += uint64(n)
-		st.Printed += uint64(printed)
-		bar.add(n)
 		return err
 	})
 	if err != nil {
@@ -303,580 +286,58 @@ func runReplay(ctx context.Context, store *eventstore.Store, cfg replayConfig, o
 	return st, out.Flush()
 }
 
-// printer writes the events of one message.
-type printer struct {
-	cfg   replayConfig
-	out   *bufio.Writer
-	buf   []byte
-	table bool
-}
-
-func newPrinter(cfg replayConfig, out *bufio.Writer) *printer {
-	p := &printer{cfg: cfg, out: out, table: cfg.format == "table"}
-	if p.table {
-		fmt.Fprintf(out, "%-8s  %-20s  %-24s  %-44s  %-36s  %s\n", "SEQ", "TIME", "TYPE", "ACTOR", "CLIENT_ID", "TARGET")
-	}
-	return p
-}
-
-// filterView is the part of an envelope the filters and the table need.
-type filterView struct {
-	Type      string    `json:"type"`
-	Aggregate string    `json:"aggregate"`
-	Time      time.Time `json:"time"`
-	Actor     string    `json:"actor"`
-	ClientID  string    `json:"client_id"`
-}
-
-// message prints the message's events that pass the filters and returns
-// how many events it held and how many were printed.
-func (p *printer) message(m *eventstore.RawMsg) (events, printed int, err error) {
-	data := m.Data
-	for len(data) > 0 {
-		line := data
-		if i := bytes.IndexByte(data, '\n'); i >= 0 {
-			line, data = data[:i], data[i+1:]
-		} else {
-			data = nil
-		}
-		events++
-		ok, err := p.event(m, line)
-		if err != nil {
-			return events, printed, err
-		}
-		if ok {
-			printed++
-		}
-	}
-	return events, printed, nil
-}
-
-func (p *printer) event(m *eventstore.RawMsg, line []byte) (bool, error) {
-	var v filterView
-	if p.cfg.filtered() || p.table {
-		// A value absent from the raw bytes cannot match: skip without
-		// decoding.
-		f := &p.cfg.filter
-		for _, want := range []string{f.ClientID, f.Actor, f.Target, f.Type} {
-			if want != "" && !bytes.Contains(line, []byte(want)) {
-				return false, nil
-			}
-		}
-		if err := json.Unmarshal(line, &v); err != nil {
-			return p.undecodable(m, line)
-		}
-		env := eventstore.Envelope{Type: v.Type, Aggregate: v.Aggregate, Time: v.Time, Actor: v.Actor, ClientID: v.ClientID}
-		if !f.Match(&env) {
-			return false, nil
-		}
-	}
-	if p.table {
-		_, err := fmt.Fprintf(p.out, "%-8d  %-20s  %-24s  %-44s  %-36s  %s\n", m.Seq,
-			v.Time.UTC().Format(time.DateTime), v.Type, v.Actor, v.ClientID, v.Aggregate)
-		return true, err
-	}
-	// The stored envelope, hash fields left out, with its seq: the same
-	// bytes json.Marshal gives for the envelope with Seq set.
-	if len(line) < 2 || line[0] != '{' || line[len(line)-1] != '}' {
-		return p.undecodable(m, line)
-	}
-	p.buf = appendRedacted(p.buf[:0], line[:len(line)-1])
-	p.buf = append(p.buf, `,"seq":`...)
-	p.buf = strconv.AppendUint(p.buf, m.Seq, 10)
-	p.buf = append(p.buf, '}', '\n')
-	_, err := p.out.Write(p.buf)
-	return true, err
-}
-
-// undecodable reports a stored body that is not an envelope, in the
-// output's own format, unless a filter on the events' content is set (it
-// matches none).
-func (p *printer) undecodable(m *eventstore.RawMsg, line []byte) (bool, error) {
-	if p.cfg.selective() {
-		return false, nil
-	}
-	if p.table {
-		_, err := fmt.Fprintf(p.out, "%-8d  (undecodable message on %s)\n", m.Seq, m.Subject)
-		return true, err
-	}
-	raw, _ := json.Marshal(string(line))
-	_, err := fmt.Fprintf(p.out, `{"seq":%d,"subject":%q,"undecodable":%s}`+"\n", m.Seq, m.Subject, raw)
-	return true, err
-}
-
-// appendRedacted appends a compact JSON text without its hash fields
-// ("hash" and "*_hash" string members, at any depth), as every view shows
-// events. In compact JSON a quote that starts a member name follows '{'
-// or ',' and is never inside a string (quotes there are escaped), so the
-// bytes can be edited without decoding.
-func appendRedacted(dst, src []byte) []byte {
-	for {
-		i := bytes.Index(src, []byte(`hash":"`))
-		if i < 0 {
-			return append(dst, src...)
-		}
-		// The member name's opening quote, and the byte before it (already
-		// copied to dst when the name starts src).
-		start := bytes.LastIndexByte(src[:i], '"')
-		var before byte
-		switch {
-		case start >= 1:
-			before = src[start-1]
-		case start == 0 && len(dst) > 0:
-			before = dst[len(dst)-1]
-		}
-		nameOK := start >= 0 && (before == '{' || before == ',')
-		name := src[start+1 : i+4]
-		if !nameOK || !(string(name) == "hash" || bytes.HasSuffix(name, []byte("_hash")) && isPlainName(name)) {
-			dst = append(dst, src[:i+7]...)
-			src = src[i+7:]
-			continue
-		}
-		// The value: a string without escapes (hex or base64).
-		end := bytes.IndexByte(src[i+7:], '"')
-		if end < 0 || bytes.IndexByte(src[i+7:i+7+end], '\\') >= 0 {
-			dst = append(dst, src[:i+7]...)
-			src = src[i+7:]
-			continue
-		}
-		end += i + 7 + 1 // past the closing quote
-		if before == ',' {
-			if start >= 1 {
-				dst = append(dst, src[:start-1]...) // drop ,"name":"value"
-			} else {
-				dst = dst[:len(dst)-1]
-			}
-			src = src[end:]
-			continue
-		}
-		// First member: drop "name":"value" and the comma after it.
-		dst = append(dst, src[:start]...)
-		src = src[end:]
-		if len(src) > 0 && src[0] == ',' {
-			src = src[1:]
-		}
-	}
-}
-
-func isPlainName(b []byte) bool {
-	for _, c := range b {
-		if !(c == '_' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9') {
-			return false
-		}
-	}
-	return true
-}
-
 // ---- --rebuild ----
 
-// runRebuild folds the history from scratch into every model twice, each
-// from its own decoding of every message (any dependence of a fold on map
-// order or other state outside the events shows as a difference), and,
-// when the realm has a snapshot, once more from the snapshot and the events
-// after it (what a restarting server holds), and compares the models'
-// digests.
+// runRebuild folds the history through every model twice and from the
+// realm's snapshot (projections.CheckRebuild) and prints how the models
+// compare; an error (exit 1) if any differs.
 func runRebuild(ctx context.Context, store *eventstore.Store, cfg replayConfig, out *bufio.Writer, bar *progressBar) error {
-	started := time.Now()
-	// Two folds from scratch, each of its own decoding of every message.
-	both, res, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{copies: 2, onStart: bar.start, onBatch: bar.addBatch})
+	// What a restarting server holds: its snapshot (read without creating
+	// the bucket; an unreadable one is as none).
+	var snapshot []byte
+	if snaps, ok := realms.FindSnapshotStore(ctx, store); ok {
+		snapshot, _ = snaps.Load(ctx, cfg.realm)
+	}
+	rep, err := projections.CheckRebuild(ctx, store, cfg.realm, snapshot, projections.RebuildOptions{OnStart: bar.start, OnBatch: bar.addBatch})
 	if err != nil {
 		return err
 	}
 	bar.finish()
-	took := time.Since(started)
-	header := rebuildReport{Realm: cfg.realm, Messages: res.Messages, Events: res.Events, LastSeq: res.LastSeq,
-		Took: took.Round(time.Millisecond), Seconds: took.Seconds(), EventsPerSecond: float64(res.Events) / took.Seconds()}
-	runs := []namedRun{{"rebuild", both[0]}, {"again", both[1]}}
-	// What a restarting server holds: its snapshot, then the events after
-	// it, decoded as the server's runner does.
-	switch fromSnap, seq, err := loadSnapshot(ctx, store, cfg.realm); {
-	case err != nil:
-		header.Notes = append(header.Notes, fmt.Sprintf("snapshot: not compared (%v)", err))
-	case fromSnap != nil && seq <= res.LastSeq:
-		if seq < res.LastSeq {
-			into := []*projections.Models{fromSnap}
-			if _, _, err := rebuildModels(ctx, store, cfg.realm, rebuildOptions{into: into, after: seq, toSeq: res.LastSeq}); err != nil {
-				return fmt.Errorf("rebuild from the snapshot: %w", err)
-			}
-		}
-		runs = append(runs, namedRun{fmt.Sprintf("snapshot@%d", seq), fromSnap})
-	case fromSnap != nil:
-		header.Notes = append(header.Notes, fmt.Sprintf("snapshot: at seq %d, after what was read; not compared", seq))
-	}
-	for _, r := range runs {
-		header.Runs = append(header.Runs, r.name)
-	}
-	return compareRuns(out, cfg.format == "json", header, runs)
+	return printRebuildReport(out, cfg.format == "json", rep)
 }
 
-type namedRun struct {
-	name   string
-	models *projections.Models
-}
-
-// modelResult is one model's digest in every run.
-type modelResult struct {
-	Name    string            `json:"name"`
-	Digests map[string]string `json:"digests"`
-	Equal   bool              `json:"equal"`
-}
-
-// compareRuns prints each model's digest in every run and the lines that
-// differ; an error (exit 1) if any does.
-func compareRuns(out *bufio.Writer, asJSON bool, header rebuildReport, runs []namedRun) error {
-	var results []modelResult
-	var differ []string
-	var diffs bytes.Buffer
-	for i, nm := range runs[0].models.Named() {
-		r := modelResult{Name: nm.Name, Digests: map[string]string{}, Equal: true}
-		d := projections.DigestOf(nm.Model)
-		r.Digests[runs[0].name] = d.String()
-		for _, run := range runs[1:] {
-			other := run.models.Named()[i]
-			od := projections.DigestOf(other.Model)
-			r.Digests[run.name] = od.String()
-			if od != d {
-				r.Equal = false
-				fmt.Fprintf(&diffs, "%s: %s %s, %s %s\n", nm.Name, runs[0].name, d.String()[:16], run.name, od.String()[:16])
-				printDiff(&diffs, runs[0].name, nm.Model, run.name, other.Model)
-			}
-		}
-		if !r.Equal {
-			differ = append(differ, nm.Name)
-		}
-		results = append(results, r)
-	}
+// printRebuildReport prints each model's digest in every run and the lines
+// that differ; an error if any does.
+func printRebuildReport(out *bufio.Writer, asJSON bool, rep *projections.RebuildReport) error {
 	if asJSON {
-		header.Models = results
-		header.Differences = diffs.String()
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(header); err != nil {
+		if err := enc.Encode(rep); err != nil {
 			return err
 		}
 	} else {
 		fmt.Fprintf(out, "realm %s: %d messages, %d events up to seq %d, folded twice from scratch in %s (%.0f events/s)\n",
-			header.Realm, header.Messages, header.Events, header.LastSeq, header.Took, header.EventsPerSecond)
-		for _, n := range header.Notes {
+			rep.Realm, rep.Messages, rep.Events, rep.LastSeq, rep.Took, rep.EventsPerSecond)
+		for _, n := range rep.Notes {
 			fmt.Fprintln(out, n)
 		}
-		names := make([]string, len(runs))
-		for i, r := range runs {
-			names[i] = r.name
-		}
-		fmt.Fprintf(out, "%-8s  %-16s  %s\n", "MODEL", "DIGEST", "compared: "+strings.Join(names, ", "))
-		for _, r := range results {
+		fmt.Fprintf(out, "%-8s  %-16s  %s\n", "MODEL", "DIGEST", "compared: "+strings.Join(rep.Runs, ", "))
+		for _, m := range rep.Models {
 			status := "equal"
-			if !r.Equal {
+			if !m.Equal {
 				status = "DIFFERENT"
 			}
-			fmt.Fprintf(out, "%-8s  %-16s  %s\n", r.Name, r.Digests[runs[0].name][:16], status)
+			fmt.Fprintf(out, "%-8s  %-16s  %s\n", m.Name, m.Digests[rep.Runs[0]][:16], status)
 		}
-		out.Write(diffs.Bytes())
+		out.WriteString(rep.Differences)
 	}
 	if err := out.Flush(); err != nil {
 		return err
 	}
-	if len(differ) > 0 {
+	if differ := rep.Different(); len(differ) > 0 {
 		return fmt.Errorf("read models differ between rebuilds: %s (not deterministic)", strings.Join(differ, ", "))
 	}
 	return nil
-}
-
-// rebuildReport is --rebuild's report (--format json).
-type rebuildReport struct {
-	Realm           string        `json:"realm"`
-	Messages        uint64        `json:"messages"`
-	Events          uint64        `json:"events"`
-	LastSeq         uint64        `json:"last_seq"`
-	Took            time.Duration `json:"-"`
-	Seconds         float64       `json:"seconds"`
-	EventsPerSecond float64       `json:"events_per_second"`
-	Runs            []string      `json:"runs"`
-	Notes           []string      `json:"notes,omitempty"`
-	Models          []modelResult `json:"models"`
-	Differences     string        `json:"differences,omitempty"`
-}
-
-// maxDiffLines bounds what a difference prints.
-const maxDiffLines = 20
-
-// printDiff prints how two models' canonical lines differ: entries only
-// one side has, and for an entry both have, the fields that differ. Hash
-// fields are never shown.
-func printDiff(out io.Writer, an string, a projections.Canonical, bn string, b projections.Canonical) {
-	la, lb := canonicalLines(a), canonicalLines(b)
-	ka, kb := keyedLines(la), keyedLines(lb)
-	shown := 0
-	show := func(format string, args ...any) {
-		if shown < maxDiffLines {
-			fmt.Fprintf(out, "  "+format+"\n", args...)
-		}
-		shown++
-	}
-	seen := map[string]bool{}
-	for _, lines := range [][]string{la, lb} {
-		for _, l := range lines {
-			key, _ := splitLine(l)
-			if seen[key] {
-				continue
-			}
-			seen[key] = true
-			va, inA := ka[key]
-			vb, inB := kb[key]
-			switch {
-			case !inB:
-				show("- %-10s %s", an, redactLine(l))
-			case !inA:
-				show("+ %-10s %s", bn, redactLine(l))
-			case va != vb:
-				for _, f := range fieldDiff(va, vb) {
-					show("~ %s: %s", key, f)
-				}
-			}
-		}
-	}
-	if shown > maxDiffLines {
-		fmt.Fprintf(out, "  … %d more differences\n", shown-maxDiffLines)
-	}
-}
-
-// splitLine cuts a canonical line into its "kind key" and its value.
-func splitLine(l string) (key, value string) {
-	kind, rest, _ := strings.Cut(l, " ")
-	if rest == "" || rest[0] == '{' || rest[0] == '[' {
-		return kind, rest
-	}
-	k, v, _ := strings.Cut(rest, " ")
-	return kind + " " + k, v
-}
-
-func keyedLines(lines []string) map[string]string {
-	out := make(map[string]string, len(lines))
-	for _, l := range lines {
-		k, v := splitLine(l)
-		out[k] = v
-	}
-	return out
-}
-
-// fieldDiff lists the top-level fields of two JSON objects that differ
-// ("name: \"one\" → \"two\""), or the two values when they are not objects.
-func fieldDiff(a, b string) []string {
-	var ma, mb map[string]any
-	if json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
-		return []string{redactLine(a) + " → " + redactLine(b)}
-	}
-	ma, mb = dropHashes(ma).(map[string]any), dropHashes(mb).(map[string]any)
-	names := map[string]bool{}
-	for k := range ma {
-		names[k] = true
-	}
-	for k := range mb {
-		names[k] = true
-	}
-	var out []string
-	for _, k := range slices.Sorted(maps.Keys(names)) {
-		ra, _ := json.Marshal(ma[k])
-		rb, _ := json.Marshal(mb[k])
-		if !bytes.Equal(ra, rb) {
-			out = append(out, fmt.Sprintf("%s: %s → %s", k, ra, rb))
-		}
-	}
-	if len(out) == 0 {
-		out = append(out, "(only hash fields differ)")
-	}
-	return out
-}
-
-// redactLine drops hash members from a canonical line's JSON value: the
-// read models keep secret hashes under Go names (SecretHash, RefreshHash).
-func redactLine(l string) string {
-	i := strings.IndexAny(l, "{[")
-	if i < 0 {
-		return l
-	}
-	var v any
-	if json.Unmarshal([]byte(l[i:]), &v) != nil {
-		return l[:i] + "(not shown)"
-	}
-	raw, _ := json.Marshal(dropHashes(v))
-	return l[:i] + string(raw)
-}
-
-func dropHashes(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		for k, val := range x {
-			if n := strings.ToLower(k); strings.HasSuffix(n, "hash") || strings.Contains(n, "secret") {
-				delete(x, k)
-				continue
-			}
-			x[k] = dropHashes(val)
-		}
-	case []any:
-		for i := range x {
-			x[i] = dropHashes(x[i])
-		}
-	}
-	return v
-}
-
-func canonicalLines(m projections.Canonical) []string {
-	var buf bytes.Buffer
-	_ = m.WriteCanonical(&buf)
-	return strings.Split(strings.TrimSuffix(buf.String(), "\n"), "\n")
-}
-
-// rebuildResult says what a rebuild folded.
-type rebuildResult struct {
-	Messages, Events, LastSeq uint64
-}
-
-// rebuildModels folds the realm's whole history into new models: one
-// goroutine reads, decoding runs on every core, one goroutine folds in
-// stream order.
-// rebuildOptions vary a rebuild.
-type rebuildOptions struct {
-	// copies is how many independent sets of models to fold (default 1):
-	// each from its own decoding of every message, so no two share a
-	// payload.
-	copies int
-	// into are the models to fold into (default: new, empty ones); after
-	// is the sequence they already reflect (a restored snapshot).
-	into  []*projections.Models
-	after uint64
-	// toSeq bounds the read (0: the stream's last sequence at the start).
-	toSeq   uint64
-	onStart func(expected uint64)
-	onBatch func(msgs, events int)
-}
-
-// rebuildModels folds the realm's history into models: one goroutine
-// reads, decoding runs on every core, one goroutine per set of models
-// folds in stream order.
-func rebuildModels(ctx context.Context, store *eventstore.Store, realm string, opts rebuildOptions) ([]*projections.Models, rebuildResult, error) {
-	models := opts.into
-	for len(models) < max(opts.copies, 1) {
-		models = append(models, projections.NewModels())
-	}
-	copies := len(models)
-	var res rebuildResult
-	const batchSize = 512
-	type batch struct {
-		msgs   []eventstore.RawMsg
-		events [][]projections.Event // per copy
-		done   chan struct{}
-	}
-	workers := max(runtime.GOMAXPROCS(0), 1)
-	todo := make(chan *batch, workers*2)
-	ordered := make([]chan *batch, copies)
-	for c := range ordered {
-		ordered[c] = make(chan *batch, workers*4)
-	}
-	var decoders, folders sync.WaitGroup
-	for range workers {
-		decoders.Go(func() {
-			for b := range todo {
-				for c := range b.events {
-					b.events[c] = decodeBatch(b.msgs)
-				}
-				close(b.done)
-			}
-		})
-	}
-	events := make([]uint64, copies)
-	for c := range copies {
-		folds := models[c].Folds()
-		folders.Go(func() {
-			for b := range ordered[c] {
-				<-b.done
-				for _, ev := range b.events[c] {
-					for _, f := range folds {
-						f.Apply(ev)
-					}
-				}
-				events[c] += uint64(len(b.events[c]))
-				if c == 0 && opts.onBatch != nil {
-					opts.onBatch(len(b.msgs), len(b.events[c]))
-				}
-			}
-		})
-	}
-	cur := &batch{events: make([][]projections.Event, copies), done: make(chan struct{})}
-	flush := func() {
-		todo <- cur
-		for c := range ordered {
-			ordered[c] <- cur
-		}
-		cur = &batch{msgs: make([]eventstore.RawMsg, 0, batchSize), events: make([][]projections.Event, copies), done: make(chan struct{})}
-	}
-	scan := eventstore.ScanOptions{FromSeq: opts.after + 1, ToSeq: opts.toSeq, OnStart: opts.onStart}
-	stats, err := store.Scan(ctx, realm, scan, func(m *eventstore.RawMsg) error {
-		cur.msgs = append(cur.msgs, *m) // m.Data is the message's own
-		if len(cur.msgs) == batchSize {
-			flush()
-		}
-		return nil
-	})
-	if len(cur.msgs) > 0 {
-		flush()
-	}
-	close(todo)
-	for c := range ordered {
-		close(ordered[c])
-	}
-	decoders.Wait()
-	folders.Wait()
-	if err != nil {
-		return nil, res, err
-	}
-	res.Messages, res.LastSeq, res.Events = stats.Messages, stats.LastSeq, events[0]
-	return models, res, nil
-}
-
-// decodeBatch decodes messages into events, as the runner does: rules are
-// skipped, a message that does not decode is skipped whole, an event whose
-// payload does not decode is not folded.
-func decodeBatch(msgs []eventstore.RawMsg) []projections.Event {
-	out := make([]projections.Event, 0, len(msgs))
-	for i := range msgs {
-		m := &msgs[i]
-		if m.IsRule() {
-			continue
-		}
-		envs, err := eventstore.DecodeMessage(m.Data, m.Seq)
-		if err != nil {
-			continue
-		}
-		for _, env := range envs {
-			p, err := env.Payload()
-			if err != nil {
-				continue
-			}
-			out = append(out, projections.Event{Envelope: env, Payload: p})
-		}
-	}
-	return out
-}
-
-// loadSnapshot restores the realm's latest snapshot, read without
-// creating the bucket, into new models; nil when there is none.
-func loadSnapshot(ctx context.Context, store *eventstore.Store, realm string) (*projections.Models, uint64, error) {
-	snapshots, ok := realms.FindSnapshotStore(ctx, store.JetStream())
-	if !ok {
-		return nil, 0, nil // no bucket: no snapshot
-	}
-	data, err := snapshots.Load(ctx, realm)
-	if err != nil || data == nil {
-		return nil, 0, nil
-	}
-	models := projections.NewModels()
-	seq, err := models.Restore(data)
-	if err != nil {
-		return nil, 0, err
-	}
-	return models, seq, nil
 }
 
 // ---- --verify ----

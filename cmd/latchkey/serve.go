@@ -160,7 +160,7 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
-	keys, err := realms.OpenKeyStore(ctx, store.JetStream(), masterKey, cfg.replicas)
+	keys, err := realms.OpenKeyStore(ctx, store, masterKey)
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func serve(args []string) error {
 		}
 		return fmt.Errorf("checking the master key against the stored keys: %w", err)
 	}
-	passwords, err := realms.OpenPasswordStore(ctx, store.JetStream(), masterKey, cfg.replicas)
+	passwords, err := realms.OpenPasswordStore(ctx, store, masterKey)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func serve(args []string) error {
 	if err := reg.SetAudit(cfg.audit); err != nil {
 		return err
 	}
-	snapshots, err := realms.OpenSnapshotStore(ctx, store.JetStream(), cfg.replicas)
+	snapshots, err := realms.OpenSnapshotStore(ctx, store)
 	if err != nil {
 		return err
 	}
