@@ -55,7 +55,7 @@ func TestDecideCreateClient(t *testing.T) {
 			}, warnings: []Warning{}},
 
 		{name: "high risk, unconfirmed", id: "svc",
-			in: ClientSettings{Name: "svc", AccessPreset: PresetFull, AccessTokenLifetime: 3601},
+			in:    ClientSettings{Name: "svc", AccessPreset: PresetFull, AccessTokenLifetime: 3601},
 			check: func(t *testing.T, err error) { wantConflict(t, err, ErrConfirmationRequired, highRiskMessage) }},
 		{name: "an id that is no name", id: "Bad_ID", in: ClientSettings{Name: "svc"},
 			check: func(t *testing.T, err error) {
@@ -143,7 +143,7 @@ func TestDecideUpdateClient(t *testing.T) {
 			next:   with(serviceSettings, func(s *ClientSettings) { s.Scopes = []string{"read"} }), changed: true},
 
 		{name: "becoming high risk, unconfirmed", client: func() *Client { return clientOf("svc", serviceSettings()) },
-			next: with(serviceSettings, func(s *ClientSettings) { s.AccessPreset, s.AccessTokenLifetime = PresetFull, 7200 }),
+			next:  with(serviceSettings, func(s *ClientSettings) { s.AccessPreset, s.AccessTokenLifetime = PresetFull, 7200 }),
 			check: func(t *testing.T, err error) { wantConflict(t, err, ErrConfirmationRequired, highRiskMessage) }},
 		{name: "becoming high risk by the preset alone, unconfirmed",
 			client: func() *Client {
@@ -225,7 +225,9 @@ func TestDecideRotateSecret(t *testing.T) {
 		{name: "negative overlap", client: clientOf("svc", serviceSettings()), overlap: -1,
 			check: func(t *testing.T, err error) { wantValidation(t, err, "previous_secret_expires_in", overlapRule) }},
 		{name: "a public client", client: clientOf("cli", publicSettings()),
-			check: func(t *testing.T, err error) { wantValidation(t, err, "type", "a public client has no secret to rotate") }},
+			check: func(t *testing.T, err error) {
+				wantValidation(t, err, "type", "a public client has no secret to rotate")
+			}},
 		{name: "no client", client: nil, check: func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
 		{name: "a deleted client", client: deleted, check: func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
 	} {

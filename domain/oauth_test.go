@@ -143,7 +143,9 @@ func TestServiceNodes(t *testing.T) {
 			[]string{"acme-blue"}},
 		{"a role outside the owner node is dropped", func(s *ClientSettings) { s.OwnerNode, s.Roles = "acme", roles("acme", "viewer", "beta", "admin") },
 			[]string{"acme"}},
-		{"a deleted restriction gives nothing", func(s *ClientSettings) { s.Roles, s.TeamRestrictions = roles("acme", "admin"), []string{"gone", "acme-red"} },
+		{"a deleted restriction gives nothing", func(s *ClientSettings) {
+			s.Roles, s.TeamRestrictions = roles("acme", "admin"), []string{"gone", "acme-red"}
+		},
 			[]string{"acme-red"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
