@@ -513,6 +513,7 @@ func TestVerifySignature(t *testing.T) {
 			c.JWS = header(`{"alg":"ES256","kid":"kid-2","typ":"latchkey-checkpoint+jws"}`) + ".." + sig
 		}, &key.PublicKey, domain.ErrBadSignature.Error()},
 		{"a signature cut short", func(c *domain.Checkpoint) { c.JWS = protected + ".." + sig[:len(sig)-2] }, &key.PublicKey, domain.ErrBadSignature.Error()},
+		{"a signature of a few bytes", func(c *domain.Checkpoint) { c.JWS = protected + "..AAAA" }, &key.PublicKey, domain.ErrBadSignature.Error()},
 		{"no JWS", func(c *domain.Checkpoint) { c.JWS = "" }, &key.PublicKey, notDetached},
 		{"an attached payload", func(c *domain.Checkpoint) { c.JWS = protected + "." + b64.EncodeToString(c.Encode()) + "." + sig },
 			&key.PublicKey, notDetached},

@@ -151,6 +151,10 @@ func TestSession(t *testing.T) {
 			t.Errorf("Valid(t0+%d) = %v, want %v", tc.now-t0.Unix(), got, tc.want)
 		}
 	}
+	s.Apply(4, at(time.Minute), GrantRevoked{}) // not a session event
+	if s.Version != 3 || s.Ended {
+		t.Fatalf("a foreign event changed the session: %+v", s)
+	}
 	s.Apply(4, at(time.Minute), SessionEnded{Reason: "logout"})
 	if !s.Ended || s.Valid(t0.Unix()) {
 		t.Fatalf("an ended session is valid: %+v", s)
