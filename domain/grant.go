@@ -2,6 +2,7 @@ package domain
 
 import (
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -194,12 +195,14 @@ func CheckRefresh(g *Grant, clientID, hash string, grace int64, cutoffSeq uint64
 		if r.Hash != hash {
 			continue
 		}
-		last := i == len(g.Rotated)-1
 		switch {
-		case last && now.UnixMilli()-r.AtMs < grace*1000:
-			return RefreshRotate
-		case last && r.AtMs >= now.UnixMilli():
+		case r.AtMs >= now.UnixMilli():
+			// Rotated out after this request began: a concurrent request
+			// won, and this one is no reuse. Decided before the grace, for
+			// which the elapsed time would be negative.
 			return RefreshRaced
+		case i == len(g.Rotated)-1 && now.UnixMilli()-r.AtMs < grace*1000:
+			return RefreshRotate
 		}
 		return RefreshReuse
 	}
@@ -207,9 +210,10 @@ func CheckRefresh(g *Grant, clientID, hash string, grace int64, cutoffSeq uint64
 }
 
 // NarrowScope checks a refresh request's scope against the grant's: it may
-// narrow, never widen. Empty keeps the grant's scope.
+// narrow, never widen. Empty, or only spaces (as for every other grant),
+// keeps the grant's scope.
 func NarrowScope(granted, requested string) (string, *OAuthError) {
-	if requested == "" {
+	if strings.Trim(requested, " ") == "" {
 		return granted, nil
 	}
 	req, oerr := parseScope(requested)

@@ -1,6 +1,9 @@
 package domain
 
-import "fmt"
+import (
+	"fmt"
+	"strings"
+)
 
 // Node kinds. A realm's tree: organizations hold teams; projects hold apps.
 const (
@@ -99,11 +102,11 @@ func DecideCreateNode(cmd CreateNode, tree Tree) (NodeCreated, error) {
 	}
 	switch {
 	case want == "" && cmd.Parent != "":
-		return NodeCreated{}, &ValidationError{Field: "parent", Message: fmt.Sprintf("a %s has no parent", cmd.Kind)}
+		return NodeCreated{}, &ValidationError{Field: "parent", Message: fmt.Sprintf("%s %s has no parent", article(cmd.Kind), cmd.Kind)}
 	case want != "":
 		p, ok := tree.Get(cmd.Parent)
 		if !ok || p.Kind != want {
-			return NodeCreated{}, &ValidationError{Field: "parent", Message: fmt.Sprintf("a %s needs a parent %s; %q is not one", cmd.Kind, want, cmd.Parent)}
+			return NodeCreated{}, &ValidationError{Field: "parent", Message: fmt.Sprintf("%s %s needs a parent %s; %q is not one", article(cmd.Kind), cmd.Kind, want, cmd.Parent)}
 		}
 	}
 	name, err := displayName(cmd.Name, cmd.Slug)
@@ -145,4 +148,12 @@ func displayName(name, fallback string) (string, error) {
 		return "", &ValidationError{Field: "name", Message: "name is required: at most 200 characters, one line, no control or format characters"}
 	}
 	return name, nil
+}
+
+// article is the indefinite article before a node kind.
+func article(kind string) string {
+	if strings.ContainsRune("aeiou", rune(kind[0])) {
+		return "an"
+	}
+	return "a"
 }
