@@ -230,6 +230,7 @@ func TestServeRefusesContradictoryHardeningFlags(t *testing.T) {
 		{nil, []string{"--nats-url", "nats://127.0.0.1:1", "--nats-listen", "127.0.0.1:0"}, "--nats-url"},
 		{nil, []string{"--nats-ca", cert}, "--nats-url"},
 		{nil, []string{"--nats-listen", ":4222"}, "--nats-insecure"},
+		{nil, []string{"--nats-listen", "localhost"}, "missing port"},
 		{[]string{"LATCHKEY_NATS_INSECURE=maybe"}, nil, "LATCHKEY_NATS_INSECURE"},
 		{nil, []string{"--http-read-timeout", "0s"}, "timeout"},
 		{nil, []string{"--http-max-conns-per-ip", "-1"}, "max-conns-per-ip"},

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net"
 	"path/filepath"
 	"strconv"
 	"time"
@@ -48,6 +49,11 @@ func natsClientFlags(fs *flag.FlagSet, password, ca *string) {
 // check refuses settings that contradict each other, before anything
 // starts.
 func (c natsConfig) check() error {
+	if c.listen != "" {
+		if _, _, err := net.SplitHostPort(c.listen); err != nil {
+			return fmt.Errorf("--nats-listen %q: %w", c.listen, err)
+		}
+	}
 	embedded := c.embedded("")
 	switch {
 	case c.url != "" && (c.listen != "" || c.tlsCert != "" || c.tlsKey != "" || c.insecure):
