@@ -34,6 +34,9 @@ const (
 	// auditReadyPoll: an open stream ends within this once the server
 	// starts shutting down.
 	auditReadyPoll = 500 * time.Millisecond
+	// auditWriteTimeout bounds each write of a long-lived audit answer,
+	// which the server's own timeouts (made for short requests) would cut.
+	auditWriteTimeout = 30 * time.Second
 
 	mimeNDJSON      = "application/x-ndjson"
 	mimeEventStream = "text/event-stream"
@@ -143,12 +146,13 @@ func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *projections
 	res.Header().Set("X-Content-Type-Options", "nosniff")
 	res.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(res)
+	extendDeadlines(rc)
 	enc := json.NewEncoder(res)
 	var werr error
 	_, _, err := rl.ScanAudit(c.Request().Context(), f, from, 0, func(e projections.AuditEntry, _ projections.AuditPos) bool {
 		werr = enc.Encode(e)
 		return werr == nil
-	}, rc.Flush)
+	}, func() error { defer extendDeadlines(rc); return rc.Flush() })
 	if err == nil {
 		err = werr
 	}
@@ -159,6 +163,13 @@ func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *projections
 		panic(http.ErrAbortHandler)
 	}
 	return rc.Flush()
+}
+
+// extendDeadlines lifts the server's read deadline, whose expiry would
+// cancel a long-lived answer, and gives its next write auditWriteTimeout.
+func extendDeadlines(rc *http.ResponseController) {
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Now().Add(auditWriteTimeout))
 }
 
 // parseEventID reads an SSE event id and returns where to resume: "<seq>"
@@ -245,6 +256,7 @@ func (a *api) streamAudit(c echo.Context) error {
 	res.WriteHeader(http.StatusOK)
 	rc := http.NewResponseController(res)
 	send := func(s string) bool {
+		extendDeadlines(rc)
 		if _, err := res.Write([]byte(s)); err != nil {
 			return false
 		}

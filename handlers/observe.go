@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +36,38 @@ func (m *metrics) handler(reg *prometheus.Registry) echo.HandlerFunc {
 	return echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 }
 
+// knownMethods are the methods metrics are labelled with; any other is
+// "other", so that a caller cannot add series to every scrape.
+var knownMethods = map[string]bool{
+	http.MethodGet: true, http.MethodHead: true, http.MethodPost: true, http.MethodPut: true, http.MethodPatch: true,
+	http.MethodDelete: true, http.MethodOptions: true, http.MethodConnect: true, http.MethodTrace: true,
+}
+
+func methodLabel(method string) string {
+	if knownMethods[method] {
+		return method
+	}
+	return "other"
+}
+
+// Longest method and path a log line repeats: a caller cannot make the
+// logs grow with what it sends.
+const (
+	maxLoggedMethod = 16
+	maxLoggedPath   = 512
+)
+
+// truncated cuts s to at most n bytes, on a character boundary.
+func truncated(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // observe logs one line per request and records its duration. It logs the
 // path without its query string and never a header or body: those may hold
 // credentials.
@@ -51,9 +84,10 @@ func (a *api) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		a.metrics.requests.WithLabelValues(route, c.Request().Method, strconv.Itoa(status)).Observe(elapsed.Seconds())
+		method := c.Request().Method
+		a.metrics.requests.WithLabelValues(route, methodLabel(method), strconv.Itoa(status)).Observe(elapsed.Seconds())
 		a.log.Info("http",
-			"method", c.Request().Method, "path", c.Request().URL.Path, "status", status,
+			"method", truncated(method, maxLoggedMethod), "path", truncated(c.Request().URL.Path, maxLoggedPath), "status", status,
 			"ms", float64(elapsed.Microseconds())/1000, "request_id", requestID(c), "ip", c.RealIP())
 		return nil
 	}

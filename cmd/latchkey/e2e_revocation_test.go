@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/latchkeyhq/latchkey/realms/verifier"
 )
 
@@ -130,8 +128,9 @@ func TestRevocationIntrospectionAndSessions(t *testing.T) {
 	betaTok := lk.clientToken(t, "beta", betaClient.ClientID, betaClient.ClientSecret, "").AccessToken
 	lk.requireInactive(t, "acme", rs.ClientID, rs.ClientSecret, betaTok, "another realm's token")
 
-	// The verifier package, over NATS on TCP, sees tokens and revocations.
-	nc, err := nats.Connect("nats://" + natsAddr)
+	// The verifier package, over NATS on TCP as the realm's user, sees
+	// tokens and revocations.
+	nc, err := verifier.Connect("nats://"+natsAddr, "acme", realmNATSCredentials(t, data, "acme"))
 	if err != nil {
 		t.Fatal(err)
 	}

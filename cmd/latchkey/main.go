@@ -19,6 +19,8 @@ commands:
   serve         run the service (embedded NATS unless --nats-url is given)
   bench token   load the token endpoint and print tokens/s and latency
   replay        print, rebuild (--rebuild) or verify (--verify) a realm's history
+  nats-credentials
+                print the NATS user of a realm's resource servers (serve --nats-listen)
 
 Run "latchkey <command> -h" for its flags.
 `
@@ -36,6 +38,8 @@ func main() {
 		err = bench(os.Args[2:])
 	case "replay":
 		err = replay(os.Args[2:])
+	case "nats-credentials":
+		err = natsCredentials(os.Args[2:], os.Stdout)
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return

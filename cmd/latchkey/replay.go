@@ -69,6 +69,9 @@ type replayConfig struct {
 	verify    bool
 	jwks      string
 	progress  string
+
+	// natsPassword and natsCA reach a server's --nats-listen as user latchkey.
+	natsPassword, natsCA string
 }
 
 func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
@@ -82,7 +85,8 @@ func parseReplayFlags(args []string, stderr io.Writer) (replayConfig, error) {
 	}
 	fs.StringVar(&cfg.realm, "realm", "", "realm to read (required)")
 	fs.StringVar(&cfg.dataDir, "data", envOr("LATCHKEY_DATA", "./data"), "data directory of a stopped server: its embedded JetStream store is opened, without a listener (LATCHKEY_DATA)")
-	fs.StringVar(&cfg.natsURL, "nats-url", envOr("LATCHKEY_NATS_URL", ""), "NATS server or cluster to read from instead of --data (LATCHKEY_NATS_URL)")
+	fs.StringVar(&cfg.natsURL, "nats-url", envOr("LATCHKEY_NATS_URL", ""), "NATS server or cluster to read from instead of --data, e.g. a running server's --nats-listen (LATCHKEY_NATS_URL)")
+	natsClientFlags(fs, &cfg.natsPassword, &cfg.natsCA)
 	fs.Uint64Var(&cfg.fromSeq, "from-seq", 0, "first stream sequence to read")
 	fs.StringVar(&since, "since", "", "only events at or after this time (RFC 3339), by the event's own time")
 	fs.StringVar(&until, "until", "", "only events at or before this time (RFC 3339)")
@@ -214,7 +218,8 @@ func openReplaySource(ctx context.Context, cfg replayConfig) (*replaySource, err
 	src := &replaySource{}
 	var err error
 	if cfg.natsURL != "" {
-		src.nc, err = nats.Connect(cfg.natsURL, nats.Name("latchkey-replay"))
+		opts := append(eventstore.ClientOptions(cfg.natsPassword, cfg.natsCA), nats.Name("latchkey-replay"))
+		src.nc, err = nats.Connect(cfg.natsURL, opts...)
 		if err != nil {
 			return nil, err
 		}

@@ -1,10 +1,13 @@
 // Command resource-server-example is a minimal resource server that accepts
 // a Latchkey realm's access tokens with the verifier package: tokens are
 // checked locally against the realm's JWKS, and revoked tokens are refused
-// by following the realm's revocation rules on NATS.
+// by following the realm's revocation rules on NATS, as the realm's NATS
+// user. When that feed is stale it answers 503 (or asks introspection, with
+// --introspect-client-id), and says so on /healthz.
 //
+//	latchkey nats-credentials --realm acme > acme-nats.json
 //	go run ./cmd/resource-server-example \
-//	  --issuer http://127.0.0.1:8080/realms/acme --scope read
+//	  --issuer http://127.0.0.1:8080/realms/acme --nats-credentials acme-nats.json --scope read
 //	curl -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9090/hello
 package main
 
@@ -31,60 +34,81 @@ import (
 // tokenVerifier is what the handler needs of *verifier.Verifier.
 type tokenVerifier interface {
 	Verify(token string) (*verifier.Claims, error)
+	Health() verifier.Health
+}
+
+// options are the command line.
+type options struct {
+	issuer, listen, scope string
+	natsURL, natsCA       string
+	creds                 verifier.Credentials
+	credsFile             string
+	introspectClientID    string
 }
 
 func main() {
-	issuer := flag.String("issuer", "", "the realm's issuer URL, e.g. http://127.0.0.1:8080/realms/acme (required)")
-	natsURL := flag.String("nats-url", "nats://127.0.0.1:4222", "NATS server(s) carrying the realm's revocation rules, comma-separated")
-	natsUser := flag.String("nats-user", "", "NATS user (optional)")
-	natsPassword := flag.String("nats-password", "", "NATS password (optional)")
-	listen := flag.String("listen", "127.0.0.1:9090", "HTTP listen address")
-	scope := flag.String("scope", "", "scope a token must carry to call /hello (optional)")
+	var o options
+	flag.StringVar(&o.issuer, "issuer", "", "the realm's issuer URL, e.g. http://127.0.0.1:8080/realms/acme (required)")
+	flag.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server(s) carrying the realm's revocation rules, comma-separated (tls://... for TLS)")
+	flag.StringVar(&o.credsFile, "nats-credentials", "", "JSON file printed by `latchkey nats-credentials --realm <realm>`")
+	flag.StringVar(&o.creds.User, "nats-user", "", "NATS user, when not in --nats-credentials (e.g. rs-acme of deploy/nats/nats.conf)")
+	flag.StringVar(&o.natsCA, "nats-ca", "", "PEM file of the CA of the NATS server's TLS certificate (optional)")
+	flag.StringVar(&o.introspectClientID, "introspect-client-id", "", "client of the realm that introspects tokens while the NATS feed is stale; its secret is read from INTROSPECT_CLIENT_SECRET (optional: without it, such tokens get 503)")
+	flag.StringVar(&o.listen, "listen", "127.0.0.1:9090", "HTTP listen address")
+	flag.StringVar(&o.scope, "scope", "", "scope a token must carry to call /hello (optional)")
 	flag.Parse()
-	if *issuer == "" {
+	if o.issuer == "" {
 		fmt.Fprintln(os.Stderr, "resource-server-example: --issuer is required")
 		flag.Usage()
 		os.Exit(2)
 	}
-	if err := run(*issuer, *natsURL, *natsUser, *natsPassword, *listen, *scope); err != nil {
+	o.creds.Password = os.Getenv("NATS_PASSWORD") // with --nats-user
+	if err := run(o); err != nil {
 		slog.Error("resource-server-example", "err", err)
 		os.Exit(1)
 	}
 }
 
-func run(issuer, natsURL, natsUser, natsPassword, listen, scope string) error {
+func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	realm, err := verifier.RealmOf(issuer)
+	realm, err := verifier.RealmOf(o.issuer)
 	if err != nil {
 		return err
 	}
-	// Replies arrive under the realm's own inbox prefix: the only one its
-	// NATS permissions let it read (verifier.Permissions).
-	opts := []nats.Option{nats.Name("resource-server-example"), nats.MaxReconnects(-1),
-		nats.CustomInboxPrefix(verifier.InboxPrefix(realm))}
-	if natsUser != "" {
-		opts = append(opts, nats.UserInfo(natsUser, natsPassword))
+	if o.credsFile != "" {
+		if o.creds, err = verifier.LoadCredentials(o.credsFile); err != nil {
+			return err
+		}
 	}
-	nc, err := nats.Connect(natsURL, opts...)
+	opts := []nats.Option{nats.Name("resource-server-example")}
+	if o.natsCA != "" {
+		opts = append(opts, nats.RootCAs(o.natsCA))
+	}
+	nc, err := verifier.Connect(o.natsURL, realm, o.creds, opts...)
 	if err != nil {
 		return fmt.Errorf("connecting to NATS: %w", err)
 	}
 	defer nc.Close()
 
+	cfg := verifier.Config{Issuer: o.issuer, NATS: nc}
+	if o.introspectClientID != "" {
+		cfg.Introspection = &verifier.Introspection{ClientID: o.introspectClientID, ClientSecret: os.Getenv("INTROSPECT_CLIENT_SECRET")}
+	}
 	startCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	v, err := verifier.New(startCtx, verifier.Config{Issuer: issuer, NATS: nc})
+	v, err := verifier.New(startCtx, cfg)
 	cancel()
 	if err != nil {
 		return fmt.Errorf("starting the verifier: %w", err)
 	}
 	defer v.Close()
 
-	srv := &http.Server{Addr: listen, Handler: newMux(v, scope), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Addr: o.listen, Handler: newMux(v, o.scope), ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
-	slog.Info("listening", "addr", listen, "issuer", issuer, "scope", scope)
+	slog.Info("listening", "addr", o.listen, "issuer", o.issuer, "scope", o.scope)
 	select {
 	case err := <-errc:
 		return err
@@ -98,6 +122,7 @@ func run(issuer, natsURL, natsUser, natsPassword, listen, scope string) error {
 func newMux(v tokenVerifier, scope string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("GET /hello", requireToken(v, scope, http.HandlerFunc(hello)))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { healthz(w, v.Health()) })
 	return mux
 }
 
@@ -117,6 +142,13 @@ func requireToken(v tokenVerifier, scope string, next http.Handler) http.Handler
 			deny(w, http.StatusUnauthorized, "invalid_token", "the access token has been revoked", "")
 			return
 		}
+		if errors.Is(err, verifier.ErrStale) {
+			// The token may be fine; whether it was revoked cannot be
+			// known now. Not a 401: the client should retry, not sign in.
+			w.Header().Set("Retry-After", "5")
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "tokens cannot be checked right now"})
+			return
+		}
 		if err != nil {
 			deny(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired", "")
 			return
@@ -132,6 +164,19 @@ func requireToken(v tokenVerifier, scope string, next http.Handler) http.Handler
 func hello(w http.ResponseWriter, r *http.Request) {
 	c := r.Context().Value(claimsKey{}).(*verifier.Claims)
 	writeJSON(w, http.StatusOK, map[string]string{"hello": c.Subject, "client_id": c.ClientID, "scope": c.Scope})
+}
+
+// healthz answers 200 while revocations are followed live (or tokens are
+// introspected instead), 503 while every token is refused.
+func healthz(w http.ResponseWriter, h verifier.Health) {
+	status, state := http.StatusOK, "live"
+	switch {
+	case h.Introspecting:
+		state = "introspecting"
+	case !h.Live:
+		status, state = http.StatusServiceUnavailable, "stale"
+	}
+	writeJSON(w, status, map[string]any{"status": state, "revocations_synced_at": h.SyncedAt.UTC().Format(time.RFC3339)})
 }
 
 // bearerToken reads "Authorization: Bearer <token>"; the scheme is

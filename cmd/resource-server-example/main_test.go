@@ -15,17 +15,25 @@ import (
 // fakeVerifier knows a fixed set of tokens; any other is invalid.
 type fakeVerifier map[string]*verifier.Claims
 
-const revokedToken = "revoked"
+const (
+	revokedToken = "revoked"
+	staleToken   = "stale" // valid, but the revocation feed is stale
+)
 
 func (f fakeVerifier) Verify(token string) (*verifier.Claims, error) {
-	if token == revokedToken {
+	switch token {
+	case revokedToken:
 		return nil, verifier.ErrRevoked
+	case staleToken:
+		return nil, verifier.ErrStale
 	}
 	if c, ok := f[token]; ok {
 		return c, nil
 	}
 	return nil, verifier.ErrInvalid
 }
+
+func (f fakeVerifier) Health() verifier.Health { return verifier.Health{Live: true} }
 
 func claims(sub, scope string) *verifier.Claims {
 	return &verifier.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, ClientID: sub, Scope: scope}
@@ -51,6 +59,7 @@ func TestHello(t *testing.T) {
 		{"basic credentials", "read", "GET", "Basic Zm9vOmJhcg==", 401, `Bearer error="invalid_token"`, "invalid_token"},
 		{"unknown token", "read", "GET", "Bearer forged", 401, `Bearer error="invalid_token"`, "invalid_token"},
 		{"revoked token", "read", "GET", "Bearer " + revokedToken, 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"stale revocation feed", "read", "GET", "Bearer " + staleToken, 503, "", "temporarily_unavailable"},
 		{"scope missing", "read", "GET", "Bearer writer", 403, `Bearer error="insufficient_scope"`, "insufficient_scope"},
 		{"no scopes at all", "read", "GET", "Bearer unscoped", 403, `Bearer error="insufficient_scope"`, "insufficient_scope"},
 		{"scope present", "read", "GET", "Bearer reader", 200, "", ""},
@@ -124,5 +133,41 @@ func TestRevokedAndInvalidAreTold(t *testing.T) {
 		if h := rec.Header().Get("WWW-Authenticate"); !strings.Contains(h, want) {
 			t.Errorf("token %q: WWW-Authenticate %q does not say %q", token, h, want)
 		}
+	}
+}
+
+// healthOnly is a verifier in a given health that knows no token.
+type healthOnly verifier.Health
+
+func (h healthOnly) Verify(string) (*verifier.Claims, error) { return nil, verifier.ErrInvalid }
+func (h healthOnly) Health() verifier.Health                 { return verifier.Health(h) }
+
+func TestHealthzTellsWhetherTokensCanBeChecked(t *testing.T) {
+	for _, tc := range []struct {
+		health verifier.Health
+		status int
+		state  string
+	}{
+		{verifier.Health{Live: true}, 200, "live"},
+		{verifier.Health{Introspecting: true}, 200, "introspecting"},
+		{verifier.Health{}, 503, "stale"},
+	} {
+		rec := httptest.NewRecorder()
+		newMux(healthOnly(tc.health), "").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		var body struct{ Status string }
+		_ = json.Unmarshal(rec.Body.Bytes(), &body)
+		if rec.Code != tc.status || body.Status != tc.state {
+			t.Errorf("health %+v: HTTP %d %s, want %d %q", tc.health, rec.Code, rec.Body, tc.status, tc.state)
+		}
+	}
+}
+
+func TestStaleFeedAsksTheClientToRetry(t *testing.T) {
+	req := httptest.NewRequest(http.MethodGet, "/hello", nil)
+	req.Header.Set("Authorization", "Bearer "+staleToken)
+	rec := httptest.NewRecorder()
+	newMux(fakeVerifier{}, "").ServeHTTP(rec, req)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || rec.Header().Get("WWW-Authenticate") != "" {
+		t.Errorf("stale feed: HTTP %d, Retry-After %q, WWW-Authenticate %q", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("WWW-Authenticate"))
 	}
 }

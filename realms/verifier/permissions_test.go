@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,41 +19,70 @@ import (
 	"github.com/latchkeyhq/latchkey/realms/verifier"
 )
 
-// startSecuredServer runs a real nats-server with JetStream and three users:
-// latchkey (everything) and one resource server per realm, limited by
-// verifier.Permissions.
-func startSecuredServer(t *testing.T, realms ...string) *server.Server {
+// testMasterKey stands for Latchkey's master key: the realm users'
+// passwords are derived from it.
+var testMasterKey = []byte("a master key of 32 bytes, exact!")
+
+const serverPassword = "the-server-users-password-for-these-tests-01"
+
+// securedServer is Latchkey's embedded nats-server listening on TCP with
+// its real authentication: the server user and one rs-<realm> user per
+// realm, limited by verifier.Permissions.
+type securedServer struct {
+	ns       *server.Server
+	store    *eventstore.Store
+	realmKey []byte
+}
+
+// startSecuredServer starts the server on dir and addr ("127.0.0.1:-1" for
+// any port) with an in-process store; it stops when the test ends.
+func startSecuredServer(t *testing.T, dir, addr string) *securedServer {
 	t.Helper()
-	users := []*server.User{{Username: "latchkey", Password: "lk"}}
-	for _, r := range realms {
-		pub, sub := verifier.Permissions(r)
-		users = append(users, &server.User{
-			Username: "rs-" + r, Password: "rs",
-			Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: pub},
-				Subscribe: &server.SubjectPermission{Allow: sub},
-			},
-		})
+	key, err := eventstore.RealmUserKey(testMasterKey)
+	if err != nil {
+		t.Fatal(err)
 	}
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
-		Users: users, NoLog: true, NoSigs: true,
+	ns, err := eventstore.StartEmbedded(eventstore.EmbeddedConfig{
+		DataDir: dir, ListenAddr: addr, NoSync: true,
+		Auth: eventstore.ListenerAuth{Password: serverPassword, RealmKey: key, RealmPermissions: verifier.Permissions},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
+	nc, err := eventstore.ConnectInProcess(ns)
+	if err != nil {
+		t.Fatal(err)
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	return ns
+	store, err := eventstore.New(nc, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &securedServer{ns: ns, store: store, realmKey: key}
+	t.Cleanup(s.stop)
+	return s
 }
 
-func connectAs(t *testing.T, ns *server.Server, user, pass string, opts ...nats.Option) (*nats.Conn, chan error) {
+// stop shuts the server down; a second call does nothing.
+func (s *securedServer) stop() {
+	if s.ns == nil {
+		return
+	}
+	s.store.Close()
+	s.ns.Shutdown()
+	s.ns.WaitForShutdown()
+	s.ns = nil
+}
+
+// credentials are what `latchkey nats-credentials --realm <realm>` prints.
+func (s *securedServer) credentials(realm string) verifier.Credentials {
+	return verifier.Credentials{User: eventstore.RealmUser(realm), Password: eventstore.RealmPassword(s.realmKey, realm)}
+}
+
+// connectAs connects as a realm's resource server, with verifier.Connect.
+func connectAs(t *testing.T, url, realm string, creds verifier.Credentials, opts ...nats.Option) (*nats.Conn, chan error) {
 	t.Helper()
 	asyncErrs := make(chan error, 16)
-	nc, err := nats.Connect(ns.ClientURL(), append(opts, nats.UserInfo(user, pass),
+	nc, err := verifier.Connect(url, realm, creds, append(opts,
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			select {
 			case asyncErrs <- err:
@@ -67,11 +97,17 @@ func connectAs(t *testing.T, ns *server.Server, user, pass string, opts ...nats.
 }
 
 func TestResourceServerReadsOnlyItsRealmsRevocations(t *testing.T) {
-	ns := startSecuredServer(t, "alpha", "beta")
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	srv := startSecuredServer(t, t.TempDir(), "127.0.0.1:-1")
+	url := srv.ns.ClientURL()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 
-	lk, _ := connectAs(t, ns, "latchkey", "lk")
+	// Latchkey writes over TCP as its own user, as a replica would.
+	lk, err := nats.Connect(url, eventstore.ClientOptions(serverPassword, "")...)
+	if err != nil {
+		t.Fatalf("the server user: %v", err)
+	}
+	defer lk.Close()
 	store, err := eventstore.New(lk, eventstore.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -92,8 +128,14 @@ func TestResourceServerReadsOnlyItsRealmsRevocations(t *testing.T) {
 		}
 	}
 
+	// A realm user with another realm's password gets nowhere.
+	if nc, err := verifier.Connect(url, "alpha", verifier.Credentials{User: "rs-alpha", Password: srv.credentials("beta").Password}, nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("rs-alpha connected with beta's password")
+	}
+
 	// Beta's resource server follows beta's rules...
-	beta, betaErrs := connectAs(t, ns, "rs-beta", "rs", nats.CustomInboxPrefix(verifier.InboxPrefix("beta")))
+	beta, betaErrs := connectAs(t, url, "beta", srv.credentials("beta"))
 	rules := followRules(ctx, t, beta, "beta")
 	if len(rules) != 1 || rules[0].JTI != "revoked-in-beta" {
 		t.Fatalf("beta's subscriber read %+v, want beta's one rule", rules)
@@ -113,32 +155,95 @@ func TestResourceServerReadsOnlyItsRealmsRevocations(t *testing.T) {
 	if !refused(ctx, consumerOn("LK_ALPHA", "lk.alpha.revocations")) {
 		t.Fatal("beta created a consumer on alpha's rules")
 	}
-	// nor its own realm's other events (token events are not for it),
-	if !refused(ctx, consumerOn("LK_BETA", "lk.beta.>")) {
-		t.Fatal("beta created a consumer on all of its realm's events")
+	// nor its own realm's other events (token and client events, with
+	// secret hashes, are not for it),
+	for _, filter := range []string{"lk.beta.>", "lk.beta.client.c1.token.issued", "lk.beta.*"} {
+		if !refused(ctx, consumerOn("LK_BETA", filter)) {
+			t.Fatalf("beta created a consumer on %s", filter)
+		}
 	}
 	// The same call on its own rules works, so the refusals above are the
 	// permissions at work and not a broken call.
 	if refused(ctx, consumerOn("LK_BETA", "lk.beta.revocations")) {
 		t.Fatal("beta could not read its own rules with the same call")
 	}
-	// nor alpha's live subjects, nor the shared inbox where Latchkey's own
-	// replies (other realms' events among them) travel.
-	for _, subject := range []string{"lk.alpha.>", "_INBOX.>"} {
+	// Nor any other part of the JetStream API: reading messages directly,
+	// stream information, deleting or purging streams, creating streams or
+	// unfiltered consumers. A refused request gets no answer; any answer,
+	// even a JetStream error, means the request got through.
+	var wg sync.WaitGroup
+	for subject, payload := range map[string]string{
+		"$JS.API.DIRECT.GET.LK_BETA.lk.beta.client.c1.token.issued": ``,
+		"$JS.API.STREAM.MSG.GET.LK_BETA":                            `{"last_by_subj":"lk.beta.client.c1.token.issued"}`,
+		"$JS.API.STREAM.INFO.LK_BETA":                               ``,
+		"$JS.API.STREAM.DELETE.LK_BETA":                             ``,
+		"$JS.API.STREAM.DELETE.LK_ALPHA":                            ``,
+		"$JS.API.STREAM.PURGE.LK_BETA":                              ``,
+		"$JS.API.STREAM.CREATE.LK_EVIL":                             `{"name":"LK_EVIL","subjects":["evil.>"]}`,
+		"$JS.API.STREAM.LIST":                                       ``,
+		"$JS.API.INFO":                                              ``,
+		"$JS.API.CONSUMER.CREATE.LK_BETA":                           `{"stream_name":"LK_BETA","config":{"ack_policy":"none"}}`,
+		"$JS.API.CONSUMER.DURABLE.CREATE.LK_BETA.d":                 `{"stream_name":"LK_BETA","config":{"durable_name":"d","ack_policy":"none"}}`,
+	} {
+		wg.Go(func() {
+			if !refused(ctx, func(ctx context.Context) error {
+				_, err := beta.RequestWithContext(ctx, subject, []byte(payload))
+				return err
+			}) {
+				t.Errorf("beta's request on %s was answered", subject)
+			}
+		})
+	}
+	wg.Wait()
+	if _, err := store.LastSeq(ctx, "beta"); err != nil {
+		t.Fatalf("beta's stream after the refused deletes: %v", err)
+	}
+	// It cannot publish: no forged event reaches the stream.
+	before, err := store.LastSeq(ctx, "beta")
+	if err != nil {
+		t.Fatal(err)
+	}
+	drain(betaErrs)
+	if err := beta.Publish("lk.beta.client.evil.created", []byte(`{"type":"client.created"}`)); err != nil {
+		t.Fatal(err)
+	}
+	_ = beta.Flush()
+	requirePermissionError(t, betaErrs, "publishing a forged event")
+	if after, err := store.LastSeq(ctx, "beta"); err != nil || after != before {
+		t.Fatalf("beta's stream moved from %d to %d (%v) after a forged publish", before, after, err)
+	}
+	// Nor subscribe to live subjects, nor to the shared inbox where
+	// Latchkey's own replies (other realms' events among them) travel.
+	for _, subject := range []string{"lk.alpha.>", "lk.beta.>", ">", "_INBOX.>", "$JS.API.>"} {
 		sub, err := beta.SubscribeSync(subject)
 		if err != nil {
 			continue
 		}
 		_ = beta.Flush()
-		select {
-		case err := <-betaErrs:
-			if !isPermissionError(err) {
-				t.Fatalf("unexpected async error %v", err)
-			}
-		case <-time.After(2 * time.Second):
-			t.Fatalf("subscribing to %s was not refused", subject)
-		}
+		requirePermissionError(t, betaErrs, "subscribing to "+subject)
 		_ = sub.Unsubscribe()
+	}
+}
+
+func drain(errs chan error) {
+	for {
+		select {
+		case <-errs:
+		default:
+			return
+		}
+	}
+}
+
+func requirePermissionError(t *testing.T, errs chan error, what string) {
+	t.Helper()
+	select {
+	case err := <-errs:
+		if !isPermissionError(err) {
+			t.Fatalf("%s: unexpected async error %v", what, err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatalf("%s was not refused", what)
 	}
 }
 

@@ -1,14 +1,8 @@
 package verifier
 
 import (
-	"context"
-	"encoding/json"
-	"strings"
 	"sync"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latchkeyhq/latchkey/domain"
 )
@@ -84,64 +78,4 @@ func (rs *ruleSet) forget(now int64) {
 			}
 		}
 	}
-}
-
-// follow replays the realm's rules published since `since` and keeps
-// applying new ones. It returns once the replay has caught up. The realm's
-// stream is LK_<REALM> and its rules are on lk.<realm>.revocations (see
-// README: "Revocation events for downstream services").
-func (rs *ruleSet) follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time) (func(), error) {
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return nil, err
-	}
-	cons, err := js.OrderedConsumer(ctx, "LK_"+strings.ToUpper(realm), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"lk." + realm + ".revocations"},
-		DeliverPolicy:  jetstream.DeliverByStartTimePolicy,
-		OptStartTime:   &since,
-	})
-	if err != nil {
-		return nil, err
-	}
-	caughtUp := make(chan struct{})
-	var once sync.Once
-	info, err := cons.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if info.NumPending == 0 {
-		once.Do(func() { close(caughtUp) })
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var r domain.RevocationRule
-		if json.Unmarshal(m.Data(), &r) == nil {
-			rs.add(r)
-		}
-		if md, err := m.Metadata(); err == nil && md.NumPending == 0 {
-			once.Do(func() { close(caughtUp) })
-		}
-	})
-	if err != nil {
-		return nil, err
-	}
-	select {
-	case <-caughtUp:
-	case <-ctx.Done():
-		cc.Stop()
-		return nil, ctx.Err()
-	}
-	gcCtx, cancel := context.WithCancel(context.Background())
-	go func() {
-		t := time.NewTicker(time.Minute)
-		defer t.Stop()
-		for {
-			select {
-			case <-gcCtx.Done():
-				return
-			case now := <-t.C:
-				rs.forget(now.Unix())
-			}
-		}
-	}()
-	return func() { cancel(); cc.Stop() }, nil
 }

@@ -10,6 +10,11 @@
 //	claims, err := v.Verify(bearerToken)
 //
 // A valid token is answered from memory: no network, microseconds.
+//
+// The verifier fails closed: when its revocation rules have not been proven
+// current for Config.StaleAfter (the NATS feed is down or lags), it refuses
+// every token with ErrStale, or asks Latchkey's introspection endpoint when
+// Config.Introspection is set. Health reports which.
 package verifier
 
 import (
@@ -37,8 +42,14 @@ type Config struct {
 	// HTTPClient fetches the JWKS; nil uses a client with a 10 s timeout.
 	HTTPClient *http.Client
 	// NATS is a connection allowed to read the realm's revocation rules
-	// (see Permissions; connect with nats.CustomInboxPrefix(InboxPrefix(realm))).
+	// (see Permissions and Connect).
 	NATS *nats.Conn
+	// StaleAfter is how long the revocation rules are trusted without proof
+	// that the feed is current (default 30 s). Past it, a token is refused
+	// with ErrStale, or checked by Introspection when that is set.
+	StaleAfter time.Duration
+	// Introspection, when set, answers for tokens while the feed is stale.
+	Introspection *Introspection
 	// Lookback is how far back rules are replayed on start: the longest
 	// access-token lifetime plus Leeway (default 24 h + Leeway), so a
 	// restarted resource server still knows every revocation of a token it
@@ -55,10 +66,14 @@ type Claims struct {
 	Scope    string `json:"scope"`
 }
 
-// Errors Verify returns; every failure wraps ErrInvalid.
+// Errors Verify returns; every failure but ErrStale wraps ErrInvalid.
 var (
 	ErrInvalid = errors.New("invalid access token")
 	ErrRevoked = fmt.Errorf("%w: revoked", ErrInvalid)
+	// ErrStale: the token's signature and claims are valid, but whether it
+	// was revoked cannot be known now (the revocation feed is stale and no
+	// introspection answered). It is refused; answer 503, not 401.
+	ErrStale = errors.New("verifier: the revocation feed is stale; the token cannot be checked now")
 )
 
 // Verifier checks one realm's access tokens.
@@ -67,7 +82,19 @@ type Verifier struct {
 	parser *jwt.Parser
 	keys   *keySet
 	rules  *ruleSet
-	stop   func()
+	feed   *feed
+}
+
+// Health is how current the verifier's revocation rules are.
+type Health struct {
+	// Live: the rules were proven current within StaleAfter; tokens are
+	// checked locally.
+	Live bool `json:"live"`
+	// SyncedAt is when the rules were last proven current.
+	SyncedAt time.Time `json:"synced_at"`
+	// Introspecting: not Live, and tokens are checked by introspection.
+	// Not Live and not Introspecting: every token is refused (ErrStale).
+	Introspecting bool `json:"introspecting"`
 }
 
 // New fetches the realm's keys, replays its recent revocation rules and
@@ -96,6 +123,19 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.Lookback == 0 {
 		cfg.Lookback = 24*time.Hour + cfg.Leeway
 	}
+	if cfg.StaleAfter <= 0 {
+		cfg.StaleAfter = 30 * time.Second
+	}
+	if cfg.Introspection != nil {
+		in := *cfg.Introspection // the caller's stays as given
+		cfg.Introspection = &in
+		if in.ClientID == "" {
+			return nil, errors.New("verifier: Introspection needs a ClientID")
+		}
+		if cfg.Introspection.URL == "" {
+			cfg.Introspection.URL = cfg.Issuer + "/protocol/openid-connect/token/introspect"
+		}
+	}
 	v := &Verifier{
 		cfg: cfg,
 		parser: jwt.NewParser(
@@ -111,20 +151,26 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := v.keys.refresh(ctx); err != nil {
 		return nil, err
 	}
-	stop, err := v.rules.follow(ctx, cfg.NATS, realm, time.Now().Add(-cfg.Lookback))
+	v.feed, err = follow(ctx, cfg.NATS, realm, time.Now().Add(-cfg.Lookback), v.rules, cfg.StaleAfter)
 	if err != nil {
 		return nil, err
 	}
-	v.stop = stop
 	return v, nil
 }
 
 // Close stops following revocation rules.
-func (v *Verifier) Close() { v.stop() }
+func (v *Verifier) Close() { v.feed.stop() }
+
+// Health reports how current the revocation rules are.
+func (v *Verifier) Health() Health {
+	live := v.feed.live(time.Now())
+	return Health{Live: live, SyncedAt: v.feed.syncedAtTime(), Introspecting: !live && v.cfg.Introspection != nil}
+}
 
 // Verify checks signature, typ (at+jwt), iss, aud and exp, then the
 // revocation rules. A token signed by a key not yet known makes it fetch the
-// JWKS once (rate-limited).
+// JWKS once (rate-limited). While the rules are stale it asks introspection
+// (when configured) or refuses with ErrStale.
 func (v *Verifier) Verify(token string) (*Claims, error) {
 	claims := &Claims{}
 	_, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
@@ -137,6 +183,14 @@ func (v *Verifier) Verify(token string) (*Claims, error) {
 	}
 	if v.rules.revoked(claims.ID, claims.ClientID, claims.Subject, iat) {
 		return nil, ErrRevoked
+	}
+	if !v.feed.live(time.Now()) {
+		if v.cfg.Introspection == nil {
+			return nil, ErrStale
+		}
+		if err := v.introspect(token); err != nil {
+			return nil, err
+		}
 	}
 	return claims, nil
 }
