@@ -181,7 +181,10 @@ func sameSet(a, b []string) bool {
 func TestOpenAPISchemasHaveTheViewsJSONNames(t *testing.T) {
 	schemas := loadOpenAPI(t).Components.Schemas
 	for name, typ := range map[string]any{
-		"Error":          struct{ apiError; Missing []string `json:"missing_ids,omitempty"` }{},
+		"Error": struct {
+			apiError
+			Missing []string `json:"missing_ids,omitempty"`
+		}{},
 		"Realm":          realmView{},
 		"SigningKey":     keyView{},
 		"RealmSettings":  domain.RealmSettings{},
