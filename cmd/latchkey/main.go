@@ -20,6 +20,7 @@ commands:
   bench token   load the token endpoint and print tokens/s and latency
   replay        print, rebuild (--rebuild) or verify (--verify) a realm's history
 
+` + adminUsage + `
 Run "latchkey <command> -h" for its flags.
 `
 
@@ -36,6 +37,8 @@ func main() {
 		err = bench(os.Args[2:])
 	case "replay":
 		err = replay(os.Args[2:])
+	case "login", "realm", "client", "user", "node", "scope", "sessions", "audit", "keys", "apply", "export":
+		err = runAdmin(os.Args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
