@@ -134,10 +134,15 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 	}
 	var done []string
 	if st == nil {
+		// Checked against a new realm before it is made: a bad file
+		// creates nothing.
+		st = &realmState{assumeScopes: true}
+		if _, err := s.plan(f, st, o, secrets); err != nil {
+			return fmt.Errorf("realm %s: nothing was changed:\n  - %w", f.Realm, err)
+		}
 		line := "create realm " + f.Realm
 		if o.dryRun {
 			fmt.Fprintf(s.io.stdout, "%s (it does not exist; the plan below assumes the scopes its clients name are in its default catalog)\n", line)
-			st = &realmState{assumeScopes: true}
 		} else {
 			if _, err := s.call(ctx, line, adminclient.Request{Method: http.MethodPost, Path: "/admin/realms", Body: map[string]string{"name": f.Realm}}); err != nil {
 				return err
@@ -165,9 +170,9 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 	case n == 0:
 		fmt.Fprintf(s.io.stdout, "realm %s: no changes\n", f.Realm)
 	case o.dryRun:
-		fmt.Fprintf(s.io.stdout, "realm %s: %d changes planned (dry run: nothing was written)\n", f.Realm, n)
+		fmt.Fprintf(s.io.stdout, "realm %s: %s planned (dry run: nothing was written)\n", f.Realm, changes(n))
 	default:
-		fmt.Fprintf(s.io.stdout, "realm %s: %d changes applied\n", f.Realm, n)
+		fmt.Fprintf(s.io.stdout, "realm %s: %s applied\n", f.Realm, changes(n))
 	}
 	return nil
 }
@@ -690,6 +695,13 @@ func sameMemberships(a, b []domain.Membership) bool {
 		return out
 	}
 	return slices.Equal(key(a), key(b))
+}
+
+func changes(n int) string {
+	if n == 1 {
+		return "1 change"
+	}
+	return strconv.Itoa(n) + " changes"
 }
 
 func boolInt(b bool) int {

@@ -175,7 +175,7 @@ func decodeRealmFiles(r io.Reader, name string) ([]realmFile, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %s", name, yamlTypeNames.Replace(err.Error()))
 		}
 		if err := f.check(); err != nil {
 			return nil, fmt.Errorf("%s, document %d: %w", name, n, err)
@@ -232,6 +232,13 @@ func (f *realmFile) check() error {
 	}
 	return nil
 }
+
+// yamlTypeNames words the decoder's messages for people, who know a
+// client, not main.fileClient.
+var yamlTypeNames = strings.NewReplacer(
+	"type main.realmFile", "a realm", "type main.fileSettings", "settings", "type main.fileScope", "a scope",
+	"type main.fileNode", "a node", "type main.fileClient", "a client", "type main.fileUser", "a user",
+	"type domain.Membership", "a membership", "yaml: construct errors: ", "")
 
 // encodeRealmFile writes a realm as export does.
 func encodeRealmFile(f realmFile) ([]byte, error) {
