@@ -318,7 +318,9 @@ func TestCLIVerbs(t *testing.T) {
 	ctx, stop := context.WithCancel(context.Background())
 	out := &syncBuffer{}
 	done := make(chan cliResult, 1)
-	go func() { done <- u.runContext(ctx, "", out, "audit", "tail", "--realm", "acme", "--lines", "3", "--type", "realm.scope_*") }()
+	go func() {
+		done <- u.runContext(ctx, "", out, "audit", "tail", "--realm", "acme", "--lines", "3", "--type", "realm.scope_*")
+	}()
 	waitOutput(t, out, "realm.scope_removed", 10*time.Second)
 	time.Sleep(300 * time.Millisecond) // the stream is open
 	lk.do(t, http.MethodPut, "/admin/realms/acme/scopes/tailed", strings.NewReader(`{"description":"Seen by tail"}`),
