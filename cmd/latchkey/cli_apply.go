@@ -642,15 +642,15 @@ type newSecret struct {
 }
 
 func (l *secretLog) add(realm string, c apiClient) {
+	if c.ClientSecret == "" {
+		return // a public client has none
+	}
 	l.secrets = append(l.secrets, newSecret{Realm: realm, Client: c.Name, ClientID: c.ClientID, ClientSecret: c.ClientSecret})
 }
 
 func (l *secretLog) flush(x *cliIO) error {
 	if l.out == "" {
 		for _, sec := range l.secrets {
-			if sec.ClientSecret == "" {
-				continue // a public client
-			}
 			fmt.Fprint(x.stderr, secretWarning)
 			fmt.Fprintf(x.stdout, "client %s/%s: client_id %s client_secret %s\n", sec.Realm, sec.Client, sec.ClientID, sec.ClientSecret)
 		}
