@@ -141,6 +141,7 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 			return fmt.Errorf("realm %s: nothing was changed:\n  - %w", f.Realm, err)
 		}
 		line := "create realm " + f.Realm
+		done = append(done, line)
 		if o.dryRun {
 			fmt.Fprintf(s.io.stdout, "%s (it does not exist; the plan below assumes the scopes its clients name are in its default catalog)\n", line)
 		} else {
@@ -148,7 +149,6 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 				return err
 			}
 			fmt.Fprintln(s.io.stdout, line)
-			done = append(done, line)
 			if st, err = s.readRealm(ctx); err != nil {
 				return err
 			}
