@@ -191,12 +191,12 @@ type realmState struct {
 
 // readRealm reads the session's realm; nil when it does not exist.
 func (s *session) readRealm(ctx context.Context) (*realmState, error) {
-	resp, err := s.api.Do(ctx, adminclient.Request{Method: http.MethodGet, Path: s.realmPath("")})
+	resp, err := s.call(ctx, "read realm "+s.realm, adminclient.Request{Method: http.MethodGet, Path: s.realmPath("")})
 	var apiErr *adminclient.APIError
 	if errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound {
 		return nil, nil
 	}
-	if err = s.explain("read realm "+s.realm, err); err != nil {
+	if err != nil {
 		return nil, err
 	}
 	var rl apiRealm

@@ -46,13 +46,17 @@ jq -r .client_secret data/bootstrap-admin.json | latchkey login --url http://127
 				return err
 			}
 			cfg := &cliConfig{URL: base, Realm: *realm, Grant: grantClientCredentials, ClientID: *clientID, ClientSecret: secret, path: path}
-			tokens := &configTokens{cfg: cfg, io: s.io}
-			if _, err := tokens.Token(ctx, true); err != nil { // saves cfg when it works
+			tok, err := (&configTokens{cfg: cfg, io: s.io}).fetch(ctx)
+			if err != nil {
 				var auth *adminclient.AuthError
 				if errors.As(err, &auth) {
 					return fmt.Errorf("%s refused client %s of realm %s: %s; nothing was stored", base, *clientID, *realm, auth.Description)
 				}
 				return fmt.Errorf("%w; nothing was stored", err)
+			}
+			cfg.AccessToken, cfg.Expiry = tok.AccessToken, tok.Expiry
+			if err := cfg.save(); err != nil {
+				return fmt.Errorf("storing the login in %s: %w", path, err)
 			}
 			fmt.Fprintf(s.io.stdout, "Logged in to %s as client %s of realm %s; the login is in %s.\n", base, *clientID, *realm, path)
 			return nil
