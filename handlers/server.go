@@ -58,6 +58,7 @@ func New(cfg Config) *echo.Echo {
 	e.GET("/healthz", a.healthz)
 	e.GET("/readyz", a.readyz)
 	e.GET("/metrics", a.metrics.handler(cfg.Metrics))
+	e.GET("/admin/openapi.json", openAPIDocument) // public: outside the admin group's authentication
 
 	a.oauthRoutes(e)
 	a.adminRoutes(e)

@@ -344,6 +344,7 @@ func (lk *latchkey) do(t *testing.T, method, path string, body io.Reader, opts .
 	if err != nil {
 		t.Fatalf("%s %s: reading body: %v", method, target, err)
 	}
+	checkAdminResponse(t, lk.base, req, resp.StatusCode, resp.Header, raw)
 	return &response{request: method + " " + target, status: resp.StatusCode, header: resp.Header, body: raw}
 }
 

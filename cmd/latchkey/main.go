@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"maps"
 	"os"
 	"slices"
@@ -22,6 +23,7 @@ commands:
   nats-credentials
                 print the NATS user of a realm's resource servers (serve --nats-listen)
 
+` + adminUsage + `
 Run "latchkey <command> -h" for its flags.
 `
 
@@ -40,6 +42,8 @@ func main() {
 		err = replay(os.Args[2:])
 	case "nats-credentials":
 		err = natsCredentials(os.Args[2:], os.Stdout)
+	case "login", "realm", "client", "user", "node", "scope", "sessions", "audit", "keys", "apply", "export":
+		err = runAdmin(os.Args[1:])
 	case "-h", "--help", "help":
 		fmt.Print(usage)
 		return
@@ -47,16 +51,25 @@ func main() {
 		fmt.Fprintf(os.Stderr, "latchkey: unknown command %q\n\n%s", os.Args[1], usage)
 		os.Exit(2)
 	}
+	if status := exitStatus(err, os.Stderr); status != 0 {
+		os.Exit(status)
+	}
+}
+
+// exitStatus reports a command's error and returns its exit status: 0, 2
+// for a command line that cannot be read, 1 for anything else that failed.
+func exitStatus(err error, stderr io.Writer) int {
 	switch {
 	case err == nil, errors.Is(err, flag.ErrHelp):
+		return 0
 	case errors.Is(err, errFlags):
-		os.Exit(2) // the flag package has said what is wrong
+		return 2 // the flag package has said what is wrong
 	case errors.Is(err, errUsage):
-		fmt.Fprintln(os.Stderr, "latchkey:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "latchkey:", err)
+		return 2
 	default:
-		fmt.Fprintln(os.Stderr, "latchkey:", err)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "latchkey:", err)
+		return 1
 	}
 }
 

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/latchkeyhq/latchkey/cmd/latchkey/adminclient"
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// Grants a login may use to get admin tokens.
+const (
+	// grantClientCredentials: a realm-wide service client's id and secret.
+	grantClientCredentials = "client_credentials"
+	// A person's sign-in with the device authorization grant (RFC 8628)
+	// will be a second grant: login stores its refresh token, and
+	// configTokens.fetch renews access tokens with it.
+)
+
+// cliConfig is what `latchkey login` stores: the server, the realm logged
+// in to, the credentials and the last access token (so that a command
+// does not write a token event each time it runs). It holds secrets:
+// the file is 0600.
+type cliConfig struct {
+	URL          string    `json:"url"`
+	Realm        string    `json:"realm"`
+	Grant        string    `json:"grant"`
+	ClientID     string    `json:"client_id"`
+	ClientSecret string    `json:"client_secret,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+
+	path string // where it was read from
+}
+
+// configPath is $LATCHKEY_CONFIG, or latchkey/config.json in the user's
+// configuration directory ($XDG_CONFIG_HOME or ~/.config on Linux).
+func configPath(x *cliIO) (string, error) {
+	if p := x.getenv("LATCHKEY_CONFIG"); p != "" {
+		return p, nil
+	}
+	dir, err := os.UserConfigDir()
+	if err != nil {
+		return "", fmt.Errorf("no configuration directory (set LATCHKEY_CONFIG to a file): %w", err)
+	}
+	return filepath.Join(dir, "latchkey", "config.json"), nil
+}
+
+// errNotLoggedIn: no login is stored.
+var errNotLoggedIn = errors.New("not logged in: run latchkey login --url URL first")
+
+func loadConfig(x *cliIO) (*cliConfig, error) {
+	path, err := configPath(x)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, errNotLoggedIn
+	}
+	if err != nil {
+		return nil, err
+	}
+	cfg := &cliConfig{path: path}
+	if err := json.Unmarshal(raw, cfg); err != nil {
+		return nil, fmt.Errorf("%s is damaged (%v): log in again", path, err)
+	}
+	if cfg.Grant != grantClientCredentials {
+		return nil, fmt.Errorf("%s: unknown grant %q: log in again", path, cfg.Grant)
+	}
+	return cfg, nil
+}
+
+// save writes the configuration with mode 0600 (its directory 0700),
+// replacing the file at once so that a reader never sees half of it.
+func (c *cliConfig) save() error {
+	if err := os.MkdirAll(filepath.Dir(c.path), 0o700); err != nil {
+		return err
+	}
+	raw, err := json.MarshalIndent(c, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(c.path), ".config-*.json")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if err := tmp.Chmod(0o600); err != nil {
+		tmp.Close()
+		return err
+	}
+	if _, err := tmp.Write(append(raw, '\n')); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), c.path)
+}
+
+// tokenEndpoint is the realm's token endpoint under the server URL.
+func (c *cliConfig) tokenEndpoint() string {
+	return c.URL + "/realms/" + url.PathEscape(c.Realm) + "/protocol/openid-connect/token"
+}
+
+// configTokens gives admin tokens for a stored login, reusing the stored
+// token until a minute before it expires.
+type configTokens struct {
+	cfg *cliConfig
+	io  *cliIO
+}
+
+func (t *configTokens) Token(ctx context.Context, fresh bool) (string, error) {
+	if !fresh && t.cfg.AccessToken != "" && time.Until(t.cfg.Expiry) > time.Minute {
+		return t.cfg.AccessToken, nil
+	}
+	tok, err := t.fetch(ctx)
+	if err != nil {
+		return "", err
+	}
+	t.cfg.AccessToken, t.cfg.Expiry = tok.AccessToken, tok.Expiry
+	if err := t.cfg.save(); err != nil {
+		fmt.Fprintf(t.io.stderr, "latchkey: warning: cannot keep the token in %s: %v\n", t.cfg.path, err)
+	}
+	return tok.AccessToken, nil
+}
+
+// fetch gets a new access token by the login's grant.
+func (t *configTokens) fetch(ctx context.Context) (*oauth2.Token, error) {
+	cc := clientcredentials.Config{
+		ClientID: t.cfg.ClientID, ClientSecret: t.cfg.ClientSecret, TokenURL: t.cfg.tokenEndpoint(),
+		Scopes: []string{domain.ScopeManagement}, AuthStyle: oauth2.AuthStyleInHeader,
+	}
+	ctx = context.WithValue(ctx, oauth2.HTTPClient, t.io.httpClient())
+	tok, err := cc.Token(ctx)
+	if err != nil {
+		return nil, adminclient.TokenError(fmt.Errorf("getting a token from %s: %w", t.cfg.tokenEndpoint(), err))
+	}
+	if !strings.Contains(" "+fmt.Sprint(tok.Extra("scope"))+" ", " "+domain.ScopeManagement+" ") {
+		return nil, fmt.Errorf("client %s of realm %s was not given scope management: it cannot use the admin API", t.cfg.ClientID, t.cfg.Realm)
+	}
+	return tok, nil
+}

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"flag"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/latchkeyhq/latchkey/domain"
+)
+
+// TestRealmFileCarriesEveryClientSetting: a setting added to the domain
+// but not to the realm file would be lost by export and reset by apply.
+func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
+	var s domain.ClientSettings
+	v := reflect.ValueOf(&s).Elem()
+	for i := range v.NumField() {
+		f := v.Field(i)
+		switch f.Kind() {
+		case reflect.String:
+			f.SetString("x" + v.Type().Field(i).Name)
+		case reflect.Int64:
+			f.SetInt(int64(i + 1))
+		case reflect.Bool:
+			f.SetBool(true)
+		case reflect.Slice:
+			elem := reflect.New(f.Type().Elem()).Elem()
+			if elem.Kind() == reflect.String {
+				elem.SetString("x")
+			} else {
+				elem.Set(reflect.ValueOf(domain.Membership{Node: "n", Role: "viewer"}))
+			}
+			f.Set(reflect.Append(f, elem))
+		default:
+			t.Fatalf("ClientSettings.%s is a %s: teach this test and the realm file about it", v.Type().Field(i).Name, f.Kind())
+		}
+	}
+	c := fileClient{
+		Name: s.Name, Description: s.Description, Type: s.Type, Kind: s.Kind, GrantTypes: s.GrantTypes,
+		TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Scopes: s.Scopes, AccessPreset: s.AccessPreset,
+		TeamSelection: s.TeamSelection, TeamRestrictions: s.TeamRestrictions, OwnerNode: s.OwnerNode, Roles: s.Roles,
+		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, AccessTokenLifetime: s.AccessTokenLifetime,
+		IssueRefreshTokens: s.IssueRefreshTokens, RefreshTokenLifetime: s.RefreshTokenLifetime, RefreshReuseGrace: s.RefreshReuseGrace,
+		IDTokenAlg: s.IDTokenAlg,
+	}
+	if got := c.settings(); !reflect.DeepEqual(got, s) {
+		t.Errorf("fileClient.settings() loses settings: %v", changedSettings(got, s))
+	}
+	// The file has one member per setting, plus status.
+	if n, want := reflect.TypeOf(fileClient{}).NumField(), v.NumField()+1; n != want {
+		t.Errorf("fileClient has %d members, ClientSettings %d settings (+ status)", n, v.NumField())
+	}
+}
+
+// TestExportClientIsTheShortestEntryForTheSameClient: export leaves out
+// what the defaults give back, and what it writes applies to the same
+// settings.
+func TestExportClientIsTheShortestEntryForTheSameClient(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		in     domain.ClientSettings
+		status string
+		want   fileClient
+	}{
+		{"a default service client", domain.ClientSettings{Name: "svc"}, "enabled", fileClient{Name: "svc"}},
+		{"a disabled one", domain.ClientSettings{Name: "svc"}, "disabled", fileClient{Name: "svc", Status: "disabled"}},
+		{"a public app: its kind, grants and auth method follow from its type",
+			domain.ClientSettings{Name: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"}}, "enabled",
+			fileClient{Name: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"}}},
+		{"refresh tokens: the grant type says it, the flag follows",
+			domain.ClientSettings{Name: "web", Kind: "user_app", IssueRefreshTokens: true, RedirectURIs: []string{"https://a.example/cb"}}, "enabled",
+			fileClient{Name: "web", GrantTypes: []string{"authorization_code", "refresh_token"}, RedirectURIs: []string{"https://a.example/cb"}}},
+		{"lifetimes other than the defaults stay",
+			domain.ClientSettings{Name: "svc", AccessTokenLifetime: 900, AccessPreset: "full", Scopes: []string{"read"}}, "enabled",
+			fileClient{Name: "svc", AccessTokenLifetime: 900, AccessPreset: "full", Scopes: []string{"read"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			want := c.in
+			want.Normalize()
+			got := exportClient(c.in, c.status)
+			if !reflect.DeepEqual(got, c.want) {
+				t.Errorf("exportClient = %+v, want %+v", got, c.want)
+			}
+			if back := got.normalized(); !reflect.DeepEqual(back, want) {
+				t.Errorf("the exported entry applies to other settings: %v", changedSettings(back, want))
+			}
+		})
+	}
+}
+
+func TestDecodeRealmFilesReadsEveryDocument(t *testing.T) {
+	files, err := decodeRealmFiles(strings.NewReader("realm: a\n---\nrealm: b\nusers: []\n"), "two.yaml")
+	if err != nil || len(files) != 2 {
+		t.Fatalf("two documents: %v %+v", err, files)
+	}
+	if files[0].Users != nil || files[1].Users == nil {
+		t.Errorf("a section left out must be nil (not managed), users: [] empty (managed): %#v %#v", files[0].Users, files[1].Users)
+	}
+	for _, bad := range []struct{ file, want string }{
+		{"", "describes no realm"},
+		{"realm: a\nsettings:\n  checkpoint_every: often\n", "line 3"},
+		{"realm: A\n", `"A" is not a realm name`},
+		{"realm: a\nclients:\n  - name: x\n    status: paused\n", "status must be enabled or disabled"},
+		{"realm: a\nusers:\n  - username: Ann\n  - username: ann\n", `user "ann" is listed twice`},
+	} {
+		if _, err := decodeRealmFiles(strings.NewReader(bad.file), "f.yaml"); err == nil || !strings.Contains(err.Error(), bad.want) {
+			t.Errorf("%q: error %v, want one saying %q", bad.file, err, bad.want)
+		}
+	}
+}
+
+func TestParseInterspersed(t *testing.T) {
+	for _, c := range []struct {
+		args, positional []string
+		output           string
+	}{
+		{[]string{"ID", "-o", "json"}, []string{"ID"}, "json"},
+		{[]string{"-o", "json", "ID"}, []string{"ID"}, "json"},
+		{[]string{"ID", "--", "-o"}, []string{"ID", "-o"}, "table"},
+		{[]string{"--", "-x", "y"}, []string{"-x", "y"}, "table"},
+	} {
+		fs := flag.NewFlagSet("t", flag.ContinueOnError)
+		out := fs.String("o", "table", "")
+		got, err := parseInterspersed(fs, c.args)
+		if err != nil || !slices.Equal(got, c.positional) || *out != c.output {
+			t.Errorf("%q: positional %q, -o %q, %v; want %q and %q", c.args, got, *out, err, c.positional, c.output)
+		}
+	}
+}
