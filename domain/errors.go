@@ -2,6 +2,10 @@ package domain
 
 import "errors"
 
+// The kinds of error a command or a query returns. handlers maps each kind
+// to one HTTP status in one place; OAuthError (oauth.go) is the kind of the
+// OAuth protocol's errors.
+
 // ValidationError is a command rejected for its input; nothing was decided.
 type ValidationError struct {
 	Field   string
@@ -15,8 +19,24 @@ func (e *ValidationError) Error() string { return e.Message }
 // ErrNotFound says the aggregate a command targets does not exist.
 var ErrNotFound = errors.New("not found")
 
+// NotFoundError is ErrNotFound naming what does not exist: "client c1".
+// Missing lists the ids of a command on several aggregates that name none.
+type NotFoundError struct {
+	What    string
+	Missing []string
+}
+
+func (e *NotFoundError) Error() string { return e.What + " does not exist" }
+
+// Is makes a NotFoundError an ErrNotFound.
+func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }
+
 // ErrAlreadyExists says a create command targets an aggregate that exists.
 var ErrAlreadyExists = errors.New("already exists")
+
+// ErrPreconditionFailed says the aggregate is no longer at the version the
+// caller made its write conditional on (If-Match, RFC 9110 §13.1.1).
+var ErrPreconditionFailed = errors.New("the resource has changed since the version If-Match names; reload and retry")
 
 // ConflictError is a command refused because of the state it meets (not its
 // input): answered 409 with the message.

@@ -194,7 +194,7 @@ func (a *api) createClient(c echo.Context) error {
 	}
 	cl := created.Client
 	if req.status == domain.StatusDisabled {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, 0, false, meta); err != nil {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, realms.Condition{}, false, meta); err != nil {
 			return domainError(c, a.log, err)
 		}
 	}
@@ -204,14 +204,14 @@ func (a *api) createClient(c echo.Context) error {
 
 // updateClient is PUT (full replacement; absent settings take their
 // defaults) and PATCH (JSON merge patch, RFC 7396) of a client. A stale
-// If-Match is 409.
+// If-Match is 412; a stale version in the body 409.
 func (a *api) updateClient(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if rl == nil {
 		return err
 	}
 	id := c.Param("id")
-	ifMatch, ok := ifMatchOf(c)
+	cond, ok := ifMatchOf(c)
 	if !ok {
 		return badIfMatch(c)
 	}
@@ -229,10 +229,10 @@ func (a *api) updateClient(c echo.Context) error {
 		if decodeStrict(raw, &v) != nil || v == 0 {
 			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "version must be the client's version, a positive integer")
 		}
-		if ifMatch != 0 && ifMatch != v {
+		if cond.IfMatch != 0 && cond.IfMatch != v {
 			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "If-Match and version name different versions")
 		}
-		ifMatch = v
+		cond.Version = v
 	}
 	var status string
 	change := func(current domain.ClientSettings) (domain.ClientSettings, error) {
@@ -246,12 +246,12 @@ func (a *api) updateClient(c echo.Context) error {
 	}
 	confirm := bytes.Contains(patch["confirm_high_risk"], []byte("true"))
 	meta := callerOf(c).meta(c, a)
-	cl, warnings, err := rl.UpdateClient(c.Request().Context(), id, ifMatch, confirm, meta, change)
+	cl, warnings, err := rl.UpdateClient(c.Request().Context(), id, cond, confirm, meta, change)
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
 	if status != "" && status != cl.Status {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, 0, status == domain.StatusEnabled, meta); err != nil {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, realms.Condition{}, status == domain.StatusEnabled, meta); err != nil {
 			return domainError(c, a.log, err)
 		}
 	}
@@ -300,13 +300,13 @@ func clone(m map[string]json.RawMessage) map[string]json.RawMessage {
 // ifMatchOf reads the If-Match header: `"42"` (or W/"42"); empty means no
 // precondition, and so does "*" (RFC 9110 §13.1.1: any current
 // representation, and a change only ever applies to a client that exists).
-func ifMatchOf(c echo.Context) (uint64, bool) {
+func ifMatchOf(c echo.Context) (realms.Condition, bool) {
 	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
 	if h == "" || h == "*" {
-		return 0, true
+		return realms.Condition{}, true
 	}
 	v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-	return v, err == nil && v > 0
+	return realms.Condition{IfMatch: v}, err == nil && v > 0
 }
 
 func badIfMatch(c echo.Context) error {
@@ -385,7 +385,7 @@ func (a *api) rotateSecret(c echo.Context) error {
 	if cl == nil {
 		return err
 	}
-	ifMatch, ok := ifMatchOf(c)
+	cond, ok := ifMatchOf(c)
 	if !ok {
 		return badIfMatch(c)
 	}
@@ -397,7 +397,7 @@ func (a *api) rotateSecret(c echo.Context) error {
 			return err
 		}
 	}
-	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, ifMatch, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
+	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, cond, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
 	if err != nil {
 		return domainError(c, a.log, err)
 	}
@@ -412,11 +412,11 @@ func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 		if cl == nil {
 			return err
 		}
-		ifMatch, ok := ifMatchOf(c)
+		cond, ok := ifMatchOf(c)
 		if !ok {
 			return badIfMatch(c)
 		}
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, ifMatch, enabled, callerOf(c).meta(c, a)); err != nil {
+		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, cond, enabled, callerOf(c).meta(c, a)); err != nil {
 			return domainError(c, a.log, err)
 		}
 		return a.writeClient(c, http.StatusOK, cl, "", nil)
@@ -429,11 +429,11 @@ func (a *api) deleteClient(c echo.Context) error {
 	if cl == nil {
 		return err
 	}
-	ifMatch, ok := ifMatchOf(c)
+	cond, ok := ifMatchOf(c)
 	if !ok {
 		return badIfMatch(c)
 	}
-	if _, _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, ifMatch, callerOf(c).meta(c, a)); err != nil {
+	if _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, cond, callerOf(c).meta(c, a)); err != nil {
 		return domainError(c, a.log, err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -455,12 +455,13 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
 		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
 	}
-	deleted, missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, 0, callerOf(c).meta(c, a))
-	if len(missing) > 0 {
+	deleted, err := rl.DeleteClients(c.Request().Context(), body.IDs, realms.Condition{}, callerOf(c).meta(c, a))
+	var nf *domain.NotFoundError
+	if errors.As(err, &nf) && len(nf.Missing) > 0 {
 		return c.JSON(http.StatusNotFound, struct {
 			apiError
 			Missing []string `json:"missing_ids"`
-		}{apiError{Error: errNotFound, Description: "no client was deleted: some ids name no client"}, missing})
+		}{apiError{Error: errNotFound, Description: "no client was deleted: some ids name no client"}, nf.Missing})
 	}
 	if err != nil {
 		return domainError(c, a.log, err)

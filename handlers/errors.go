@@ -24,6 +24,7 @@ type apiError struct {
 const (
 	errNotFound         = "not_found"
 	errConflict         = "conflict"
+	errPrecondition     = "precondition_failed"
 	errUnsupportedMedia = "unsupported_media_type"
 	errTooLarge         = "request_too_large"
 	errMethodNotAllowed = "method_not_allowed"
@@ -43,11 +44,12 @@ func noStore(c echo.Context) {
 }
 
 // domainError answers a failed command: validation → 400, missing → 404,
-// exists or stale → 409; anything else is logged and answered 503 without
-// its details.
+// exists or stale → 409, a stale If-Match → 412; anything else is logged and
+// answered 503 without its details.
 func domainError(c echo.Context, log *slog.Logger, err error) error {
 	var verr *domain.ValidationError
 	var cerr *domain.ConflictError
+	var nf *domain.NotFoundError
 	switch {
 	case errors.As(err, &verr):
 		noStore(c)
@@ -58,8 +60,12 @@ func domainError(c echo.Context, log *slog.Logger, err error) error {
 			code = errConflict
 		}
 		return writeError(c, http.StatusConflict, code, cerr.Message)
+	case errors.As(err, &nf):
+		return writeError(c, http.StatusNotFound, errNotFound, errorText(nf.Error()))
 	case errors.Is(err, domain.ErrNotFound):
 		return writeError(c, http.StatusNotFound, errNotFound, "not found")
+	case errors.Is(err, domain.ErrPreconditionFailed):
+		return writeError(c, http.StatusPreconditionFailed, errPrecondition, err.Error())
 	case errors.Is(err, domain.ErrAlreadyExists):
 		return writeError(c, http.StatusConflict, errConflict, "already exists")
 	case errors.Is(err, eventstore.ErrConflict):

@@ -101,7 +101,7 @@ func history(t *testing.T, reg *realms.Registry) (clients []string) {
 		t.Fatal(err)
 	}
 	issueTokens(t, rl, clients[0], 5)
-	if _, _, err := rl.DeleteClients(ctx, []string{clients[2]}, 0, sysMeta()); err != nil {
+	if _, err := rl.DeleteClients(ctx, []string{clients[2]}, realms.Condition{}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	return clients

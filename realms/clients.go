@@ -2,18 +2,12 @@ package realms
 
 import (
 	"context"
-	"errors"
 
 	"github.com/google/uuid"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
-
-// maxDecideAttempts bounds re-deciding a command that lost a race with
-// another writer of the same aggregate: high enough that dozens of
-// concurrent writers of one aggregate all get through.
-const maxDecideAttempts = 64
 
 // MaxBulkDelete bounds one bulk delete: two messages each (the event and
 // its revocation rule) must fit one atomic batch of at most 1000.
@@ -24,37 +18,13 @@ func (rl *Realm) ClientContext() domain.ClientContext {
 	return domain.ClientContext{Catalog: rl.State().Scopes, Tree: rl.Nodes.Tree()}
 }
 
-// commit appends events of one aggregate at an expected version and waits
-// until this replica's read models have applied them.
-func (rl *Realm) commit(ctx context.Context, agg domain.AggregateRef, expected uint64, meta eventstore.Meta, events ...domain.Payload) error {
-	seq, err := rl.reg.store.Append(ctx, rl.Name, agg, expected, meta, events...)
-	if err != nil {
-		return err
+// clientAt returns a client that must exist and meet cond.
+func (rl *Realm) clientAt(id string, cond Condition) (*domain.Client, error) {
+	c, ok := rl.Clients.Get(id)
+	if !ok {
+		return nil, &domain.NotFoundError{What: "client " + id}
 	}
-	return rl.WaitFor(ctx, seq)
-}
-
-// commitRevoking appends a client event at an expected version with its
-// downstream revocation rule, and waits until this replica applied them.
-func (rl *Realm) commitRevoking(ctx context.Context, clientID string, expected uint64, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) error {
-	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), expected, meta, ev, rule)
-	if err != nil {
-		return err
-	}
-	return rl.WaitFor(ctx, seq)
-}
-
-// retryConflicts runs attempt again, on fresh state, while it loses races
-// with other writers of the same aggregate.
-func (rl *Realm) retryConflicts(ctx context.Context, attempt func() error) error {
-	for range maxDecideAttempts {
-		err := attempt()
-		if !errors.Is(err, eventstore.ErrConflict) {
-			return err
-		}
-		rl.awaitNewer(ctx)
-	}
-	return eventstore.ErrConflict
+	return c, cond.check(c.Version)
 }
 
 // CreatedClient is a new client, its secret (shown this once; empty for a
@@ -80,89 +50,69 @@ func (rl *Realm) createClient(ctx context.Context, id string, s domain.ClientSet
 	if id == "" {
 		id = uuid.NewString()
 	}
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, rl.ClientContext())
+	var out CreatedClient
+	err := rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, rl.ClientContext())
+		if ev.SecretHash != "" {
+			out.Secret = secret
+		}
+		out.Warnings = warnings
+		return write(domain.ClientRef(id), 0, ev), err
+	}})
 	if err != nil {
 		return CreatedClient{}, err
 	}
-	err = rl.commit(ctx, domain.ClientRef(id), 0, meta, ev)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return CreatedClient{}, domain.ErrAlreadyExists
-	}
-	if err != nil {
-		return CreatedClient{}, err
-	}
-	c, _ := rl.Clients.Get(id)
-	if ev.SecretHash == "" {
-		secret = ""
-	}
-	return CreatedClient{Client: c, Secret: secret, Warnings: warnings}, nil
+	out.Client, _ = rl.Clients.Get(id)
+	return out, nil
 }
 
 // UpdateClient changes a client's settings: change gets the current
-// settings and returns the new ones. With ifMatch (non-zero) the client must
-// still be at that version, else eventstore.ErrConflict; without it a lost
-// race is decided again on the fresh state, so no update is ever lost.
-func (rl *Realm) UpdateClient(ctx context.Context, id string, ifMatch uint64, confirmHighRisk bool, meta eventstore.Meta,
+// settings and returns the new ones. A lost race is decided again on the
+// fresh state (a condition then fails if the client moved on), so no
+// update is ever lost.
+func (rl *Realm) UpdateClient(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	for range maxDecideAttempts {
-		c, ok := rl.Clients.Get(id)
-		if !ok {
-			return nil, nil, domain.ErrNotFound
-		}
-		if ifMatch != 0 && c.Version != ifMatch {
-			return nil, nil, eventstore.ErrConflict
+	var warnings []domain.Warning
+	err := rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+		c, err := rl.clientAt(id, cond)
+		if err != nil {
+			return plan{}, err
 		}
 		next, err := change(c.ClientSettings)
 		if err != nil {
-			return nil, nil, err
+			return plan{}, err
 		}
-		ev, warnings, err := domain.DecideUpdateClient(c, next, confirmHighRisk, rl.ClientContext())
+		ev, w, err := domain.DecideUpdateClient(c, next, confirmHighRisk, rl.ClientContext())
+		warnings = w
 		if err != nil || ev == nil {
-			return c, warnings, err
+			return plan{}, err
 		}
-		err = rl.commit(ctx, domain.ClientRef(id), c.Version, meta, *ev)
-		if errors.Is(err, eventstore.ErrConflict) && ifMatch == 0 {
-			rl.awaitNewer(ctx)
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		c, _ = rl.Clients.Get(id)
-		return c, warnings, nil
+		return write(domain.ClientRef(id), c.Version, *ev), nil
+	}})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, eventstore.ErrConflict
+	c, _ := rl.Clients.Get(id)
+	return c, warnings, nil
 }
-
-// awaitNewer catches this replica up after a lost race, so the next
-// decision sees the winner's event.
-func (rl *Realm) awaitNewer(ctx context.Context) { _ = rl.catchUp(ctx) }
 
 // RotateSecret gives a confidential client a new secret, returned this
 // once. Two rotations racing do not both succeed: the loser gets
 // eventstore.ErrConflict rather than a secret that was overwritten at once.
-// With ifMatch (non-zero) the client must be at that version.
-func (rl *Realm) RotateSecret(ctx context.Context, id string, ifMatch uint64, overlap int64, meta eventstore.Meta) (string, error) {
-	c, ok := rl.Clients.Get(id)
-	if !ok {
-		return "", domain.ErrNotFound
-	}
-	if ifMatch != 0 && c.Version != ifMatch {
-		return "", eventstore.ErrConflict
-	}
+func (rl *Realm) RotateSecret(ctx context.Context, id string, cond Condition, overlap int64, meta eventstore.Meta) (string, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return "", err
 	}
-	ev, err := domain.DecideRotateSecret(c, domain.HashSecret(secret), overlap, meta.Time)
+	err = rl.execute(ctx, meta, command{lostRace: eventstore.ErrConflict, decide: func() (plan, error) {
+		c, err := rl.clientAt(id, cond)
+		if err != nil {
+			return plan{}, err
+		}
+		ev, err := domain.DecideRotateSecret(c, domain.HashSecret(secret), overlap, meta.Time)
+		return write(domain.ClientRef(id), c.Version, ev), err
+	}})
 	if err != nil {
-		return "", err
-	}
-	if err := rl.commit(ctx, domain.ClientRef(id), c.Version, meta, ev); err != nil {
 		return "", err
 	}
 	return secret, nil
@@ -170,33 +120,28 @@ func (rl *Realm) RotateSecret(ctx context.Context, id string, ifMatch uint64, ov
 
 // SetClientEnabled disables a client (revoking every token it holds, for
 // this server and downstream) or enables it again (revoked tokens stay
-// revoked). With ifMatch (non-zero) the client must be at that version.
-func (rl *Realm) SetClientEnabled(ctx context.Context, id string, ifMatch uint64, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
-	stale := false
-	err := rl.retryConflicts(ctx, func() error {
-		c, ok := rl.Clients.Get(id)
-		if !ok {
-			return domain.ErrNotFound
-		}
-		if stale = ifMatch != 0 && c.Version != ifMatch; stale {
-			return nil // not retried: the precondition has failed for good
+// revoked).
+func (rl *Realm) SetClientEnabled(ctx context.Context, id string, cond Condition, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		c, err := rl.clientAt(id, cond)
+		if err != nil {
+			return plan{}, err
 		}
 		if enabled {
 			ev, err := domain.DecideEnableClient(c)
 			if err != nil || ev == nil {
-				return err
+				return plan{}, err
 			}
-			return rl.commit(ctx, domain.ClientRef(id), c.Version, meta, *ev)
+			return write(domain.ClientRef(id), c.Version, *ev), nil
 		}
 		ev, rule, err := domain.DecideDisableClient(c, meta.Time, "client disabled")
 		if err != nil || ev == nil {
-			return err
+			return plan{}, err
 		}
-		return rl.commitRevoking(ctx, c.ID, c.Version, meta, *ev, rule)
-	})
-	if err == nil && stale {
-		err = eventstore.ErrConflict
-	}
+		p := write(domain.ClientRef(id), c.Version, *ev)
+		p.revoke(rule)
+		return p, nil
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -205,15 +150,15 @@ func (rl *Realm) SetClientEnabled(ctx context.Context, id string, ifMatch uint64
 }
 
 // DeleteClients deletes clients for good, all or none, and revokes their
-// tokens. When any id names no client, nothing is deleted and the missing
-// ids are returned; otherwise it returns how many clients it deleted (ids
-// listed twice count once). With ifMatch (non-zero) every client must be
-// at that version (it is meant for deleting one).
-func (rl *Realm) DeleteClients(ctx context.Context, ids []string, ifMatch uint64, meta eventstore.Meta) (deleted int, missing []string, err error) {
-	for range maxDecideAttempts {
-		changes := make([]eventstore.Change, 0, len(ids))
-		rules := make([]domain.RevocationRule, 0, len(ids))
-		missing = missing[:0]
+// tokens; it returns how many it deleted (ids listed twice count once).
+// When any id names no client, nothing is deleted and the error is a
+// *domain.NotFoundError listing the missing ids. cond applies to every
+// client (it is meant for deleting one).
+func (rl *Realm) DeleteClients(ctx context.Context, ids []string, cond Condition, meta eventstore.Meta) (int, error) {
+	deleted := 0
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		var p plan
+		var missing []string
 		seen := map[string]bool{}
 		for _, id := range ids {
 			if seen[id] {
@@ -225,30 +170,23 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, ifMatch uint64
 				missing = append(missing, id)
 				continue
 			}
-			if ifMatch != 0 && c.Version != ifMatch {
-				return 0, nil, eventstore.ErrConflict
+			if err := cond.check(c.Version); err != nil {
+				return plan{}, err
 			}
 			ev, rule, err := domain.DecideDeleteClient(c, meta.Time)
 			if err != nil {
-				return 0, nil, err
+				return plan{}, err
 			}
-			changes = append(changes, eventstore.Change{Aggregate: domain.ClientRef(id), Expected: c.Version, Payload: ev})
-			rules = append(rules, rule)
+			p.add(domain.ClientRef(id), c.Version, ev)
+			p.revoke(rule)
 		}
 		if len(missing) > 0 {
-			return 0, missing, domain.ErrNotFound
+			return plan{}, &domain.NotFoundError{What: "client " + missing[0], Missing: missing}
 		}
-		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, changes, rules)
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx)
-			continue
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-		return len(changes), nil, rl.WaitFor(ctx, seq)
-	}
-	return 0, nil, eventstore.ErrConflict
+		deleted = len(p.changes)
+		return p, nil
+	}})
+	return deleted, err
 }
 
 // NodeCredentials creates a service client owned by a node: its tokens
@@ -257,7 +195,7 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, ifMatch uint64
 func (rl *Realm) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
 	node, ok := rl.Nodes.Tree().Get(slug)
 	if !ok {
-		return CreatedClient{}, domain.ErrNotFound
+		return CreatedClient{}, &domain.NotFoundError{What: "node " + slug}
 	}
 	role, preset := "viewer", domain.PresetReadOnly
 	switch scope {
