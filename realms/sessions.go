@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -59,6 +60,23 @@ func (rl *Realm) TouchSession(s *domain.Session, meta eventstore.Meta) {
 		defer cancel()
 		_, _ = rl.reg.store.Append(ctx, rl.Name, domain.SessionRef(s.SessionID), eventstore.AnyVersion, meta, domain.SessionTouched{At: meta.Time.Unix()})
 	}()
+}
+
+// EndSessions ends every browser session of a user (of the realm, for
+// an empty userID) and returns how many it ended; a disabled user's end so
+// that enabling the user again does not bring old sign-ins back.
+func (rl *Realm) EndSessions(ctx context.Context, userID, reason string, meta eventstore.Meta) int {
+	ended := 0
+	for _, s := range rl.Authz.Sessions(userID, meta.Time.Unix()) {
+		err := rl.EndSession(ctx, s.SessionID, reason, meta)
+		switch {
+		case err == nil:
+			ended++
+		case !errors.Is(err, domain.ErrNotFound):
+			rl.reg.log.Warn("session not ended", "realm", rl.Name, "session", s.SessionID, "err", err)
+		}
+	}
+	return ended
 }
 
 // EndSession ends a browser session (logout, or an administrator).
