@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -15,9 +14,6 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/projections"
 )
-
-// maxRotateAttempts bounds re-deciding a rotation that lost a race.
-const maxRotateAttempts = 3
 
 // Realm is one realm served by this process: its issuer, read models and
 // signing keys.
@@ -126,26 +122,14 @@ func (rl *Realm) RotateKeys(ctx context.Context, meta eventstore.Meta) error {
 	if err != nil {
 		return err
 	}
-	for range maxRotateAttempts {
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		state := rl.State()
 		// The longest lifetime any token can have, not the longest clients
 		// have now: a lifetime shortened since, or a client deleted, must
 		// not retire a key before the tokens it signed expire.
 		events, err := domain.DecideRotateKeys(state, keys, meta.Time, domain.MaxAccessTokenLifetime)
-		if err != nil {
-			return err
-		}
-		seq, err := rl.reg.store.Append(ctx, rl.Name, domain.RealmRef(rl.Name), state.Version, meta, events...)
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx) // another rotation won; decide again
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		return rl.WaitFor(ctx, seq)
-	}
-	return eventstore.ErrConflict
+		return write(domain.RealmRef(rl.Name), state.Version, events...), err
+	}})
 }
 
 // NewSecret returns 256 random bits, base64url without padding.

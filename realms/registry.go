@@ -170,25 +170,26 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 	if err != nil {
 		return nil, err
 	}
-	events, err := domain.DecideCreateRealm(name, keys)
-	if err != nil {
-		return nil, err
-	}
 	if err := r.store.EnsureRealmStream(ctx, name); err != nil {
 		return nil, err
 	}
-	seq, err := r.store.Append(ctx, name, domain.RealmRef(name), 0, meta, events...)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return nil, domain.ErrAlreadyExists
-	}
-	if err != nil {
-		return nil, err
-	}
+	// Opened before its first event, so that the creation is a command
+	// like any other: it waits until the new realm's models applied it.
 	rl, err := r.open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return rl, rl.WaitFor(ctx, seq)
+	err = rl.execute(ctx, meta, command{lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+		if rl.model.Exists() {
+			return plan{}, domain.ErrAlreadyExists
+		}
+		events, err := domain.DecideCreateRealm(name, keys)
+		return write(domain.RealmRef(name), 0, events...), err
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return rl, nil
 }
 
 // newKeys generates a realm's signing keys, ES256 and RS256, and seals the
