@@ -97,7 +97,7 @@ func (a *api) revoke(c echo.Context) error {
 		if g.ClientID != client.ID {
 			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"})
 		}
-		if err := rl.RevokeGrant(c.Request().Context(), g, "refresh token revoked by its client", meta); err != nil {
+		if err := rl.RevokeGrant(c.Request().Context(), g.GrantID, "refresh token revoked by its client", meta); err != nil {
 			return domainError(c, a.log, err)
 		}
 		return c.NoContent(http.StatusOK)
@@ -106,11 +106,8 @@ func (a *api) revoke(c echo.Context) error {
 	if !found {
 		return c.NoContent(http.StatusOK)
 	}
-	if oerr := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); oerr != nil {
-		if oerr.Code == domain.ErrUnauthorizedClient {
-			return oauthError(c, rl, oerr)
-		}
-		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
+	if err := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); err != nil {
+		return a.oauthOrDomainError(c, rl, err)
 	}
 	return c.NoContent(http.StatusOK)
 }

@@ -106,8 +106,8 @@ func (a *api) revokeTokenByAdmin(c echo.Context) error {
 	if !ok {
 		return writeError(c, http.StatusNotFound, errNotFound, "no token "+c.Param("jti"))
 	}
-	if oerr := rl.RevokeToken(c.Request().Context(), info, "", "revoked by an administrator", callerOf(c).meta(c, a)); oerr != nil {
-		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
+	if err := rl.RevokeToken(c.Request().Context(), info, "", "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
+		return domainError(c, a.log, err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }

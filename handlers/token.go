@@ -58,14 +58,14 @@ func (a *api) token(c echo.Context) error {
 		if f["code"] == "" {
 			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"})
 		}
-		set, oerr, err := rl.RedeemCode(c.Request().Context(), client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
-		return a.tokenSet(c, rl, set, oerr, err)
+		set, err := rl.RedeemCode(c.Request().Context(), client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
+		return a.tokenSet(c, rl, set, err)
 	default:
 		if f["refresh_token"] == "" {
 			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"})
 		}
-		set, oerr, err := rl.Refresh(c.Request().Context(), client, f["refresh_token"], f["scope"], meta)
-		return a.tokenSet(c, rl, set, oerr, err)
+		set, err := rl.Refresh(c.Request().Context(), client, f["refresh_token"], f["scope"], meta)
+		return a.tokenSet(c, rl, set, err)
 	}
 }
 
@@ -146,15 +146,9 @@ func (a *api) clientCredentials(c echo.Context, rl *realms.Realm, client *domain
 }
 
 // tokenSet answers a code or refresh exchange.
-func (a *api) tokenSet(c echo.Context, rl *realms.Realm, set realms.TokenSet, oerr *domain.OAuthError, err error) error {
-	if oerr != nil {
-		if err != nil {
-			a.log.Error("revoking after a reused credential failed", "realm", rl.Name, "err", err)
-		}
-		return oauthError(c, rl, oerr)
-	}
+func (a *api) tokenSet(c echo.Context, rl *realms.Realm, set realms.TokenSet, err error) error {
 	if err != nil {
-		return domainError(c, a.log, err)
+		return a.oauthOrDomainError(c, rl, err)
 	}
 	a.metrics.tokens.WithLabelValues(rl.Name, "user").Inc()
 	noStore(c)
@@ -162,6 +156,16 @@ func (a *api) tokenSet(c echo.Context, rl *realms.Realm, set realms.TokenSet, oe
 		AccessToken: set.Access.Token, TokenType: "Bearer", ExpiresIn: set.ExpiresIn, Scope: set.Scope,
 		RefreshToken: set.Refresh, IDToken: set.IDToken,
 	})
+}
+
+// oauthOrDomainError answers an OAuth error per RFC 6749 §5.2, any other
+// as domainError does.
+func (a *api) oauthOrDomainError(c echo.Context, rl *realms.Realm, err error) error {
+	var oerr *domain.OAuthError
+	if errors.As(err, &oerr) {
+		return oauthError(c, rl, oerr)
+	}
+	return domainError(c, a.log, err)
 }
 
 // oauthError answers a token-endpoint error per RFC 6749 §5.2:

@@ -3,7 +3,6 @@ package realms
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"strings"
 	"time"
 
@@ -66,7 +65,10 @@ func (rl *Realm) IssueCode(ctx context.Context, c domain.CodeIssued, meta events
 	}
 	c.CodeHash = domain.HashSecret(code)
 	c.ExpiresAt = meta.Time.Unix() + domain.CodeLifetime
-	if err := rl.commit(ctx, domain.CodeRef(id), 0, meta, c); err != nil {
+	err = rl.execute(ctx, meta, command{lostRace: eventstore.ErrConflict, decide: func() (plan, error) {
+		return write(domain.CodeRef(id), 0, c), nil
+	}})
+	if err != nil {
 		return "", err
 	}
 	return code, nil
@@ -87,36 +89,37 @@ func (rl *Realm) findCode(ctx context.Context, id string) (*domain.Code, bool) {
 // RedeemCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636).
 // A code works once: a second redemption is invalid_grant and revokes
 // every token issued from the code.
-func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, *domain.OAuthError, error) {
+func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
 	now := meta.Time
 	id, ok := splitCredential(code)
 	if !ok {
-		return TokenSet{}, invalidGrant("unknown authorization code"), nil
+		return TokenSet{}, invalidGrant("unknown authorization code")
 	}
 	c, found := rl.findCode(ctx, id)
 	if !found || !hashesMatch(c.CodeHash, domain.HashSecret(code)) || now.Unix() >= c.ExpiresAt {
-		return TokenSet{}, invalidGrant("unknown or expired authorization code"), nil
+		return TokenSet{}, invalidGrant("unknown or expired authorization code")
 	}
 	if c.ClientID != client.ID {
-		return TokenSet{}, invalidGrant("the code was issued to another client"), nil
+		return TokenSet{}, invalidGrant("the code was issued to another client")
 	}
 	if c.Version < client.CutoffSeq {
-		return TokenSet{}, invalidGrant("the client's tokens were revoked after this code was issued"), nil
+		return TokenSet{}, invalidGrant("the client's tokens were revoked after this code was issued")
 	}
 	if c.Redeemed {
-		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked"), rl.revokeGrantByID(ctx, c.GrantID, "authorization code reused", meta)
+		rl.revokeAfterReuse(ctx, c.GrantID, "authorization code reused", meta)
+		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked")
 	}
 	switch {
 	case c.RedirectURI != redirectURI:
-		return TokenSet{}, invalidGrant("redirect_uri does not match the authorization request"), nil
+		return TokenSet{}, invalidGrant("redirect_uri does not match the authorization request")
 	case c.Challenge != "" && !domain.PKCEMatches(c.Challenge, verifier):
-		return TokenSet{}, invalidGrant("code_verifier does not match the code_challenge"), nil
+		return TokenSet{}, invalidGrant("code_verifier does not match the code_challenge")
 	case c.Challenge == "" && verifier != "":
-		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge"), nil
+		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge")
 	}
 	user, ok := rl.Users.Get(c.UserID)
 	if !ok || !user.Active() || c.Version < user.CutoffSeq {
-		return TokenSet{}, invalidGrant("the user is no longer active"), nil
+		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
 	// A scope the client lost since the code was issued is not granted.
 	scope := domain.KeepAllowed(c.Scope, client.Scopes)
@@ -131,37 +134,32 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		grant.RefreshHash = domain.HashSecret(refresh)
 		grant.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
 	}
-	seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, []eventstore.Change{
-		{Aggregate: domain.CodeRef(id), Expected: c.Version, Payload: domain.CodeRedeemed{GrantID: grantID}},
-		{Aggregate: domain.GrantRef(grantID), Expected: 0, Payload: grant},
-	}, nil)
-	if errors.Is(err, eventstore.ErrConflict) {
-		// Redeemed at this very moment by another request: exactly one of
-		// simultaneous redemptions succeeds, the others are refused. (A
-		// redemption of a code already spent, above, revokes its tokens.)
-		return TokenSet{}, invalidGrant("the authorization code was already used"), nil
-	}
-	if err == nil {
-		err = rl.WaitFor(ctx, seq)
-	}
+	// Of simultaneous redemptions exactly one succeeds; the others lose
+	// the race at the code's version and are refused. (A redemption of a
+	// code already spent, above, revokes its tokens.)
+	err := rl.execute(ctx, meta, command{lostRace: invalidGrant("the authorization code was already used"), decide: func() (plan, error) {
+		p := write(domain.CodeRef(id), c.Version, domain.CodeRedeemed{GrantID: grantID})
+		p.add(domain.GrantRef(grantID), 0, grant)
+		return p, nil
+	}})
 	if err != nil {
-		return TokenSet{}, nil, err
+		return TokenSet{}, err
 	}
 	set, err := rl.issueForGrant(ctx, client, user, grantID, scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
 	set.Refresh = refresh
-	return set, nil, err
+	return set, err
 }
 
 // Refresh exchanges a refresh token (RFC 6749 §6), rotating it: the
 // presented token is invalid from now on. Presenting a rotated-out token
 // again revokes the whole family.
-func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, *domain.OAuthError, error) {
+func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, error) {
 	if !client.Allows(domain.GrantRefreshToken) {
-		return TokenSet{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}, nil
+		return TokenSet{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}
 	}
 	grantID, ok := splitCredential(token)
 	if !ok {
-		return TokenSet{}, invalidGrant("unknown refresh token"), nil
+		return TokenSet{}, invalidGrant("unknown refresh token")
 	}
 	g, _ := rl.Authz.Grant(grantID)
 	if g == nil && rl.catchUp(ctx) == nil {
@@ -175,41 +173,41 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	}
 	switch domain.CheckRefresh(g, client.ID, domain.HashSecret(token), client.RefreshReuseGrace, cutoffSeq, meta.Time) {
 	case domain.RefreshRejected:
-		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token"), nil
+		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token")
 	case domain.RefreshReuse:
-		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked"), rl.RevokeGrant(ctx, g, "refresh token reused", meta)
+		rl.revokeAfterReuse(ctx, g.GrantID, "refresh token reused", meta)
+		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked")
 	case domain.RefreshRaced:
-		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request"), nil
+		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request")
 	}
 	// A narrower scope applies to this access token only: the grant, and
 	// so the new refresh token, keep the scope the user granted (RFC 6749
 	// §6), less any scope the client has lost since.
 	newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.Scopes), scope)
 	if oerr != nil {
-		return TokenSet{}, oerr, nil
+		return TokenSet{}, oerr
 	}
 	user, ok := rl.Users.Get(g.UserID)
 	if !ok || !user.Active() {
-		return TokenSet{}, invalidGrant("the user is no longer active"), nil
+		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
 	refresh := grantID + "." + mustSecret()
-	// The rotation is stamped when it is written, not when this request
-	// began: a concurrent request that began before it is then told apart
-	// from a later reuse (domain.CheckRefresh).
+	// The rotation is stamped when it is written, by the realm's clock, not
+	// when this request began: a concurrent request that began before it
+	// is then told apart from a later reuse (domain.CheckRefresh).
 	rotated := meta
-	rotated.Time = time.Now()
-	err := rl.commit(ctx, domain.GrantRef(grantID), g.Version, rotated, domain.GrantRefreshed{
-		RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
-	})
-	if errors.Is(err, eventstore.ErrConflict) {
-		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request"), nil
-	}
+	rotated.Time = rl.reg.now()
+	err := rl.execute(ctx, rotated, command{lostRace: invalidGrant("the refresh token was used by a concurrent request"), decide: func() (plan, error) {
+		return write(domain.GrantRef(grantID), g.Version, domain.GrantRefreshed{
+			RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
+		}), nil
+	}})
 	if err != nil {
-		return TokenSet{}, nil, err
+		return TokenSet{}, err
 	}
 	set, err := rl.issueForGrant(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
 	set.Refresh = refresh
-	return set, nil, err
+	return set, err
 }
 
 // issueForGrant issues the access token (and ID token for openid) of a
@@ -239,8 +237,8 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 		// revocation. The answer still goes out, as with any token revoked
 		// right after it was issued.
 		info := projections.TokenInfo{JTI: access.Claims.ID, ClientID: client.ID, Expires: access.Claims.ExpiresAt.Unix()}
-		if oerr := rl.RevokeToken(ctx, info, "", "grant revoked", meta); oerr != nil {
-			return TokenSet{}, oerr
+		if err := rl.RevokeToken(ctx, info, "", "grant revoked", meta); err != nil {
+			return TokenSet{}, err
 		}
 	}
 	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
@@ -258,41 +256,30 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 // (several reuses of one code at once) one writes and the others, seeing
 // the grant revoked when they decide again, write nothing. A grant that
 // keeps changing (refreshed meanwhile) is revoked at any version on the
-// last try: a duplicate revocation is harmless, a missing one is not.
-func (rl *Realm) RevokeGrant(ctx context.Context, g *domain.Grant, reason string, meta eventstore.Meta) error {
-	const tries = 4
-	for attempt := 1; ; attempt++ {
-		if g == nil || g.Revoked {
-			return nil
+// last attempt: a duplicate revocation is harmless, a missing one is not.
+func (rl *Realm) RevokeGrant(ctx context.Context, grantID, reason string, meta eventstore.Meta) error {
+	return rl.execute(ctx, meta, command{unconditionalLast: true, decide: func() (plan, error) {
+		g, ok := rl.Authz.Grant(grantID)
+		if !ok || g.Revoked {
+			return plan{}, nil
 		}
-		jtis := rl.Authz.GrantTokens(g.GrantID, meta.Time.Unix())
-		rules := make([]domain.RevocationRule, 0, len(jtis))
+		jtis := rl.Authz.GrantTokens(grantID, meta.Time.Unix())
+		p := write(domain.GrantRef(grantID), g.Version, domain.GrantRevoked{Reason: reason, JTIs: jtis})
 		for _, jti := range jtis {
-			rules = append(rules, domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
+			p.revoke(domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
 		}
-		expected := g.Version
-		if attempt == tries {
-			expected = eventstore.AnyVersion
-		}
-		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta,
-			[]eventstore.Change{{Aggregate: domain.GrantRef(g.GrantID), Expected: expected, Payload: domain.GrantRevoked{Reason: reason, JTIs: jtis}}}, rules)
-		if errors.Is(err, eventstore.ErrConflict) && attempt < tries {
-			if err := rl.catchUp(ctx); err != nil {
-				return err
-			}
-			g, _ = rl.Authz.Grant(g.GrantID)
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		return rl.WaitFor(ctx, seq)
-	}
+		return p, nil
+	}})
 }
 
-func (rl *Realm) revokeGrantByID(ctx context.Context, grantID, reason string, meta eventstore.Meta) error {
-	g, _ := rl.Authz.Grant(grantID)
-	return rl.RevokeGrant(ctx, g, reason, meta)
+// revokeAfterReuse revokes the grant of a credential presented again. The
+// request is refused whatever happens here; a revocation that could not be
+// written is logged, with the request's id.
+func (rl *Realm) revokeAfterReuse(ctx context.Context, grantID, reason string, meta eventstore.Meta) {
+	if err := rl.RevokeGrant(ctx, grantID, reason, meta); err != nil {
+		rl.reg.log.Error("revoking a grant after a reused credential failed", "realm", rl.Name, "grant", grantID,
+			"request_id", meta.RequestID, "err", err)
+	}
 }
 
 func mustSecret() string {

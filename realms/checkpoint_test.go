@@ -583,13 +583,13 @@ func TestLiveModelsMatchARebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, _ := rl.Clients.Get(app.Client.ID)
-		set, oerr, err := rl.RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, sysMeta())
-		if err != nil || oerr != nil {
-			t.Fatalf("redeem: %v %v", oerr, err)
+		set, err := rl.RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, sysMeta())
+		if err != nil {
+			t.Fatalf("redeem: %v", err)
 		}
 		if set.Refresh != "" {
-			if _, oerr, err := rl.Refresh(ctx, c, set.Refresh, "", sysMeta()); err != nil || oerr != nil {
-				t.Fatalf("refresh: %v %v", oerr, err)
+			if _, err := rl.Refresh(ctx, c, set.Refresh, "", sysMeta()); err != nil {
+				t.Fatalf("refresh: %v", err)
 			}
 		}
 		if i == 1 {

@@ -26,7 +26,6 @@ func TestRevokeGrantWinsOverConcurrentRefreshes(t *testing.T) {
 	if err := rl.WaitFor(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	g, _ := rl.Authz.Grant("g1")
 	var stop atomic.Bool
 	done := make(chan struct{})
 	go func() { // rotations, each at the version the last one returned, as a sequential refresher writes them
@@ -41,7 +40,7 @@ func TestRevokeGrantWinsOverConcurrentRefreshes(t *testing.T) {
 		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	err = rl.RevokeGrant(ctx, g, "refresh token reused", sysMeta())
+	err = rl.RevokeGrant(ctx, "g1", "refresh token reused", sysMeta())
 	stop.Store(true)
 	<-done
 	if err != nil {

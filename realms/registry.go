@@ -27,6 +27,7 @@ type Registry struct {
 	audit     AuditConfig    // server defaults of realm settings
 	publicURL string
 	log       *slog.Logger
+	now       func() time.Time // the clock of decisions made at write time
 
 	mu     sync.RWMutex
 	realms map[string]*Realm
@@ -41,9 +42,14 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		passwords: passwords,
 		publicURL: strings.TrimRight(publicURL, "/"),
 		log:       log,
+		now:       time.Now,
 		realms:    map[string]*Realm{},
 	}
 }
+
+// UseClock replaces the clock of decisions made when a write happens rather
+// than when its request began (a refresh token's rotation time).
+func (r *Registry) UseClock(now func() time.Time) { r.now = now }
 
 // UseSnapshots makes realms start from their latest snapshot and save new
 // ones as history grows.

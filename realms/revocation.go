@@ -96,9 +96,10 @@ func (rl *Realm) catchUp(ctx context.Context) error {
 }
 
 // RevokeToken revokes one token. caller is the client asking (RFC 7009: only
-// the token's own client may), or empty for an administrator. It returns
-// once this replica's read models show the token revoked.
-func (rl *Realm) RevokeToken(ctx context.Context, info projections.TokenInfo, caller, reason string, meta eventstore.Meta) *domain.OAuthError {
+// the token's own client may; another's is *domain.OAuthError
+// unauthorized_client), or empty for an administrator. It returns once this
+// replica's read models show the token revoked.
+func (rl *Realm) RevokeToken(ctx context.Context, info projections.TokenInfo, caller, reason string, meta eventstore.Meta) error {
 	ev, rule, oerr := domain.RevokeToken(info.ClientID, caller, info.JTI, info.Expires, reason)
 	if oerr != nil {
 		return oerr
@@ -106,25 +107,24 @@ func (rl *Realm) RevokeToken(ctx context.Context, info projections.TokenInfo, ca
 	if info.Status == domain.StatusRevoked {
 		return nil // revoking twice changes nothing
 	}
-	return unavailable(rl.commitRevoking(ctx, info.ClientID, eventstore.AnyVersion, meta, ev, rule))
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		p := write(domain.ClientRef(info.ClientID), eventstore.AnyVersion, ev)
+		p.revoke(rule)
+		return p, nil
+	}})
 }
 
 // RevokeClientTokens revokes every token a client holds, with one event and
 // one rule however many tokens that is.
 func (rl *Realm) RevokeClientTokens(ctx context.Context, clientID, reason string, meta eventstore.Meta) error {
-	c, ok := rl.Clients.Get(clientID)
-	if !ok {
-		return domain.ErrNotFound
-	}
-	ev, rule := domain.RevokeClientTokens(c, meta.Time, reason)
-	return rl.commitRevoking(ctx, clientID, eventstore.AnyVersion, meta, ev, rule)
-}
-
-// unavailable turns a failed revocation write into the OAuth error the
-// revocation endpoint answers with.
-func unavailable(err error) *domain.OAuthError {
-	if err == nil {
-		return nil
-	}
-	return &domain.OAuthError{Code: "temporarily_unavailable", Description: "the revocation could not be recorded; retry"}
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		c, err := rl.clientAt(clientID, Condition{})
+		if err != nil {
+			return plan{}, err
+		}
+		ev, rule := domain.RevokeClientTokens(c, meta.Time, reason)
+		p := write(domain.ClientRef(clientID), eventstore.AnyVersion, ev)
+		p.revoke(rule)
+		return p, nil
+	}})
 }

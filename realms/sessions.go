@@ -25,7 +25,10 @@ func (rl *Realm) CreateSession(ctx context.Context, user *domain.User, b Browser
 		SessionID: id, UserID: user.ID, CookieHash: domain.HashSecret(cookie),
 		Device: b.Device, Browser: b.Browser, IP: b.IP, ExpiresAt: meta.Time.Unix() + domain.UISessionLifetime,
 	}
-	if err := rl.commit(ctx, domain.SessionRef(id), 0, meta, ev); err != nil {
+	err = rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		return write(domain.SessionRef(id), 0, ev), nil
+	}})
+	if err != nil {
 		return "", nil, err
 	}
 	s, _ := rl.Authz.Session(id)
@@ -58,7 +61,12 @@ func (rl *Realm) TouchSession(s *domain.Session, meta eventstore.Meta) {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_, _ = rl.reg.store.Append(ctx, rl.Name, domain.SessionRef(s.SessionID), eventstore.AnyVersion, meta, domain.SessionTouched{At: meta.Time.Unix()})
+		err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+			return write(domain.SessionRef(s.SessionID), eventstore.AnyVersion, domain.SessionTouched{At: meta.Time.Unix()}), nil
+		}})
+		if err != nil {
+			rl.reg.log.Warn("session activity not recorded", "realm", rl.Name, "session", s.SessionID, "request_id", meta.RequestID, "err", err)
+		}
 	}()
 }
 
@@ -81,9 +89,10 @@ func (rl *Realm) EndSessions(ctx context.Context, userID, reason string, meta ev
 
 // EndSession ends a browser session (logout, or an administrator).
 func (rl *Realm) EndSession(ctx context.Context, id, reason string, meta eventstore.Meta) error {
-	s, ok := rl.Authz.Session(id)
-	if !ok || s.Ended {
-		return domain.ErrNotFound
-	}
-	return rl.commit(ctx, domain.SessionRef(id), eventstore.AnyVersion, meta, domain.SessionEnded{Reason: reason})
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		if s, ok := rl.Authz.Session(id); !ok || s.Ended {
+			return plan{}, &domain.NotFoundError{What: "browser session " + id}
+		}
+		return write(domain.SessionRef(id), eventstore.AnyVersion, domain.SessionEnded{Reason: reason}), nil
+	}})
 }
