@@ -19,14 +19,17 @@ func (e *ValidationError) Error() string { return e.Message }
 // ErrNotFound says the aggregate a command targets does not exist.
 var ErrNotFound = errors.New("not found")
 
-// NotFoundError is ErrNotFound naming what does not exist: "client c1".
-// Missing lists the ids of a command on several aggregates that name none.
+// NotFoundError is ErrNotFound saying what does not exist. Missing lists
+// the ids of a command on several aggregates that name nothing.
 type NotFoundError struct {
-	What    string
+	Message string
 	Missing []string
 }
 
-func (e *NotFoundError) Error() string { return e.What + " does not exist" }
+// NotFound says that what ("client c1") does not exist.
+func NotFound(what string) *NotFoundError { return &NotFoundError{Message: what + " does not exist"} }
+
+func (e *NotFoundError) Error() string { return e.Message }
 
 // Is makes a NotFoundError an ErrNotFound.
 func (e *NotFoundError) Is(target error) bool { return target == ErrNotFound }

@@ -40,7 +40,7 @@ type providerMetadata struct {
 // and /.well-known/oauth-authorization-server/realms/{realm}.
 func (a *api) discovery(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	oidc := rl.Issuer + "/protocol/openid-connect"
@@ -78,7 +78,7 @@ func scopeNames(c domain.Catalog) []string {
 // certs is the realm's JWKS: public keys only, each with kid, alg and use.
 func (a *api) certs(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")

@@ -35,16 +35,16 @@ var inactive = map[string]bool{"active": false}
 // introspect is POST /realms/{realm}/protocol/openid-connect/token/introspect.
 // The caller authenticates as a client of the realm before any lookup.
 func (a *api) introspect(c echo.Context) error {
-	rl, f, done, err := a.formRequest(c)
-	if done {
+	rl, f, err := a.formRequest(c)
+	if err != nil {
 		return err
 	}
-	if _, done, err := a.authenticate(c, rl, f, false); done {
+	if _, err := a.authenticate(c, rl, f, false); err != nil {
 		return err
 	}
 	token, ok := f["token"]
 	if !ok || token == "" {
-		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+		return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"}
 	}
 	noStore(c)
 	now := a.now()
@@ -73,17 +73,17 @@ func (a *api) introspect(c echo.Context) error {
 // type. An unknown or already revoked token is 200; another client's token
 // is refused and stays valid.
 func (a *api) revoke(c echo.Context) error {
-	rl, f, done, err := a.formRequest(c)
-	if done {
+	rl, f, err := a.formRequest(c)
+	if err != nil {
 		return err
 	}
-	client, done, err := a.authenticate(c, rl, f, true)
-	if done {
+	client, err := a.authenticate(c, rl, f, true)
+	if err != nil {
 		return err
 	}
 	token, ok := f["token"]
 	if !ok || token == "" {
-		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+		return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"}
 	}
 	noStore(c)
 	now := a.now()
@@ -95,10 +95,10 @@ func (a *api) revoke(c echo.Context) error {
 	// another client's is refused, as its access tokens are.
 	if g, ok := rl.RefreshGrant(token); ok {
 		if g.ClientID != client.ID {
-			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"})
+			return &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"}
 		}
 		if err := rl.RevokeGrant(c.Request().Context(), g.GrantID, "refresh token revoked by its client", meta); err != nil {
-			return domainError(c, a.log, err)
+			return err
 		}
 		return c.NoContent(http.StatusOK)
 	}
@@ -107,7 +107,7 @@ func (a *api) revoke(c echo.Context) error {
 		return c.NoContent(http.StatusOK)
 	}
 	if err := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); err != nil {
-		return a.oauthOrDomainError(c, rl, err)
+		return err
 	}
 	return c.NoContent(http.StatusOK)
 }

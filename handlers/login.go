@@ -18,43 +18,54 @@ import (
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
-// pendingForm reads a login or consent form post: the realm, the fields,
-// and the sealed request, checked against the CSRF cookie. When done is
-// true the answer was already written.
-func (a *api) pendingForm(c echo.Context) (rl *realms.Realm, f map[string]string, teams []string, p realms.Pending, sealed string, done bool, err error) {
-	realmName := c.Param("realm")
-	if rl, err = a.reg.Get(c.Request().Context(), realmName); err != nil {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
+// pendingForm is a login or consent form post: its fields and the sealed
+// request it carries.
+type pendingForm struct {
+	fields  map[string]string
+	teams   []string
+	pending realms.Pending
+	sealed  string
+}
+
+// readPendingForm reads a login or consent form post of rl, checked against
+// the CSRF cookie.
+func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, error) {
+	var pf pendingForm
+	values, err := pageParams(c, rl.Name)
+	if err != nil {
+		return pf, err
 	}
-	values, status, problem := pageParams(c)
-	if problem != "" {
-		return nil, nil, nil, p, "", true, errorPage(c, status, rl.Name, problem)
-	}
-	teams = values["team"]
+	pf.teams = values["team"]
 	delete(values, "team")
 	f, repeated := singleValues(values)
 	if repeated != "" {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
+		return pf, errorPage(http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
 	}
-	sealed = f["req"]
-	if p, err = rl.OpenPending(sealed, a.now()); err != nil {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, err.Error())
+	pf.fields, pf.sealed = f, f["req"]
+	if pf.pending, err = rl.OpenPending(pf.sealed, a.now()); err != nil {
+		return pf, errorPage(http.StatusBadRequest, rl.Name, err.Error())
 	}
-	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(p.CSRF)) != 1 {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
+	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(pf.pending.CSRF)) != 1 {
+		return pf, errorPage(http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
 	}
 	// A form of a request already answered (the back button, a replay)
 	// gets no second code, session or answer.
-	if p.FlowID != "" && rl.Authz.FlowCompleted(p.FlowID) {
-		return nil, nil, nil, p, "", true, flowDone(c, rl)
+	if pf.pending.FlowID != "" && rl.Authz.FlowCompleted(pf.pending.FlowID) {
+		return pf, flowDone(rl)
 	}
-	return rl, f, teams, p, sealed, false, nil
+	return pf, nil
 }
 
-// flowDone answers a form of an authorization request that has already
-// been given its code.
-func flowDone(c echo.Context, rl *realms.Realm) error {
-	return errorPage(c, http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
+// flowDone is the answer to a form of an authorization request that has
+// already been given its code: 409.
+func flowDone(rl *realms.Realm) error {
+	return errorPage(http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
+}
+
+// isFlowDone reports whether err is flowDone's.
+func isFlowDone(err error) bool {
+	var pe *pageError
+	return errors.As(err, &pe) && pe.status == http.StatusConflict
 }
 
 // browserMeta is the metadata of an action done in the browser: no OAuth
@@ -71,13 +82,18 @@ func (a *api) browserMeta(c echo.Context, userID string) eventstore.Meta {
 // username and wrong password give the same message; repeated failures
 // slow down, then lock the username for a while, and the page says so.
 func (a *api) signIn(c echo.Context) error {
-	rl, f, _, p, sealed, done, err := a.pendingForm(c)
-	if done {
+	rl, err := a.pageRealm(c)
+	if err != nil {
 		return err
 	}
+	pf, err := a.readPendingForm(c, rl)
+	if err != nil {
+		return err
+	}
+	f, p, sealed := pf.fields, pf.pending, pf.sealed
 	client, ok := rl.Clients.Get(p.Request.ClientID)
 	if !ok || !client.Enabled() {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
 	res := rl.Authenticate(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
 	if res.Wait > 0 {
@@ -106,14 +122,14 @@ func (a *api) signIn(c echo.Context) error {
 	// user's before a fresh sign-in), ends: one browser, one session.
 	if old, oldUser, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix()); ok {
 		if err := rl.EndSession(c.Request().Context(), old.SessionID, "signed in again", a.browserMeta(c, oldUser.ID)); err != nil {
-			return domainError(c, a.log, err)
+			return err
 		}
 	}
 	cookie, session, err := rl.CreateSession(c.Request().Context(), res.User,
 		realms.BrowserInfo{Device: device, Browser: strings.TrimSpace(ua.Name + " " + ua.Version), IP: c.RealIP()},
 		a.browserMeta(c, res.User.ID))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	// The cookie goes out with the answer unless that answer is that the
 	// same form, sent again at the same moment, completed the request
@@ -125,8 +141,11 @@ func (a *api) signIn(c echo.Context) error {
 		}
 	})
 	err = a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
-	if c.Response().Status == http.StatusConflict {
-		_ = rl.EndSession(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", a.browserMeta(c, res.User.ID))
+	if isFlowDone(err) {
+		meta := a.browserMeta(c, res.User.ID)
+		if err := rl.EndSession(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", meta); err != nil {
+			a.log.Warn("session of a sign-in form sent twice not ended", "realm", rl.Name, "request_id", meta.RequestID, "err", err)
+		}
 	}
 	return err
 }
@@ -161,7 +180,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	p.ShownTo, p.ShownPreset = user.ID, client.AccessPreset
 	sealed, err := rl.SealPending(p, a.now())
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return render(c, http.StatusOK, "consent.html", page{
 		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, Username: name,
@@ -173,17 +192,22 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 // consent is POST /realms/{realm}/login-actions/consent: allow (a code) or
 // deny (access_denied), always answered with a 303 to the redirect URI.
 func (a *api) consent(c echo.Context) error {
-	rl, f, teams, p, _, done, err := a.pendingForm(c)
-	if done {
+	rl, err := a.pageRealm(c)
+	if err != nil {
 		return err
 	}
+	pf, err := a.readPendingForm(c, rl)
+	if err != nil {
+		return err
+	}
+	f, teams, p := pf.fields, pf.teams, pf.pending
 	session, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
 	if !ok || (p.SignInAfterMs > 0 && session.SignedInMs <= p.SignInAfterMs) {
-		return errorPage(c, http.StatusForbidden, rl.Name, "Please sign in again; start again from the application.")
+		return errorPage(http.StatusForbidden, rl.Name, "Please sign in again; start again from the application.")
 	}
 	client, ok := rl.Clients.Get(p.Request.ClientID)
 	if !ok || !client.Enabled() {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
 	back := func(code, desc string) error {
 		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
@@ -195,7 +219,7 @@ func (a *api) consent(c echo.Context) error {
 		return back("access_denied", "the user denied access")
 	case "approve":
 	default:
-		return errorPage(c, http.StatusBadRequest, rl.Name, "Choose Allow or Deny.")
+		return errorPage(http.StatusBadRequest, rl.Name, "Choose Allow or Deny.")
 	}
 	if p.ShownTo != user.ID || p.ShownPreset != client.AccessPreset {
 		// The page named another user (someone else signed in in this
@@ -213,7 +237,7 @@ func (a *api) consent(c echo.Context) error {
 	// A scope the client lost while the page was open is not granted.
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
 	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)
 }
@@ -224,7 +248,7 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	// The redirect URI was checked when the flow began; an administrator
 	// may have removed it since (a compromised one): no code goes there.
 	if problem := domain.CheckAuthTarget(client, p.Request.RedirectURI); problem != "" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application's sign-in request is no longer valid: "+problem+".")
+		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is no longer valid: "+problem+".")
 	}
 	meta := a.browserMeta(c, user.ID)
 	meta.ClientID = client.ID
@@ -235,10 +259,10 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID,
 	}, meta)
 	if errors.Is(err, eventstore.ErrConflict) {
-		return flowDone(c, rl) // another answer to the same request won
+		return flowDone(rl) // another answer to the same request won
 	}
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer}})
 }

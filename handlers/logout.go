@@ -21,18 +21,17 @@ import (
 // with the hint's audience) registered it; otherwise it shows a page.
 // Never an open redirect.
 func (a *api) logout(c echo.Context) error {
-	realmName := c.Param("realm")
-	rl, err := a.reg.Get(c.Request().Context(), realmName)
+	rl, err := a.pageRealm(c)
 	if err != nil {
-		return errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
+		return err
 	}
-	params, status, problem := pageParams(c)
-	if problem != "" {
-		return errorPage(c, status, rl.Name, problem)
+	params, err := pageParams(c, rl.Name)
+	if err != nil {
+		return err
 	}
 	p, repeated := singleValues(params)
 	if repeated != "" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
+		return errorPage(http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
 	}
 	clientID := p["client_id"]
 	var hint realms.IDTokenHint
@@ -40,7 +39,7 @@ func (a *api) logout(c echo.Context) error {
 	if raw := p["id_token_hint"]; raw != "" {
 		var ok bool
 		if hint, ok = rl.VerifyIDTokenHint(raw, a.now()); !ok || clientID != "" && clientID != hint.ClientID {
-			return errorPage(c, http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
+			return errorPage(http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
 		}
 		clientID, hinted = hint.ClientID, true
 	}
@@ -69,7 +68,7 @@ func (a *api) logout(c echo.Context) error {
 	}
 	if signedIn {
 		if err := rl.EndSession(c.Request().Context(), session.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
-			return domainError(c, a.log, err)
+			return err
 		}
 	}
 	a.setCookie(c, rl.Name, sessionCookie, "", -1)

@@ -26,21 +26,21 @@ type userinfoResponse struct {
 // with the access token as a bearer token only (RFC 6750 §2.1).
 func (a *api) userinfo(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return bearerChallenge(c, rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "a bearer access token is required")
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "a bearer access token is required")
 	}
 	now := a.now()
 	info, found := rl.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
 	user, isUser := rl.Users.Get(info.Subject)
 	if !found || info.Status != domain.StatusActive || !isUser {
-		return bearerChallenge(c, rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
 	}
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {
-		return bearerChallenge(c, rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
 	}
 	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
 	out := userinfoResponse{
@@ -68,21 +68,8 @@ func liveAccess(rl *realms.Realm, info projections.TokenInfo) []domain.NodeAcces
 	return domain.EffectiveAccess(user, client, info.Nodes, rl.Nodes.Tree())
 }
 
-// bearerChallenge answers a protected-resource request per RFC 6750 §3. The
-// challenge names the protection realm, the error (left out when the request
-// carried no token at all) and, for insufficient_scope, the scope that would
-// have been enough.
-func bearerChallenge(c echo.Context, realm, scope string, status int, code, desc string) error {
-	challenge := `Bearer realm="` + realm + `"`
-	if code != "" {
-		challenge += `, error="` + code + `", error_description="` + errorText(desc) + `"`
-	}
-	if code == domain.ErrInsufficientScope {
-		challenge += `, scope="` + scope + `"`
-	}
-	c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
-	if code == "" {
-		code = domain.ErrInvalidToken
-	}
-	return writeError(c, status, code, desc)
+// bearerChallenge refuses a protected-resource request per RFC 6750 §3:
+// code is empty when the request carried no token at all.
+func bearerChallenge(realm, scope string, status int, code, desc string) error {
+	return &bearerError{realm: realm, scope: scope, status: status, code: code, desc: desc}
 }

@@ -45,20 +45,14 @@ func writeUser(c echo.Context, status int, u *domain.User) error {
 	return c.JSON(status, viewUser(u))
 }
 
-// userError answers a failed user command; a taken username names itself.
-func (a *api) userError(c echo.Context, username string, err error) error {
-	if errors.Is(err, domain.ErrAlreadyExists) {
-		return writeError(c, http.StatusConflict, errConflict, "username "+strconv.Quote(username)+" is taken in this realm")
-	}
-	if errors.Is(err, domain.ErrNotFound) {
-		return writeError(c, http.StatusNotFound, errNotFound, "user "+c.Param("id")+" does not exist")
-	}
-	// Every 400 of the users API lists its problems in details.
+// withDetails makes a validation error of the users API list its problems
+// in details, as every 400 of that API does.
+func withDetails(err error) error {
 	var verr *domain.ValidationError
 	if errors.As(err, &verr) && len(verr.Details) == 0 {
-		err = &domain.ValidationError{Field: verr.Field, Message: verr.Message, Details: []string{verr.Message}}
+		return &domain.ValidationError{Field: verr.Field, Message: verr.Message, Details: []string{verr.Message}}
 	}
-	return domainError(c, a.log, err)
+	return err
 }
 
 // validateNewUser checks every part of a new user at once, so that one 400
@@ -90,19 +84,19 @@ func validateNewUser(rl *realms.Realm, nu *realms.NewUser) error {
 // display_name, password (optional), memberships}.
 func (a *api) createUser(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var nu realms.NewUser
-	if ok, err := bindJSON(c, &nu); !ok {
+	if err := bindJSON(c, &nu); err != nil {
 		return err
 	}
 	if err := validateNewUser(rl, &nu); err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	u, err := rl.CreateUser(c.Request().Context(), nu, callerOf(c).meta(c, a))
 	if err != nil {
-		return a.userError(c, nu.Username, err)
+		return withDetails(err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/users/"+u.ID)
 	return writeUser(c, http.StatusCreated, u)
@@ -113,18 +107,18 @@ func (a *api) createUser(c echo.Context) error {
 // email, any case), paged by an opaque cursor.
 func (a *api) listUsers(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
-	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
 	}
 	var after string
 	if cur := c.QueryParam("cursor"); cur != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cur)
 		if err != nil || len(raw) == 0 {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed cursor")
+			return badRequest("malformed cursor")
 		}
 		after = string(raw)
 	}
@@ -167,19 +161,19 @@ func (a *api) listUsers(c echo.Context) error {
 // userOf loads the realm and user a path names.
 func (a *api) userOf(c echo.Context) (*realms.Realm, *domain.User, error) {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return nil, nil, err
 	}
 	u, ok := rl.Users.Get(c.Param("id"))
 	if !ok {
-		return nil, nil, writeError(c, http.StatusNotFound, errNotFound, "user "+c.Param("id")+" does not exist")
+		return nil, nil, domain.NotFound("user " + c.Param("id"))
 	}
 	return rl, u, nil
 }
 
 func (a *api) getUser(c echo.Context) error {
 	_, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	return writeUser(c, http.StatusOK, u)
@@ -189,15 +183,15 @@ func (a *api) getUser(c echo.Context) error {
 // display_name}: the whole profile; an absent field becomes empty.
 func (a *api) updateUser(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	var p domain.UserProfile
-	if ok, err := bindJSON(c, &p); !ok {
+	if err := bindJSON(c, &p); err != nil {
 		return err
 	}
 	if u, err = rl.UpdateUser(c.Request().Context(), u.ID, p, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, strings.TrimSpace(p.Username), err)
+		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)
 }
@@ -207,17 +201,17 @@ func (a *api) updateUser(c echo.Context) error {
 // changed.
 func (a *api) setUserPassword(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Password string `json:"password"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
 	if err := rl.SetPassword(c.Request().Context(), u.ID, body.Password, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, "", err)
+		return withDetails(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -227,20 +221,20 @@ func (a *api) setUserPassword(c echo.Context) error {
 // Tokens already issued see the change at once.
 func (a *api) setUserMemberships(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Memberships *[]domain.Membership `json:"memberships"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
 	if body.Memberships == nil {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "memberships is required: the full list, [] to remove every membership")
+		return badRequest("memberships is required: the full list, [] to remove every membership")
 	}
 	if u, err = rl.SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, "", err)
+		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)
 }
@@ -250,11 +244,11 @@ func (a *api) setUserMemberships(c echo.Context) error {
 func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rl, u, err := a.userOf(c)
-		if u == nil {
+		if err != nil {
 			return err
 		}
 		if u, err = rl.SetUserEnabled(c.Request().Context(), u.ID, enabled, callerOf(c).meta(c, a)); err != nil {
-			return a.userError(c, "", err)
+			return withDetails(err)
 		}
 		return writeUser(c, http.StatusOK, u)
 	}
@@ -264,11 +258,11 @@ func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
 // every token issued for the user and removes the password hash.
 func (a *api) deleteUser(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	if err := rl.DeleteUser(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, "", err)
+		return withDetails(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -287,16 +281,15 @@ type uiSessionView struct {
 }
 
 // uiSessionsOf reads the realm and ?user_id= of the UI-sessions list:
-// empty for every user, else a user that must exist (404). A nil realm
-// means the answer is written.
+// empty for every user, else a user that must exist (404).
 func (a *api) uiSessionsOf(c echo.Context) (*realms.Realm, string, error) {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return nil, "", err
 	}
 	userID := c.QueryParam("user_id")
 	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
-		return nil, "", writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
+		return nil, "", domain.NotFound("user " + userID)
 	}
 	return rl, userID, nil
 }
@@ -306,7 +299,7 @@ func (a *api) uiSessionsOf(c echo.Context) (*realms.Realm, string, error) {
 // which can never sign in again, are left out.
 func (a *api) listUISessions(c echo.Context) error {
 	rl, userID, err := a.uiSessionsOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	out := []uiSessionView{}
@@ -327,7 +320,7 @@ func (a *api) listUISessions(c echo.Context) error {
 // every browser session of the user, or without user_id of the realm, ends.
 func (a *api) endUISessions(c echo.Context) error {
 	rl, userID, err := a.uiSessionsOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	// Not cut short by the caller hanging up: half the sessions ended
@@ -340,17 +333,14 @@ func (a *api) endUISessions(c echo.Context) error {
 // browser is signed out at its next request.
 func (a *api) endUISession(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	if s, ok := rl.Authz.Session(c.Param("id")); !ok || !s.Valid(a.now().Unix()) {
-		return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
+		return domain.NotFound("browser session " + c.Param("id"))
 	}
 	if err := rl.EndSession(c.Request().Context(), c.Param("id"), "ended by an administrator", callerOf(c).meta(c, a)); err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
-		}
-		return domainError(c, a.log, err)
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -214,7 +214,7 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 // grant; user-delegated tokens carry the user as subject.
 func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
 	nonce, sid string, authTime int64, grantType string, meta eventstore.Meta) (TokenSet, error) {
-	now, err := HoldPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), meta.Time)
+	now, err := holdPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), meta.Time)
 	if err != nil {
 		return TokenSet{}, err
 	}

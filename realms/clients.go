@@ -22,7 +22,7 @@ func (rl *Realm) ClientContext() domain.ClientContext {
 func (rl *Realm) clientAt(id string, cond Condition) (*domain.Client, error) {
 	c, ok := rl.Clients.Get(id)
 	if !ok {
-		return nil, &domain.NotFoundError{What: "client " + id}
+		return nil, domain.NotFound("client " + id)
 	}
 	return c, cond.check(c.Version)
 }
@@ -181,7 +181,7 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, cond Condition
 			p.revoke(rule)
 		}
 		if len(missing) > 0 {
-			return plan{}, &domain.NotFoundError{What: "client " + missing[0], Missing: missing}
+			return plan{}, &domain.NotFoundError{Message: "no client was deleted: some ids name no client", Missing: missing}
 		}
 		deleted = len(p.changes)
 		return p, nil
@@ -195,7 +195,7 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, cond Condition
 func (rl *Realm) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
 	node, ok := rl.Nodes.Tree().Get(slug)
 	if !ok {
-		return CreatedClient{}, &domain.NotFoundError{What: "node " + slug}
+		return CreatedClient{}, domain.NotFound("node " + slug)
 	}
 	role, preset := "viewer", domain.PresetReadOnly
 	switch scope {

@@ -37,11 +37,34 @@ func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, 
 	return issued, nil
 }
 
-// HoldPastRevocation returns the time to issue a token at. A revoke-all
+// ClientCredentials issues an access token to an authenticated client
+// (RFC 6749 §4.4) for the requested scope (empty: all the client's). The
+// token is handed out only after its token.issued event is acknowledged.
+func (rl *Realm) ClientCredentials(ctx context.Context, client *domain.Client, scope string, meta eventstore.Meta) (TokenSet, error) {
+	decision, oerr := domain.DecideClientCredentials(client, scope, rl.Nodes.Tree())
+	if oerr != nil {
+		return TokenSet{}, oerr
+	}
+	now, err := holdPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	meta.Time = now
+	issued, err := rl.IssueAccessToken(ctx, domain.ClientRef(client.ID), domain.GrantClientCredentials, TokenRequest{
+		ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
+		Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
+	}, meta)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	return TokenSet{Access: issued, Scope: decision.Scope, ExpiresIn: decision.Lifetime}, nil
+}
+
+// holdPastRevocation returns the time to issue a token at. A revoke-all
 // covers tokens issued before the next whole second (iat has one-second
 // precision); a token issued in that same second waits for the cut-off, so
 // downstream services never see it as revoked.
-func HoldPastRevocation(ctx context.Context, cutoff int64, now time.Time) (time.Time, error) {
+func holdPastRevocation(ctx context.Context, cutoff int64, now time.Time) (time.Time, error) {
 	at := time.Unix(cutoff, 0)
 	if !now.Before(at) {
 		return now, nil

@@ -91,7 +91,7 @@ func (rl *Realm) EndSessions(ctx context.Context, userID, reason string, meta ev
 func (rl *Realm) EndSession(ctx context.Context, id, reason string, meta eventstore.Meta) error {
 	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		if s, ok := rl.Authz.Session(id); !ok || s.Ended {
-			return plan{}, &domain.NotFoundError{What: "browser session " + id}
+			return plan{}, domain.NotFound("browser session " + id)
 		}
 		return write(domain.SessionRef(id), eventstore.AnyVersion, domain.SessionEnded{Reason: reason}), nil
 	}})

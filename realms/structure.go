@@ -11,7 +11,7 @@ import (
 func (rl *Realm) nodeOf(slug string) (*domain.Node, error) {
 	n, ok := rl.Nodes.Tree().Get(slug)
 	if !ok || n.Deleted {
-		return nil, &domain.NotFoundError{What: "node " + slug}
+		return nil, domain.NotFound("node " + slug)
 	}
 	return n, nil
 }

@@ -19,7 +19,7 @@ type NewUser struct {
 	Memberships []domain.Membership `json:"memberships"`
 }
 
-func userNotFound(id string) error { return &domain.NotFoundError{What: "user " + id} }
+func userNotFound(id string) error { return domain.NotFound("user " + id) }
 
 // CreateUser adds a user; the password, if given, is hashed with argon2id
 // and sealed, and only "password changed" enters the history.
