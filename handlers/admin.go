@@ -30,9 +30,9 @@ type keyView struct {
 func viewRealm(rl *realms.Realm, withKeys bool) realmView {
 	v := realmView{Name: rl.Name, Issuer: rl.Issuer}
 	if withKeys {
-		settings := rl.State().Settings
+		settings := rl.Settings()
 		v.Settings = &settings
-		for _, k := range rl.State().Keys {
+		for _, k := range rl.Keys().List() {
 			v.Keys = append(v.Keys, keyView{Kid: k.Kid, Alg: k.Alg, Active: k.Active, VerifyUntil: k.VerifyUntil})
 		}
 	}
@@ -103,7 +103,7 @@ func (a *api) rotateKeys(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rl.RotateKeys(c.Request().Context(), callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Keys().Rotate(c.Request().Context(), callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))

@@ -88,12 +88,12 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if err != nil {
 		return principal{}, "", false
 	}
-	info, found := rl.Introspect(c.Request().Context(), raw, a.now())
+	info, found := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
 	if !found || info.Status != domain.StatusActive {
 		return principal{}, "", false
 	}
-	cl, ok := rl.Clients.Get(info.ClientID)
-	if !ok {
+	cl, err := rl.Clients().Get(info.ClientID)
+	if err != nil {
 		return principal{}, "", false
 	}
 	realmWide := cl.Kind == domain.KindService && !cl.NodeBound() && info.Subject == cl.ID

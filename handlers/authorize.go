@@ -54,7 +54,7 @@ func (a *api) authorize(c echo.Context) error {
 		LoginHint: params.Get("login_hint"), CodeChallenge: params.Get("code_challenge"),
 		CodeChallengeMethod: params.Get("code_challenge_method"), MaxAge: -1,
 	}
-	client, _ := rl.Clients.Get(req.ClientID)
+	client, _ := rl.Clients().Get(req.ClientID)
 	if problem := domain.CheckAuthTarget(client, req.RedirectURI); problem != "" {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is invalid: "+problem+".")
 	}
@@ -101,7 +101,7 @@ func (a *api) authorize(c echo.Context) error {
 		a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
 	}
 	now := a.now().Unix()
-	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), now)
+	session, user, signedIn := rl.Sessions().Lookup(cookieValue(c, sessionCookie), now)
 	// max_age=0 is prompt=login (OIDC Core §3.1.2.1): within the same
 	// second as the sign-in, elapsed time alone would not ask again.
 	tooOld := signedIn && (req.MaxAge == 0 || req.MaxAge > 0 && now-sessionAuthTime(session) > req.MaxAge)
@@ -109,7 +109,7 @@ func (a *api) authorize(c echo.Context) error {
 	if tooOld || slices.Contains(prompts, "login") {
 		pending.SignInAfterMs = a.now().UnixMilli()
 	}
-	sealed, err := rl.SealPending(pending, a.now())
+	sealed, err := rl.Grants().SealPending(pending, a.now())
 	if err != nil {
 		return err
 	}

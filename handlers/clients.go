@@ -188,13 +188,13 @@ func (a *api) createClient(c echo.Context) error {
 		return err
 	}
 	meta := callerOf(c).meta(c, a)
-	created, err := rl.CreateClient(c.Request().Context(), "", req.settings, req.confirmHighRisk, meta)
+	created, err := rl.Clients().Create(c.Request().Context(), "", req.settings, req.confirmHighRisk, meta)
 	if err != nil {
 		return err
 	}
 	cl := created.Client
 	if req.status == domain.StatusDisabled {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, realms.Condition{}, false, meta); err != nil {
+		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), cl.ID, realms.Condition{}, false, meta); err != nil {
 			return err
 		}
 	}
@@ -246,12 +246,12 @@ func (a *api) updateClient(c echo.Context) error {
 	}
 	confirm := bytes.Contains(patch["confirm_high_risk"], []byte("true"))
 	meta := callerOf(c).meta(c, a)
-	cl, warnings, err := rl.UpdateClient(c.Request().Context(), id, cond, confirm, meta, change)
+	cl, warnings, err := rl.Clients().Update(c.Request().Context(), id, cond, confirm, meta, change)
 	if err != nil {
 		return err
 	}
 	if status != "" && status != cl.Status {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, realms.Condition{}, status == domain.StatusEnabled, meta); err != nil {
+		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), id, realms.Condition{}, status == domain.StatusEnabled, meta); err != nil {
 			return err
 		}
 	}
@@ -335,7 +335,7 @@ func (a *api) listClients(c echo.Context) error {
 	if !slices.Contains([]string{"", domain.KindService, domain.KindUserApp}, f.Kind) {
 		return badRequest("kind must be service or user_app")
 	}
-	page, ok := rl.Clients.Page(f, c.QueryParam("cursor"), limit)
+	page, ok := rl.Clients().Page(f, c.QueryParam("cursor"), limit)
 	if !ok {
 		return badRequest("cursor names no client of this realm")
 	}
@@ -362,11 +362,8 @@ func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cl, ok := rl.Clients.Get(c.Param("id"))
-	if !ok {
-		return nil, nil, domain.NotFound("client " + c.Param("id"))
-	}
-	return rl, cl, nil
+	cl, err := rl.Clients().Get(c.Param("id"))
+	return rl, cl, err
 }
 
 func (a *api) getClient(c echo.Context) error {
@@ -396,11 +393,13 @@ func (a *api) rotateSecret(c echo.Context) error {
 			return err
 		}
 	}
-	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, cond, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
+	secret, err := rl.Clients().RotateSecret(c.Request().Context(), cl.ID, cond, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
 	if err != nil {
 		return err
 	}
-	cl, _ = rl.Clients.Get(cl.ID)
+	if cl, err = rl.Clients().Get(cl.ID); err != nil {
+		return err
+	}
 	return a.writeClient(c, http.StatusOK, cl, secret, nil)
 }
 
@@ -415,7 +414,7 @@ func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, cond, enabled, callerOf(c).meta(c, a)); err != nil {
+		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), cl.ID, cond, enabled, callerOf(c).meta(c, a)); err != nil {
 			return err
 		}
 		return a.writeClient(c, http.StatusOK, cl, "", nil)
@@ -432,7 +431,7 @@ func (a *api) deleteClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, cond, callerOf(c).meta(c, a)); err != nil {
+	if _, err := rl.Clients().Delete(c.Request().Context(), []string{cl.ID}, cond, callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -455,7 +454,7 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
 		return badRequest(fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
 	}
-	deleted, err := rl.DeleteClients(c.Request().Context(), body.IDs, realms.Condition{}, callerOf(c).meta(c, a))
+	deleted, err := rl.Clients().Delete(c.Request().Context(), body.IDs, realms.Condition{}, callerOf(c).meta(c, a))
 	if err != nil {
 		return err
 	}
@@ -477,7 +476,7 @@ func (a *api) nodeCredentials(c echo.Context) error {
 	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	created, err := rl.NodeCredentials(c.Request().Context(), c.Param("slug"), body.Scope, body.Name, callerOf(c).meta(c, a))
+	created, err := rl.Clients().NodeCredentials(c.Request().Context(), c.Param("slug"), body.Scope, body.Name, callerOf(c).meta(c, a))
 	if err != nil {
 		return err
 	}

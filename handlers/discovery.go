@@ -54,7 +54,7 @@ func (a *api) discovery(c echo.Context) error {
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{domain.AlgRS256, domain.AlgES256},
 		TokenEndpointAuthMethodsSupported: []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthNone},
-		ScopesSupported:                   scopeNames(rl.State().Scopes),
+		ScopesSupported:                   scopeNames(rl.Structure().Scopes()),
 		UserinfoEndpoint:                  oidc + "/userinfo",
 		EndSessionEndpoint:                oidc + "/logout",
 		IntrospectionEndpoint:             oidc + "/token/introspect",
@@ -84,5 +84,5 @@ func (a *api) certs(c echo.Context) error {
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
 	return c.JSON(http.StatusOK, struct {
 		Keys []json.RawMessage `json:"keys"`
-	}{rl.JWKS(a.now())})
+	}{rl.Keys().JWKS(a.now())})
 }

@@ -48,20 +48,21 @@ func (a *api) introspect(c echo.Context) error {
 	}
 	noStore(c)
 	now := a.now()
-	info, found := rl.Introspect(c.Request().Context(), token, now)
+	info, found := rl.Tokens().Introspect(c.Request().Context(), token, now)
 	if !found || info.Status != domain.StatusActive {
 		return c.JSON(http.StatusOK, inactive)
 	}
-	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	tokens := rl.Tokens()
+	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
 	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
-		Audience: rl.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
+		Audience: tokens.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	}
-	if _, delegated := rl.Users.Get(info.Subject); delegated {
+	if access, delegated := tokens.LiveAccess(info); delegated {
 		// Evaluated now, as the nodes are: a demoted user's token must
 		// not go on stating full access.
-		out.Access = liveAccess(rl, info)
+		out.Access = access
 		out.Nodes = domain.AccessNodes(out.Access)
 		out.Preset = domain.DelegatedPreset(out.Access)
 	}
@@ -86,27 +87,11 @@ func (a *api) revoke(c echo.Context) error {
 		return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"}
 	}
 	noStore(c)
-	now := a.now()
 	meta := eventstore.Meta{
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: now,
+		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
 	}
-	// A refresh token revokes its whole grant (and its access tokens);
-	// another client's is refused, as its access tokens are.
-	if g, ok := rl.RefreshGrant(token); ok {
-		if g.ClientID != client.ID {
-			return &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"}
-		}
-		if err := rl.RevokeGrant(c.Request().Context(), g.GrantID, "refresh token revoked by its client", meta); err != nil {
-			return err
-		}
-		return c.NoContent(http.StatusOK)
-	}
-	info, found := rl.Introspect(c.Request().Context(), token, now)
-	if !found {
-		return c.NoContent(http.StatusOK)
-	}
-	if err := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); err != nil {
+	if err := rl.Tokens().Revoke(c.Request().Context(), client, token, meta); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusOK)

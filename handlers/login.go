@@ -42,7 +42,7 @@ func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, er
 		return pf, errorPage(http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
 	}
 	pf.fields, pf.sealed = f, f["req"]
-	if pf.pending, err = rl.OpenPending(pf.sealed, a.now()); err != nil {
+	if pf.pending, err = rl.Grants().OpenPending(pf.sealed, a.now()); err != nil {
 		return pf, errorPage(http.StatusBadRequest, rl.Name, err.Error())
 	}
 	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(pf.pending.CSRF)) != 1 {
@@ -50,7 +50,7 @@ func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, er
 	}
 	// A form of a request already answered (the back button, a replay)
 	// gets no second code, session or answer.
-	if pf.pending.FlowID != "" && rl.Authz.FlowCompleted(pf.pending.FlowID) {
+	if pf.pending.FlowID != "" && rl.Grants().FlowCompleted(pf.pending.FlowID) {
 		return pf, flowDone(rl)
 	}
 	return pf, nil
@@ -91,11 +91,11 @@ func (a *api) signIn(c echo.Context) error {
 		return err
 	}
 	f, p, sealed := pf.fields, pf.pending, pf.sealed
-	client, ok := rl.Clients.Get(p.Request.ClientID)
-	if !ok || !client.Enabled() {
+	client, err := rl.Clients().Get(p.Request.ClientID)
+	if err != nil || !client.Enabled() {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
-	res := rl.Authenticate(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
+	res := rl.Users().SignIn(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
 	if res.Wait > 0 {
 		select {
 		case <-time.After(res.Wait):
@@ -120,12 +120,12 @@ func (a *api) signIn(c echo.Context) error {
 	}
 	// The browser's earlier session, if any (someone else's, or this
 	// user's before a fresh sign-in), ends: one browser, one session.
-	if old, oldUser, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix()); ok {
-		if err := rl.EndSession(c.Request().Context(), old.SessionID, "signed in again", a.browserMeta(c, oldUser.ID)); err != nil {
+	if old, oldUser, ok := rl.Sessions().Lookup(cookieValue(c, sessionCookie), a.now().Unix()); ok {
+		if err := rl.Sessions().End(c.Request().Context(), old.SessionID, "signed in again", a.browserMeta(c, oldUser.ID)); err != nil {
 			return err
 		}
 	}
-	cookie, session, err := rl.CreateSession(c.Request().Context(), res.User,
+	cookie, session, err := rl.Sessions().Create(c.Request().Context(), res.User,
 		realms.BrowserInfo{Device: device, Browser: strings.TrimSpace(ua.Name + " " + ua.Version), IP: c.RealIP()},
 		a.browserMeta(c, res.User.ID))
 	if err != nil {
@@ -143,7 +143,7 @@ func (a *api) signIn(c echo.Context) error {
 	err = a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
 	if isFlowDone(err) {
 		meta := a.browserMeta(c, res.User.ID)
-		if err := rl.EndSession(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", meta); err != nil {
+		if err := rl.Sessions().End(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", meta); err != nil {
 			a.log.Warn("session of a sign-in form sent twice not ended", "realm", rl.Name, "request_id", meta.RequestID, "err", err)
 		}
 	}
@@ -156,8 +156,7 @@ func (a *api) signIn(c echo.Context) error {
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
 	prompts := strings.Fields(p.Request.Prompt)
-	tree := rl.Nodes.Tree()
-	selectable := domain.SelectableTeams(user, client, tree)
+	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := user.Consents[client.ID]
 	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
@@ -168,7 +167,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer},
 		})
 	}
-	catalog := rl.State().Scopes
+	catalog := rl.Structure().Scopes()
 	lines := make([]scopeLine, 0, len(p.Scopes))
 	for _, sc := range p.Scopes {
 		lines = append(lines, scopeLine{Name: sc, Description: catalog.Describe(sc)})
@@ -178,7 +177,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 		name = user.Username
 	}
 	p.ShownTo, p.ShownPreset = user.ID, client.AccessPreset
-	sealed, err := rl.SealPending(p, a.now())
+	sealed, err := rl.Grants().SealPending(p, a.now())
 	if err != nil {
 		return err
 	}
@@ -201,12 +200,12 @@ func (a *api) consent(c echo.Context) error {
 		return err
 	}
 	f, teams, p := pf.fields, pf.teams, pf.pending
-	session, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
+	session, user, ok := rl.Sessions().Lookup(cookieValue(c, sessionCookie), a.now().Unix())
 	if !ok || (p.SignInAfterMs > 0 && session.SignedInMs <= p.SignInAfterMs) {
 		return errorPage(http.StatusForbidden, rl.Name, "Please sign in again; start again from the application.")
 	}
-	client, ok := rl.Clients.Get(p.Request.ClientID)
-	if !ok || !client.Enabled() {
+	client, err := rl.Clients().Get(p.Request.ClientID)
+	if err != nil || !client.Enabled() {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
 	back := func(code, desc string) error {
@@ -227,7 +226,7 @@ func (a *api) consent(c echo.Context) error {
 		// changed since): ask again with what holds now.
 		return a.consentStep(c, rl, client, user, session, p, http.StatusSeeOther)
 	}
-	selectable := domain.SelectableTeams(user, client, rl.Nodes.Tree())
+	selectable := rl.Users().SelectableTeams(user, client)
 	if oerr := domain.CheckTeamChoice(teams, selectable, client.TeamSelection); oerr != nil {
 		return back(oerr.Code, oerr.Description)
 	}
@@ -236,7 +235,7 @@ func (a *api) consent(c echo.Context) error {
 	}
 	// A scope the client lost while the page was open is not granted.
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
-	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
+	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
 		return err
 	}
 	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)
@@ -252,13 +251,13 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	}
 	meta := a.browserMeta(c, user.ID)
 	meta.ClientID = client.ID
-	rl.TouchSession(s, meta)
-	code, err := rl.IssueCode(c.Request().Context(), domain.CodeIssued{
+	rl.Sessions().Touch(s, meta)
+	code, err := rl.Grants().IssueCode(c.Request().Context(), domain.CodeIssued{
 		ClientID: client.ID, UserID: user.ID, RedirectURI: p.Request.RedirectURI, Scope: strings.Join(p.Scopes, " "),
 		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
 		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID,
 	}, meta)
-	if errors.Is(err, eventstore.ErrConflict) {
+	if errors.Is(err, realms.ErrFlowCompleted) {
 		return flowDone(rl) // another answer to the same request won
 	}
 	if err != nil {

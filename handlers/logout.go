@@ -38,12 +38,12 @@ func (a *api) logout(c echo.Context) error {
 	hinted := false
 	if raw := p["id_token_hint"]; raw != "" {
 		var ok bool
-		if hint, ok = rl.VerifyIDTokenHint(raw, a.now()); !ok || clientID != "" && clientID != hint.ClientID {
+		if hint, ok = rl.Keys().VerifyIDTokenHint(raw, a.now()); !ok || clientID != "" && clientID != hint.ClientID {
 			return errorPage(http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
 		}
 		clientID, hinted = hint.ClientID, true
 	}
-	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
+	session, user, signedIn := rl.Sessions().Lookup(cookieValue(c, sessionCookie), a.now().Unix())
 	// A hint skips the question only for the session it was issued in:
 	// another site may hold some other ID token of this realm.
 	hintIsThisSession := hinted && (!signedIn || hint.Subject == user.ID && hint.SessionID == session.SessionID)
@@ -67,13 +67,13 @@ func (a *api) logout(c echo.Context) error {
 		})
 	}
 	if signedIn {
-		if err := rl.EndSession(c.Request().Context(), session.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
+		if err := rl.Sessions().End(c.Request().Context(), session.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
 			return err
 		}
 	}
 	a.setCookie(c, rl.Name, sessionCookie, "", -1)
 	target := p["post_logout_redirect_uri"]
-	if client, ok := rl.Clients.Get(clientID); ok && target != "" && slices.Contains(client.PostLogoutRedirectURIs, target) {
+	if client, err := rl.Clients().Get(clientID); err == nil && target != "" && slices.Contains(client.PostLogoutRedirectURIs, target) {
 		return redirectTo(c, http.StatusSeeOther, target, url.Values{"state": {p["state"]}})
 	}
 	return render(c, http.StatusOK, "message.html", page{Title: "Signed out", Realm: rl.Name, Message: "You are signed out."})

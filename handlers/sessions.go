@@ -50,14 +50,15 @@ func (a *api) listSessions(c echo.Context) error {
 	if !ok {
 		return badRequest("malformed cursor")
 	}
-	page, next := rl.Tokens.Sessions(filter, after, limit, a.now().Unix())
+	page, next := rl.Tokens().List(filter, after, limit, a.now().Unix())
 	out := struct {
 		Sessions   []sessionView `json:"sessions"`
 		NextCursor string        `json:"next_cursor,omitempty"`
 	}{Sessions: make([]sessionView, 0, len(page)), NextCursor: encodeCursor(next)}
+	clients := rl.Clients()
 	for _, t := range page {
 		name := ""
-		if cl, ok := rl.Clients.Get(t.ClientID); ok {
+		if cl, err := clients.Get(t.ClientID); err == nil {
 			name = cl.Name
 		}
 		out.Sessions = append(out.Sessions, sessionView{
@@ -101,11 +102,7 @@ func (a *api) revokeTokenByAdmin(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	info, ok := rl.FindToken(c.Request().Context(), c.Param("jti"), a.now())
-	if !ok {
-		return domain.NotFound("token " + c.Param("jti"))
-	}
-	if err := rl.RevokeToken(c.Request().Context(), info, "", "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Tokens().RevokeByID(c.Request().Context(), c.Param("jti"), callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -119,7 +116,7 @@ func (a *api) revokeClientTokens(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rl.RevokeClientTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Clients().RevokeTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

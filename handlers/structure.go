@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/labstack/echo/v4"
 
@@ -31,7 +30,7 @@ func (a *api) createNode(c echo.Context) error {
 	if err := bindJSON(c, &cmd); err != nil {
 		return err
 	}
-	n, err := rl.CreateNode(c.Request().Context(), cmd, callerOf(c).meta(c, a))
+	n, err := rl.Structure().CreateNode(c.Request().Context(), cmd, callerOf(c).meta(c, a))
 	if err != nil {
 		return err
 	}
@@ -46,17 +45,9 @@ func (a *api) listNodes(c echo.Context) error {
 		return err
 	}
 	out := []nodeView{}
-	for _, n := range rl.Nodes.Tree() {
-		if !n.Deleted {
-			out = append(out, viewNode(n))
-		}
+	for _, n := range rl.Structure().Nodes() {
+		out = append(out, viewNode(n))
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if (out[i].Parent == "") != (out[j].Parent == "") {
-			return out[i].Parent == ""
-		}
-		return out[i].Slug < out[j].Slug
-	})
 	return c.JSON(http.StatusOK, map[string]any{"nodes": out})
 }
 
@@ -65,9 +56,9 @@ func (a *api) getNode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	n, ok := rl.Nodes.Tree().Get(c.Param("slug"))
-	if !ok {
-		return domain.NotFound("node " + c.Param("slug"))
+	n, err := rl.Structure().Node(c.Param("slug"))
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, viewNode(n))
 }
@@ -84,7 +75,7 @@ func (a *api) renameNode(c echo.Context) error {
 	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	n, err := rl.RenameNode(c.Request().Context(), c.Param("slug"), body.Name, callerOf(c).meta(c, a))
+	n, err := rl.Structure().RenameNode(c.Request().Context(), c.Param("slug"), body.Name, callerOf(c).meta(c, a))
 	if err != nil {
 		return err
 	}
@@ -98,7 +89,7 @@ func (a *api) deleteNode(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rl.DeleteNode(c.Request().Context(), c.Param("slug"), callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Structure().DeleteNode(c.Request().Context(), c.Param("slug"), callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -110,7 +101,7 @@ func (a *api) listScopes(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"scopes": rl.State().Scopes.List()})
+	return c.JSON(http.StatusOK, map[string]any{"scopes": rl.Structure().Scopes().List()})
 }
 
 // defineScope is PUT /admin/realms/{realm}/scopes/{name} {"description"}.
@@ -126,7 +117,7 @@ func (a *api) defineScope(c echo.Context) error {
 		return err
 	}
 	s := domain.ScopeDefined{Name: c.Param("name"), Description: body.Description}
-	if err := rl.DefineScope(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Structure().DefineScope(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, domain.ScopeEntry{Name: s.Name, Description: s.Description})
@@ -139,7 +130,7 @@ func (a *api) removeScope(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rl.RemoveScope(c.Request().Context(), c.Param("name"), callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Structure().RemoveScope(c.Request().Context(), c.Param("name"), callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -59,17 +59,17 @@ func (a *api) token(c echo.Context) error {
 	switch grant {
 	case domain.GrantClientCredentials:
 		kind = domain.GrantClientCredentials
-		set, err = rl.ClientCredentials(ctx, client, f["scope"], meta)
+		set, err = rl.Tokens().ClientCredentials(ctx, client, f["scope"], meta)
 	case domain.GrantAuthorizationCode:
 		if f["code"] == "" {
 			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"}
 		}
-		set, err = rl.RedeemCode(ctx, client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
+		set, err = rl.Grants().RedeemCode(ctx, client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
 	default:
 		if f["refresh_token"] == "" {
 			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"}
 		}
-		set, err = rl.Refresh(ctx, client, f["refresh_token"], f["scope"], meta)
+		set, err = rl.Grants().Refresh(ctx, client, f["refresh_token"], f["scope"], meta)
 	}
 	if err != nil {
 		return err

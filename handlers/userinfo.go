@@ -7,8 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
-	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // userinfoResponse is OpenID Connect's userinfo, plus the teams the user
@@ -34,17 +32,19 @@ func (a *api) userinfo(c echo.Context) error {
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "a bearer access token is required")
 	}
 	now := a.now()
-	info, found := rl.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
-	user, isUser := rl.Users.Get(info.Subject)
-	if !found || info.Status != domain.StatusActive || !isUser {
+	tokens := rl.Tokens()
+	info, found := tokens.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
+	user, err := rl.Users().Get(info.Subject)
+	if !found || info.Status != domain.StatusActive || err != nil {
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
 	}
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
 	}
-	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	access, _ := tokens.LiveAccess(info)
 	out := userinfoResponse{
-		Subject: user.ID, TeamsAuthorized: liveAccess(rl, info), Teams: user.Teams(rl.Nodes.Tree()),
+		Subject: user.ID, TeamsAuthorized: access, Teams: rl.Users().Teams(user),
 	}
 	if domain.HasScope(info.Scope, domain.ScopeEmail) {
 		out.Email = user.Email
@@ -57,15 +57,6 @@ func (a *api) userinfo(c echo.Context) error {
 	}
 	noStore(c)
 	return c.JSON(http.StatusOK, out)
-}
-
-// liveAccess evaluates a user-delegated token's permissions now: scopes ∩
-// client preset ∩ client team restrictions ∩ the user's current roles on
-// the teams chosen at consent.
-func liveAccess(rl *realms.Realm, info projections.TokenInfo) []domain.NodeAccess {
-	user, _ := rl.Users.Get(info.Subject)
-	client, _ := rl.Clients.Get(info.ClientID)
-	return domain.EffectiveAccess(user, client, info.Nodes, rl.Nodes.Tree())
 }
 
 // bearerChallenge refuses a protected-resource request per RFC 6750 §3:

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -55,31 +53,6 @@ func withDetails(err error) error {
 	return err
 }
 
-// validateNewUser checks every part of a new user at once, so that one 400
-// lists every problem: profile, memberships and password.
-func validateNewUser(rl *realms.Realm, nu *realms.NewUser) error {
-	var problems []string
-	collect := func(err error) {
-		var verr *domain.ValidationError
-		switch {
-		case err == nil:
-		case errors.As(err, &verr) && len(verr.Details) > 0:
-			problems = append(problems, verr.Details...)
-		case errors.As(err, &verr):
-			problems = append(problems, verr.Message)
-		}
-	}
-	collect(domain.ValidateProfile(&nu.UserProfile))
-	collect(domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()))
-	if nu.Password != "" {
-		collect(domain.ValidatePassword(nu.Password))
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return &domain.ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}
-}
-
 // createUser is POST /admin/realms/{realm}/users {username, email,
 // display_name, password (optional), memberships}.
 func (a *api) createUser(c echo.Context) error {
@@ -91,10 +64,7 @@ func (a *api) createUser(c echo.Context) error {
 	if err := bindJSON(c, &nu); err != nil {
 		return err
 	}
-	if err := validateNewUser(rl, &nu); err != nil {
-		return err
-	}
-	u, err := rl.CreateUser(c.Request().Context(), nu, callerOf(c).meta(c, a))
+	u, err := rl.Users().Create(c.Request().Context(), nu, callerOf(c).meta(c, a))
 	if err != nil {
 		return withDetails(err)
 	}
@@ -122,38 +92,17 @@ func (a *api) listUsers(c echo.Context) error {
 		}
 		after = string(raw)
 	}
-	q := strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
-
-	var matched []*domain.User
-	for _, u := range rl.Users.List() {
-		if q == "" || strings.Contains(strings.ToLower(u.Username), q) || strings.Contains(strings.ToLower(u.Email), q) {
-			matched = append(matched, u)
-		}
-	}
-	// Usernames are unique case-insensitively, so their lower case is a
-	// total order and a stable cursor.
-	sort.Slice(matched, func(i, j int) bool {
-		return strings.ToLower(matched[i].Username) < strings.ToLower(matched[j].Username)
-	})
-	start := 0
-	if after != "" {
-		start = sort.Search(len(matched), func(i int) bool { return strings.ToLower(matched[i].Username) > after })
-	}
-	page := matched[start:]
-	more := len(page) > limit
-	if more {
-		page = page[:limit]
-	}
+	page := rl.Users().Page(c.QueryParam("q"), after, limit)
 	out := struct {
 		Users      []userView `json:"users"`
 		NextCursor string     `json:"next_cursor,omitempty"`
 		Total      int        `json:"total"`
-	}{Users: make([]userView, 0, len(page)), Total: len(matched)}
-	for _, u := range page {
+	}{Users: make([]userView, 0, len(page.Users)), Total: page.Total}
+	for _, u := range page.Users {
 		out.Users = append(out.Users, viewUser(u))
 	}
-	if more {
-		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(page[len(page)-1].Username)))
+	if page.Next != "" {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Next))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -164,11 +113,8 @@ func (a *api) userOf(c echo.Context) (*realms.Realm, *domain.User, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	u, ok := rl.Users.Get(c.Param("id"))
-	if !ok {
-		return nil, nil, domain.NotFound("user " + c.Param("id"))
-	}
-	return rl, u, nil
+	u, err := rl.Users().Get(c.Param("id"))
+	return rl, u, err
 }
 
 func (a *api) getUser(c echo.Context) error {
@@ -190,7 +136,7 @@ func (a *api) updateUser(c echo.Context) error {
 	if err := bindJSON(c, &p); err != nil {
 		return err
 	}
-	if u, err = rl.UpdateUser(c.Request().Context(), u.ID, p, callerOf(c).meta(c, a)); err != nil {
+	if u, err = rl.Users().Update(c.Request().Context(), u.ID, p, callerOf(c).meta(c, a)); err != nil {
 		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)
@@ -210,7 +156,7 @@ func (a *api) setUserPassword(c echo.Context) error {
 	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	if err := rl.SetPassword(c.Request().Context(), u.ID, body.Password, callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Users().SetPassword(c.Request().Context(), u.ID, body.Password, callerOf(c).meta(c, a)); err != nil {
 		return withDetails(err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -233,7 +179,7 @@ func (a *api) setUserMemberships(c echo.Context) error {
 	if body.Memberships == nil {
 		return badRequest("memberships is required: the full list, [] to remove every membership")
 	}
-	if u, err = rl.SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
+	if u, err = rl.Users().SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
 		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)
@@ -247,7 +193,7 @@ func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		if u, err = rl.SetUserEnabled(c.Request().Context(), u.ID, enabled, callerOf(c).meta(c, a)); err != nil {
+		if u, err = rl.Users().SetEnabled(c.Request().Context(), u.ID, enabled, callerOf(c).meta(c, a)); err != nil {
 			return withDetails(err)
 		}
 		return writeUser(c, http.StatusOK, u)
@@ -261,7 +207,7 @@ func (a *api) deleteUser(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := rl.DeleteUser(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Users().Delete(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
 		return withDetails(err)
 	}
 	return c.NoContent(http.StatusNoContent)
@@ -288,8 +234,10 @@ func (a *api) uiSessionsOf(c echo.Context) (*realms.Realm, string, error) {
 		return nil, "", err
 	}
 	userID := c.QueryParam("user_id")
-	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
-		return nil, "", domain.NotFound("user " + userID)
+	if userID != "" {
+		if _, err := rl.Users().Get(userID); err != nil {
+			return nil, "", err
+		}
 	}
 	return rl, userID, nil
 }
@@ -303,9 +251,10 @@ func (a *api) listUISessions(c echo.Context) error {
 		return err
 	}
 	out := []uiSessionView{}
-	for _, s := range rl.Authz.Sessions(userID, a.now().Unix()) {
-		u, ok := rl.Users.Get(s.UserID)
-		if !ok {
+	users := rl.Users()
+	for _, s := range rl.Sessions().List(userID, a.now().Unix()) {
+		u, err := users.Get(s.UserID)
+		if err != nil {
 			continue
 		}
 		out = append(out, uiSessionView{
@@ -325,7 +274,7 @@ func (a *api) endUISessions(c echo.Context) error {
 	}
 	// Not cut short by the caller hanging up: half the sessions ended
 	// would be an answer nobody received.
-	ended := rl.EndSessions(context.WithoutCancel(c.Request().Context()), userID, "ended by an administrator", callerOf(c).meta(c, a))
+	ended := rl.Sessions().EndAll(context.WithoutCancel(c.Request().Context()), userID, "ended by an administrator", callerOf(c).meta(c, a))
 	return c.JSON(http.StatusOK, map[string]int{"ended": ended})
 }
 
@@ -336,10 +285,7 @@ func (a *api) endUISession(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if s, ok := rl.Authz.Session(c.Param("id")); !ok || !s.Valid(a.now().Unix()) {
-		return domain.NotFound("browser session " + c.Param("id"))
-	}
-	if err := rl.EndSession(c.Request().Context(), c.Param("id"), "ended by an administrator", callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Sessions().End(c.Request().Context(), c.Param("id"), "ended by an administrator", callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

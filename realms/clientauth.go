@@ -26,17 +26,17 @@ var (
 	errClientAuthFailed   = &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client authentication failed"}
 )
 
-// AuthenticateClient checks a client's credentials at now. An unknown
-// client, a wrong secret and a disabled client take the same time and get
-// the same *domain.OAuthError, invalid_client.
-func (rl *Realm) AuthenticateClient(auth ClientAuth, now time.Time) (*domain.Client, error) {
+// Authenticate checks a client's credentials at now. An unknown client, a
+// wrong secret and a disabled client take the same time and get the same
+// *domain.OAuthError, invalid_client.
+func (cs Clients) Authenticate(auth ClientAuth, now time.Time) (*domain.Client, error) {
 	if auth.Method == domain.AuthNone {
-		if c, ok := rl.Clients.Get(auth.ClientID); ok && auth.PublicAllowed && c.Type == domain.ClientPublic && c.Enabled() {
+		if c, ok := cs.rl.models.Clients.Get(auth.ClientID); ok && auth.PublicAllowed && c.Type == domain.ClientPublic && c.Enabled() {
 			return c, nil
 		}
 		return nil, errClientAuthRequired
 	}
-	c, _ := rl.Clients.Get(auth.ClientID)
+	c, _ := cs.rl.models.Clients.Get(auth.ClientID)
 	if !domain.SecretMatches(c, auth.Secret, now.Unix()) || !c.Enabled() {
 		return nil, errClientAuthFailed
 	}

@@ -7,22 +7,41 @@ import (
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
 )
 
 // MaxBulkDelete bounds one bulk delete: two messages each (the event and
 // its revocation rule) must fit one atomic batch of at most 1000.
 const MaxBulkDelete = 500
 
-// ClientContext is what client decisions need to know of this realm now.
-func (rl *Realm) ClientContext() domain.ClientContext {
-	return domain.ClientContext{Catalog: rl.State().Scopes, Tree: rl.Nodes.Tree()}
-}
+// Clients are a realm's OAuth clients.
+type Clients struct{ rl *Realm }
 
-// clientAt returns a client that must exist and meet cond.
-func (rl *Realm) clientAt(id string, cond Condition) (*domain.Client, error) {
-	c, ok := rl.Clients.Get(id)
+// Get returns a client; a missing one is a not-found error.
+func (cs Clients) Get(id string) (*domain.Client, error) {
+	c, ok := cs.rl.models.Clients.Get(id)
 	if !ok {
 		return nil, domain.NotFound("client " + id)
+	}
+	return c, nil
+}
+
+// Page lists clients matching f, in id order after the client named
+// after, at most limit; false when after names no client of the realm.
+func (cs Clients) Page(f projections.ClientFilter, after string, limit int) (projections.ClientPage, bool) {
+	return cs.rl.models.Clients.Page(f, after, limit)
+}
+
+// context is what client decisions need to know of the realm now.
+func (cs Clients) context() domain.ClientContext {
+	return domain.ClientContext{Catalog: cs.rl.state().Scopes, Tree: cs.rl.models.Nodes.Tree()}
+}
+
+// at returns a client that must exist and meet cond.
+func (cs Clients) at(id string, cond Condition) (*domain.Client, error) {
+	c, err := cs.Get(id)
+	if err != nil {
+		return nil, err
 	}
 	return c, cond.check(c.Version)
 }
@@ -35,24 +54,24 @@ type CreatedClient struct {
 	Warnings []domain.Warning
 }
 
-// CreateClient registers a client. An empty id gets a UUID; an id ever
-// used before (even by a deleted client) is domain.ErrAlreadyExists.
-func (rl *Realm) CreateClient(ctx context.Context, id string, s domain.ClientSettings, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
+// Create registers a client. An empty id gets a UUID; an id ever used
+// before (even by a deleted client) is domain.ErrAlreadyExists.
+func (cs Clients) Create(ctx context.Context, id string, s domain.ClientSettings, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return CreatedClient{}, err
 	}
-	return rl.createClient(ctx, id, s, secret, confirmHighRisk, meta)
+	return cs.create(ctx, id, s, secret, confirmHighRisk, meta)
 }
 
-// createClient registers a client whose secret the caller chose.
-func (rl *Realm) createClient(ctx context.Context, id string, s domain.ClientSettings, secret string, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
+// create registers a client whose secret the caller chose.
+func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings, secret string, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
 	if id == "" {
 		id = uuid.NewString()
 	}
 	var out CreatedClient
-	err := rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
-		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, rl.ClientContext())
+	err := cs.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, cs.context())
 		if ev.SecretHash != "" {
 			out.Secret = secret
 		}
@@ -62,19 +81,18 @@ func (rl *Realm) createClient(ctx context.Context, id string, s domain.ClientSet
 	if err != nil {
 		return CreatedClient{}, err
 	}
-	out.Client, _ = rl.Clients.Get(id)
-	return out, nil
+	out.Client, err = cs.Get(id)
+	return out, err
 }
 
-// UpdateClient changes a client's settings: change gets the current
-// settings and returns the new ones. A lost race is decided again on the
-// fresh state (a condition then fails if the client moved on), so no
-// update is ever lost.
-func (rl *Realm) UpdateClient(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
+// Update changes a client's settings: change gets the current settings and
+// returns the new ones. A lost race is decided again on the fresh state (a
+// condition then fails if the client moved on), so no update is ever lost.
+func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
 	var warnings []domain.Warning
-	err := rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
-		c, err := rl.clientAt(id, cond)
+	err := cs.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+		c, err := cs.at(id, cond)
 		if err != nil {
 			return plan{}, err
 		}
@@ -82,7 +100,7 @@ func (rl *Realm) UpdateClient(ctx context.Context, id string, cond Condition, co
 		if err != nil {
 			return plan{}, err
 		}
-		ev, w, err := domain.DecideUpdateClient(c, next, confirmHighRisk, rl.ClientContext())
+		ev, w, err := domain.DecideUpdateClient(c, next, confirmHighRisk, cs.context())
 		warnings = w
 		if err != nil || ev == nil {
 			return plan{}, err
@@ -92,20 +110,20 @@ func (rl *Realm) UpdateClient(ctx context.Context, id string, cond Condition, co
 	if err != nil {
 		return nil, nil, err
 	}
-	c, _ := rl.Clients.Get(id)
-	return c, warnings, nil
+	c, err := cs.Get(id)
+	return c, warnings, err
 }
 
 // RotateSecret gives a confidential client a new secret, returned this
 // once. Two rotations racing do not both succeed: the loser gets
 // eventstore.ErrConflict rather than a secret that was overwritten at once.
-func (rl *Realm) RotateSecret(ctx context.Context, id string, cond Condition, overlap int64, meta eventstore.Meta) (string, error) {
+func (cs Clients) RotateSecret(ctx context.Context, id string, cond Condition, overlap int64, meta eventstore.Meta) (string, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return "", err
 	}
-	err = rl.execute(ctx, meta, command{lostRace: eventstore.ErrConflict, decide: func() (plan, error) {
-		c, err := rl.clientAt(id, cond)
+	err = cs.rl.execute(ctx, meta, command{lostRace: eventstore.ErrConflict, decide: func() (plan, error) {
+		c, err := cs.at(id, cond)
 		if err != nil {
 			return plan{}, err
 		}
@@ -118,12 +136,11 @@ func (rl *Realm) RotateSecret(ctx context.Context, id string, cond Condition, ov
 	return secret, nil
 }
 
-// SetClientEnabled disables a client (revoking every token it holds, for
-// this server and downstream) or enables it again (revoked tokens stay
-// revoked).
-func (rl *Realm) SetClientEnabled(ctx context.Context, id string, cond Condition, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
-	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
-		c, err := rl.clientAt(id, cond)
+// SetEnabled disables a client (revoking every token it holds, for this
+// server and downstream) or enables it again (revoked tokens stay revoked).
+func (cs Clients) SetEnabled(ctx context.Context, id string, cond Condition, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		c, err := cs.at(id, cond)
 		if err != nil {
 			return plan{}, err
 		}
@@ -145,18 +162,17 @@ func (rl *Realm) SetClientEnabled(ctx context.Context, id string, cond Condition
 	if err != nil {
 		return nil, err
 	}
-	c, _ := rl.Clients.Get(id)
-	return c, nil
+	return cs.Get(id)
 }
 
-// DeleteClients deletes clients for good, all or none, and revokes their
+// Delete deletes clients for good, all or none, and revokes their
 // tokens; it returns how many it deleted (ids listed twice count once).
 // When any id names no client, nothing is deleted and the error is a
 // *domain.NotFoundError listing the missing ids. cond applies to every
 // client (it is meant for deleting one).
-func (rl *Realm) DeleteClients(ctx context.Context, ids []string, cond Condition, meta eventstore.Meta) (int, error) {
+func (cs Clients) Delete(ctx context.Context, ids []string, cond Condition, meta eventstore.Meta) (int, error) {
 	deleted := 0
-	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		var p plan
 		var missing []string
 		seen := map[string]bool{}
@@ -165,7 +181,7 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, cond Condition
 				continue
 			}
 			seen[id] = true
-			c, ok := rl.Clients.Get(id)
+			c, ok := cs.rl.models.Clients.Get(id)
 			if !ok {
 				missing = append(missing, id)
 				continue
@@ -192,10 +208,10 @@ func (rl *Realm) DeleteClients(ctx context.Context, ids []string, cond Condition
 // NodeCredentials creates a service client owned by a node: its tokens
 // can never reach outside that node. Scope management gives it the admin
 // role there, consumer the viewer role.
-func (rl *Realm) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
-	node, ok := rl.Nodes.Tree().Get(slug)
-	if !ok {
-		return CreatedClient{}, domain.NotFound("node " + slug)
+func (cs Clients) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
+	node, err := cs.rl.Structure().Node(slug)
+	if err != nil {
+		return CreatedClient{}, err
 	}
 	role, preset := "viewer", domain.PresetReadOnly
 	switch scope {
@@ -208,9 +224,24 @@ func (rl *Realm) NodeCredentials(ctx context.Context, slug, scope, name string, 
 	if name == "" {
 		name = node.Name + " " + scope + " credentials"
 	}
-	return rl.CreateClient(ctx, "", domain.ClientSettings{
+	return cs.Create(ctx, "", domain.ClientSettings{
 		Name: name, Kind: domain.KindService, GrantTypes: []string{domain.GrantClientCredentials},
 		Scopes: []string{scope}, AccessPreset: preset, OwnerNode: slug,
 		Roles: []domain.RoleAssignment{{Node: slug, Role: role}},
 	}, false, meta)
+}
+
+// RevokeTokens revokes every token a client holds, with one event and one
+// rule however many tokens that is; new tokens are still issued.
+func (cs Clients) RevokeTokens(ctx context.Context, clientID, reason string, meta eventstore.Meta) error {
+	return cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		c, err := cs.Get(clientID)
+		if err != nil {
+			return plan{}, err
+		}
+		ev, rule := domain.RevokeClientTokens(c, meta.Time, reason)
+		p := write(domain.ClientRef(clientID), eventstore.AnyVersion, ev)
+		p.revoke(rule)
+		return p, nil
+	}})
 }

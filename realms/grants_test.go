@@ -40,13 +40,13 @@ func TestRevokeGrantWinsOverConcurrentRefreshes(t *testing.T) {
 		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	err = rl.RevokeGrant(ctx, "g1", "refresh token reused", sysMeta())
+	err = rl.Grants().Revoke(ctx, "g1", "refresh token reused", sysMeta())
 	stop.Store(true)
 	<-done
 	if err != nil {
 		t.Fatalf("RevokeGrant while the grant is being refreshed: %v", err)
 	}
-	if g, _ := rl.Authz.Grant("g1"); !g.Revoked {
+	if g, _ := rl.Models().Authz.Grant("g1"); !g.Revoked {
 		t.Fatal("RevokeGrant returned, and the grant is not revoked")
 	}
 }

@@ -55,7 +55,9 @@ func (r *Registry) UseClock(now func() time.Time) { r.now = now }
 // ones as history grows.
 func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 
-// Store is the event store the registry writes to.
+// Store is the event store the registry writes to. It is going: the events
+// and audit handlers still read history through it, until they call
+// query functions instead.
 func (r *Registry) Store() *eventstore.Store { return r.store }
 
 // SecureCookies reports whether browser cookies get the Secure flag: when
@@ -133,9 +135,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	}
 	models, after := r.restoreSnapshot(ctx, name)
 	rl = &Realm{
-		Name: name, Issuer: r.Issuer(name), reg: r, models: models,
-		Clients: models.Clients, Tokens: models.Tokens, Nodes: models.Nodes,
-		Users: models.Users, Authz: models.Authz, model: models.Realm,
+		Name: name, Issuer: r.Issuer(name), reg: r, models: models, model: models.Realm,
 	}
 	runner, err := projections.StartRunner(ctx, r.store, name, r.log,
 		projections.RunnerOptions{After: after, OnApplied: rl.snapshotEvery(after)}, models.Folds()...)

@@ -107,9 +107,10 @@ func (g *loginGuard) prune(now int64) {
 	}
 }
 
-// Authenticate checks a username and password. Unknown users, wrong
-// passwords and disabled users get the same answer after the same work.
-func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eventstore.Meta) LoginResult {
+// SignIn checks a username and password. Unknown users, wrong passwords
+// and disabled users get the same answer after the same work.
+func (us Users) SignIn(ctx context.Context, username, pw string, meta eventstore.Meta) LoginResult {
+	rl := us.rl
 	now := meta.Time.Unix()
 	if len(username) > maxUsernameLength {
 		username = username[:maxUsernameLength]
@@ -120,7 +121,7 @@ func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eve
 		return LoginResult{LockedUntil: time.Unix(locked, 0)}
 	}
 
-	u, found := rl.Users.ByUsername(username)
+	u, found := rl.models.Users.ByUsername(username)
 	if found && u.LockedUntil > now {
 		// Locked by this replica before a restart, or by another one: the
 		// lock is in the user's history, not only in this process.
@@ -145,7 +146,7 @@ func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eve
 	}
 	if until := rl.logins.lockedBy(key, now); until > 0 {
 		if found {
-			rl.recordLock(ctx, u.ID, until, meta)
+			us.recordLock(ctx, u.ID, until, meta)
 		}
 		return LoginResult{Wait: wait, LockedUntil: time.Unix(until, 0)}
 	}
@@ -155,9 +156,10 @@ func (rl *Realm) Authenticate(ctx context.Context, username, pw string, meta eve
 // recordLock writes a sign-in lock into the user's history (so it holds
 // across restarts and replicas), at the user's version: a user deleted
 // meanwhile gets no event. A failure leaves the lock in this process only.
-func (rl *Realm) recordLock(ctx context.Context, id string, until int64, meta eventstore.Meta) {
+func (us Users) recordLock(ctx context.Context, id string, until int64, meta eventstore.Meta) {
+	rl := us.rl
 	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
-		u, ok := rl.Users.Get(id)
+		u, ok := rl.models.Users.Get(id)
 		if !ok {
 			return plan{}, nil
 		}

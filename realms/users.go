@@ -2,7 +2,9 @@ package realms
 
 import (
 	"context"
+	"errors"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 
@@ -12,6 +14,11 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
+// Users are a realm's users: profile, password (argon2id, sealed in the
+// password store; the history only says it changed), memberships, status,
+// consents. Sign-in is in signin.go.
+type Users struct{ rl *Realm }
+
 // NewUser is what creating a user takes.
 type NewUser struct {
 	domain.UserProfile
@@ -19,162 +26,233 @@ type NewUser struct {
 	Memberships []domain.Membership `json:"memberships"`
 }
 
-func userNotFound(id string) error { return domain.NotFound("user " + id) }
-
-// CreateUser adds a user; the password, if given, is hashed with argon2id
-// and sealed, and only "password changed" enters the history.
-func (rl *Realm) CreateUser(ctx context.Context, nu NewUser, meta eventstore.Meta) (*domain.User, error) {
-	if err := domain.ValidateProfile(&nu.UserProfile); err != nil {
-		return nil, err
+// Get returns a user; a missing one is a not-found error.
+func (us Users) Get(id string) (*domain.User, error) {
+	u, ok := us.rl.models.Users.Get(id)
+	if !ok {
+		return nil, domain.NotFound("user " + id)
 	}
+	return u, nil
+}
+
+// UserPage is one page of a user listing.
+type UserPage struct {
+	Users []*domain.User
+	Total int    // users matching the filter, on every page
+	Next  string // the username to pass as after for the next page; empty on the last
+}
+
+// Page lists users whose username or email contains q (any case), by
+// username case-insensitively, after the (lower-cased) username after, at
+// most limit. Usernames are unique case-insensitively, so their lower case
+// is a total order and a stable cursor.
+func (us Users) Page(q, after string, limit int) UserPage {
+	q = strings.ToLower(strings.TrimSpace(q))
+	var matched []*domain.User
+	for _, u := range us.rl.models.Users.List() {
+		if q == "" || strings.Contains(strings.ToLower(u.Username), q) || strings.Contains(strings.ToLower(u.Email), q) {
+			matched = append(matched, u)
+		}
+	}
+	sort.Slice(matched, func(i, j int) bool {
+		return strings.ToLower(matched[i].Username) < strings.ToLower(matched[j].Username)
+	})
+	start := 0
+	if after != "" {
+		start = sort.Search(len(matched), func(i int) bool { return strings.ToLower(matched[i].Username) > after })
+	}
+	page := UserPage{Users: matched[start:], Total: len(matched)}
+	if len(page.Users) > limit {
+		page.Users = page.Users[:limit]
+		page.Next = strings.ToLower(page.Users[limit-1].Username)
+	}
+	return page
+}
+
+// Teams are the teams a user belongs to now.
+func (us Users) Teams(u *domain.User) []string { return u.Teams(us.rl.models.Nodes.Tree()) }
+
+// SelectableTeams are the teams a user may choose at consent for client.
+func (us Users) SelectableTeams(u *domain.User, client *domain.Client) []string {
+	return domain.SelectableTeams(u, client, us.rl.models.Nodes.Tree())
+}
+
+// Create adds a user; the password, if given, is hashed with argon2id and
+// sealed, and only "password changed" enters the history. Every problem
+// of its profile, memberships and password is reported at once.
+func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*domain.User, error) {
+	rl := us.rl
 	if nu.Memberships == nil {
 		nu.Memberships = []domain.Membership{}
 	}
-	if err := domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()); err != nil {
+	if err := us.validate(&nu); err != nil {
 		return nil, err
-	}
-	if nu.Password != "" {
-		if err := domain.ValidatePassword(nu.Password); err != nil {
-			return nil, err
-		}
 	}
 	id := uuid.NewString()
 	if nu.Password != "" {
 		// Hashed (tens of milliseconds) before the command, outside the
 		// structure lock.
-		if err := rl.storePassword(ctx, id, nu.Password); err != nil {
+		if err := us.storePassword(ctx, id, nu.Password); err != nil {
 			return nil, err
 		}
 	}
 	err := rl.execute(ctx, meta, command{structure: len(nu.Memberships) > 0, decide: func() (plan, error) {
 		// Checked again where no node can be deleted meanwhile.
-		if err := domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()); err != nil {
+		if err := domain.ValidateMemberships(nu.Memberships, rl.models.Nodes.Tree()); err != nil {
 			return plan{}, err
 		}
 		p := write(domain.UserRef(id), 0, domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships})
 		if nu.Password != "" {
 			p.add(domain.UserRef(id), eventstore.AnyVersion, domain.UserPasswordChanged{})
 		}
-		return p, rl.claimUsername(&p, id, nu.Username, "")
+		return p, us.claimUsername(&p, id, nu.Username, "")
 	}})
 	if err != nil {
 		if nu.Password != "" {
 			// The user was not created (a name taken, a node gone, a lost
 			// race): its hash must not stay behind under an id nobody has.
-			rl.dropPassword(context.WithoutCancel(ctx), id, meta)
+			us.dropPassword(context.WithoutCancel(ctx), id, meta)
 		}
 		return nil, err
 	}
-	u, _ := rl.Users.Get(id)
-	return u, nil
+	return us.Get(id)
+}
+
+// validate checks every part of a new user, so that one error lists every
+// problem (in Details): profile, memberships and password.
+func (us Users) validate(nu *NewUser) error {
+	var problems []string
+	collect := func(err error) {
+		var verr *domain.ValidationError
+		switch {
+		case err == nil:
+		case errors.As(err, &verr) && len(verr.Details) > 0:
+			problems = append(problems, verr.Details...)
+		case errors.As(err, &verr):
+			problems = append(problems, verr.Message)
+		}
+	}
+	collect(domain.ValidateProfile(&nu.UserProfile))
+	collect(domain.ValidateMemberships(nu.Memberships, us.rl.models.Nodes.Tree()))
+	if nu.Password != "" {
+		collect(domain.ValidatePassword(nu.Password))
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return &domain.ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}
 }
 
 // claimUsername adds to p the claim of username in the realm's username
 // directory (and the release of old), at the directory's version: of two
 // users claiming one name at once, one gets it. A name another user holds
 // is a conflict.
-func (rl *Realm) claimUsername(p *plan, userID, username, old string) error {
-	if other, taken := rl.Users.ByUsername(username); taken && other.ID != userID {
+func (us Users) claimUsername(p *plan, userID, username, old string) error {
+	m := us.rl.models.Users
+	if other, taken := m.ByUsername(username); taken && other.ID != userID {
 		return &domain.ConflictError{Message: "username " + strconv.Quote(username) + " is taken in this realm"}
 	}
-	p.add(domain.UsernamesRef(), rl.Users.DirectoryVersion(), domain.UsernameClaimed{Username: strings.ToLower(username), UserID: userID})
+	p.add(domain.UsernamesRef(), m.DirectoryVersion(), domain.UsernameClaimed{Username: strings.ToLower(username), UserID: userID})
 	if old != "" && !strings.EqualFold(old, username) {
 		p.add(domain.UsernamesRef(), eventstore.AnyVersion, domain.UsernameReleased{Username: strings.ToLower(old)})
 	}
 	return nil
 }
 
-func (rl *Realm) storePassword(ctx context.Context, userID, pw string) error {
+func (us Users) storePassword(ctx context.Context, userID, pw string) error {
 	hash, err := hashPassword(pw)
 	if err != nil {
 		return err
 	}
-	return rl.reg.passwords.Put(ctx, rl.Name, userID, []byte(hash))
+	return us.rl.reg.passwords.Put(ctx, us.rl.Name, userID, []byte(hash))
 }
 
 // dropPassword removes a user's sealed hash; a failure leaves a hash no
 // user refers to, and is logged.
-func (rl *Realm) dropPassword(ctx context.Context, userID string, meta eventstore.Meta) {
+func (us Users) dropPassword(ctx context.Context, userID string, meta eventstore.Meta) {
+	rl := us.rl
 	if err := rl.reg.passwords.Delete(ctx, rl.Name, userID); err != nil {
 		rl.reg.log.Warn("password hash not removed", "realm", rl.Name, "user", userID, "request_id", meta.RequestID, "err", err)
 	}
 }
 
-// changeUser runs a command on one user that must exist; decide gets its
-// current state. structure: the decision checks nodes (see
-// Realm.structure).
-func (rl *Realm) changeUser(ctx context.Context, id string, structure bool, meta eventstore.Meta,
+// change runs a command on one user that must exist; decide gets its
+// current state. It returns the user's new state (nil once deleted).
+// structure: the decision checks nodes (see Realm.structure).
+func (us Users) change(ctx context.Context, id string, structure bool, meta eventstore.Meta,
 	decide func(u *domain.User) (plan, error)) (*domain.User, error) {
-	err := rl.execute(ctx, meta, command{structure: structure, decide: func() (plan, error) {
-		u, ok := rl.Users.Get(id)
-		if !ok {
-			return plan{}, userNotFound(id)
+	err := us.rl.execute(ctx, meta, command{structure: structure, decide: func() (plan, error) {
+		u, err := us.Get(id)
+		if err != nil {
+			return plan{}, err
 		}
 		return decide(u)
 	}})
 	if err != nil {
 		return nil, err
 	}
-	u, _ := rl.Users.Get(id)
+	u, _ := us.rl.models.Users.Get(id)
 	return u, nil
 }
 
-// UpdateUser replaces a user's profile; a new username is claimed in the
+// Update replaces a user's profile; a new username is claimed in the
 // realm's username directory.
-func (rl *Realm) UpdateUser(ctx context.Context, id string, p domain.UserProfile, meta eventstore.Meta) (*domain.User, error) {
+func (us Users) Update(ctx context.Context, id string, p domain.UserProfile, meta eventstore.Meta) (*domain.User, error) {
 	if err := domain.ValidateProfile(&p); err != nil {
 		return nil, err
 	}
-	return rl.changeUser(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	return us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
 		if p == u.UserProfile {
 			return plan{}, nil
 		}
 		out := write(domain.UserRef(id), u.Version, domain.UserUpdated{Before: u.UserProfile, After: p})
-		return out, rl.claimUsername(&out, id, p.Username, u.Username)
+		return out, us.claimUsername(&out, id, p.Username, u.Username)
 	})
 }
 
 // SetPassword replaces a user's password. The sealed hash is replaced
 // first (the event says it changed); if the event cannot be written, the
 // previous hash is put back, so history and credentials never disagree.
-func (rl *Realm) SetPassword(ctx context.Context, id, pw string, meta eventstore.Meta) error {
+// Whoever signed in with the old password is signed out.
+func (us Users) SetPassword(ctx context.Context, id, pw string, meta eventstore.Meta) error {
+	rl := us.rl
 	if err := domain.ValidatePassword(pw); err != nil {
 		return err
 	}
-	if _, ok := rl.Users.Get(id); !ok {
-		return userNotFound(id)
-	}
-	previous, prevErr := rl.reg.passwords.Get(ctx, rl.Name, id)
-	if err := rl.storePassword(ctx, id, pw); err != nil {
+	if _, err := us.Get(id); err != nil {
 		return err
 	}
-	_, err := rl.changeUser(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	previous, prevErr := rl.reg.passwords.Get(ctx, rl.Name, id)
+	if err := us.storePassword(ctx, id, pw); err != nil {
+		return err
+	}
+	_, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(id), u.Version, domain.UserPasswordChanged{}), nil
 	})
 	if err != nil {
 		if prevErr != nil {
-			rl.dropPassword(ctx, id, meta)
+			us.dropPassword(ctx, id, meta)
 		} else if perr := rl.reg.passwords.Put(ctx, rl.Name, id, previous); perr != nil {
 			rl.reg.log.Error("previous password hash not restored", "realm", rl.Name, "user", id, "request_id", meta.RequestID, "err", perr)
 		}
 		return err
 	}
-	// Whoever signed in with the old password is signed out.
-	rl.EndSessions(ctx, id, "password changed", meta)
+	rl.Sessions().EndAll(ctx, id, "password changed", meta)
 	return nil
 }
 
 // SetMemberships replaces a user's memberships; tokens already issued see
 // the change at once (permissions are evaluated live).
-func (rl *Realm) SetMemberships(ctx context.Context, id string, ms []domain.Membership, meta eventstore.Meta) (*domain.User, error) {
+func (us Users) SetMemberships(ctx context.Context, id string, ms []domain.Membership, meta eventstore.Meta) (*domain.User, error) {
+	nodes := us.rl.models.Nodes
 	if ms == nil {
 		ms = []domain.Membership{}
 	}
-	if err := domain.ValidateMemberships(ms, rl.Nodes.Tree()); err != nil {
+	if err := domain.ValidateMemberships(ms, nodes.Tree()); err != nil {
 		return nil, err
 	}
-	return rl.changeUser(ctx, id, true, meta, func(u *domain.User) (plan, error) {
-		if err := domain.ValidateMemberships(ms, rl.Nodes.Tree()); err != nil {
+	return us.change(ctx, id, true, meta, func(u *domain.User) (plan, error) {
+		if err := domain.ValidateMemberships(ms, nodes.Tree()); err != nil {
 			return plan{}, err
 		}
 		if slices.Equal(ms, u.Memberships) {
@@ -184,10 +262,10 @@ func (rl *Realm) SetMemberships(ctx context.Context, id string, ms []domain.Memb
 	})
 }
 
-// SetUserEnabled disables a user (revoking every token issued for them and
+// SetEnabled disables a user (revoking every token issued for them and
 // ending their browser sessions) or enables them again.
-func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.User, error) {
-	u, err := rl.changeUser(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+func (us Users) SetEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.User, error) {
+	u, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
 		if enabled {
 			if u.Status == domain.StatusEnabled {
 				return plan{}, nil
@@ -203,15 +281,15 @@ func (rl *Realm) SetUserEnabled(ctx context.Context, id string, enabled bool, me
 		return p, nil
 	})
 	if err == nil && !enabled {
-		rl.EndSessions(ctx, id, "user disabled", meta)
+		us.rl.Sessions().EndAll(ctx, id, "user disabled", meta)
 	}
 	return u, err
 }
 
-// DeleteUser removes a user, revokes every token issued for them and ends
-// their browser sessions.
-func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta) error {
-	_, err := rl.changeUser(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+// Delete removes a user, revokes every token issued for them, removes the
+// password hash and ends their browser sessions.
+func (us Users) Delete(ctx context.Context, id string, meta eventstore.Meta) error {
+	_, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
 		ev, rule, err := domain.DecideDeleteUser(u, meta.Time)
 		if err != nil {
 			return plan{}, err
@@ -223,14 +301,14 @@ func (rl *Realm) DeleteUser(ctx context.Context, id string, meta eventstore.Meta
 	if err != nil {
 		return err
 	}
-	rl.dropPassword(ctx, id, meta)
-	rl.EndSessions(ctx, id, "user deleted", meta)
+	us.dropPassword(ctx, id, meta)
+	us.rl.Sessions().EndAll(ctx, id, "user deleted", meta)
 	return nil
 }
 
 // GrantConsent remembers what a user granted a client.
-func (rl *Realm) GrantConsent(ctx context.Context, userID, clientID string, c domain.Consent, meta eventstore.Meta) error {
-	_, err := rl.changeUser(ctx, userID, false, meta, func(u *domain.User) (plan, error) {
+func (us Users) GrantConsent(ctx context.Context, userID, clientID string, c domain.Consent, meta eventstore.Meta) error {
+	_, err := us.change(ctx, userID, false, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(userID), u.Version,
 			domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset}), nil
 	})

@@ -3,10 +3,9 @@ package realms
 import (
 	"context"
 	"crypto/subtle"
+	"errors"
 	"strings"
-	"time"
 
-	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -14,7 +13,20 @@ import (
 	"github.com/latchkeyhq/latchkey/projections"
 )
 
-// TokenSet is what a code or refresh exchange returns.
+// Grants are a realm's authorization requests in flight (sealed in the
+// browser, pending.go), the codes issued for them, and the refresh grants
+// codes are exchanged for.
+type Grants struct{ rl *Realm }
+
+// ErrFlowCompleted: the authorization request already has its code (an
+// answer to it sent twice, or sent again).
+var ErrFlowCompleted = errors.New("the authorization request already has its code")
+
+// FlowCompleted reports whether the authorization request flowID already
+// has its code.
+func (gs Grants) FlowCompleted(flowID string) bool { return gs.rl.models.Authz.FlowCompleted(flowID) }
+
+// TokenSet is what a token request returns.
 type TokenSet struct {
 	Access    IssuedToken
 	Refresh   string // empty when the client has refresh tokens off
@@ -52,8 +64,9 @@ var flowCodes = uuid.MustParse("6f1c2f0e-5a8b-4d3e-9c47-2b1d8e0a7f13")
 // returns it. Only its hash enters the history. The code of a request
 // (its FlowID) has an id derived from the flow, appended as a new
 // aggregate: of simultaneous answers to one request, exactly one gets a
-// code and the others eventstore.ErrConflict.
-func (rl *Realm) IssueCode(ctx context.Context, c domain.CodeIssued, meta eventstore.Meta) (string, error) {
+// code and the others ErrFlowCompleted.
+func (gs Grants) IssueCode(ctx context.Context, c domain.CodeIssued, meta eventstore.Meta) (string, error) {
+	rl := gs.rl
 	id, code, err := newCredential()
 	if err != nil {
 		return "", err
@@ -65,7 +78,7 @@ func (rl *Realm) IssueCode(ctx context.Context, c domain.CodeIssued, meta events
 	}
 	c.CodeHash = domain.HashSecret(code)
 	c.ExpiresAt = meta.Time.Unix() + domain.CodeLifetime
-	err = rl.execute(ctx, meta, command{lostRace: eventstore.ErrConflict, decide: func() (plan, error) {
+	err = rl.execute(ctx, meta, command{lostRace: ErrFlowCompleted, decide: func() (plan, error) {
 		return write(domain.CodeRef(id), 0, c), nil
 	}})
 	if err != nil {
@@ -76,26 +89,27 @@ func (rl *Realm) IssueCode(ctx context.Context, c domain.CodeIssued, meta events
 
 // findCode looks a code up, catching up once with the stream if this
 // replica has not seen it yet (it may come from another replica).
-func (rl *Realm) findCode(ctx context.Context, id string) (*domain.Code, bool) {
-	if c, ok := rl.Authz.Code(id); ok {
+func (gs Grants) findCode(ctx context.Context, id string) (*domain.Code, bool) {
+	if c, ok := gs.rl.models.Authz.Code(id); ok {
 		return c, true
 	}
-	if rl.catchUp(ctx) != nil {
+	if gs.rl.catchUp(ctx) != nil {
 		return nil, false
 	}
-	return rl.Authz.Code(id)
+	return gs.rl.models.Authz.Code(id)
 }
 
 // RedeemCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636).
 // A code works once: a second redemption is invalid_grant and revokes
 // every token issued from the code.
-func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
+func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
+	rl := gs.rl
 	now := meta.Time
 	id, ok := splitCredential(code)
 	if !ok {
 		return TokenSet{}, invalidGrant("unknown authorization code")
 	}
-	c, found := rl.findCode(ctx, id)
+	c, found := gs.findCode(ctx, id)
 	if !found || !hashesMatch(c.CodeHash, domain.HashSecret(code)) || now.Unix() >= c.ExpiresAt {
 		return TokenSet{}, invalidGrant("unknown or expired authorization code")
 	}
@@ -106,7 +120,7 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		return TokenSet{}, invalidGrant("the client's tokens were revoked after this code was issued")
 	}
 	if c.Redeemed {
-		rl.revokeAfterReuse(ctx, c.GrantID, "authorization code reused", meta)
+		gs.revokeAfterReuse(ctx, c.GrantID, "authorization code reused", meta)
 		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked")
 	}
 	switch {
@@ -117,7 +131,7 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	case c.Challenge == "" && verifier != "":
 		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge")
 	}
-	user, ok := rl.Users.Get(c.UserID)
+	user, ok := rl.models.Users.Get(c.UserID)
 	if !ok || !user.Active() || c.Version < user.CutoffSeq {
 		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
@@ -145,7 +159,7 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	if err != nil {
 		return TokenSet{}, err
 	}
-	set, err := rl.issueForGrant(ctx, client, user, grantID, scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
+	set, err := gs.issue(ctx, client, user, grantID, scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
 	set.Refresh = refresh
 	return set, err
 }
@@ -153,7 +167,8 @@ func (rl *Realm) RedeemCode(ctx context.Context, client *domain.Client, code, re
 // Refresh exchanges a refresh token (RFC 6749 §6), rotating it: the
 // presented token is invalid from now on. Presenting a rotated-out token
 // again revokes the whole family.
-func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, error) {
+func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, error) {
+	rl := gs.rl
 	if !client.Allows(domain.GrantRefreshToken) {
 		return TokenSet{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}
 	}
@@ -161,13 +176,13 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	if !ok {
 		return TokenSet{}, invalidGrant("unknown refresh token")
 	}
-	g, _ := rl.Authz.Grant(grantID)
+	g, _ := rl.models.Authz.Grant(grantID)
 	if g == nil && rl.catchUp(ctx) == nil {
-		g, _ = rl.Authz.Grant(grantID)
+		g, _ = rl.models.Authz.Grant(grantID)
 	}
 	cutoffSeq := client.CutoffSeq
 	if g != nil {
-		if u, ok := rl.Users.Get(g.UserID); ok {
+		if u, ok := rl.models.Users.Get(g.UserID); ok {
 			cutoffSeq = max(cutoffSeq, u.CutoffSeq)
 		}
 	}
@@ -175,7 +190,7 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	case domain.RefreshRejected:
 		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token")
 	case domain.RefreshReuse:
-		rl.revokeAfterReuse(ctx, g.GrantID, "refresh token reused", meta)
+		gs.revokeAfterReuse(ctx, g.GrantID, "refresh token reused", meta)
 		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked")
 	case domain.RefreshRaced:
 		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request")
@@ -187,7 +202,7 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	if oerr != nil {
 		return TokenSet{}, oerr
 	}
-	user, ok := rl.Users.Get(g.UserID)
+	user, ok := rl.models.Users.Get(g.UserID)
 	if !ok || !user.Active() {
 		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
@@ -205,15 +220,16 @@ func (rl *Realm) Refresh(ctx context.Context, client *domain.Client, token, scop
 	if err != nil {
 		return TokenSet{}, err
 	}
-	set, err := rl.issueForGrant(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
+	set, err := gs.issue(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
 	set.Refresh = refresh
 	return set, err
 }
 
-// issueForGrant issues the access token (and ID token for openid) of a
-// grant; user-delegated tokens carry the user as subject.
-func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
+// issue issues the access token (and ID token for openid) of a grant;
+// user-delegated tokens carry the user as subject.
+func (gs Grants) issue(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
 	nonce, sid string, authTime int64, grantType string, meta eventstore.Meta) (TokenSet, error) {
+	rl := gs.rl
 	now, err := holdPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), meta.Time)
 	if err != nil {
 		return TokenSet{}, err
@@ -223,27 +239,27 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 	// The teams chosen at consent, less those the user or the client can
 	// no longer reach: a refresh after a membership change must not put a
 	// lost team back into a token read without asking.
-	live := domain.EffectiveAccess(user, client, teams, rl.Nodes.Tree())
-	access, err := rl.IssueAccessToken(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
+	live := domain.EffectiveAccess(user, client, teams, rl.models.Nodes.Tree())
+	access, err := rl.Tokens().issue(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
 		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
 		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
 	}, meta)
 	if err != nil {
 		return TokenSet{}, err
 	}
-	if g, ok := rl.Authz.Grant(grantID); ok && g.Revoked {
+	if g, ok := rl.models.Authz.Grant(grantID); ok && g.Revoked {
 		// The grant was revoked while this token was being issued (a reuse
 		// detected by a concurrent request): the token must not escape the
 		// revocation. The answer still goes out, as with any token revoked
 		// right after it was issued.
 		info := projections.TokenInfo{JTI: access.Claims.ID, ClientID: client.ID, Expires: access.Claims.ExpiresAt.Unix()}
-		if err := rl.RevokeToken(ctx, info, "", "grant revoked", meta); err != nil {
+		if err := rl.Tokens().revoke(ctx, info, "", "grant revoked", meta); err != nil {
 			return TokenSet{}, err
 		}
 	}
 	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
 	if domain.HasScope(scope, domain.ScopeOpenID) {
-		set.IDToken, err = rl.MintIDToken(ctx, client, user, IDTokenContext{
+		set.IDToken, err = rl.Tokens().mintID(ctx, client, user, IDTokenContext{
 			Nonce: nonce, AuthTime: authTime, SessionID: sid, AccessToken: access.Token, Scope: scope,
 		}, now)
 	}
@@ -257,13 +273,14 @@ func (rl *Realm) issueForGrant(ctx context.Context, client *domain.Client, user 
 // the grant revoked when they decide again, write nothing. A grant that
 // keeps changing (refreshed meanwhile) is revoked at any version on the
 // last attempt: a duplicate revocation is harmless, a missing one is not.
-func (rl *Realm) RevokeGrant(ctx context.Context, grantID, reason string, meta eventstore.Meta) error {
-	return rl.execute(ctx, meta, command{unconditionalLast: true, decide: func() (plan, error) {
-		g, ok := rl.Authz.Grant(grantID)
+func (gs Grants) Revoke(ctx context.Context, grantID, reason string, meta eventstore.Meta) error {
+	authz := gs.rl.models.Authz
+	return gs.rl.execute(ctx, meta, command{unconditionalLast: true, decide: func() (plan, error) {
+		g, ok := authz.Grant(grantID)
 		if !ok || g.Revoked {
 			return plan{}, nil
 		}
-		jtis := rl.Authz.GrantTokens(grantID, meta.Time.Unix())
+		jtis := authz.GrantTokens(grantID, meta.Time.Unix())
 		p := write(domain.GrantRef(grantID), g.Version, domain.GrantRevoked{Reason: reason, JTIs: jtis})
 		for _, jti := range jtis {
 			p.revoke(domain.RevocationRule{JTI: jti, ForgetAfter: meta.Time.Unix() + domain.MaxAccessTokenLifetime})
@@ -275,8 +292,9 @@ func (rl *Realm) RevokeGrant(ctx context.Context, grantID, reason string, meta e
 // revokeAfterReuse revokes the grant of a credential presented again. The
 // request is refused whatever happens here; a revocation that could not be
 // written is logged, with the request's id.
-func (rl *Realm) revokeAfterReuse(ctx context.Context, grantID, reason string, meta eventstore.Meta) {
-	if err := rl.RevokeGrant(ctx, grantID, reason, meta); err != nil {
+func (gs Grants) revokeAfterReuse(ctx context.Context, grantID, reason string, meta eventstore.Meta) {
+	rl := gs.rl
+	if err := gs.Revoke(ctx, grantID, reason, meta); err != nil {
 		rl.reg.log.Error("revoking a grant after a reused credential failed", "realm", rl.Name, "grant", grantID,
 			"request_id", meta.RequestID, "err", err)
 	}
@@ -290,64 +308,15 @@ func mustSecret() string {
 	return s
 }
 
-// IDTokenContext is what an ID token says about the sign-in.
-type IDTokenContext struct {
-	Nonce, SessionID, AccessToken, Scope string
-	AuthTime                             int64
-}
-
-// IDClaims are an OpenID Connect ID token's claims.
-type IDClaims struct {
-	jwt.RegisteredClaims
-	AuthTime          int64  `json:"auth_time,omitempty"`
-	Nonce             string `json:"nonce,omitempty"`
-	AtHash            string `json:"at_hash,omitempty"`
-	SessionID         string `json:"sid,omitempty"`
-	AuthorizedParty   string `json:"azp"`
-	Email             string `json:"email,omitempty"`
-	Name              string `json:"name,omitempty"`
-	PreferredUsername string `json:"preferred_username,omitempty"`
-}
-
-// MintIDToken signs an ID token with the client's algorithm (RS256 by
-// default, or ES256).
-func (rl *Realm) MintIDToken(ctx context.Context, client *domain.Client, user *domain.User, ic IDTokenContext, now time.Time) (string, error) {
-	kid, signer, err := rl.Signer(ctx, client.IDTokenAlg)
-	if err != nil {
-		return "", err
-	}
-	claims := IDClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: rl.Issuer, Subject: user.ID, Audience: jwt.ClaimStrings{client.ID},
-			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(client.AccessTokenLifetime) * time.Second)),
-		},
-		AuthTime: ic.AuthTime, Nonce: ic.Nonce, AtHash: domain.AtHash(ic.AccessToken),
-		SessionID: ic.SessionID, AuthorizedParty: client.ID,
-	}
-	if domain.HasScope(ic.Scope, domain.ScopeEmail) {
-		claims.Email = user.Email
-	}
-	if domain.HasScope(ic.Scope, domain.ScopeProfile) {
-		claims.Name, claims.PreferredUsername = user.DisplayName, user.Username
-	}
-	method := jwt.SigningMethod(jwt.SigningMethodRS256)
-	if client.IDTokenAlg == domain.AlgES256 {
-		method = jwt.SigningMethodES256
-	}
-	tok := jwt.NewWithClaims(method, claims)
-	tok.Header["kid"] = kid
-	return tok.SignedString(signer)
-}
-
-// RefreshGrant finds the grant a refresh token (current, or rotated out)
+// byRefreshToken finds the grant a refresh token (current, or rotated out)
 // belongs to: revoking a refresh token revokes its grant. The caller checks
 // whose grant it is.
-func (rl *Realm) RefreshGrant(token string) (*domain.Grant, bool) {
+func (gs Grants) byRefreshToken(token string) (*domain.Grant, bool) {
 	grantID, ok := splitCredential(token)
 	if !ok {
 		return nil, false
 	}
-	g, ok := rl.Authz.Grant(grantID)
+	g, ok := gs.rl.models.Authz.Grant(grantID)
 	if !ok {
 		return nil, false
 	}
