@@ -36,7 +36,7 @@ func readClientAuth(authorization string, f form, publicAllowed bool) (realms.Cl
 		if formID, ok := f["client_id"]; ok && formID != id {
 			return realms.ClientAuth{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "client_id does not match the Basic credentials"}
 		}
-		return realms.ClientAuth{Method: domain.AuthSecretBasic, ClientID: id, Secret: secret}, nil
+		return realms.ClientAuth{Method: domain.AuthSecretBasic, ClientID: id, Secret: secret, PublicAllowed: publicAllowed}, nil
 	}
 	if authorization != "" {
 		return realms.ClientAuth{}, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "unsupported Authorization scheme; use Basic"}
