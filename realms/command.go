@@ -18,7 +18,7 @@ import (
 //	→ wait until this process's read models have applied the write.
 //
 // The caller then reads the new state from the read models. Token issuance
-// (IssueAccessToken) is the one write outside it: group-committed, never
+// (Tokens.issue) is the one write outside it: group-committed, never
 // waiting for the read models.
 
 // plan is what a decision writes: events of one or more aggregates, each at
