@@ -30,9 +30,9 @@ type keyView struct {
 func viewRealm(rl *realms.Realm, withKeys bool) realmView {
 	v := realmView{Name: rl.Name, Issuer: rl.Issuer}
 	if withKeys {
-		settings := rl.State().Settings
+		settings := rl.Settings()
 		v.Settings = &settings
-		for _, k := range rl.State().Keys {
+		for _, k := range rl.Keys().List() {
 			v.Keys = append(v.Keys, keyView{Kid: k.Kid, Alg: k.Alg, Active: k.Active, VerifyUntil: k.VerifyUntil})
 		}
 	}
@@ -43,17 +43,17 @@ func viewRealm(rl *realms.Realm, withKeys bool) realmView {
 func (a *api) createRealm(c echo.Context) error {
 	p := callerOf(c)
 	if p.Realm != domain.MasterRealm {
-		return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "only realm master may create realms")
+		return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "only realm master may create realms")
 	}
 	var body struct {
 		Name string `json:"name"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
 	rl, err := a.reg.Create(c.Request().Context(), body.Name, p.meta(c, a))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name)
 	return c.JSON(http.StatusCreated, viewRealm(rl, true))
@@ -73,7 +73,7 @@ func (a *api) listRealms(c echo.Context) error {
 
 func (a *api) getRealm(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
@@ -84,15 +84,15 @@ func (a *api) getRealm(c echo.Context) error {
 // server's default.
 func (a *api) updateSettings(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var s domain.RealmSettings
-	if ok, err := bindJSON(c, &s); !ok {
+	if err := bindJSON(c, &s); err != nil {
 		return err
 	}
 	if err := rl.UpdateSettings(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
 }
@@ -100,11 +100,11 @@ func (a *api) updateSettings(c echo.Context) error {
 // rotateKeys is POST /admin/realms/{realm}/keys/rotate.
 func (a *api) rotateKeys(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	if err := rl.RotateKeys(c.Request().Context(), callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+	if err := rl.Keys().Rotate(c.Request().Context(), callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
 }
@@ -116,10 +116,10 @@ func strictQuery(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		q, err := url.ParseQuery(c.Request().URL.RawQuery)
 		if err != nil {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "the query string is malformed")
+			return badRequest("the query string is malformed")
 		}
 		if _, repeated := singleValues(q); repeated != "" {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "parameter "+repeated+" is repeated")
+			return badRequest("parameter " + repeated + " is repeated")
 		}
 		return next(c)
 	}
@@ -130,6 +130,16 @@ const (
 	defaultPageSize = 100
 	maxPageSize     = 1000
 )
+
+// pageLimit reads a list's ?limit=: 1 to maxPageSize, defaultPageSize when
+// absent.
+func pageLimit(c echo.Context) (int, error) {
+	n, ok := pageSize(c, defaultPageSize, maxPageSize)
+	if !ok {
+		return 0, badRequest("limit must be 1 to " + strconv.Itoa(maxPageSize))
+	}
+	return n, nil
+}
 
 // pageSize reads ?limit=, refusing anything but 1..max.
 func pageSize(c echo.Context, def, most int) (int, bool) {
@@ -174,22 +184,22 @@ func viewEvent(env eventstore.Envelope) eventView {
 // realm's stream in order, paged by sequence.
 func (a *api) listEvents(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var after uint64
 	if s := c.QueryParam("after_seq"); s != "" {
 		if after, err = strconv.ParseUint(s, 10, 64); err != nil {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "after_seq must be a non-negative integer")
+			return badRequest("after_seq must be a non-negative integer")
 		}
 	}
 	limit, ok := pageSize(c, defaultPageSize, eventstore.MaxPage)
 	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(eventstore.MaxPage))
+		return badRequest("limit must be 1 to " + strconv.Itoa(eventstore.MaxPage))
 	}
-	envs, err := rl.Events(c.Request().Context(), after, limit)
+	envs, err := rl.History().Events(c.Request().Context(), after, limit)
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	out := struct {
 		Events       []eventView `json:"events"`

@@ -53,21 +53,21 @@ func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusUnauthorized, "", "a bearer token with scope management is required")
+			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusUnauthorized, "", "a bearer token with scope management is required")
 		}
 		p, scope, ok := a.verifyAdminToken(c, strings.TrimSpace(raw))
 		if !ok {
-			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
+			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
 		}
 		if !domain.HasScope(scope, domain.ScopeManagement) {
-			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
+			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
 		}
 		if !p.realmWide {
-			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope,
+			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope,
 				"the admin API takes tokens of realm-wide service clients, not of node-owned or user-delegated ones")
 		}
 		if realm := c.Param("realm"); realm != "" && !p.may(realm) {
-			return bearerChallenge(c, adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "this token cannot administer realm "+realm)
+			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "this token cannot administer realm "+realm)
 		}
 		c.Set(principalKey, p)
 		return next(c)
@@ -88,12 +88,12 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if err != nil {
 		return principal{}, "", false
 	}
-	info, found := rl.Introspect(c.Request().Context(), raw, a.now())
+	info, found := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
 	if !found || info.Status != domain.StatusActive {
 		return principal{}, "", false
 	}
-	cl, ok := rl.Clients.Get(info.ClientID)
-	if !ok {
+	cl, err := rl.Clients().Get(info.ClientID)
+	if err != nil {
 		return principal{}, "", false
 	}
 	realmWide := cl.Kind == domain.KindService && !cl.NodeBound() && info.Subject == cl.ID

@@ -85,24 +85,24 @@ func wantsNDJSON(c echo.Context) bool {
 func (a *api) listAudit(c echo.Context) error {
 	ctx := c.Request().Context()
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	f, bad := parseAuditFilter(c)
 	if bad != "" {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, bad)
+		return badRequest(bad)
 	}
 	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
 	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+		return badRequest("limit must be 1 to " + strconv.Itoa(maxPageSize))
 	}
 	var from projections.AuditPos
 	if s := c.QueryParam("cursor"); s != "" {
 		if from, ok = projections.ParseAuditCursor(s); !ok {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "cursor is not one this API returned")
+			return badRequest("cursor is not one this API returned")
 		}
-	} else if from, err = rl.AuditTop(ctx, f); err != nil {
-		return domainError(c, a.log, err)
+	} else if from, err = rl.History().AuditTop(ctx, f); err != nil {
+		return err
 	}
 	if wantsNDJSON(c) {
 		return a.streamAuditNDJSON(c, rl, f, from)
@@ -110,7 +110,7 @@ func (a *api) listAudit(c echo.Context) error {
 
 	entries := make([]projections.AuditEntry, 0, min(limit, 64))
 	var last projections.AuditPos
-	end, more, err := rl.ScanAudit(ctx, f, from, auditPageBudget, func(e projections.AuditEntry, at projections.AuditPos) bool {
+	end, more, err := rl.History().ScanAudit(ctx, f, from, auditPageBudget, func(e projections.AuditEntry, at projections.AuditPos) bool {
 		if len(entries) == limit {
 			return false // one more exists: the page ends before it
 		}
@@ -119,7 +119,7 @@ func (a *api) listAudit(c echo.Context) error {
 		return true
 	}, nil)
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	out := struct {
 		Entries    []projections.AuditEntry `json:"entries"`
@@ -149,7 +149,7 @@ func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *projections
 	extendDeadlines(rc)
 	enc := json.NewEncoder(res)
 	var werr error
-	_, _, err := rl.ScanAudit(c.Request().Context(), f, from, 0, func(e projections.AuditEntry, _ projections.AuditPos) bool {
+	_, _, err := rl.History().ScanAudit(c.Request().Context(), f, from, 0, func(e projections.AuditEntry, _ projections.AuditPos) bool {
 		werr = enc.Encode(e)
 		return werr == nil
 	}, func() error { defer extendDeadlines(rc); return rc.Flush() })
@@ -206,16 +206,16 @@ type auditBatch struct {
 // every heartbeat), or when the server shuts down.
 func (a *api) streamAudit(c echo.Context) error {
 	if !a.ready() {
-		return writeError(c, http.StatusServiceUnavailable, errServer, "the server is not ready")
+		return &statusError{status: http.StatusServiceUnavailable, code: errServer, desc: "the server is not ready"}
 	}
 	req := c.Request()
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	f, bad := parseAuditFilter(c)
 	if bad != "" {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, bad)
+		return badRequest(bad)
 	}
 	// Entries from here on: message Seq from index Idx, then every later
 	// one; with no id, from the next message stored.
@@ -227,7 +227,7 @@ func (a *api) streamAudit(c echo.Context) error {
 	if lastID != "" {
 		p, ok := parseEventID(strings.TrimSpace(lastID))
 		if !ok {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "Last-Event-ID must be an id this stream sent")
+			return badRequest("Last-Event-ID must be an id this stream sent")
 		}
 		from = p
 	}
@@ -235,14 +235,14 @@ func (a *api) streamAudit(c echo.Context) error {
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
 	batches := make(chan auditBatch, 64)
-	tail, err := rl.TailAudit(ctx, from.Seq, func(seq uint64, envs []eventstore.Envelope) {
+	tail, err := rl.History().TailAudit(ctx, from.Seq, func(seq uint64, envs []eventstore.Envelope) {
 		select {
 		case batches <- auditBatch{seq, envs}:
 		case <-ctx.Done():
 		}
 	})
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	defer func() {
 		cancel() // unblocks a delivery in progress before the tail stops

@@ -25,14 +25,13 @@ import (
 // one repeated) get an error page; every other error goes back to the
 // redirect URI with error, state and iss (RFC 9207).
 func (a *api) authorize(c echo.Context) error {
-	realmName := c.Param("realm")
-	rl, err := a.reg.Get(c.Request().Context(), realmName)
+	rl, err := a.pageRealm(c)
 	if err != nil {
-		return errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
+		return err
 	}
-	params, problem := authParams(c)
-	if problem != "" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, problem)
+	params, err := authParams(c, rl.Name)
+	if err != nil {
+		return err
 	}
 	if c.Request().Method == http.MethodPost {
 		// The same request as a GET: browsers do not send SameSite=Lax
@@ -45,7 +44,7 @@ func (a *api) authorize(c echo.Context) error {
 	}
 	for _, k := range []string{"client_id", "redirect_uri"} {
 		if len(params[k]) > 1 {
-			return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+k+".")
+			return errorPage(http.StatusBadRequest, rl.Name, "The request repeats "+k+".")
 		}
 	}
 	q, repeated := singleValues(params)
@@ -55,9 +54,9 @@ func (a *api) authorize(c echo.Context) error {
 		LoginHint: params.Get("login_hint"), CodeChallenge: params.Get("code_challenge"),
 		CodeChallengeMethod: params.Get("code_challenge_method"), MaxAge: -1,
 	}
-	client, _ := rl.Clients.Get(req.ClientID)
+	client, _ := rl.Clients().Get(req.ClientID)
 	if problem := domain.CheckAuthTarget(client, req.RedirectURI); problem != "" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application's sign-in request is invalid: "+problem+".")
+		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is invalid: "+problem+".")
 	}
 	back := func(e *domain.OAuthError) error {
 		return redirectTo(c, http.StatusFound, req.RedirectURI, url.Values{
@@ -102,7 +101,7 @@ func (a *api) authorize(c echo.Context) error {
 		a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
 	}
 	now := a.now().Unix()
-	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), now)
+	session, user, signedIn := rl.Sessions().Lookup(cookieValue(c, sessionCookie), now)
 	// max_age=0 is prompt=login (OIDC Core §3.1.2.1): within the same
 	// second as the sign-in, elapsed time alone would not ask again.
 	tooOld := signedIn && (req.MaxAge == 0 || req.MaxAge > 0 && now-sessionAuthTime(session) > req.MaxAge)
@@ -110,9 +109,9 @@ func (a *api) authorize(c echo.Context) error {
 	if tooOld || slices.Contains(prompts, "login") {
 		pending.SignInAfterMs = a.now().UnixMilli()
 	}
-	sealed, err := rl.SealPending(pending, a.now())
+	sealed, err := rl.Grants().SealPending(pending, a.now())
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	if !signedIn || pending.SignInAfterMs > 0 {
 		if slices.Contains(prompts, "none") {
@@ -126,25 +125,31 @@ func (a *api) authorize(c echo.Context) error {
 	return a.consentStep(c, rl, client, user, session, pending, http.StatusFound)
 }
 
-// authParams reads an authorization request: the query of a GET, the form
-// body of a POST. It returns a problem to show when the request cannot be
-// read; half a request is never used.
-func authParams(c echo.Context) (url.Values, string) {
+// authParams reads an authorization request of realm: the query of a GET,
+// the form body of a POST. A request that cannot be read is the error page
+// (400); half a request is never used.
+func authParams(c echo.Context, realm string) (url.Values, error) {
+	problem := ""
+	var params url.Values
+	var err error
 	if c.Request().Method != http.MethodPost {
-		params, err := url.ParseQuery(c.Request().URL.RawQuery)
-		if err != nil {
-			return nil, "The request could not be read: its query string is malformed."
+		if params, err = url.ParseQuery(c.Request().URL.RawQuery); err != nil {
+			problem = "The request could not be read: its query string is malformed."
 		}
-		return params, ""
+	} else {
+		params, err = readFormBody(c)
+		var oerr *domain.OAuthError
+		switch {
+		case errors.Is(err, errBodyTooLarge):
+			problem = "The request is too large."
+		case errors.As(err, &oerr):
+			problem = "The request could not be read: " + oerr.Description + "."
+		}
 	}
-	params, oerr, err := readFormBody(c)
-	switch {
-	case errors.Is(err, errBodyTooLarge):
-		return nil, "The request is too large."
-	case oerr != nil:
-		return nil, "The request could not be read: " + oerr.Description + "."
+	if problem != "" {
+		return nil, errorPage(http.StatusBadRequest, realm, problem)
 	}
-	return params, ""
+	return params, nil
 }
 
 // sessionAuthTime is when the user signed in for this session.

@@ -164,38 +164,38 @@ func seacatRoles(fields map[string]json.RawMessage) error {
 }
 
 // bindClientBody reads a client JSON body into a field map.
-func bindClientBody(c echo.Context) (map[string]json.RawMessage, bool, error) {
+func bindClientBody(c echo.Context) (map[string]json.RawMessage, error) {
 	fields := map[string]json.RawMessage{}
-	if ok, err := bindJSONAs(c, &fields, echo.MIMEApplicationJSON, "application/merge-patch+json"); !ok {
-		return nil, false, err
+	if err := bindJSONAs(c, &fields, echo.MIMEApplicationJSON, "application/merge-patch+json"); err != nil {
+		return nil, err
 	}
-	return fields, true, nil
+	return fields, nil
 }
 
 // createClient is POST /admin/realms/{realm}/clients: the response is the
 // only time the secret is shown.
 func (a *api) createClient(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	fields, ok, err := bindClientBody(c)
-	if !ok {
+	fields, err := bindClientBody(c)
+	if err != nil {
 		return err
 	}
 	req, err := parseClientBody(fields, "")
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	meta := callerOf(c).meta(c, a)
-	created, err := rl.CreateClient(c.Request().Context(), "", req.settings, req.confirmHighRisk, meta)
+	created, err := rl.Clients().Create(c.Request().Context(), "", req.settings, req.confirmHighRisk, meta)
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	cl := created.Client
 	if req.status == domain.StatusDisabled {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, 0, false, meta); err != nil {
-			return domainError(c, a.log, err)
+		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), cl.ID, realms.Condition{}, false, meta); err != nil {
+			return err
 		}
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+cl.ID)
@@ -204,35 +204,35 @@ func (a *api) createClient(c echo.Context) error {
 
 // updateClient is PUT (full replacement; absent settings take their
 // defaults) and PATCH (JSON merge patch, RFC 7396) of a client. A stale
-// If-Match is 409.
+// If-Match is 412; a stale version in the body 409.
 func (a *api) updateClient(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	id := c.Param("id")
-	ifMatch, ok := ifMatchOf(c)
-	if !ok {
-		return badIfMatch(c)
+	cond, err := ifMatchOf(c)
+	if err != nil {
+		return err
 	}
-	patch, ok, err := bindClientBody(c)
-	if !ok {
+	patch, err := bindClientBody(c)
+	if err != nil {
 		return err
 	}
 	if err := seacatAliases(patch); err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	// A view sent back carries the version it was read at: a condition
 	// like If-Match, so an edit of a stale view cannot undo another's.
 	if raw, sent := patch["version"]; sent && string(raw) != "null" {
 		var v uint64
 		if decodeStrict(raw, &v) != nil || v == 0 {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "version must be the client's version, a positive integer")
+			return badRequest("version must be the client's version, a positive integer")
 		}
-		if ifMatch != 0 && ifMatch != v {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "If-Match and version name different versions")
+		if cond.IfMatch != 0 && cond.IfMatch != v {
+			return badRequest("If-Match and version name different versions")
 		}
-		ifMatch = v
+		cond.Version = v
 	}
 	var status string
 	change := func(current domain.ClientSettings) (domain.ClientSettings, error) {
@@ -246,13 +246,13 @@ func (a *api) updateClient(c echo.Context) error {
 	}
 	confirm := bytes.Contains(patch["confirm_high_risk"], []byte("true"))
 	meta := callerOf(c).meta(c, a)
-	cl, warnings, err := rl.UpdateClient(c.Request().Context(), id, ifMatch, confirm, meta, change)
+	cl, warnings, err := rl.Clients().Update(c.Request().Context(), id, cond, confirm, meta, change)
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	if status != "" && status != cl.Status {
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), id, 0, status == domain.StatusEnabled, meta); err != nil {
-			return domainError(c, a.log, err)
+		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), id, realms.Condition{}, status == domain.StatusEnabled, meta); err != nil {
+			return err
 		}
 	}
 	return a.writeClient(c, http.StatusOK, cl, "", warnings)
@@ -300,17 +300,16 @@ func clone(m map[string]json.RawMessage) map[string]json.RawMessage {
 // ifMatchOf reads the If-Match header: `"42"` (or W/"42"); empty means no
 // precondition, and so does "*" (RFC 9110 §13.1.1: any current
 // representation, and a change only ever applies to a client that exists).
-func ifMatchOf(c echo.Context) (uint64, bool) {
+func ifMatchOf(c echo.Context) (realms.Condition, error) {
 	h := strings.TrimSpace(c.Request().Header.Get("If-Match"))
 	if h == "" || h == "*" {
-		return 0, true
+		return realms.Condition{}, nil
 	}
 	v, err := strconv.ParseUint(strings.Trim(strings.TrimPrefix(h, "W/"), `"`), 10, 64)
-	return v, err == nil && v > 0
-}
-
-func badIfMatch(c echo.Context) error {
-	return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, `If-Match must be a version ETag, like "42"`)
+	if err != nil || v == 0 {
+		return realms.Condition{}, badRequest(`If-Match must be a version ETag, like "42"`)
+	}
+	return realms.Condition{IfMatch: v}, nil
 }
 
 // listClients is GET /admin/realms/{realm}/clients with filters
@@ -318,12 +317,12 @@ func badIfMatch(c echo.Context) error {
 // counts.
 func (a *api) listClients(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
-	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
 	}
 	f := projections.ClientFilter{
 		TeamRestriction: c.QueryParam("team_restriction"), Scope: c.QueryParam("scope"),
@@ -331,14 +330,14 @@ func (a *api) listClients(c echo.Context) error {
 	}
 	// A misspelt filter value is an error, not an empty (or full) list.
 	if !slices.Contains([]string{"", domain.StatusEnabled, domain.StatusDisabled}, f.Status) {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "status must be enabled or disabled")
+		return badRequest("status must be enabled or disabled")
 	}
 	if !slices.Contains([]string{"", domain.KindService, domain.KindUserApp}, f.Kind) {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "kind must be service or user_app")
+		return badRequest("kind must be service or user_app")
 	}
-	page, ok := rl.Clients.Page(f, c.QueryParam("cursor"), limit)
+	page, ok := rl.Clients().Page(f, c.QueryParam("cursor"), limit)
 	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "cursor names no client of this realm")
+		return badRequest("cursor names no client of this realm")
 	}
 	now := a.now().Unix()
 	out := struct {
@@ -360,19 +359,16 @@ func (a *api) listClients(c echo.Context) error {
 // clientOf loads the realm and client a path names.
 func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return nil, nil, err
 	}
-	cl, ok := rl.Clients.Get(c.Param("id"))
-	if !ok {
-		return nil, nil, writeError(c, http.StatusNotFound, errNotFound, "client "+c.Param("id")+" does not exist")
-	}
-	return rl, cl, nil
+	cl, err := rl.Clients().Get(c.Param("id"))
+	return rl, cl, err
 }
 
 func (a *api) getClient(c echo.Context) error {
 	_, cl, err := a.clientOf(c)
-	if cl == nil {
+	if err != nil {
 		return err
 	}
 	return a.writeClient(c, http.StatusOK, cl, "", nil)
@@ -382,26 +378,28 @@ func (a *api) getClient(c echo.Context) error {
 // {"previous_secret_expires_in": seconds}: the new secret is shown once.
 func (a *api) rotateSecret(c echo.Context) error {
 	rl, cl, err := a.clientOf(c)
-	if cl == nil {
+	if err != nil {
 		return err
 	}
-	ifMatch, ok := ifMatchOf(c)
-	if !ok {
-		return badIfMatch(c)
+	cond, err := ifMatchOf(c)
+	if err != nil {
+		return err
 	}
 	var body struct {
 		PreviousSecretExpiresIn int64 `json:"previous_secret_expires_in"`
 	}
 	if c.Request().ContentLength != 0 {
-		if ok, err := bindJSON(c, &body); !ok {
+		if err := bindJSON(c, &body); err != nil {
 			return err
 		}
 	}
-	secret, err := rl.RotateSecret(c.Request().Context(), cl.ID, ifMatch, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
+	secret, err := rl.Clients().RotateSecret(c.Request().Context(), cl.ID, cond, body.PreviousSecretExpiresIn, callerOf(c).meta(c, a))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
-	cl, _ = rl.Clients.Get(cl.ID)
+	if cl, err = rl.Clients().Get(cl.ID); err != nil {
+		return err
+	}
 	return a.writeClient(c, http.StatusOK, cl, secret, nil)
 }
 
@@ -409,15 +407,15 @@ func (a *api) rotateSecret(c echo.Context) error {
 func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rl, cl, err := a.clientOf(c)
-		if cl == nil {
+		if err != nil {
 			return err
 		}
-		ifMatch, ok := ifMatchOf(c)
-		if !ok {
-			return badIfMatch(c)
+		cond, err := ifMatchOf(c)
+		if err != nil {
+			return err
 		}
-		if cl, err = rl.SetClientEnabled(c.Request().Context(), cl.ID, ifMatch, enabled, callerOf(c).meta(c, a)); err != nil {
-			return domainError(c, a.log, err)
+		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), cl.ID, cond, enabled, callerOf(c).meta(c, a)); err != nil {
+			return err
 		}
 		return a.writeClient(c, http.StatusOK, cl, "", nil)
 	}
@@ -426,44 +424,39 @@ func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 // deleteClient is DELETE .../clients/{id}: permanent, revokes its tokens.
 func (a *api) deleteClient(c echo.Context) error {
 	rl, cl, err := a.clientOf(c)
-	if cl == nil {
+	if err != nil {
 		return err
 	}
-	ifMatch, ok := ifMatchOf(c)
-	if !ok {
-		return badIfMatch(c)
+	cond, err := ifMatchOf(c)
+	if err != nil {
+		return err
 	}
-	if _, _, err := rl.DeleteClients(c.Request().Context(), []string{cl.ID}, ifMatch, callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+	if _, err := rl.Clients().Delete(c.Request().Context(), []string{cl.ID}, cond, callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
 
 // bulkDeleteClients is POST .../clients/bulk-delete {"ids": [...]}: up to
-// 500, all or none; missing ids are named and nothing is deleted.
+// 500, all or none; missing ids are named (missing_ids) and nothing is
+// deleted.
 func (a *api) bulkDeleteClients(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		IDs []string `json:"ids"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
 	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
+		return badRequest(fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
 	}
-	deleted, missing, err := rl.DeleteClients(c.Request().Context(), body.IDs, 0, callerOf(c).meta(c, a))
-	if len(missing) > 0 {
-		return c.JSON(http.StatusNotFound, struct {
-			apiError
-			Missing []string `json:"missing_ids"`
-		}{apiError{Error: errNotFound, Description: "no client was deleted: some ids name no client"}, missing})
-	}
+	deleted, err := rl.Clients().Delete(c.Request().Context(), body.IDs, realms.Condition{}, callerOf(c).meta(c, a))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return c.JSON(http.StatusOK, map[string]int{"deleted": deleted})
 }
@@ -473,19 +466,19 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 // node, which its tokens can never reach outside.
 func (a *api) nodeCredentials(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Scope string `json:"scope"`
 		Name  string `json:"name"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	created, err := rl.NodeCredentials(c.Request().Context(), c.Param("slug"), body.Scope, body.Name, callerOf(c).meta(c, a))
+	created, err := rl.Clients().NodeCredentials(c.Request().Context(), c.Param("slug"), body.Scope, body.Name, callerOf(c).meta(c, a))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+created.Client.ID)
 	return a.writeClient(c, http.StatusCreated, created.Client, created.Secret, created.Warnings)

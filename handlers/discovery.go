@@ -40,7 +40,7 @@ type providerMetadata struct {
 // and /.well-known/oauth-authorization-server/realms/{realm}.
 func (a *api) discovery(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	oidc := rl.Issuer + "/protocol/openid-connect"
@@ -54,7 +54,7 @@ func (a *api) discovery(c echo.Context) error {
 		SubjectTypesSupported:             []string{"public"},
 		IDTokenSigningAlgValuesSupported:  []string{domain.AlgRS256, domain.AlgES256},
 		TokenEndpointAuthMethodsSupported: []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthNone},
-		ScopesSupported:                   scopeNames(rl.State().Scopes),
+		ScopesSupported:                   scopeNames(rl.Structure().Scopes()),
 		UserinfoEndpoint:                  oidc + "/userinfo",
 		EndSessionEndpoint:                oidc + "/logout",
 		IntrospectionEndpoint:             oidc + "/token/introspect",
@@ -78,11 +78,11 @@ func scopeNames(c domain.Catalog) []string {
 // certs is the realm's JWKS: public keys only, each with kid, alg and use.
 func (a *api) certs(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	c.Response().Header().Set("Cache-Control", "public, max-age=60")
 	return c.JSON(http.StatusOK, struct {
 		Keys []json.RawMessage `json:"keys"`
-	}{rl.JWKS(a.now())})
+	}{rl.Keys().JWKS(a.now())})
 }

@@ -12,27 +12,192 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
+// Handlers return errors; answerError, below, is the one place where an
+// error becomes a status, a body and headers.
+
 // apiError is every error body: RFC 6749 §5.2 shape, used by the admin API
 // too so scripts parse one format.
 type apiError struct {
 	Error       string   `json:"error"`
 	Description string   `json:"error_description,omitempty"`
 	Details     []string `json:"details,omitempty"`
+	// MissingIDs names the ids of a bulk request that name nothing.
+	MissingIDs []string `json:"missing_ids,omitempty"`
 }
 
 // Error codes beyond RFC 6749's, for the admin API.
 const (
 	errNotFound         = "not_found"
 	errConflict         = "conflict"
+	errPrecondition     = "precondition_failed"
 	errUnsupportedMedia = "unsupported_media_type"
 	errTooLarge         = "request_too_large"
 	errMethodNotAllowed = "method_not_allowed"
 	errServer           = "temporarily_unavailable"
 )
 
-func writeError(c echo.Context, status int, code, desc string) error {
+// statusError is a request refused by the HTTP side itself, before any
+// command: a body that cannot be read, a malformed parameter.
+type statusError struct {
+	status      int
+	code, desc  string
+	retryAfterS string // Retry-After, when set
+}
+
+func (e *statusError) Error() string { return e.code + ": " + e.desc }
+
+// badRequest is a 400 invalid_request with a description.
+func badRequest(desc string) error {
+	return &statusError{status: http.StatusBadRequest, code: domain.ErrInvalidRequest, desc: desc}
+}
+
+// bearerError is a protected resource's refusal (RFC 6750 §3): its
+// challenge names the protection realm, the error (left out when the
+// request carried no token at all) and, for insufficient_scope, the scope
+// that would have been enough.
+type bearerError struct {
+	realm, scope string
+	status       int
+	code, desc   string
+}
+
+func (e *bearerError) Error() string { return "bearer " + e.code + ": " + e.desc }
+
+// pageError is an error of a browser page (authorize, sign-in, consent,
+// logout): answered with the HTML error page, never redirected anywhere.
+type pageError struct {
+	status  int
+	realm   string
+	message string
+}
+
+func (e *pageError) Error() string { return e.message }
+
+// answerError answers a request that failed with err:
+//
+//	*pageError                  → the HTML error page, its status
+//	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer …
+//	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>"
+//	*statusError                → its status and code
+//	*domain.ValidationError     → 400 invalid_request, with details
+//	not found                   → 404 not_found (naming what, and any missing_ids)
+//	*domain.ConflictError       → 409, its code (conflict by default)
+//	already exists, a lost race → 409 conflict
+//	domain.ErrPreconditionFailed → 412 precondition_failed
+//	eventstore.ErrUnavailable   → 503 temporarily_unavailable, Retry-After: 1
+//	*echo.HTTPError             → its status (unknown route, wrong method, body limit)
+//	anything else               → logged once with the request id; 503 without details
+//
+// Every error answer carries Cache-Control: no-store.
+func answerError(c echo.Context, log *slog.Logger, err error) {
+	var (
+		pe     *pageError
+		bearer *bearerError
+		oauth  *domain.OAuthError
+		status *statusError
+		verr   *domain.ValidationError
+		nf     *domain.NotFoundError
+		cerr   *domain.ConflictError
+		he     *echo.HTTPError
+	)
+	h := c.Response().Header()
+	switch {
+	case errors.As(err, &pe):
+		_ = render(c, pe.status, "message.html", page{Title: "Cannot continue", Realm: pe.realm, Message: pe.message, Error: pe.message})
+	case errors.As(err, &bearer):
+		challenge := `Bearer realm="` + bearer.realm + `"`
+		code := bearer.code
+		if code != "" {
+			challenge += `, error="` + code + `", error_description="` + errorText(bearer.desc) + `"`
+		} else {
+			code = domain.ErrInvalidToken
+		}
+		if code == domain.ErrInsufficientScope {
+			challenge += `, scope="` + bearer.scope + `"`
+		}
+		h.Set(echo.HeaderWWWAuthenticate, challenge)
+		writeJSONError(c, bearer.status, apiError{Error: code, Description: bearer.desc})
+	case errors.As(err, &oauth):
+		st := http.StatusBadRequest
+		if oauth.Code == domain.ErrInvalidClient {
+			// Every 401 carries a challenge (RFC 9110 §11.6.1), whether or
+			// not the client tried Basic (RFC 6749 §5.2 requires it only
+			// then).
+			st = http.StatusUnauthorized
+			h.Set(echo.HeaderWWWAuthenticate, `Basic realm="`+errorText(c.Param("realm"))+`"`)
+		}
+		writeJSONError(c, st, apiError{Error: oauth.Code, Description: errorText(oauth.Description)})
+	case errors.As(err, &status):
+		if status.retryAfterS != "" {
+			h.Set("Retry-After", status.retryAfterS)
+		}
+		writeJSONError(c, status.status, apiError{Error: status.code, Description: status.desc})
+	case errors.As(err, &verr):
+		writeJSONError(c, http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details})
+	case errors.As(err, &nf):
+		writeJSONError(c, http.StatusNotFound, apiError{Error: errNotFound, Description: errorText(nf.Message), MissingIDs: nf.Missing})
+	case errors.Is(err, domain.ErrNotFound):
+		writeJSONError(c, http.StatusNotFound, apiError{Error: errNotFound, Description: "not found"})
+	case errors.As(err, &cerr):
+		code := cerr.Code
+		if code == "" {
+			code = errConflict
+		}
+		writeJSONError(c, http.StatusConflict, apiError{Error: code, Description: cerr.Message})
+	case errors.Is(err, domain.ErrAlreadyExists):
+		writeJSONError(c, http.StatusConflict, apiError{Error: errConflict, Description: "already exists"})
+	case errors.Is(err, eventstore.ErrConflict):
+		writeJSONError(c, http.StatusConflict, apiError{Error: errConflict, Description: "changed concurrently; reload and retry"})
+	case errors.Is(err, domain.ErrPreconditionFailed):
+		writeJSONError(c, http.StatusPreconditionFailed, apiError{Error: errPrecondition, Description: err.Error()})
+	case errors.Is(err, eventstore.ErrUnavailable):
+		h.Set("Retry-After", "1")
+		writeJSONError(c, http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the event store cannot take writes right now; retry"})
+	case errors.As(err, &he):
+		answerHTTPError(c, log, he)
+	default:
+		log.Error("request failed", "request_id", requestID(c), "err", err)
+		writeJSONError(c, http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the server could not complete the request; retry later"})
+	}
+}
+
+// answerHTTPError renders echo's own errors (unknown route, wrong method,
+// body limits) in the same JSON shape, and never leaks internals.
+func answerHTTPError(c echo.Context, log *slog.Logger, he *echo.HTTPError) {
+	code, desc := errServer, http.StatusText(he.Code)
+	switch he.Code {
+	case http.StatusNotFound:
+		code = errNotFound
+	case http.StatusMethodNotAllowed:
+		code = errMethodNotAllowed
+	case http.StatusRequestEntityTooLarge:
+		code = errTooLarge
+	case http.StatusUnsupportedMediaType:
+		code = errUnsupportedMedia
+	default:
+		if he.Code < 500 {
+			code = domain.ErrInvalidRequest
+		} else {
+			log.Error("request failed", "request_id", requestID(c), "err", he)
+		}
+	}
+	writeJSONError(c, he.Code, apiError{Error: code, Description: desc})
+}
+
+func writeJSONError(c echo.Context, status int, body apiError) {
 	noStore(c)
-	return c.JSON(status, apiError{Error: code, Description: desc})
+	_ = c.JSON(status, body)
+}
+
+// httpErrorHandler is echo's error handler: every error a handler or a
+// middleware returns goes through answerError.
+func httpErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
+	return func(err error, c echo.Context) {
+		if c.Response().Committed {
+			return
+		}
+		answerError(c, log, err)
+	}
 }
 
 // noStore marks a response that carries or derives from credentials.
@@ -40,69 +205,6 @@ func noStore(c echo.Context) {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("Pragma", "no-cache")
-}
-
-// domainError answers a failed command: validation → 400, missing → 404,
-// exists or stale → 409; anything else is logged and answered 503 without
-// its details.
-func domainError(c echo.Context, log *slog.Logger, err error) error {
-	var verr *domain.ValidationError
-	var cerr *domain.ConflictError
-	switch {
-	case errors.As(err, &verr):
-		noStore(c)
-		return c.JSON(http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details})
-	case errors.As(err, &cerr):
-		code := cerr.Code
-		if code == "" {
-			code = errConflict
-		}
-		return writeError(c, http.StatusConflict, code, cerr.Message)
-	case errors.Is(err, domain.ErrNotFound):
-		return writeError(c, http.StatusNotFound, errNotFound, "not found")
-	case errors.Is(err, domain.ErrAlreadyExists):
-		return writeError(c, http.StatusConflict, errConflict, "already exists")
-	case errors.Is(err, eventstore.ErrConflict):
-		return writeError(c, http.StatusConflict, errConflict, "changed concurrently; reload and retry")
-	case errors.Is(err, eventstore.ErrUnavailable):
-		c.Response().Header().Set("Retry-After", "1")
-		return writeError(c, http.StatusServiceUnavailable, errServer, "the event store cannot take writes right now; retry")
-	}
-	log.Error("request failed", "request_id", requestID(c), "err", err)
-	return writeError(c, http.StatusServiceUnavailable, errServer, "the server could not complete the request; retry later")
-}
-
-// httpErrorHandler renders echo's own errors (unknown route, wrong method,
-// body limits) in the same JSON shape, and never leaks internals.
-func httpErrorHandler(log *slog.Logger) echo.HTTPErrorHandler {
-	return func(err error, c echo.Context) {
-		if c.Response().Committed {
-			return
-		}
-		var he *echo.HTTPError
-		if !errors.As(err, &he) {
-			_ = domainError(c, log, err)
-			return
-		}
-		code, desc := errServer, http.StatusText(he.Code)
-		switch he.Code {
-		case http.StatusNotFound:
-			code = errNotFound
-		case http.StatusMethodNotAllowed:
-			code = errMethodNotAllowed
-		case http.StatusRequestEntityTooLarge:
-			code = errTooLarge
-		case http.StatusUnsupportedMediaType:
-			code = errUnsupportedMedia
-		default:
-			if he.Code < 500 {
-				code = domain.ErrInvalidRequest
-			} else {
-				log.Error("request failed", "request_id", requestID(c), "err", err)
-			}
-		}
-		_ = writeError(c, he.Code, code, desc)
-	}
 }
 
 // errorText keeps an error_description to the characters RFC 6749 §4.1.2.1

@@ -23,42 +23,46 @@ var errBodyTooLarge = errors.New("request body too large")
 type form map[string]string
 
 // parseOAuthForm reads an application/x-www-form-urlencoded body strictly:
-// wrong content type, a body over 64 KiB, malformed encoding or a repeated
-// parameter is an OAuth error and nothing else happens.
-func parseOAuthForm(c echo.Context) (form, *domain.OAuthError, error) {
-	values, oerr, err := readFormBody(c)
-	if oerr != nil || err != nil {
-		return nil, oerr, err
+// wrong content type, malformed encoding or a repeated parameter is an
+// OAuth error, a body over 64 KiB is 413, and nothing else happens.
+func parseOAuthForm(c echo.Context) (form, error) {
+	values, err := readFormBody(c)
+	if errors.Is(err, errBodyTooLarge) {
+		return nil, &statusError{status: http.StatusRequestEntityTooLarge, code: errTooLarge, desc: "request body exceeds 64 KiB"}
+	}
+	if err != nil {
+		return nil, err
 	}
 	f := make(form, len(values))
 	for k, v := range values {
 		if len(v) > 1 {
-			return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + k + " is repeated"}, nil
+			return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + k + " is repeated"}
 		}
 		f[k] = v[0]
 	}
-	return f, nil, nil
+	return f, nil
 }
 
 // readFormBody reads an application/x-www-form-urlencoded body of at most
-// 64 KiB, refusing malformed encoding (bad escapes, ';' separators).
-func readFormBody(c echo.Context) (url.Values, *domain.OAuthError, error) {
+// 64 KiB, refusing malformed encoding (bad escapes, ';' separators). It
+// fails with errBodyTooLarge or a *domain.OAuthError saying what is wrong.
+func readFormBody(c echo.Context) (url.Values, error) {
 	req := c.Request()
 	mt, _, err := mime.ParseMediaType(req.Header.Get(echo.HeaderContentType))
 	if err != nil || mt != echo.MIMEApplicationForm {
-		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "Content-Type must be application/x-www-form-urlencoded"}, nil
+		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "Content-Type must be application/x-www-form-urlencoded"}
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(c.Response(), req.Body, maxFormBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			return nil, nil, errBodyTooLarge
+			return nil, errBodyTooLarge
 		}
-		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "could not read the request body"}, nil
+		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "could not read the request body"}
 	}
 	values, err := url.ParseQuery(string(body))
 	if err != nil {
-		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "malformed form body"}, nil
+		return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "malformed form body"}
 	}
-	return values, nil, nil
+	return values, nil
 }

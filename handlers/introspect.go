@@ -35,33 +35,34 @@ var inactive = map[string]bool{"active": false}
 // introspect is POST /realms/{realm}/protocol/openid-connect/token/introspect.
 // The caller authenticates as a client of the realm before any lookup.
 func (a *api) introspect(c echo.Context) error {
-	rl, f, done, err := a.formRequest(c)
-	if done {
+	rl, f, err := a.formRequest(c)
+	if err != nil {
 		return err
 	}
-	if _, done, err := a.authenticate(c, rl, f, false); done {
+	if _, err := a.authenticate(c, rl, f, false); err != nil {
 		return err
 	}
 	token, ok := f["token"]
 	if !ok || token == "" {
-		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+		return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"}
 	}
 	noStore(c)
 	now := a.now()
-	info, found := rl.Introspect(c.Request().Context(), token, now)
+	info, found := rl.Tokens().Introspect(c.Request().Context(), token, now)
 	if !found || info.Status != domain.StatusActive {
 		return c.JSON(http.StatusOK, inactive)
 	}
-	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	tokens := rl.Tokens()
+	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
 	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
-		Audience: rl.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
+		Audience: tokens.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	}
-	if _, delegated := rl.Users.Get(info.Subject); delegated {
+	if access, delegated := tokens.LiveAccess(info); delegated {
 		// Evaluated now, as the nodes are: a demoted user's token must
 		// not go on stating full access.
-		out.Access = liveAccess(rl, info)
+		out.Access = access
 		out.Nodes = domain.AccessNodes(out.Access)
 		out.Preset = domain.DelegatedPreset(out.Access)
 	}
@@ -73,44 +74,25 @@ func (a *api) introspect(c echo.Context) error {
 // type. An unknown or already revoked token is 200; another client's token
 // is refused and stays valid.
 func (a *api) revoke(c echo.Context) error {
-	rl, f, done, err := a.formRequest(c)
-	if done {
+	rl, f, err := a.formRequest(c)
+	if err != nil {
 		return err
 	}
-	client, done, err := a.authenticate(c, rl, f, true)
-	if done {
+	client, err := a.authenticate(c, rl, f, true)
+	if err != nil {
 		return err
 	}
 	token, ok := f["token"]
 	if !ok || token == "" {
-		return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"})
+		return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"}
 	}
 	noStore(c)
-	now := a.now()
 	meta := eventstore.Meta{
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: now,
+		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
 	}
-	// A refresh token revokes its whole grant (and its access tokens);
-	// another client's is refused, as its access tokens are.
-	if g, ok := rl.RefreshGrant(token); ok {
-		if g.ClientID != client.ID {
-			return oauthError(c, rl, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "the token was issued to another client"})
-		}
-		if err := rl.RevokeGrant(c.Request().Context(), g, "refresh token revoked by its client", meta); err != nil {
-			return domainError(c, a.log, err)
-		}
-		return c.NoContent(http.StatusOK)
-	}
-	info, found := rl.Introspect(c.Request().Context(), token, now)
-	if !found {
-		return c.NoContent(http.StatusOK)
-	}
-	if oerr := rl.RevokeToken(c.Request().Context(), info, client.ID, "revoked by its client", meta); oerr != nil {
-		if oerr.Code == domain.ErrUnauthorizedClient {
-			return oauthError(c, rl, oerr)
-		}
-		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
+	if err := rl.Tokens().Revoke(c.Request().Context(), client, token, meta); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusOK)
 }

@@ -9,8 +9,6 @@ import (
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/labstack/echo/v4"
-
-	"github.com/latchkeyhq/latchkey/domain"
 )
 
 // maxJSONBody bounds admin API bodies: 1 MiB.
@@ -18,25 +16,24 @@ const maxJSONBody = "1MiB"
 
 // bindJSON decodes an application/json body strictly into v: wrong content
 // type → 415; bad JSON, trailing data, an unknown member, a member named
-// twice or not in its exact case → 400. It returns a response already
-// written when the body is refused.
-func bindJSON(c echo.Context, v any) (bool, error) {
+// twice or not in its exact case → 400.
+func bindJSON(c echo.Context, v any) error {
 	return bindJSONAs(c, v, echo.MIMEApplicationJSON)
 }
 
 // bindJSONAs is bindJSON accepting any of the given media types.
-func bindJSONAs(c echo.Context, v any, mediaTypes ...string) (bool, error) {
+func bindJSONAs(c echo.Context, v any, mediaTypes ...string) error {
 	mt, _, err := mime.ParseMediaType(c.Request().Header.Get(echo.HeaderContentType))
 	if err != nil || !slices.Contains(mediaTypes, mt) {
-		return false, writeError(c, http.StatusUnsupportedMediaType, errUnsupportedMedia, "Content-Type must be "+strings.Join(mediaTypes, " or "))
+		return &statusError{status: http.StatusUnsupportedMediaType, code: errUnsupportedMedia, desc: "Content-Type must be " + strings.Join(mediaTypes, " or ")}
 	}
 	if err := jsonv2.UnmarshalRead(c.Request().Body, v, strictJSON); err != nil {
 		if bodyTooLarge(err) {
-			return false, writeError(c, http.StatusRequestEntityTooLarge, errTooLarge, "request body exceeds 1 MiB")
+			return &statusError{status: http.StatusRequestEntityTooLarge, code: errTooLarge, desc: "request body exceeds 1 MiB"}
 		}
-		return false, writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed JSON body: "+err.Error())
+		return badRequest("malformed JSON body: " + err.Error())
 	}
-	return true, nil
+	return nil
 }
 
 // strictJSON decodes admin bodies so that every reader of a body sees the

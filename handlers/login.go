@@ -18,43 +18,54 @@ import (
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
-// pendingForm reads a login or consent form post: the realm, the fields,
-// and the sealed request, checked against the CSRF cookie. When done is
-// true the answer was already written.
-func (a *api) pendingForm(c echo.Context) (rl *realms.Realm, f map[string]string, teams []string, p realms.Pending, sealed string, done bool, err error) {
-	realmName := c.Param("realm")
-	if rl, err = a.reg.Get(c.Request().Context(), realmName); err != nil {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
+// pendingForm is a login or consent form post: its fields and the sealed
+// request it carries.
+type pendingForm struct {
+	fields  map[string]string
+	teams   []string
+	pending realms.Pending
+	sealed  string
+}
+
+// readPendingForm reads a login or consent form post of rl, checked against
+// the CSRF cookie.
+func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, error) {
+	var pf pendingForm
+	values, err := pageParams(c, rl.Name)
+	if err != nil {
+		return pf, err
 	}
-	values, status, problem := pageParams(c)
-	if problem != "" {
-		return nil, nil, nil, p, "", true, errorPage(c, status, rl.Name, problem)
-	}
-	teams = values["team"]
+	pf.teams = values["team"]
 	delete(values, "team")
 	f, repeated := singleValues(values)
 	if repeated != "" {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
+		return pf, errorPage(http.StatusBadRequest, rl.Name, "The form repeats "+repeated+".")
 	}
-	sealed = f["req"]
-	if p, err = rl.OpenPending(sealed, a.now()); err != nil {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusBadRequest, rl.Name, err.Error())
+	pf.fields, pf.sealed = f, f["req"]
+	if pf.pending, err = rl.Grants().OpenPending(pf.sealed, a.now()); err != nil {
+		return pf, errorPage(http.StatusBadRequest, rl.Name, err.Error())
 	}
-	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(p.CSRF)) != 1 {
-		return nil, nil, nil, p, "", true, errorPage(c, http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
+	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(pf.pending.CSRF)) != 1 {
+		return pf, errorPage(http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
 	}
 	// A form of a request already answered (the back button, a replay)
 	// gets no second code, session or answer.
-	if p.FlowID != "" && rl.Authz.FlowCompleted(p.FlowID) {
-		return nil, nil, nil, p, "", true, flowDone(c, rl)
+	if pf.pending.FlowID != "" && rl.Grants().FlowCompleted(pf.pending.FlowID) {
+		return pf, flowDone(rl)
 	}
-	return rl, f, teams, p, sealed, false, nil
+	return pf, nil
 }
 
-// flowDone answers a form of an authorization request that has already
-// been given its code.
-func flowDone(c echo.Context, rl *realms.Realm) error {
-	return errorPage(c, http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
+// flowDone is the answer to a form of an authorization request that has
+// already been given its code: 409.
+func flowDone(rl *realms.Realm) error {
+	return errorPage(http.StatusConflict, rl.Name, "This sign-in is already complete; start again from the application.")
+}
+
+// isFlowDone reports whether err is flowDone's.
+func isFlowDone(err error) bool {
+	var pe *pageError
+	return errors.As(err, &pe) && pe.status == http.StatusConflict
 }
 
 // browserMeta is the metadata of an action done in the browser: no OAuth
@@ -71,15 +82,20 @@ func (a *api) browserMeta(c echo.Context, userID string) eventstore.Meta {
 // username and wrong password give the same message; repeated failures
 // slow down, then lock the username for a while, and the page says so.
 func (a *api) signIn(c echo.Context) error {
-	rl, f, _, p, sealed, done, err := a.pendingForm(c)
-	if done {
+	rl, err := a.pageRealm(c)
+	if err != nil {
 		return err
 	}
-	client, ok := rl.Clients.Get(p.Request.ClientID)
-	if !ok || !client.Enabled() {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+	pf, err := a.readPendingForm(c, rl)
+	if err != nil {
+		return err
 	}
-	res := rl.Authenticate(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
+	f, p, sealed := pf.fields, pf.pending, pf.sealed
+	client, err := rl.Clients().Get(p.Request.ClientID)
+	if err != nil || !client.Enabled() {
+		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+	}
+	res := rl.Users().SignIn(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
 	if res.Wait > 0 {
 		select {
 		case <-time.After(res.Wait):
@@ -104,16 +120,16 @@ func (a *api) signIn(c echo.Context) error {
 	}
 	// The browser's earlier session, if any (someone else's, or this
 	// user's before a fresh sign-in), ends: one browser, one session.
-	if old, oldUser, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix()); ok {
-		if err := rl.EndSession(c.Request().Context(), old.SessionID, "signed in again", a.browserMeta(c, oldUser.ID)); err != nil {
-			return domainError(c, a.log, err)
+	if old, oldUser, ok := rl.Sessions().Lookup(cookieValue(c, sessionCookie), a.now().Unix()); ok {
+		if err := rl.Sessions().End(c.Request().Context(), old.SessionID, "signed in again", a.browserMeta(c, oldUser.ID)); err != nil {
+			return err
 		}
 	}
-	cookie, session, err := rl.CreateSession(c.Request().Context(), res.User,
+	cookie, session, err := rl.Sessions().Create(c.Request().Context(), res.User,
 		realms.BrowserInfo{Device: device, Browser: strings.TrimSpace(ua.Name + " " + ua.Version), IP: c.RealIP()},
 		a.browserMeta(c, res.User.ID))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	// The cookie goes out with the answer unless that answer is that the
 	// same form, sent again at the same moment, completed the request
@@ -125,8 +141,11 @@ func (a *api) signIn(c echo.Context) error {
 		}
 	})
 	err = a.consentStep(c, rl, client, res.User, session, p, http.StatusSeeOther)
-	if c.Response().Status == http.StatusConflict {
-		_ = rl.EndSession(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", a.browserMeta(c, res.User.ID))
+	if isFlowDone(err) {
+		meta := a.browserMeta(c, res.User.ID)
+		if err := rl.Sessions().End(context.WithoutCancel(c.Request().Context()), session.SessionID, "sign-in form sent twice", meta); err != nil {
+			a.log.Warn("session of a sign-in form sent twice not ended", "realm", rl.Name, "request_id", meta.RequestID, "err", err)
+		}
 	}
 	return err
 }
@@ -137,8 +156,7 @@ func (a *api) signIn(c echo.Context) error {
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
 	prompts := strings.Fields(p.Request.Prompt)
-	tree := rl.Nodes.Tree()
-	selectable := domain.SelectableTeams(user, client, tree)
+	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := user.Consents[client.ID]
 	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
@@ -149,7 +167,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer},
 		})
 	}
-	catalog := rl.State().Scopes
+	catalog := rl.Structure().Scopes()
 	lines := make([]scopeLine, 0, len(p.Scopes))
 	for _, sc := range p.Scopes {
 		lines = append(lines, scopeLine{Name: sc, Description: catalog.Describe(sc)})
@@ -159,9 +177,9 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 		name = user.Username
 	}
 	p.ShownTo, p.ShownPreset = user.ID, client.AccessPreset
-	sealed, err := rl.SealPending(p, a.now())
+	sealed, err := rl.Grants().SealPending(p, a.now())
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return render(c, http.StatusOK, "consent.html", page{
 		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, Username: name,
@@ -173,17 +191,22 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 // consent is POST /realms/{realm}/login-actions/consent: allow (a code) or
 // deny (access_denied), always answered with a 303 to the redirect URI.
 func (a *api) consent(c echo.Context) error {
-	rl, f, teams, p, _, done, err := a.pendingForm(c)
-	if done {
+	rl, err := a.pageRealm(c)
+	if err != nil {
 		return err
 	}
-	session, user, ok := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
-	if !ok || (p.SignInAfterMs > 0 && session.SignedInMs <= p.SignInAfterMs) {
-		return errorPage(c, http.StatusForbidden, rl.Name, "Please sign in again; start again from the application.")
+	pf, err := a.readPendingForm(c, rl)
+	if err != nil {
+		return err
 	}
-	client, ok := rl.Clients.Get(p.Request.ClientID)
-	if !ok || !client.Enabled() {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
+	f, teams, p := pf.fields, pf.teams, pf.pending
+	session, user, ok := rl.Sessions().Lookup(cookieValue(c, sessionCookie), a.now().Unix())
+	if !ok || (p.SignInAfterMs > 0 && session.SignedInMs <= p.SignInAfterMs) {
+		return errorPage(http.StatusForbidden, rl.Name, "Please sign in again; start again from the application.")
+	}
+	client, err := rl.Clients().Get(p.Request.ClientID)
+	if err != nil || !client.Enabled() {
+		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
 	back := func(code, desc string) error {
 		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
@@ -195,7 +218,7 @@ func (a *api) consent(c echo.Context) error {
 		return back("access_denied", "the user denied access")
 	case "approve":
 	default:
-		return errorPage(c, http.StatusBadRequest, rl.Name, "Choose Allow or Deny.")
+		return errorPage(http.StatusBadRequest, rl.Name, "Choose Allow or Deny.")
 	}
 	if p.ShownTo != user.ID || p.ShownPreset != client.AccessPreset {
 		// The page named another user (someone else signed in in this
@@ -203,7 +226,7 @@ func (a *api) consent(c echo.Context) error {
 		// changed since): ask again with what holds now.
 		return a.consentStep(c, rl, client, user, session, p, http.StatusSeeOther)
 	}
-	selectable := domain.SelectableTeams(user, client, rl.Nodes.Tree())
+	selectable := rl.Users().SelectableTeams(user, client)
 	if oerr := domain.CheckTeamChoice(teams, selectable, client.TeamSelection); oerr != nil {
 		return back(oerr.Code, oerr.Description)
 	}
@@ -212,8 +235,8 @@ func (a *api) consent(c echo.Context) error {
 	}
 	// A scope the client lost while the page was open is not granted.
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
-	if err := rl.GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
-		return domainError(c, a.log, err)
+	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
+		return err
 	}
 	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)
 }
@@ -224,21 +247,21 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	// The redirect URI was checked when the flow began; an administrator
 	// may have removed it since (a compromised one): no code goes there.
 	if problem := domain.CheckAuthTarget(client, p.Request.RedirectURI); problem != "" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "This application's sign-in request is no longer valid: "+problem+".")
+		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is no longer valid: "+problem+".")
 	}
 	meta := a.browserMeta(c, user.ID)
 	meta.ClientID = client.ID
-	rl.TouchSession(s, meta)
-	code, err := rl.IssueCode(c.Request().Context(), domain.CodeIssued{
+	rl.Sessions().Touch(s, meta)
+	code, err := rl.Grants().IssueCode(c.Request().Context(), domain.CodeIssued{
 		ClientID: client.ID, UserID: user.ID, RedirectURI: p.Request.RedirectURI, Scope: strings.Join(p.Scopes, " "),
 		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
 		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID,
 	}, meta)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return flowDone(c, rl) // another answer to the same request won
+	if errors.Is(err, realms.ErrFlowCompleted) {
+		return flowDone(rl) // another answer to the same request won
 	}
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer}})
 }

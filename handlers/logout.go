@@ -21,30 +21,29 @@ import (
 // with the hint's audience) registered it; otherwise it shows a page.
 // Never an open redirect.
 func (a *api) logout(c echo.Context) error {
-	realmName := c.Param("realm")
-	rl, err := a.reg.Get(c.Request().Context(), realmName)
+	rl, err := a.pageRealm(c)
 	if err != nil {
-		return errorPage(c, http.StatusNotFound, realmName, "This realm does not exist.")
+		return err
 	}
-	params, status, problem := pageParams(c)
-	if problem != "" {
-		return errorPage(c, status, rl.Name, problem)
+	params, err := pageParams(c, rl.Name)
+	if err != nil {
+		return err
 	}
 	p, repeated := singleValues(params)
 	if repeated != "" {
-		return errorPage(c, http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
+		return errorPage(http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
 	}
 	clientID := p["client_id"]
 	var hint realms.IDTokenHint
 	hinted := false
 	if raw := p["id_token_hint"]; raw != "" {
 		var ok bool
-		if hint, ok = rl.VerifyIDTokenHint(raw, a.now()); !ok || clientID != "" && clientID != hint.ClientID {
-			return errorPage(c, http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
+		if hint, ok = rl.Keys().VerifyIDTokenHint(raw, a.now()); !ok || clientID != "" && clientID != hint.ClientID {
+			return errorPage(http.StatusBadRequest, rl.Name, "The id_token_hint is not valid for this realm or client.")
 		}
 		clientID, hinted = hint.ClientID, true
 	}
-	session, user, signedIn := rl.LookupSession(cookieValue(c, sessionCookie), a.now().Unix())
+	session, user, signedIn := rl.Sessions().Lookup(cookieValue(c, sessionCookie), a.now().Unix())
 	// A hint skips the question only for the session it was issued in:
 	// another site may hold some other ID token of this realm.
 	hintIsThisSession := hinted && (!signedIn || hint.Subject == user.ID && hint.SessionID == session.SessionID)
@@ -68,13 +67,13 @@ func (a *api) logout(c echo.Context) error {
 		})
 	}
 	if signedIn {
-		if err := rl.EndSession(c.Request().Context(), session.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
-			return domainError(c, a.log, err)
+		if err := rl.Sessions().End(c.Request().Context(), session.SessionID, "logout", a.browserMeta(c, user.ID)); err != nil {
+			return err
 		}
 	}
 	a.setCookie(c, rl.Name, sessionCookie, "", -1)
 	target := p["post_logout_redirect_uri"]
-	if client, ok := rl.Clients.Get(clientID); ok && target != "" && slices.Contains(client.PostLogoutRedirectURIs, target) {
+	if client, err := rl.Clients().Get(clientID); err == nil && target != "" && slices.Contains(client.PostLogoutRedirectURIs, target) {
 		return redirectTo(c, http.StatusSeeOther, target, url.Values{"state": {p["state"]}})
 	}
 	return render(c, http.StatusOK, "message.html", page{Title: "Signed out", Realm: rl.Name, Message: "You are signed out."})

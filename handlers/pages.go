@@ -10,6 +10,9 @@ import (
 	"slices"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 //go:embed templates/*.html
@@ -45,16 +48,27 @@ func render(c echo.Context, status int, name string, p page) error {
 	return pages.ExecuteTemplate(c.Response(), name, p)
 }
 
-// errorPage answers a request that must not be redirected anywhere.
-func errorPage(c echo.Context, status int, realm, msg string) error {
-	return render(c, status, "message.html", page{Title: "Cannot continue", Realm: realm, Message: msg, Error: msg})
+// errorPage is the error of a browser request that must not be redirected
+// anywhere: answered with the HTML error page (see answerError).
+func errorPage(status int, realm, msg string) error {
+	return &pageError{status: status, realm: realm, message: msg}
+}
+
+// pageRealm resolves the realm a browser page names; any failure is the
+// error page saying it does not exist.
+func (a *api) pageRealm(c echo.Context) (*realms.Realm, error) {
+	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
+	if err != nil {
+		return nil, errorPage(http.StatusNotFound, c.Param("realm"), "This realm does not exist.")
+	}
+	return rl, nil
 }
 
 // redirectTo adds parameters to a registered redirect URI.
 func redirectTo(c echo.Context, status int, target string, params url.Values) error {
 	u, err := url.Parse(target)
 	if err != nil {
-		return errorPage(c, http.StatusBadRequest, "", "invalid redirect URI")
+		return errorPage(http.StatusBadRequest, "", "invalid redirect URI")
 	}
 	q := u.Query()
 	for k, vs := range params {
@@ -90,31 +104,32 @@ func cookieValue(c echo.Context, name string) string {
 	return ck.Value
 }
 
-// pageParams reads a browser page's parameters strictly: the query and,
-// for a POST, the form body (application/x-www-form-urlencoded, at most
-// 64 KiB, as for the OAuth endpoints). A problem comes back as the status
-// and sentence of an error page; nothing has been done.
-func pageParams(c echo.Context) (url.Values, int, string) {
+// pageParams reads the parameters of a browser page of realm strictly: the
+// query and, for a POST, the form body (application/x-www-form-urlencoded,
+// at most 64 KiB, as for the OAuth endpoints). A problem is the error
+// page; nothing has been done.
+func pageParams(c echo.Context, realm string) (url.Values, error) {
 	q, err := url.ParseQuery(c.Request().URL.RawQuery)
 	if err != nil {
-		return nil, http.StatusBadRequest, "The request could not be read."
+		return nil, errorPage(http.StatusBadRequest, realm, "The request could not be read.")
 	}
 	if c.Request().Method != http.MethodPost {
-		return q, 0, ""
+		return q, nil
 	}
-	body, oerr, err := readFormBody(c)
+	body, err := readFormBody(c)
+	var oerr *domain.OAuthError
 	switch {
 	case errors.Is(err, errBodyTooLarge):
-		return nil, http.StatusRequestEntityTooLarge, "The form is too large."
-	case oerr != nil:
-		return nil, http.StatusBadRequest, "The form could not be read: " + oerr.Description + "."
+		return nil, errorPage(http.StatusRequestEntityTooLarge, realm, "The form is too large.")
+	case errors.As(err, &oerr):
+		return nil, errorPage(http.StatusBadRequest, realm, "The form could not be read: "+oerr.Description+".")
 	case err != nil:
-		return nil, http.StatusBadRequest, "The form could not be read."
+		return nil, errorPage(http.StatusBadRequest, realm, "The form could not be read.")
 	}
 	for k, vs := range body {
 		q[k] = append(q[k], vs...)
 	}
-	return q, 0, ""
+	return q, nil
 }
 
 // singleValues reads a query or form strictly: a repeated parameter is

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"net/http"
-	"strconv"
 
 	"github.com/labstack/echo/v4"
 
@@ -30,12 +29,12 @@ type sessionView struct {
 // pagination.
 func (a *api) listSessions(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
-	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
 	}
 	filter := projections.SessionFilter{
 		ClientID: c.QueryParam("client_id"),
@@ -45,20 +44,21 @@ func (a *api) listSessions(c echo.Context) error {
 	switch filter.Status {
 	case "", domain.StatusActive, domain.StatusExpired, domain.StatusRevoked:
 	default:
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "status must be active, expired or revoked")
+		return badRequest("status must be active, expired or revoked")
 	}
 	after, ok := decodeCursor(c.QueryParam("cursor"))
 	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed cursor")
+		return badRequest("malformed cursor")
 	}
-	page, next := rl.Tokens.Sessions(filter, after, limit, a.now().Unix())
+	page, next := rl.Tokens().List(filter, after, limit, a.now().Unix())
 	out := struct {
 		Sessions   []sessionView `json:"sessions"`
 		NextCursor string        `json:"next_cursor,omitempty"`
 	}{Sessions: make([]sessionView, 0, len(page)), NextCursor: encodeCursor(next)}
+	clients := rl.Clients()
 	for _, t := range page {
 		name := ""
-		if cl, ok := rl.Clients.Get(t.ClientID); ok {
+		if cl, err := clients.Get(t.ClientID); err == nil {
 			name = cl.Name
 		}
 		out.Sessions = append(out.Sessions, sessionView{
@@ -99,15 +99,11 @@ func decodeCursor(s string) (*projections.Cursor, bool) {
 // before the response.
 func (a *api) revokeTokenByAdmin(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	info, ok := rl.FindToken(c.Request().Context(), c.Param("jti"), a.now())
-	if !ok {
-		return writeError(c, http.StatusNotFound, errNotFound, "no token "+c.Param("jti"))
-	}
-	if oerr := rl.RevokeToken(c.Request().Context(), info, "", "revoked by an administrator", callerOf(c).meta(c, a)); oerr != nil {
-		return writeError(c, http.StatusServiceUnavailable, oerr.Code, oerr.Description)
+	if err := rl.Tokens().RevokeByID(c.Request().Context(), c.Param("jti"), callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -117,11 +113,11 @@ func (a *api) revokeTokenByAdmin(c echo.Context) error {
 // are still issued.
 func (a *api) revokeClientTokens(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	if err := rl.RevokeClientTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+	if err := rl.Clients().RevokeTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

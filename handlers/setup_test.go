@@ -59,7 +59,7 @@ func newFixtureWith(tb testing.TB, noSync bool) *fixture {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	created, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "backend", Scopes: []string{"read", "write"}}, false, meta)
+	created, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: "backend", Scopes: []string{"read", "write"}}, false, meta)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"sort"
 
 	"github.com/labstack/echo/v4"
 
@@ -24,16 +23,16 @@ func viewNode(n *domain.Node) nodeView {
 // createNode is POST /admin/realms/{realm}/nodes {slug, name, kind, parent}.
 func (a *api) createNode(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var cmd domain.CreateNode
-	if ok, err := bindJSON(c, &cmd); !ok {
+	if err := bindJSON(c, &cmd); err != nil {
 		return err
 	}
-	n, err := rl.CreateNode(c.Request().Context(), cmd, callerOf(c).meta(c, a))
+	n, err := rl.Structure().CreateNode(c.Request().Context(), cmd, callerOf(c).meta(c, a))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/nodes/"+n.Slug)
 	return c.JSON(http.StatusCreated, viewNode(n))
@@ -42,32 +41,24 @@ func (a *api) createNode(c echo.Context) error {
 // listNodes is GET /admin/realms/{realm}/nodes: the tree, parents first.
 func (a *api) listNodes(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	out := []nodeView{}
-	for _, n := range rl.Nodes.Tree() {
-		if !n.Deleted {
-			out = append(out, viewNode(n))
-		}
+	for _, n := range rl.Structure().Nodes() {
+		out = append(out, viewNode(n))
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if (out[i].Parent == "") != (out[j].Parent == "") {
-			return out[i].Parent == ""
-		}
-		return out[i].Slug < out[j].Slug
-	})
 	return c.JSON(http.StatusOK, map[string]any{"nodes": out})
 }
 
 func (a *api) getNode(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	n, ok := rl.Nodes.Tree().Get(c.Param("slug"))
-	if !ok {
-		return writeError(c, http.StatusNotFound, errNotFound, "node "+c.Param("slug")+" does not exist")
+	n, err := rl.Structure().Node(c.Param("slug"))
+	if err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, viewNode(n))
 }
@@ -75,18 +66,18 @@ func (a *api) getNode(c echo.Context) error {
 // renameNode is PATCH /admin/realms/{realm}/nodes/{slug} {"name"}.
 func (a *api) renameNode(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Name string `json:"name"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	n, err := rl.RenameNode(c.Request().Context(), c.Param("slug"), body.Name, callerOf(c).meta(c, a))
+	n, err := rl.Structure().RenameNode(c.Request().Context(), c.Param("slug"), body.Name, callerOf(c).meta(c, a))
 	if err != nil {
-		return domainError(c, a.log, err)
+		return err
 	}
 	return c.JSON(http.StatusOK, viewNode(n))
 }
@@ -95,11 +86,11 @@ func (a *api) renameNode(c echo.Context) error {
 // anything refers to the node.
 func (a *api) deleteNode(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	if err := rl.DeleteNode(c.Request().Context(), c.Param("slug"), callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+	if err := rl.Structure().DeleteNode(c.Request().Context(), c.Param("slug"), callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -107,27 +98,27 @@ func (a *api) deleteNode(c echo.Context) error {
 // listScopes is GET /admin/realms/{realm}/scopes: the catalog.
 func (a *api) listScopes(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, map[string]any{"scopes": rl.State().Scopes.List()})
+	return c.JSON(http.StatusOK, map[string]any{"scopes": rl.Structure().Scopes().List()})
 }
 
 // defineScope is PUT /admin/realms/{realm}/scopes/{name} {"description"}.
 func (a *api) defineScope(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Description string `json:"description"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
 	s := domain.ScopeDefined{Name: c.Param("name"), Description: body.Description}
-	if err := rl.DefineScope(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+	if err := rl.Structure().DefineScope(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.JSON(http.StatusOK, domain.ScopeEntry{Name: s.Name, Description: s.Description})
 }
@@ -136,11 +127,11 @@ func (a *api) defineScope(c echo.Context) error {
 // client has it, or for a built-in scope.
 func (a *api) removeScope(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	if err := rl.RemoveScope(c.Request().Context(), c.Param("name"), callerOf(c).meta(c, a)); err != nil {
-		return domainError(c, a.log, err)
+	if err := rl.Structure().RemoveScope(c.Request().Context(), c.Param("name"), callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

@@ -7,8 +7,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
-	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // userinfoResponse is OpenID Connect's userinfo, plus the teams the user
@@ -26,25 +24,27 @@ type userinfoResponse struct {
 // with the access token as a bearer token only (RFC 6750 §2.1).
 func (a *api) userinfo(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
 	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return bearerChallenge(c, rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "a bearer access token is required")
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "a bearer access token is required")
 	}
 	now := a.now()
-	info, found := rl.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
-	user, isUser := rl.Users.Get(info.Subject)
-	if !found || info.Status != domain.StatusActive || !isUser {
-		return bearerChallenge(c, rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
+	tokens := rl.Tokens()
+	info, found := tokens.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
+	user, err := rl.Users().Get(info.Subject)
+	if !found || info.Status != domain.StatusActive || err != nil {
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
 	}
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {
-		return bearerChallenge(c, rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
 	}
-	rl.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	access, _ := tokens.LiveAccess(info)
 	out := userinfoResponse{
-		Subject: user.ID, TeamsAuthorized: liveAccess(rl, info), Teams: user.Teams(rl.Nodes.Tree()),
+		Subject: user.ID, TeamsAuthorized: access, Teams: rl.Users().Teams(user),
 	}
 	if domain.HasScope(info.Scope, domain.ScopeEmail) {
 		out.Email = user.Email
@@ -59,30 +59,8 @@ func (a *api) userinfo(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// liveAccess evaluates a user-delegated token's permissions now: scopes ∩
-// client preset ∩ client team restrictions ∩ the user's current roles on
-// the teams chosen at consent.
-func liveAccess(rl *realms.Realm, info projections.TokenInfo) []domain.NodeAccess {
-	user, _ := rl.Users.Get(info.Subject)
-	client, _ := rl.Clients.Get(info.ClientID)
-	return domain.EffectiveAccess(user, client, info.Nodes, rl.Nodes.Tree())
-}
-
-// bearerChallenge answers a protected-resource request per RFC 6750 §3. The
-// challenge names the protection realm, the error (left out when the request
-// carried no token at all) and, for insufficient_scope, the scope that would
-// have been enough.
-func bearerChallenge(c echo.Context, realm, scope string, status int, code, desc string) error {
-	challenge := `Bearer realm="` + realm + `"`
-	if code != "" {
-		challenge += `, error="` + code + `", error_description="` + errorText(desc) + `"`
-	}
-	if code == domain.ErrInsufficientScope {
-		challenge += `, scope="` + scope + `"`
-	}
-	c.Response().Header().Set(echo.HeaderWWWAuthenticate, challenge)
-	if code == "" {
-		code = domain.ErrInvalidToken
-	}
-	return writeError(c, status, code, desc)
+// bearerChallenge refuses a protected-resource request per RFC 6750 §3:
+// code is empty when the request carried no token at all.
+func bearerChallenge(realm, scope string, status int, code, desc string) error {
+	return &bearerError{realm: realm, scope: scope, status: status, code: code, desc: desc}
 }

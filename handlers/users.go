@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
-	"sort"
 	"strconv"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -45,64 +43,30 @@ func writeUser(c echo.Context, status int, u *domain.User) error {
 	return c.JSON(status, viewUser(u))
 }
 
-// userError answers a failed user command; a taken username names itself.
-func (a *api) userError(c echo.Context, username string, err error) error {
-	if errors.Is(err, domain.ErrAlreadyExists) {
-		return writeError(c, http.StatusConflict, errConflict, "username "+strconv.Quote(username)+" is taken in this realm")
-	}
-	if errors.Is(err, domain.ErrNotFound) {
-		return writeError(c, http.StatusNotFound, errNotFound, "user "+c.Param("id")+" does not exist")
-	}
-	// Every 400 of the users API lists its problems in details.
+// withDetails makes a validation error of the users API list its problems
+// in details, as every 400 of that API does.
+func withDetails(err error) error {
 	var verr *domain.ValidationError
 	if errors.As(err, &verr) && len(verr.Details) == 0 {
-		err = &domain.ValidationError{Field: verr.Field, Message: verr.Message, Details: []string{verr.Message}}
+		return &domain.ValidationError{Field: verr.Field, Message: verr.Message, Details: []string{verr.Message}}
 	}
-	return domainError(c, a.log, err)
-}
-
-// validateNewUser checks every part of a new user at once, so that one 400
-// lists every problem: profile, memberships and password.
-func validateNewUser(rl *realms.Realm, nu *realms.NewUser) error {
-	var problems []string
-	collect := func(err error) {
-		var verr *domain.ValidationError
-		switch {
-		case err == nil:
-		case errors.As(err, &verr) && len(verr.Details) > 0:
-			problems = append(problems, verr.Details...)
-		case errors.As(err, &verr):
-			problems = append(problems, verr.Message)
-		}
-	}
-	collect(domain.ValidateProfile(&nu.UserProfile))
-	collect(domain.ValidateMemberships(nu.Memberships, rl.Nodes.Tree()))
-	if nu.Password != "" {
-		collect(domain.ValidatePassword(nu.Password))
-	}
-	if len(problems) == 0 {
-		return nil
-	}
-	return &domain.ValidationError{Field: "user", Message: strings.Join(problems, "; "), Details: problems}
+	return err
 }
 
 // createUser is POST /admin/realms/{realm}/users {username, email,
 // display_name, password (optional), memberships}.
 func (a *api) createUser(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	var nu realms.NewUser
-	if ok, err := bindJSON(c, &nu); !ok {
+	if err := bindJSON(c, &nu); err != nil {
 		return err
 	}
-	if err := validateNewUser(rl, &nu); err != nil {
-		return domainError(c, a.log, err)
-	}
-	u, err := rl.CreateUser(c.Request().Context(), nu, callerOf(c).meta(c, a))
+	u, err := rl.Users().Create(c.Request().Context(), nu, callerOf(c).meta(c, a))
 	if err != nil {
-		return a.userError(c, nu.Username, err)
+		return withDetails(err)
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/users/"+u.ID)
 	return writeUser(c, http.StatusCreated, u)
@@ -113,53 +77,32 @@ func (a *api) createUser(c echo.Context) error {
 // email, any case), paged by an opaque cursor.
 func (a *api) listUsers(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	limit, ok := pageSize(c, defaultPageSize, maxPageSize)
-	if !ok {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "limit must be 1 to "+strconv.Itoa(maxPageSize))
+	limit, err := pageLimit(c)
+	if err != nil {
+		return err
 	}
 	var after string
 	if cur := c.QueryParam("cursor"); cur != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(cur)
 		if err != nil || len(raw) == 0 {
-			return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "malformed cursor")
+			return badRequest("malformed cursor")
 		}
 		after = string(raw)
 	}
-	q := strings.ToLower(strings.TrimSpace(c.QueryParam("q")))
-
-	var matched []*domain.User
-	for _, u := range rl.Users.List() {
-		if q == "" || strings.Contains(strings.ToLower(u.Username), q) || strings.Contains(strings.ToLower(u.Email), q) {
-			matched = append(matched, u)
-		}
-	}
-	// Usernames are unique case-insensitively, so their lower case is a
-	// total order and a stable cursor.
-	sort.Slice(matched, func(i, j int) bool {
-		return strings.ToLower(matched[i].Username) < strings.ToLower(matched[j].Username)
-	})
-	start := 0
-	if after != "" {
-		start = sort.Search(len(matched), func(i int) bool { return strings.ToLower(matched[i].Username) > after })
-	}
-	page := matched[start:]
-	more := len(page) > limit
-	if more {
-		page = page[:limit]
-	}
+	page := rl.Users().Page(c.QueryParam("q"), after, limit)
 	out := struct {
 		Users      []userView `json:"users"`
 		NextCursor string     `json:"next_cursor,omitempty"`
 		Total      int        `json:"total"`
-	}{Users: make([]userView, 0, len(page)), Total: len(matched)}
-	for _, u := range page {
+	}{Users: make([]userView, 0, len(page.Users)), Total: page.Total}
+	for _, u := range page.Users {
 		out.Users = append(out.Users, viewUser(u))
 	}
-	if more {
-		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(strings.ToLower(page[len(page)-1].Username)))
+	if page.Next != "" {
+		out.NextCursor = base64.RawURLEncoding.EncodeToString([]byte(page.Next))
 	}
 	return c.JSON(http.StatusOK, out)
 }
@@ -167,19 +110,16 @@ func (a *api) listUsers(c echo.Context) error {
 // userOf loads the realm and user a path names.
 func (a *api) userOf(c echo.Context) (*realms.Realm, *domain.User, error) {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return nil, nil, err
 	}
-	u, ok := rl.Users.Get(c.Param("id"))
-	if !ok {
-		return nil, nil, writeError(c, http.StatusNotFound, errNotFound, "user "+c.Param("id")+" does not exist")
-	}
-	return rl, u, nil
+	u, err := rl.Users().Get(c.Param("id"))
+	return rl, u, err
 }
 
 func (a *api) getUser(c echo.Context) error {
 	_, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	return writeUser(c, http.StatusOK, u)
@@ -189,15 +129,15 @@ func (a *api) getUser(c echo.Context) error {
 // display_name}: the whole profile; an absent field becomes empty.
 func (a *api) updateUser(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	var p domain.UserProfile
-	if ok, err := bindJSON(c, &p); !ok {
+	if err := bindJSON(c, &p); err != nil {
 		return err
 	}
-	if u, err = rl.UpdateUser(c.Request().Context(), u.ID, p, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, strings.TrimSpace(p.Username), err)
+	if u, err = rl.Users().Update(c.Request().Context(), u.ID, p, callerOf(c).meta(c, a)); err != nil {
+		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)
 }
@@ -207,17 +147,17 @@ func (a *api) updateUser(c echo.Context) error {
 // changed.
 func (a *api) setUserPassword(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Password string `json:"password"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	if err := rl.SetPassword(c.Request().Context(), u.ID, body.Password, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, "", err)
+	if err := rl.Users().SetPassword(c.Request().Context(), u.ID, body.Password, callerOf(c).meta(c, a)); err != nil {
+		return withDetails(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -227,20 +167,20 @@ func (a *api) setUserPassword(c echo.Context) error {
 // Tokens already issued see the change at once.
 func (a *api) setUserMemberships(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
 	var body struct {
 		Memberships *[]domain.Membership `json:"memberships"`
 	}
-	if ok, err := bindJSON(c, &body); !ok {
+	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
 	if body.Memberships == nil {
-		return writeError(c, http.StatusBadRequest, domain.ErrInvalidRequest, "memberships is required: the full list, [] to remove every membership")
+		return badRequest("memberships is required: the full list, [] to remove every membership")
 	}
-	if u, err = rl.SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, "", err)
+	if u, err = rl.Users().SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
+		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)
 }
@@ -250,11 +190,11 @@ func (a *api) setUserMemberships(c echo.Context) error {
 func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		rl, u, err := a.userOf(c)
-		if u == nil {
+		if err != nil {
 			return err
 		}
-		if u, err = rl.SetUserEnabled(c.Request().Context(), u.ID, enabled, callerOf(c).meta(c, a)); err != nil {
-			return a.userError(c, "", err)
+		if u, err = rl.Users().SetEnabled(c.Request().Context(), u.ID, enabled, callerOf(c).meta(c, a)); err != nil {
+			return withDetails(err)
 		}
 		return writeUser(c, http.StatusOK, u)
 	}
@@ -264,11 +204,11 @@ func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
 // every token issued for the user and removes the password hash.
 func (a *api) deleteUser(c echo.Context) error {
 	rl, u, err := a.userOf(c)
-	if u == nil {
+	if err != nil {
 		return err
 	}
-	if err := rl.DeleteUser(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
-		return a.userError(c, "", err)
+	if err := rl.Users().Delete(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
+		return withDetails(err)
 	}
 	return c.NoContent(http.StatusNoContent)
 }
@@ -287,16 +227,17 @@ type uiSessionView struct {
 }
 
 // uiSessionsOf reads the realm and ?user_id= of the UI-sessions list:
-// empty for every user, else a user that must exist (404). A nil realm
-// means the answer is written.
+// empty for every user, else a user that must exist (404).
 func (a *api) uiSessionsOf(c echo.Context) (*realms.Realm, string, error) {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return nil, "", err
 	}
 	userID := c.QueryParam("user_id")
-	if _, ok := rl.Users.Get(userID); userID != "" && !ok {
-		return nil, "", writeError(c, http.StatusNotFound, errNotFound, "no user "+userID)
+	if userID != "" {
+		if _, err := rl.Users().Get(userID); err != nil {
+			return nil, "", err
+		}
 	}
 	return rl, userID, nil
 }
@@ -306,13 +247,14 @@ func (a *api) uiSessionsOf(c echo.Context) (*realms.Realm, string, error) {
 // which can never sign in again, are left out.
 func (a *api) listUISessions(c echo.Context) error {
 	rl, userID, err := a.uiSessionsOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	out := []uiSessionView{}
-	for _, s := range rl.Authz.Sessions(userID, a.now().Unix()) {
-		u, ok := rl.Users.Get(s.UserID)
-		if !ok {
+	users := rl.Users()
+	for _, s := range rl.Sessions().List(userID, a.now().Unix()) {
+		u, err := users.Get(s.UserID)
+		if err != nil {
 			continue
 		}
 		out = append(out, uiSessionView{
@@ -327,12 +269,12 @@ func (a *api) listUISessions(c echo.Context) error {
 // every browser session of the user, or without user_id of the realm, ends.
 func (a *api) endUISessions(c echo.Context) error {
 	rl, userID, err := a.uiSessionsOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
 	// Not cut short by the caller hanging up: half the sessions ended
 	// would be an answer nobody received.
-	ended := rl.EndSessions(context.WithoutCancel(c.Request().Context()), userID, "ended by an administrator", callerOf(c).meta(c, a))
+	ended := rl.Sessions().EndAll(context.WithoutCancel(c.Request().Context()), userID, "ended by an administrator", callerOf(c).meta(c, a))
 	return c.JSON(http.StatusOK, map[string]int{"ended": ended})
 }
 
@@ -340,17 +282,11 @@ func (a *api) endUISessions(c echo.Context) error {
 // browser is signed out at its next request.
 func (a *api) endUISession(c echo.Context) error {
 	rl, err := a.realmOf(c)
-	if rl == nil {
+	if err != nil {
 		return err
 	}
-	if s, ok := rl.Authz.Session(c.Param("id")); !ok || !s.Valid(a.now().Unix()) {
-		return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
-	}
-	if err := rl.EndSession(c.Request().Context(), c.Param("id"), "ended by an administrator", callerOf(c).meta(c, a)); err != nil {
-		if errors.Is(err, domain.ErrNotFound) {
-			return writeError(c, http.StatusNotFound, errNotFound, "no browser session "+c.Param("id"))
-		}
-		return domainError(c, a.log, err)
+	if err := rl.Sessions().End(c.Request().Context(), c.Param("id"), "ended by an administrator", callerOf(c).meta(c, a)); err != nil {
+		return err
 	}
 	return c.NoContent(http.StatusNoContent)
 }

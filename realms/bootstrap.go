@@ -44,7 +44,7 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := master.Clients.Get(BootstrapClientID); ok {
+	if _, err := master.Clients().Get(BootstrapClientID); err == nil {
 		return nil, nil
 	}
 	generated := secret == ""
@@ -61,7 +61,7 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 			return nil, err
 		}
 	}
-	_, err = master.createClient(ctx, BootstrapClientID, domain.ClientSettings{
+	_, err = master.Clients().create(ctx, BootstrapClientID, domain.ClientSettings{
 		Name:         "Latchkey bootstrap admin",
 		Kind:         domain.KindService,
 		GrantTypes:   []string{domain.GrantClientCredentials},

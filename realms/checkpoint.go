@@ -86,7 +86,7 @@ func (r *Registry) SetAudit(cfg AuditConfig) error {
 
 // auditConfig is a realm's effective configuration: its settings over the
 // server's defaults.
-func (rl *Realm) auditConfig() AuditConfig { return rl.reg.auditFor(rl.State().Settings) }
+func (rl *Realm) auditConfig() AuditConfig { return rl.reg.auditFor(rl.state().Settings) }
 
 // auditFor is the configuration a realm with settings s runs with.
 func (r *Registry) auditFor(s domain.RealmSettings) AuditConfig {
@@ -357,11 +357,11 @@ func lastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) 
 // signs only when the chain so far covers its key_added event (or there is
 // no chain yet), and the previous checkpoint's key signs until then.
 func (cp *checkpointer) signer(ctx context.Context, prev domain.CheckpointRef, prevKid string) (string, crypto.Signer, error) {
-	active, ok := cp.rl.State().ActiveKey(domain.AlgES256)
+	active, ok := cp.rl.state().ActiveKey(domain.AlgES256)
 	if ok && prev.Seq != 0 && active.AddedSeq > prev.ToSeq && prevKid != "" && prevKid != active.Kid {
-		return cp.rl.signerFor(ctx, prevKid)
+		return cp.rl.Keys().signerFor(ctx, prevKid)
 	}
-	return cp.rl.Signer(ctx, domain.AlgES256)
+	return cp.rl.Keys().active(ctx, domain.AlgES256)
 }
 
 // keyAddedSubject is where a realm's realm.key_added events are stored.
@@ -502,6 +502,15 @@ func (cp *checkpointer) checkpoint(ctx context.Context) error {
 	cp.mu.Unlock()
 	if len(entries) == 0 {
 		return nil
+	}
+	// The tail can run ahead of the read models: the key that signs is
+	// chosen from the realm's state, which must include what is covered
+	// (a realm's first checkpoint covers the events that add its keys).
+	waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	err := cp.rl.WaitFor(waitCtx, entries[len(entries)-1].Seq)
+	cancel()
+	if err != nil {
+		return err
 	}
 	now := time.Now()
 	body, err := domain.BuildCheckpoint(cp.rl.Name, prev, from, entries, now.Unix())

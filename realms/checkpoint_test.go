@@ -83,25 +83,25 @@ func history(t *testing.T, reg *realms.Registry) (clients []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, sysMeta()); err != nil {
+	if _, err := rl.Structure().CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: fmt.Sprint("client-", i), Scopes: []string{"read"}}, false, sysMeta())
+		c, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: fmt.Sprint("client-", i), Scopes: []string{"read"}}, false, sysMeta())
 		if err != nil {
 			t.Fatal(err)
 		}
 		clients = append(clients, c.Client.ID)
 		issueTokens(t, rl, c.Client.ID, 12)
 	}
-	if err := rl.RevokeClientTokens(ctx, clients[1], "test", sysMeta()); err != nil {
+	if err := rl.Clients().RevokeTokens(ctx, clients[1], "test", sysMeta()); err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.RotateKeys(ctx, sysMeta()); err != nil {
+	if err := rl.Keys().Rotate(ctx, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	issueTokens(t, rl, clients[0], 5)
-	if _, _, err := rl.DeleteClients(ctx, []string{clients[2]}, 0, sysMeta()); err != nil {
+	if _, err := rl.Clients().Delete(ctx, []string{clients[2]}, realms.Condition{}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	return clients
@@ -401,7 +401,7 @@ func TestRetentionIsNotTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "c", Scopes: []string{"read"}}, false, sysMeta())
+	c, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: "c", Scopes: []string{"read"}}, false, sysMeta())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +480,7 @@ func TestReplicasKeepOneChain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "c", Scopes: []string{"read"}}, false, sysMeta())
+	c, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: "c", Scopes: []string{"read"}}, false, sysMeta())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -554,51 +554,51 @@ func TestLiveModelsMatchARebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Users, sessions, consent, and the authorization-code flow.
-	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "team-a", Kind: domain.NodeTeam, Parent: "org"}, sysMeta()); err != nil {
+	if _, err := rl.Structure().CreateNode(ctx, domain.CreateNode{Slug: "team-a", Kind: domain.NodeTeam, Parent: "org"}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
-	app, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: "app", Kind: "user_app", Type: "public",
+	app, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: "app", Kind: "user_app", Type: "public",
 		GrantTypes: []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken}, IssueRefreshTokens: true,
 		RedirectURIs: []string{"https://app.example.test/cb"}, Scopes: []string{"read"}}, false, sysMeta())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		u, err := rl.CreateUser(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: fmt.Sprint("user", i), Email: fmt.Sprintf("u%d@example.test", i)},
+		u, err := rl.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: fmt.Sprint("user", i), Email: fmt.Sprintf("u%d@example.test", i)},
 			Password: "a long enough password", Memberships: []domain.Membership{{Node: "team-a", Role: "viewer"}}}, sysMeta())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := rl.CreateSession(ctx, u, realms.BrowserInfo{Device: "d", Browser: "b", IP: "10.0.0.1"}, sysMeta()); err != nil {
+		if _, _, err := rl.Sessions().Create(ctx, u, realms.BrowserInfo{Device: "d", Browser: "b", IP: "10.0.0.1"}, sysMeta()); err != nil {
 			t.Fatal(err)
 		}
-		if err := rl.GrantConsent(ctx, u.ID, app.Client.ID, domain.Consent{Scopes: []string{"read"}, Teams: []string{"team-a"}}, sysMeta()); err != nil {
+		if err := rl.Users().GrantConsent(ctx, u.ID, app.Client.ID, domain.Consent{Scopes: []string{"read"}, Teams: []string{"team-a"}}, sysMeta()); err != nil {
 			t.Fatal(err)
 		}
 		verifier := "a-pkce-verifier-that-is-long-enough-0123456789abcdef"
 		sum := sha256.Sum256([]byte(verifier))
-		code, err := rl.IssueCode(ctx, domain.CodeIssued{ClientID: app.Client.ID, UserID: u.ID, RedirectURI: "https://app.example.test/cb",
+		code, err := rl.Grants().IssueCode(ctx, domain.CodeIssued{ClientID: app.Client.ID, UserID: u.ID, RedirectURI: "https://app.example.test/cb",
 			Scope: "read", Challenge: base64URL(sum[:]), AuthTime: time.Now().Unix(), Teams: []string{"team-a"}}, sysMeta())
 		if err != nil {
 			t.Fatal(err)
 		}
-		c, _ := rl.Clients.Get(app.Client.ID)
-		set, oerr, err := rl.RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, sysMeta())
-		if err != nil || oerr != nil {
-			t.Fatalf("redeem: %v %v", oerr, err)
+		c, _ := rl.Models().Clients.Get(app.Client.ID)
+		set, err := rl.Grants().RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, sysMeta())
+		if err != nil {
+			t.Fatalf("redeem: %v", err)
 		}
 		if set.Refresh != "" {
-			if _, oerr, err := rl.Refresh(ctx, c, set.Refresh, "", sysMeta()); err != nil || oerr != nil {
-				t.Fatalf("refresh: %v %v", oerr, err)
+			if _, err := rl.Grants().Refresh(ctx, c, set.Refresh, "", sysMeta()); err != nil {
+				t.Fatalf("refresh: %v", err)
 			}
 		}
 		if i == 1 {
-			if _, err := rl.SetUserEnabled(ctx, u.ID, false, sysMeta()); err != nil {
+			if _, err := rl.Users().SetEnabled(ctx, u.ID, false, sysMeta()); err != nil {
 				t.Fatal(err)
 			}
 		}
 	}
-	if err := rl.RevokeClientTokens(ctx, clients[0], "again", sysMeta()); err != nil {
+	if err := rl.Clients().RevokeTokens(ctx, clients[0], "again", sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	// Once a checkpoint covers it all, nothing more is written.
@@ -632,7 +632,7 @@ func TestLiveModelsMatchARebuild(t *testing.T) {
 	if _, err := restored.Restore(snap); err != nil {
 		t.Fatal(err)
 	}
-	live := []projections.Canonical{rl.Clients, rl.Tokens, rl.Nodes, rl.Users, rl.Authz}
+	live := []projections.Canonical{rl.Models().Clients, rl.Models().Tokens, rl.Models().Nodes, rl.Models().Users, rl.Models().Authz}
 	for name, other := range map[string][]projections.Canonical{
 		"rebuilt":  {fresh.Clients, fresh.Tokens, fresh.Nodes, fresh.Users, fresh.Authz},
 		"restored": {restored.Clients, restored.Tokens, restored.Nodes, restored.Users, restored.Authz},
@@ -710,7 +710,7 @@ func TestDeletingTheLastCheckpointWhileRunning(t *testing.T) {
 	if err := stream.DeleteMsg(ctx, last.Seq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, sysMeta()); err != nil {
+	if _, err := rl.Structure().CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	waitCovered(t, srv.Store, "acme")
@@ -811,7 +811,7 @@ func TestCheckpointSettingsTakeEffectAndStayBounded(t *testing.T) {
 	}
 	newClient := func(name string) {
 		t.Helper()
-		if _, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: name, Scopes: []string{"read"}}, false, sysMeta()); err != nil {
+		if _, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: name, Scopes: []string{"read"}}, false, sysMeta()); err != nil {
 			t.Fatal(err)
 		}
 	}

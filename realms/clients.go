@@ -2,59 +2,48 @@ package realms
 
 import (
 	"context"
-	"errors"
 
 	"github.com/google/uuid"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
 )
-
-// maxDecideAttempts bounds re-deciding a command that lost a race with
-// another writer of the same aggregate: high enough that dozens of
-// concurrent writers of one aggregate all get through.
-const maxDecideAttempts = 64
 
 // MaxBulkDelete bounds one bulk delete: two messages each (the event and
 // its revocation rule) must fit one atomic batch of at most 1000.
 const MaxBulkDelete = 500
 
-// ClientContext is what client decisions need to know of this realm now.
-func (rl *Realm) ClientContext() domain.ClientContext {
-	return domain.ClientContext{Catalog: rl.State().Scopes, Tree: rl.Nodes.Tree()}
+// Clients are a realm's OAuth clients.
+type Clients struct{ rl *Realm }
+
+// Get returns a client; a missing one is a not-found error.
+func (cs Clients) Get(id string) (*domain.Client, error) {
+	c, ok := cs.rl.models.Clients.Get(id)
+	if !ok {
+		return nil, domain.NotFound("client " + id)
+	}
+	return c, nil
 }
 
-// commit appends events of one aggregate at an expected version and waits
-// until this replica's read models have applied them.
-func (rl *Realm) commit(ctx context.Context, agg domain.AggregateRef, expected uint64, meta eventstore.Meta, events ...domain.Payload) error {
-	seq, err := rl.reg.store.Append(ctx, rl.Name, agg, expected, meta, events...)
+// Page lists clients matching f, in id order after the client named
+// after, at most limit; false when after names no client of the realm.
+func (cs Clients) Page(f projections.ClientFilter, after string, limit int) (projections.ClientPage, bool) {
+	return cs.rl.models.Clients.Page(f, after, limit)
+}
+
+// context is what client decisions need to know of the realm now.
+func (cs Clients) context() domain.ClientContext {
+	return domain.ClientContext{Catalog: cs.rl.state().Scopes, Tree: cs.rl.models.Nodes.Tree()}
+}
+
+// at returns a client that must exist and meet cond.
+func (cs Clients) at(id string, cond Condition) (*domain.Client, error) {
+	c, err := cs.Get(id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return rl.WaitFor(ctx, seq)
-}
-
-// commitRevoking appends a client event at an expected version with its
-// downstream revocation rule, and waits until this replica applied them.
-func (rl *Realm) commitRevoking(ctx context.Context, clientID string, expected uint64, meta eventstore.Meta, ev domain.Payload, rule domain.RevocationRule) error {
-	seq, err := rl.reg.store.AppendRevocation(ctx, rl.Name, domain.ClientRef(clientID), expected, meta, ev, rule)
-	if err != nil {
-		return err
-	}
-	return rl.WaitFor(ctx, seq)
-}
-
-// retryConflicts runs attempt again, on fresh state, while it loses races
-// with other writers of the same aggregate.
-func (rl *Realm) retryConflicts(ctx context.Context, attempt func() error) error {
-	for range maxDecideAttempts {
-		err := attempt()
-		if !errors.Is(err, eventstore.ErrConflict) {
-			return err
-		}
-		rl.awaitNewer(ctx)
-	}
-	return eventstore.ErrConflict
+	return c, cond.check(c.Version)
 }
 
 // CreatedClient is a new client, its secret (shown this once; empty for a
@@ -65,199 +54,164 @@ type CreatedClient struct {
 	Warnings []domain.Warning
 }
 
-// CreateClient registers a client. An empty id gets a UUID; an id ever
-// used before (even by a deleted client) is domain.ErrAlreadyExists.
-func (rl *Realm) CreateClient(ctx context.Context, id string, s domain.ClientSettings, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
+// Create registers a client. An empty id gets a UUID; an id ever used
+// before (even by a deleted client) is domain.ErrAlreadyExists.
+func (cs Clients) Create(ctx context.Context, id string, s domain.ClientSettings, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return CreatedClient{}, err
 	}
-	return rl.createClient(ctx, id, s, secret, confirmHighRisk, meta)
+	return cs.create(ctx, id, s, secret, confirmHighRisk, meta)
 }
 
-// createClient registers a client whose secret the caller chose.
-func (rl *Realm) createClient(ctx context.Context, id string, s domain.ClientSettings, secret string, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
+// create registers a client whose secret the caller chose.
+func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings, secret string, confirmHighRisk bool, meta eventstore.Meta) (CreatedClient, error) {
 	if id == "" {
 		id = uuid.NewString()
 	}
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, rl.ClientContext())
+	var out CreatedClient
+	err := cs.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, cs.context())
+		if ev.SecretHash != "" {
+			out.Secret = secret
+		}
+		out.Warnings = warnings
+		return write(domain.ClientRef(id), 0, ev), err
+	}})
 	if err != nil {
 		return CreatedClient{}, err
 	}
-	err = rl.commit(ctx, domain.ClientRef(id), 0, meta, ev)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return CreatedClient{}, domain.ErrAlreadyExists
-	}
-	if err != nil {
-		return CreatedClient{}, err
-	}
-	c, _ := rl.Clients.Get(id)
-	if ev.SecretHash == "" {
-		secret = ""
-	}
-	return CreatedClient{Client: c, Secret: secret, Warnings: warnings}, nil
+	out.Client, err = cs.Get(id)
+	return out, err
 }
 
-// UpdateClient changes a client's settings: change gets the current
-// settings and returns the new ones. With ifMatch (non-zero) the client must
-// still be at that version, else eventstore.ErrConflict; without it a lost
-// race is decided again on the fresh state, so no update is ever lost.
-func (rl *Realm) UpdateClient(ctx context.Context, id string, ifMatch uint64, confirmHighRisk bool, meta eventstore.Meta,
+// Update changes a client's settings: change gets the current settings and
+// returns the new ones. A lost race is decided again on the fresh state (a
+// condition then fails if the client moved on), so no update is ever lost.
+func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	for range maxDecideAttempts {
-		c, ok := rl.Clients.Get(id)
-		if !ok {
-			return nil, nil, domain.ErrNotFound
-		}
-		if ifMatch != 0 && c.Version != ifMatch {
-			return nil, nil, eventstore.ErrConflict
+	var warnings []domain.Warning
+	err := cs.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+		c, err := cs.at(id, cond)
+		if err != nil {
+			return plan{}, err
 		}
 		next, err := change(c.ClientSettings)
 		if err != nil {
-			return nil, nil, err
+			return plan{}, err
 		}
-		ev, warnings, err := domain.DecideUpdateClient(c, next, confirmHighRisk, rl.ClientContext())
+		ev, w, err := domain.DecideUpdateClient(c, next, confirmHighRisk, cs.context())
+		warnings = w
 		if err != nil || ev == nil {
-			return c, warnings, err
+			return plan{}, err
 		}
-		err = rl.commit(ctx, domain.ClientRef(id), c.Version, meta, *ev)
-		if errors.Is(err, eventstore.ErrConflict) && ifMatch == 0 {
-			rl.awaitNewer(ctx)
-			continue
-		}
-		if err != nil {
-			return nil, nil, err
-		}
-		c, _ = rl.Clients.Get(id)
-		return c, warnings, nil
+		return write(domain.ClientRef(id), c.Version, *ev), nil
+	}})
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil, nil, eventstore.ErrConflict
+	c, err := cs.Get(id)
+	return c, warnings, err
 }
-
-// awaitNewer catches this replica up after a lost race, so the next
-// decision sees the winner's event.
-func (rl *Realm) awaitNewer(ctx context.Context) { _ = rl.catchUp(ctx) }
 
 // RotateSecret gives a confidential client a new secret, returned this
 // once. Two rotations racing do not both succeed: the loser gets
 // eventstore.ErrConflict rather than a secret that was overwritten at once.
-// With ifMatch (non-zero) the client must be at that version.
-func (rl *Realm) RotateSecret(ctx context.Context, id string, ifMatch uint64, overlap int64, meta eventstore.Meta) (string, error) {
-	c, ok := rl.Clients.Get(id)
-	if !ok {
-		return "", domain.ErrNotFound
-	}
-	if ifMatch != 0 && c.Version != ifMatch {
-		return "", eventstore.ErrConflict
-	}
+func (cs Clients) RotateSecret(ctx context.Context, id string, cond Condition, overlap int64, meta eventstore.Meta) (string, error) {
 	secret, err := NewSecret()
 	if err != nil {
 		return "", err
 	}
-	ev, err := domain.DecideRotateSecret(c, domain.HashSecret(secret), overlap, meta.Time)
+	err = cs.rl.execute(ctx, meta, command{lostRace: eventstore.ErrConflict, decide: func() (plan, error) {
+		c, err := cs.at(id, cond)
+		if err != nil {
+			return plan{}, err
+		}
+		ev, err := domain.DecideRotateSecret(c, domain.HashSecret(secret), overlap, meta.Time)
+		return write(domain.ClientRef(id), c.Version, ev), err
+	}})
 	if err != nil {
-		return "", err
-	}
-	if err := rl.commit(ctx, domain.ClientRef(id), c.Version, meta, ev); err != nil {
 		return "", err
 	}
 	return secret, nil
 }
 
-// SetClientEnabled disables a client (revoking every token it holds, for
-// this server and downstream) or enables it again (revoked tokens stay
-// revoked). With ifMatch (non-zero) the client must be at that version.
-func (rl *Realm) SetClientEnabled(ctx context.Context, id string, ifMatch uint64, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
-	stale := false
-	err := rl.retryConflicts(ctx, func() error {
-		c, ok := rl.Clients.Get(id)
-		if !ok {
-			return domain.ErrNotFound
-		}
-		if stale = ifMatch != 0 && c.Version != ifMatch; stale {
-			return nil // not retried: the precondition has failed for good
+// SetEnabled disables a client (revoking every token it holds, for this
+// server and downstream) or enables it again (revoked tokens stay revoked).
+func (cs Clients) SetEnabled(ctx context.Context, id string, cond Condition, enabled bool, meta eventstore.Meta) (*domain.Client, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		c, err := cs.at(id, cond)
+		if err != nil {
+			return plan{}, err
 		}
 		if enabled {
 			ev, err := domain.DecideEnableClient(c)
 			if err != nil || ev == nil {
-				return err
+				return plan{}, err
 			}
-			return rl.commit(ctx, domain.ClientRef(id), c.Version, meta, *ev)
+			return write(domain.ClientRef(id), c.Version, *ev), nil
 		}
 		ev, rule, err := domain.DecideDisableClient(c, meta.Time, "client disabled")
 		if err != nil || ev == nil {
-			return err
+			return plan{}, err
 		}
-		return rl.commitRevoking(ctx, c.ID, c.Version, meta, *ev, rule)
-	})
-	if err == nil && stale {
-		err = eventstore.ErrConflict
-	}
+		p := write(domain.ClientRef(id), c.Version, *ev)
+		p.revoke(rule)
+		return p, nil
+	}})
 	if err != nil {
 		return nil, err
 	}
-	c, _ := rl.Clients.Get(id)
-	return c, nil
+	return cs.Get(id)
 }
 
-// DeleteClients deletes clients for good, all or none, and revokes their
-// tokens. When any id names no client, nothing is deleted and the missing
-// ids are returned; otherwise it returns how many clients it deleted (ids
-// listed twice count once). With ifMatch (non-zero) every client must be
-// at that version (it is meant for deleting one).
-func (rl *Realm) DeleteClients(ctx context.Context, ids []string, ifMatch uint64, meta eventstore.Meta) (deleted int, missing []string, err error) {
-	for range maxDecideAttempts {
-		changes := make([]eventstore.Change, 0, len(ids))
-		rules := make([]domain.RevocationRule, 0, len(ids))
-		missing = missing[:0]
+// Delete deletes clients for good, all or none, and revokes their
+// tokens; it returns how many it deleted (ids listed twice count once).
+// When any id names no client, nothing is deleted and the error is a
+// *domain.NotFoundError listing the missing ids. cond applies to every
+// client (it is meant for deleting one).
+func (cs Clients) Delete(ctx context.Context, ids []string, cond Condition, meta eventstore.Meta) (int, error) {
+	deleted := 0
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		var p plan
+		var missing []string
 		seen := map[string]bool{}
 		for _, id := range ids {
 			if seen[id] {
 				continue
 			}
 			seen[id] = true
-			c, ok := rl.Clients.Get(id)
+			c, ok := cs.rl.models.Clients.Get(id)
 			if !ok {
 				missing = append(missing, id)
 				continue
 			}
-			if ifMatch != 0 && c.Version != ifMatch {
-				return 0, nil, eventstore.ErrConflict
+			if err := cond.check(c.Version); err != nil {
+				return plan{}, err
 			}
 			ev, rule, err := domain.DecideDeleteClient(c, meta.Time)
 			if err != nil {
-				return 0, nil, err
+				return plan{}, err
 			}
-			changes = append(changes, eventstore.Change{Aggregate: domain.ClientRef(id), Expected: c.Version, Payload: ev})
-			rules = append(rules, rule)
+			p.add(domain.ClientRef(id), c.Version, ev)
+			p.revoke(rule)
 		}
 		if len(missing) > 0 {
-			return 0, missing, domain.ErrNotFound
+			return plan{}, &domain.NotFoundError{Message: "no client was deleted: some ids name no client", Missing: missing}
 		}
-		seq, err := rl.reg.store.AppendChanges(ctx, rl.Name, meta, changes, rules)
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx)
-			continue
-		}
-		if err != nil {
-			return 0, nil, err
-		}
-		return len(changes), nil, rl.WaitFor(ctx, seq)
-	}
-	return 0, nil, eventstore.ErrConflict
+		deleted = len(p.changes)
+		return p, nil
+	}})
+	return deleted, err
 }
 
 // NodeCredentials creates a service client owned by a node: its tokens
 // can never reach outside that node. Scope management gives it the admin
 // role there, consumer the viewer role.
-func (rl *Realm) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
-	node, ok := rl.Nodes.Tree().Get(slug)
-	if !ok {
-		return CreatedClient{}, domain.ErrNotFound
+func (cs Clients) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
+	node, err := cs.rl.Structure().Node(slug)
+	if err != nil {
+		return CreatedClient{}, err
 	}
 	role, preset := "viewer", domain.PresetReadOnly
 	switch scope {
@@ -270,9 +224,24 @@ func (rl *Realm) NodeCredentials(ctx context.Context, slug, scope, name string, 
 	if name == "" {
 		name = node.Name + " " + scope + " credentials"
 	}
-	return rl.CreateClient(ctx, "", domain.ClientSettings{
+	return cs.Create(ctx, "", domain.ClientSettings{
 		Name: name, Kind: domain.KindService, GrantTypes: []string{domain.GrantClientCredentials},
 		Scopes: []string{scope}, AccessPreset: preset, OwnerNode: slug,
 		Roles: []domain.RoleAssignment{{Node: slug, Role: role}},
 	}, false, meta)
+}
+
+// RevokeTokens revokes every token a client holds, with one event and one
+// rule however many tokens that is; new tokens are still issued.
+func (cs Clients) RevokeTokens(ctx context.Context, clientID, reason string, meta eventstore.Meta) error {
+	return cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		c, err := cs.Get(clientID)
+		if err != nil {
+			return plan{}, err
+		}
+		ev, rule := domain.RevokeClientTokens(c, meta.Time, reason)
+		p := write(domain.ClientRef(clientID), eventstore.AnyVersion, ev)
+		p.revoke(rule)
+		return p, nil
+	}})
 }

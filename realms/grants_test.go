@@ -26,7 +26,6 @@ func TestRevokeGrantWinsOverConcurrentRefreshes(t *testing.T) {
 	if err := rl.WaitFor(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	g, _ := rl.Authz.Grant("g1")
 	var stop atomic.Bool
 	done := make(chan struct{})
 	go func() { // rotations, each at the version the last one returned, as a sequential refresher writes them
@@ -41,13 +40,49 @@ func TestRevokeGrantWinsOverConcurrentRefreshes(t *testing.T) {
 		}
 	}()
 	time.Sleep(50 * time.Millisecond)
-	err = rl.RevokeGrant(ctx, g, "refresh token reused", sysMeta())
+	err = rl.Grants().Revoke(ctx, "g1", "refresh token reused", sysMeta())
 	stop.Store(true)
 	<-done
 	if err != nil {
 		t.Fatalf("RevokeGrant while the grant is being refreshed: %v", err)
 	}
-	if g, _ := rl.Authz.Grant("g1"); !g.Revoked {
+	if g, _ := rl.Models().Authz.Grant("g1"); !g.Revoked {
 		t.Fatal("RevokeGrant returned, and the grant is not revoked")
+	}
+}
+
+// TestRefreshRotationIsStampedByTheRegistryClock: a refresh token's
+// rotation time, which tells a concurrent use from a later reuse, comes
+// from the registry's clock, not the machine's.
+func TestRefreshRotationIsStampedByTheRegistryClock(t *testing.T) {
+	srv, reg, rl := acmeRealm(t, realms.AuditConfig{CheckpointEvery: -1})
+	ctx := context.Background()
+	at := time.Now().Add(time.Hour).Truncate(time.Millisecond)
+	reg.UseClock(func() time.Time { return at })
+	app, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: "app", Kind: domain.KindUserApp, Type: domain.ClientPublic,
+		GrantTypes: []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken}, IssueRefreshTokens: true,
+		RedirectURIs: []string{"https://app.example.test/cb"}, Scopes: []string{"read"}}, false, sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, err := rl.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "alice"}}, sysMeta())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "g1.a-refresh-token-secret"
+	seq, err := srv.Store.Append(ctx, "acme", domain.GrantRef("g1"), 0, sysMeta(), domain.GrantCreated{GrantID: "g1", ClientID: app.Client.ID,
+		UserID: user.ID, Scope: "read", RefreshHash: domain.HashSecret(token), RefreshExpires: time.Now().Add(time.Hour).Unix()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rl.WaitFor(ctx, seq); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := rl.Grants().Refresh(ctx, app.Client, token, "", sysMeta()); err != nil {
+		t.Fatal(err)
+	}
+	g, _ := rl.Models().Authz.Grant("g1")
+	if len(g.Rotated) != 1 || g.Rotated[0].AtMs != at.UnixMilli() {
+		t.Fatalf("rotations %+v, want one stamped %d (the registry's clock)", g.Rotated, at.UnixMilli())
 	}
 }

@@ -11,39 +11,43 @@ import (
 // its read models. The events API pages through it in order; the audit log
 // reads it backwards a window at a time, or tails it live. Neither holds
 // the history in memory, and neither leaves a consumer behind.
+type History struct{ rl *Realm }
+
+// History is the realm's raw history.
+func (rl *Realm) History() History { return History{rl} }
 
 // Events returns up to limit of the realm's events stored after sequence
 // afterSeq, in stream order (at most eventstore.MaxPage).
-func (rl *Realm) Events(ctx context.Context, afterSeq uint64, limit int) ([]eventstore.Envelope, error) {
-	return rl.reg.store.ReadRealm(ctx, rl.Name, afterSeq, limit)
+func (h History) Events(ctx context.Context, afterSeq uint64, limit int) ([]eventstore.Envelope, error) {
+	return h.rl.reg.store.ReadRealm(ctx, h.rl.Name, afterSeq, limit)
 }
 
 // AuditTop is where a scan of the newest audit entries f selects starts
 // (projections.AuditTop).
-func (rl *Realm) AuditTop(ctx context.Context, f *projections.AuditFilter) (projections.AuditPos, error) {
-	return projections.AuditTop(ctx, rl.reg.store, rl.Name, f)
+func (h History) AuditTop(ctx context.Context, f *projections.AuditFilter) (projections.AuditPos, error) {
+	return projections.AuditTop(ctx, h.rl.reg.store, h.rl.Name, f)
 }
 
 // ScanAudit walks the audit log backwards from pos, newest first, calling
 // visit with each entry f selects, within budget messages (0: no bound);
 // window, when set, runs after each window read. It returns where to
 // continue and whether anything may be left there (projections.ScanAudit).
-func (rl *Realm) ScanAudit(ctx context.Context, f *projections.AuditFilter, pos projections.AuditPos, budget uint64,
+func (h History) ScanAudit(ctx context.Context, f *projections.AuditFilter, pos projections.AuditPos, budget uint64,
 	visit func(projections.AuditEntry, projections.AuditPos) bool, window func() error) (projections.AuditPos, bool, error) {
-	return projections.ScanAudit(ctx, rl.reg.store, rl.Name, f, pos, budget, visit, window)
+	return projections.ScanAudit(ctx, h.rl.reg.store, h.rl.Name, f, pos, budget, visit, window)
 }
 
 // TailAudit calls fn with the events of every message of the realm from
 // fromSeq on, one message at a time in stream order, then of each new one
 // as it is stored; fromSeq 0 starts with the next message stored. Stop the
 // tail when done (projections.TailAudit).
-func (rl *Realm) TailAudit(ctx context.Context, fromSeq uint64, fn func(seq uint64, events []eventstore.Envelope)) (*projections.AuditTail, error) {
+func (h History) TailAudit(ctx context.Context, fromSeq uint64, fn func(seq uint64, events []eventstore.Envelope)) (*projections.AuditTail, error) {
 	if fromSeq == 0 {
-		last, err := rl.reg.store.LastSeq(ctx, rl.Name)
+		last, err := h.rl.reg.store.LastSeq(ctx, h.rl.Name)
 		if err != nil {
 			return nil, err
 		}
 		fromSeq = last + 1
 	}
-	return projections.TailAudit(ctx, rl.reg.store, rl.Name, fromSeq, fn)
+	return projections.TailAudit(ctx, h.rl.reg.store, h.rl.Name, fromSeq, fn)
 }

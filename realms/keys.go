@@ -1,123 +1,134 @@
 package realms
 
 import (
+	"context"
 	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
-// JWK is a public JSON Web Key (RFC 7517) as published in JWKS.
-type JWK struct {
-	Kty string `json:"kty"`
-	Kid string `json:"kid"`
-	Alg string `json:"alg"`
-	Use string `json:"use"`
-	Crv string `json:"crv,omitempty"`
-	X   string `json:"x,omitempty"`
-	Y   string `json:"y,omitempty"`
-	N   string `json:"n,omitempty"`
-	E   string `json:"e,omitempty"`
-}
+// Keys are a realm's signing keys: ES256 for access tokens and
+// checkpoints, RS256 (or ES256) for ID tokens. Private keys live sealed in
+// the key store; only public keys enter events.
+type Keys struct{ rl *Realm }
 
-// newKey generates a private key for alg and describes its public half.
-func newKey(alg string) (crypto.Signer, domain.KeyAdded, error) {
-	var priv crypto.Signer
-	var err error
-	switch alg {
-	case domain.AlgES256:
-		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	case domain.AlgRS256:
-		priv, err = rsa.GenerateKey(rand.Reader, 2048)
-	default:
-		return nil, domain.KeyAdded{}, fmt.Errorf("unsupported algorithm %s", alg)
-	}
-	if err != nil {
-		return nil, domain.KeyAdded{}, err
-	}
-	jwk, err := publicJWK(priv.Public(), alg)
-	if err != nil {
-		return nil, domain.KeyAdded{}, err
-	}
-	raw, err := json.Marshal(jwk)
-	if err != nil {
-		return nil, domain.KeyAdded{}, err
-	}
-	return priv, domain.KeyAdded{Kid: jwk.Kid, Alg: alg, Use: "sig", PublicJWK: raw}, nil
-}
+// List is every key of the realm, active and retired.
+func (k Keys) List() []domain.SigningKey { return k.rl.state().Keys }
 
-// publicJWK describes a public key; its kid is the RFC 7638 thumbprint.
-func publicJWK(pub crypto.PublicKey, alg string) (JWK, error) {
-	b64 := base64.RawURLEncoding.EncodeToString
-	var jwk JWK
-	var thumbInput string
-	switch k := pub.(type) {
-	case *ecdsa.PublicKey:
-		ecdh, err := k.ECDH()
-		if err != nil {
-			return JWK{}, err
+// JWKS lists the public keys to publish at now: active ones and retired
+// ones some token may still carry.
+func (k Keys) JWKS(now time.Time) []json.RawMessage {
+	keys := []json.RawMessage{}
+	for _, key := range k.rl.state().Keys {
+		if key.Published(now) {
+			keys = append(keys, key.PublicJWK)
 		}
-		point := ecdh.Bytes() // 0x04 || X || Y, 32 bytes each for P-256
-		jwk = JWK{Kty: "EC", Crv: "P-256", X: b64(point[1:33]), Y: b64(point[33:])}
-		thumbInput = fmt.Sprintf(`{"crv":"P-256","kty":"EC","x":"%s","y":"%s"}`, jwk.X, jwk.Y)
-	case *rsa.PublicKey:
-		jwk = JWK{Kty: "RSA", N: b64(k.N.Bytes()), E: b64(big.NewInt(int64(k.E)).Bytes())}
-		thumbInput = fmt.Sprintf(`{"e":"%s","kty":"RSA","n":"%s"}`, jwk.E, jwk.N)
-	default:
-		return JWK{}, fmt.Errorf("unsupported public key %T", pub)
 	}
-	sum := sha256.Sum256([]byte(thumbInput))
-	jwk.Kid, jwk.Alg, jwk.Use = b64(sum[:]), alg, "sig"
-	return jwk, nil
+	return keys
 }
 
-// parsePrivateKey reads a PKCS #8 key back from the key store.
-func parsePrivateKey(der []byte) (crypto.Signer, error) {
-	k, err := x509.ParsePKCS8PrivateKey(der)
+// Rotate adds new active keys and retires the current ones, which stay
+// published until every token they signed has expired.
+func (k Keys) Rotate(ctx context.Context, meta eventstore.Meta) error {
+	rl := k.rl
+	keys, err := rl.reg.newKeys(ctx, rl.Name)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	s, ok := k.(crypto.Signer)
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		state := rl.state()
+		// The longest lifetime any token can have, not the longest clients
+		// have now: a lifetime shortened since, or a client deleted, must
+		// not retire a key before the tokens it signed expire.
+		events, err := domain.DecideRotateKeys(state, keys, meta.Time, domain.MaxAccessTokenLifetime)
+		return write(domain.RealmRef(rl.Name), state.Version, events...), err
+	}})
+}
+
+// IDTokenHint is what a verified id_token_hint says: the client the ID
+// token was issued to, its user, and the browser session it came from.
+type IDTokenHint struct {
+	ClientID, Subject, SessionID string
+}
+
+// VerifyIDTokenHint checks an id_token_hint (OIDC RP-Initiated Logout): an
+// ID token this realm signed with a key it still publishes, whatever its
+// expiry. An access token is not an ID token, though the same keys sign
+// it: one with typ at+jwt, or without an azp naming its one audience, is
+// refused.
+func (k Keys) VerifyIDTokenHint(raw string, now time.Time) (IDTokenHint, bool) {
+	claims := &IDClaims{}
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{domain.AlgRS256, domain.AlgES256}), jwt.WithIssuer(k.rl.Issuer),
+		jwt.WithTimeFunc(func() time.Time { return time.Unix(0, 0) })) // an expired hint still identifies its client
+	_, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		if typ, _ := t.Header["typ"].(string); strings.EqualFold(typ, AccessTokenType) {
+			return nil, jwt.ErrTokenUnverifiable
+		}
+		kid, _ := t.Header["kid"].(string)
+		pub, alg, found := k.publicKey(kid, now)
+		if !found || alg != t.Method.Alg() {
+			return nil, jwt.ErrTokenUnverifiable
+		}
+		return pub, nil
+	})
+	if err != nil || len(claims.Audience) != 1 || claims.AuthorizedParty != claims.Audience[0] {
+		return IDTokenHint{}, false
+	}
+	return IDTokenHint{ClientID: claims.Audience[0], Subject: claims.Subject, SessionID: claims.SessionID}, true
+}
+
+// active returns the realm's active key for alg.
+func (k Keys) active(ctx context.Context, alg string) (string, crypto.Signer, error) {
+	key, ok := k.rl.state().ActiveKey(alg)
 	if !ok {
-		return nil, fmt.Errorf("stored key %T cannot sign", k)
+		return "", nil, fmt.Errorf("realm %s has no active %s key", k.rl.Name, alg)
 	}
-	return s, nil
+	return k.signerFor(ctx, key.Kid)
 }
 
-func marshalPrivateKey(k crypto.Signer) ([]byte, error) { return x509.MarshalPKCS8PrivateKey(k) }
+// signerFor returns a signing key of the realm by kid, active or retired
+// (checkpoints that vouch for a new key are signed with the previous one).
+func (k Keys) signerFor(ctx context.Context, kid string) (string, crypto.Signer, error) {
+	rl := k.rl
+	if s, ok := rl.signers.Load(kid); ok {
+		return kid, s.(crypto.Signer), nil
+	}
+	der, err := rl.reg.keys.Get(ctx, rl.Name, kid)
+	if err != nil {
+		return "", nil, err
+	}
+	s, err := parsePrivateKey(der)
+	if err != nil {
+		return "", nil, err
+	}
+	rl.signers.Store(kid, s)
+	return kid, s, nil
+}
 
-// parseJWK turns a published key back into a public key, to verify tokens.
-func parseJWK(raw []byte) (crypto.PublicKey, error) {
-	var jwk JWK
-	if err := json.Unmarshal(raw, &jwk); err != nil {
-		return nil, err
-	}
-	dec := base64.RawURLEncoding.DecodeString
-	switch jwk.Kty {
-	case "EC":
-		x, err1 := dec(jwk.X)
-		y, err2 := dec(jwk.Y)
-		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
-			return nil, fmt.Errorf("bad EC key %s", jwk.Kid)
+// publicKey returns a published key by kid, for verifying this realm's
+// tokens; a retired key past its publication time is not returned.
+func (k Keys) publicKey(kid string, now time.Time) (crypto.PublicKey, string, bool) {
+	rl := k.rl
+	for _, key := range rl.state().Keys {
+		if key.Kid != kid || !key.Published(now) {
+			continue
 		}
-		point := append(append([]byte{4}, x...), y...)
-		return ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
-	case "RSA":
-		n, err1 := dec(jwk.N)
-		e, err2 := dec(jwk.E)
-		if err1 != nil || err2 != nil {
-			return nil, fmt.Errorf("bad RSA key %s", jwk.Kid)
+		if pub, ok := rl.publics.Load(kid); ok {
+			return pub, key.Alg, true
 		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: int(new(big.Int).SetBytes(e).Int64())}, nil
+		pub, err := parseJWK(key.PublicJWK)
+		if err != nil {
+			return nil, "", false
+		}
+		rl.publics.Store(kid, pub)
+		return pub, key.Alg, true
 	}
-	return nil, fmt.Errorf("unsupported key type %q", jwk.Kty)
+	return nil, "", false
 }

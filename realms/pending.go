@@ -34,7 +34,8 @@ type Pending struct {
 }
 
 // SealPending seals a pending request for this realm.
-func (rl *Realm) SealPending(p Pending, now time.Time) (string, error) {
+func (gs Grants) SealPending(p Pending, now time.Time) (string, error) {
+	rl := gs.rl
 	p.ExpiresAt = now.Add(pendingLifetime).Unix()
 	raw, err := json.Marshal(p)
 	if err != nil {
@@ -48,7 +49,8 @@ func (rl *Realm) SealPending(p Pending, now time.Time) (string, error) {
 var ErrPendingInvalid = errors.New("the sign-in request is invalid or expired; start again from the application")
 
 // OpenPending unseals a pending request of this realm.
-func (rl *Realm) OpenPending(sealed string, now time.Time) (Pending, error) {
+func (gs Grants) OpenPending(sealed string, now time.Time) (Pending, error) {
+	rl := gs.rl
 	raw, err := rl.reg.keys.unseal("pending:"+rl.Name, sealed)
 	if err != nil {
 		return Pending{}, ErrPendingInvalid

@@ -2,33 +2,32 @@ package realms
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
-	"errors"
-	"fmt"
 	"sync"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/projections"
 )
 
-// maxRotateAttempts bounds re-deciding a rotation that lost a race.
-const maxRotateAttempts = 3
-
-// Realm is one realm served by this process: its issuer, read models and
-// signing keys.
+// Realm is one realm served by this process: its name, issuer, read models
+// and signing keys. What it does is grouped by capability, each group a
+// small value with its commands (run by execute, command.go) and its named
+// queries:
+//
+//	rl.Clients()    clients: registration, settings, secrets, status, deletion, authentication
+//	rl.Users()      users: profile, password, memberships, status, consent, sign-in
+//	rl.Structure()  the node tree and the scope catalog
+//	rl.Sessions()   browser sessions
+//	rl.Grants()     authorization requests, codes, refresh grants
+//	rl.Tokens()     access tokens: issuance, introspection, revocation, use
+//	rl.Keys()       signing keys: rotation, JWKS, ID token hints
+//
+// and the realm's settings (settings.go).
 type Realm struct {
-	Name    string
-	Issuer  string
-	Clients *projections.Clients
-	Tokens  *projections.Tokens
-	Nodes   *projections.Nodes
-	Users   *projections.Users
-	Authz   *projections.Authz
+	Name   string
+	Issuer string
 
 	model        *projections.Realm
 	models       *projections.Models
@@ -47,105 +46,46 @@ type Realm struct {
 	// user's memberships; a node's parent) until its event is applied, and
 	// by the removal of a node or scope: otherwise a removal could pass its
 	// "nothing refers to it" check while a reference is being written.
-	// (Within this process; replicas share no lock.)
+	// (Within this process; replicas share no lock.) Commands take it with
+	// command.structure.
 	structure sync.Mutex
 }
 
-// State is the realm's current state (name, keys); never mutate it.
-func (rl *Realm) State() *domain.Realm { return rl.model.State() }
+// Clients are the realm's OAuth clients.
+func (rl *Realm) Clients() Clients { return Clients{rl} }
 
-// WaitFor blocks until this process's read models have applied seq.
+// Users are the realm's users.
+func (rl *Realm) Users() Users { return Users{rl} }
+
+// Structure is the realm's node tree and scope catalog.
+func (rl *Realm) Structure() Structure { return Structure{rl} }
+
+// Sessions are the realm's browser sessions.
+func (rl *Realm) Sessions() Sessions { return Sessions{rl} }
+
+// Grants are the realm's authorization requests, codes and refresh grants.
+func (rl *Realm) Grants() Grants { return Grants{rl} }
+
+// Tokens are the realm's access tokens.
+func (rl *Realm) Tokens() Tokens { return Tokens{rl} }
+
+// Keys are the realm's signing keys.
+func (rl *Realm) Keys() Keys { return Keys{rl} }
+
+// state is the realm aggregate's current state (name, keys, scopes,
+// settings); never mutate it.
+func (rl *Realm) state() *domain.Realm { return rl.model.State() }
+
+// WaitFor blocks until this process's read models have applied seq (the
+// audit stream waits so before it checks its caller again).
 func (rl *Realm) WaitFor(ctx context.Context, seq uint64) error { return rl.runner.WaitFor(ctx, seq) }
 
-// Applied is the last sequence the read models have applied.
-func (rl *Realm) Applied() uint64 { return rl.runner.Applied() }
-
-// Signer returns the realm's active key for alg.
-func (rl *Realm) Signer(ctx context.Context, alg string) (string, crypto.Signer, error) {
-	key, ok := rl.State().ActiveKey(alg)
-	if !ok {
-		return "", nil, fmt.Errorf("realm %s has no active %s key", rl.Name, alg)
-	}
-	return rl.signerFor(ctx, key.Kid)
-}
-
-// signerFor returns a signing key of the realm by kid, active or retired
-// (checkpoints that vouch for a new key are signed with the previous one).
-func (rl *Realm) signerFor(ctx context.Context, kid string) (string, crypto.Signer, error) {
-	if s, ok := rl.signers.Load(kid); ok {
-		return kid, s.(crypto.Signer), nil
-	}
-	der, err := rl.reg.keys.Get(ctx, rl.Name, kid)
-	if err != nil {
-		return "", nil, err
-	}
-	s, err := parsePrivateKey(der)
-	if err != nil {
-		return "", nil, err
-	}
-	rl.signers.Store(kid, s)
-	return kid, s, nil
-}
-
-// PublicKey returns a published key by kid, for verifying this realm's
-// tokens; a retired key past its publication time is not returned.
-func (rl *Realm) PublicKey(kid string, now time.Time) (crypto.PublicKey, string, bool) {
-	for _, k := range rl.State().Keys {
-		if k.Kid != kid || !k.Published(now) {
-			continue
-		}
-		if pub, ok := rl.publics.Load(kid); ok {
-			return pub, k.Alg, true
-		}
-		pub, err := parseJWK(k.PublicJWK)
-		if err != nil {
-			return nil, "", false
-		}
-		rl.publics.Store(kid, pub)
-		return pub, k.Alg, true
-	}
-	return nil, "", false
-}
-
-// JWKS lists the public keys to publish at now: active ones and retired
-// ones some token may still carry.
-func (rl *Realm) JWKS(now time.Time) []json.RawMessage {
-	keys := []json.RawMessage{}
-	for _, k := range rl.State().Keys {
-		if k.Published(now) {
-			keys = append(keys, k.PublicJWK)
-		}
-	}
-	return keys
-}
-
-// RotateKeys adds new active keys and retires the current ones, which stay
-// published until every token they signed has expired.
-func (rl *Realm) RotateKeys(ctx context.Context, meta eventstore.Meta) error {
-	keys, err := rl.reg.newKeys(ctx, rl.Name)
-	if err != nil {
-		return err
-	}
-	for range maxRotateAttempts {
-		state := rl.State()
-		// The longest lifetime any token can have, not the longest clients
-		// have now: a lifetime shortened since, or a client deleted, must
-		// not retire a key before the tokens it signed expire.
-		events, err := domain.DecideRotateKeys(state, keys, meta.Time, domain.MaxAccessTokenLifetime)
-		if err != nil {
-			return err
-		}
-		seq, err := rl.reg.store.Append(ctx, rl.Name, domain.RealmRef(rl.Name), state.Version, meta, events...)
-		if errors.Is(err, eventstore.ErrConflict) {
-			rl.awaitNewer(ctx) // another rotation won; decide again
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		return rl.WaitFor(ctx, seq)
-	}
-	return eventstore.ErrConflict
+// catchUp waits until the read models have applied everything the stream
+// holds now.
+func (rl *Realm) catchUp(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	return rl.runner.CaughtUp(ctx, rl.reg.store)
 }
 
 // NewSecret returns 256 random bits, base64url without padding.

@@ -27,6 +27,7 @@ type Registry struct {
 	audit     AuditConfig    // server defaults of realm settings
 	publicURL string
 	log       *slog.Logger
+	now       func() time.Time // the clock of decisions made at write time
 
 	mu     sync.RWMutex
 	realms map[string]*Realm
@@ -41,9 +42,14 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		passwords: passwords,
 		publicURL: strings.TrimRight(publicURL, "/"),
 		log:       log,
+		now:       time.Now,
 		realms:    map[string]*Realm{},
 	}
 }
+
+// UseClock replaces the clock of decisions made when a write happens rather
+// than when its request began (a refresh token's rotation time).
+func (r *Registry) UseClock(now func() time.Time) { r.now = now }
 
 // UseSnapshots makes realms start from their latest snapshot and save new
 // ones as history grows.
@@ -124,9 +130,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	}
 	models, after := r.restoreSnapshot(ctx, name)
 	rl = &Realm{
-		Name: name, Issuer: r.Issuer(name), reg: r, models: models,
-		Clients: models.Clients, Tokens: models.Tokens, Nodes: models.Nodes,
-		Users: models.Users, Authz: models.Authz, model: models.Realm,
+		Name: name, Issuer: r.Issuer(name), reg: r, models: models, model: models.Realm,
 	}
 	runner, err := projections.StartRunner(ctx, r.store, name, r.log,
 		projections.RunnerOptions{After: after, OnApplied: rl.snapshotEvery(after)}, models.Folds()...)
@@ -167,25 +171,26 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 	if err != nil {
 		return nil, err
 	}
-	events, err := domain.DecideCreateRealm(name, keys)
-	if err != nil {
-		return nil, err
-	}
 	if err := r.store.EnsureRealmStream(ctx, name); err != nil {
 		return nil, err
 	}
-	seq, err := r.store.Append(ctx, name, domain.RealmRef(name), 0, meta, events...)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return nil, domain.ErrAlreadyExists
-	}
-	if err != nil {
-		return nil, err
-	}
+	// Opened before its first event, so that the creation is a command
+	// like any other: it waits until the new realm's models applied it.
 	rl, err := r.open(ctx, name)
 	if err != nil {
 		return nil, err
 	}
-	return rl, rl.WaitFor(ctx, seq)
+	err = rl.execute(ctx, meta, command{lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+		if rl.model.Exists() {
+			return plan{}, domain.ErrAlreadyExists
+		}
+		events, err := domain.DecideCreateRealm(name, keys)
+		return write(domain.RealmRef(name), 0, events...), err
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return rl, nil
 }
 
 // newKeys generates a realm's signing keys, ES256 and RS256, and seals the

@@ -53,12 +53,12 @@ func TestRestartFromSnapshotMatchesReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, meta); err != nil {
+	if _, err := rl.Structure().CreateNode(ctx, domain.CreateNode{Slug: "org", Kind: domain.NodeOrganization}, meta); err != nil {
 		t.Fatal(err)
 	}
 	var clients []string
 	for i := range 3 {
-		c, err := rl.CreateClient(ctx, "", domain.ClientSettings{Name: fmt.Sprint("c", i), Scopes: []string{"read"}}, false, meta)
+		c, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: fmt.Sprint("c", i), Scopes: []string{"read"}}, false, meta)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,10 +71,10 @@ func TestRestartFromSnapshotMatchesReplay(t *testing.T) {
 			}
 		}
 	}
-	if _, err := rl.CreateUser(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "alice"}, Password: "long enough password"}, meta); err != nil {
+	if _, err := rl.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "alice"}, Password: "long enough password"}, meta); err != nil {
 		t.Fatal(err)
 	}
-	if err := rl.RevokeClientTokens(ctx, clients[1], "test", meta); err != nil {
+	if err := rl.Clients().RevokeTokens(ctx, clients[1], "test", meta); err != nil {
 		t.Fatal(err)
 	}
 	reg.Close() // saves a snapshot at the last applied sequence
@@ -86,7 +86,7 @@ func TestRestartFromSnapshotMatchesReplay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl2.CreateClient(ctx, "", domain.ClientSettings{Name: "after restart"}, false, meta); err != nil {
+	if _, err := rl2.Clients().Create(ctx, "", domain.ClientSettings{Name: "after restart"}, false, meta); err != nil {
 		t.Fatal(err)
 	}
 
@@ -101,21 +101,21 @@ func TestRestartFromSnapshotMatchesReplay(t *testing.T) {
 	rl3, _ := replay.Get(ctx, "acme")
 	now := time.Now().Unix()
 	for _, id := range clients {
-		a, _ := rl2.Clients.Get(id)
-		b, _ := rl3.Clients.Get(id)
+		a, _ := rl2.Models().Clients.Get(id)
+		b, _ := rl3.Models().Clients.Get(id)
 		if !reflect.DeepEqual(a, b) {
 			t.Fatalf("client %s differs:\nsnapshot %+v\nreplay   %+v", id, a, b)
 		}
-		sa, _ := rl2.Tokens.Sessions(projectionsFilter(id), nil, 100, now)
-		sb, _ := rl3.Tokens.Sessions(projectionsFilter(id), nil, 100, now)
+		sa, _ := rl2.Models().Tokens.Sessions(projectionsFilter(id), nil, 100, now)
+		sb, _ := rl3.Models().Tokens.Sessions(projectionsFilter(id), nil, 100, now)
 		if !reflect.DeepEqual(sa, sb) || len(sa) != 20 {
 			t.Fatalf("tokens of %s differ: %d vs %d", id, len(sa), len(sb))
 		}
 	}
-	if !reflect.DeepEqual(rl2.State(), rl3.State()) || !reflect.DeepEqual(rl2.Nodes.Tree(), rl3.Nodes.Tree()) {
+	if !reflect.DeepEqual(rl2.State(), rl3.State()) || !reflect.DeepEqual(rl2.Models().Nodes.Tree(), rl3.Models().Nodes.Tree()) {
 		t.Fatal("realm or nodes differ after restoring a snapshot")
 	}
-	if u, ok := rl2.Users.ByUsername("alice"); !ok || !u.HasPassword {
+	if u, ok := rl2.Models().Users.ByUsername("alice"); !ok || !u.HasPassword {
 		t.Fatal("user missing after restoring a snapshot")
 	}
 }

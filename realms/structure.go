@@ -2,112 +2,118 @@ package realms
 
 import (
 	"context"
-	"errors"
+	"sort"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
-// CreateNode adds a node to the realm's tree. A slug in use is
-// domain.ErrAlreadyExists.
-func (rl *Realm) CreateNode(ctx context.Context, cmd domain.CreateNode, meta eventstore.Meta) (*domain.Node, error) {
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	ev, err := domain.DecideCreateNode(cmd, rl.Nodes.Tree())
-	if err != nil {
-		return nil, err
+// Structure is a realm's node tree (organizations, teams, projects, apps)
+// and its scope catalog: what clients and users refer to. Decisions that
+// add or remove a reference hold the realm's structure lock.
+type Structure struct{ rl *Realm }
+
+// Node returns a node of the tree; a missing one is a not-found error.
+func (s Structure) Node(slug string) (*domain.Node, error) {
+	n, ok := s.rl.models.Nodes.Tree().Get(slug)
+	if !ok || n.Deleted {
+		return nil, domain.NotFound("node " + slug)
 	}
-	err = rl.commit(ctx, domain.NodeRef(cmd.Slug), rl.Nodes.Version(cmd.Slug), meta, ev)
-	if errors.Is(err, eventstore.ErrConflict) {
-		return nil, domain.ErrAlreadyExists
-	}
-	if err != nil {
-		return nil, err
-	}
-	n, _ := rl.Nodes.Tree().Get(cmd.Slug)
 	return n, nil
 }
 
-// RenameNode changes a node's display name.
-func (rl *Realm) RenameNode(ctx context.Context, slug, name string, meta eventstore.Meta) (*domain.Node, error) {
-	n, _ := rl.Nodes.Tree().Get(slug)
-	ev, err := domain.DecideRenameNode(n, name)
+// Nodes lists the tree's nodes, roots first, each group by slug.
+func (s Structure) Nodes() []*domain.Node {
+	var out []*domain.Node
+	for _, n := range s.rl.models.Nodes.Tree() {
+		if !n.Deleted {
+			out = append(out, n)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if (out[i].Parent == "") != (out[j].Parent == "") {
+			return out[i].Parent == ""
+		}
+		return out[i].Slug < out[j].Slug
+	})
+	return out
+}
+
+// Scopes is the realm's scope catalog: built-in and realm-defined scopes.
+func (s Structure) Scopes() domain.Catalog { return s.rl.state().Scopes }
+
+// tree is the node tree decisions check references against.
+func (s Structure) tree() domain.Tree { return s.rl.models.Nodes.Tree() }
+
+// CreateNode adds a node to the realm's tree. A slug in use is
+// domain.ErrAlreadyExists.
+func (s Structure) CreateNode(ctx context.Context, cmd domain.CreateNode, meta eventstore.Meta) (*domain.Node, error) {
+	nodes := s.rl.models.Nodes
+	err := s.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+		ev, err := domain.DecideCreateNode(cmd, nodes.Tree())
+		return write(domain.NodeRef(cmd.Slug), nodes.Version(cmd.Slug), ev), err
+	}})
 	if err != nil {
 		return nil, err
 	}
-	if err := rl.commit(ctx, domain.NodeRef(slug), n.Version, meta, ev); err != nil {
+	return s.Node(cmd.Slug)
+}
+
+// RenameNode changes a node's display name.
+func (s Structure) RenameNode(ctx context.Context, slug, name string, meta eventstore.Meta) (*domain.Node, error) {
+	err := s.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		n, err := s.Node(slug)
+		if err != nil {
+			return plan{}, err
+		}
+		ev, err := domain.DecideRenameNode(n, name)
+		return write(domain.NodeRef(slug), n.Version, ev), err
+	}})
+	if err != nil {
 		return nil, err
 	}
-	n, _ = rl.Nodes.Tree().Get(slug)
-	return n, nil
+	return s.Node(slug)
 }
 
 // DeleteNode removes a node nothing refers to: no child node, no client
 // (team restriction, owner node or role) and no user's membership.
-func (rl *Realm) DeleteNode(ctx context.Context, slug string, meta eventstore.Meta) error {
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	n, _ := rl.Nodes.Tree().Get(slug)
-	var refs []string
-	for _, child := range rl.Nodes.Children(slug) {
-		refs = append(refs, "node "+child)
-	}
-	for _, id := range rl.Clients.Referencing(slug) {
-		refs = append(refs, "client "+id)
-	}
-	for _, id := range rl.Users.ReferencingNode(slug) {
-		refs = append(refs, "user "+id)
-	}
-	ev, err := domain.DecideDeleteNode(n, refs)
-	if err != nil {
-		return err
-	}
-	return rl.commit(ctx, domain.NodeRef(slug), n.Version, meta, ev)
+func (s Structure) DeleteNode(ctx context.Context, slug string, meta eventstore.Meta) error {
+	m := s.rl.models
+	return s.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+		n, err := s.Node(slug)
+		if err != nil {
+			return plan{}, err
+		}
+		var refs []string
+		for _, child := range m.Nodes.Children(slug) {
+			refs = append(refs, "node "+child)
+		}
+		for _, id := range m.Clients.Referencing(slug) {
+			refs = append(refs, "client "+id)
+		}
+		for _, id := range m.Users.ReferencingNode(slug) {
+			refs = append(refs, "user "+id)
+		}
+		ev, err := domain.DecideDeleteNode(n, refs)
+		return write(domain.NodeRef(slug), n.Version, ev), err
+	}})
 }
 
 // DefineScope adds (or redescribes) an API scope in the realm's catalog.
-func (rl *Realm) DefineScope(ctx context.Context, s domain.ScopeDefined, meta eventstore.Meta) error {
-	return rl.decideRealm(ctx, meta, func() (domain.Payload, error) { return domain.DecideDefineScope(s) })
+func (s Structure) DefineScope(ctx context.Context, def domain.ScopeDefined, meta eventstore.Meta) error {
+	rl := s.rl
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		ev, err := domain.DecideDefineScope(def)
+		return write(domain.RealmRef(rl.Name), rl.state().Version, ev), err
+	}})
 }
 
 // RemoveScope takes a realm-defined scope no client uses out of the catalog.
-func (rl *Realm) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
-	rl.structure.Lock()
-	defer rl.structure.Unlock()
-	return rl.decideRealm(ctx, meta, func() (domain.Payload, error) {
-		return domain.DecideRemoveScope(rl.State().Scopes, name, rl.Clients.WithScope(name))
-	})
-}
-
-// UpdateSettings replaces the realm's settings and puts them to work.
-func (rl *Realm) UpdateSettings(ctx context.Context, next domain.RealmSettings, meta eventstore.Meta) error {
-	// The settings alone may be valid while, over the server's defaults,
-	// they are not: checkpoints off where the server keeps token events for
-	// a limited time would let them expire unattested.
-	if err := rl.reg.auditFor(next).Validate(); err != nil {
-		return &domain.ValidationError{Field: "settings", Message: err.Error() + " (with the server's defaults for the settings left at 0)"}
-	}
-	err := rl.decideRealm(ctx, meta, func() (domain.Payload, error) {
-		ev, err := domain.DecideRealmSettings(rl.State(), next)
-		if err != nil || ev == nil {
-			return nil, err
-		}
-		return *ev, nil
-	})
-	if err == nil {
-		rl.applySettings()
-	}
-	return err
-}
-
-// decideRealm decides a change of the realm aggregate and appends it at the
-// realm's version, deciding again on fresh state after a lost race.
-func (rl *Realm) decideRealm(ctx context.Context, meta eventstore.Meta, decide func() (domain.Payload, error)) error {
-	return rl.retryConflicts(ctx, func() error {
-		ev, err := decide()
-		if err != nil || ev == nil {
-			return err
-		}
-		return rl.commit(ctx, domain.RealmRef(rl.Name), rl.State().Version, meta, ev)
-	})
+func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
+	rl := s.rl
+	return rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+		state := rl.state()
+		ev, err := domain.DecideRemoveScope(state.Scopes, name, rl.models.Clients.WithScope(name))
+		return write(domain.RealmRef(rl.Name), state.Version, ev), err
+	}})
 }

@@ -2,121 +2,195 @@ package realms
 
 import (
 	"context"
+	"encoding/base64"
 	"strings"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-	"github.com/google/uuid"
+	"github.com/go-json-experiment/json"
 
 	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
 )
 
-// AccessTokenType is the JWT "typ" of access tokens (RFC 9068).
-const AccessTokenType = "at+jwt"
-
-// AccessClaims are the claims of a Latchkey access token (RFC 9068), plus
-// the nodes the token may act on and the client's access preset.
-type AccessClaims struct {
-	jwt.RegisteredClaims
-	ClientID string   `json:"client_id"`
-	Scope    string   `json:"scope"`
-	Nodes    []string `json:"nodes,omitempty"`
-	Preset   string   `json:"preset,omitempty"`
-}
-
-// TokenRequest is what an access token is minted for.
-type TokenRequest struct {
-	ClientID, Subject, Scope string
-	Nodes                    []string
-	Preset                   string
-	Lifetime                 int64
-}
-
-// IssuedToken is a signed access token and what its event records.
-type IssuedToken struct {
-	Token  string
-	Claims AccessClaims
-	Kid    string
-}
+// Tokens are a realm's access tokens: issued to clients (client
+// credentials; the code and refresh grants are in grants.go), looked up by
+// their exact bytes, listed, revoked (revocation.go), their use recorded
+// (usage.go). Issuance is the one write outside the command pipeline: each
+// token.issued event is group-committed and acknowledged before the token
+// leaves, and nothing waits for the read models.
+type Tokens struct{ rl *Realm }
 
 // Audience of access tokens: the realm's issuer, so that a resource server
 // of one realm never accepts another realm's token.
-func (rl *Realm) Audience() string { return rl.Issuer }
+func (ts Tokens) Audience() string { return ts.rl.Issuer }
 
-// MintAccessToken signs an access token with the realm's active ES256 key.
-func (rl *Realm) MintAccessToken(ctx context.Context, req TokenRequest, now time.Time) (IssuedToken, error) {
-	kid, signer, err := rl.Signer(ctx, domain.AlgES256)
+// ClientCredentials issues an access token to an authenticated client
+// (RFC 6749 §4.4) for the requested scope (empty: all the client's). The
+// token is handed out only after its token.issued event is acknowledged.
+func (ts Tokens) ClientCredentials(ctx context.Context, client *domain.Client, scope string, meta eventstore.Meta) (TokenSet, error) {
+	decision, oerr := domain.DecideClientCredentials(client, scope, ts.rl.models.Nodes.Tree())
+	if oerr != nil {
+		return TokenSet{}, oerr
+	}
+	now, err := holdPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	meta.Time = now
+	issued, err := ts.issue(ctx, domain.ClientRef(client.ID), domain.GrantClientCredentials, TokenRequest{
+		ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
+		Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
+	}, meta)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	return TokenSet{Access: issued, Scope: decision.Scope, ExpiresIn: decision.Lifetime}, nil
+}
+
+// issue signs an access token and records it: it is handed out only after
+// its token.issued event is acknowledged. It does not wait for the read
+// models: a lookup that misses a fresh token waits for them then (see
+// Introspect), which keeps that wait off the issuance path. The event goes
+// under agg: the client for client credentials, the grant for
+// user-delegated tokens.
+func (ts Tokens) issue(ctx context.Context, agg domain.AggregateRef, grantType string, req TokenRequest, meta eventstore.Meta) (IssuedToken, error) {
+	rl := ts.rl
+	issued, err := ts.mint(ctx, req, meta.Time)
 	if err != nil {
 		return IssuedToken{}, err
 	}
-	claims := AccessClaims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    rl.Issuer,
-			Subject:   req.Subject,
-			Audience:  jwt.ClaimStrings{rl.Audience()},
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(req.Lifetime) * time.Second)),
-			ID:        uuid.NewString(),
-		},
-		ClientID: req.ClientID,
-		Scope:    req.Scope,
-		Nodes:    req.Nodes,
-		Preset:   req.Preset,
-	}
-	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
-	tok.Header["typ"] = AccessTokenType
-	tok.Header["kid"] = kid
-	signed, err := tok.SignedString(signer)
-	if err != nil {
-		return IssuedToken{}, err
-	}
-	return IssuedToken{Token: signed, Claims: claims, Kid: kid}, nil
-}
-
-// IssuerRealm extracts the realm name from an issuer URL of this registry,
-// reading the token's claims without verifying them: the caller then
-// verifies with that realm's keys.
-func (r *Registry) IssuerRealm(raw string) (string, bool) {
-	claims := &jwt.RegisteredClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {
-		return "", false
-	}
-	prefix := r.publicURL + "/realms/"
-	if len(claims.Issuer) <= len(prefix) || claims.Issuer[:len(prefix)] != prefix {
-		return "", false
-	}
-	name := claims.Issuer[len(prefix):]
-	return name, domain.IsValidName(name)
-}
-
-// IDTokenHint is what a verified id_token_hint says: the client the ID
-// token was issued to, its user, and the browser session it came from.
-type IDTokenHint struct {
-	ClientID, Subject, SessionID string
-}
-
-// VerifyIDTokenHint checks an id_token_hint (OIDC RP-Initiated Logout): an
-// ID token this realm signed with a key it still publishes, whatever its
-// expiry. An access token is not an ID token, though the same keys sign
-// it: one with typ at+jwt, or without an azp naming its one audience, is
-// refused.
-func (rl *Realm) VerifyIDTokenHint(raw string, now time.Time) (IDTokenHint, bool) {
-	claims := &IDClaims{}
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{domain.AlgRS256, domain.AlgES256}), jwt.WithIssuer(rl.Issuer),
-		jwt.WithTimeFunc(func() time.Time { return time.Unix(0, 0) })) // an expired hint still identifies its client
-	_, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
-		if typ, _ := t.Header["typ"].(string); strings.EqualFold(typ, AccessTokenType) {
-			return nil, jwt.ErrTokenUnverifiable
-		}
-		kid, _ := t.Header["kid"].(string)
-		pub, alg, found := rl.PublicKey(kid, now)
-		if !found || alg != t.Method.Alg() {
-			return nil, jwt.ErrTokenUnverifiable
-		}
-		return pub, nil
+	_, err = rl.reg.store.AppendToken(ctx, rl.Name, agg, meta, domain.TokenIssued{
+		JTI:       issued.Claims.ID,
+		Hash:      domain.TokenHash(issued.Token),
+		Subject:   req.Subject,
+		Scope:     req.Scope,
+		GrantType: grantType,
+		Kid:       issued.Kid,
+		Nodes:     req.Nodes,
+		Preset:    req.Preset,
+		IssuedAt:  issued.Claims.IssuedAt.Unix(),
+		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
 	})
-	if err != nil || len(claims.Audience) != 1 || claims.AuthorizedParty != claims.Audience[0] {
-		return IDTokenHint{}, false
+	if err != nil {
+		return IssuedToken{}, err
 	}
-	return IDTokenHint{ClientID: claims.Audience[0], Subject: claims.Subject, SessionID: claims.SessionID}, true
+	return issued, nil
+}
+
+// holdPastRevocation returns the time to issue a token at. A revoke-all
+// covers tokens issued before the next whole second (iat has one-second
+// precision); a token issued in that same second waits for the cut-off, so
+// downstream services never see it as revoked.
+func holdPastRevocation(ctx context.Context, cutoff int64, now time.Time) (time.Time, error) {
+	at := time.Unix(cutoff, 0)
+	if !now.Before(at) {
+		return now, nil
+	}
+	t := time.NewTimer(at.Sub(now))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return at, nil
+	case <-ctx.Done():
+		return now, ctx.Err()
+	}
+}
+
+// freshTokenWindow: a token unknown to this replica but issued this
+// recently may have been issued by another replica whose event this one
+// has not applied yet; such a lookup catches up with the stream once.
+const freshTokenWindow = 10 * time.Second
+
+// unverifiedClaims reads jti and iat from a JWT's payload without checking
+// its signature; Introspect then requires the token's hash to match the one
+// recorded at issuance. The payload is decoded with JSON v2 semantics:
+// exact-case names and no duplicates, so a payload whose "jti" could be
+// read two ways is not read at all.
+func unverifiedClaims(token string) (jti string, iat int64, ok bool) {
+	_, rest, found := strings.Cut(token, ".")
+	payload, _, found2 := strings.Cut(rest, ".")
+	if !found || !found2 || len(payload) > 8192 {
+		return "", 0, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(payload)
+	if err != nil {
+		return "", 0, false
+	}
+	var c struct {
+		JTI string `json:"jti"`
+		IAT int64  `json:"iat"`
+	}
+	if json.Unmarshal(raw, &c) != nil || c.JTI == "" {
+		return "", 0, false
+	}
+	return c.JTI, c.IAT, true
+}
+
+// Introspect finds a token of this realm by its exact bytes. It reports
+// false for anything this realm did not issue.
+func (ts Tokens) Introspect(ctx context.Context, token string, now time.Time) (projections.TokenInfo, bool) {
+	jti, iat, ok := unverifiedClaims(token)
+	if !ok {
+		return projections.TokenInfo{}, false
+	}
+	tokens := ts.rl.models.Tokens
+	hash := domain.TokenHash(token)
+	info, found := tokens.Lookup(jti, hash, now.Unix())
+	if found || now.Unix()-iat >= int64(freshTokenWindow/time.Second) || iat > now.Unix()+1 {
+		return info, found
+	}
+	return ts.lookupFresh(ctx, func() (projections.TokenInfo, bool) { return tokens.Lookup(jti, hash, now.Unix()) })
+}
+
+// find finds a token by id, with the same read-your-writes fallback as
+// Introspect.
+func (ts Tokens) find(ctx context.Context, jti string, now time.Time) (projections.TokenInfo, bool) {
+	tokens := ts.rl.models.Tokens
+	if info, found := tokens.ByJTI(jti, now.Unix()); found {
+		return info, true
+	}
+	return ts.lookupFresh(ctx, func() (projections.TokenInfo, bool) { return tokens.ByJTI(jti, now.Unix()) })
+}
+
+// lookupFresh retries a token lookup that missed: a token issued here has
+// its event acknowledged but maybe not yet applied, so wait for that
+// locally; one issued by another replica needs a catch-up with the stream.
+func (ts Tokens) lookupFresh(ctx context.Context, lookup func() (projections.TokenInfo, bool)) (projections.TokenInfo, bool) {
+	rl := ts.rl
+	if acked := rl.reg.store.TokensAcked(rl.Name); acked > rl.runner.Applied() {
+		waitCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		err := rl.WaitFor(waitCtx, acked)
+		cancel()
+		if err == nil {
+			if info, found := lookup(); found {
+				return info, true
+			}
+		}
+	}
+	if rl.catchUp(ctx) != nil {
+		return projections.TokenInfo{}, false
+	}
+	return lookup()
+}
+
+// List is the admin's view of the realm's tokens: grouped by client,
+// filtered, a page of at most limit after the cursor, and the cursor of the
+// next page (nil on the last).
+func (ts Tokens) List(f projections.SessionFilter, after *projections.Cursor, limit int, now int64) ([]projections.TokenInfo, *projections.Cursor) {
+	return ts.rl.models.Tokens.Sessions(f, after, limit, now)
+}
+
+// LiveAccess evaluates a user-delegated token's permissions now: scopes ∩
+// client preset ∩ client team restrictions ∩ the user's current roles on
+// the teams chosen at consent. false: the token is not a user's (a
+// client's own, or its user is gone).
+func (ts Tokens) LiveAccess(info projections.TokenInfo) ([]domain.NodeAccess, bool) {
+	m := ts.rl.models
+	user, ok := m.Users.Get(info.Subject)
+	if !ok {
+		return nil, false
+	}
+	client, _ := m.Clients.Get(info.ClientID)
+	return domain.EffectiveAccess(user, client, info.Nodes, m.Nodes.Tree()), true
 }

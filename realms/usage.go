@@ -29,11 +29,11 @@ type seenToken struct {
 }
 
 // Touch notes that a token was used at now.
-func (rl *Realm) Touch(jti, clientID string, lastUsed int64, now time.Time) {
+func (ts Tokens) Touch(jti, clientID string, lastUsed int64, now time.Time) {
 	if now.Unix()-lastUsed < int64(usageInterval/time.Second) {
 		return
 	}
-	u := &rl.usage
+	u := &ts.rl.usage
 	u.mu.Lock()
 	if u.seen == nil {
 		u.seen = map[string]seenToken{}

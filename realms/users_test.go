@@ -23,12 +23,12 @@ func TestSignInLockSurvivesARestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	const password = "correct horse battery"
-	if _, err := rl.CreateUser(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "bob"}, Password: password}, sysMeta()); err != nil {
+	if _, err := rl.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "bob"}, Password: password}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	var locked realms.LoginResult
 	for range 10 {
-		locked = rl.Authenticate(ctx, "bob", "wrong password", sysMeta())
+		locked = rl.Users().SignIn(ctx, "bob", "wrong password", sysMeta())
 	}
 	if locked.LockedUntil.IsZero() {
 		t.Fatal("ten failed sign-ins did not lock the username")
@@ -41,7 +41,7 @@ func TestSignInLockSurvivesARestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res := rl.Authenticate(ctx, "bob", password, sysMeta())
+	res := rl.Users().SignIn(ctx, "bob", password, sysMeta())
 	if res.User != nil || !res.LockedUntil.Equal(locked.LockedUntil) {
 		t.Fatalf("after a restart, the right password while locked: user %v, locked until %v; want no user, locked until %v",
 			res.User, res.LockedUntil, locked.LockedUntil)
@@ -56,10 +56,10 @@ func TestSignInLockSurvivesARestart(t *testing.T) {
 func TestRefusedUserLeavesNoPasswordHash(t *testing.T) {
 	srv, _, rl := acmeRealm(t, realms.AuditConfig{CheckpointEvery: -1})
 	ctx := context.Background()
-	if _, err := rl.CreateUser(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "alice"}, Password: "first long password"}, sysMeta()); err != nil {
+	if _, err := rl.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "alice"}, Password: "first long password"}, sysMeta()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.CreateUser(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "ALICE"}, Password: "second long password"}, sysMeta()); err == nil {
+	if _, err := rl.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "ALICE"}, Password: "second long password"}, sysMeta()); err == nil {
 		t.Fatal("a second ALICE was created")
 	}
 	kv, err := srv.Store.JetStream().KeyValue(ctx, "LK_PASSWORDS")

@@ -656,10 +656,11 @@ func TestClientUpdates(t *testing.T) {
 		r.requireStatus(t, http.StatusOK)
 		cur := e.decodeClient(t, r)
 		stale := `"` + strconv.FormatUint(old.Version, 10) + `"`
+		// A stale If-Match is 412 Precondition Failed (RFC 9110 §13.1.1).
 		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"description":"stale"}`, withHeader("If-Match", stale)).
-			checkError(t, http.StatusConflict, "conflict")
+			checkError(t, http.StatusPreconditionFailed, "precondition_failed")
 		e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json", `{"name":"stale"}`, withHeader("If-Match", stale)).
-			checkError(t, http.StatusConflict, "conflict")
+			checkError(t, http.StatusPreconditionFailed, "precondition_failed")
 		e.send(t, http.MethodPatch, "/clients/"+c.ClientID, merge, `{"description":"x"}`, withHeader("If-Match", "nonsense")).
 			checkError(t, http.StatusBadRequest, "invalid_request")
 		e.send(t, http.MethodPatch, "/clients/"+usGhost, merge, `{"description":"x"}`, withHeader("If-Match", "*")).
@@ -730,7 +731,7 @@ func TestClientUpdates(t *testing.T) {
 			e.postJSON(t, "/clients/"+cc.ClientID+"/disable", "", stale),
 			e.send(t, http.MethodDelete, "/clients/"+cc.ClientID, "", "", stale),
 		} {
-			r.checkError(t, http.StatusConflict, "conflict")
+			r.checkError(t, http.StatusPreconditionFailed, "precondition_failed")
 		}
 		cur := e.read(t, cc.ClientID)
 		if cur.Status != "enabled" || cur.Description != "moved on" {
@@ -740,7 +741,7 @@ func TestClientUpdates(t *testing.T) {
 		current := withHeader("If-Match", `"`+strconv.FormatUint(cur.Version, 10)+`"`)
 		r := e.postJSON(t, "/clients/"+cc.ClientID+"/disable", "", current)
 		r.requireStatus(t, http.StatusOK)
-		e.postJSON(t, "/clients/"+cc.ClientID+"/enable", "", current).checkError(t, http.StatusConflict, "conflict")
+		e.postJSON(t, "/clients/"+cc.ClientID+"/enable", "", current).checkError(t, http.StatusPreconditionFailed, "precondition_failed")
 		e.send(t, http.MethodDelete, "/clients/"+cc.ClientID, "", "", withHeader("If-Match", r.header.Get("ETag"))).requireStatus(t, http.StatusNoContent)
 	})
 

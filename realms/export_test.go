@@ -1,0 +1,33 @@
+package realms
+
+import (
+	"context"
+	"crypto"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
+)
+
+// What the package's black-box tests may see of a realm's inside.
+
+// Models are the realm's read models.
+func (rl *Realm) Models() *projections.Models { return rl.models }
+
+// State is the realm aggregate's state.
+func (rl *Realm) State() *domain.Realm { return rl.state() }
+
+// Applied is the last sequence the read models applied.
+func (rl *Realm) Applied() uint64 { return rl.runner.Applied() }
+
+// PublicKey is a published key by kid.
+func (rl *Realm) PublicKey(kid string, now time.Time) (crypto.PublicKey, string, bool) {
+	return rl.Keys().publicKey(kid, now)
+}
+
+// IssueAccessToken issues a token as the client-credentials grant does,
+// for any request.
+func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, grantType string, req TokenRequest, meta eventstore.Meta) (IssuedToken, error) {
+	return rl.Tokens().issue(ctx, agg, grantType, req, meta)
+}

@@ -1,0 +1,34 @@
+package realms
+
+import (
+	"context"
+
+	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// Settings are the realm's settings (checkpoints, token retention); zero
+// values take the server's defaults.
+func (rl *Realm) Settings() domain.RealmSettings { return rl.state().Settings }
+
+// UpdateSettings replaces the realm's settings and puts them to work.
+func (rl *Realm) UpdateSettings(ctx context.Context, next domain.RealmSettings, meta eventstore.Meta) error {
+	// The settings alone may be valid while, over the server's defaults,
+	// they are not: checkpoints off where the server keeps token events for
+	// a limited time would let them expire unattested.
+	if err := rl.reg.auditFor(next).Validate(); err != nil {
+		return &domain.ValidationError{Field: "settings", Message: err.Error() + " (with the server's defaults for the settings left at 0)"}
+	}
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		state := rl.state()
+		ev, err := domain.DecideRealmSettings(state, next)
+		if err != nil || ev == nil {
+			return plan{}, err
+		}
+		return write(domain.RealmRef(rl.Name), state.Version, *ev), nil
+	}})
+	if err == nil {
+		rl.applySettings()
+	}
+	return err
+}
