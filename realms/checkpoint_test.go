@@ -396,7 +396,14 @@ func copyDir(t *testing.T, from, to string) {
 func TestRetentionIsNotTampering(t *testing.T) {
 	srv := estest.Start(t, t.TempDir())
 	ctx := context.Background()
+	// Retention far below what serve accepts, to see it happen in a test;
+	// a server default, so that the checkpointer's periodic re-reading of
+	// the settings keeps it.
+	const ttl = 3 * time.Second
+	cfg := fastAudit
+	cfg.TokenRetention = ttl
 	reg := auditRegistry(t, srv, fastAudit)
+	reg.SetAuditUnchecked(cfg)
 	rl, err := reg.Create(ctx, "acme", sysMeta())
 	if err != nil {
 		t.Fatal(err)
@@ -405,9 +412,6 @@ func TestRetentionIsNotTampering(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Retention far below what serve accepts, to see it happen in a test.
-	const ttl = 3 * time.Second
-	srv.Store.SetTokenRetention("acme", ttl)
 	issueTokens(t, rl, c.Client.ID, 10)
 	issueTokens(t, rl, c.Client.ID, 10)
 	written := time.Now()

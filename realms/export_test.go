@@ -31,3 +31,7 @@ func (rl *Realm) PublicKey(kid string, now time.Time) (crypto.PublicKey, string,
 func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, grantType string, req TokenRequest, meta eventstore.Meta) (IssuedToken, error) {
 	return rl.Tokens().issue(ctx, agg, grantType, req, meta)
 }
+
+// SetAuditUnchecked sets the server's audit defaults without Validate: a
+// test may retain token events for seconds, far below MinTokenRetention.
+func (r *Registry) SetAuditUnchecked(cfg AuditConfig) { r.audit = cfg }
