@@ -44,7 +44,9 @@ type Realm struct {
 	Keys     []SigningKey
 	Scopes   Catalog
 	Settings RealmSettings
-	Version  uint64
+	// Registration is the policy for clients met without an administrator.
+	Registration ClientRegistration
+	Version      uint64
 }
 
 // RealmSettings tune a realm's history; a zero field takes the server's
@@ -115,6 +117,8 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 		delete(r.Scopes, e.Name)
 	case RealmSettingsChanged:
 		r.Settings = e.After
+	case ClientRegistrationChanged:
+		r.Registration = e.After
 	case KeyDeactivated:
 		for i := range r.Keys {
 			if r.Keys[i].Kid == e.Kid {

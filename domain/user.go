@@ -32,9 +32,10 @@ type UserProfile struct {
 // Consent is what a user granted a client: scopes, teams, and the access
 // preset the client had then.
 type Consent struct {
-	Scopes []string `json:"scopes"`
-	Teams  []string `json:"teams"`
-	Preset string   `json:"preset"`
+	Scopes    []string `json:"scopes"`
+	Teams     []string `json:"teams"`
+	Preset    string   `json:"preset"`
+	Resources []string `json:"resources,omitempty"`
 }
 
 // User is the state of one realm user, folded from its events. The
@@ -85,7 +86,7 @@ func (u *User) Apply(seq uint64, p Payload) {
 		for k, v := range u.Consents {
 			consents[k] = v
 		}
-		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset}
+		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset, Resources: e.Resources}
 		u.Consents = consents
 	default:
 		return
@@ -170,6 +171,8 @@ type (
 		Scopes   []string `json:"scopes"`
 		Teams    []string `json:"teams"`
 		Preset   string   `json:"preset"`
+		// Resources the client may reach on the user's behalf (RFC 8707).
+		Resources []string `json:"resources,omitempty"`
 	}
 )
 
