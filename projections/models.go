@@ -18,21 +18,26 @@ type Models struct {
 	Nodes   *Nodes
 	Users   *Users
 	Authz   *Authz
+	// Resources and InitialTokens serve resource indicators and
+	// dynamic registration.
+	Resources     *Resources
+	InitialTokens *InitialTokens
 }
 
 // NewModels returns a realm's models, empty.
 func NewModels() *Models {
-	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz()}
+	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz(),
+		Resources: NewResources(), InitialTokens: NewInitialTokens()}
 }
 
 // Folds lists the models in the order the runner applies them.
 func (m *Models) Folds() []Fold {
-	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz}
+	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz, m.Resources, m.InitialTokens}
 }
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 6
+const snapshotVersion = 7
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -45,6 +50,9 @@ type snapshot struct {
 	Users   map[string]*domain.User
 	UserDir uint64
 	Authz   authzState
+	// Resources by identifier; InitialTokens by id.
+	Resources     map[string]*domain.Resource
+	InitialTokens map[string]*domain.InitialToken
 }
 
 // Snapshot serialises every model as of seq. It must run on the runner's
@@ -55,6 +63,7 @@ func (m *Models) Snapshot(seq uint64) ([]byte, error) {
 		Version: snapshotVersion, Seq: seq,
 		Realm: *m.Realm.State(), Clients: m.Clients.state(), Tokens: m.Tokens.state(),
 		Nodes: m.Nodes.Tree(), Users: m.Users.state(), UserDir: m.Users.DirectoryVersion(), Authz: m.Authz.state(),
+		Resources: m.Resources.state(), InitialTokens: m.InitialTokens.state(),
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
@@ -83,6 +92,8 @@ func (m *Models) Restore(data []byte) (uint64, error) {
 	m.Users.restore(s.Users)
 	m.Users.directory = s.UserDir
 	m.Authz.restore(s.Authz)
+	m.Resources.restore(s.Resources)
+	m.InitialTokens.restore(s.InitialTokens)
 	return s.Seq, nil
 }
 
@@ -201,7 +212,7 @@ type tokensState struct {
 type tokenRecState struct {
 	Key                                                 tokenKey
 	Hash                                                [16]byte
-	Ord, Client, Subject, Scope, Access, IAT, Exp, Used uint32
+	Ord, Client, Subject, Scope, Access, Aud, IAT, Exp, Used uint32
 	Revoked                                             bool
 }
 
@@ -218,7 +229,7 @@ func (m *Tokens) state() tokensState {
 	s.Records = make([]tokenRecState, 0, len(m.byJTI))
 	for k, r := range m.byJTI {
 		s.Records = append(s.Records, tokenRecState{Key: k, Hash: r.hash, Ord: r.ord, Client: r.client, Subject: r.subject,
-			Scope: r.scope, Access: r.access, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
+			Scope: r.scope, Access: r.access, Aud: r.aud, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
 	}
 	for _, ct := range m.clients {
 		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore})
@@ -231,7 +242,7 @@ func (m *Tokens) restore(s tokensState) {
 	defer m.mu.Unlock()
 	for _, r := range s.Records {
 		m.byJTI[r.Key] = &tokenRec{hash: r.Hash, ord: r.Ord, client: r.Client, subject: r.Subject, scope: r.Scope,
-			access: r.Access, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
+			access: r.Access, aud: r.Aud, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
 	}
 	for i, c := range s.Clients {
 		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore}
