@@ -210,10 +210,10 @@ type tokensState struct {
 }
 
 type tokenRecState struct {
-	Key                                                 tokenKey
-	Hash                                                [16]byte
+	Key                                                      tokenKey
+	Hash                                                     [16]byte
 	Ord, Client, Subject, Scope, Access, Aud, IAT, Exp, Used uint32
-	Revoked                                             bool
+	Revoked                                                  bool
 }
 
 type clientTokensState struct {
