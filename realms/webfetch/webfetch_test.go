@@ -233,7 +233,7 @@ func TestAddressProblem(t *testing.T) {
 		"64:ff9b::a00:1":     "a reserved or special-purpose address (64:ff9b::/96)",
 		"2002:a00:1::":       "a reserved or special-purpose address (2002::/16)",
 		"198.51.100.7":       "a reserved or special-purpose address (198.51.100.0/24)",
-		"255.255.255.255":    "a multicast address",
+		"255.255.255.255":    "a reserved or special-purpose address (240.0.0.0/4)",
 	} {
 		if got := AddressProblem(netip.MustParseAddr(addr), false); got != want {
 			t.Errorf("AddressProblem(%s) = %q, want %q", addr, got, want)
