@@ -44,6 +44,8 @@ type Client struct {
 	// RegistrationHash is the hash of the registration access token (RFC
 	// 7592) of a client that registered itself.
 	RegistrationHash string
+	// InitialToken names the initial access token it registered with.
+	InitialToken string
 	// Version is the stream sequence of the client's last own event; an
 	// update appends with it as the expected last subject sequence.
 	Version uint64
@@ -74,7 +76,8 @@ func (c *Client) Apply(seq uint64, p Payload) {
 		c.ClientSettings, c.LogoURI, c.ClientURI, c.DocumentSHA256 = e.ClientSettings, e.LogoURI, e.ClientURI, e.DocumentSHA256
 	case ClientRegistered:
 		*c = Client{ID: e.ClientID, ClientSettings: e.ClientSettings, Status: StatusEnabled, Source: SourceRegistration,
-			SecretHash: e.SecretHash, RegistrationHash: e.RegistrationHash, LogoURI: e.LogoURI, ClientURI: e.ClientURI}
+			SecretHash: e.SecretHash, RegistrationHash: e.RegistrationHash, LogoURI: e.LogoURI, ClientURI: e.ClientURI,
+			InitialToken: e.InitialToken}
 	case ClientUpdated:
 		c.ClientSettings = e.After
 		if e.After.TokenEndpointAuthMethod == AuthPrivateKeyJWT {

@@ -1,6 +1,9 @@
 package domain
 
-import "errors"
+import (
+	"errors"
+	"time"
+)
 
 // The kinds of error a command or a query returns. handlers maps each kind
 // to one HTTP status in one place; OAuthError (oauth.go) is the kind of the
@@ -49,3 +52,12 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string { return e.Message }
+
+// RateLimitedError is a request refused because its caller sent too many
+// lately: answered 429 with Retry-After.
+type RateLimitedError struct {
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string { return e.Message }

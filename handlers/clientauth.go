@@ -2,22 +2,28 @@ package handlers
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // readClientAuth reads how a request authenticates its client: HTTP Basic
 // (RFC 6749 §2.3.1: id and secret each form-urlencoded inside Basic),
-// client_secret in the form (client_secret_post), or a client_id alone
-// (none, for public clients where publicAllowed). Using Basic and the form
-// together is refused, as is a Basic id that differs from a form
-// client_id. The realm decides whether the credentials hold.
+// client_secret in the form (client_secret_post), a client assertion
+// (private_key_jwt, RFC 7523), or a client_id alone (none, for public
+// clients where publicAllowed). Using two methods together is refused, as
+// is a Basic id that differs from a form client_id. The realm decides
+// whether the credentials hold.
 func readClientAuth(authorization string, f form, publicAllowed bool) (realms.ClientAuth, error) {
+	if auth, ok, err := readAssertion(authorization, f, publicAllowed); ok || err != nil {
+		return auth, err
+	}
 	scheme, payload, found := strings.Cut(authorization, " ")
 	if found && strings.EqualFold(scheme, "Basic") {
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
@@ -53,13 +59,53 @@ func readClientAuth(authorization string, f form, publicAllowed bool) (realms.Cl
 	return realms.ClientAuth{Method: method, ClientID: id, Secret: secret, PublicAllowed: publicAllowed}, nil
 }
 
-// authenticate authenticates the client of a form request: basic or post
-// for confidential clients; with publicAllowed, a public client by its
-// client_id alone (token_endpoint_auth_method none).
+// readAssertion reads a client assertion (client_assertion and
+// client_assertion_type in the form); ok is false when there is none.
+func readAssertion(authorization string, f form, publicAllowed bool) (realms.ClientAuth, bool, error) {
+	assertion, hasAssertion := f["client_assertion"]
+	assertionType, hasType := f["client_assertion_type"]
+	if !hasAssertion && !hasType {
+		return realms.ClientAuth{}, false, nil
+	}
+	if _, secret := f["client_secret"]; secret || authorization != "" {
+		return realms.ClientAuth{}, true, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "use one client authentication method, not a client assertion with another"}
+	}
+	if assertion == "" || assertionType == "" {
+		return realms.ClientAuth{}, true, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client_assertion and client_assertion_type go together"}
+	}
+	return realms.ClientAuth{Method: domain.AuthPrivateKeyJWT, ClientID: f["client_id"], AssertionType: assertionType,
+		Assertion: assertion, PublicAllowed: publicAllowed}, true, nil
+}
+
+// authenticate authenticates the client of a form request: a secret (basic
+// or post) or an assertion (private_key_jwt) for confidential clients;
+// with publicAllowed, a public client by its client_id alone
+// (token_endpoint_auth_method none). A client_id that is a URL names a
+// metadata document, read (or re-read) first.
 func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (*domain.Client, error) {
 	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
 	if err != nil {
 		return nil, err
 	}
+	ctx := c.Request().Context()
+	if auth.Method == domain.AuthPrivateKeyJWT {
+		auth.Endpoint = rl.Issuer + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
+		return rl.Clients().AuthenticateAssertion(ctx, auth, a.now())
+	}
+	if domain.IsClientIDURL(auth.ClientID) {
+		meta := eventstore.Meta{Actor: eventstore.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
+		if _, err := rl.Clients().Resolve(ctx, auth.ClientID, meta); err != nil {
+			return nil, asInvalidClient(err)
+		}
+	}
 	return rl.Clients().Authenticate(auth, a.now())
+}
+
+// asInvalidClient answers a client that cannot be found as invalid_client
+// (it is a credential, not a resource); other failures stay as they are.
+func asInvalidClient(err error) error {
+	if errors.Is(err, domain.ErrNotFound) {
+		return &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client authentication failed"}
+	}
+	return err
 }

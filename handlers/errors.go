@@ -3,7 +3,9 @@ package handlers
 import (
 	"errors"
 	"log/slog"
+	"math"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -34,6 +36,7 @@ const (
 	errTooLarge         = "request_too_large"
 	errMethodNotAllowed = "method_not_allowed"
 	errServer           = "temporarily_unavailable"
+	errTooManyRequests  = "too_many_requests"
 )
 
 // statusError is a request refused by the HTTP side itself, before any
@@ -77,7 +80,9 @@ func (e *pageError) Error() string { return e.message }
 //
 //	*pageError                  → the HTML error page, its status
 //	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer …
-//	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>"
+//	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>";
+//	                              invalid_token (registration, RFC 7591/7592) 401 with WWW-Authenticate: Bearer
+//	*domain.RateLimitedError    → 429 too_many_requests, Retry-After
 //	*statusError                → its status and code
 //	*domain.ValidationError     → 400 invalid_request, with details
 //	not found                   → 404 not_found (naming what, and any missing_ids)
@@ -98,6 +103,7 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 		verr   *domain.ValidationError
 		nf     *domain.NotFoundError
 		cerr   *domain.ConflictError
+		rate   *domain.RateLimitedError
 		he     *echo.HTTPError
 	)
 	h := c.Response().Header()
@@ -126,7 +132,14 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 			st = http.StatusUnauthorized
 			h.Set(echo.HeaderWWWAuthenticate, `Basic realm="`+errorText(c.Param("realm"))+`"`)
 		}
+		if oauth.Code == domain.ErrInvalidToken {
+			st = http.StatusUnauthorized
+			h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+errorText(c.Param("realm"))+`", error="invalid_token"`)
+		}
 		writeJSONError(c, st, apiError{Error: oauth.Code, Description: errorText(oauth.Description)})
+	case errors.As(err, &rate):
+		h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(rate.RetryAfter.Seconds())))))
+		writeJSONError(c, http.StatusTooManyRequests, apiError{Error: errTooManyRequests, Description: rate.Message})
 	case errors.As(err, &status):
 		if status.retryAfterS != "" {
 			h.Set("Retry-After", status.retryAfterS)

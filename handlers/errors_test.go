@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -88,6 +89,14 @@ func TestErrorsMapToHTTP(t *testing.T) {
 		{name: "oauth", err: &domain.OAuthError{Code: domain.ErrInvalidGrant, Description: "code used"}, status: 400, code: "invalid_grant", desc: "code used"},
 		{name: "oauth invalid_client", err: &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client authentication failed"},
 			status: 401, code: "invalid_client", header: map[string]string{"WWW-Authenticate": `Basic realm="acme"`}},
+		{name: "oauth invalid_target", err: &domain.OAuthError{Code: domain.ErrInvalidTarget, Description: "resource https://x.example is not registered"},
+			status: 400, code: "invalid_target", desc: "is not registered"},
+		{name: "oauth invalid_client_metadata", err: &domain.OAuthError{Code: domain.ErrInvalidClientMetadata, Description: "bad"},
+			status: 400, code: "invalid_client_metadata"},
+		{name: "oauth invalid_token (registration)", err: &domain.OAuthError{Code: domain.ErrInvalidToken, Description: "the initial access token is invalid"},
+			status: 401, code: "invalid_token", header: map[string]string{"WWW-Authenticate": `Bearer realm="acme", error="invalid_token"`}},
+		{name: "rate limited", err: &domain.RateLimitedError{Message: "too many registrations", RetryAfter: 1500 * time.Millisecond},
+			status: 429, code: "too_many_requests", desc: "too many registrations", header: map[string]string{"Retry-After": "2"}},
 		{name: "oauth description sanitized", err: &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter \"é\" is repeated"},
 			status: 400, code: "invalid_request", desc: "parameter ??? is repeated"},
 		{name: "bearer, no token", err: bearerChallenge(adminRealm, domain.ScopeManagement, 401, "", "a bearer token is required"), path: "/admin/fail",

@@ -56,7 +56,7 @@ func (a *api) introspect(c echo.Context) error {
 	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
 	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
-		Audience: tokens.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
+		Audience: tokens.Audience(info), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	}
 	if access, delegated := tokens.LiveAccess(info); delegated {

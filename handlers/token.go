@@ -28,7 +28,8 @@ var supportedGrants = map[string]bool{
 }
 
 // token is POST /realms/{realm}/protocol/openid-connect/token: each grant
-// is one call into the realm. A token leaves only after its token.issued
+// is one call into the realm. resource (RFC 8707) names the one resource
+// the access token is for; without it, the token is for the realm. A token leaves only after its token.issued
 // event is acknowledged.
 func (a *api) token(c echo.Context) error {
 	rl, f, err := a.formRequest(c)
@@ -59,17 +60,17 @@ func (a *api) token(c echo.Context) error {
 	switch grant {
 	case domain.GrantClientCredentials:
 		kind = domain.GrantClientCredentials
-		set, err = rl.Tokens().ClientCredentials(ctx, client, f["scope"], meta)
+		set, err = rl.Tokens().ClientCredentials(ctx, client, f["scope"], f["resource"], meta)
 	case domain.GrantAuthorizationCode:
 		if f["code"] == "" {
 			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"}
 		}
-		set, err = rl.Grants().RedeemCode(ctx, client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
+		set, err = rl.Grants().RedeemCode(ctx, client, f["code"], f["redirect_uri"], f["code_verifier"], f["resource"], meta)
 	default:
 		if f["refresh_token"] == "" {
 			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"}
 		}
-		set, err = rl.Grants().Refresh(ctx, client, f["refresh_token"], f["scope"], meta)
+		set, err = rl.Grants().Refresh(ctx, client, f["refresh_token"], f["scope"], f["resource"], meta)
 	}
 	if err != nil {
 		return err

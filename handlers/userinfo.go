@@ -35,7 +35,7 @@ func (a *api) userinfo(c echo.Context) error {
 	tokens := rl.Tokens()
 	info, found := tokens.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
 	user, err := rl.Users().Get(info.Subject)
-	if !found || info.Status != domain.StatusActive || err != nil {
+	if !found || info.Status != domain.StatusActive || info.Audience != "" || err != nil { // a resource's token is not the userinfo endpoint's
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
 	}
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {

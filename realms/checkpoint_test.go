@@ -587,12 +587,12 @@ func TestLiveModelsMatchARebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, _ := rl.Models().Clients.Get(app.Client.ID)
-		set, err := rl.Grants().RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, sysMeta())
+		set, err := rl.Grants().RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, "", sysMeta())
 		if err != nil {
 			t.Fatalf("redeem: %v", err)
 		}
 		if set.Refresh != "" {
-			if _, err := rl.Grants().Refresh(ctx, c, set.Refresh, "", sysMeta()); err != nil {
+			if _, err := rl.Grants().Refresh(ctx, c, set.Refresh, "", "", sysMeta()); err != nil {
 				t.Fatalf("refresh: %v", err)
 			}
 		}

@@ -7,10 +7,11 @@ import (
 )
 
 // ClientAuth is what a request presented to authenticate its client. The
-// HTTP side reads it (HTTP Basic, the form, or a bare client_id); the realm
-// decides. Other methods (private_key_jwt) add their fields here.
+// HTTP side reads it (HTTP Basic, the form, a client assertion, or a bare
+// client_id); the realm decides.
 type ClientAuth struct {
-	// Method is domain.AuthSecretBasic, domain.AuthSecretPost or
+	// Method is domain.AuthSecretBasic, domain.AuthSecretPost,
+	// domain.AuthPrivateKeyJWT (see AuthenticateAssertion) or
 	// domain.AuthNone (a client_id alone).
 	Method   string
 	ClientID string
@@ -19,6 +20,10 @@ type ClientAuth struct {
 	// code and refresh grants and revocation do; introspection and the
 	// client-credentials grant need a confidential client.
 	PublicAllowed bool
+	// AssertionType and Assertion are client_assertion_type and
+	// client_assertion (private_key_jwt); Endpoint is the URL they were
+	// sent to, an audience the assertion may name.
+	AssertionType, Assertion, Endpoint string
 }
 
 var (

@@ -102,7 +102,10 @@ func (gs Grants) findCode(ctx context.Context, id string) (*domain.Code, bool) {
 // RedeemCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636).
 // A code works once: a second redemption is invalid_grant and revokes
 // every token issued from the code.
-func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
+//
+// A code authorized for resources (RFC 8707) mints a token for one of them:
+// the one the request names, or the only one.
+func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier, resource string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	now := meta.Time
 	id, ok := splitCredential(code)
@@ -135,12 +138,16 @@ func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	if !ok || !user.Active() || c.Version < user.CutoffSeq {
 		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
+	aud, err := gs.audience(c.Resources, resource)
+	if err != nil {
+		return TokenSet{}, err
+	}
 	// A scope the client lost since the code was issued is not granted.
 	scope := domain.KeepAllowed(c.Scope, client.Scopes)
 	grantID := uuid.NewString()
 	grant := domain.GrantCreated{
 		GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
-		Teams: c.Teams, SessionID: c.SessionID, AuthTime: c.AuthTime,
+		Teams: c.Teams, SessionID: c.SessionID, AuthTime: c.AuthTime, Resources: c.Resources,
 	}
 	var refresh string
 	if client.IssueRefreshTokens {
@@ -151,7 +158,7 @@ func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	// Of simultaneous redemptions exactly one succeeds; the others lose
 	// the race at the code's version and are refused. (A redemption of a
 	// code already spent, above, revokes its tokens.)
-	err := rl.execute(ctx, meta, command{lostRace: invalidGrant("the authorization code was already used"), decide: func() (plan, error) {
+	err = rl.execute(ctx, meta, command{lostRace: invalidGrant("the authorization code was already used"), decide: func() (plan, error) {
 		p := write(domain.CodeRef(id), c.Version, domain.CodeRedeemed{GrantID: grantID})
 		p.add(domain.GrantRef(grantID), 0, grant)
 		return p, nil
@@ -159,15 +166,28 @@ func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	if err != nil {
 		return TokenSet{}, err
 	}
-	set, err := gs.issue(ctx, client, user, grantID, scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
+	set, err := gs.issue(ctx, client, user, grantID, scope, aud, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
 	set.Refresh = refresh
 	return set, err
+}
+
+// audience picks the resource a token of a grant is minted for (nil: the
+// realm's own audience): the one requested among those granted, or the
+// only one; it must still be registered.
+func (gs Grants) audience(granted []string, requested string) (*domain.Resource, error) {
+	id, oerr := domain.PickAudience(granted, requested)
+	if oerr != nil {
+		return nil, oerr
+	}
+	return gs.rl.Resources().one(id)
 }
 
 // Refresh exchanges a refresh token (RFC 6749 §6), rotating it: the
 // presented token is invalid from now on. Presenting a rotated-out token
 // again revokes the whole family.
-func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, error) {
+// A grant authorized for resources mints each token for one of them
+// (resource narrows to one; it never widens to another).
+func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	if !client.Allows(domain.GrantRefreshToken) {
 		return TokenSet{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}
@@ -206,13 +226,22 @@ func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scop
 	if !ok || !user.Active() {
 		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
+	aud, err := gs.audience(g.Resources, resource)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	if aud != nil {
+		if newScope, oerr = fitRefreshScope(newScope, scope, aud); oerr != nil {
+			return TokenSet{}, oerr
+		}
+	}
 	refresh := grantID + "." + mustSecret()
 	// The rotation is stamped when it is written, by the realm's clock, not
 	// when this request began: a concurrent request that began before it
 	// is then told apart from a later reuse (domain.CheckRefresh).
 	rotated := meta
 	rotated.Time = rl.reg.now()
-	err := rl.execute(ctx, rotated, command{lostRace: invalidGrant("the refresh token was used by a concurrent request"), decide: func() (plan, error) {
+	err = rl.execute(ctx, rotated, command{lostRace: invalidGrant("the refresh token was used by a concurrent request"), decide: func() (plan, error) {
 		return write(domain.GrantRef(grantID), g.Version, domain.GrantRefreshed{
 			RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
 		}), nil
@@ -220,14 +249,27 @@ func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scop
 	if err != nil {
 		return TokenSet{}, err
 	}
-	set, err := gs.issue(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
+	set, err := gs.issue(ctx, client, user, grantID, newScope, aud, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
 	set.Refresh = refresh
 	return set, err
 }
 
+// fitRefreshScope narrows a refreshed token's scope to its resource: a
+// scope asked for explicitly must fit it (invalid_scope), the grant's
+// others are left out.
+func fitRefreshScope(scope, requested string, aud *domain.Resource) (string, *domain.OAuthError) {
+	if strings.Trim(requested, " ") != "" {
+		if _, oerr := domain.FitScopesToResources(strings.Fields(scope), true, []*domain.Resource{aud}); oerr != nil {
+			return "", oerr
+		}
+	}
+	return domain.ScopeForResource(scope, aud), nil
+}
+
 // issue issues the access token (and ID token for openid) of a grant;
-// user-delegated tokens carry the user as subject.
-func (gs Grants) issue(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
+// user-delegated tokens carry the user as subject. For a resource (aud),
+// the scope is what it accepts and the lifetime at most its cap.
+func (gs Grants) issue(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, aud *domain.Resource, teams []string,
 	nonce, sid string, authTime int64, grantType string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	now, err := holdPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), meta.Time)
@@ -240,10 +282,14 @@ func (gs Grants) issue(ctx context.Context, client *domain.Client, user *domain.
 	// no longer reach: a refresh after a membership change must not put a
 	// lost team back into a token read without asking.
 	live := domain.EffectiveAccess(user, client, teams, rl.models.Nodes.Tree())
-	access, err := rl.Tokens().issue(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
+	req := TokenRequest{
 		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
-		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
-	}, meta)
+		Preset: domain.DelegatedPreset(live), Lifetime: domain.LifetimeFor(client.AccessTokenLifetime, aud),
+	}
+	if aud != nil {
+		req.Scope, req.Audience = domain.ScopeForResource(scope, aud), aud.Identifier
+	}
+	access, err := rl.Tokens().issue(ctx, domain.GrantRef(grantID), grantType, req, meta)
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -257,7 +303,7 @@ func (gs Grants) issue(ctx context.Context, client *domain.Client, user *domain.
 			return TokenSet{}, err
 		}
 	}
-	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
+	set := TokenSet{Access: access, Scope: req.Scope, ExpiresIn: req.Lifetime}
 	if domain.HasScope(scope, domain.ScopeOpenID) {
 		set.IDToken, err = rl.Tokens().mintID(ctx, client, user, IDTokenContext{
 			Nonce: nonce, AuthTime: authTime, SessionID: sid, AccessToken: access.Token, Scope: scope,

@@ -31,6 +31,17 @@ type TokenRequest struct {
 	Nodes                    []string
 	Preset                   string
 	Lifetime                 int64
+	// Audience is the resource (RFC 8707) the token is for; empty: the
+	// realm's issuer.
+	Audience string
+}
+
+// audience is the aud of a token minted for req.
+func (ts Tokens) audience(req TokenRequest) string {
+	if req.Audience != "" {
+		return req.Audience
+	}
+	return ts.rl.Issuer
 }
 
 // IssuedToken is a signed access token and what its event records.
@@ -51,7 +62,7 @@ func (ts Tokens) mint(ctx context.Context, req TokenRequest, now time.Time) (Iss
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    rl.Issuer,
 			Subject:   req.Subject,
-			Audience:  jwt.ClaimStrings{rl.Issuer},
+			Audience:  jwt.ClaimStrings{ts.audience(req)},
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(req.Lifetime) * time.Second)),
 			ID:        uuid.NewString(),

@@ -23,6 +23,9 @@ import (
 //	rl.Grants()     authorization requests, codes, refresh grants
 //	rl.Tokens()     access tokens: issuance, introspection, revocation, use
 //	rl.Keys()       signing keys: rotation, JWKS, ID token hints
+//	rl.Resources()  protected resources (RFC 8707): registration, resource indicators
+//	rl.Registration() clients met without an administrator: metadata documents,
+//	                dynamic registration (RFC 7591/7592), initial access tokens
 //
 // and the realm's settings (settings.go).
 type Realm struct {
@@ -35,6 +38,8 @@ type Realm struct {
 	reg          *Registry
 	usage        usageRecorder
 	logins       loginGuard
+	// registrations limits open client registration per address.
+	registrations addressLimiter
 	checkpointer *checkpointer
 	stop         context.CancelFunc
 

@@ -13,6 +13,7 @@ import (
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/projections"
+	"github.com/latchkeyhq/latchkey/realms/webfetch"
 )
 
 // catchUpTimeout bounds how long opening a realm waits for its models.
@@ -28,6 +29,8 @@ type Registry struct {
 	publicURL string
 	log       *slog.Logger
 	now       func() time.Time // the clock of decisions made at write time
+	// fetch reads the documents clients name: metadata documents, key sets.
+	fetch *webfetch.Fetcher
 
 	mu     sync.RWMutex
 	realms map[string]*Realm
@@ -43,9 +46,14 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		publicURL: strings.TrimRight(publicURL, "/"),
 		log:       log,
 		now:       time.Now,
+		fetch:     webfetch.New(webfetch.Config{}),
 		realms:    map[string]*Realm{},
 	}
 }
+
+// UseFetcher replaces how client metadata documents and key sets are
+// fetched (tests and development allow loopback addresses).
+func (r *Registry) UseFetcher(cfg webfetch.Config) { r.fetch = webfetch.New(cfg) }
 
 // UseClock replaces the clock of decisions made when a write happens rather
 // than when its request began (a refresh token's rotation time).

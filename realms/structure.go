@@ -108,12 +108,17 @@ func (s Structure) DefineScope(ctx context.Context, def domain.ScopeDefined, met
 	}})
 }
 
-// RemoveScope takes a realm-defined scope no client uses out of the catalog.
+// RemoveScope takes a realm-defined scope no client or resource uses out of
+// the catalog.
 func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
 	rl := s.rl
 	return rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
 		state := rl.state()
-		ev, err := domain.DecideRemoveScope(state.Scopes, name, rl.models.Clients.WithScope(name))
+		usedBy := rl.models.Clients.WithScope(name)
+		for _, r := range rl.models.Resources.WithScope(name) {
+			usedBy = append(usedBy, "resource "+r)
+		}
+		ev, err := domain.DecideRemoveScope(state.Scopes, name, usedBy)
 		return write(domain.RealmRef(rl.Name), state.Version, ev), err
 	}})
 }

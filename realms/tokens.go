@@ -21,27 +21,51 @@ import (
 // leaves, and nothing waits for the read models.
 type Tokens struct{ rl *Realm }
 
-// Audience of access tokens: the realm's issuer, so that a resource server
-// of one realm never accepts another realm's token.
-func (ts Tokens) Audience() string { return ts.rl.Issuer }
+// Audience of an access token: the resource it was minted for (RFC 8707),
+// or else the realm's issuer, so that a resource server of one realm never
+// accepts another realm's token.
+func (ts Tokens) Audience(info projections.TokenInfo) string {
+	if info.Audience != "" {
+		return info.Audience
+	}
+	return ts.rl.Issuer
+}
 
 // ClientCredentials issues an access token to an authenticated client
-// (RFC 6749 §4.4) for the requested scope (empty: all the client's). The
-// token is handed out only after its token.issued event is acknowledged.
-func (ts Tokens) ClientCredentials(ctx context.Context, client *domain.Client, scope string, meta eventstore.Meta) (TokenSet, error) {
+// (RFC 6749 §4.4) for the requested scope (empty: all the client's) and
+// resource (empty: the realm's own audience). For a resource, the scopes
+// are those it accepts and the lifetime at most its cap. The token is
+// handed out only after its token.issued event is acknowledged.
+func (ts Tokens) ClientCredentials(ctx context.Context, client *domain.Client, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
 	decision, oerr := domain.DecideClientCredentials(client, scope, ts.rl.models.Nodes.Tree())
 	if oerr != nil {
 		return TokenSet{}, oerr
+	}
+	res, err := ts.rl.Resources().one(resource)
+	if err != nil {
+		return TokenSet{}, err
+	}
+	if res != nil {
+		scopes, oerr := domain.FitScopesToResources(strings.Fields(decision.Scope), strings.TrimSpace(scope) != "", []*domain.Resource{res})
+		if oerr != nil {
+			return TokenSet{}, oerr
+		}
+		decision.Scope = strings.Join(scopes, " ")
+		decision.Lifetime = domain.LifetimeFor(decision.Lifetime, res)
 	}
 	now, err := holdPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
 	if err != nil {
 		return TokenSet{}, err
 	}
 	meta.Time = now
-	issued, err := ts.issue(ctx, domain.ClientRef(client.ID), domain.GrantClientCredentials, TokenRequest{
+	req := TokenRequest{
 		ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
 		Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
-	}, meta)
+	}
+	if res != nil {
+		req.Audience = res.Identifier
+	}
+	issued, err := ts.issue(ctx, domain.ClientRef(client.ID), domain.GrantClientCredentials, req, meta)
 	if err != nil {
 		return TokenSet{}, err
 	}
@@ -71,6 +95,7 @@ func (ts Tokens) issue(ctx context.Context, agg domain.AggregateRef, grantType s
 		Preset:    req.Preset,
 		IssuedAt:  issued.Claims.IssuedAt.Unix(),
 		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
+		Audience:  req.Audience,
 	})
 	if err != nil {
 		return IssuedToken{}, err
