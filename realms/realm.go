@@ -32,16 +32,16 @@ type Realm struct {
 	Name   string
 	Issuer string
 
-	model        *projections.Realm
-	models       *projections.Models
-	runner       *projections.Runner
-	reg          *Registry
-	usage        usageRecorder
-	logins       loginGuard
+	model  *projections.Realm
+	models *projections.Models
+	runner *projections.Runner
+	reg    *Registry
+	usage  usageRecorder
+	logins loginGuard
 	// registrations limits open client registration per address.
 	registrations addressLimiter
-	checkpointer *checkpointer
-	stop         context.CancelFunc
+	checkpointer  *checkpointer
+	stop          context.CancelFunc
 
 	signers sync.Map // kid → crypto.Signer, opened from the key store once
 	publics sync.Map // kid → crypto.PublicKey, parsed from the events once
