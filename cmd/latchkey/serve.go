@@ -22,6 +22,7 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/handlers"
 	"github.com/latchkeyhq/latchkey/realms"
+	"github.com/latchkeyhq/latchkey/realms/webfetch"
 )
 
 // serveConfig is every setting of `latchkey serve`; each flag has an
@@ -36,6 +37,9 @@ type serveConfig struct {
 	logLevel  string
 	noSync    bool
 	audit     realms.AuditConfig
+	// cimdLoopback lets client metadata documents and key sets be fetched
+	// from loopback addresses: tests and development only.
+	cimdLoopback bool
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -50,6 +54,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	replicas := envInt(envErrs, "replicas", "LATCHKEY_REPLICAS", 1)
 	fs.IntVar(&cfg.replicas, "replicas", replicas, "replicas of each realm stream: 1, or 3 on a cluster (LATCHKEY_REPLICAS)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
+	fs.BoolVar(&cfg.cimdLoopback, "cimd-allow-loopback", false, "development and tests only: fetch client metadata documents and key sets from loopback addresses (never in production: it lets a client_id URL reach this host's own services)")
 	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
 	auditFlags(fs, &cfg.audit, envErrs)
 	if err := parseFlags(fs, args, envErrs); err != nil {
@@ -157,6 +162,10 @@ func serve(args []string) error {
 	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, log)
 	if err := reg.SetAudit(cfg.audit); err != nil {
 		return err
+	}
+	if cfg.cimdLoopback {
+		log.Warn("--cimd-allow-loopback: client metadata documents and key sets may be fetched from loopback addresses; never use this in production")
+		reg.UseFetcher(webfetch.Config{AllowLoopback: true})
 	}
 	snapshots, err := realms.OpenSnapshotStore(ctx, store)
 	if err != nil {
