@@ -153,14 +153,23 @@ func (m ClientMetadata) scopes(p MetadataPolicy) ([]string, *OAuthError) {
 }
 
 // parseMetadata reads a JSON object of client metadata; a member of the
-// wrong type is invalid_client_metadata.
+// wrong type is invalid_client_metadata. Members are read by their exact
+// (lower-case) names, once: "Scope" is not scope, and a member named twice
+// has one value for every reader here.
 func parseMetadata(raw []byte) (ClientMetadata, map[string]json.RawMessage, error) {
 	var members map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &members); err != nil || members == nil {
 		return ClientMetadata{}, nil, metadataError("the metadata is not a JSON object")
 	}
+	exact := make(map[string]json.RawMessage, len(members))
+	for k, v := range members {
+		if k == strings.ToLower(k) {
+			exact[k] = v
+		}
+	}
+	clean, _ := json.Marshal(exact)
 	var m ClientMetadata
-	if err := json.Unmarshal(raw, &m); err != nil {
+	if err := json.Unmarshal(clean, &m); err != nil {
 		return ClientMetadata{}, nil, metadataError("the metadata does not read as RFC 7591 client metadata: " + err.Error())
 	}
 	return m, members, nil

@@ -310,7 +310,7 @@ func (us Users) Delete(ctx context.Context, id string, meta eventstore.Meta) err
 func (us Users) GrantConsent(ctx context.Context, userID, clientID string, c domain.Consent, meta eventstore.Meta) error {
 	_, err := us.change(ctx, userID, false, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(userID), u.Version,
-			domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset}), nil
+			domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset, Resources: c.Resources}), nil
 	})
 	return err
 }
