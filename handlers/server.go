@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -88,7 +89,7 @@ func (a *api) oauthRoutes(e *echo.Echo) {
 }
 
 func (a *api) adminRoutes(e *echo.Echo) {
-	g := e.Group("/admin", a.requireManagement, strictQuery, middleware.BodyLimit(maxJSONBody))
+	g := e.Group("/admin", a.requireManagement, strictQuery, unescapeParams, middleware.BodyLimit(maxJSONBody))
 	g.POST("/realms", a.createRealm)
 	g.GET("/realms", a.listRealms)
 	g.GET("/realms/:realm", a.getRealm)
@@ -141,6 +142,22 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
 	g.DELETE("/realms/:realm/ui-sessions", a.endUISessions)
 	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)
+}
+
+// unescapeParams decodes percent-escapes in path parameters: a client
+// known by URL is addressed as /clients/https%3A%2F%2F…; a parameter
+// that does not decode is left as sent (and names nothing).
+func unescapeParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		values := c.ParamValues()
+		for i, v := range values {
+			if u, err := url.PathUnescape(v); err == nil {
+				values[i] = u
+			}
+		}
+		c.SetParamValues(values...)
+		return next(c)
+	}
 }
 
 // dropCallerRequestID removes an X-Request-Id the caller sent, so that the

@@ -136,11 +136,14 @@ func (cs Clients) Resolve(ctx context.Context, clientID string, meta eventstore.
 		}
 		return write(domain.ClientRef(clientID), version, *ev), nil
 	}})
-	if err != nil {
-		var verr *domain.ValidationError
-		if errors.As(err, &verr) {
-			return nil, clientRefused("the client's metadata document is invalid: " + verr.Message)
-		}
+	var verr *domain.ValidationError
+	var oerr *domain.OAuthError
+	switch {
+	case errors.As(err, &verr):
+		return nil, clientRefused("the client's metadata document is invalid: " + verr.Message)
+	case errors.As(err, &oerr) && oerr.Code != domain.ErrInvalidClient:
+		return nil, clientRefused("the client's metadata document is not acceptable: " + oerr.Description)
+	case err != nil:
 		return nil, err
 	}
 	return cs.Get(clientID)
@@ -194,13 +197,8 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 	clientID := uuid.NewString()
 	meta.ClientID = clientID
 	err = rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
-		ev, err := domain.DecideRegisterClient(clientID, body, domain.HashSecret(secret), domain.HashSecret(regToken), itID, r.metadataPolicy(kind))
-		if err != nil {
-			return plan{}, err
-		}
-		if err := checkKeys(ev.ClientSettings); err != nil {
-			return plan{}, err
-		}
+		// The initial access token is checked first: an unauthenticated
+		// request learns nothing about what it would register.
 		var p plan
 		if itID != "" {
 			it, _ := rl.models.InitialTokens.Get(itID)
@@ -212,6 +210,13 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 				return plan{}, err
 			}
 			p.add(domain.InitialTokenRef(itID), it.Version, used)
+		}
+		ev, err := domain.DecideRegisterClient(clientID, body, domain.HashSecret(secret), domain.HashSecret(regToken), itID, r.metadataPolicy(kind))
+		if err != nil {
+			return plan{}, err
+		}
+		if err := checkKeys(ev.ClientSettings); err != nil {
+			return plan{}, err
 		}
 		p.add(domain.ClientRef(clientID), 0, ev)
 		return p, nil
