@@ -23,6 +23,7 @@ type apiClient struct {
 	ClientSecret string `json:"client_secret"`
 	domain.ClientSettings
 	Status                  string           `json:"status"`
+	Source                  string           `json:"source"`
 	PreviousSecretExpiresAt int64            `json:"previous_secret_expires_at"`
 	Warnings                []domain.Warning `json:"warnings"`
 	Version                 uint64           `json:"version"`
