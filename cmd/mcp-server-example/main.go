@@ -34,8 +34,8 @@ import (
 
 type options struct {
 	issuer, resource, scope, listen string
-	natsURL, credsFile             string
-	creds                          verifier.Credentials
+	natsURL, credsFile              string
+	creds                           verifier.Credentials
 }
 
 func main() {
