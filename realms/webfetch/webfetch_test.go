@@ -153,7 +153,7 @@ func TestFetchRules(t *testing.T) {
 			case <-time.After(3 * time.Second):
 			case <-r.Context().Done():
 			}
-		}, "/doc", "within 300ms"},
+		}, "/doc", "within 1s"},
 		{"a redirect", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "https://10.0.0.1/", http.StatusFound)
 		}, "/doc",
@@ -164,7 +164,11 @@ func TestFetchRules(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv, pool := tlsServer(t, tc.handler)
-			f := New(Config{RootCAs: pool, AllowLoopback: true, Timeout: 300 * time.Millisecond})
+			timeout := 5 * time.Second
+			if strings.HasPrefix(tc.name, "a slow") {
+				timeout = time.Second
+			}
+			f := New(Config{RootCAs: pool, AllowLoopback: true, Timeout: timeout})
 			_, err := f.JSON(ctx, srv.URL+tc.url)
 			wantRefused(t, err, tc.reason, false)
 		})
