@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
@@ -64,9 +63,6 @@ func parseKeySet(raw []byte) ([]jose.JSONWebKey, error) {
 // because an assertion named a key it lacks.
 const keyRefetchEvery = time.Minute
 
-// refetched remembers when each jwks_uri was last fetched again early.
-var refetched sync.Map // URL → time.Time
-
 // clientKeys returns a client's public keys: inline, or from its jwks_uri
 // (cached by the fetcher); fresh forces one early fetch of the URL.
 func (cs Clients) clientKeys(ctx context.Context, c *domain.Client, fresh bool) ([]jose.JSONWebKey, error) {
@@ -75,11 +71,11 @@ func (cs Clients) clientKeys(ctx context.Context, c *domain.Client, fresh bool) 
 	}
 	fetch := cs.rl.reg.fetch
 	if fresh {
-		last, _ := refetched.Load(c.JWKSURI)
+		last, _ := cs.rl.reg.keyRefetched.Load(c.JWKSURI)
 		if t, ok := last.(time.Time); ok && time.Since(t) < keyRefetchEvery {
 			return nil, errors.New("the key is not in the client's key set")
 		}
-		refetched.Store(c.JWKSURI, time.Now())
+		cs.rl.reg.keyRefetched.Store(c.JWKSURI, time.Now())
 		fetch.Forget(c.JWKSURI)
 	}
 	raw, err := fetch.JSON(ctx, c.JWKSURI)

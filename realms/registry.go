@@ -31,6 +31,9 @@ type Registry struct {
 	now       func() time.Time // the clock of decisions made at write time
 	// fetch reads the documents clients name: metadata documents, key sets.
 	fetch *webfetch.Fetcher
+	// keyRefetched: when each client jwks_uri was last fetched again
+	// early, for a key it lacked (URL → time.Time).
+	keyRefetched sync.Map
 
 	mu     sync.RWMutex
 	realms map[string]*Realm
