@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -67,19 +68,40 @@ func parseScope(raw string) (requestedScope, *OAuthError) {
 	return r, nil
 }
 
-// grantScopes decides the scopes of a token: each requested scope must be
-// allowed; none requested grants every allowed scope (Keycloak's and
-// Hydra's behaviour for client credentials). "openid" is always accepted.
-func grantScopes(requested, allowed []string) ([]string, *OAuthError) {
-	if len(requested) == 0 {
-		return allowed, nil
-	}
+// grantScopes decides the scopes of a token from the request and the
+// client's default and optional scopes (Keycloak's model):
+//
+//   - a request naming none of the default scopes (nothing at all, only
+//     "openid", or optional scopes) gets every default scope, in the
+//     client's order, and then what it named;
+//   - a request naming some default scopes gets what it named: a narrower
+//     token, as Hydra and Keycloak give for client credentials;
+//   - an optional scope is granted only when named; "openid" is always
+//     accepted (OIDC client libraries send it); anything else is
+//     invalid_scope.
+//
+// A client whose scopes are all default thus keeps "empty means all".
+func grantScopes(requested, defaults, optional []string) ([]string, *OAuthError) {
+	narrowed := false
 	for _, s := range requested {
-		if s != ScopeOpenID && !contains(allowed, s) {
+		switch {
+		case s == ScopeOpenID:
+		case contains(defaults, s):
+			narrowed = true
+		case !contains(optional, s):
 			return nil, &OAuthError{Code: ErrInvalidScope, Description: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	return requested, nil
+	if narrowed {
+		return requested, nil
+	}
+	out := slices.Clone(defaults)
+	for _, s := range requested {
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // HasScope reports whether a space-separated scope string holds want.
