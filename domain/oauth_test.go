@@ -41,7 +41,7 @@ func TestDecideClientCredentials(t *testing.T) {
 		{name: "an optional scope is granted only when asked for", change: func(s *ClientSettings) { s.OptionalScopes = []string{"management"} },
 			want: ClientCredentialsGrant{Scope: "read write", Nodes: []string{}, Preset: PresetReadOnly}},
 		{name: "an optional scope asked for", change: func(s *ClientSettings) { s.OptionalScopes = []string{"management"} }, scope: "management",
-			want: ClientCredentialsGrant{Scope: "read write management", Nodes: []string{}, Preset: PresetReadOnly}},
+			want: ClientCredentialsGrant{Scope: "management", Nodes: []string{}, Preset: PresetReadOnly}},
 		{name: "a client without scopes", change: func(s *ClientSettings) { s.Scopes = []string{} },
 			want: ClientCredentialsGrant{Scope: "", Nodes: []string{}, Preset: PresetReadOnly}},
 		{name: "full preset without roles", change: func(s *ClientSettings) { s.AccessPreset = PresetFull },

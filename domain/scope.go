@@ -69,30 +69,31 @@ func parseScope(raw string) (requestedScope, *OAuthError) {
 }
 
 // grantScopes decides the scopes of a token from the request and the
-// client's default and optional scopes (Keycloak's model):
+// client's default and optional scopes (Keycloak's model, with Latchkey's
+// narrowing):
 //
-//   - a request naming none of the default scopes (nothing at all, only
-//     "openid", or optional scopes) gets every default scope, in the
-//     client's order, and then what it named;
-//   - a request naming some default scopes gets what it named: a narrower
-//     token, as Hydra and Keycloak give for client credentials;
+//   - a request naming nothing, or only "openid", gets every default scope
+//     in the client's order (and openid, where the request named it);
+//   - a request naming other scopes gets exactly those: a narrower token
+//     (Hydra's and Keycloak's client credentials; Corti's limited-scope
+//     tokens, "openid transcribe"), each of them default or optional;
 //   - an optional scope is granted only when named; "openid" is always
 //     accepted (OIDC client libraries send it); anything else is
 //     invalid_scope.
 //
 // A client whose scopes are all default thus keeps "empty means all".
 func grantScopes(requested, defaults, optional []string) ([]string, *OAuthError) {
-	narrowed := false
+	onlyOpenID := true
 	for _, s := range requested {
-		switch {
-		case s == ScopeOpenID:
-		case contains(defaults, s):
-			narrowed = true
-		case !contains(optional, s):
+		if s == ScopeOpenID {
+			continue
+		}
+		onlyOpenID = false
+		if !contains(defaults, s) && !contains(optional, s) {
 			return nil, &OAuthError{Code: ErrInvalidScope, Description: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	if narrowed {
+	if !onlyOpenID {
 		return requested, nil
 	}
 	out := slices.Clone(defaults)
