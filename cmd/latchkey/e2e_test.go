@@ -38,6 +38,7 @@ type eventView struct {
 	ClientID  string         `json:"client_id"`
 	RequestID string         `json:"request_id"`
 	IP        string         `json:"ip"`
+	Via       string         `json:"via"`
 	Time      string         `json:"time"`
 	Data      map[string]any `json:"data"`
 }
