@@ -19,7 +19,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // compatServer is one server with an admin token.
