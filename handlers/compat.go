@@ -93,8 +93,9 @@ func via(c echo.Context) string {
 // attributes it names change (a merge, as Latchkey's PATCH), in SeaCat's
 // names or Latchkey's; the answer is SeaCat's {"result": "OK"}.
 func (a *api) seacatUpdateClient(c echo.Context) error {
-	c.SetParamNames("realm", "id")
-	c.SetParamValues(c.Param("realm"), c.Param("client_id"))
+	realm, id := c.Param("realm"), c.Param("client_id")
+	c.SetParamNames("realm", "id") // the names changeClient reads
+	c.SetParamValues(realm, id)
 	if _, _, _, err := a.changeClient(c, true); err != nil {
 		return err
 	}
