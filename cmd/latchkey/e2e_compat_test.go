@@ -456,3 +456,206 @@ func seacatMixedClient(t *testing.T, s *compatServer, base string) {
 		}
 	}
 }
+
+// ---- Coralogix: OAuth clients on a user's behalf ----
+
+// coralogixEndpoints are the OAuth2 endpoints of coralogix-oauth-clients.md,
+// as written there; <domain> is the realm's host.
+var coralogixEndpoints = []string{
+	"POST <domain>/oauth2/token", "POST <domain>/oauth2/revoke", "POST <domain>/oauth2/introspect", "GET <domain>/oauth2/userinfo",
+}
+
+func TestCompatCoralogix(t *testing.T) {
+	t.Parallel()
+	// The host comes from the server's configuration here (SeaCat's test
+	// claims one through the admin API).
+	s := startCompat(t, "coralogix", "--realm-host", "coralogix=coralogix.test")
+	const domain = "http://coralogix.test"
+	s.realm(t, "coralogix", `{"compat":["coralogix"]}`)
+	r := s.send(t, http.MethodGet, "/admin/realms/coralogix", "")
+	if !strings.Contains(string(r.body), `"issuer":"`+domain+`"`) {
+		t.Fatalf("the realm's issuer is not its configured host:\n%s", r)
+	}
+	s.send(t, http.MethodPatch, "/admin/realms/coralogix/settings", `{"hosts":["coralogix.test"]}`).checkStatus(t, http.StatusOK) // its own, from the configuration too
+	s.realm(t, "other", "")
+	s.send(t, http.MethodPatch, "/admin/realms/other/settings", `{"hosts":["coralogix.test"]}`).checkError(t, http.StatusConflict, "conflict")
+	// The endpoints by name: their paths on the realm's host.
+	ep := map[string]string{}
+	for _, e := range coralogixEndpoints {
+		_, path, _ := strings.Cut(strings.Replace(e, "<domain>", "", 1), " ")
+		ep[path[strings.LastIndex(path, "/")+1:]] = path
+	}
+	onHost := withHost("coralogix.test")
+
+	for _, n := range []string{
+		`{"slug":"acme","kind":"organization"}`, `{"slug":"acme-eng","kind":"team","parent":"acme"}`,
+		`{"slug":"acme-ops","kind":"team","parent":"acme"}`, `{"slug":"beta","kind":"organization"}`,
+	} {
+		s.create(t, "coralogix", "nodes", n)
+	}
+	alice := s.user(t, "coralogix", `{"username":"alice","email":"alice@example.com","password":"correct horse battery","memberships":[{"node":"acme-eng","role":"editor"},{"node":"acme-ops","role":"viewer"}]}`)
+	// Clients as the document's drawer makes them: a User-authorized app
+	// (no kind given: redirect URIs make it one), confidential or public,
+	// a preset, team selection and restrictions.
+	backend := s.client(t, "coralogix", `{"name":"backend-service","redirect_uris":["https://backend.example.com/callback"],"scopes":["openid","email"],"team_selection":"multiple","team_restrictions":["acme"]}`)
+	cli := s.client(t, "coralogix", `{"name":"cli-tool","type":"public","redirect_uris":["http://127.0.0.1/callback"],"scopes":["openid","email","profile"],"access_preset":"full","issue_refresh_tokens":true}`)
+	wall := s.client(t, "coralogix", `{"name":"wall-display","redirect_uris":["https://wall.example.com/cb"],"team_restrictions":["acme-ops"]}`)
+	if backend.Kind != "user_app" || backend.AccessTokenLifetime != 3600 || backend.IssueRefreshTokens || backend.RefreshTokenLifetime != 7*86400 || backend.AccessPreset != "read_only" {
+		t.Errorf("the document's defaults (user app, 1 hour, refresh tokens off, 7 days, read-only): %+v", backend)
+	}
+
+	// The list page's filters: team limit (an organization covers its
+	// teams; "*" is All teams), scope, preset.
+	list := func(query string) []string {
+		r := s.send(t, http.MethodGet, "/admin/realms/coralogix/clients?"+query, "")
+		r.requireStatus(t, http.StatusOK)
+		var page struct {
+			Clients []compatClient `json:"clients"`
+		}
+		r.decode(t, &page)
+		var names []string
+		for _, c := range page.Clients {
+			names = append(names, c.Name)
+		}
+		return names
+	}
+	for query, want := range map[string][]string{
+		"team_restriction=acme-eng": {"backend-service"},
+		"team_restriction=acme-ops": {"backend-service", "wall-display"},
+		"team_restriction=*":        {"cli-tool"},
+		"preset=full":               {"cli-tool"},
+		"scope=profile":             {"cli-tool"},
+		"team_restriction=acme-ops&preset=read_only": {"backend-service", "wall-display"},
+	} {
+		if got := list(query); !slices.Equal(got, want) {
+			t.Errorf("?%s: %v, want %v", query, got, want)
+		}
+	}
+	s.send(t, http.MethodGet, "/admin/realms/coralogix/clients?preset=admin", "").checkError(t, http.StatusBadRequest, "invalid_request")
+
+	// An integration: discovery on the realm's host, the code flow with
+	// PKCE, and the token endpoint at <domain>/oauth2/token.
+	hc := s.hostClient(true)
+	ctx := oidc.ClientContext(context.Background(), hc)
+	provider, err := oidc.NewProvider(ctx, domain)
+	if err != nil {
+		t.Fatalf("go-oidc discovery of %s: %v", domain, err)
+	}
+	cfg := &oauth2.Config{ClientID: cli.ClientID, RedirectURL: "http://127.0.0.1/callback", Scopes: []string{"openid", "email"},
+		Endpoint: oauth2.Endpoint{AuthURL: provider.Endpoint().AuthURL, TokenURL: domain + ep["token"], AuthStyle: oauth2.AuthStyleInParams}}
+	b := &browser{t: t, client: hc}
+	verifier := oauth2.GenerateVerifier()
+	q := b.signIn(domain, cfg.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier)), "alice", "correct horse battery", []string{"acme-eng"})
+	userTok, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier))
+	if err != nil {
+		t.Fatalf("exchange at %s: %v", ep["token"], err)
+	}
+	if _, err := provider.Verifier(&oidc.Config{ClientID: cli.ClientID}).Verify(ctx, userTok.Extra("id_token").(string)); err != nil {
+		t.Fatalf("ID token from the host issuer: %v", err)
+	}
+	// A public client must send code_verifier.
+	q = b.signIn(domain, cfg.AuthCodeURL("s2", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())), "", "", nil)
+	if _, err := cfg.Exchange(ctx, q.Get("code")); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("a public client's exchange without code_verifier: %v", err)
+	}
+	// A refresh token obtains a new access token.
+	refreshed, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: userTok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+	if err != nil || refreshed.AccessToken == userTok.AccessToken || refreshed.RefreshToken == userTok.RefreshToken {
+		t.Fatalf("refresh at %s: %v", ep["token"], err)
+	}
+
+	post := func(path string, form string, opts ...reqOpt) map[string]any {
+		r := s.lk.postForm(t, path, form, append(opts, onHost)...)
+		r.requireStatus(t, http.StatusOK)
+		var out map[string]any
+		if len(r.body) > 0 {
+			r.decode(t, &out)
+		}
+		return out
+	}
+	// Introspect: active, with its scope, exp and client_id.
+	in := post(ep["introspect"], "token="+refreshed.AccessToken, withBasic(backend.ClientID, backend.ClientSecret))
+	if in["active"] != true || in["scope"] != "openid email" || in["client_id"] != cli.ClientID || in["exp"] == nil || in["iss"] != domain {
+		t.Errorf("introspection at %s: %v", ep["introspect"], in)
+	}
+	// Userinfo: the user, the teams authorized and the teams belonged to.
+	ui := s.lk.get(t, ep["userinfo"], withBearer(refreshed.AccessToken), onHost)
+	ui.requireStatus(t, http.StatusOK)
+	var info struct {
+		Sub             string `json:"sub"`
+		Email           string `json:"email"`
+		TeamsAuthorized []struct {
+			Node string `json:"node"`
+		} `json:"teams_authorized"`
+		Teams []string `json:"teams"`
+	}
+	ui.decode(t, &info)
+	if info.Sub != alice || info.Email != "alice@example.com" || len(info.TeamsAuthorized) != 1 || info.TeamsAuthorized[0].Node != "acme-eng" ||
+		!slices.Equal(info.Teams, []string{"acme-eng", "acme-ops"}) {
+		t.Errorf("userinfo at %s: %s", ep["userinfo"], ui.body)
+	}
+	// Revoke: the token plus the client's client_id and client_secret.
+	bq := b.signIn(domain, (&oauth2.Config{ClientID: backend.ClientID, RedirectURL: "https://backend.example.com/callback", Scopes: []string{"openid"},
+		Endpoint: cfg.Endpoint}).AuthCodeURL("s3"), "", "", []string{"acme-eng", "acme-ops"})
+	backendTok := post(ep["token"], "grant_type=authorization_code&redirect_uri=https%3A%2F%2Fbackend.example.com%2Fcallback&code="+bq.Get("code"),
+		withBasic(backend.ClientID, backend.ClientSecret))
+	if _, has := backendTok["refresh_token"]; has {
+		t.Errorf("refresh tokens are off by default, yet: %v", backendTok)
+	}
+	bt := backendTok["access_token"].(string)
+	post(ep["revoke"], "token="+bt+"&client_id="+backend.ClientID+"&client_secret="+backend.ClientSecret)
+	if in := post(ep["introspect"], "token="+bt, withBasic(backend.ClientID, backend.ClientSecret)); in["active"] != false {
+		t.Errorf("a revoked token: %v", in)
+	}
+
+	// Active sessions: token rows with their permissions (preset, teams).
+	r = s.send(t, http.MethodGet, "/admin/realms/coralogix/sessions?client_id="+cli.ClientID+"&status=active", "")
+	r.requireStatus(t, http.StatusOK)
+	var sessions struct {
+		Sessions []struct {
+			JTI    string   `json:"jti"`
+			Preset string   `json:"preset"`
+			Teams  []string `json:"teams"`
+		} `json:"sessions"`
+	}
+	r.decode(t, &sessions)
+	if len(sessions.Sessions) == 0 || sessions.Sessions[0].Preset != "full" || !slices.Equal(sessions.Sessions[0].Teams, []string{"acme-eng"}) {
+		t.Errorf("active sessions of the cli: %s", r.body)
+	}
+	if c := s.readClient(t, "coralogix", cli.ClientID); c.LastUsedAt < time.Now().Add(-time.Minute).Unix() {
+		t.Errorf("the cli's last_used_at %d is not its recent use", c.LastUsedAt)
+	}
+	if c := s.readClient(t, "coralogix", wall.ClientID); c.LastUsedAt != 0 {
+		t.Errorf("a client never used has last_used_at %d", c.LastUsedAt)
+	}
+
+	// Auditing: actions with a token appear under the authorizing user,
+	// with the OAuth client's id and the path used.
+	r = s.send(t, http.MethodGet, "/admin/realms/coralogix/audit?on_behalf_of="+alice+"&type=token.", "")
+	r.requireStatus(t, http.StatusOK)
+	var audit struct {
+		Entries []struct {
+			Type       string `json:"type"`
+			OnBehalfOf string `json:"on_behalf_of"`
+			ClientID   string `json:"client_id"`
+			Via        string `json:"via"`
+		} `json:"entries"`
+	}
+	r.decode(t, &audit)
+	byClient := map[string]int{}
+	for _, e := range audit.Entries {
+		if e.OnBehalfOf != alice || e.Via != "coralogix POST /oauth2/token" && e.Type == "token.issued" {
+			t.Errorf("audit entry %+v", e)
+		}
+		byClient[e.ClientID]++
+	}
+	if byClient[cli.ClientID] < 2 || byClient[backend.ClientID] < 1 {
+		t.Errorf("token entries on behalf of alice by client: %v", byClient)
+	}
+
+	// The aliases are the realm's only: on the server's own host and in a
+	// realm without the profile they do not exist.
+	s.lk.postForm(t, "/oauth2/token", "grant_type=client_credentials").checkError(t, http.StatusNotFound, "not_found")
+	s.lk.postForm(t, "/realms/other/oauth2/token", "grant_type=client_credentials").checkError(t, http.StatusNotFound, "not_found")
+	s.lk.postForm(t, "/realms/coralogix/oauth2/introspect", "token="+refreshed.AccessToken, withBasic(backend.ClientID, backend.ClientSecret)).checkStatus(t, http.StatusOK)
+}
