@@ -520,11 +520,11 @@ func TestCompatCoralogix(t *testing.T) {
 		return names
 	}
 	for query, want := range map[string][]string{
-		"team_restriction=acme-eng": {"backend-service"},
-		"team_restriction=acme-ops": {"backend-service", "wall-display"},
-		"team_restriction=*":        {"cli-tool"},
-		"preset=full":               {"cli-tool"},
-		"scope=profile":             {"cli-tool"},
+		"team_restriction=acme-eng":                  {"backend-service"},
+		"team_restriction=acme-ops":                  {"backend-service", "wall-display"},
+		"team_restriction=*":                         {"cli-tool"},
+		"preset=full":                                {"cli-tool"},
+		"scope=profile":                              {"cli-tool"},
 		"team_restriction=acme-ops&preset=read_only": {"backend-service", "wall-display"},
 	} {
 		if got := list(query); !slices.Equal(got, want) {
