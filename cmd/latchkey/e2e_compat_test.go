@@ -659,3 +659,124 @@ func TestCompatCoralogix(t *testing.T) {
 	s.lk.postForm(t, "/realms/other/oauth2/token", "grant_type=client_credentials").checkError(t, http.StatusNotFound, "not_found")
 	s.lk.postForm(t, "/realms/coralogix/oauth2/introspect", "token="+refreshed.AccessToken, withBasic(backend.ClientID, backend.ClientSecret)).checkStatus(t, http.StatusOK)
 }
+
+// ---- Corral: client credentials of projects and apps ----
+
+// corralRequests are the API requests of corral-client-credentials.txt, as
+// written there (the rotation's {projects|apps} written out each way).
+const (
+	corralProject    = "POST /api/projects/{slug}/client-credentials"
+	corralApp        = "POST /api/apps/{slug}/client-credentials"
+	corralRotateProj = "POST /api/projects/{slug}/client-credentials/{clientId}/regenerate-secret"
+	corralRotateApp  = "POST /api/apps/{slug}/client-credentials/{clientId}/regenerate-secret"
+)
+
+func TestCompatCorral(t *testing.T) {
+	t.Parallel()
+	// Corral's paths carry no realm: the default realm serves them on the
+	// server's own host.
+	s := startCompat(t, "corral", "--default-realm", "corral")
+	s.realm(t, "corral", `{"compat":["corral"]}`)
+	s.create(t, "corral", "nodes", `{"slug":"support-bot","kind":"project"}`)
+	s.create(t, "corral", "nodes", `{"slug":"chat-widget","kind":"app","parent":"support-bot"}`)
+	type creds struct {
+		ClientID     string `json:"clientId"`
+		ClientSecret string `json:"clientSecret"`
+		Scope        string `json:"scope"`
+	}
+	call := func(request string, slug, clientID, body string) *response {
+		t.Helper()
+		method, path, _ := strings.Cut(strings.NewReplacer("{slug}", slug, "{clientId}", clientID).Replace(request), " ")
+		return s.send(t, method, path, body)
+	}
+	create := func(request, slug, body string) creds {
+		t.Helper()
+		r := call(request, slug, "", body)
+		r.requireStatus(t, http.StatusCreated)
+		r.checkHeader(t, "Cache-Control", "no-store")
+		var c creds
+		r.decode(t, &c)
+		if !uuidPattern.MatchString(c.ClientID) || !secretPattern.MatchString(c.ClientSecret) {
+			t.Fatalf("%s: %s", request, r.body)
+		}
+		return c
+	}
+	// Creating client credentials, at the project or app level: the bare
+	// requests, and one choosing its scope (Corral writes Management).
+	project := create(corralProject, "support-bot", "")
+	app := create(corralApp, "chat-widget", "")
+	manager := create(corralApp, "chat-widget", `{"scope":"Management"}`)
+	if project.Scope != "Consumer" || app.Scope != "Consumer" || manager.Scope != "Management" {
+		t.Errorf("scopes %q %q %q, want Consumer (the lesser, by default) and Management", project.Scope, app.Scope, manager.Scope)
+	}
+	call(corralApp, "support-bot", "", "").checkError(t, http.StatusNotFound, "not_found") // a project is no app
+	call(corralProject, "support-bot", "", `{"scope":"Owner"}`).checkError(t, http.StatusBadRequest, "invalid_request")
+	s.lk.do(t, http.MethodPost, "/api/projects/support-bot/client-credentials", nil).checkError(t, http.StatusUnauthorized, "invalid_token")
+
+	// Getting an access token (the client-credentials grant), the scope in
+	// Corral's spelling. An app's credentials reach only that app.
+	token := func(c creds, scope string) *response {
+		return s.lk.postForm(t, "/protocol/openid-connect/token", "grant_type=client_credentials&scope="+scope, withBasic(c.ClientID, c.ClientSecret))
+	}
+	tok := requireToken(t, token(manager, "Management"))
+	if claims := lcClaims(t, tok.AccessToken); tok.Scope != "management" || !slices.Equal(strs(claims["nodes"]), []string{"chat-widget"}) || claims["preset"] != "full" {
+		t.Errorf("Management token of the app: scope %q, claims %v", tok.Scope, claims)
+	}
+	if tok := requireToken(t, token(project, "CONSUMER")); tok.Scope != "consumer" {
+		t.Errorf("Consumer token of the project: %q", tok.Scope)
+	}
+	token(app, "Management").checkError(t, http.StatusBadRequest, "invalid_scope")
+
+	// Secret rotation: a new secret, the old one invalid at once.
+	for _, c := range []struct {
+		request, slug string
+		old           creds
+	}{{corralRotateProj, "support-bot", project}, {corralRotateApp, "chat-widget", app}} {
+		r := call(c.request, c.slug, c.old.ClientID, "")
+		r.requireStatus(t, http.StatusOK)
+		var rotated creds
+		r.decode(t, &rotated)
+		if rotated.ClientID != c.old.ClientID || rotated.ClientSecret == c.old.ClientSecret || !secretPattern.MatchString(rotated.ClientSecret) {
+			t.Fatalf("%s: %s", c.request, r.body)
+		}
+		token(c.old, "").checkError(t, http.StatusUnauthorized, "invalid_client")
+		requireToken(t, token(rotated, ""))
+	}
+	call(corralRotateProj, "support-bot", app.ClientID, "").checkError(t, http.StatusNotFound, "not_found") // the app's, not the project's
+
+	// The same commands as Latchkey's own endpoints: the same events,
+	// saying which path they took.
+	s.create(t, "corral", "nodes/support-bot/client-credentials", `{"scope":"consumer"}`)
+	events := s.lk.events(t, s.admin, "corral", "after_seq=0&limit=1000").Events
+	var created []eventView
+	for _, e := range events {
+		if e.Type == "client.created" {
+			created = append(created, e)
+		}
+	}
+	if len(created) != 4 || created[0].Via != "corral POST /api/projects/{slug}/client-credentials" ||
+		created[1].Via != "corral POST /api/apps/{slug}/client-credentials" || created[3].Via != "" {
+		t.Fatalf("client.created events: %+v", created)
+	}
+	delete(created[0].Data, "client_id")
+	delete(created[3].Data, "client_id")
+	if !jsonEqual(created[0].Data, created[3].Data) {
+		t.Errorf("a project's consumer credentials through Corral's path:\n  %v\nthrough Latchkey's:\n  %v", created[0].Data, created[3].Data)
+	}
+	if via := s.viaOf(t, "corral", "client.secret_rotated"); !slices.Equal(via, []string{
+		"corral POST /api/projects/{slug}/client-credentials/{client_id}/regenerate-secret",
+		"corral POST /api/apps/{slug}/client-credentials/{client_id}/regenerate-secret"}) {
+		t.Errorf("client.secret_rotated via %q", via)
+	}
+
+	// Off by default: a realm without the profile has none of the paths.
+	s.realm(t, "plain", "")
+	s.create(t, "plain", "nodes", `{"slug":"support-bot","kind":"project"}`)
+	s.send(t, http.MethodPost, "/realms/plain/api/projects/support-bot/client-credentials", "").checkError(t, http.StatusNotFound, "not_found")
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
