@@ -780,3 +780,77 @@ func jsonEqual(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return string(x) == string(y)
 }
+
+// ---- Credal: the authorization-code flow of a confidential client ----
+
+func TestCompatCredal(t *testing.T) {
+	t.Parallel()
+	s := startCompat(t, "credal")
+	// Credal's clients: refresh tokens on, valid 30 days (access tokens
+	// keep Latchkey's hour, as Credal's).
+	s.realm(t, "credal", `{"client_defaults":{"issue_refresh_tokens":true,"refresh_token_lifetime":2592000}}`)
+	s.create(t, "credal", "nodes", `{"slug":"credal-org","kind":"organization"}`)
+	s.create(t, "credal", "nodes", `{"slug":"research","kind":"team","parent":"credal-org"}`)
+	s.user(t, "credal", `{"username":"dana","email":"dana@example.com","password":"correct horse battery","memberships":[{"node":"research","role":"editor"}]}`)
+	rs := s.client(t, "credal", `{"name":"credal api"}`)
+
+	// 1. Register an OAuth client: redirect URIs, no kind. It is an app
+	// that acts for users, not a service client.
+	const callback = "https://app.example.com/oauth/callback"
+	c := s.client(t, "credal", `{"name":"Credal API v1 client","redirect_uris":["`+callback+`"],"scopes":["openid","read"]}`)
+	if c.Kind != "user_app" || !slices.Equal(c.GrantTypes, []string{"authorization_code", "refresh_token"}) || c.RefreshTokenLifetime != 2592000 || c.AccessTokenLifetime != 3600 {
+		t.Fatalf("registered client: %+v", c)
+	}
+	// A combination that cannot work says why, rather than guessing.
+	e := lcError(t, s.send(t, http.MethodPost, "/admin/realms/credal/clients", `{"name":"x","kind":"service","redirect_uris":["`+callback+`"]}`),
+		http.StatusBadRequest, "invalid_request")
+	if !strings.Contains(e.Description, "a service client gets its tokens with client_credentials and is never redirected to") {
+		t.Errorf("a service client with redirect URIs: %q", e.Description)
+	}
+
+	ctx := context.Background()
+	cfg := &oauth2.Config{ClientID: c.ClientID, ClientSecret: c.ClientSecret, RedirectURL: callback, Scopes: []string{"openid", "read"},
+		Endpoint: oauth2.Endpoint{AuthURL: s.lk.base + "/realms/credal/protocol/openid-connect/auth", TokenURL: s.lk.base + tokenPath("credal")}}
+	b := newBrowser(t)
+	// 2. Direct the user to authorize: the confidential variant, no PKCE.
+	q := b.signIn(s.lk.base, cfg.AuthCodeURL("xyz"), "dana", "correct horse battery", []string{"research"})
+	if q.Get("state") != "xyz" || q.Get("code") == "" {
+		t.Fatalf("redirect after approval: %v", q)
+	}
+	// 3. Exchange the code, server-side, with the client secret.
+	tok, err := cfg.Exchange(ctx, q.Get("code"))
+	if err != nil {
+		t.Fatalf("code exchange: %v", err)
+	}
+	if expires, _ := tok.Extra("expires_in").(float64); expires != 3600 || tok.RefreshToken == "" {
+		t.Fatalf("token response: expires_in %v, refresh token %q", tok.Extra("expires_in"), tok.RefreshToken)
+	}
+	// 4. The access token calls the API (here: introspected by it).
+	s.lk.requireActive(t, "credal", rs.ClientID, rs.ClientSecret, tok.AccessToken, "the access token of a fresh sign-in")
+
+	// 5. Refresh: rotated on every use, the previous one invalid at once.
+	refreshed, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken, Expiry: time.Now().Add(-time.Hour)}).Token()
+	if err != nil || refreshed.RefreshToken == "" || refreshed.RefreshToken == tok.RefreshToken {
+		t.Fatalf("refresh: %v", err)
+	}
+	claims := lcClaims(t, refreshed.AccessToken)
+	if exp, iat := claims["exp"].(float64), claims["iat"].(float64); exp-iat != 3600 {
+		t.Errorf("a refreshed access token lives %v s, want an hour", exp-iat)
+	}
+	r := s.lk.postForm(t, tokenPath("credal"), "grant_type=refresh_token&refresh_token="+tok.RefreshToken, withBasic(c.ClientID, c.ClientSecret))
+	r.checkError(t, http.StatusBadRequest, "invalid_grant")
+
+	// The code is single-use: presented again it is refused, and what it
+	// gave is revoked.
+	if _, err := cfg.Exchange(ctx, q.Get("code")); err == nil || !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("a code exchanged twice: %v", err)
+	}
+	s.lk.requireInactive(t, "credal", rs.ClientID, rs.ClientSecret, refreshed.AccessToken, "a token of a code presented twice")
+
+	// PKCE as defense-in-depth works as well.
+	verifier := oauth2.GenerateVerifier()
+	q = b.signIn(s.lk.base, cfg.AuthCodeURL("pkce", oauth2.S256ChallengeOption(verifier)), "", "", nil)
+	if _, err := cfg.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(verifier)); err != nil {
+		t.Errorf("the exchange with PKCE: %v", err)
+	}
+}
