@@ -39,12 +39,12 @@ type tokenVerifier interface {
 
 // options are the command line.
 type options struct {
-	issuer, realm         string
-	listen, scope         string
-	natsURL, natsCA       string
-	creds                 verifier.Credentials
-	credsFile             string
-	introspectClientID    string
+	issuer, realm      string
+	listen, scope      string
+	natsURL, natsCA    string
+	creds              verifier.Credentials
+	credsFile          string
+	introspectClientID string
 }
 
 func main() {
