@@ -34,7 +34,19 @@ type hostRouting struct {
 	config  map[string][]string // realm → hosts, from the configuration; read-only once serving
 	claimMu sync.Mutex          // claims in this process, one at a time
 	lastNs  atomic.Int64        // last discovery of other replicas' realms
+	// index caches claimants for a moment: routing reads it per request.
+	index atomic.Pointer[hostIndex]
 }
+
+// hostIndex is every claimed host's claimants, as of a time.
+type hostIndex struct {
+	at     time.Time
+	byHost map[string][]string
+}
+
+// hostIndexTTL bounds how long a claim another replica made, or let go,
+// takes to route here; this process's own claims route at once.
+const hostIndexTTL = time.Second
 
 func (h *hostRouting) init(publicURL string) {
 	h.scheme, h.config = "https", map[string][]string{}
@@ -119,8 +131,21 @@ func (rl *Realm) Issuer() string {
 }
 
 // claimants maps every host claimed by a realm this process knows to the
-// realms claiming it (one, unless replicas raced).
+// realms claiming it (one, unless replicas raced), cached for
+// hostIndexTTL.
 func (r *Registry) claimants() map[string][]string {
+	if idx := r.hosts.index.Load(); idx != nil && time.Since(idx.at) < hostIndexTTL {
+		return idx.byHost
+	}
+	out := r.indexHosts()
+	r.hosts.index.Store(&hostIndex{at: time.Now(), byHost: out})
+	return out
+}
+
+// forgetHostIndex makes the next lookup read the claims afresh.
+func (r *Registry) forgetHostIndex() { r.hosts.index.Store(nil) }
+
+func (r *Registry) indexHosts() map[string][]string {
 	out := map[string][]string{}
 	add := func(realm string, hosts []string) {
 		for _, h := range hosts {
@@ -151,6 +176,7 @@ func (r *Registry) RealmOfHost(ctx context.Context, host string) (string, bool) 
 	realms := r.claimants()[host]
 	if len(realms) == 0 && r.discoverDue() {
 		r.discover(ctx)
+		r.forgetHostIndex()
 		realms = r.claimants()[host]
 	}
 	if len(realms) != 1 {
@@ -192,7 +218,7 @@ func (r *Registry) realmContext(ctx context.Context, realm string, claiming bool
 	if claiming {
 		r.discover(ctx)
 	}
-	for h, realms := range r.claimants() {
+	for h, realms := range r.indexHosts() {
 		for _, other := range realms {
 			if other != realm {
 				rc.HostsClaimed[h] = other

@@ -151,6 +151,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	r.mu.Lock()
 	r.realms[name] = rl
 	r.mu.Unlock()
+	r.forgetHostIndex() // its hosts route at once
 	return rl, nil
 }
 

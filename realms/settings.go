@@ -42,6 +42,7 @@ func (rl *Realm) UpdateSettings(ctx context.Context, next domain.RealmSettings, 
 		return write(domain.RealmRef(rl.Name), state.Version, *ev), nil
 	}})
 	if err == nil {
+		rl.reg.forgetHostIndex()
 		rl.applySettings()
 	}
 	return err
