@@ -32,19 +32,21 @@ type clientView struct {
 	Version    uint64           `json:"version"`
 }
 
-func viewClient(rl *realms.Realm, cl *domain.Client, now int64) clientView {
+func viewClient(cl *domain.Client, now int64) clientView {
 	v := clientView{ClientID: cl.ID, ClientSettings: cl.ClientSettings, Status: cl.Status, Warnings: cl.Warnings(), Version: cl.Version}
 	if cl.PreviousSecretHash != "" && now < cl.PreviousSecretExpires {
 		v.PreviousSecretExpiresAt = cl.PreviousSecretExpires
 	}
-	v.LastUsedAt, _ = rl.Clients().LastUsed(cl.ID)
 	return v
 }
 
 // writeClient answers with a client, its ETag and the warnings of the
 // request that produced it.
-func (a *api) writeClient(c echo.Context, status int, rl *realms.Realm, cl *domain.Client, secret string, warnings []domain.Warning) error {
-	v := viewClient(rl, cl, a.now().Unix())
+func (a *api) writeClient(c echo.Context, status int, cl *domain.Client, secret string, warnings []domain.Warning) error {
+	v := viewClient(cl, a.now().Unix())
+	if rl, err := a.realmOf(c); err == nil {
+		v.LastUsedAt, _ = rl.Clients().LastUsed(cl.ID)
+	}
 	v.ClientSecret = secret
 	if warnings != nil {
 		v.Warnings = warnings
@@ -225,48 +227,48 @@ func (a *api) createClient(c echo.Context) error {
 		}
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+cl.ID)
-	return a.writeClient(c, http.StatusCreated, rl, cl, created.Secret, created.Warnings)
+	return a.writeClient(c, http.StatusCreated, cl, created.Secret, created.Warnings)
 }
 
 // updateClient is PUT (full replacement; absent settings take their
 // defaults) and PATCH (JSON merge patch, RFC 7396) of a client. A stale
 // If-Match is 412; a stale version in the body 409.
 func (a *api) updateClient(c echo.Context) error {
-	rl, cl, warnings, err := a.changeClient(c, c.Request().Method == http.MethodPatch)
+	cl, warnings, err := a.changeClient(c, c.Request().Method == http.MethodPatch)
 	if err != nil {
 		return err
 	}
-	return a.writeClient(c, http.StatusOK, rl, cl, "", warnings)
+	return a.writeClient(c, http.StatusOK, cl, "", warnings)
 }
 
 // changeClient changes the settings of the client the path names: merged
 // into the current ones (a JSON merge patch), or replacing them.
-func (a *api) changeClient(c echo.Context, merge bool) (*realms.Realm, *domain.Client, []domain.Warning, error) {
+func (a *api) changeClient(c echo.Context, merge bool) (*domain.Client, []domain.Warning, error) {
 	rl, err := a.realmOf(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	id := c.Param("id")
 	cond, err := ifMatchOf(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	patch, err := bindClientBody(c)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if err := seacatAliases(rl, patch); err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	// A view sent back carries the version it was read at: a condition
 	// like If-Match, so an edit of a stale view cannot undo another's.
 	if raw, sent := patch["version"]; sent && string(raw) != "null" {
 		var v uint64
 		if decodeStrict(raw, &v) != nil || v == 0 {
-			return nil, nil, nil, badRequest("version must be the client's version, a positive integer")
+			return nil, nil, badRequest("version must be the client's version, a positive integer")
 		}
 		if cond.IfMatch != 0 && cond.IfMatch != v {
-			return nil, nil, nil, badRequest("If-Match and version name different versions")
+			return nil, nil, badRequest("If-Match and version name different versions")
 		}
 		cond.Version = v
 	}
@@ -284,14 +286,14 @@ func (a *api) changeClient(c echo.Context, merge bool) (*realms.Realm, *domain.C
 	meta := callerOf(c).meta(c, a)
 	cl, warnings, err := rl.Clients().Update(c.Request().Context(), id, cond, confirm, meta, change)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, err
 	}
 	if status != "" && status != cl.Status {
 		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), id, realms.Condition{}, status == domain.StatusEnabled, meta); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, err
 		}
 	}
-	return rl, cl, warnings, nil
+	return cl, warnings, nil
 }
 
 // mergePatch applies an RFC 7396 merge patch to settings at the top level:
@@ -387,7 +389,9 @@ func (a *api) listClients(c echo.Context) error {
 		Disabled   int          `json:"disabled"`
 	}{Clients: make([]clientView, 0, len(page.Clients)), Total: page.Total, Enabled: page.Enabled, Disabled: page.Disabled}
 	for _, cl := range page.Clients {
-		out.Clients = append(out.Clients, viewClient(rl, cl, now))
+		v := viewClient(cl, now)
+		v.LastUsedAt, _ = rl.Clients().LastUsed(cl.ID)
+		out.Clients = append(out.Clients, v)
 	}
 	if page.More {
 		out.NextCursor = page.Clients[len(page.Clients)-1].ID
@@ -406,11 +410,11 @@ func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 }
 
 func (a *api) getClient(c echo.Context) error {
-	rl, cl, err := a.clientOf(c)
+	_, cl, err := a.clientOf(c)
 	if err != nil {
 		return err
 	}
-	return a.writeClient(c, http.StatusOK, rl, cl, "", nil)
+	return a.writeClient(c, http.StatusOK, cl, "", nil)
 }
 
 // rotateSecret is POST .../clients/{id}/rotate-secret
@@ -439,7 +443,7 @@ func (a *api) rotateSecret(c echo.Context) error {
 	if cl, err = rl.Clients().Get(cl.ID); err != nil {
 		return err
 	}
-	return a.writeClient(c, http.StatusOK, rl, cl, secret, nil)
+	return a.writeClient(c, http.StatusOK, cl, secret, nil)
 }
 
 // setEnabled serves POST .../clients/{id}/enable and /disable.
@@ -456,7 +460,7 @@ func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), cl.ID, cond, enabled, callerOf(c).meta(c, a)); err != nil {
 			return err
 		}
-		return a.writeClient(c, http.StatusOK, rl, cl, "", nil)
+		return a.writeClient(c, http.StatusOK, cl, "", nil)
 	}
 }
 
@@ -520,5 +524,5 @@ func (a *api) nodeCredentials(c echo.Context) error {
 		return err
 	}
 	c.Response().Header().Set(echo.HeaderLocation, "/admin/realms/"+rl.Name+"/clients/"+created.Client.ID)
-	return a.writeClient(c, http.StatusCreated, rl, created.Client, created.Secret, created.Warnings)
+	return a.writeClient(c, http.StatusCreated, created.Client, created.Secret, created.Warnings)
 }

@@ -96,7 +96,7 @@ func (a *api) seacatUpdateClient(c echo.Context) error {
 	realm, id := c.Param("realm"), c.Param("client_id")
 	c.SetParamNames("realm", "id") // the names changeClient reads
 	c.SetParamValues(realm, id)
-	if _, _, _, err := a.changeClient(c, true); err != nil {
+	if _, _, err := a.changeClient(c, true); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, map[string]string{"result": "OK"})

@@ -33,7 +33,13 @@ func TestTokenUseNamesTheUserItWasFor(t *testing.T) {
 	}
 	now := time.Now()
 	for _, tok := range []realms.IssuedToken{own, delegated} {
+		// Issued an hour ago, so a lookup does not wait for the read
+		// models: wait here.
+		deadline := time.Now().Add(5 * time.Second)
 		info, ok := rl.Tokens().Introspect(ctx, tok.Token, now)
+		for ; !ok && time.Now().Before(deadline); info, ok = rl.Tokens().Introspect(ctx, tok.Token, now) {
+			time.Sleep(10 * time.Millisecond)
+		}
 		if !ok {
 			t.Fatal("issued token not found")
 		}
