@@ -178,7 +178,7 @@ func TestDecideRegisterClient(t *testing.T) {
 		{name: "both kinds", body: `{"redirect_uris":["https://app.example.com/cb"],"grant_types":["authorization_code","client_credentials"]}`,
 			wantErr: "invalid_client_metadata: a client acts for users (authorization_code) or as itself (client_credentials), not both"},
 		{name: "a public service", body: `{"grant_types":["client_credentials"],"token_endpoint_auth_method":"none"}`,
-			wantErr: "invalid_client_metadata: a public client cannot use client_credentials: it has no secret; a user_app acts for users: use kind service for client_credentials"},
+			wantErr: "invalid_client_metadata: a public client cannot use client_credentials: it has no secret; a user_app acts for users: use kind service for client_credentials (a realm with the seacat or keycloak profile lets one client hold both)"},
 		{name: "a logo over http", body: `{"redirect_uris":["https://app.example.com/cb"],"logo_uri":"http://app.example.com/l.png"}`,
 			wantErr: "invalid_client_metadata: client_uri and logo_uri must be https URLs"},
 		{name: "an array", body: `[]`, wantErr: "invalid_client_metadata: the metadata is not a JSON object"},

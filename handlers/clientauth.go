@@ -89,7 +89,7 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllow
 	}
 	ctx := c.Request().Context()
 	if auth.Method == domain.AuthPrivateKeyJWT {
-		auth.Endpoint = rl.Issuer + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
+		auth.Endpoint = rl.Issuer() + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
 		return rl.Clients().AuthenticateAssertion(ctx, auth, a.now())
 	}
 	if domain.IsClientIDURL(auth.ClientID) {

@@ -32,7 +32,7 @@ type registrationResponse struct {
 }
 
 func (a *api) registrationView(rl *realms.Realm, c *domain.Client) registrationResponse {
-	out := registrationResponse{ClientMetadata: c.Metadata(), RegistrationClientURI: rl.Issuer + registrationPath + "/" + c.ID}
+	out := registrationResponse{ClientMetadata: c.Metadata(), RegistrationClientURI: rl.Issuer() + registrationPath + "/" + c.ID}
 	if c.HasSecret() {
 		never := int64(0) // the secret does not expire
 		out.ClientSecretExpiresAt = &never

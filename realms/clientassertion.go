@@ -159,7 +159,8 @@ func (cs Clients) AuthenticateAssertion(ctx context.Context, auth ClientAuth, no
 	if err != nil {
 		return nil, clientRefused("client assertion refused: the signature does not verify with the client's keys")
 	}
-	audiences := []string{rl.Issuer, rl.Issuer + "/protocol/openid-connect/token"}
+	issuer := rl.Issuer()
+	audiences := []string{issuer, issuer + "/protocol/openid-connect/token"}
 	if auth.Endpoint != "" && !slices.Contains(audiences, auth.Endpoint) {
 		audiences = append(audiences, auth.Endpoint)
 	}

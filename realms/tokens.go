@@ -28,15 +28,17 @@ func (ts Tokens) Audience(info projections.TokenInfo) string {
 	if info.Audience != "" {
 		return info.Audience
 	}
-	return ts.rl.Issuer
+	return ts.rl.Issuer()
 }
 
 // ClientCredentials issues an access token to an authenticated client
-// (RFC 6749 §4.4) for the requested scope (empty: all the client's) and
-// resource (empty: the realm's own audience). For a resource, the scopes
-// are those it accepts and the lifetime at most its cap. The token is
-// handed out only after its token.issued event is acknowledged.
+// (RFC 6749 §4.4) for the requested scope (empty: all the client's
+// default scopes; names without case where the realm's profile says so)
+// and resource (empty: the realm's own audience). For a resource, the
+// scopes are those it accepts and the lifetime at most its cap. The token
+// is handed out only after its token.issued event is acknowledged.
 func (ts Tokens) ClientCredentials(ctx context.Context, client *domain.Client, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
+	scope = ts.rl.state().Settings.ScopeParam(scope)
 	decision, oerr := domain.DecideClientCredentials(client, scope, ts.rl.models.Nodes.Tree())
 	if oerr != nil {
 		return TokenSet{}, oerr

@@ -32,6 +32,7 @@ type serveConfig struct {
 	http      httpLimits
 	dataDir   string
 	publicURL string
+	routing   routingConfig
 	nats      natsConfig
 	replicas  int
 	logLevel  string
@@ -48,6 +49,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.httpAddr, "http", envOr("LATCHKEY_HTTP", "127.0.0.1:8080"), "HTTP listen address (LATCHKEY_HTTP)")
 	fs.StringVar(&cfg.dataDir, "data", envOr("LATCHKEY_DATA", "./data"), "data directory (LATCHKEY_DATA)")
 	fs.StringVar(&cfg.publicURL, "public-url", envOr("LATCHKEY_PUBLIC_URL", ""), "public base URL; issuers are <public-url>/realms/<realm> (LATCHKEY_PUBLIC_URL; default http://<http>)")
+	routingFlags(fs, &cfg.routing)
 	envErrs := map[string]error{}
 	httpFlags(fs, &cfg.http, envErrs)
 	natsFlags(fs, &cfg.nats, envErrs)
@@ -77,6 +79,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 		return cfg, usageError(err)
 	}
 	cfg.publicURL = publicURL
+	if err := cfg.routing.check(publicURL); err != nil {
+		return cfg, usageError(err)
+	}
 	return cfg, nil
 }
 
@@ -167,6 +172,9 @@ func serve(args []string) error {
 		log.Warn("--cimd-allow-loopback: client metadata documents and key sets may be fetched from loopback addresses; never use this in production")
 		reg.UseFetcher(webfetch.Config{AllowLoopback: true})
 	}
+	if err := reg.UseHosts(cfg.routing.hosts); err != nil {
+		return err
+	}
 	snapshots, err := realms.OpenSnapshotStore(ctx, store)
 	if err != nil {
 		return err
@@ -177,7 +185,7 @@ func serve(args []string) error {
 	var ready atomic.Bool
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	e := handlers.New(handlers.Config{Registry: reg, Log: log, Ready: ready.Load, Metrics: promReg})
+	e := handlers.New(handlers.Config{Registry: reg, Log: log, Ready: ready.Load, Metrics: promReg, DefaultRealm: cfg.routing.defaultRealm})
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return err
