@@ -158,6 +158,8 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string) ([]byte, time.Durati
 	if err != nil || u.Host == "" || (u.Scheme != "https" && !(u.Scheme == "http" && f.cfg.AllowHTTP)) {
 		return fail("only https URLs are fetched")
 	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.Timeout)
+	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
 	if err != nil {
 		return fail("the URL cannot be requested")
@@ -190,9 +192,11 @@ func (f *Fetcher) fetch(ctx context.Context, rawURL string) ([]byte, time.Durati
 		return fail("the document is larger than %d bytes", f.cfg.MaxBytes)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, f.cfg.MaxBytes+1))
-	if err != nil {
+	if err != nil || ctx.Err() != nil {
+		// A body read that ended after the deadline is refused whatever
+		// the read said: the whole fetch has Timeout.
 		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
+		if ctx.Err() != nil || errors.As(err, &ne) && ne.Timeout() || errors.Is(err, context.DeadlineExceeded) {
 			return fail("the document did not arrive within %s", f.cfg.Timeout)
 		}
 		return fail("reading the document failed: %s", errorText(err))
