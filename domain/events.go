@@ -43,9 +43,11 @@ const (
 	TypeTokenUsed           = "token.used"
 )
 
-// RealmCreated starts a realm's history.
+// RealmCreated starts a realm's history, with the settings a new realm
+// starts with (a realm created before a setting existed has its zero).
 type RealmCreated struct {
-	Name string `json:"name"`
+	Name     string         `json:"name"`
+	Settings *RealmSettings `json:"settings,omitempty"`
 }
 
 // KeyAdded publishes a signing key: only its id and public half. The private

@@ -59,7 +59,15 @@ type RealmSettings struct {
 	// TokenRetention (seconds): token events expire from the stream after
 	// this long (a per-message TTL); negative keeps them for good.
 	TokenRetention int64 `json:"token_retention"`
+	// RequirePKCE asks every client, confidential ones too, for PKCE in
+	// the authorization-code flow (OAuth 2.1; RFC 9700 §2.1.1). On for
+	// realms created since it exists (NewRealmSettings); realms created
+	// before keep it off until it is set.
+	RequirePKCE bool `json:"require_pkce"`
 }
+
+// NewRealmSettings are the settings a new realm starts with.
+func NewRealmSettings() RealmSettings { return RealmSettings{RequirePKCE: true} }
 
 // MinTokenRetention is the shortest token-event retention: longer than
 // any access token lives (24 h), so an event outlives its token.
@@ -104,6 +112,9 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 	switch e := p.(type) {
 	case RealmCreated:
 		r.Name = e.Name
+		if e.Settings != nil {
+			r.Settings = *e.Settings
+		}
 	case KeyAdded:
 		r.Keys = append(r.Keys, SigningKey{Kid: e.Kid, Alg: e.Alg, Use: e.Use, PublicJWK: e.PublicJWK, Active: true, AddedSeq: seq})
 	case ScopeDefined:
@@ -144,7 +155,8 @@ func DecideCreateRealm(name string, keys []KeyAdded) ([]Payload, error) {
 	if err := ValidateName("realm name", name); err != nil {
 		return nil, err
 	}
-	events := []Payload{RealmCreated{Name: name}}
+	settings := NewRealmSettings()
+	events := []Payload{RealmCreated{Name: name, Settings: &settings}}
 	for _, k := range keys {
 		events = append(events, k)
 	}

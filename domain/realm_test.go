@@ -65,7 +65,8 @@ func TestDecideCreateRealm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Payload{RealmCreated{Name: "acme"}, keys[0], keys[1],
+	settings := RealmSettings{RequirePKCE: true} // on for every new realm
+	want := []Payload{RealmCreated{Name: "acme", Settings: &settings}, keys[0], keys[1],
 		ScopeDefined{Name: "management", Description: "Administer this realm through Latchkey's admin API"},
 		ScopeDefined{Name: "read", Description: "Read data through the API"},
 		ScopeDefined{Name: "write", Description: "Change data through the API"},
