@@ -129,16 +129,20 @@ func SourceKey(ip string) string {
 
 // LimitError is a request refused for a while: too many failures (429), or
 // no capacity for the work it needs right now (Busy: 503). RetryAfter is
-// in seconds.
+// in seconds; Code is the OAuth error code of the answer (empty: the
+// server's temporarily_unavailable).
 type LimitError struct {
 	Busy       bool
 	RetryAfter int64
+	Code       string
 	Message    string
 }
 
 func (e *LimitError) Error() string { return e.Message }
 
-// TooManyFailures is the LimitError of a key blocked until then.
-func TooManyFailures(what string, until, now int64) *LimitError {
-	return &LimitError{RetryAfter: max(until-now, 1), Message: what + "; retry after " + strconv.FormatInt(max(until-now, 1), 10) + " seconds"}
+// TooManyFailures is the LimitError of a key blocked until then, answered
+// with code.
+func TooManyFailures(what, code string, until, now int64) *LimitError {
+	wait := max(until-now, 1)
+	return &LimitError{RetryAfter: wait, Code: code, Message: what + "; retry after " + strconv.FormatInt(wait, 10) + " seconds"}
 }

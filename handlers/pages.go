@@ -87,6 +87,9 @@ func redirectTo(c echo.Context, status int, target string, params url.Values) er
 const (
 	sessionCookie = "LATCHKEY_SESSION"
 	csrfCookie    = "LATCHKEY_CSRF"
+	// deviceCookie marks the browser a user last signed in with: their
+	// username's lock does not apply there (realms.SignIn).
+	deviceCookie = "LATCHKEY_DEVICE"
 )
 
 func (a *api) setCookie(c echo.Context, realm, name, value string, maxAge int) {

@@ -34,7 +34,6 @@ type Realm struct {
 	runner       *projections.Runner
 	reg          *Registry
 	usage        usageRecorder
-	logins       loginGuard
 	checkpointer *checkpointer
 	stop         context.CancelFunc
 

@@ -26,6 +26,7 @@ type Registry struct {
 	snapshots *SnapshotStore // nil: always replay from the first event
 	audit     AuditConfig    // server defaults of realm settings
 	publicURL string
+	limiter   *limiter // failed sign-ins and client authentications; argon2id slots
 	log       *slog.Logger
 	now       func() time.Time // the clock of decisions made at write time
 
@@ -41,6 +42,7 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		keys:      keys,
 		passwords: passwords,
 		publicURL: strings.TrimRight(publicURL, "/"),
+		limiter:   newLimiter(store, DefaultLimits()),
 		log:       log,
 		now:       time.Now,
 		realms:    map[string]*Realm{},
