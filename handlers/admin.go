@@ -80,14 +80,16 @@ func (a *api) getRealm(c echo.Context) error {
 }
 
 // updateSettings is PUT /admin/realms/{realm}/settings
-// {checkpoint_every, checkpoint_interval, token_retention}: 0 takes the
-// server's default.
+// {checkpoint_every, checkpoint_interval, token_retention, require_pkce}:
+// 0 takes the server's default; an absent require_pkce keeps its value
+// (on for new realms, off for older ones: a body written before it
+// existed must not turn it off).
 func (a *api) updateSettings(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
 		return err
 	}
-	var s domain.RealmSettings
+	s := domain.RealmSettings{RequirePKCE: rl.Settings().RequirePKCE}
 	if err := bindJSON(c, &s); err != nil {
 		return err
 	}
