@@ -42,7 +42,14 @@ func (l Limit) String() string {
 	if l.Max == 0 {
 		return "off"
 	}
-	return strconv.Itoa(l.Max) + "/" + (time.Duration(l.Window) * time.Second).String()
+	w := strconv.FormatInt(l.Window, 10) + "s"
+	switch {
+	case l.Window%3600 == 0:
+		w = strconv.FormatInt(l.Window/3600, 10) + "h"
+	case l.Window%60 == 0:
+		w = strconv.FormatInt(l.Window/60, 10) + "m"
+	}
+	return strconv.Itoa(l.Max) + "/" + w
 }
 
 // Counter is one key's failures: how many since the first of its window,

@@ -10,12 +10,17 @@ func TestParseLimit(t *testing.T) {
 		"10/15m": {Max: 10, Window: 900},
 		"500/1m": {Max: 500, Window: 60},
 		"1/1s":   {Max: 1, Window: 1},
+		"3/90s":  {Max: 3, Window: 90},
+		"5/2h":   {Max: 5, Window: 7200},
 		"off":    {},
 		"0":      {},
 	} {
 		got, err := ParseLimit(in)
 		if err != nil || got != want {
 			t.Errorf("ParseLimit(%q) = %+v, %v; want %+v", in, got, err, want)
+		}
+		if in != "0" && got.String() != in {
+			t.Errorf("ParseLimit(%q).String() = %q", in, got.String())
 		}
 		if back, _ := ParseLimit(got.String()); back != got {
 			t.Errorf("ParseLimit(%q).String() = %q does not read back", in, got.String())
