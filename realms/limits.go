@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"runtime"
 	"sync"
 	"time"
 
@@ -37,7 +38,9 @@ func DefaultLimits() Limits {
 		SignInRealm:  domain.Limit{Max: 500, Window: 60},
 		ClientAuth:   domain.Limit{Max: 20, Window: 5 * 60},
 		ClientSource: domain.Limit{Max: 50, Window: 5 * 60},
-		Hashes:       4,
+		// Half the cores: the other half stays with token, introspection
+		// and everything else while a spray keeps these busy.
+		Hashes: max(1, runtime.NumCPU()/2),
 	}
 }
 
@@ -156,17 +159,28 @@ func (l *limiter) forget(ctx context.Context, key string) error {
 	return b.Delete(ctx, key)
 }
 
-// errHashesBusy answers a password check with every argon2id slot taken:
-// rather than queue (and hold memory and connections while token and
-// introspection requests wait behind a spray), the caller retries.
+// errHashesBusy answers a password check that found every argon2id slot
+// taken: rather than queue behind a spray (holding memory and connections,
+// and CPU from token and introspection requests), the caller retries.
 var errHashesBusy = &domain.LimitError{Busy: true, RetryAfter: 1, Message: "the server is busy checking passwords; retry in a second"}
 
-// hash runs argon2id work in one of the bounded slots, or refuses at once.
+// hashPatience is how long a password check waits for a slot: a few
+// checks' time, so that a burst (a form sent twice) is served, and no
+// queue forms behind a spray.
+const hashPatience = 200 * time.Millisecond
+
+// hash runs argon2id work in one of the bounded slots, or refuses.
 func (l *limiter) hash(work func()) error {
 	select {
 	case l.hashes <- struct{}{}:
 	default:
-		return errHashesBusy
+		t := time.NewTimer(hashPatience)
+		defer t.Stop()
+		select {
+		case l.hashes <- struct{}{}:
+		case <-t.C:
+			return errHashesBusy
+		}
 	}
 	defer func() { <-l.hashes }()
 	work()

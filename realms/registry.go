@@ -132,6 +132,12 @@ func (u *unknownRealms) has(name string, now time.Time) bool {
 	return now.Before(u.until[name])
 }
 
+func (u *unknownRealms) forget(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.until, name)
+}
+
 func (u *unknownRealms) add(name string, now time.Time) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
@@ -204,6 +210,7 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 	if err := domain.ValidateName("realm name", name); err != nil {
 		return nil, err
 	}
+	r.unknown.forget(name) // asked for in vain a moment ago, perhaps; created since elsewhere, perhaps
 	if _, err := r.Get(ctx, name); err == nil {
 		return nil, domain.ErrAlreadyExists
 	} else if !errors.Is(err, domain.ErrNotFound) {

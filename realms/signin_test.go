@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -205,36 +204,31 @@ func TestUnlock(t *testing.T) {
 	}
 }
 
-// Password checks beyond the configured argon2id slots are refused at once
-// (busy), not queued.
+// Password checks beyond the configured argon2id slots wait a moment for
+// one, then are refused (busy, retry in a second) instead of queueing; a
+// slot freed in that moment serves them. Setting a password needs a slot
+// too.
 func TestPasswordChecksAreBounded(t *testing.T) {
 	srv := estest.Start(t, t.TempDir())
 	l := smallLimits()
-	l.Hashes = 1
-	l.SignInUser, l.SignInSource = domain.Limit{}, domain.Limit{} // off: every guess reaches argon2id
-	_, rl := limitedRegistry(t, srv, l)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	busy, answered := 0, 0
-	for i := range 8 {
-		wg.Go(func() {
-			_, err := signIn(t, rl, fmt.Sprint("user", i), "guess", "203.0.113.9", "")
-			var lerr *domain.LimitError
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case errors.As(err, &lerr) && lerr.Busy && lerr.RetryAfter == 1:
-				busy++
-			case err == nil:
-				answered++
-			default:
-				t.Errorf("sign-in %d: %v", i, err)
-			}
-		})
+	l.Hashes = 2
+	reg, rl := limitedRegistry(t, srv, l)
+	release := reg.TakeHashSlots()
+	start := time.Now()
+	_, err := signIn(t, rl, "bob", bobPassword, "203.0.113.9", "")
+	var lerr *domain.LimitError
+	if !errors.As(err, &lerr) || !lerr.Busy || lerr.RetryAfter != 1 {
+		t.Fatalf("a sign-in with every slot taken: %v, want a busy LimitError", err)
 	}
-	wg.Wait()
-	if busy == 0 || answered == 0 {
-		t.Fatalf("8 sign-ins at once with one argon2id slot: %d answered, %d busy; want some of each", answered, busy)
+	if waited := time.Since(start); waited > 2*time.Second {
+		t.Errorf("the refusal took %v: queued rather than refused", waited)
+	}
+	if err := rl.Users().SetPassword(context.Background(), userID(t, rl, "bob"), "another long password", sysMeta()); !errors.As(err, &lerr) || !lerr.Busy {
+		t.Fatalf("setting a password with every slot taken: %v, want a busy LimitError", err)
+	}
+	go func() { time.Sleep(50 * time.Millisecond); release() }()
+	if res := mustSignIn(t, rl, "bob", bobPassword, "203.0.113.9", ""); res.User == nil {
+		t.Fatalf("a sign-in as a slot frees up: %+v", res)
 	}
 }
 

@@ -628,8 +628,16 @@ func TestCodeExchangeRules(t *testing.T) {
 	code = get(b, pkce)
 	exchange(code, w.callbackBase, verifier, w.conf, withBasic(w.conf, w.confSecret)).checkError(t, http.StatusBadRequest, "invalid_grant")
 
-	// A confidential client without PKCE: a verifier for such a code is refused.
+	// A confidential client without PKCE: refused where the realm requires
+	// PKCE of every client, as a new realm does; allowed once the setting
+	// is off, and then a verifier for such a code is refused.
 	conf := url.Values{"client_id": {w.conf}, "redirect_uri": {"https://web.example.com/cb"}, "response_type": {"code"}, "scope": {"openid"}}
+	if got := b.signIn(lk.base, lk.base+"/realms/acme/protocol/openid-connect/auth?"+conf.Encode(), "alice", "correct horse battery", nil); got.Get("error") != "invalid_request" ||
+		got.Get("error_description") != "this realm requires PKCE of every client (code_challenge with S256)" {
+		t.Fatalf("a confidential client without PKCE in a new realm: %v", got)
+	}
+	settings := lk.do(t, http.MethodPut, "/admin/realms/acme/settings", strings.NewReader(`{"require_pkce":false}`), withBearer(w.admin), withContentType("application/json"))
+	settings.requireStatus(t, http.StatusOK)
 	code = get(b, conf)
 	exchange(code, "https://web.example.com/cb", verifier, "", withBasic(w.conf, w.confSecret)).checkError(t, http.StatusBadRequest, "invalid_grant")
 	code = get(b, conf)
