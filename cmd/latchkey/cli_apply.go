@@ -136,7 +136,7 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 	if st == nil {
 		// Checked against a new realm before it is made: a bad file
 		// creates nothing.
-		st = &realmState{assumeScopes: true}
+		st = &realmState{assumeScopes: true, settings: domain.NewRealmSettings()}
 		if _, err := s.plan(f, st, o, secrets); err != nil {
 			return fmt.Errorf("realm %s: nothing was changed:\n  - %w", f.Realm, err)
 		}
@@ -306,7 +306,7 @@ func (p *planner) settings() {
 	if p.f.Settings == nil {
 		return
 	}
-	want := p.f.Settings.realm()
+	want := p.f.Settings.realm(p.st.settings)
 	if want == p.st.settings {
 		return
 	}
@@ -594,7 +594,8 @@ func (p *planner) pruneScopes() {
 // export writes the realm as a realm file: every section, so that an
 // apply with --prune of the file reproduces exactly this realm.
 func (st *realmState) export(realm string) (realmFile, error) {
-	settings := fileSettings{CheckpointEvery: st.settings.CheckpointEvery, CheckpointInterval: st.settings.CheckpointInterval, TokenRetention: st.settings.TokenRetention}
+	settings := fileSettings{CheckpointEvery: st.settings.CheckpointEvery, CheckpointInterval: st.settings.CheckpointInterval, TokenRetention: st.settings.TokenRetention,
+		RequirePKCE: &st.settings.RequirePKCE}
 	f := realmFile{Realm: realm, Settings: &settings, Scopes: []fileScope{}, Nodes: []fileNode{}, Clients: []fileClient{}, Users: []fileUser{}}
 	for _, sc := range st.scopes {
 		f.Scopes = append(f.Scopes, fileScope{Name: sc.Name, Description: sc.Description})

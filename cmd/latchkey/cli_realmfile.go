@@ -33,15 +33,22 @@ type realmFile struct {
 }
 
 // fileSettings are the realm's settings (seconds; 0 takes the server's
-// default).
+// default). require_pkce left out keeps the realm's value, as in a PUT.
 type fileSettings struct {
 	CheckpointEvery    int   `yaml:"checkpoint_every"`
 	CheckpointInterval int64 `yaml:"checkpoint_interval"`
 	TokenRetention     int64 `yaml:"token_retention"`
+	RequirePKCE        *bool `yaml:"require_pkce,omitempty"`
 }
 
-func (s fileSettings) realm() domain.RealmSettings {
-	return domain.RealmSettings{CheckpointEvery: s.CheckpointEvery, CheckpointInterval: s.CheckpointInterval, TokenRetention: s.TokenRetention}
+// realm are the settings the file asks for, over the realm's current ones.
+func (s fileSettings) realm(current domain.RealmSettings) domain.RealmSettings {
+	out := domain.RealmSettings{CheckpointEvery: s.CheckpointEvery, CheckpointInterval: s.CheckpointInterval, TokenRetention: s.TokenRetention,
+		RequirePKCE: current.RequirePKCE}
+	if s.RequirePKCE != nil {
+		out.RequirePKCE = *s.RequirePKCE
+	}
+	return out
 }
 
 type fileScope struct {

@@ -7,8 +7,6 @@ package main
 // introspection of CPU.
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,15 +20,19 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 )
 
 // limitsWorld is a realm acme with user alice, a service client, and a
 // public app whose authorization requests lead to the sign-in form.
 type limitsWorld struct {
-	admin   string
-	aliceID string
-	svc     clientCreated
-	authURL string // on any replica: a path
+	admin    string
+	aliceID  string
+	app      string // the public app's client id
+	svc      clientCreated
+	verifier string // PKCE verifier of authURL
+	authURL  string // on any replica: a path
 }
 
 const alicePassword = "correct horse battery"
@@ -48,11 +50,12 @@ func setUpLimits(t *testing.T, lk *latchkey, bootstrapSecret string) limitsWorld
 	app.requireStatus(t, http.StatusCreated)
 	var created clientCreated
 	app.decode(t, &created)
+	w.app = created.ClientID
 	w.svc = lk.createClient(t, w.admin, "acme", `{"name":"svc"}`)
-	sum := sha256.Sum256([]byte("a verifier of at least forty-three characters, for PKCE"))
+	w.verifier = oauth2.GenerateVerifier()
 	w.authURL = "/realms/acme/protocol/openid-connect/auth?" + url.Values{
 		"client_id": {created.ClientID}, "redirect_uri": {"http://127.0.0.1/callback"}, "response_type": {"code"}, "state": {"s"},
-		"code_challenge": {base64.RawURLEncoding.EncodeToString(sum[:])}, "code_challenge_method": {"S256"},
+		"code_challenge": {oauth2.S256ChallengeFromVerifier(w.verifier)}, "code_challenge_method": {"S256"},
 		"prompt": {"login"}, // the form, even in a browser signed in already
 	}.Encode()
 	return w
