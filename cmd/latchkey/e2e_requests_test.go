@@ -93,7 +93,7 @@ func TestPageHeadersAndAuthorizationRequestRules(t *testing.T) {
 	rename := func(body string) *response {
 		return lk.do(t, http.MethodPatch, "/admin/realms/acme/nodes/pay", strings.NewReader(body), withBearer(w.admin), withContentType("application/json"))
 	}
-	rename(`{"name":"` + mixed + `"}`).checkError(t, http.StatusConflict, "confirmation_required")
+	rename(`{"name":"`+mixed+`"}`).checkError(t, http.StatusConflict, "confirmation_required")
 	var node struct{ Name string }
 	r := rename(`{"name":"` + mixed + `","confirm_high_risk":true}`)
 	r.requireStatus(t, http.StatusOK)
