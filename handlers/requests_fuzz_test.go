@@ -141,7 +141,9 @@ func basic(fx *fixture) func(*http.Request) {
 	return func(r *http.Request) { r.SetBasicAuth(fx.client, fx.secret) }
 }
 
-func sysMeta() eventstore.Meta { return eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()} }
+func sysMeta() eventstore.Meta {
+	return eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
+}
 
 // managementToken is a token of a realm-wide management client of acme.
 func managementToken(tb testing.TB, fx *fixture) string {
