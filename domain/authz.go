@@ -11,12 +11,8 @@ import (
 
 // Lifetimes of the authorization-code flow.
 const (
-	CodeLifetime       = 600       // seconds: authorization codes, single use
-	UISessionLifetime  = 12 * 3600 // seconds: browser sessions
-	LoginLockThreshold = 10        // failures that lock a username
-	LoginLockDuration  = 15 * 60   // seconds
-	LoginSlowThreshold = 3         // failures after which each attempt waits
-	LoginFailureWindow = LoginLockDuration
+	CodeLifetime      = 600       // seconds: authorization codes, single use
+	UISessionLifetime = 12 * 3600 // seconds: browser sessions
 )
 
 // Aggregate types of the authorization-code flow.
