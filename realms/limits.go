@@ -164,10 +164,11 @@ func (l *limiter) forget(ctx context.Context, key string) error {
 // and CPU from token and introspection requests), the caller retries.
 var errHashesBusy = &domain.LimitError{Busy: true, RetryAfter: 1, Message: "the server is busy checking passwords; retry in a second"}
 
-// hashPatience is how long a password check waits for a slot: a few
-// checks' time, so that a burst (a form sent twice) is served, and no
-// queue forms behind a spray.
-const hashPatience = 200 * time.Millisecond
+// hashPatience is how long a password check waits for a slot: enough for
+// a burst (a form sent several times at once, on a loaded machine) to be
+// served, short enough that a spray's requests are turned away rather
+// than piling up. A waiting check holds a connection, not a CPU.
+const hashPatience = time.Second
 
 // hash runs argon2id work in one of the bounded slots, or refuses.
 func (l *limiter) hash(work func()) error {

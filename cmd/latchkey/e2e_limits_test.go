@@ -206,8 +206,9 @@ func TestAbuseLimitsAcrossReplicasAndRestarts(t *testing.T) {
 }
 
 // With the password checks bounded, a spray of sign-ins that all reach
-// argon2id leaves introspection fast: the checks beyond the bound are 503
-// with Retry-After, not queued behind.
+// argon2id leaves introspection fast: the checks wait for their slot
+// without CPU, or are turned away with 503 and Retry-After (which
+// TestPasswordChecksAreBounded in realms shows deterministically).
 func TestIntrospectionStaysFastUnderAPasswordSpray(t *testing.T) {
 	t.Parallel()
 	const secret = "bootstrap-secret-for-spray-e2e-tests"
@@ -219,6 +220,21 @@ func TestIntrospectionStaysFastUnderAPasswordSpray(t *testing.T) {
 	rs := lk.createClient(t, w.admin, "acme", `{"name":"resource server"}`)
 	token := lk.clientToken(t, "acme", w.svc.ClientID, w.svc.ClientSecret, "").AccessToken
 	introspect := url.Values{"token": {token}}.Encode()
+	// p50 of introspection for a while: before the spray, then during it.
+	p50 := func(within time.Duration) time.Duration {
+		var latencies []time.Duration
+		for deadline := time.Now().Add(within); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			start := time.Now()
+			r := lk.postForm(t, introspectPath("acme"), introspect, withBasic(rs.ClientID, rs.ClientSecret))
+			latencies = append(latencies, time.Since(start))
+			if r.status != http.StatusOK || !strings.Contains(string(r.body), `"active":true`) {
+				t.Fatalf("introspection:\n%s", r)
+			}
+		}
+		slices.Sort(latencies)
+		return latencies[len(latencies)/2]
+	}
+	quiet := p50(500 * time.Millisecond)
 
 	sprayer := newBrowser(t)
 	login := sprayer.get(lk.base + w.authURL)
@@ -226,7 +242,7 @@ func TestIntrospectionStaysFastUnderAPasswordSpray(t *testing.T) {
 	var stop atomic.Bool
 	var busy, refused atomic.Int64
 	var wg sync.WaitGroup
-	for g := range 8 {
+	for g := range 16 {
 		wg.Go(func() {
 			for i := 0; !stop.Load(); i++ {
 				got := postSignIn(t, sprayer, action, fields, fmt.Sprint("user", g, "-", i), "Summer2024!")
@@ -243,26 +259,17 @@ func TestIntrospectionStaysFastUnderAPasswordSpray(t *testing.T) {
 		})
 	}
 	time.Sleep(300 * time.Millisecond) // the spray is under way
-	var latencies []time.Duration
-	for deadline := time.Now().Add(1500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
-		start := time.Now()
-		r := lk.postForm(t, introspectPath("acme"), introspect, withBasic(rs.ClientID, rs.ClientSecret))
-		latencies = append(latencies, time.Since(start))
-		if r.status != http.StatusOK || !strings.Contains(string(r.body), `"active":true`) {
-			t.Fatalf("introspection during the spray:\n%s", r)
-		}
-	}
+	sprayed := p50(1500 * time.Millisecond)
 	stop.Store(true)
 	wg.Wait()
-	slices.Sort(latencies)
-	p50 := latencies[len(latencies)/2]
-	t.Logf("introspection during the spray: p50 %v, p90 %v; sign-ins refused %d, busy %d", p50, latencies[len(latencies)*9/10], refused.Load(), busy.Load())
-	if busy.Load() == 0 || refused.Load() == 0 {
-		t.Errorf("the spray: %d answered, %d busy; want both", refused.Load(), busy.Load())
+	t.Logf("introspection p50: %v, then %v during the spray; sign-ins answered %d, busy %d", quiet, sprayed, refused.Load(), busy.Load())
+	if refused.Load() == 0 {
+		t.Errorf("the spray: no sign-in answered")
 	}
-	// Loose: a few milliseconds (0.6 ms unloaded, 25 ms with the spray
-	// unbounded), on a machine other tests share.
-	if p50 > 15*time.Millisecond {
-		t.Errorf("introspection p50 %v during a password spray, want a few milliseconds", p50)
+	// Loose, on a machine other tests share: a few milliseconds more than
+	// before the spray (0.6 ms unloaded; 25 ms, and 80 here, with the
+	// argon2id work unbounded).
+	if sprayed > max(20*time.Millisecond, 5*quiet) {
+		t.Errorf("introspection p50 %v during a password spray (%v before), want a few milliseconds", sprayed, quiet)
 	}
 }

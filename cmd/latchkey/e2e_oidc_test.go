@@ -197,9 +197,9 @@ type oidcWorld struct {
 	callbackBase string
 }
 
-func setUpOIDC(t *testing.T) *oidcWorld {
+func setUpOIDC(t *testing.T, args ...string) *oidcWorld {
 	t.Helper()
-	opts := serverOpts{name: "oidc", data: t.TempDir(), bootstrapSecret: "bootstrap-secret-for-oidc-e2e-tests"}
+	opts := serverOpts{name: "oidc", data: t.TempDir(), bootstrapSecret: "bootstrap-secret-for-oidc-e2e-tests", args: args}
 	lk := startLatchkey(t, opts)
 	w := &oidcWorld{lk: lk, admin: lk.adminToken(t, opts.bootstrapSecret).AccessToken, issuer: lk.base + "/realms/acme", ctx: context.Background()}
 	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(w.admin)).requireStatus(t, http.StatusCreated)
@@ -1152,7 +1152,10 @@ func TestDemotionReachesIntrospectionAndRefresh(t *testing.T) {
 // and the browser is left with one session.
 func TestSignInFormSentTwiceAtOnce(t *testing.T) {
 	t.Parallel()
-	w := setUpOIDC(t)
+	// A slot per form sent: on a loaded machine, six password checks one
+	// after the other may outlast a check's patience (503), which is not
+	// what this test is about.
+	w := setUpOIDC(t, "--max-concurrent-hashes", "6")
 	lk := w.lk
 	cfg := w.oauthConfig(oidc.ScopeOpenID)
 	authURL := func() string { return cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())) }

@@ -45,7 +45,7 @@ func limitFlags(fs *flag.FlagSet, l *realms.Limits, envErrs map[string]error) {
 	limit(&l.ClientSource, "limit-client-source", "LATCHKEY_LIMIT_CLIENT_SOURCE", def.ClientSource,
 		"failed client authentications from one address (IPv6: one /64) before its failures get 429 for a window")
 	hashes := envInt(envErrs, "max-concurrent-hashes", "LATCHKEY_MAX_CONCURRENT_HASHES", def.Hashes)
-	fs.IntVar(&l.Hashes, "max-concurrent-hashes", hashes, "argon2id password hashes computed at once (19 MiB each; default: half the CPUs); a check that finds none free within 200ms gets 503 with Retry-After (LATCHKEY_MAX_CONCURRENT_HASHES)")
+	fs.IntVar(&l.Hashes, "max-concurrent-hashes", hashes, "argon2id password hashes computed at once (19 MiB each; default: half the CPUs); a check that finds none free within a second gets 503 with Retry-After (LATCHKEY_MAX_CONCURRENT_HASHES)")
 }
 
 func checkLimits(l realms.Limits) error {
