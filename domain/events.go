@@ -43,11 +43,12 @@ const (
 	TypeTokenUsed           = "token.used"
 )
 
-// RealmCreated starts a realm's history, with the settings a new realm
-// starts with (a realm created before a setting existed has its zero).
+// RealmCreated starts a realm's history. RequirePKCE is the setting a new
+// realm starts with (NewRealmSettings); realms created before it existed
+// have it off.
 type RealmCreated struct {
-	Name     string         `json:"name"`
-	Settings *RealmSettings `json:"settings,omitempty"`
+	Name        string `json:"name"`
+	RequirePKCE bool   `json:"require_pkce,omitempty"`
 }
 
 // KeyAdded publishes a signing key: only its id and public half. The private

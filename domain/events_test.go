@@ -13,7 +13,7 @@ func samplePayloads() []Payload {
 	s := serviceSettings()
 	s.Roles = roles("acme", "viewer")
 	return []Payload{
-		RealmCreated{Name: "acme", Settings: &RealmSettings{RequirePKCE: true}},
+		RealmCreated{Name: "acme", RequirePKCE: true},
 		KeyAdded{Kid: "k1", Alg: AlgES256, Use: "sig", PublicJWK: json.RawMessage(`{"kty":"EC"}`)},
 		KeyDeactivated{Kid: "k1", VerifyUntil: 9},
 		ScopeDefined{Name: "read", Description: "Read"},

@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -47,8 +48,9 @@ type Realm struct {
 	Version  uint64
 }
 
-// RealmSettings tune a realm's history; a zero field takes the server's
-// default.
+// RealmSettings tune a realm: its history (a zero field takes the
+// server's default), its compatibility profiles, the hosts it claims and
+// the defaults of its new clients.
 type RealmSettings struct {
 	// CheckpointEvery: a signed audit.checkpoint at least every N stream
 	// messages (negative: none).
@@ -64,6 +66,46 @@ type RealmSettings struct {
 	// realms created since it exists (NewRealmSettings); realms created
 	// before keep it off until it is set.
 	RequirePKCE bool `json:"require_pkce"`
+	// Compat lists the compatibility profiles turned on (CompatProfiles).
+	Compat []string `json:"compat"`
+	// Hosts are the host names the realm claims: a request to one reaches
+	// the realm without /realms/<realm> in its path, and the first is the
+	// realm's issuer.
+	Hosts []string `json:"hosts"`
+	// ClientDefaults are what new clients take.
+	ClientDefaults ClientDefaults `json:"client_defaults"`
+}
+
+// Normalize makes lists non-nil and without duplicates, and host names
+// lower case.
+func (s *RealmSettings) Normalize() {
+	s.Compat = dedupe(nonNil(s.Compat))
+	hosts := make([]string, 0, len(s.Hosts))
+	for _, h := range s.Hosts {
+		hosts = append(hosts, NormalizeHost(h))
+	}
+	s.Hosts = dedupe(hosts)
+}
+
+// Compact is the settings as the realm's state holds them: an empty list
+// is nil, so that a state restored from a snapshot (which keeps no empty
+// list) equals one folded from the events.
+func (s RealmSettings) Compact() RealmSettings {
+	if len(s.Compat) == 0 {
+		s.Compat = nil
+	}
+	if len(s.Hosts) == 0 {
+		s.Hosts = nil
+	}
+	return s
+}
+
+// Equal reports whether two settings say the same (nil and empty lists
+// alike).
+func (s RealmSettings) Equal(o RealmSettings) bool {
+	s.Normalize()
+	o.Normalize()
+	return reflect.DeepEqual(s, o)
 }
 
 // NewRealmSettings are the settings a new realm starts with.
@@ -86,8 +128,10 @@ func (RealmSettingsChanged) EventType() string { return TypeRealmSettingsChanged
 
 func init() { decoders[TypeRealmSettingsChanged] = decodeAs[RealmSettingsChanged] }
 
-// DecideRealmSettings validates new settings; nil when nothing changes.
-func DecideRealmSettings(r *Realm, next RealmSettings) (*RealmSettingsChanged, error) {
+// DecideRealmSettings validates new settings; nil when nothing changes. A
+// host another realm claims is a conflict.
+func DecideRealmSettings(r *Realm, next RealmSettings, rc RealmContext) (*RealmSettingsChanged, error) {
+	next.Normalize()
 	var problems []string
 	if next.CheckpointInterval < 0 {
 		problems = append(problems, "checkpoint_interval must be positive (seconds), or 0 for the server's default")
@@ -98,10 +142,15 @@ func DecideRealmSettings(r *Realm, next RealmSettings) (*RealmSettingsChanged, e
 	if next.TokenRetention > 0 && next.TokenRetention < MinTokenRetention {
 		problems = append(problems, fmt.Sprintf("token_retention must be at least %d seconds (25 h), negative to keep token events, or 0 for the server's default", MinTokenRetention))
 	}
+	compat, conflict := next.checkCompat(rc)
+	problems = append(append(problems, compat...), next.ClientDefaults.check()...)
 	if len(problems) > 0 {
 		return nil, &ValidationError{Field: "settings", Message: strings.Join(problems, "; "), Details: problems}
 	}
-	if next == r.Settings {
+	if conflict != nil {
+		return nil, conflict
+	}
+	if next.Equal(r.Settings) {
 		return nil, nil
 	}
 	return &RealmSettingsChanged{Before: r.Settings, After: next}, nil
@@ -112,9 +161,7 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 	switch e := p.(type) {
 	case RealmCreated:
 		r.Name = e.Name
-		if e.Settings != nil {
-			r.Settings = *e.Settings
-		}
+		r.Settings.RequirePKCE = e.RequirePKCE
 	case KeyAdded:
 		r.Keys = append(r.Keys, SigningKey{Kid: e.Kid, Alg: e.Alg, Use: e.Use, PublicJWK: e.PublicJWK, Active: true, AddedSeq: seq})
 	case ScopeDefined:
@@ -125,7 +172,7 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 	case ScopeRemoved:
 		delete(r.Scopes, e.Name)
 	case RealmSettingsChanged:
-		r.Settings = e.After
+		r.Settings = e.After.Compact()
 	case KeyDeactivated:
 		for i := range r.Keys {
 			if r.Keys[i].Kid == e.Kid {
@@ -155,8 +202,7 @@ func DecideCreateRealm(name string, keys []KeyAdded) ([]Payload, error) {
 	if err := ValidateName("realm name", name); err != nil {
 		return nil, err
 	}
-	settings := NewRealmSettings()
-	events := []Payload{RealmCreated{Name: name, Settings: &settings}}
+	events := []Payload{RealmCreated{Name: name, RequirePKCE: NewRealmSettings().RequirePKCE}}
 	for _, k := range keys {
 		events = append(events, k)
 	}

@@ -48,3 +48,6 @@ func (r *Registry) TakeHashSlots() (release func()) {
 		}
 	}
 }
+
+// FlushUsage writes the token.used events noted so far.
+func (rl *Realm) FlushUsage(ctx context.Context) { rl.flushUsage(ctx) }
