@@ -10,7 +10,8 @@ import (
 const MaxSecretOverlap = 7 * 24 * 3600
 
 // ErrConfirmationRequired is the ConflictError code for high-risk settings
-// sent without "confirm_high_risk": true.
+// (and names that mix lookalike scripts) sent without "confirm_high_risk":
+// true.
 const ErrConfirmationRequired = "confirmation_required"
 
 // ClientContext is what client decisions need to know of the realm.
@@ -41,6 +42,9 @@ func DecideCreateClient(id string, s ClientSettings, secretHash string, confirmH
 	if s.HighRisk() && !confirmHighRisk {
 		return ClientCreated{}, nil, highRiskRefused()
 	}
+	if err := checkNameScripts("client name", s.Name, confirmHighRisk); err != nil {
+		return ClientCreated{}, nil, err
+	}
 	if s.Type == ClientPublic {
 		secretHash = ""
 	}
@@ -66,6 +70,11 @@ func DecideUpdateClient(c *Client, next ClientSettings, confirmHighRisk bool, rc
 	raised := !c.HighRisk() || next.AccessTokenLifetime > c.AccessTokenLifetime
 	if next.HighRisk() && raised && !confirmHighRisk {
 		return nil, nil, highRiskRefused()
+	}
+	if next.Name != c.Name {
+		if err := checkNameScripts("client name", next.Name, confirmHighRisk); err != nil {
+			return nil, nil, err
+		}
 	}
 	if reflect.DeepEqual(next, c.ClientSettings) {
 		return nil, next.Warnings(), nil

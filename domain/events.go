@@ -43,9 +43,12 @@ const (
 	TypeTokenUsed           = "token.used"
 )
 
-// RealmCreated starts a realm's history.
+// RealmCreated starts a realm's history. RequirePKCE is the setting a new
+// realm starts with (NewRealmSettings); realms created before it existed
+// have it off.
 type RealmCreated struct {
-	Name string `json:"name"`
+	Name        string `json:"name"`
+	RequirePKCE bool   `json:"require_pkce,omitempty"`
 }
 
 // KeyAdded publishes a signing key: only its id and public half. The private

@@ -13,7 +13,7 @@ func samplePayloads() []Payload {
 	s := serviceSettings()
 	s.Roles = roles("acme", "viewer")
 	return []Payload{
-		RealmCreated{Name: "acme"},
+		RealmCreated{Name: "acme", RequirePKCE: true},
 		KeyAdded{Kid: "k1", Alg: AlgES256, Use: "sig", PublicJWK: json.RawMessage(`{"kty":"EC"}`)},
 		KeyDeactivated{Kid: "k1", VerifyUntil: 9},
 		ScopeDefined{Name: "read", Description: "Read"},
@@ -36,6 +36,7 @@ func samplePayloads() []Payload {
 		CodeIssued{CodeHash: "ch", ClientID: "app", UserID: "u1", RedirectURI: "https://a.example/cb", Scope: "openid",
 			Challenge: rfcChallenge, Nonce: "n", AuthTime: 1, Teams: []string{"acme-red"}, SessionID: "s", ExpiresAt: 2, FlowID: "f"},
 		CodeRedeemed{GrantID: "g"},
+		CodeInvalidated{Reason: "code_verifier does not match the code_challenge"},
 		GrantCreated{GrantID: "g", CodeID: "c", ClientID: "app", UserID: "u1", Scope: "openid", Teams: []string{"acme-red"},
 			SessionID: "s", AuthTime: 1, RefreshHash: "rh", RefreshExpires: 2},
 		GrantRefreshed{RefreshHash: "rh2", RefreshExpires: 3, Scope: "openid"},
@@ -52,6 +53,7 @@ func samplePayloads() []Payload {
 		UserEnabled{},
 		UserDeleted{TokensRevokedBefore: 2},
 		UserLocked{Until: 3},
+		UserUnlocked{},
 		ConsentGranted{ClientID: "app", Scopes: []string{"read"}, Teams: []string{"acme-red"}, Preset: PresetReadOnly},
 		UsernameClaimed{Username: "alice", UserID: "u1"},
 		UsernameReleased{Username: "alice"},
@@ -65,7 +67,7 @@ func TestEventTypes(t *testing.T) {
 		"audit.checkpoint",
 		"client.created", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
 		"client.tokens_revoked", "client.updated",
-		"code.issued", "code.redeemed",
+		"code.invalidated", "code.issued", "code.redeemed",
 		"grant.created", "grant.refreshed", "grant.revoked",
 		"node.created", "node.deleted", "node.renamed",
 		"realm.created", "realm.key_added", "realm.key_deactivated", "realm.scope_defined", "realm.scope_removed",
@@ -73,7 +75,7 @@ func TestEventTypes(t *testing.T) {
 		"session.created", "session.ended", "session.touched",
 		"token.issued", "token.revoked", "token.used",
 		"user.consent_granted", "user.created", "user.deleted", "user.disabled", "user.enabled", "user.locked",
-		"user.memberships_changed", "user.password_changed", "user.updated",
+		"user.memberships_changed", "user.password_changed", "user.unlocked", "user.updated",
 		"usernames.claimed", "usernames.released",
 	}
 	if got := EventTypes(); !reflect.DeepEqual(got, want) {

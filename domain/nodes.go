@@ -86,6 +86,8 @@ type CreateNode struct {
 	Name   string `json:"name"`
 	Kind   string `json:"kind"`
 	Parent string `json:"parent"`
+	// ConfirmHighRisk keeps a name that mixes lookalike scripts.
+	ConfirmHighRisk bool `json:"confirm_high_risk,omitempty"`
 }
 
 // DecideCreateNode validates a new node against the tree.
@@ -113,16 +115,23 @@ func DecideCreateNode(cmd CreateNode, tree Tree) (NodeCreated, error) {
 	if err != nil {
 		return NodeCreated{}, err
 	}
+	if err := checkNameScripts("node name", name, cmd.ConfirmHighRisk); err != nil {
+		return NodeCreated{}, err
+	}
 	return NodeCreated{Slug: cmd.Slug, Name: name, Kind: cmd.Kind, Parent: cmd.Parent}, nil
 }
 
-// DecideRenameNode validates a new display name.
-func DecideRenameNode(n *Node, name string) (NodeRenamed, error) {
+// DecideRenameNode validates a new display name; one that mixes
+// lookalike scripts needs confirmHighRisk.
+func DecideRenameNode(n *Node, name string, confirmHighRisk bool) (NodeRenamed, error) {
 	if n == nil || n.Deleted {
 		return NodeRenamed{}, ErrNotFound
 	}
 	clean, err := displayName(name, "")
 	if err != nil {
+		return NodeRenamed{}, err
+	}
+	if err := checkNameScripts("node name", clean, confirmHighRisk); err != nil {
 		return NodeRenamed{}, err
 	}
 	return NodeRenamed{Name: clean}, nil

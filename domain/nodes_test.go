@@ -103,6 +103,12 @@ func TestDecideCreateNode(t *testing.T) {
 			err: func(t *testing.T, err error) {
 				wantValidation(t, err, "name", "name is required: at most 200 characters, one line, no control or format characters")
 			}},
+		{name: "a name mixing Latin and Greek", cmd: CreateNode{Slug: "o3", Name: "Αcme", Kind: NodeOrganization},
+			err: func(t *testing.T, err error) {
+				wantConfirmation(t, err, `node name "Αcme" mixes Latin and Greek letters`)
+			}},
+		{name: "a name mixing Latin and Greek, confirmed", cmd: CreateNode{Slug: "o3", Name: "Αcme", Kind: NodeOrganization, ConfirmHighRisk: true},
+			want: NodeCreated{Slug: "o3", Name: "Αcme", Kind: NodeOrganization}},
 		{name: "a name of 201 characters", cmd: CreateNode{Slug: "o3", Name: strings.Repeat("n", 201), Kind: NodeOrganization},
 			err: func(t *testing.T, err error) {
 				wantValidation(t, err, "name", "name is required: at most 200 characters, one line, no control or format characters")
@@ -131,19 +137,25 @@ func TestDecideRenameNode(t *testing.T) {
 		name    string
 		node    *Node
 		newName string
+		confirm bool
 		want    NodeRenamed
 		err     func(*testing.T, error)
 	}{
-		{"a new name", &Node{Slug: "acme"}, "Acme Corporation", NodeRenamed{Name: "Acme Corporation"}, nil},
-		{"no name: the slug does not stand in", &Node{Slug: "acme"}, "", NodeRenamed{},
+		{"a new name", &Node{Slug: "acme"}, "Acme Corporation", false, NodeRenamed{Name: "Acme Corporation"}, nil},
+		{"Latin with a Cyrillic а", &Node{Slug: "acme"}, "Pаypal", false, NodeRenamed{},
+			func(t *testing.T, err error) {
+				wantConfirmation(t, err, `node name "Pаypal" mixes Latin and Cyrillic letters`)
+			}},
+		{"Latin with a Cyrillic а, confirmed", &Node{Slug: "acme"}, "Pаypal", true, NodeRenamed{Name: "Pаypal"}, nil},
+		{"no name: the slug does not stand in", &Node{Slug: "acme"}, "", false, NodeRenamed{},
 			func(t *testing.T, err error) { wantValidation(t, err, "name", nameRule) }},
-		{"a zero-width space", &Node{Slug: "acme"}, "Ac\u200bme", NodeRenamed{},
+		{"a zero-width space", &Node{Slug: "acme"}, "Ac\u200bme", false, NodeRenamed{},
 			func(t *testing.T, err error) { wantValidation(t, err, "name", nameRule) }},
-		{"no node", nil, "x", NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
-		{"a deleted node", deleted, "x", NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
+		{"no node", nil, "x", false, NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
+		{"a deleted node", deleted, "x", false, NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := DecideRenameNode(tc.node, tc.newName)
+			got, err := DecideRenameNode(tc.node, tc.newName, tc.confirm)
 			if tc.err != nil {
 				tc.err(t, err)
 				return

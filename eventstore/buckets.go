@@ -7,10 +7,11 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Beside the realms' streams, the store keeps three buckets that every
-// replica shares: two of sealed secrets (realms' private signing keys,
-// users' password hashes; the values are sealed by their owner before they
-// get here) and one of read-model snapshots.
+// Beside the realms' streams, the store keeps buckets that every replica
+// shares: two of sealed secrets (realms' private signing keys, users'
+// password hashes; the values are sealed by their owner before they get
+// here), one of read-model snapshots, and the abuse counters
+// (counters.go).
 const (
 	keyBucket      = "LK_KEYS"
 	passwordBucket = "LK_PASSWORDS"

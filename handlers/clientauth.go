@@ -55,11 +55,18 @@ func readClientAuth(authorization string, f form, publicAllowed bool) (realms.Cl
 
 // authenticate authenticates the client of a form request: basic or post
 // for confidential clients; with publicAllowed, a public client by its
-// client_id alone (token_endpoint_auth_method none).
+// client_id alone (token_endpoint_auth_method none). A failure is counted
+// per client id and address; past a limit it is 429 instead.
 func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (*domain.Client, error) {
 	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
 	if err != nil {
 		return nil, err
 	}
-	return rl.Clients().Authenticate(auth, a.now())
+	client, err := rl.Clients().Authenticate(auth, a.now())
+	if err != nil {
+		if limited := rl.Clients().CountAuthFailure(c.Request().Context(), auth.ClientID, c.RealIP(), a.now()); limited != nil {
+			return nil, limited
+		}
+	}
+	return client, err
 }

@@ -58,6 +58,7 @@ func New(cfg Config) *echo.Echo {
 	e.Pre(a.routeByHost)
 	e.Use(dropCallerRequestID, middleware.RequestID())
 	e.Use(a.observe)
+	e.Use(a.securityHeaders)
 	e.Use(middleware.Recover())
 
 	e.GET("/healthz", a.healthz)
@@ -131,6 +132,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.PUT("/realms/:realm/users/:id/memberships", a.setUserMemberships)
 	g.POST("/realms/:realm/users/:id/disable", a.setUserEnabled(false))
 	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
+	g.POST("/realms/:realm/users/:id/unlock", a.unlockUser)
 	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
 	g.DELETE("/realms/:realm/ui-sessions", a.endUISessions)
 	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)

@@ -143,6 +143,9 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 	"user.locked": func(f fieldsOf, _ []FieldChange) string {
 		return "sign-in locked until " + f.time("until") + " after repeated failures"
 	},
+	"user.unlocked": func(fieldsOf, []FieldChange) string {
+		return "sign-in unlocked by an administrator; failed sign-ins forgotten"
+	},
 	"user.consent_granted": func(f fieldsOf, _ []FieldChange) string {
 		return fmt.Sprintf("consent granted to client %s (scopes %s)", f.str("client_id"), words(f.strs("scopes")))
 	},
@@ -152,6 +155,9 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 	},
 	"code.redeemed": func(f fieldsOf, _ []FieldChange) string {
 		return "authorization code redeemed (grant " + f.str("grant_id") + ")"
+	},
+	"code.invalidated": func(f fieldsOf, _ []FieldChange) string {
+		return "authorization code spent by a failed redemption: " + f.str("reason")
 	},
 	"grant.created": func(f fieldsOf, _ []FieldChange) string {
 		return fmt.Sprintf("grant created: client %s for user %s (scope %s)", f.str("client_id"), f.str("user_id"), orNone(f.str("scope")))

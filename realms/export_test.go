@@ -36,5 +36,18 @@ func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, 
 // test may retain token events for seconds, far below MinTokenRetention.
 func (r *Registry) SetAuditUnchecked(cfg AuditConfig) { r.audit = cfg }
 
+// TakeHashSlots takes every argon2id slot, as password checks running
+// would, until release.
+func (r *Registry) TakeHashSlots() (release func()) {
+	for range cap(r.limiter.hashes) {
+		r.limiter.hashes <- struct{}{}
+	}
+	return func() {
+		for range cap(r.limiter.hashes) {
+			<-r.limiter.hashes
+		}
+	}
+}
+
 // FlushUsage writes the token.used events noted so far.
 func (rl *Realm) FlushUsage(ctx context.Context) { rl.flushUsage(ctx) }

@@ -123,13 +123,12 @@ func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		gs.revokeAfterReuse(ctx, c.GrantID, "authorization code reused", meta)
 		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked")
 	}
-	switch {
-	case c.RedirectURI != redirectURI:
-		return TokenSet{}, invalidGrant("redirect_uri does not match the authorization request")
-	case c.Challenge != "" && !domain.PKCEMatches(c.Challenge, verifier):
-		return TokenSet{}, invalidGrant("code_verifier does not match the code_challenge")
-	case c.Challenge == "" && verifier != "":
-		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge")
+	if c.Invalidated {
+		return TokenSet{}, invalidGrant("the authorization code was spent by a failed redemption")
+	}
+	if problem := codeBindingProblem(c, redirectURI, verifier); problem != "" {
+		gs.invalidateCode(ctx, c, problem, meta)
+		return TokenSet{}, invalidGrant(problem)
 	}
 	user, ok := rl.models.Users.Get(c.UserID)
 	if !ok || !user.Active() || c.Version < user.CutoffSeq {
@@ -163,6 +162,40 @@ func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, re
 	set.Refresh = refresh
 	return set, err
 }
+
+// codeBindingProblem checks what binds a code to its authorization
+// request: the redirect URI and the PKCE verifier.
+func codeBindingProblem(c *domain.Code, redirectURI, verifier string) string {
+	switch {
+	case c.RedirectURI != redirectURI:
+		return "redirect_uri does not match the authorization request"
+	case c.Challenge != "" && !domain.PKCEMatches(c.Challenge, verifier):
+		return "code_verifier does not match the code_challenge"
+	case c.Challenge == "" && verifier != "":
+		return "code_verifier sent for a code issued without a challenge"
+	}
+	return ""
+}
+
+// invalidateCode spends a code whose redemption failed on its binding: who
+// presented it without the right verifier or redirect URI may have stolen
+// it, so the code must not work for anyone after. Written at the code's
+// version; a code redeemed or invalidated meanwhile needs nothing more. The
+// request is refused whatever happens here; a failure is logged.
+func (gs Grants) invalidateCode(ctx context.Context, c *domain.Code, reason string, meta eventstore.Meta) {
+	rl := gs.rl
+	err := rl.execute(ctx, meta, command{lostRace: errCodeMoved, decide: func() (plan, error) {
+		return write(domain.CodeRef(c.ID), c.Version, domain.CodeInvalidated{Reason: reason}), nil
+	}})
+	if err != nil && !errors.Is(err, errCodeMoved) {
+		rl.reg.log.Error("invalidating a code after a failed redemption failed", "realm", rl.Name, "code", c.ID,
+			"request_id", meta.RequestID, "err", err)
+	}
+}
+
+// errCodeMoved: the code changed while it was being invalidated (redeemed
+// or invalidated by another request).
+var errCodeMoved = errors.New("the code changed meanwhile")
 
 // Refresh exchanges a refresh token (RFC 6749 §6), rotating it: the
 // presented token is invalid from now on. Presenting a rotated-out token

@@ -36,7 +36,6 @@ type Realm struct {
 	runner       *projections.Runner
 	reg          *Registry
 	usage        usageRecorder
-	logins       loginGuard
 	checkpointer *checkpointer
 	stop         context.CancelFunc
 

@@ -59,14 +59,15 @@ func (s Structure) CreateNode(ctx context.Context, cmd domain.CreateNode, meta e
 	return s.Node(cmd.Slug)
 }
 
-// RenameNode changes a node's display name.
-func (s Structure) RenameNode(ctx context.Context, slug, name string, meta eventstore.Meta) (*domain.Node, error) {
+// RenameNode changes a node's display name; confirmHighRisk keeps one that
+// mixes lookalike scripts.
+func (s Structure) RenameNode(ctx context.Context, slug, name string, confirmHighRisk bool, meta eventstore.Meta) (*domain.Node, error) {
 	err := s.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		n, err := s.Node(slug)
 		if err != nil {
 			return plan{}, err
 		}
-		ev, err := domain.DecideRenameNode(n, name)
+		ev, err := domain.DecideRenameNode(n, name, confirmHighRisk)
 		return write(domain.NodeRef(slug), n.Version, ev), err
 	}})
 	if err != nil {

@@ -159,8 +159,14 @@ func (us Users) claimUsername(p *plan, userID, username, old string) error {
 	return nil
 }
 
+// storePassword hashes a password in one of the bounded argon2id slots
+// (busy: a *domain.LimitError, 503) and seals the hash.
 func (us Users) storePassword(ctx context.Context, userID, pw string) error {
-	hash, err := hashPassword(pw)
+	var hash string
+	var err error
+	if lerr := us.rl.reg.limiter.hash(func() { hash, err = hashPassword(pw) }); lerr != nil {
+		return lerr
+	}
 	if err != nil {
 		return err
 	}

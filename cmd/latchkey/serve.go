@@ -37,6 +37,7 @@ type serveConfig struct {
 	logLevel  string
 	noSync    bool
 	audit     realms.AuditConfig
+	limits    realms.Limits
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -54,8 +55,12 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
 	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
 	auditFlags(fs, &cfg.audit, envErrs)
+	limitFlags(fs, &cfg.limits, envErrs)
 	if err := parseFlags(fs, args, envErrs); err != nil {
 		return cfg, err
+	}
+	if err := checkLimits(cfg.limits); err != nil {
+		return cfg, usageError(err)
 	}
 	if _, err := newLogger(cfg.logLevel); err != nil {
 		return cfg, usageError(err)
@@ -161,6 +166,9 @@ func serve(args []string) error {
 	}
 	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, log)
 	if err := reg.SetAudit(cfg.audit); err != nil {
+		return err
+	}
+	if err := reg.SetLimits(ctx, cfg.limits); err != nil {
 		return err
 	}
 	if err := reg.UseHosts(cfg.routing.hosts); err != nil {
