@@ -38,7 +38,7 @@ type securedServer struct {
 // any port) with an in-process store; it stops when the test ends.
 func startSecuredServer(t *testing.T, dir, addr string) *securedServer {
 	t.Helper()
-	key, err := eventstore.RealmUserKey(testMasterKey)
+	key, err := eventstore.DeriveKey(testMasterKey, eventstore.PurposeNATSRealmUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
