@@ -4,15 +4,12 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"strings"
 )
 
 // Tamper evidence. At intervals the service appends an audit.checkpoint
@@ -308,62 +305,21 @@ func (b CheckpointBody) Covered() ([]Covered, error) {
 	return out, nil
 }
 
-// jwsHeader is a checkpoint JWS's protected header.
-type jwsHeader struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	Typ string `json:"typ"`
-}
-
 // SignCheckpoint signs a body with an ES256 key (a crypto.Signer over
 // P-256, as the realm's key store holds it).
 func SignCheckpoint(body CheckpointBody, kid string, signer crypto.Signer, rand io.Reader) (Checkpoint, error) {
-	pub, ok := signer.Public().(*ecdsa.PublicKey)
-	if !ok || pub.Curve.Params().BitSize != 256 {
-		return Checkpoint{}, errors.New("checkpoint: ES256 needs a P-256 key")
-	}
-	hdr, err := json.Marshal(jwsHeader{Alg: AlgES256, Kid: kid, Typ: CheckpointJWSType})
+	jws, err := signDetached("checkpoint", jwsHeader{Kid: kid, Typ: CheckpointJWSType}, body.Encode(), signer, rand)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	protected := b64.EncodeToString(hdr)
-	digest := sha256.Sum256([]byte(protected + "." + b64.EncodeToString(body.Encode())))
-	der, err := signer.Sign(rand, digest[:], crypto.SHA256)
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	var sig struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(der, &sig); err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: signature: %w", err)
-	}
-	raw := make([]byte, 64)
-	sig.R.FillBytes(raw[:32])
-	sig.S.FillBytes(raw[32:])
-	return Checkpoint{CheckpointBody: body, JWS: protected + ".." + b64.EncodeToString(raw)}, nil
+	return Checkpoint{CheckpointBody: body, JWS: jws}, nil
 }
 
 // SignerKid returns the kid in the JWS header, to pick the key to verify
 // with.
 func (c Checkpoint) SignerKid() (string, error) {
-	h, _, err := c.splitJWS()
+	h, _, err := splitDetached("checkpoint", c.JWS)
 	return h.Kid, err
-}
-
-func (c Checkpoint) splitJWS() (jwsHeader, []byte, error) {
-	var h jwsHeader
-	protected, sig, ok := strings.Cut(c.JWS, "..")
-	if !ok || strings.Contains(sig, ".") {
-		return h, nil, errors.New("checkpoint: jws is not a detached compact JWS")
-	}
-	raw, err := b64.DecodeString(protected)
-	if err != nil || json.Unmarshal(raw, &h) != nil {
-		return h, nil, errors.New("checkpoint: bad jws header")
-	}
-	s, err := b64.DecodeString(sig)
-	if err != nil {
-		return h, nil, errors.New("checkpoint: bad jws signature encoding")
-	}
-	return h, s, nil
 }
 
 // ErrBadSignature: the JWS does not verify with the key.
@@ -371,20 +327,14 @@ var ErrBadSignature = errors.New("checkpoint: signature does not verify")
 
 // VerifySignature checks the detached JWS over the body with pub.
 func (c Checkpoint) VerifySignature(pub *ecdsa.PublicKey) error {
-	h, sig, err := c.splitJWS()
+	h, sig, err := splitDetached("checkpoint", c.JWS)
 	if err != nil {
 		return err
 	}
 	if h.Alg != AlgES256 || h.Typ != CheckpointJWSType {
 		return fmt.Errorf("checkpoint: jws alg %q typ %q, want %s %s", h.Alg, h.Typ, AlgES256, CheckpointJWSType)
 	}
-	if len(sig) != 64 {
-		return ErrBadSignature
-	}
-	protected, _, _ := strings.Cut(c.JWS, "..")
-	digest := sha256.Sum256([]byte(protected + "." + b64.EncodeToString(c.Encode())))
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, digest[:], r, s) {
+	if !verifyES256(pub, c.JWS, c.Encode(), sig) {
 		return ErrBadSignature
 	}
 	return nil

@@ -62,6 +62,10 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 	if target == 0 || (start > 0 && start > target) {
 		return nil, nil
 	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
 	var cons jetstream.Consumer
 	err = retryNoResponders(ctx, func() (err error) {
 		cons, err = s.js.OrderedConsumer(ctx, StreamName(realm), cfg)
@@ -90,7 +94,7 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		}
 		got, last := 0, uint64(0)
 		for m := range batch.Messages() {
-			envs, seq, err := decodeMsg(m)
+			envs, seq, err := s.decodeMsg(realm, from, m)
 			if err != nil {
 				return nil, err
 			}
@@ -192,8 +196,9 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 // codeStreamNotFound is JetStream's "stream not found".
 const codeStreamNotFound = 10059
 
-// decodeMsg returns a message's envelopes and its stream sequence.
-func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
+// decodeMsg returns a message's envelopes and its stream sequence; from
+// is the realm's MAC boundary. A foreign message holds none.
+func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg) ([]Envelope, uint64, error) {
 	md, err := m.Metadata()
 	if err != nil {
 		return nil, 0, err
@@ -201,6 +206,9 @@ func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
 	seq := md.Sequence.Stream
 	if isRevocationsSubject(m.Subject()) {
 		// A rule restates an event stored beside it; readers of events skip it.
+		return nil, seq, nil
+	}
+	if _, foreign := s.judge(realm, from, seq, m.Subject(), m.Data(), m.Headers().Get(headerMAC)); foreign {
 		return nil, seq, nil
 	}
 	envs, err := DecodeMessage(m.Data(), seq)
@@ -220,10 +228,15 @@ type Subscription interface {
 // Subscribe calls fn, one message at a time and in stream order, with the
 // events of every message of the realm from sequence fromSeq on, then of
 // each new one as it arrives. A message that cannot be decoded is reported
-// to onErr and passed to fn with no events, so the reader still advances.
+// to onErr, and a foreign one to Options.OnForeign; either is passed to fn
+// with no events, so the reader still advances.
 func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(seq uint64, events []Envelope), onErr func(error)) (Subscription, error) {
 	if fromSeq == 0 {
 		fromSeq = 1
+	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
 	}
 	cons, err := s.js.OrderedConsumer(ctx, StreamName(realm), jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -236,7 +249,7 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		envs, seq, err := decodeMsg(m)
+		envs, seq, err := s.decodeMsg(realm, from, m)
 		if err != nil {
 			onErr(err)
 		}

@@ -328,7 +328,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 			wg.Wait()
 		case i%250 == 7:
 			_, err = st.AppendRevocation(ctx, "acme", client, eventstore.AnyVersion, meta,
-				domain.ClientTokensRevoked{IssuedBefore: at.Unix()}, domain.RevocationRule{ClientID: client.ID, IssuedBefore: at.Unix()})
+				domain.ClientTokensRevoked{IssuedBefore: at.Unix()}, unsignedRule(domain.RevocationRule{ClientID: client.ID, IssuedBefore: at.Unix()}))
 		default:
 			_, err = st.Append(ctx, "acme", domain.RealmRef("acme"), eventstore.AnyVersion, meta, domain.ScopeDefined{Name: fmt.Sprint("s", i)})
 		}
@@ -578,4 +578,11 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 	if _, err := ReadAuditWindow(ctx, st, "nope", 1, 10); !errors.Is(err, eventstore.ErrNoRealm) {
 		t.Errorf("window of a realm without a stream: %v", err)
 	}
+}
+
+// unsignedRule is a revocation rule as published, without the signature
+// the realm adds: the store checks none (resource servers do).
+func unsignedRule(r domain.RevocationRule) domain.SignedRule {
+	body, _ := json.Marshal(r)
+	return domain.SignedRule{Rule: r, Body: body}
 }
