@@ -173,7 +173,7 @@ type tailEntry struct {
 	// foreign message does not (an idle realm gets no checkpoint of
 	// checkpoints, a forger no checkpoint on demand).
 	fresh bool
-	read       time.Time
+	read  time.Time
 }
 
 // retryAfter spaces attempts after a failure.
