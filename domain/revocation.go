@@ -29,6 +29,9 @@ type RevocationRule struct {
 // RuleJWSType is the "typ" of a revocation rule's signature.
 const RuleJWSType = "latchkey-revocation+jws"
 
+// RuleJWSHeader is the NATS header a rule message carries its JWS in.
+const RuleJWSHeader = "Lk-Rule-Jws"
+
 // SignedRule is a revocation rule as published: its message body (the rule
 // as JSON) and a detached JWS over it, ES256 with the realm's active key,
 // its protected header naming the subject the rule is published on.

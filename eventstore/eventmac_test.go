@@ -306,7 +306,7 @@ func TestRulesCarryTheirSignature(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(m.Data) != string(rule.Body) || m.Header.Get(eventstore.HeaderRuleJWS) != rule.JWS || m.Header.Get("Lk-Mac") == "" {
+	if string(m.Data) != string(rule.Body) || m.Header.Get(domain.RuleJWSHeader) != rule.JWS || m.Header.Get("Lk-Mac") == "" {
 		t.Fatalf("rule message %s with headers %v", m.Data, m.Header)
 	}
 }

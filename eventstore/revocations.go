@@ -13,12 +13,9 @@ import (
 // revocation rules (domain.RevocationRule as JSON) for downstream services.
 // It lies inside the realm's stream, so a subscriber can replay the rules
 // it missed while it was down. Each rule message carries its signature
-// (domain.SignedRule) in header Lk-Rule-Jws, besides the MAC every message
-// carries.
+// (domain.SignedRule) in header domain.RuleJWSHeader, besides the MAC every
+// message carries.
 func RevocationsSubject(realm string) string { return subjectPrefix + realm + ".revocations" }
-
-// HeaderRuleJWS carries a revocation rule's detached JWS.
-const HeaderRuleJWS = "Lk-Rule-Jws"
 
 // isRevocationsSubject reports whether subj is some realm's rule subject:
 // its messages are rules, not event envelopes.
@@ -61,7 +58,7 @@ func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, chan
 		m := nats.NewMsg(RevocationsSubject(realm))
 		m.Data = r.Body
 		if r.JWS != "" {
-			m.Header.Set(HeaderRuleJWS, r.JWS)
+			m.Header.Set(domain.RuleJWSHeader, r.JWS)
 		}
 		s.signMsg(m.Subject, m.Data, m.Header.Set)
 		msgs = append(msgs, m)

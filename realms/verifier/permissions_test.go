@@ -123,7 +123,7 @@ func TestResourceServerReadsOnlyItsRealmsRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		rule := domain.RevocationRule{JTI: "revoked-in-" + realm, ForgetAfter: time.Now().Add(time.Hour).Unix()}
-		if _, err := store.AppendRevocation(ctx, realm, domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: rule.JTI}, rule); err != nil {
+		if _, err := store.AppendRevocation(ctx, realm, domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: rule.JTI}, signRule(t, realm, rule, "k1", ruleKey)); err != nil {
 			t.Fatal(err)
 		}
 	}
