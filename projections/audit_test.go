@@ -530,7 +530,8 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 		}
 	}
 
-	// The tail sees new messages, an undecodable one as such.
+	// The tail sees new messages; one published by someone else (no valid
+	// MAC) as a foreign message, nothing of its body shown.
 	got := make(chan []eventstore.Envelope, 16)
 	tail, err := TailAudit(ctx, st, "acme", last+1, func(_ uint64, envs []eventstore.Envelope) { got <- envs })
 	if err != nil {
@@ -542,17 +543,17 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 	if _, err := st.JetStream().Publish(ctx, "lk.acme.client.3f9c0000-0000-4000-8000-000000000001.created", []byte("not json "+plantedSecret)); err != nil {
 		t.Fatal(err)
 	}
-	for i, wantType := range []string{domain.TypeRealmScopeRemoved, TypeUndecodable} {
+	for i, wantType := range []string{domain.TypeRealmScopeRemoved, TypeForeign} {
 		select {
 		case envs := <-got:
 			if len(envs) != 1 || envs[0].Type != wantType {
-				t.Errorf("tail message %d = %+v, want one %s", i, envs, wantType)
+				t.Fatalf("tail message %d = %+v, want one %s", i, envs, wantType)
 			}
-			if wantType == TypeUndecodable {
+			if wantType == TypeForeign {
 				e := AuditEntryOf(envs[0])
 				requireClean(t, e)
-				if e.Target != "client/3f9c0000-0000-4000-8000-000000000001" || !strings.Contains(e.Summary, "could not be decoded") {
-					t.Errorf("undecodable entry = %+v", e)
+				if e.Target != "client/3f9c0000-0000-4000-8000-000000000001" || e.Actor != "" || !strings.Contains(e.Summary, "without a valid MAC") {
+					t.Errorf("foreign entry = %+v", e)
 				}
 			}
 		case <-time.After(5 * time.Second):
@@ -561,17 +562,31 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 	}
 	tail.Stop()
 
-	// The newest entry of a scan is the undecodable message, not an error.
-	var first AuditEntry
-	if _, _, err := ScanAudit(ctx, st, "acme", &AuditFilter{}, AuditPos{Seq: last + 3}, 0, func(e AuditEntry, _ AuditPos) bool {
-		first = e
-		return false
-	}, nil); err != nil {
-		t.Fatal(err)
+	// The newest entry of a scan is the foreign message, not an error.
+	newest := func(st *eventstore.Store) AuditEntry {
+		var first AuditEntry
+		if _, _, err := ScanAudit(ctx, st, "acme", &AuditFilter{}, AuditPos{Seq: last + 3}, 0, func(e AuditEntry, _ AuditPos) bool {
+			first = e
+			return false
+		}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return first
 	}
-	if first.Type != TypeUndecodable || first.Seq != last+2 {
+	if first := newest(st); first.Type != TypeForeign || first.Seq != last+2 {
 		t.Errorf("newest entry = %+v", first)
 	}
+	// A reader without the MAC key cannot tell: to it, the message is
+	// undecodable, and shown as such.
+	keyless, err := eventstore.New(f.srv.NC, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keyless.Close()
+	if first := newest(keyless); first.Type != TypeUndecodable || first.Seq != last+2 || !strings.Contains(first.Summary, "could not be decoded") {
+		t.Errorf("newest entry without the MAC key = %+v", first)
+	}
+	requireClean(t, newest(keyless))
 	if n := f.consumers(t); n != consumers {
 		t.Errorf("%d consumers left on the stream, want the %d there before", n, consumers)
 	}
