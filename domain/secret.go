@@ -1,29 +1,72 @@
 package domain
 
 import (
+	"crypto/hmac"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"strings"
 )
 
-// HashSecret is how client secrets are stored: SHA-256, hex. A secret has
-// 256 random bits, so a fast hash is as strong as a slow one here and keeps
-// the token endpoint cheap.
+// HashSecret is how codes, refresh tokens and session cookies are stored:
+// SHA-256, hex. Each has 256 random bits, so a fast unkeyed hash is as
+// strong as any here and keeps their endpoints cheap. Client secrets were
+// stored so too; they now are SecretHasher's HMAC (a secret someone chose
+// may be weak), and HashSecret only checks the ones stored before.
 func HashSecret(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
 }
 
-// unknownClientHash stands in for a missing client so that an unknown
-// client id costs the same comparison as a wrong secret.
-var unknownClientHash = HashSecret("latchkey: no such client")
+// SecretHasher hashes client secrets for storage: HMAC-SHA-256 under a key
+// derived from the master key, which no copy of the stream holds. A weak
+// secret (one given through the environment, say) then cannot be guessed
+// offline from a copy of the events. The key is passed in: domain keeps
+// no secret of its own.
+type SecretHasher struct{ key []byte }
 
-// SecretMatches compares a presented secret with the client's current
-// secret and, during a rotation overlap, its previous one, in constant time:
-// both comparisons are always made. A nil client compares against stand-in
-// hashes and always fails.
-func SecretMatches(c *Client, presented string, now int64) bool {
-	current, previous := unknownClientHash, unknownClientHash
+// NewSecretHasher returns the hasher of one key.
+func NewSecretHasher(key []byte) SecretHasher { return SecretHasher{key: key} }
+
+// secretHashPrefix marks the hashes SecretHasher makes; a hash without it
+// is an unsalted SHA-256 (HashSecret) stored before.
+const secretHashPrefix = "hmac-sha256:"
+
+// Hash is the stored form of a client secret.
+func (h SecretHasher) Hash(secret string) string {
+	if len(h.key) == 0 {
+		panic("domain: SecretHasher without a key")
+	}
+	mac := hmac.New(sha256.New, h.key)
+	mac.Write([]byte(secret))
+	return secretHashPrefix + hex.EncodeToString(mac.Sum(nil))
+}
+
+// IsLegacySecretHash reports a hash stored before secrets were HMAC'd: an
+// unsalted SHA-256, to be replaced on the secret's next successful use.
+func IsLegacySecretHash(stored string) bool {
+	return stored != "" && !strings.HasPrefix(stored, secretHashPrefix)
+}
+
+// unknownClientSecret stands in for a missing client so that an unknown
+// client id costs the same comparison as a wrong secret.
+const unknownClientSecret = "latchkey: no such client"
+
+// SecretMatch says whether a presented secret matched one of a client's
+// stored hashes, and, when that hash is a legacy one, which (Stale), so
+// that it can be replaced by its HMAC (DecideRehashSecret).
+type SecretMatch struct {
+	OK    bool
+	Stale string
+}
+
+// Match compares a presented secret with the client's current secret and,
+// during a rotation overlap, its previous one, in constant time: both
+// comparisons are always made, each in the form its stored hash has. A nil
+// client compares against a stand-in and never matches.
+func (h SecretHasher) Match(c *Client, presented string, now int64) SecretMatch {
+	standIn := h.Hash(unknownClientSecret)
+	current, previous := standIn, standIn
 	if c != nil && c.SecretHash != "" {
 		current = c.SecretHash
 	}
@@ -31,11 +74,32 @@ func SecretMatches(c *Client, presented string, now int64) bool {
 	if previousValid {
 		previous = c.PreviousSecretHash
 	}
-	h := []byte(HashSecret(presented))
-	okCurrent := subtle.ConstantTimeCompare([]byte(current), h) == 1
-	okPrevious := subtle.ConstantTimeCompare([]byte(previous), h) == 1
-	if c == nil || c.SecretHash == "" {
-		return false
+	okCurrent := h.matches(current, presented)
+	okPrevious := h.matches(previous, presented)
+	var m SecretMatch
+	switch {
+	case c == nil || c.SecretHash == "":
+	case okCurrent:
+		m.OK = true
+		if IsLegacySecretHash(current) {
+			m.Stale = current
+		}
+	case okPrevious && previousValid:
+		m.OK = true
+		if IsLegacySecretHash(previous) {
+			m.Stale = previous
+		}
 	}
-	return okCurrent || (okPrevious && previousValid)
+	return m
+}
+
+// matches compares a presented secret with one stored hash of either form.
+func (h SecretHasher) matches(stored, presented string) bool {
+	want := ""
+	if IsLegacySecretHash(stored) {
+		want = HashSecret(presented)
+	} else {
+		want = h.Hash(presented)
+	}
+	return subtle.ConstantTimeCompare([]byte(stored), []byte(want)) == 1
 }

@@ -90,6 +90,8 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 			return "secret rotated (previous invalid at once)"
 		}
 		return fmt.Sprintf("secret rotated (previous valid until %s)", unixTime(e.PreviousExpiresAt))
+	case domain.ClientSecretRehashed:
+		return "secret hash replaced by its HMAC (the secret is unchanged)"
 	case domain.ClientDisabled:
 		return withReason(fmt.Sprintf("client disabled; every token issued before %s revoked", unixTime(e.TokensRevokedBefore)), e.Reason)
 	case domain.ClientEnabled:

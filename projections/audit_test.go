@@ -94,6 +94,7 @@ func TestAuditEntryEveryEventType(t *testing.T) {
 		{client, domain.ClientCreated{ClientID: "3f9c", ClientSettings: settings("backend", "read", "write"), SecretHash: hash}, `client "backend" created (service, scopes read write)`},
 		{client, domain.ClientSecretRotated{SecretHash: hash, PreviousExpiresAt: auditTime.Unix() + 3600}, "secret rotated (previous valid until 2026-03-01T13:00:00Z)"},
 		{client, domain.ClientSecretRotated{SecretHash: hash}, "secret rotated (previous invalid at once)"},
+		{client, domain.ClientSecretRehashed{SecretHash: hash}, "secret hash replaced by its HMAC (the secret is unchanged)"},
 		{client, domain.ClientDisabled{TokensRevokedBefore: auditTime.Unix() + 1}, "client disabled; every token issued before 2026-03-01T12:00:01Z revoked"},
 		{client, domain.ClientDisabled{TokensRevokedBefore: auditTime.Unix() + 1, Reason: "compromised"}, "client disabled; every token issued before 2026-03-01T12:00:01Z revoked (compromised)"},
 		{client, domain.ClientEnabled{}, "client enabled"},
