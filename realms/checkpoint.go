@@ -732,7 +732,7 @@ func (v *verifier) message(m *eventstore.RawMsg) {
 	if m.Foreign {
 		// Not Latchkey's: it adds no key, ends no genesis, is no checkpoint.
 		v.report.Foreign++
-		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingForeign, Detail: "no valid MAC on " + m.Subject + ": not written by Latchkey, and no reader takes it for an event"})
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingForeign, Detail: "no valid MAC on " + m.Subject + ": Latchkey did not write it, and no reader takes it for an event"})
 		return
 	}
 	if v.report.MACsChecked && !m.Authenticated {

@@ -413,7 +413,7 @@ func describeKind(kind string) string {
 	case domain.FindingUnattested:
 		return "missing (unattested)"
 	case domain.FindingForeign:
-		return "holds a foreign message (no valid MAC)"
+		return "holds a foreign message"
 	}
 	return "not verifiable (" + kind + ")"
 }
