@@ -23,10 +23,17 @@ func HashSecret(secret string) string {
 // secret (one given through the environment, say) then cannot be guessed
 // offline from a copy of the events. The key is passed in: domain keeps
 // no secret of its own.
-type SecretHasher struct{ key []byte }
+type SecretHasher struct {
+	key     []byte
+	standIn string // the hash an unknown client is compared with
+}
 
 // NewSecretHasher returns the hasher of one key.
-func NewSecretHasher(key []byte) SecretHasher { return SecretHasher{key: key} }
+func NewSecretHasher(key []byte) SecretHasher {
+	h := SecretHasher{key: key}
+	h.standIn = h.Hash(unknownClientSecret)
+	return h
+}
 
 // secretHashPrefix marks the hashes SecretHasher makes; a hash without it
 // is an unsalted SHA-256 (HashSecret) stored before.
@@ -65,8 +72,7 @@ type SecretMatch struct {
 // comparisons are always made, each in the form its stored hash has. A nil
 // client compares against a stand-in and never matches.
 func (h SecretHasher) Match(c *Client, presented string, now int64) SecretMatch {
-	standIn := h.Hash(unknownClientSecret)
-	current, previous := standIn, standIn
+	current, previous := h.standIn, h.standIn
 	if c != nil && c.SecretHash != "" {
 		current = c.SecretHash
 	}
@@ -74,8 +80,9 @@ func (h SecretHasher) Match(c *Client, presented string, now int64) SecretMatch 
 	if previousValid {
 		previous = c.PreviousSecretHash
 	}
-	okCurrent := h.matches(current, presented)
-	okPrevious := h.matches(previous, presented)
+	p := presentedHashes{hasher: h, secret: presented}
+	okCurrent := p.matches(current)
+	okPrevious := p.matches(previous)
 	var m SecretMatch
 	switch {
 	case c == nil || c.SecretHash == "":
@@ -93,13 +100,26 @@ func (h SecretHasher) Match(c *Client, presented string, now int64) SecretMatch 
 	return m
 }
 
-// matches compares a presented secret with one stored hash of either form.
-func (h SecretHasher) matches(stored, presented string) bool {
-	want := ""
+// presentedHashes are a presented secret's hashes in either form, each
+// made once, when a stored hash of that form is compared.
+type presentedHashes struct {
+	hasher          SecretHasher
+	secret          string
+	hmac, sha       string
+	hasHMAC, hasSHA bool
+}
+
+// matches compares the presented secret with one stored hash of either
+// form, in constant time.
+func (p *presentedHashes) matches(stored string) bool {
 	if IsLegacySecretHash(stored) {
-		want = HashSecret(presented)
-	} else {
-		want = h.Hash(presented)
+		if !p.hasSHA {
+			p.sha, p.hasSHA = HashSecret(p.secret), true
+		}
+		return subtle.ConstantTimeCompare([]byte(stored), []byte(p.sha)) == 1
 	}
-	return subtle.ConstantTimeCompare([]byte(stored), []byte(want)) == 1
+	if !p.hasHMAC {
+		p.hmac, p.hasHMAC = p.hasher.Hash(p.secret), true
+	}
+	return subtle.ConstantTimeCompare([]byte(stored), []byte(p.hmac)) == 1
 }
