@@ -130,6 +130,11 @@ func TestForeignMessagesAreNeverEvents(t *testing.T) {
 	if len(page) != 2 {
 		t.Errorf("ReadRealm returned %d events, want the 2 the store wrote", len(page))
 	}
+	// A page that starts at foreign messages reaches past them: they do
+	// not count against its limit.
+	if next, err := ts.Store.ReadRealm(ctx, "acme", last.Seq, 1); err != nil || len(next) != 1 || next[0].Type != domain.TypeClientDeleted {
+		t.Errorf("a one-message page after the real client: %+v, %v; want its client.deleted", next, err)
+	}
 	if history, err := ts.Store.ReadAggregate(ctx, "acme", evil); err != nil || len(history) != 0 {
 		t.Errorf("the forged client's history: %d events, %v", len(history), err)
 	}

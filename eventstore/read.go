@@ -92,21 +92,24 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		}); err != nil {
 			return nil, err
 		}
-		got, last := 0, uint64(0)
+		got, counted, last := 0, 0, uint64(0)
 		for m := range batch.Messages() {
-			envs, seq, err := s.decodeMsg(realm, from, m)
+			envs, seq, foreign, err := s.decodeMsg(realm, from, m)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, envs...)
 			got, last = got+1, seq
+			if !foreign { // a flood of foreign messages cannot end a page early
+				counted++
+			}
 		}
 		// A pull that nobody answered (the consumer not yet known where it
 		// landed) is an empty round, tried again below.
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
 			return nil, err
 		}
-		read += got
+		read += counted
 		if last >= target {
 			break
 		}
@@ -198,24 +201,24 @@ const codeStreamNotFound = 10059
 
 // decodeMsg returns a message's envelopes and its stream sequence; from
 // is the realm's MAC boundary. A foreign message holds none.
-func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg) ([]Envelope, uint64, error) {
+func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg) (envs []Envelope, seq uint64, foreign bool, err error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	seq := md.Sequence.Stream
+	seq = md.Sequence.Stream
+	if _, foreign = s.judge(realm, from, seq, m.Subject(), m.Data(), m.Headers().Get(headerMAC)); foreign {
+		return nil, seq, true, nil
+	}
 	if isRevocationsSubject(m.Subject()) {
 		// A rule restates an event stored beside it; readers of events skip it.
-		return nil, seq, nil
+		return nil, seq, false, nil
 	}
-	if _, foreign := s.judge(realm, from, seq, m.Subject(), m.Data(), m.Headers().Get(headerMAC)); foreign {
-		return nil, seq, nil
-	}
-	envs, err := DecodeMessage(m.Data(), seq)
+	envs, err = DecodeMessage(m.Data(), seq)
 	if err != nil {
-		return nil, seq, fmt.Errorf("eventstore: message %d: %w", seq, err)
+		return nil, seq, false, fmt.Errorf("eventstore: message %d: %w", seq, err)
 	}
-	return envs, seq, nil
+	return envs, seq, false, nil
 }
 
 // Subscription is a live feed of a realm's events.
@@ -249,7 +252,7 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		envs, seq, err := s.decodeMsg(realm, from, m)
+		envs, seq, _, err := s.decodeMsg(realm, from, m)
 		if err != nil {
 			onErr(err)
 		}
