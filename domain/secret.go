@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"hash"
+	"io"
 	"strings"
+	"sync"
 )
 
 // HashSecret is how codes, refresh tokens and session cookies are stored:
@@ -24,13 +27,16 @@ func HashSecret(secret string) string {
 // offline from a copy of the events. The key is passed in: domain keeps
 // no secret of its own.
 type SecretHasher struct {
-	key     []byte
-	standIn string // the hash an unknown client is compared with
+	macs    *sync.Pool // hash.Hash keyed with the key: no allocation per hash
+	standIn string     // the hash an unknown client is compared with
 }
 
 // NewSecretHasher returns the hasher of one key.
 func NewSecretHasher(key []byte) SecretHasher {
-	h := SecretHasher{key: key}
+	if len(key) == 0 {
+		panic("domain: SecretHasher without a key")
+	}
+	h := SecretHasher{macs: &sync.Pool{New: func() any { return hmac.New(sha256.New, key) }}}
 	h.standIn = h.Hash(unknownClientSecret)
 	return h
 }
@@ -41,12 +47,18 @@ const secretHashPrefix = "hmac-sha256:"
 
 // Hash is the stored form of a client secret.
 func (h SecretHasher) Hash(secret string) string {
-	if len(h.key) == 0 {
+	if h.macs == nil {
 		panic("domain: SecretHasher without a key")
 	}
-	mac := hmac.New(sha256.New, h.key)
-	mac.Write([]byte(secret))
-	return secretHashPrefix + hex.EncodeToString(mac.Sum(nil))
+	mac := h.macs.Get().(hash.Hash)
+	mac.Reset()
+	io.WriteString(mac, secret)
+	var sum [sha256.Size]byte
+	mac.Sum(sum[:0])
+	h.macs.Put(mac)
+	out := make([]byte, len(secretHashPrefix)+hex.EncodedLen(len(sum)))
+	hex.Encode(out[copy(out, secretHashPrefix):], sum[:])
+	return string(out)
 }
 
 // IsLegacySecretHash reports a hash stored before secrets were HMAC'd: an

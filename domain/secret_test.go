@@ -26,12 +26,19 @@ func TestSecretHasherHash(t *testing.T) {
 	if NewSecretHasher([]byte("another key")).Hash("x") == h.Hash("x") {
 		t.Fatal("two keys give one hash")
 	}
-	defer func() {
-		if recover() == nil {
-			t.Error("a hasher without a key hashed")
-		}
-	}()
-	SecretHasher{}.Hash("x")
+	for name, hash := range map[string]func(){
+		"an empty key":   func() { NewSecretHasher(nil) },
+		"the zero value": func() { SecretHasher{}.Hash("x") },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("a hasher with %s hashed", name)
+				}
+			}()
+			hash()
+		}()
+	}
 }
 
 func TestSecretMatch(t *testing.T) {
