@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -100,6 +101,22 @@ func DecideRotateSecret(c *Client, newHash string, overlap int64, now time.Time)
 		e.PreviousExpiresAt = now.Unix() + overlap
 	}
 	return e, nil
+}
+
+// DecideRehashSecret replaces the legacy hash stale, which a presented
+// secret just matched, by fresh, that secret's HMAC. It returns false when
+// the client no longer stores stale (another request replaced it first, or
+// the secret was rotated): nothing to write, so a race writes one event.
+func DecideRehashSecret(c *Client, stale, fresh string) (ClientSecretRehashed, bool) {
+	switch {
+	case c == nil || c.Deleted || !IsLegacySecretHash(stale) || !strings.HasPrefix(fresh, secretHashPrefix):
+		return ClientSecretRehashed{}, false
+	case c.SecretHash == stale:
+		return ClientSecretRehashed{SecretHash: fresh}, true
+	case c.PreviousSecretHash == stale:
+		return ClientSecretRehashed{PreviousSecretHash: fresh}, true
+	}
+	return ClientSecretRehashed{}, false
 }
 
 // DecideDisableClient stops a client and revokes every token it holds. It

@@ -23,24 +23,25 @@ type Event struct {
 // usually belongs to; token events belong to their client's aggregate but keep
 // their own prefix so they sit on a deeper subject (see eventstore.Subject).
 const (
-	TypeRealmCreated        = "realm.created"
-	TypeRealmKeyAdded       = "realm.key_added"
-	TypeRealmKeyDeactivated = "realm.key_deactivated"
-	TypeRealmScopeDefined   = "realm.scope_defined"
-	TypeRealmScopeRemoved   = "realm.scope_removed"
-	TypeNodeCreated         = "node.created"
-	TypeNodeRenamed         = "node.renamed"
-	TypeNodeDeleted         = "node.deleted"
-	TypeClientCreated       = "client.created"
-	TypeClientUpdated       = "client.updated"
-	TypeClientSecretRotated = "client.secret_rotated"
-	TypeClientDisabled      = "client.disabled"
-	TypeClientEnabled       = "client.enabled"
-	TypeClientDeleted       = "client.deleted"
-	TypeClientTokensRevoked = "client.tokens_revoked"
-	TypeTokenIssued         = "token.issued"
-	TypeTokenRevoked        = "token.revoked"
-	TypeTokenUsed           = "token.used"
+	TypeRealmCreated         = "realm.created"
+	TypeRealmKeyAdded        = "realm.key_added"
+	TypeRealmKeyDeactivated  = "realm.key_deactivated"
+	TypeRealmScopeDefined    = "realm.scope_defined"
+	TypeRealmScopeRemoved    = "realm.scope_removed"
+	TypeNodeCreated          = "node.created"
+	TypeNodeRenamed          = "node.renamed"
+	TypeNodeDeleted          = "node.deleted"
+	TypeClientCreated        = "client.created"
+	TypeClientUpdated        = "client.updated"
+	TypeClientSecretRotated  = "client.secret_rotated"
+	TypeClientSecretRehashed = "client.secret_rehashed"
+	TypeClientDisabled       = "client.disabled"
+	TypeClientEnabled        = "client.enabled"
+	TypeClientDeleted        = "client.deleted"
+	TypeClientTokensRevoked  = "client.tokens_revoked"
+	TypeTokenIssued          = "token.issued"
+	TypeTokenRevoked         = "token.revoked"
+	TypeTokenUsed            = "token.used"
 )
 
 // RealmCreated starts a realm's history. RequirePKCE is the setting a new
@@ -118,6 +119,16 @@ type ClientSecretRotated struct {
 	PreviousExpiresAt int64  `json:"previous_expires_at"`
 }
 
+// ClientSecretRehashed replaces a stored secret hash of the old form
+// (unsalted SHA-256) by the HMAC of the same secret (SecretHasher), after
+// the secret was used successfully: SecretHash for the current secret,
+// PreviousSecretHash for the previous one during a rotation overlap. The
+// secret itself does not change.
+type ClientSecretRehashed struct {
+	SecretHash         string `json:"secret_hash,omitempty"`
+	PreviousSecretHash string `json:"previous_secret_hash,omitempty"`
+}
+
 // ClientDisabled stops a client from getting tokens and revokes those it
 // holds (issued before TokensRevokedBefore).
 type ClientDisabled struct {
@@ -174,45 +185,47 @@ type TokenUsed struct {
 	At  int64  `json:"at"`
 }
 
-func (ScopeDefined) EventType() string        { return TypeRealmScopeDefined }
-func (ScopeRemoved) EventType() string        { return TypeRealmScopeRemoved }
-func (NodeCreated) EventType() string         { return TypeNodeCreated }
-func (NodeRenamed) EventType() string         { return TypeNodeRenamed }
-func (NodeDeleted) EventType() string         { return TypeNodeDeleted }
-func (ClientUpdated) EventType() string       { return TypeClientUpdated }
-func (ClientSecretRotated) EventType() string { return TypeClientSecretRotated }
-func (ClientDisabled) EventType() string      { return TypeClientDisabled }
-func (ClientEnabled) EventType() string       { return TypeClientEnabled }
-func (ClientDeleted) EventType() string       { return TypeClientDeleted }
-func (TokenRevoked) EventType() string        { return TypeTokenRevoked }
-func (ClientTokensRevoked) EventType() string { return TypeClientTokensRevoked }
-func (TokenUsed) EventType() string           { return TypeTokenUsed }
-func (RealmCreated) EventType() string        { return TypeRealmCreated }
-func (KeyAdded) EventType() string            { return TypeRealmKeyAdded }
-func (KeyDeactivated) EventType() string      { return TypeRealmKeyDeactivated }
-func (ClientCreated) EventType() string       { return TypeClientCreated }
-func (TokenIssued) EventType() string         { return TypeTokenIssued }
+func (ScopeDefined) EventType() string         { return TypeRealmScopeDefined }
+func (ScopeRemoved) EventType() string         { return TypeRealmScopeRemoved }
+func (NodeCreated) EventType() string          { return TypeNodeCreated }
+func (NodeRenamed) EventType() string          { return TypeNodeRenamed }
+func (NodeDeleted) EventType() string          { return TypeNodeDeleted }
+func (ClientUpdated) EventType() string        { return TypeClientUpdated }
+func (ClientSecretRotated) EventType() string  { return TypeClientSecretRotated }
+func (ClientSecretRehashed) EventType() string { return TypeClientSecretRehashed }
+func (ClientDisabled) EventType() string       { return TypeClientDisabled }
+func (ClientEnabled) EventType() string        { return TypeClientEnabled }
+func (ClientDeleted) EventType() string        { return TypeClientDeleted }
+func (TokenRevoked) EventType() string         { return TypeTokenRevoked }
+func (ClientTokensRevoked) EventType() string  { return TypeClientTokensRevoked }
+func (TokenUsed) EventType() string            { return TypeTokenUsed }
+func (RealmCreated) EventType() string         { return TypeRealmCreated }
+func (KeyAdded) EventType() string             { return TypeRealmKeyAdded }
+func (KeyDeactivated) EventType() string       { return TypeRealmKeyDeactivated }
+func (ClientCreated) EventType() string        { return TypeClientCreated }
+func (TokenIssued) EventType() string          { return TypeTokenIssued }
 
 // decoders maps an event type to a function that decodes its payload.
 var decoders = map[string]func([]byte) (Payload, error){
-	TypeRealmCreated:        decodeAs[RealmCreated],
-	TypeRealmKeyAdded:       decodeAs[KeyAdded],
-	TypeRealmKeyDeactivated: decodeAs[KeyDeactivated],
-	TypeRealmScopeDefined:   decodeAs[ScopeDefined],
-	TypeRealmScopeRemoved:   decodeAs[ScopeRemoved],
-	TypeNodeCreated:         decodeAs[NodeCreated],
-	TypeNodeRenamed:         decodeAs[NodeRenamed],
-	TypeNodeDeleted:         decodeAs[NodeDeleted],
-	TypeClientCreated:       decodeAs[ClientCreated],
-	TypeClientUpdated:       decodeAs[ClientUpdated],
-	TypeClientSecretRotated: decodeAs[ClientSecretRotated],
-	TypeClientDisabled:      decodeAs[ClientDisabled],
-	TypeClientEnabled:       decodeAs[ClientEnabled],
-	TypeClientDeleted:       decodeAs[ClientDeleted],
-	TypeTokenIssued:         decodeAs[TokenIssued],
-	TypeTokenRevoked:        decodeAs[TokenRevoked],
-	TypeClientTokensRevoked: decodeAs[ClientTokensRevoked],
-	TypeTokenUsed:           decodeAs[TokenUsed],
+	TypeRealmCreated:         decodeAs[RealmCreated],
+	TypeRealmKeyAdded:        decodeAs[KeyAdded],
+	TypeRealmKeyDeactivated:  decodeAs[KeyDeactivated],
+	TypeRealmScopeDefined:    decodeAs[ScopeDefined],
+	TypeRealmScopeRemoved:    decodeAs[ScopeRemoved],
+	TypeNodeCreated:          decodeAs[NodeCreated],
+	TypeNodeRenamed:          decodeAs[NodeRenamed],
+	TypeNodeDeleted:          decodeAs[NodeDeleted],
+	TypeClientCreated:        decodeAs[ClientCreated],
+	TypeClientUpdated:        decodeAs[ClientUpdated],
+	TypeClientSecretRotated:  decodeAs[ClientSecretRotated],
+	TypeClientSecretRehashed: decodeAs[ClientSecretRehashed],
+	TypeClientDisabled:       decodeAs[ClientDisabled],
+	TypeClientEnabled:        decodeAs[ClientEnabled],
+	TypeClientDeleted:        decodeAs[ClientDeleted],
+	TypeTokenIssued:          decodeAs[TokenIssued],
+	TypeTokenRevoked:         decodeAs[TokenRevoked],
+	TypeClientTokensRevoked:  decodeAs[ClientTokensRevoked],
+	TypeTokenUsed:            decodeAs[TokenUsed],
 }
 
 func decodeAs[T Payload](data []byte) (Payload, error) {

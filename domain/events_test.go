@@ -25,6 +25,7 @@ func samplePayloads() []Payload {
 		ClientCreated{ClientID: "svc", ClientSettings: s, SecretHash: "sh"},
 		ClientUpdated{Before: serviceSettings(), After: s},
 		ClientSecretRotated{SecretHash: "sh2", PreviousExpiresAt: 7},
+		ClientSecretRehashed{SecretHash: "sh3", PreviousSecretHash: "sh4"},
 		ClientDisabled{TokensRevokedBefore: 3, Reason: "r"},
 		ClientEnabled{},
 		ClientDeleted{TokensRevokedBefore: 4},
@@ -65,7 +66,7 @@ func samplePayloads() []Payload {
 func TestEventTypes(t *testing.T) {
 	want := []string{
 		"audit.checkpoint",
-		"client.created", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
+		"client.created", "client.deleted", "client.disabled", "client.enabled", "client.secret_rehashed", "client.secret_rotated",
 		"client.tokens_revoked", "client.updated",
 		"code.invalidated", "code.issued", "code.redeemed",
 		"grant.created", "grant.refreshed", "grant.revoked",

@@ -62,6 +62,10 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 	if target == 0 || (start > 0 && start > target) {
 		return nil, nil
 	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
 	var cons jetstream.Consumer
 	err = retryNoResponders(ctx, func() (err error) {
 		cons, err = s.js.OrderedConsumer(ctx, StreamName(realm), cfg)
@@ -88,21 +92,24 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		}); err != nil {
 			return nil, err
 		}
-		got, last := 0, uint64(0)
+		got, counted, last := 0, 0, uint64(0)
 		for m := range batch.Messages() {
-			envs, seq, err := decodeMsg(m)
+			envs, seq, foreign, err := s.decodeMsg(realm, from, m)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, envs...)
 			got, last = got+1, seq
+			if !foreign { // a flood of foreign messages cannot end a page early
+				counted++
+			}
 		}
 		// A pull that nobody answered (the consumer not yet known where it
 		// landed) is an empty round, tried again below.
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
 			return nil, err
 		}
-		read += got
+		read += counted
 		if last >= target {
 			break
 		}
@@ -192,22 +199,26 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 // codeStreamNotFound is JetStream's "stream not found".
 const codeStreamNotFound = 10059
 
-// decodeMsg returns a message's envelopes and its stream sequence.
-func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
+// decodeMsg returns a message's envelopes and its stream sequence; from
+// is the realm's MAC boundary. A foreign message holds none.
+func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg) (envs []Envelope, seq uint64, foreign bool, err error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	seq := md.Sequence.Stream
+	seq = md.Sequence.Stream
+	if _, foreign = s.judge(realm, from, seq, m.Subject(), m.Data(), m.Headers().Get(headerMAC)); foreign {
+		return nil, seq, true, nil
+	}
 	if isRevocationsSubject(m.Subject()) {
 		// A rule restates an event stored beside it; readers of events skip it.
-		return nil, seq, nil
+		return nil, seq, false, nil
 	}
-	envs, err := DecodeMessage(m.Data(), seq)
+	envs, err = DecodeMessage(m.Data(), seq)
 	if err != nil {
-		return nil, seq, fmt.Errorf("eventstore: message %d: %w", seq, err)
+		return nil, seq, false, fmt.Errorf("eventstore: message %d: %w", seq, err)
 	}
-	return envs, seq, nil
+	return envs, seq, false, nil
 }
 
 // Subscription is a live feed of a realm's events.
@@ -220,10 +231,15 @@ type Subscription interface {
 // Subscribe calls fn, one message at a time and in stream order, with the
 // events of every message of the realm from sequence fromSeq on, then of
 // each new one as it arrives. A message that cannot be decoded is reported
-// to onErr and passed to fn with no events, so the reader still advances.
+// to onErr, and a foreign one to Options.OnForeign; either is passed to fn
+// with no events, so the reader still advances.
 func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(seq uint64, events []Envelope), onErr func(error)) (Subscription, error) {
 	if fromSeq == 0 {
 		fromSeq = 1
+	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
 	}
 	cons, err := s.js.OrderedConsumer(ctx, StreamName(realm), jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -236,7 +252,7 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		envs, seq, err := decodeMsg(m)
+		envs, seq, _, err := s.decodeMsg(realm, from, m)
 		if err != nil {
 			onErr(err)
 		}

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"encoding/json"
 	"strings"
 
 	"github.com/nats-io/nats.go"
@@ -13,7 +12,9 @@ import (
 // RevocationsSubject is the stable subject on which a realm publishes its
 // revocation rules (domain.RevocationRule as JSON) for downstream services.
 // It lies inside the realm's stream, so a subscriber can replay the rules
-// it missed while it was down.
+// it missed while it was down. Each rule message carries its signature
+// (domain.SignedRule) in header domain.RuleJWSHeader, besides the MAC every
+// message carries.
 func RevocationsSubject(realm string) string { return subjectPrefix + realm + ".revocations" }
 
 // isRevocationsSubject reports whether subj is some realm's rule subject:
@@ -38,13 +39,13 @@ type Change struct {
 // AppendChanges writes events of several aggregates and revocation rules
 // all-or-nothing: a stale version anywhere is ErrConflict and nothing is
 // written. It returns the last sequence.
-func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, changes []Change, rules []domain.RevocationRule) (uint64, error) {
+func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, changes []Change, rules []domain.SignedRule) (uint64, error) {
 	msgs := make([]*nats.Msg, 0, len(changes)+len(rules))
 	for _, c := range changes {
 		if err := validateTarget(realm, c.Aggregate); err != nil {
 			return 0, err
 		}
-		m, err := buildMsg(realm, c.Aggregate, meta, c.Payload)
+		m, err := s.buildMsg(realm, c.Aggregate, meta, c.Payload)
 		if err != nil {
 			return 0, err
 		}
@@ -54,18 +55,18 @@ func (s *Store) AppendChanges(ctx context.Context, realm string, meta Meta, chan
 		msgs = append(msgs, m)
 	}
 	for _, r := range rules {
-		body, err := json.Marshal(r)
-		if err != nil {
-			return 0, err
-		}
 		m := nats.NewMsg(RevocationsSubject(realm))
-		m.Data = body
+		m.Data = r.Body
+		if r.JWS != "" {
+			m.Header.Set(domain.RuleJWSHeader, r.JWS)
+		}
+		s.signMsg(m.Subject, m.Data, m.Header.Set)
 		msgs = append(msgs, m)
 	}
 	return retryInFlight(ctx, func() (uint64, error) { return s.publishAtomic(ctx, realm, msgs) })
 }
 
 // AppendRevocation writes one revocation event together with its rule.
-func (s *Store) AppendRevocation(ctx context.Context, realm string, agg domain.AggregateRef, expected uint64, meta Meta, event domain.Payload, rule domain.RevocationRule) (uint64, error) {
-	return s.AppendChanges(ctx, realm, meta, []Change{{Aggregate: agg, Expected: expected, Payload: event}}, []domain.RevocationRule{rule})
+func (s *Store) AppendRevocation(ctx context.Context, realm string, agg domain.AggregateRef, expected uint64, meta Meta, event domain.Payload, rule domain.SignedRule) (uint64, error) {
+	return s.AppendChanges(ctx, realm, meta, []Change{{Aggregate: agg, Expected: expected, Payload: event}}, []domain.SignedRule{rule})
 }

@@ -24,6 +24,7 @@ type Store struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	replicas int
+	macs     *macs // nil: no MAC written or checked
 
 	mu       sync.Mutex
 	batchers map[string]*tokenBatcher
@@ -33,6 +34,13 @@ type Store struct {
 type Options struct {
 	// Replicas of each realm stream: 1 for a single server, 3 on a cluster.
 	Replicas int
+	// EventKey is the key of the MAC on every message (DeriveKey with
+	// PurposeEventMAC; see eventmac.go). Without it the store writes no
+	// MAC and checks none: only tools that hold no master key run so.
+	EventKey []byte
+	// OnForeign is told of every message read without a valid MAC, once
+	// per message.
+	OnForeign func(ForeignMessage)
 }
 
 // New wraps a NATS connection.
@@ -46,7 +54,11 @@ func New(nc *nats.Conn, opts Options) (*Store, error) {
 	if opts.Replicas < 1 {
 		opts.Replicas = 1
 	}
-	return &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}, nil
+	s := &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}
+	if opts.EventKey != nil {
+		s.macs = newMACs(opts.EventKey, opts.OnForeign)
+	}
+	return s, nil
 }
 
 // JetStream exposes the JetStream context to tests that reach a stream
@@ -77,7 +89,7 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 	}
 	msgs := make([]*nats.Msg, len(payloads))
 	for i, p := range payloads {
-		m, err := buildMsg(realm, agg, meta, p)
+		m, err := s.buildMsg(realm, agg, meta, p)
 		if err != nil {
 			return 0, err
 		}
@@ -160,8 +172,9 @@ func expect(m *nats.Msg, realm string, agg domain.AggregateRef, version uint64) 
 // without decoding its body.
 const headerEventID = "Lk-Event-Id"
 
-// buildMsg encodes one event as a JetStream message on its subject.
-func buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (*nats.Msg, error) {
+// buildMsg encodes one event as a JetStream message on its subject, with
+// its MAC.
+func (s *Store) buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (*nats.Msg, error) {
 	env, err := newEnvelope(realm, agg, meta, p)
 	if err != nil {
 		return nil, err
@@ -173,6 +186,7 @@ func buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload
 	m := nats.NewMsg(Subject(realm, agg, env.Type))
 	m.Data = body
 	m.Header.Set(headerEventID, env.ID)
+	s.signMsg(m.Subject, m.Data, m.Header.Set)
 	return m, nil
 }
 

@@ -9,13 +9,18 @@ import (
 	"github.com/latchkeyhq/latchkey/domain"
 )
 
-// EnsureRealmStream creates the realm's stream if it does not exist. It is
-// safe to call again: an existing stream is left as it is.
+// EnsureRealmStream creates the realm's stream if it does not exist, every
+// message of it to carry a MAC (its MAC boundary is 1). It is safe to call
+// again: an existing stream is left as it is.
 func (s *Store) EnsureRealmStream(ctx context.Context, realm string) error {
 	if err := validateTarget(realm, domain.RealmRef(realm)); err != nil {
 		return err
 	}
-	_, err := s.js.CreateStream(ctx, s.streamConfig(realm))
+	cfg := s.streamConfig(realm)
+	if s.macs != nil {
+		cfg.Metadata = map[string]string{metaMACBoundary: s.macs.boundaryValue(realm, 1)}
+	}
+	_, err := s.js.CreateStream(ctx, cfg)
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return nil
 	}

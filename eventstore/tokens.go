@@ -193,6 +193,7 @@ func (b *tokenBatcher) commit(batch []tokenReq) {
 	for _, g := range groups {
 		m := nats.NewMsg(g.reqs[0].subject)
 		m.Data = joinBodies(g.reqs)
+		b.s.signMsg(m.Subject, m.Data, m.Header.Set)
 		g.ack, g.err = b.s.js.PublishMsgAsync(m, opts...)
 	}
 	// One deadline for the whole round: every group still waiting when it

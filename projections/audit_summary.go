@@ -90,6 +90,8 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 			return "secret rotated (previous invalid at once)"
 		}
 		return fmt.Sprintf("secret rotated (previous valid until %s)", unixTime(e.PreviousExpiresAt))
+	case domain.ClientSecretRehashed:
+		return "secret hash replaced by its HMAC (the secret is unchanged)"
 	case domain.ClientDisabled:
 		return withReason(fmt.Sprintf("client disabled; every token issued before %s revoked", unixTime(e.TokensRevokedBefore)), e.Reason)
 	case domain.ClientEnabled:
@@ -180,11 +182,30 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 		if len(gaps) > 0 {
 			s += fmt.Sprintf(", %d gap(s)", len(gaps))
 		}
+		var foreign [][2]uint64
+		_ = json.Unmarshal(f["foreign"], &foreign)
+		if n := foreignCount(foreign); n > 0 {
+			s += fmt.Sprintf(", %d foreign message(s) listed, not chained", n)
+		}
 		return s + "), signed"
 	},
 	TypeUndecodable: func(f fieldsOf, _ []FieldChange) string {
 		return "the message stored on " + f.str("subject") + " could not be decoded"
 	},
+	TypeForeign: func(f fieldsOf, _ []FieldChange) string {
+		return "a message without a valid MAC is stored on " + f.str("subject") + ": Latchkey did not write it, and ignores it"
+	},
+}
+
+// foreignCount is how many sequences a checkpoint's foreign ranges hold.
+func foreignCount(ranges [][2]uint64) uint64 {
+	n := uint64(0)
+	for _, r := range ranges {
+		if r[1] >= r[0] {
+			n += r[1] - r[0] + 1
+		}
+	}
+	return n
 }
 
 // fieldSummary describes an event from its data fields; an event of an

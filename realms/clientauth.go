@@ -37,8 +37,12 @@ func (cs Clients) Authenticate(auth ClientAuth, now time.Time) (*domain.Client, 
 		return nil, errClientAuthRequired
 	}
 	c, _ := cs.rl.models.Clients.Get(auth.ClientID)
-	if !domain.SecretMatches(c, auth.Secret, now.Unix()) || !c.Enabled() {
+	match := cs.rl.reg.keys.secrets.Match(c, auth.Secret, now.Unix())
+	if !match.OK || !c.Enabled() {
 		return nil, errClientAuthFailed
+	}
+	if match.Stale != "" {
+		cs.rehashSecret(c.ID, match.Stale, auth.Secret, now)
 	}
 	return c, nil
 }

@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -84,7 +85,7 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 	}
 	var out CreatedClient
 	err := cs.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
-		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, cs.context())
+		ev, warnings, err := domain.DecideCreateClient(id, s, cs.rl.reg.keys.secrets.Hash(secret), confirmHighRisk, cs.context())
 		if ev.SecretHash != "" {
 			out.Secret = secret
 		}
@@ -140,13 +141,43 @@ func (cs Clients) RotateSecret(ctx context.Context, id string, cond Condition, o
 		if err != nil {
 			return plan{}, err
 		}
-		ev, err := domain.DecideRotateSecret(c, domain.HashSecret(secret), overlap, meta.Time)
+		ev, err := domain.DecideRotateSecret(c, cs.rl.reg.keys.secrets.Hash(secret), overlap, meta.Time)
 		return write(domain.ClientRef(id), c.Version, ev), err
 	}})
 	if err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// rehashSecret replaces a client's secret hash of the old form (stale,
+// which secret has just matched) by its HMAC. It runs in the background,
+// off the request that used the secret, one at a time per client in this
+// process, through the command pipeline: replicas racing write it once
+// (the loser's decision finds nothing stale). On failure the next use of
+// the secret tries again.
+func (cs Clients) rehashSecret(id, stale, secret string, now time.Time) {
+	if _, busy := cs.rl.rehashing.LoadOrStore(id, true); busy {
+		return
+	}
+	fresh := cs.rl.reg.keys.secrets.Hash(secret)
+	go func() {
+		defer cs.rl.rehashing.Delete(id)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		meta := eventstore.Meta{Actor: eventstore.ActorSystem, ClientID: id, Time: now}
+		err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+			c, _ := cs.rl.models.Clients.Get(id)
+			ev, ok := domain.DecideRehashSecret(c, stale, fresh)
+			if !ok {
+				return plan{}, nil
+			}
+			return write(domain.ClientRef(id), c.Version, ev), nil
+		}})
+		if err != nil {
+			cs.rl.reg.log.Warn("client secret not rehashed", "realm", cs.rl.Name, "client_id", id, "err", err)
+		}
+	}()
 }
 
 // SetEnabled disables a client (revoking every token it holds, for this

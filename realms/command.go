@@ -147,7 +147,11 @@ func (rl *Realm) appendPlan(ctx context.Context, meta eventstore.Meta, p plan) (
 		single = single && c.Aggregate == agg && c.Expected == eventstore.AnyVersion
 	}
 	if !single {
-		return rl.reg.store.AppendChanges(ctx, rl.Name, meta, p.changes, p.rules)
+		rules, err := rl.signRules(ctx, p.rules)
+		if err != nil {
+			return 0, err
+		}
+		return rl.reg.store.AppendChanges(ctx, rl.Name, meta, p.changes, rules)
 	}
 	events := make([]domain.Payload, len(p.changes))
 	for i, c := range p.changes {

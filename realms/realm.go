@@ -39,8 +39,9 @@ type Realm struct {
 	checkpointer *checkpointer
 	stop         context.CancelFunc
 
-	signers sync.Map // kid → crypto.Signer, opened from the key store once
-	publics sync.Map // kid → crypto.PublicKey, parsed from the events once
+	signers   sync.Map // kid → crypto.Signer, opened from the key store once
+	publics   sync.Map // kid → crypto.PublicKey, parsed from the events once
+	rehashing sync.Map // client id → true while its secret is being rehashed
 
 	// structure is held by every decision that checks a node or scope
 	// exists (a client's owner node, roles, restrictions and scopes; a

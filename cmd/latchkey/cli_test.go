@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-const cliBootstrapSecret = "cli-bootstrap-secret-0123456789"
+const cliBootstrapSecret = "cli-bootstrap-secret-0123456789-long-enough"
 
 // realmEvents lists a realm's events, without the checkpoints the server
 // appends on its own schedule.

@@ -113,6 +113,9 @@ func serve(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := realms.CheckBootstrapSecret(os.Getenv("LATCHKEY_BOOTSTRAP_CLIENT_SECRET")); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(cfg.dataDir, 0o700); err != nil {
 		return err
 	}
@@ -139,7 +142,12 @@ func serve(args []string) error {
 		return err
 	}
 	defer backend.close()
-	store, err := eventstore.New(backend.nc, eventstore.Options{Replicas: cfg.replicas})
+	eventKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeEventMAC)
+	if err != nil {
+		return err
+	}
+	foreign := newForeignMessages(log)
+	store, err := eventstore.New(backend.nc, eventstore.Options{Replicas: cfg.replicas, EventKey: eventKey, OnForeign: foreign.report})
 	if err != nil {
 		return err
 	}
@@ -183,7 +191,7 @@ func serve(args []string) error {
 
 	var ready atomic.Bool
 	promReg := prometheus.NewRegistry()
-	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), foreign.count)
 	e := handlers.New(handlers.Config{Registry: reg, Log: log, Ready: ready.Load, Metrics: promReg, DefaultRealm: cfg.routing.defaultRealm})
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
@@ -208,6 +216,18 @@ func serve(args []string) error {
 	}()
 	log.Info("listening", "http", ln.Addr().String(), "public_url", cfg.publicURL, "embedded_nats", backend.ns != nil)
 
+	// Streams written before event MACs: from now on every message needs
+	// one (see eventstore/eventmac.go).
+	upgraded, err := store.RequireMACs(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("recording where event MACs start: %w", err)
+	}
+	for realm, from := range upgraded {
+		log.Info("event MACs required", "realm", realm, "from_seq", from, "legacy", "messages before it without a MAC are read as before")
+	}
 	if err := reg.LoadAll(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil // stopped by a signal while starting
