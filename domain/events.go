@@ -31,6 +31,8 @@ const (
 	TypeNodeCreated         = "node.created"
 	TypeNodeRenamed         = "node.renamed"
 	TypeNodeDeleted         = "node.deleted"
+	TypeNodeReferenced      = "node.referenced"
+	TypeScopeReferenced     = "scope.referenced"
 	TypeClientCreated       = "client.created"
 	TypeClientUpdated       = "client.updated"
 	TypeClientSecretRotated = "client.secret_rotated"
@@ -91,6 +93,24 @@ type NodeRenamed struct {
 
 // NodeDeleted removes a node nothing referred to.
 type NodeDeleted struct{}
+
+// NodeReferenced records that a write made something refer to the node
+// (By: "client/<id>", "user/<id>", or "node/<slug>" for a child). It
+// changes nothing but the node's version, in the same atomic write as the
+// reference and at the version the writer read: a deletion decided before
+// it fails at the stream and is decided again, and a reference decided
+// before a deletion fails the same way. Replicas need no lock to keep a
+// removed node from being referred to.
+type NodeReferenced struct {
+	By string `json:"by"`
+}
+
+// ScopeReferenced is NodeReferenced for a realm-defined scope (the
+// aggregate scope/<ScopeID(name)>): a client given the scope.
+type ScopeReferenced struct {
+	Scope string `json:"scope"`
+	By    string `json:"by"`
+}
 
 // ClientCreated registers an OAuth client. SecretHash is the hex SHA-256 of
 // a 256-bit random secret (empty for public clients): it cannot be
@@ -176,6 +196,8 @@ func (ScopeRemoved) EventType() string        { return TypeRealmScopeRemoved }
 func (NodeCreated) EventType() string         { return TypeNodeCreated }
 func (NodeRenamed) EventType() string         { return TypeNodeRenamed }
 func (NodeDeleted) EventType() string         { return TypeNodeDeleted }
+func (NodeReferenced) EventType() string      { return TypeNodeReferenced }
+func (ScopeReferenced) EventType() string     { return TypeScopeReferenced }
 func (ClientUpdated) EventType() string       { return TypeClientUpdated }
 func (ClientSecretRotated) EventType() string { return TypeClientSecretRotated }
 func (ClientDisabled) EventType() string      { return TypeClientDisabled }
@@ -200,6 +222,8 @@ var decoders = map[string]func([]byte) (Payload, error){
 	TypeNodeCreated:         decodeAs[NodeCreated],
 	TypeNodeRenamed:         decodeAs[NodeRenamed],
 	TypeNodeDeleted:         decodeAs[NodeDeleted],
+	TypeNodeReferenced:      decodeAs[NodeReferenced],
+	TypeScopeReferenced:     decodeAs[ScopeReferenced],
 	TypeClientCreated:       decodeAs[ClientCreated],
 	TypeClientUpdated:       decodeAs[ClientUpdated],
 	TypeClientSecretRotated: decodeAs[ClientSecretRotated],

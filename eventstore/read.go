@@ -199,7 +199,7 @@ func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
 		return nil, 0, err
 	}
 	seq := md.Sequence.Stream
-	if isRevocationsSubject(m.Subject()) {
+	if carriesNoEvent(m.Subject()) {
 		// A rule restates an event stored beside it; readers of events skip it.
 		return nil, seq, nil
 	}

@@ -92,7 +92,7 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 		acked = append(acked, seq)
 	}
 	for i := range 50 {
-		seq, err := ts.Store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)})
+		seq, err := ts.Store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)}, eventstore.Requirement{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +152,7 @@ func TestTokenEventsStayOutOfTheClientVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}); err != nil {
+	if _, err := ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}, eventstore.Requirement{}); err != nil {
 		t.Fatal(err)
 	}
 	// The client's version is unchanged by its token event.
@@ -175,7 +175,7 @@ func TestConcurrentTokenEventsAreAllStoredOnce(t *testing.T) {
 			defer wg.Done()
 			// Two clients, so rounds hold events of more than one subject.
 			client := domain.ClientRef(fmt.Sprint("c", i%2))
-			seqs[i], errs[i] = ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)})
+			seqs[i], errs[i] = ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)}, eventstore.Requirement{})
 		}()
 	}
 	wg.Wait()

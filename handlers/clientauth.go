@@ -61,5 +61,5 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllow
 	if err != nil {
 		return nil, err
 	}
-	return rl.Clients().Authenticate(auth, a.now())
+	return rl.Clients().Authenticate(c.Request().Context(), auth, a.now())
 }

@@ -18,21 +18,22 @@ type Models struct {
 	Nodes   *Nodes
 	Users   *Users
 	Authz   *Authz
+	Scopes  *Scopes
 }
 
 // NewModels returns a realm's models, empty.
 func NewModels() *Models {
-	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz()}
+	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz(), Scopes: NewScopes()}
 }
 
 // Folds lists the models in the order the runner applies them.
 func (m *Models) Folds() []Fold {
-	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz}
+	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz, m.Scopes}
 }
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 6
+const snapshotVersion = 7
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -45,6 +46,7 @@ type snapshot struct {
 	Users   map[string]*domain.User
 	UserDir uint64
 	Authz   authzState
+	Scopes  map[string]uint64
 }
 
 // Snapshot serialises every model as of seq. It must run on the runner's
@@ -55,6 +57,7 @@ func (m *Models) Snapshot(seq uint64) ([]byte, error) {
 		Version: snapshotVersion, Seq: seq,
 		Realm: *m.Realm.State(), Clients: m.Clients.state(), Tokens: m.Tokens.state(),
 		Nodes: m.Nodes.Tree(), Users: m.Users.state(), UserDir: m.Users.DirectoryVersion(), Authz: m.Authz.state(),
+		Scopes: m.Scopes.state(),
 	}
 	var buf bytes.Buffer
 	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
@@ -83,6 +86,7 @@ func (m *Models) Restore(data []byte) (uint64, error) {
 	m.Users.restore(s.Users)
 	m.Users.directory = s.UserDir
 	m.Authz.restore(s.Authz)
+	m.Scopes.restore(s.Scopes)
 	return s.Seq, nil
 }
 
@@ -196,6 +200,7 @@ type tokensState struct {
 	NextOrd       uint32
 	SweptAt       int64
 	SubjectCutoff map[uint32]int64
+	NodeBorn      map[string]uint32
 }
 
 type tokenRecState struct {
@@ -214,7 +219,8 @@ type clientTokensState struct {
 func (m *Tokens) state() tokensState {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	s := tokensState{Strings: m.strings.strs, NextOrd: m.nextOrd, SweptAt: m.sweptAt, SubjectCutoff: m.subjectCutoff}
+	s := tokensState{Strings: m.strings.strs, NextOrd: m.nextOrd, SweptAt: m.sweptAt,
+		SubjectCutoff: maps.Clone(m.subjectCutoff), NodeBorn: maps.Clone(m.nodeBorn)}
 	s.Records = make([]tokenRecState, 0, len(m.byJTI))
 	for k, r := range m.byJTI {
 		s.Records = append(s.Records, tokenRecState{Key: k, Hash: r.hash, Ord: r.ord, Client: r.client, Subject: r.subject,
@@ -245,9 +251,8 @@ func (m *Tokens) restore(s tokensState) {
 		}
 	}
 	m.nextOrd, m.sweptAt = s.NextOrd, s.SweptAt
-	for k, v := range s.SubjectCutoff {
-		m.subjectCutoff[k] = v
-	}
+	maps.Copy(m.subjectCutoff, s.SubjectCutoff)
+	maps.Copy(m.nodeBorn, s.NodeBorn)
 }
 
 // orEmpty restores the empty (not nil) slices the folds make: gob drops

@@ -3,6 +3,7 @@ package projections
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -63,13 +64,18 @@ type Tokens struct {
 	nextOrd  uint32
 	// subjectCutoff: tokens of a subject issued before it are revoked.
 	subjectCutoff map[uint32]int64
+	// nodeBorn is, for each slug, the issue order reached when its current
+	// node was created: a token issued before names another node by that
+	// slug (deleted since), and does not reach this one.
+	nodeBorn map[string]uint32
 	// sweptAt is the event time (Unix seconds) of the last eviction pass.
 	sweptAt int64
 }
 
 // NewTokens returns an empty tokens model.
 func NewTokens() *Tokens {
-	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(), subjectCutoff: map[uint32]int64{}}
+	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(),
+		subjectCutoff: map[uint32]int64{}, nodeBorn: map[string]uint32{}}
 }
 
 // Apply folds token and revocation events.
@@ -91,6 +97,10 @@ func (m *Tokens) Apply(ev Event) {
 		if rec, ok := m.byJTI[keyOf(e.JTI)]; ok {
 			rec.lastUsed = max(rec.lastUsed, uint32(e.At))
 		}
+		m.mu.Unlock()
+	case domain.NodeCreated:
+		m.mu.Lock()
+		m.nodeBorn[e.Slug] = m.nextOrd
 		m.mu.Unlock()
 	case domain.GrantRevoked: // a refresh family: its access tokens
 		m.mu.Lock()
@@ -188,6 +198,10 @@ type TokenInfo struct {
 
 func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
 	preset, nodes := splitAccess(m.strings.str(rec.access))
+	nodes = slices.DeleteFunc(nodes, func(n string) bool {
+		born, ok := m.nodeBorn[n]
+		return ok && rec.ord <= born
+	})
 	return TokenInfo{
 		Preset:   preset,
 		Nodes:    nodes,

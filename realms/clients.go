@@ -70,13 +70,21 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 		id = uuid.NewString()
 	}
 	var out CreatedClient
-	err := cs.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		if cs.rl.models.Clients.Known(id) {
+			return plan{}, domain.ErrAlreadyExists
+		}
 		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, cs.context())
 		if ev.SecretHash != "" {
 			out.Secret = secret
 		}
 		out.Warnings = warnings
-		return write(domain.ClientRef(id), 0, ev), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.ClientRef(id), 0, ev)
+		cs.references(&p, id, domain.ClientSettings{}, ev.ClientSettings)
+		return p, nil
 	}})
 	if err != nil {
 		return CreatedClient{}, err
@@ -91,7 +99,7 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
 	var warnings []domain.Warning
-	err := cs.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		c, err := cs.at(id, cond)
 		if err != nil {
 			return plan{}, err
@@ -105,13 +113,23 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 		if err != nil || ev == nil {
 			return plan{}, err
 		}
-		return write(domain.ClientRef(id), c.Version, *ev), nil
+		p := write(domain.ClientRef(id), c.Version, *ev)
+		cs.references(&p, id, ev.Before, ev.After)
+		return p, nil
 	}})
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := cs.Get(id)
 	return c, warnings, err
+}
+
+// references adds to p the reference events of the nodes and scopes after
+// names and before does not (see Structure).
+func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) {
+	st := cs.rl.Structure()
+	st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes())
+	st.referenceScopes(p, domain.ClientRef(id), before.Scopes, after.Scopes)
 }
 
 // RotateSecret gives a confidential client a new secret, returned this

@@ -27,9 +27,14 @@ func (rl *Realm) PublicKey(kid string, now time.Time) (crypto.PublicKey, string,
 }
 
 // IssueAccessToken issues a token as the client-credentials grant does,
-// for any request.
+// for any request, without a requirement on the client.
 func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, grantType string, req TokenRequest, meta eventstore.Meta) (IssuedToken, error) {
-	return rl.Tokens().issue(ctx, agg, grantType, req, meta)
+	issued, ev, err := rl.Tokens().token(ctx, grantType, req, meta.Time)
+	if err != nil {
+		return IssuedToken{}, err
+	}
+	_, err = rl.reg.store.AppendToken(ctx, rl.Name, agg, meta, ev, eventstore.Requirement{})
+	return issued, err
 }
 
 // SetAuditUnchecked sets the server's audit defaults without Validate: a

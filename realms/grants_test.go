@@ -78,7 +78,7 @@ func TestRefreshRotationIsStampedByTheRegistryClock(t *testing.T) {
 	if err := rl.WaitFor(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.Grants().Refresh(ctx, app.Client, token, "", sysMeta()); err != nil {
+	if _, err := rl.Grants().Refresh(ctx, realms.ClientAuth{Method: domain.AuthNone, ClientID: app.Client.ID, PublicAllowed: true}, token, "", sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	g, _ := rl.Models().Authz.Grant("g1")

@@ -41,14 +41,7 @@ type Realm struct {
 	signers sync.Map // kid → crypto.Signer, opened from the key store once
 	publics sync.Map // kid → crypto.PublicKey, parsed from the events once
 
-	// structure is held by every decision that checks a node or scope
-	// exists (a client's owner node, roles, restrictions and scopes; a
-	// user's memberships; a node's parent) until its event is applied, and
-	// by the removal of a node or scope: otherwise a removal could pass its
-	// "nothing refers to it" check while a reference is being written.
-	// (Within this process; replicas share no lock.) Commands take it with
-	// command.structure.
-	structure sync.Mutex
+	fresh freshness // how far behind the stream the models may be
 }
 
 // Clients are the realm's OAuth clients.
@@ -81,12 +74,9 @@ func (rl *Realm) state() *domain.Realm { return rl.model.State() }
 func (rl *Realm) WaitFor(ctx context.Context, seq uint64) error { return rl.runner.WaitFor(ctx, seq) }
 
 // catchUp waits until the read models have applied everything the stream
-// holds now.
-func (rl *Realm) catchUp(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return rl.runner.CaughtUp(ctx, rl.reg.store)
-}
+// held when it was called (a catch-up shared with every caller waiting
+// for one; see freshness).
+func (rl *Realm) catchUp(ctx context.Context) error { return rl.fresh.since(ctx, time.Now()) }
 
 // NewSecret returns 256 random bits, base64url without padding.
 func NewSecret() (string, error) {

@@ -138,12 +138,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		return nil, err
 	}
 	rl.runner = runner
+	rl.fresh.catchUp = func(ctx context.Context) error { return runner.CaughtUp(ctx, r.store) }
 	waitCtx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
+	caughtUpFrom := time.Now()
 	if err := runner.CaughtUp(waitCtx, r.store); err != nil {
 		runner.Stop()
 		return nil, err
 	}
+	rl.fresh.asOf.Store(caughtUpFrom.UnixNano())
 	bg, stop := context.WithCancel(context.Background())
 	rl.stop = stop
 	go rl.runUsageFlush(bg)
