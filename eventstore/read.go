@@ -158,8 +158,17 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 	req, _ := json.Marshal(map[string]string{"last_by_subj": filter[0]})
 	var resp *nats.Msg
 	err := retryNoResponders(ctx, func() (err error) {
-		resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
-		return err
+		// A stream that has no leader yet (just created, or electing one)
+		// leaves the request unanswered: ask again rather than wait out the
+		// caller's whole deadline.
+		for {
+			attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			resp, err = s.nc.RequestWithContext(attemptCtx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return err
+			}
+		}
 	})
 	if err != nil {
 		return 0, err

@@ -89,10 +89,12 @@ const (
 // wrong master key, refused credentials) ends it at once.
 func (s *startup) step(ctx context.Context, stage string, run func(context.Context) error) error {
 	s.stage.Store(&stage)
+	began := time.Now()
 	pause := startFirstPause
 	for attempt := 1; ; attempt++ {
 		err := run(ctx)
 		if err == nil {
+			s.log.Info("start-up step done", "step", stage, "attempts", attempt, "ms", time.Since(began).Milliseconds())
 			return nil
 		}
 		if ctx.Err() != nil {
