@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -52,15 +53,30 @@ type snapshot struct {
 // Snapshot serialises every model as of seq. It must run on the runner's
 // goroutine (RunnerOptions.OnApplied), where the models are consistent at
 // seq and nothing writes them.
-func (m *Models) Snapshot(seq uint64) ([]byte, error) {
-	s := snapshot{
+func (m *Models) Snapshot(seq uint64) ([]byte, error) { return m.Capture(seq).Encode() }
+
+// Snap is every model's state at one sequence, captured: the models go on
+// folding while it is encoded.
+type Snap struct{ s snapshot }
+
+// Capture copies what the folds change in place (the maps of entries;
+// entries themselves are replaced, never changed) as of seq. It must run on
+// the runner's goroutine, where the models are consistent at seq; it costs
+// the runner a copy of the models' indexes, and Encode, which may run
+// anywhere, the rest.
+func (m *Models) Capture(seq uint64) *Snap {
+	return &Snap{snapshot{
 		Version: snapshotVersion, Seq: seq,
 		Realm: *m.Realm.State(), Clients: m.Clients.state(), Tokens: m.Tokens.state(),
 		Nodes: m.Nodes.Tree(), Users: m.Users.state(), UserDir: m.Users.DirectoryVersion(), Authz: m.Authz.state(),
 		Scopes: m.Scopes.state(),
-	}
+	}}
+}
+
+// Encode serialises a captured snapshot.
+func (s *Snap) Encode() ([]byte, error) {
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(&s.s); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -99,7 +115,7 @@ type clientsState struct {
 func (m *Clients) state() clientsState {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return clientsState{ByID: m.byID, Order: m.order, Gone: m.gone}
+	return clientsState{ByID: maps.Clone(m.byID), Order: slices.Clone(m.order), Gone: maps.Clone(m.gone)}
 }
 
 func (m *Clients) restore(s clientsState) {
@@ -117,7 +133,7 @@ func (m *Clients) restore(s clientsState) {
 func (m *Users) state() map[string]*domain.User {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.byID
+	return maps.Clone(m.byID)
 }
 
 func (m *Users) restore(byID map[string]*domain.User) {
@@ -162,7 +178,7 @@ func (m *Authz) state() authzState {
 		}
 		tokens[g] = out
 	}
-	return authzState{Codes: m.codes, Grants: m.grants, Tokens: tokens, Sessions: m.sessions, SweptAt: m.sweptAt}
+	return authzState{Codes: maps.Clone(m.codes), Grants: maps.Clone(m.grants), Tokens: tokens, Sessions: maps.Clone(m.sessions), SweptAt: m.sweptAt}
 }
 
 func (m *Authz) restore(s authzState) {

@@ -26,6 +26,17 @@ func (cs Clients) Get(id string) (*domain.Client, error) {
 	return c, nil
 }
 
+// Find is Get for a request that names a client: one unknown here is
+// looked for again after a catch-up with the stream, as it may have been
+// created on another replica a moment ago.
+func (cs Clients) Find(ctx context.Context, id string) (*domain.Client, error) {
+	c, err := cs.Get(id)
+	if err == nil || cs.rl.catchUp(ctx) != nil {
+		return c, err
+	}
+	return cs.Get(id)
+}
+
 // Page lists clients matching f, in id order after the client named
 // after, at most limit; false when after names no client of the realm.
 func (cs Clients) Page(f projections.ClientFilter, after string, limit int) (projections.ClientPage, bool) {

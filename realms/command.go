@@ -103,11 +103,22 @@ func (p retryPolicy) pause(n int) time.Duration {
 }
 
 // execute runs a command: decide, append, decide again after a lost race
-// under the retry policy, wait for the read models.
+// under the retry policy, wait for the read models. A decision that finds
+// nothing (not found) is taken once more after a catch-up with the
+// stream: what it looks for may have been created on another replica a
+// moment ago.
 func (rl *Realm) execute(ctx context.Context, meta eventstore.Meta, cmd command) error {
+	lookedUp := false
 	for n := 0; ; n++ {
 		last := n == retry.attempts-1
 		err := rl.attempt(ctx, meta, cmd, last && cmd.unconditionalLast)
+		if errors.Is(err, domain.ErrNotFound) && !lookedUp {
+			lookedUp = true
+			if rl.catchUp(ctx) == nil {
+				n--
+				continue
+			}
+		}
 		if !errors.Is(err, eventstore.ErrConflict) {
 			return err
 		}

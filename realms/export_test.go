@@ -37,6 +37,9 @@ func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, 
 	return issued, err
 }
 
+// SetSnapshotPeriod shortens how often models are snapshotted on time.
+func (r *Registry) SetSnapshotPeriod(d time.Duration) { r.snapshotPeriod = d }
+
 // SetAuditUnchecked sets the server's audit defaults without Validate: a
 // test may retain token events for seconds, far below MinTokenRetention.
 func (r *Registry) SetAuditUnchecked(cfg AuditConfig) { r.audit = cfg }

@@ -24,10 +24,13 @@ type Registry struct {
 	keys      *KeyStore
 	passwords *KeyStore
 	snapshots *SnapshotStore // nil: always replay from the first event
-	audit     AuditConfig    // server defaults of realm settings
-	publicURL string
-	log       *slog.Logger
-	now       func() time.Time // the clock of decisions made at write time
+	// snapshotPeriod: a realm's models are snapshotted at least this often
+	// while events arrive (snapshotPeriod by default).
+	snapshotPeriod time.Duration
+	audit          AuditConfig // server defaults of realm settings
+	publicURL      string
+	log            *slog.Logger
+	now            func() time.Time // the clock of decisions made at write time
 
 	mu     sync.RWMutex
 	realms map[string]*Realm
@@ -44,6 +47,8 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		log:       log,
 		now:       time.Now,
 		realms:    map[string]*Realm{},
+
+		snapshotPeriod: snapshotPeriod,
 	}
 }
 
