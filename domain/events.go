@@ -33,6 +33,7 @@ const (
 	TypeNodeDeleted         = "node.deleted"
 	TypeNodeReferenced      = "node.referenced"
 	TypeScopeReferenced     = "scope.referenced"
+	TypeScopeRetired        = "scope.retired"
 	TypeClientCreated       = "client.created"
 	TypeClientUpdated       = "client.updated"
 	TypeClientSecretRotated = "client.secret_rotated"
@@ -110,6 +111,14 @@ type NodeReferenced struct {
 type ScopeReferenced struct {
 	Scope string `json:"scope"`
 	By    string `json:"by"`
+}
+
+// ScopeRetired is written to a scope's aggregate with its removal from
+// the catalog (ScopeRemoved, on the realm), at the version the removal
+// read: a reference decided before the removal then fails, as a removal
+// decided before a reference does.
+type ScopeRetired struct {
+	Scope string `json:"scope"`
 }
 
 // ClientCreated registers an OAuth client. SecretHash is the hex SHA-256 of
@@ -198,6 +207,7 @@ func (NodeRenamed) EventType() string         { return TypeNodeRenamed }
 func (NodeDeleted) EventType() string         { return TypeNodeDeleted }
 func (NodeReferenced) EventType() string      { return TypeNodeReferenced }
 func (ScopeReferenced) EventType() string     { return TypeScopeReferenced }
+func (ScopeRetired) EventType() string        { return TypeScopeRetired }
 func (ClientUpdated) EventType() string       { return TypeClientUpdated }
 func (ClientSecretRotated) EventType() string { return TypeClientSecretRotated }
 func (ClientDisabled) EventType() string      { return TypeClientDisabled }
@@ -224,6 +234,7 @@ var decoders = map[string]func([]byte) (Payload, error){
 	TypeNodeDeleted:         decodeAs[NodeDeleted],
 	TypeNodeReferenced:      decodeAs[NodeReferenced],
 	TypeScopeReferenced:     decodeAs[ScopeReferenced],
+	TypeScopeRetired:        decodeAs[ScopeRetired],
 	TypeClientCreated:       decodeAs[ClientCreated],
 	TypeClientUpdated:       decodeAs[ClientUpdated],
 	TypeClientSecretRotated: decodeAs[ClientSecretRotated],

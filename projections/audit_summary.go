@@ -78,6 +78,8 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		return fmt.Sprintf("node %q referred to by %s", aggregateID(env.Aggregate), orUnknown(e.By))
 	case domain.ScopeReferenced:
 		return fmt.Sprintf("scope %q referred to by %s", e.Scope, orUnknown(e.By))
+	case domain.ScopeRetired:
+		return fmt.Sprintf("scope %q retired: nothing may refer to it any more", e.Scope)
 	case domain.ClientCreated:
 		kind := e.Kind
 		if kind == "" {

@@ -93,6 +93,7 @@ func TestAuditEntryEveryEventType(t *testing.T) {
 		{"node/sales", domain.NodeDeleted{}, `node "sales" deleted`},
 		{"node/sales", domain.NodeReferenced{By: "client/c1"}, `node "sales" referred to by client/c1`},
 		{"scope/0a1b", domain.ScopeReferenced{Scope: "read", By: "client/c1"}, `scope "read" referred to by client/c1`},
+		{"scope/0a1b", domain.ScopeRetired{Scope: "read"}, `scope "read" retired: nothing may refer to it any more`},
 		{client, domain.ClientCreated{ClientID: "3f9c", ClientSettings: settings("backend", "read", "write"), SecretHash: hash}, `client "backend" created (service, scopes read write)`},
 		{client, domain.ClientSecretRotated{SecretHash: hash, PreviousExpiresAt: auditTime.Unix() + 3600}, "secret rotated (previous valid until 2026-03-01T13:00:00Z)"},
 		{client, domain.ClientSecretRotated{SecretHash: hash}, "secret rotated (previous invalid at once)"},

@@ -239,6 +239,9 @@ func (cs Clients) Delete(ctx context.Context, ids []string, cond Condition, meta
 // role there, consumer the viewer role.
 func (cs Clients) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
 	node, err := cs.rl.Structure().Node(slug)
+	if err != nil && cs.rl.catchUp(ctx) == nil {
+		node, err = cs.rl.Structure().Node(slug) // created on another replica a moment ago?
+	}
 	if err != nil {
 		return CreatedClient{}, err
 	}

@@ -103,17 +103,17 @@ func (p retryPolicy) pause(n int) time.Duration {
 }
 
 // execute runs a command: decide, append, decide again after a lost race
-// under the retry policy, wait for the read models. A decision that finds
-// nothing (not found) is taken once more after a catch-up with the
-// stream: what it looks for may have been created on another replica a
-// moment ago.
+// under the retry policy, wait for the read models. A decision that
+// refuses on the state it read (not found, already exists, a conflict, an
+// invalid reference) is taken once more after a catch-up with the stream:
+// the state may have changed on another replica a moment ago.
 func (rl *Realm) execute(ctx context.Context, meta eventstore.Meta, cmd command) error {
-	lookedUp := false
+	caughtUp := false
 	for n := 0; ; n++ {
 		last := n == retry.attempts-1
 		err := rl.attempt(ctx, meta, cmd, last && cmd.unconditionalLast)
-		if errors.Is(err, domain.ErrNotFound) && !lookedUp {
-			lookedUp = true
+		if refusedOnState(err) && !caughtUp {
+			caughtUp = true
 			if rl.catchUp(ctx) == nil {
 				n--
 				continue
@@ -139,6 +139,15 @@ func (rl *Realm) execute(ctx context.Context, meta eventstore.Meta, cmd command)
 		// by another replica): the next decision must see it.
 		_ = rl.catchUp(ctx)
 	}
+}
+
+// refusedOnState reports a decision's refusal that a model behind the
+// stream could have caused.
+func refusedOnState(err error) bool {
+	var conflict *domain.ConflictError
+	var invalid *domain.ValidationError
+	return errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrAlreadyExists) ||
+		errors.As(err, &conflict) || errors.As(err, &invalid)
 }
 
 // attempt decides once, appends the plan and waits until it is applied.

@@ -122,8 +122,8 @@ func (s Structure) DefineScope(ctx context.Context, def domain.ScopeDefined, met
 }
 
 // RemoveScope takes a realm-defined scope no client uses out of the
-// catalog. The write requires the scope's references unchanged since the
-// decision read them.
+// catalog, and retires it at the version of its references the decision
+// read.
 func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
 	rl := s.rl
 	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
@@ -133,7 +133,7 @@ func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore
 			return plan{}, err
 		}
 		p := write(domain.RealmRef(rl.Name), state.Version, ev)
-		p.require(domain.ScopeRef(name), rl.models.Scopes.Version(name))
+		p.add(domain.ScopeRef(name), rl.models.Scopes.Version(name), domain.ScopeRetired{Scope: name})
 		return p, nil
 	}})
 }

@@ -86,7 +86,11 @@ func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*
 		nu.Memberships = []domain.Membership{}
 	}
 	if err := us.validate(&nu); err != nil {
-		return nil, err
+		// A node named may have been created on another replica a moment
+		// ago.
+		if rl.catchUp(ctx) != nil || us.validate(&nu) != nil {
+			return nil, err
+		}
 	}
 	id := uuid.NewString()
 	if nu.Password != "" {
@@ -247,9 +251,6 @@ func (us Users) SetMemberships(ctx context.Context, id string, ms []domain.Membe
 	nodes := us.rl.models.Nodes
 	if ms == nil {
 		ms = []domain.Membership{}
-	}
-	if err := domain.ValidateMemberships(ms, nodes.Tree()); err != nil {
-		return nil, err
 	}
 	return us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		if err := domain.ValidateMemberships(ms, nodes.Tree()); err != nil {

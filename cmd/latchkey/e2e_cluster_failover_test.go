@@ -2,9 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -91,8 +95,10 @@ func testLeaderKill(t *testing.T, c *localCluster, admin string) {
 			acked = append(acked, res)
 		}
 	}
-	t.Logf("killed %s, the leader of LK_ACME; a new leader was elected %s later; %d tokens acknowledged in %d requests",
+	t.Logf("killed %s, the leader of LK_ACME; stream info named a new leader %s later; %d tokens acknowledged in %d requests",
 		leader, elected.Round(time.Millisecond), len(acked), len(results))
+	t.Logf("the surviving nodes' logs: %s", c.leaderChanges(t, killed))
+	t.Logf("answers by 500 ms from the kill (replica: 200s/others): %s", timeline(results, killed, 500*time.Millisecond))
 
 	// Every acknowledged token is in the stream, once; nothing twice.
 	stored := storedTokenEvents(t, c, survivors, "acme")
@@ -117,6 +123,66 @@ func testLeaderKill(t *testing.T, c *localCluster, admin string) {
 	t.Logf("%d token events stored; %d acknowledged tokens missing, %d stored twice", len(stored), missing, twice)
 
 	testRestartUnderLoad(t, c, jsSurv, clients)
+}
+
+// timeline counts the answers of each replica, 200s and others, in steps
+// from the kill.
+func timeline(results []tokenResult, killed time.Time, step time.Duration) string {
+	type cell struct{ ok, other int }
+	cells := map[[2]int]*cell{}
+	last := 0
+	for _, r := range results {
+		if r.end.Before(killed) {
+			continue
+		}
+		k := [2]int{int(r.end.Sub(killed) / step), r.replica}
+		if cells[k] == nil {
+			cells[k] = &cell{}
+		}
+		if r.status == http.StatusOK {
+			cells[k].ok++
+		} else {
+			cells[k].other++
+		}
+		last = max(last, k[0])
+	}
+	var b strings.Builder
+	for i := 0; i <= last; i++ {
+		fmt.Fprintf(&b, "\n  +%5s", (time.Duration(i) * step).String())
+		for rep := range 2 {
+			c := cells[[2]int{i, rep}]
+			if c == nil {
+				c = &cell{}
+			}
+			fmt.Fprintf(&b, "  r%d %4d/%-3d", rep+1, c.ok, c.other)
+		}
+	}
+	return b.String()
+}
+
+// leaderChanges lists what the nodes still running logged about new
+// leaders after the kill, with times relative to it.
+func (c *localCluster) leaderChanges(t *testing.T, killed time.Time) string {
+	var b strings.Builder
+	for _, name := range []string{"nats-1", "nats-2", "nats-3"} {
+		raw, _ := os.ReadFile(filepath.Join(c.dir, "logs", name+".log"))
+		for line := range strings.SplitSeq(string(raw), "\n") {
+			if !strings.Contains(line, "leader") || !strings.Contains(line, "[INF]") {
+				continue
+			}
+			// [pid] 2006/01/02 15:04:05.000000 [INF] ...
+			fields := strings.SplitN(line, " ", 4)
+			if len(fields) < 4 {
+				continue
+			}
+			at, err := time.ParseInLocation("2006/01/02 15:04:05.000000", fields[1]+" "+fields[2], time.Local)
+			if err != nil || at.Before(killed.Add(-time.Second)) {
+				continue
+			}
+			fmt.Fprintf(&b, "\n  %s +%s %s", name, at.Sub(killed).Round(time.Millisecond), strings.TrimPrefix(fields[3], "[INF] "))
+		}
+	}
+	return b.String()
 }
 
 // longestGap is the longest time between two 200s (or between the kill
@@ -196,7 +262,13 @@ func testRestartUnderLoad(t *testing.T, c *localCluster, js jetstream.JetStream,
 	l := startLoad(c, "acme", 8, clients)
 	time.Sleep(6 * time.Second) // past a snapshot period of history
 	c.stopProcess(t, c.replicas[1].name, syscall.SIGKILL)
+	logPath := filepath.Join(c.dir, "logs", "latchkey-2.log")
+	before, _ := os.ReadFile(logPath)
+	// This start logs at info: its steps and the snapshot it restored.
+	env := c.env
+	c.env = append(slices.Clone(env), "LK_LOG_LEVEL=info")
 	took := c.start(t)
+	c.env = env
 	res := l.finish()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -204,6 +276,27 @@ func testRestartUnderLoad(t *testing.T, c *localCluster, js jetstream.JetStream,
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("replica 2 killed and started again under load (%d token requests meanwhile): ready in %s; the realm's stream holds %d messages",
-		len(res), took.Round(time.Millisecond), s.CachedInfo().State.Msgs)
+	after, _ := os.ReadFile(logPath)
+	var steps []string
+	for line := range strings.SplitSeq(string(after[min(len(before), len(after)):]), "\n") {
+		var entry struct {
+			Msg   string `json:"msg"`
+			Step  string `json:"step"`
+			MS    int64  `json:"ms"`
+			Realm string `json:"realm"`
+			Seq   uint64 `json:"seq"`
+		}
+		if json.Unmarshal([]byte(line), &entry) != nil {
+			continue
+		}
+		switch entry.Msg {
+		case "start-up step done":
+			steps = append(steps, fmt.Sprintf("%s %d ms", entry.Step, entry.MS))
+		case "read models restored from snapshot":
+			steps = append(steps, fmt.Sprintf("realm %s restored from its snapshot at seq %d", entry.Realm, entry.Seq))
+		}
+	}
+	t.Logf("replica 2 killed and started again under load (%d token requests meanwhile): ready in %s (script included); "+
+		"the realm's stream holds %d messages, last seq %d; %s", len(res), took.Round(time.Millisecond),
+		s.CachedInfo().State.Msgs, s.CachedInfo().State.LastSeq, strings.Join(steps, "; "))
 }
