@@ -202,7 +202,10 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 const codeStreamNotFound = 10059
 
 // decodeMsg returns a message's envelopes and its stream sequence.
-func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
+func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) { return decodeMsgWith(m, DecodeMessage) }
+
+// decodeMsgWith is decodeMsg with a body decoder.
+func decodeMsgWith(m jetstream.Msg, decode func([]byte, uint64) ([]Envelope, error)) ([]Envelope, uint64, error) {
 	md, err := m.Metadata()
 	if err != nil {
 		return nil, 0, err
@@ -212,7 +215,7 @@ func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
 		// A rule restates an event stored beside it; readers of events skip it.
 		return nil, seq, nil
 	}
-	envs, err := DecodeMessage(m.Data(), seq)
+	envs, err := decode(m.Data(), seq)
 	if err != nil {
 		return nil, seq, fmt.Errorf("eventstore: message %d: %w", seq, err)
 	}
@@ -228,8 +231,10 @@ type Subscription interface {
 
 // Subscribe calls fn, one message at a time and in stream order, with the
 // events of every message of the realm from sequence fromSeq on, then of
-// each new one as it arrives. A message that cannot be decoded is reported
-// to onErr and passed to fn with no events, so the reader still advances.
+// each new one as it arrives, read for folding (DecodeForFolds: token
+// events without their raw data). A message that cannot be decoded is
+// reported to onErr and passed to fn with no events, so the reader still
+// advances.
 func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(seq uint64, events []Envelope), onErr func(error)) (Subscription, error) {
 	if fromSeq == 0 {
 		fromSeq = 1
@@ -245,7 +250,7 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		envs, seq, err := decodeMsg(m)
+		envs, seq, err := decodeMsgWith(m, DecodeForFolds)
 		if err != nil {
 			onErr(err)
 		}
