@@ -36,7 +36,7 @@ func (p principal) may(realm string) bool {
 func (p principal) meta(c echo.Context, a *api) eventstore.Meta {
 	return eventstore.Meta{
 		Actor: eventstore.ClientActor(p.ClientID), ClientID: p.ClientID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
+		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 }
 
@@ -99,6 +99,6 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	realmWide := cl.Kind == domain.KindService && !cl.NodeBound() && info.Subject == cl.ID
 	// A scope the client has lost since (management taken away) no longer
 	// counts, whatever the token says.
-	scope := domain.KeepAllowed(info.Scope, cl.Scopes)
+	scope := domain.KeepAllowed(info.Scope, cl.AllScopes())
 	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide}, scope, true
 }

@@ -45,7 +45,7 @@ const (
 // parseAuditFilter reads client_id, actor, type, target, since and until;
 // it returns a description of what is wrong, if anything.
 func parseAuditFilter(c echo.Context) (*projections.AuditFilter, string) {
-	f := &projections.AuditFilter{ClientID: c.QueryParam("client_id"), Actor: c.QueryParam("actor")}
+	f := &projections.AuditFilter{ClientID: c.QueryParam("client_id"), Actor: c.QueryParam("actor"), OnBehalfOf: c.QueryParam("on_behalf_of")}
 	f.Type, f.TypePrefix = projections.AuditPattern(c.QueryParam("type"), ".")
 	f.Target, f.TargetPrefix = projections.AuditPattern(c.QueryParam("target"), "/")
 	for _, p := range []struct {

@@ -154,7 +154,7 @@ func (a *api) signIn(c echo.Context) error {
 // request (and prompt=consent does not ask again); otherwise it shows the
 // consent page, or answers consent_required for prompt=none.
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
-	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
+	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := rl.Users().RememberedConsent(user, client)
@@ -164,7 +164,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	}
 	if slices.Contains(prompts, "none") {
 		return redirectTo(c, status, p.Request.RedirectURI, url.Values{
-			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer},
+			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer()},
 		})
 	}
 	catalog := rl.Structure().Scopes()
@@ -210,7 +210,7 @@ func (a *api) consent(c echo.Context) error {
 	}
 	back := func(code, desc string) error {
 		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
-			"error": {code}, "error_description": {errorText(desc)}, "state": {p.Request.State}, "iss": {rl.Issuer},
+			"error": {code}, "error_description": {errorText(desc)}, "state": {p.Request.State}, "iss": {rl.Issuer()},
 		})
 	}
 	switch f["action"] {
@@ -234,7 +234,7 @@ func (a *api) consent(c echo.Context) error {
 		teams = []string{}
 	}
 	// A scope the client lost while the page was open is not granted.
-	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
+	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
 	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
 		return err
 	}
@@ -263,5 +263,5 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	if err != nil {
 		return err
 	}
-	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer}})
+	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer()}})
 }

@@ -54,6 +54,9 @@ type clientTokens struct {
 	index         int // position in Tokens.clients
 	jtis          []tokenKey
 	revokedBefore int64
+	// lastUsed is when a token of the client was last issued or seen in
+	// use (Unix seconds, from the events).
+	lastUsed int64
 }
 
 // Tokens is the read model of a realm's access tokens: status, last use and
@@ -101,6 +104,9 @@ func (m *Tokens) Apply(ev Event) {
 		m.mu.Lock()
 		if rec, ok := m.byJTI[keyOf(e.JTI)]; ok {
 			rec.lastUsed = max(rec.lastUsed, uint32(e.At))
+		}
+		if id, ok := m.strings.lookup(ev.ClientID); ok && m.byClient[id] != nil {
+			m.byClient[id].lastUsed = max(m.byClient[id].lastUsed, e.At)
 		}
 		m.mu.Unlock()
 	case domain.NodeCreated:
@@ -161,6 +167,7 @@ func (m *Tokens) issued(clientID string, e domain.TokenIssued) {
 	}
 	ct := m.clientOf(client)
 	ct.jtis = append(ct.jtis, key)
+	ct.lastUsed = max(ct.lastUsed, e.IssuedAt)
 }
 
 func (m *Tokens) clientOf(id uint32) *clientTokens {
@@ -332,6 +339,18 @@ func (m *Tokens) Sessions(f SessionFilter, after *Cursor, limit int, now int64) 
 		}
 	}
 	return out, nil
+}
+
+// ClientLastUsed is when a token of the client was last issued or seen in
+// use (Unix seconds); false when it never had a token.
+func (m *Tokens) ClientLastUsed(clientID string) (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	id, ok := m.strings.lookup(clientID)
+	if !ok || m.byClient[id] == nil || m.byClient[id].lastUsed == 0 {
+		return 0, false
+	}
+	return m.byClient[id].lastUsed, true
 }
 
 // Len is the number of tokens in the model (active, revoked or recently

@@ -48,7 +48,7 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 		return nil, nil
 	}
 	generated := secret == ""
-	out := &Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer + "/protocol/openid-connect/token"}
+	out := &Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer() + "/protocol/openid-connect/token"}
 	if generated {
 		if secret, err = NewSecret(); err != nil {
 			return nil, err

@@ -43,3 +43,6 @@ func (r *Registry) SetSnapshotPeriod(d time.Duration) { r.snapshotPeriod = d }
 // SetAuditUnchecked sets the server's audit defaults without Validate: a
 // test may retain token events for seconds, far below MinTokenRetention.
 func (r *Registry) SetAuditUnchecked(cfg AuditConfig) { r.audit = cfg }
+
+// FlushUsage writes the token.used events noted so far.
+func (rl *Realm) FlushUsage(ctx context.Context) { rl.flushUsage(ctx) }

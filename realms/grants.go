@@ -164,7 +164,7 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 		}
 		// A scope the client lost since the code was issued is not granted,
 		// nor a team whose slug names another node since.
-		scope := domain.KeepAllowed(c.Scope, client.Scopes)
+		scope := domain.KeepAllowed(c.Scope, client.AllScopes())
 		teams := rl.models.Nodes.Tree().Reaches(c.Teams, c.Version)
 		grantID := uuid.NewString()
 		grant := domain.GrantCreated{
@@ -256,7 +256,7 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope stri
 		// A narrower scope applies to this access token only: the grant, and
 		// so the new refresh token, keep the scope the user granted (RFC 6749
 		// §6), less any scope the client has lost since.
-		newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.Scopes), scope)
+		newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.AllScopes()), scope)
 		if oerr != nil {
 			return plan{}, oerr
 		}

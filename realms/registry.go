@@ -29,6 +29,7 @@ type Registry struct {
 	snapshotPeriod time.Duration
 	audit          AuditConfig // server defaults of realm settings
 	publicURL      string
+	hosts          hostRouting
 	log            *slog.Logger
 	now            func() time.Time // the clock of decisions made at write time
 
@@ -39,7 +40,7 @@ type Registry struct {
 
 // NewRegistry returns an empty registry; LoadAll fills it.
 func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL string, log *slog.Logger) *Registry {
-	return &Registry{
+	r := &Registry{
 		store:     store,
 		keys:      keys,
 		passwords: passwords,
@@ -50,6 +51,8 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 
 		snapshotPeriod: snapshotPeriod,
 	}
+	r.hosts.init(r.publicURL)
+	return r
 }
 
 // UseClock replaces the clock of decisions made when a write happens rather
@@ -63,9 +66,6 @@ func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 // SecureCookies reports whether browser cookies get the Secure flag: when
 // the service is published over https.
 func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }
-
-// Issuer is a realm's issuer URL, from configuration only.
-func (r *Registry) Issuer(realm string) string { return r.publicURL + "/realms/" + realm }
 
 // LoadAll opens every realm that has a stream and waits until each one's
 // read models have caught up with its history.
@@ -135,7 +135,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	}
 	models, after := r.restoreSnapshot(ctx, name)
 	rl = &Realm{
-		Name: name, Issuer: r.Issuer(name), reg: r, models: models, model: models.Realm,
+		Name: name, pathIssuer: r.publicURL + "/realms/" + name, reg: r, models: models, model: models.Realm,
 	}
 	runner, err := projections.StartRunner(ctx, r.store, name, r.log,
 		projections.RunnerOptions{After: after, OnApplied: rl.snapshotEvery(after)}, models.Folds()...)
@@ -159,6 +159,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	r.mu.Lock()
 	r.realms[name] = rl
 	r.mu.Unlock()
+	r.forgetHostIndex() // its hosts route at once
 	return rl, nil
 }
 

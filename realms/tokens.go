@@ -26,14 +26,16 @@ type Tokens struct{ rl *Realm }
 
 // Audience of access tokens: the realm's issuer, so that a resource server
 // of one realm never accepts another realm's token.
-func (ts Tokens) Audience() string { return ts.rl.Issuer }
+func (ts Tokens) Audience() string { return ts.rl.Issuer() }
 
 // ClientCredentials issues an access token to the client auth
 // authenticates (RFC 6749 §4.4) for the requested scope (empty: all the
-// client's). The token is handed out only after its token.issued event is
+// client's default scopes; names without case where the realm's profile
+// says so). The token is handed out only after its token.issued event is
 // acknowledged. meta names the client of auth as actor.
 func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope string, meta eventstore.Meta) (TokenSet, error) {
 	rl := ts.rl
+	scope = rl.state().Settings.ScopeParam(scope)
 	var set TokenSet
 	err := rl.execute(ctx, meta, command{issuance: true, decide: func() (plan, error) {
 		client, err := rl.Clients().Authenticate(ctx, auth, meta.Time)

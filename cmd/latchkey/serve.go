@@ -30,6 +30,7 @@ type serveConfig struct {
 	http      httpLimits
 	dataDir   string
 	publicURL string
+	routing   routingConfig
 	nats      natsConfig
 	replicas  int
 	logLevel  string
@@ -46,6 +47,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.httpAddr, "http", envOr("LATCHKEY_HTTP", "127.0.0.1:8080"), "HTTP listen address (LATCHKEY_HTTP)")
 	fs.StringVar(&cfg.dataDir, "data", envOr("LATCHKEY_DATA", "./data"), "data directory (LATCHKEY_DATA)")
 	fs.StringVar(&cfg.publicURL, "public-url", envOr("LATCHKEY_PUBLIC_URL", ""), "public base URL; issuers are <public-url>/realms/<realm> (LATCHKEY_PUBLIC_URL; default http://<http>)")
+	routingFlags(fs, &cfg.routing)
 	envErrs := map[string]error{}
 	httpFlags(fs, &cfg.http, envErrs)
 	natsFlags(fs, &cfg.nats, envErrs)
@@ -79,6 +81,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 		return cfg, usageError(err)
 	}
 	cfg.publicURL = publicURL
+	if err := cfg.routing.check(publicURL); err != nil {
+		return cfg, usageError(err)
+	}
 	return cfg, nil
 }
 
@@ -185,7 +190,7 @@ func serve(args []string) error {
 		}
 		return err
 	}
-	start.serve(handlers.New(handlers.Config{Registry: reg, Log: log, Waiting: start.waiting, Metrics: promReg}))
+	start.serve(handlers.New(handlers.Config{Registry: reg, Log: log, Waiting: start.waiting, Metrics: promReg, DefaultRealm: cfg.routing.defaultRealm}))
 
 	if err := start.step(ctx, stageRealms, reg.LoadAll); err != nil {
 		if ctx.Err() != nil {
@@ -259,6 +264,9 @@ func provision(ctx context.Context, start *startup, cfg serveConfig, store *even
 	}
 	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, start.log)
 	if err := reg.SetAudit(cfg.audit); err != nil {
+		return nil, err
+	}
+	if err := reg.UseHosts(cfg.routing.hosts); err != nil {
 		return nil, err
 	}
 	reg.UseSnapshots(snapshots)
