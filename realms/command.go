@@ -35,6 +35,9 @@ type plan struct {
 	// at, when set, is the time of the plan's events instead of the
 	// command's (a token held past a revocation's cut-off is issued then).
 	at time.Time
+	// onBehalfOf, when set, names the user for whom the plan's events are
+	// written (a user-delegated token and its grant).
+	onBehalfOf string
 }
 
 // write is a plan of events of one aggregate, the first at expected.
@@ -164,6 +167,9 @@ func (rl *Realm) attempt(ctx context.Context, meta eventstore.Meta, cmd command,
 	}
 	if !p.at.IsZero() {
 		meta.Time = p.at
+	}
+	if p.onBehalfOf != "" {
+		meta.OnBehalfOf = p.onBehalfOf
 	}
 	seq, err := rl.appendPlan(ctx, meta, p)
 	if err != nil || cmd.issuance {

@@ -189,7 +189,7 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 		p.add(domain.GrantRef(grantID), eventstore.AnyVersion, access.event)
 		p.require(domain.ClientRef(client.ID), client.Version)
 		p.require(domain.UserRef(user.ID), user.Version)
-		p.at = at
+		p.at, p.onBehalfOf = at, user.ID
 		return p, nil
 	}})
 	if err != nil {
@@ -282,7 +282,7 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope stri
 		p.add(domain.GrantRef(grantID), eventstore.AnyVersion, access.event)
 		p.require(domain.ClientRef(client.ID), client.Version)
 		p.require(domain.UserRef(user.ID), user.Version)
-		p.at = at
+		p.at, p.onBehalfOf = at, user.ID
 		return p, nil
 	}})
 	if err != nil {

@@ -106,11 +106,14 @@ func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*
 			return plan{}, err
 		}
 		p := write(domain.UserRef(id), 0, domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships})
-		rl.Structure().referenceNodes(&p, domain.UserRef(id), nil, membershipNodes(nu.Memberships))
 		if nu.Password != "" {
 			p.add(domain.UserRef(id), eventstore.AnyVersion, domain.UserPasswordChanged{})
 		}
-		return p, us.claimUsername(&p, id, nu.Username, "")
+		if err := us.claimUsername(&p, id, nu.Username, ""); err != nil {
+			return plan{}, err
+		}
+		rl.Structure().referenceNodes(&p, domain.UserRef(id), nil, membershipNodes(nu.Memberships))
+		return p, nil
 	}})
 	if err != nil {
 		if nu.Password != "" {

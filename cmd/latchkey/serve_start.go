@@ -36,7 +36,7 @@ const (
 	stagePasswords = "password store"
 	stageSnapshots = "snapshot store"
 	stageRealms    = "realms' read models"
-	stageBootstrap = "bootstrap realm and client"
+	stageBootstrap = "master realm and admin client"
 )
 
 func newStartup(log *slog.Logger, timeout time.Duration) *startup {
