@@ -123,6 +123,63 @@ func testLeaderKill(t *testing.T, c *localCluster, admin string) {
 	t.Logf("%d token events stored; %d acknowledged tokens missing, %d stored twice", len(stored), missing, twice)
 
 	testRestartUnderLoad(t, c, jsSurv, clients)
+	testLeaderStop(t, c, clients)
+}
+
+// testLeaderStop: with the killed node back, the stream leader's node is
+// stopped cleanly (SIGTERM, as a rolling restart does) under load: it
+// hands its leaderships over, and the gap is what Latchkey and the
+// handover take, with no election timeout to wait out.
+func testLeaderStop(t *testing.T, c *localCluster, clients [][2]string) {
+	c.start(t) // the node killed before starts again
+	js, err := jetstream.New(c.connect(t, c.natsURLs...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		s, err := js.Stream(ctx, "LK_ACME")
+		cancel()
+		current := 0
+		if err == nil && s.CachedInfo().Cluster != nil {
+			for _, p := range s.CachedInfo().Cluster.Replicas {
+				if p.Current {
+					current++
+				}
+			}
+		}
+		if current == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("LK_ACME has %d current followers 60 s after the node came back", current)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	leader := streamLeader(t, js, "LK_ACME")
+	l := startLoad(c, "acme", 16, clients)
+	time.Sleep(2 * time.Second)
+	stopped := time.Now()
+	c.stopProcess(t, leader, syscall.SIGTERM)
+	time.Sleep(5 * time.Second)
+	results := l.finish()
+	for r := range c.replicas {
+		var oks []time.Time
+		statuses := map[int]int{}
+		for _, res := range results {
+			if res.replica == r && !res.end.Before(stopped.Add(-time.Second)) {
+				statuses[res.status]++
+				if res.status == http.StatusOK {
+					oks = append(oks, res.end)
+				}
+			}
+		}
+		gap, from := longestGap(oks, stopped)
+		t.Logf("%s: stream leader %s stopped with SIGTERM: no 200 for %s, from %s after the stop; answers from 1 s before on: %v",
+			c.replicas[r].name, leader, gap.Round(time.Millisecond), from.Round(time.Millisecond), statuses)
+	}
+	t.Logf("the nodes' logs after the stop: %s", c.leaderChanges(t, stopped))
 }
 
 // timeline counts the answers of each replica, 200s and others, in steps
