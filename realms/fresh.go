@@ -41,7 +41,7 @@ type freshness struct {
 
 	mu      sync.Mutex
 	running *catchUpRun // nil when none is in flight
-	lastAt  time.Time   // start of the last catch-up begun
+	lastAt  time.Time   // when the last catch-up started
 }
 
 // catchUpRun is one catch-up, shared by everyone waiting for it.
@@ -95,9 +95,7 @@ func (f *freshness) start() *catchUpRun {
 	}
 	run := &catchUpRun{done: make(chan struct{})}
 	f.running = run
-	wait := time.Until(f.lastAt.Add(catchUpSpacing))
-	f.lastAt = time.Now().Add(max(wait, 0))
-	go f.run(run, wait)
+	go f.run(run, time.Until(f.lastAt.Add(catchUpSpacing)))
 	return run
 }
 
@@ -105,7 +103,10 @@ func (f *freshness) run(run *catchUpRun, wait time.Duration) {
 	if wait > 0 {
 		time.Sleep(wait)
 	}
+	f.mu.Lock()
 	run.started = time.Now()
+	f.lastAt = run.started
+	f.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), catchUpLimit)
 	run.err = f.catchUp(ctx)
 	cancel()
