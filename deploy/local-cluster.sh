@@ -12,7 +12,8 @@
 # Ports (all on 127.0.0.1): NATS clients LK_NATS_PORT..+2 (default 14222),
 # routes +1000, monitoring +4000; Latchkey LK_HTTP_PORT and +1 (default
 # 8080). LATCHKEY_BIN and NATS_SERVER_BIN, when set, are used instead of
-# building (the multi-process test sets them).
+# building (the multi-process test sets them); LK_LOG_LEVEL sets the
+# replicas' log level (default info).
 set -euo pipefail
 
 cmd=${1:-}
@@ -23,7 +24,7 @@ nats_port=${LK_NATS_PORT:-14222}
 http_port=${LK_HTTP_PORT:-8080}
 
 usage() {
-  sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
