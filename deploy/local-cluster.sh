@@ -24,7 +24,7 @@ nats_port=${LK_NATS_PORT:-14222}
 http_port=${LK_HTTP_PORT:-8080}
 
 usage() {
-  sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'
+  awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
   exit 2
 }
 
