@@ -31,6 +31,9 @@ const (
 	TypeNodeCreated          = "node.created"
 	TypeNodeRenamed          = "node.renamed"
 	TypeNodeDeleted          = "node.deleted"
+	TypeNodeReferenced       = "node.referenced"
+	TypeScopeReferenced      = "scope.referenced"
+	TypeScopeRetired         = "scope.retired"
 	TypeClientCreated        = "client.created"
 	TypeClientUpdated        = "client.updated"
 	TypeClientSecretRotated  = "client.secret_rotated"
@@ -95,6 +98,32 @@ type NodeRenamed struct {
 
 // NodeDeleted removes a node nothing referred to.
 type NodeDeleted struct{}
+
+// NodeReferenced records that a write made something refer to the node
+// (By: "client/<id>", "user/<id>", or "node/<slug>" for a child). It
+// changes nothing but the node's version, in the same atomic write as the
+// reference and at the version the writer read: a deletion decided before
+// it fails at the stream and is decided again, and a reference decided
+// before a deletion fails the same way. Replicas need no lock to keep a
+// removed node from being referred to.
+type NodeReferenced struct {
+	By string `json:"by"`
+}
+
+// ScopeReferenced is NodeReferenced for a realm-defined scope (the
+// aggregate scope/<ScopeID(name)>): a client given the scope.
+type ScopeReferenced struct {
+	Scope string `json:"scope"`
+	By    string `json:"by"`
+}
+
+// ScopeRetired is written to a scope's aggregate with its removal from
+// the catalog (ScopeRemoved, on the realm), at the version the removal
+// read: a reference decided before the removal then fails, as a removal
+// decided before a reference does.
+type ScopeRetired struct {
+	Scope string `json:"scope"`
+}
 
 // ClientCreated registers an OAuth client. SecretHash is the hex SHA-256 of
 // a 256-bit random secret (empty for public clients): it cannot be
@@ -190,6 +219,9 @@ func (ScopeRemoved) EventType() string         { return TypeRealmScopeRemoved }
 func (NodeCreated) EventType() string          { return TypeNodeCreated }
 func (NodeRenamed) EventType() string          { return TypeNodeRenamed }
 func (NodeDeleted) EventType() string          { return TypeNodeDeleted }
+func (NodeReferenced) EventType() string       { return TypeNodeReferenced }
+func (ScopeReferenced) EventType() string      { return TypeScopeReferenced }
+func (ScopeRetired) EventType() string         { return TypeScopeRetired }
 func (ClientUpdated) EventType() string        { return TypeClientUpdated }
 func (ClientSecretRotated) EventType() string  { return TypeClientSecretRotated }
 func (ClientSecretRehashed) EventType() string { return TypeClientSecretRehashed }
@@ -215,6 +247,9 @@ var decoders = map[string]func([]byte) (Payload, error){
 	TypeNodeCreated:          decodeAs[NodeCreated],
 	TypeNodeRenamed:          decodeAs[NodeRenamed],
 	TypeNodeDeleted:          decodeAs[NodeDeleted],
+	TypeNodeReferenced:       decodeAs[NodeReferenced],
+	TypeScopeReferenced:      decodeAs[ScopeReferenced],
+	TypeScopeRetired:         decodeAs[ScopeRetired],
 	TypeClientCreated:        decodeAs[ClientCreated],
 	TypeClientUpdated:        decodeAs[ClientUpdated],
 	TypeClientSecretRotated:  decodeAs[ClientSecretRotated],

@@ -152,6 +152,9 @@ type Grant struct {
 	// when they were: presenting one again is reuse.
 	Rotated []RotatedRefresh
 	Revoked bool
+	// Created is the sequence of the grant's creation: its teams name the
+	// nodes their slugs had then (Tree.Reaches).
+	Created uint64
 	Version uint64
 }
 
@@ -165,7 +168,7 @@ type RotatedRefresh struct {
 func (g *Grant) Apply(seq uint64, t time.Time, p Payload) {
 	switch e := p.(type) {
 	case GrantCreated:
-		g.GrantCreated = e
+		g.GrantCreated, g.Created = e, seq
 	case GrantRefreshed:
 		g.Rotated = append(slices.Clone(g.Rotated), RotatedRefresh{Hash: g.RefreshHash, AtMs: t.UnixMilli()})
 		g.RefreshHash, g.RefreshExpires, g.Scope = e.RefreshHash, e.RefreshExpires, e.Scope

@@ -35,6 +35,9 @@ type Consent struct {
 	Scopes []string `json:"scopes"`
 	Teams  []string `json:"teams"`
 	Preset string   `json:"preset"`
+	// GrantedAt is the sequence of the consent: its teams name the nodes
+	// their slugs had then (Tree.Reaches).
+	GrantedAt uint64 `json:"-"`
 }
 
 // User is the state of one realm user, folded from its events. The
@@ -87,7 +90,7 @@ func (u *User) Apply(seq uint64, p Payload) {
 		for k, v := range u.Consents {
 			consents[k] = v
 		}
-		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset}
+		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset, GrantedAt: seq}
 		u.Consents = consents
 	default:
 		return

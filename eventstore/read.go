@@ -94,7 +94,7 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		}
 		got, counted, last := 0, 0, uint64(0)
 		for m := range batch.Messages() {
-			envs, seq, foreign, err := s.decodeMsg(realm, from, m)
+			envs, seq, foreign, err := s.decodeMsg(realm, from, m, DecodeMessage)
 			if err != nil {
 				return nil, err
 			}
@@ -165,8 +165,17 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 	req, _ := json.Marshal(map[string]string{"last_by_subj": filter[0]})
 	var resp *nats.Msg
 	err := retryNoResponders(ctx, func() (err error) {
-		resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
-		return err
+		// A stream that has no leader yet (just created, or electing one)
+		// leaves the request unanswered: ask again rather than wait out the
+		// caller's whole deadline.
+		for {
+			attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			resp, err = s.nc.RequestWithContext(attemptCtx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return err
+			}
+		}
 	})
 	if err != nil {
 		return 0, err
@@ -199,9 +208,10 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 // codeStreamNotFound is JetStream's "stream not found".
 const codeStreamNotFound = 10059
 
-// decodeMsg returns a message's envelopes and its stream sequence; from
-// is the realm's MAC boundary. A foreign message holds none.
-func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg) (envs []Envelope, seq uint64, foreign bool, err error) {
+// decodeMsg returns a message's envelopes, read with decode (DecodeMessage,
+// or DecodeForFolds for the read models), and its stream sequence; from is
+// the realm's MAC boundary. A foreign message holds none.
+func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg, decode func([]byte, uint64) ([]Envelope, error)) (envs []Envelope, seq uint64, foreign bool, err error) {
 	md, err := m.Metadata()
 	if err != nil {
 		return nil, 0, false, err
@@ -210,11 +220,12 @@ func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg) (envs []En
 	if _, foreign = s.judge(realm, from, seq, m.Subject(), m.Data(), m.Headers().Get(headerMAC)); foreign {
 		return nil, seq, true, nil
 	}
-	if isRevocationsSubject(m.Subject()) {
-		// A rule restates an event stored beside it; readers of events skip it.
+	if carriesNoEvent(m.Subject()) {
+		// A rule restates an event stored beside it, a guard stands for
+		// none; readers of events skip both.
 		return nil, seq, false, nil
 	}
-	envs, err = DecodeMessage(m.Data(), seq)
+	envs, err = decode(m.Data(), seq)
 	if err != nil {
 		return nil, seq, false, fmt.Errorf("eventstore: message %d: %w", seq, err)
 	}
@@ -230,9 +241,10 @@ type Subscription interface {
 
 // Subscribe calls fn, one message at a time and in stream order, with the
 // events of every message of the realm from sequence fromSeq on, then of
-// each new one as it arrives. A message that cannot be decoded is reported
-// to onErr, and a foreign one to Options.OnForeign; either is passed to fn
-// with no events, so the reader still advances.
+// each new one as it arrives, read for folding (DecodeForFolds: token
+// events without their raw data). A message that cannot be decoded is
+// reported to onErr, and a foreign one to Options.OnForeign; either is
+// passed to fn with no events, so the reader still advances.
 func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(seq uint64, events []Envelope), onErr func(error)) (Subscription, error) {
 	if fromSeq == 0 {
 		fromSeq = 1
@@ -252,7 +264,7 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		envs, seq, _, err := s.decodeMsg(realm, from, m)
+		envs, seq, _, err := s.decodeMsg(realm, from, m, DecodeForFolds)
 		if err != nil {
 			onErr(err)
 		}

@@ -35,14 +35,15 @@ type RawMsg struct {
 	mac                    string // its Lk-Mac header
 }
 
-// IsRule reports whether the message is a revocation rule rather than
-// event envelopes.
-func (m *RawMsg) IsRule() bool { return isRevocationsSubject(m.Subject) }
+// NoEvents reports whether the message carries no event envelopes: a
+// revocation rule, or a guard (a version check of a write, see
+// Store.AppendChanges).
+func (m *RawMsg) NoEvents() bool { return carriesNoEvent(m.Subject) }
 
 // Envelopes decodes the message's events, each stamped with the message's
 // sequence: none for a rule or a foreign message.
 func (m *RawMsg) Envelopes() ([]Envelope, error) {
-	if m.IsRule() || m.Foreign {
+	if m.NoEvents() || m.Foreign {
 		return nil, nil
 	}
 	return DecodeMessage(m.Data, m.Seq)
@@ -91,7 +92,7 @@ var ErrStopScan = errors.New("eventstore: stop scan")
 // Scan reads a realm's stream in order, one message at a time, as stored:
 // no envelope is decoded, so a reader that only copies bytes pays for
 // nothing else. m is reused after fn returns; m.Data is the message's own
-// and may be kept. Rule messages are delivered too (m.IsRule()).
+// and may be kept. Rule and guard messages are delivered too (m.NoEvents()).
 func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn func(m *RawMsg) error) (ScanStats, error) {
 	var stats ScanStats
 	if err := domain.ValidateName("realm name", realm); err != nil {

@@ -45,7 +45,7 @@ func TestScanReadsEveryMessageAsStored(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 20 {
 		wg.Go(func() {
-			if _, err := ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: uuid.NewString()}); err != nil {
+			if _, err := ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: uuid.NewString()}, eventstore.Requirement{}); err != nil {
 				t.Error(err)
 			}
 		})
@@ -59,7 +59,7 @@ func TestScanReadsEveryMessageAsStored(t *testing.T) {
 	}
 	// A message with a TTL: token events under a retention setting.
 	ts.Store.SetTokenRetention("acme", time.Hour)
-	if _, err := ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: "x"}); err != nil {
+	if _, err := ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: "x"}, eventstore.Requirement{}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -82,7 +82,7 @@ func TestScanReadsEveryMessageAsStored(t *testing.T) {
 		if !m.Authenticated || m.Foreign {
 			t.Errorf("seq %d on %s: authenticated %v, foreign %v; every message the store appends carries a valid MAC", m.Seq, m.Subject, m.Authenticated, m.Foreign)
 		}
-		if m.IsRule() {
+		if m.NoEvents() {
 			rules++
 			continue
 		}
@@ -117,7 +117,7 @@ func TestScanReadsEveryMessageAsStored(t *testing.T) {
 		t.Fatalf("FromSeq 3 ToSeq 4 read %d messages", len(from))
 	}
 	since := scanAll(t, ts.Store, "acme", eventstore.ScanOptions{Since: mid})
-	if len(since) == 0 || !since[0].IsRule() && since[0].Time.Before(mid) {
+	if len(since) == 0 || !since[0].NoEvents() && since[0].Time.Before(mid) {
 		t.Fatalf("Since read %d messages, first %+v", len(since), since)
 	}
 	for _, m := range since {
@@ -144,7 +144,7 @@ func TestScanReadsEveryMessageAsStored(t *testing.T) {
 
 	// The last message on a subject, by direct get.
 	lm, ok, err := ts.Store.LastMsg(ctx, "acme", eventstore.RevocationsSubject("acme"))
-	if err != nil || !ok || !lm.IsRule() {
+	if err != nil || !ok || !lm.NoEvents() {
 		t.Fatalf("LastMsg = %+v %v %v", lm, ok, err)
 	}
 	if _, ok, err := ts.Store.LastMsg(ctx, "acme", "lk.acme.nothing.here"); ok || err != nil {

@@ -46,8 +46,8 @@ type Options struct {
 // New wraps a NATS connection.
 func New(nc *nats.Conn, opts Options) (*Store, error) {
 	// Async publishes (token rounds) that are never answered — sent to a
-	// stream leader that died — are given up after this.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(tokenCommitTimeout))
+	// stream leader that died — are sent again after this.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(attemptTimeout))
 	if err != nil {
 		return nil, err
 	}
@@ -93,20 +93,15 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 		if err != nil {
 			return 0, err
 		}
-		// Dedupe a retried publish by event id (token events never use this).
-		m.Header.Set(jetstream.MsgIDHeader, m.Header.Get(headerEventID))
 		msgs[i] = m
 	}
 	if expected != AnyVersion {
 		expect(msgs[0], realm, agg, expected)
 	}
-	return retryInFlight(ctx, func() (uint64, error) {
+	return s.retryAppend(ctx, realm, func(ctx context.Context) (uint64, error) {
 		if len(msgs) == 1 {
 			ack, err := s.js.PublishMsg(ctx, msgs[0])
 			if err != nil {
-				if errors.Is(err, jetstream.ErrNoStreamResponse) {
-					return 0, s.noResponse(ctx, realm)
-				}
 				return 0, asConflict(err)
 			}
 			return ack.Sequence, nil
@@ -115,11 +110,6 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 	})
 }
 
-// errInFlight is JetStream's 10164 on a replicated stream: the expected
-// version was checked while a write of the subject was still in flight.
-// It is a conflict only if it persists.
-var errInFlight = errors.New("eventstore: a write of the aggregate is in flight")
-
 // inFlightPatience bounds how long an append waits for a write in flight to
 // settle. The leader acknowledges a write before it clears the write's
 // in-flight mark, so on a loaded leader the mark can outlive the ack by
@@ -127,24 +117,63 @@ var errInFlight = errors.New("eventstore: a write of the aggregate is in flight"
 // wait only until the other write is applied and the answer becomes 10071.
 const inFlightPatience = 250 * time.Millisecond
 
-// retryInFlight runs an append again while it fails with errInFlight, with
-// growing pauses, for at most inFlightPatience; a real conflict then shows
-// as ErrConflict. Nothing was written by a refused attempt, so trying again
-// is safe.
-func retryInFlight(ctx context.Context, appendOnce func() (uint64, error)) (uint64, error) {
-	deadline := time.Now().Add(inFlightPatience)
+// An append that gets no answer (its stream leader died with it, or there
+// is none while a new one is elected) is sent again, with the same message
+// ids, until writePatience has passed since its first attempt; each
+// attempt waits at most attemptTimeout for its answer. The ids make
+// JetStream store it once however many attempts reach it.
+const (
+	writePatience  = 10 * time.Second
+	attemptTimeout = time.Second
+)
+
+// retryAppend runs an append until it has an answer: again while it fails
+// with errInFlight (for at most inFlightPatience; a real conflict then
+// shows as ErrConflict) and while it is unanswered (for at most
+// writePatience, then ErrUnavailable, or ErrNoRealm when the stream is
+// gone). appendOnce must send the same messages, ids included, each time.
+func (s *Store) retryAppend(ctx context.Context, realm string, appendOnce func(ctx context.Context) (uint64, error)) (uint64, error) {
+	began := time.Now()
+	var inFlightSince time.Time
+	checked := false // whether the stream's existence was checked
 	pause := time.Millisecond
 	for {
-		seq, err := appendOnce()
-		if !errors.Is(err, errInFlight) {
-			return seq, err
-		}
-		if time.Now().Add(pause).After(deadline) {
-			return 0, ErrConflict
+		attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		seq, err := appendOnce(attemptCtx)
+		cancel()
+		unavailable := false
+		switch {
+		case err == nil:
+			return seq, nil
+		case errors.Is(err, errInFlight):
+			if inFlightSince.IsZero() {
+				inFlightSince = time.Now()
+			}
+			if time.Since(inFlightSince)+pause > inFlightPatience {
+				return 0, ErrConflict
+			}
+		case unanswered(err):
+			unavailable = true
+			if time.Since(began)+pause > writePatience {
+				return 0, s.noResponse(ctx, realm)
+			}
+			noResponders := errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+			if noResponders && !checked {
+				checked = true
+				if s.streamGone(ctx, realm) {
+					return 0, ErrNoRealm
+				}
+			}
+		default:
+			return 0, err
 		}
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
+			if unavailable {
+				// The caller gave up while the stream could not answer.
+				return 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			}
 			return 0, ctx.Err()
 		}
 		pause = min(2*pause, 32*time.Millisecond)
@@ -154,11 +183,19 @@ func retryInFlight(ctx context.Context, appendOnce func() (uint64, error)) (uint
 // noResponse explains a write nobody answered: the realm has no stream, or
 // its stream cannot take writes right now.
 func (s *Store) noResponse(ctx context.Context, realm string) error {
-	exists, err := s.HasRealmStream(ctx, realm)
-	if err == nil && !exists {
+	if s.streamGone(ctx, realm) {
 		return ErrNoRealm
 	}
 	return ErrUnavailable
+}
+
+// streamGone reports a realm whose stream is known not to exist (not one
+// whose stream merely does not answer now).
+func (s *Store) streamGone(ctx context.Context, realm string) bool {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	exists, err := s.HasRealmStream(ctx, realm)
+	return err == nil && !exists
 }
 
 // expect makes a message conditional on the aggregate's version: the
@@ -187,6 +224,8 @@ func (s *Store) buildMsg(realm string, agg domain.AggregateRef, meta Meta, p dom
 	m.Data = body
 	m.Header.Set(headerEventID, env.ID)
 	s.signMsg(m.Subject, m.Data, m.Header.Set)
+	// A retried publish is stored once: JetStream deduplicates by event id.
+	m.Header.Set(jetstream.MsgIDHeader, env.ID)
 	return m, nil
 }
 

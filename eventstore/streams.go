@@ -3,6 +3,7 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -37,8 +38,17 @@ func (s *Store) streamConfig(realm string) jetstream.StreamConfig {
 		AllowAtomicPublish: true,
 		// Token events may carry a per-message TTL (realm retention).
 		AllowMsgTTL: true,
+		// Every message carries a dedupe id (an event's id, or one per
+		// group-committed token message), so that a write retried after its
+		// answer was lost is stored once. A retry comes within
+		// writePatience; the server keeps each id (about 100 bytes) this
+		// long.
+		Duplicates: dedupeWindow,
 	}
 }
+
+// dedupeWindow is how long the stream remembers message ids.
+const dedupeWindow = 30 * time.Second
 
 // Realms lists the realms that have a stream.
 func (s *Store) Realms(ctx context.Context) ([]string, error) {

@@ -88,8 +88,8 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if err != nil {
 		return principal{}, "", false
 	}
-	info, found := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
-	if !found || info.Status != domain.StatusActive {
+	info, found, err := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
+	if err != nil || !found || info.Status != domain.StatusActive {
 		return principal{}, "", false
 	}
 	cl, err := rl.Clients().Get(info.ClientID)

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -62,11 +63,20 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllow
 	if err != nil {
 		return nil, err
 	}
-	client, err := rl.Clients().Authenticate(auth, a.now())
-	if err != nil {
-		if limited := rl.Clients().CountAuthFailure(c.Request().Context(), auth.ClientID, c.RealIP(), a.now()); limited != nil {
-			return nil, limited
-		}
+	client, err := rl.Clients().Authenticate(c.Request().Context(), auth, a.now())
+	return client, a.authFailure(c, rl, auth, err)
+}
+
+// authFailure passes err on, first counting it against the client id and
+// the address when it is a failed client authentication (invalid_client):
+// past a limit the answer is 429 instead. Success is never counted.
+func (a *api) authFailure(c echo.Context, rl *realms.Realm, auth realms.ClientAuth, err error) error {
+	var oerr *domain.OAuthError
+	if !errors.As(err, &oerr) || oerr.Code != domain.ErrInvalidClient {
+		return err
 	}
-	return client, err
+	if limited := rl.Clients().CountAuthFailure(c.Request().Context(), auth.ClientID, c.RealIP(), a.now()); limited != nil {
+		return limited
+	}
+	return err
 }

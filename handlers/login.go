@@ -188,7 +188,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
-	remembered, ok := user.Consents[client.ID]
+	remembered, ok := rl.Users().RememberedConsent(user, client)
 	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
 		return a.issueCode(c, rl, client, user, s, p, remembered.Teams, status)

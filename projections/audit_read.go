@@ -146,7 +146,7 @@ func ReadAuditWindow(ctx context.Context, store *eventstore.Store, realm string,
 	}
 	out := make([]eventstore.Envelope, 0, len(msgs))
 	for i := range msgs {
-		if !msgs[i].IsRule() {
+		if !msgs[i].NoEvents() {
 			out = append(out, auditEnvelopes(realm, &msgs[i])...)
 		}
 	}
@@ -190,7 +190,7 @@ type AuditTail struct {
 // consumer at once.
 func TailAudit(ctx context.Context, store *eventstore.Store, realm string, fromSeq uint64, fn func(seq uint64, events []eventstore.Envelope)) (*AuditTail, error) {
 	sub, err := store.TailRaw(ctx, realm, fromSeq, func(m *eventstore.RawMsg) {
-		if m.IsRule() {
+		if m.NoEvents() {
 			fn(m.Seq, nil)
 			return
 		}

@@ -74,6 +74,12 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		return fmt.Sprintf("node %q renamed to %q", aggregateID(env.Aggregate), e.Name)
 	case domain.NodeDeleted:
 		return fmt.Sprintf("node %q deleted", aggregateID(env.Aggregate))
+	case domain.NodeReferenced:
+		return fmt.Sprintf("node %q referred to by %s", aggregateID(env.Aggregate), orUnknown(e.By))
+	case domain.ScopeReferenced:
+		return fmt.Sprintf("scope %q referred to by %s", e.Scope, orUnknown(e.By))
+	case domain.ScopeRetired:
+		return fmt.Sprintf("scope %q retired: nothing may refer to it any more", e.Scope)
 	case domain.ClientCreated:
 		kind := e.Kind
 		if kind == "" {
@@ -282,4 +288,12 @@ func changedNames(changes []FieldChange) string {
 		return "no change"
 	}
 	return strings.Join(names, ", ")
+}
+
+// orUnknown stands in for an empty name in a summary.
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
 }

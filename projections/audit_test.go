@@ -91,6 +91,9 @@ func TestAuditEntryEveryEventType(t *testing.T) {
 		{"node/sales", domain.NodeCreated{Slug: "sales", Name: "Sales", Kind: domain.NodeTeam, Parent: "acme-org"}, `team "sales" created (Sales) under acme-org`},
 		{"node/sales", domain.NodeRenamed{Name: "Sales EU"}, `node "sales" renamed to "Sales EU"`},
 		{"node/sales", domain.NodeDeleted{}, `node "sales" deleted`},
+		{"node/sales", domain.NodeReferenced{By: "client/c1"}, `node "sales" referred to by client/c1`},
+		{"scope/0a1b", domain.ScopeReferenced{Scope: "read", By: "client/c1"}, `scope "read" referred to by client/c1`},
+		{"scope/0a1b", domain.ScopeRetired{Scope: "read"}, `scope "read" retired: nothing may refer to it any more`},
 		{client, domain.ClientCreated{ClientID: "3f9c", ClientSettings: settings("backend", "read", "write"), SecretHash: hash}, `client "backend" created (service, scopes read write)`},
 		{client, domain.ClientSecretRotated{SecretHash: hash, PreviousExpiresAt: auditTime.Unix() + 3600}, "secret rotated (previous valid until 2026-03-01T13:00:00Z)"},
 		{client, domain.ClientSecretRotated{SecretHash: hash}, "secret rotated (previous invalid at once)"},
@@ -321,7 +324,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 			var wg sync.WaitGroup
 			for j := range 20 {
 				wg.Go(func() {
-					if _, err := st.AppendToken(ctx, "acme", client, meta, domain.TokenIssued{JTI: fmt.Sprint(i, "-", j), Hash: plantedHash(), ExpiresAt: at.Unix()}); err != nil {
+					if _, err := st.AppendToken(ctx, "acme", client, meta, domain.TokenIssued{JTI: fmt.Sprint(i, "-", j), Hash: plantedHash(), ExpiresAt: at.Unix()}, eventstore.Requirement{}); err != nil {
 						t.Error(err)
 					}
 				})

@@ -83,7 +83,7 @@ func ScanHistory(ctx context.Context, store *eventstore.Store, realm string, opt
 		if !f.Until.IsZero() && m.Time.After(f.Until.Add(AuditClockSkew)) {
 			return eventstore.ErrStopScan
 		}
-		if m.IsRule() {
+		if m.NoEvents() {
 			h.onMessage(0)
 			return nil
 		}

@@ -89,7 +89,11 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 		AccessPreset: domain.PresetFull,
 	}, secret, false, meta)
 	if errors.Is(err, domain.ErrAlreadyExists) {
-		return nil, nil // another replica created it
+		// Another replica created it: the secret written above is not its.
+		if generated {
+			_ = os.Remove(filepath.Join(dataDir, BootstrapFile))
+		}
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err

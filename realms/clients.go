@@ -27,6 +27,17 @@ func (cs Clients) Get(id string) (*domain.Client, error) {
 	return c, nil
 }
 
+// Find is Get for a request that names a client: one unknown here is
+// looked for again after a catch-up with the stream, as it may have been
+// created on another replica a moment ago.
+func (cs Clients) Find(ctx context.Context, id string) (*domain.Client, error) {
+	c, err := cs.Get(id)
+	if err == nil || cs.rl.catchUp(ctx) != nil {
+		return c, err
+	}
+	return cs.Get(id)
+}
+
 // Page lists clients matching f, in id order after the client named
 // after, at most limit; false when after names no client of the realm.
 func (cs Clients) Page(f projections.ClientFilter, after string, limit int) (projections.ClientPage, bool) {
@@ -84,13 +95,21 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 		id = uuid.NewString()
 	}
 	var out CreatedClient
-	err := cs.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		if cs.rl.models.Clients.Known(id) {
+			return plan{}, domain.ErrAlreadyExists
+		}
 		ev, warnings, err := domain.DecideCreateClient(id, s, cs.rl.reg.keys.secrets.Hash(secret), confirmHighRisk, cs.context())
 		if ev.SecretHash != "" {
 			out.Secret = secret
 		}
 		out.Warnings = warnings
-		return write(domain.ClientRef(id), 0, ev), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.ClientRef(id), 0, ev)
+		cs.references(&p, id, domain.ClientSettings{}, ev.ClientSettings)
+		return p, nil
 	}})
 	if err != nil {
 		return CreatedClient{}, err
@@ -105,7 +124,7 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
 	var warnings []domain.Warning
-	err := cs.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		c, err := cs.at(id, cond)
 		if err != nil {
 			return plan{}, err
@@ -119,13 +138,23 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 		if err != nil || ev == nil {
 			return plan{}, err
 		}
-		return write(domain.ClientRef(id), c.Version, *ev), nil
+		p := write(domain.ClientRef(id), c.Version, *ev)
+		cs.references(&p, id, ev.Before, ev.After)
+		return p, nil
 	}})
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := cs.Get(id)
 	return c, warnings, err
+}
+
+// references adds to p the reference events of the nodes and scopes after
+// names and before does not (see Structure).
+func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) {
+	st := cs.rl.Structure()
+	st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes())
+	st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes())
 }
 
 // RotateSecret gives a confidential client a new secret, returned this
@@ -254,6 +283,9 @@ func (cs Clients) Delete(ctx context.Context, ids []string, cond Condition, meta
 // role there, consumer the viewer role.
 func (cs Clients) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
 	node, err := cs.rl.Structure().Node(slug)
+	if err != nil && cs.rl.catchUp(ctx) == nil {
+		node, err = cs.rl.Structure().Node(slug) // created on another replica a moment ago?
+	}
 	if err != nil {
 		return CreatedClient{}, err
 	}

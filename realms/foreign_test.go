@@ -45,7 +45,7 @@ func TestForgedEventReachesNothing(t *testing.T) {
 	if _, err := rl.Clients().Get(id); err == nil {
 		t.Fatal("the forged client is in the read models")
 	}
-	if _, err := rl.Clients().Authenticate(realms.ClientAuth{Method: domain.AuthSecretBasic, ClientID: id, Secret: secret}, time.Now()); err == nil {
+	if _, err := rl.Clients().Authenticate(ctx, realms.ClientAuth{Method: domain.AuthSecretBasic, ClientID: id, Secret: secret}, time.Now()); err == nil {
 		t.Fatal("the forged client authenticated")
 	}
 

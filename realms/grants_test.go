@@ -78,7 +78,7 @@ func TestRefreshRotationIsStampedByTheRegistryClock(t *testing.T) {
 	if err := rl.WaitFor(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.Grants().Refresh(ctx, app.Client, token, "", sysMeta()); err != nil {
+	if _, err := rl.Grants().Refresh(ctx, realms.ClientAuth{Method: domain.AuthNone, ClientID: app.Client.ID, PublicAllowed: true}, token, "", sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	g, _ := rl.Models().Authz.Grant("g1")
@@ -116,9 +116,9 @@ func TestFailedRedemptionSpendsTheCode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = rl.Grants().RedeemCode(ctx, app.Client, code, tc.redirect, tc.verifier, sysMeta())
+			_, err = rl.Grants().RedeemCode(ctx, publicAuth(app.Client.ID), code, tc.redirect, tc.verifier, sysMeta())
 			wantGrantError(t, err, tc.want)
-			_, err = rl.Grants().RedeemCode(ctx, app.Client, code, "https://app.example.test/cb", verifier, sysMeta())
+			_, err = rl.Grants().RedeemCode(ctx, publicAuth(app.Client.ID), code, "https://app.example.test/cb", verifier, sysMeta())
 			wantGrantError(t, err, "the authorization code was spent by a failed redemption")
 		})
 	}
@@ -130,4 +130,9 @@ func wantGrantError(t *testing.T, err error, desc string) {
 	if !ok || oerr.Code != domain.ErrInvalidGrant || oerr.Description != desc {
 		t.Fatalf("error %v, want invalid_grant: %s", err, desc)
 	}
+}
+
+// publicAuth is how a public client identifies itself: its client_id alone.
+func publicAuth(id string) realms.ClientAuth {
+	return realms.ClientAuth{Method: domain.AuthNone, ClientID: id, PublicAllowed: true}
 }

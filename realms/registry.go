@@ -25,12 +25,15 @@ type Registry struct {
 	keys      *KeyStore
 	passwords *KeyStore
 	snapshots *SnapshotStore // nil: always replay from the first event
-	audit     AuditConfig    // server defaults of realm settings
-	publicURL string
-	limiter   *limiter // failed sign-ins and client authentications; argon2id slots
-	hosts     hostRouting
-	log       *slog.Logger
-	now       func() time.Time // the clock of decisions made at write time
+	// snapshotPeriod: a realm's models are snapshotted at least this often
+	// while events arrive (snapshotPeriod by default).
+	snapshotPeriod time.Duration
+	audit          AuditConfig // server defaults of realm settings
+	publicURL      string
+	limiter        *limiter // failed sign-ins and client authentications; argon2id slots
+	hosts          hostRouting
+	log            *slog.Logger
+	now            func() time.Time // the clock of decisions made at write time
 
 	mu      sync.RWMutex
 	realms  map[string]*Realm
@@ -49,6 +52,8 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		log:       log,
 		now:       time.Now,
 		realms:    map[string]*Realm{},
+
+		snapshotPeriod: snapshotPeriod,
 	}
 	r.hosts.init(r.publicURL)
 	return r
@@ -186,12 +191,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		return nil, err
 	}
 	rl.runner = runner
+	rl.fresh.catchUp = func(ctx context.Context) error { return runner.CaughtUp(ctx, r.store) }
 	waitCtx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
+	caughtUpFrom := time.Now()
 	if err := runner.CaughtUp(waitCtx, r.store); err != nil {
 		runner.Stop()
 		return nil, err
 	}
+	rl.fresh.asOf.Store(caughtUpFrom.UnixNano())
 	bg, stop := context.WithCancel(context.Background())
 	rl.stop = stop
 	go rl.runUsageFlush(bg)

@@ -23,9 +23,9 @@ func (ts Tokens) Revoke(ctx context.Context, client *domain.Client, token string
 		}
 		return grants.Revoke(ctx, g.GrantID, "refresh token revoked by its client", meta)
 	}
-	info, found := ts.Introspect(ctx, token, meta.Time)
-	if !found {
-		return nil
+	info, found, err := ts.Introspect(ctx, token, meta.Time)
+	if err != nil || !found {
+		return err
 	}
 	return ts.revoke(ctx, info, client.ID, "revoked by its client", meta)
 }

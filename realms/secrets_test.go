@@ -71,11 +71,11 @@ func TestClientSecretsAreStoredAsHMACs(t *testing.T) {
 	}
 	now := time.Now()
 	for _, secret := range []string{c.Secret, rotated} {
-		if _, err := rl.Clients().Authenticate(basic(c.Client.ID, secret), now); err != nil {
+		if _, err := rl.Clients().Authenticate(context.Background(), basic(c.Client.ID, secret), now); err != nil {
 			t.Errorf("authenticating with a secret in its overlap: %v", err)
 		}
 	}
-	if _, err := rl.Clients().Authenticate(basic(c.Client.ID, domain.HashSecret(rotated)), now); err == nil {
+	if _, err := rl.Clients().Authenticate(context.Background(), basic(c.Client.ID, domain.HashSecret(rotated)), now); err == nil {
 		t.Error("the secret's SHA-256 authenticates")
 	}
 }
@@ -111,7 +111,7 @@ func TestLegacySecretHashIsReplacedOnUse(t *testing.T) {
 		}
 	}
 
-	if _, err := rl.Clients().Authenticate(basic(id, "a wrong secret"), time.Now()); err == nil {
+	if _, err := rl.Clients().Authenticate(context.Background(), basic(id, "a wrong secret"), time.Now()); err == nil {
 		t.Fatal("a wrong secret authenticates")
 	}
 	// Many requests on two replicas at once.
@@ -119,7 +119,7 @@ func TestLegacySecretHashIsReplacedOnUse(t *testing.T) {
 	for i := range 16 {
 		wg.Go(func() {
 			r := []*realms.Realm{rl, other}[i%2]
-			if _, err := r.Clients().Authenticate(basic(id, current), time.Now()); err != nil {
+			if _, err := r.Clients().Authenticate(context.Background(), basic(id, current), time.Now()); err != nil {
 				t.Error(err)
 			}
 		})
@@ -145,7 +145,7 @@ func TestLegacySecretHashIsReplacedOnUse(t *testing.T) {
 
 	// The previous secret, used during its overlap, is replaced too; then
 	// both verify in their new form and nothing more is written.
-	if _, err := other.Clients().Authenticate(basic(id, previous), time.Now()); err != nil {
+	if _, err := other.Clients().Authenticate(context.Background(), basic(id, previous), time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	for time.Now().Before(deadline) {
@@ -155,7 +155,7 @@ func TestLegacySecretHashIsReplacedOnUse(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	for _, secret := range []string{current, previous} {
-		if _, err := rl.Clients().Authenticate(basic(id, secret), time.Now()); err != nil {
+		if _, err := rl.Clients().Authenticate(context.Background(), basic(id, secret), time.Now()); err != nil {
 			t.Fatal(err)
 		}
 	}

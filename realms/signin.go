@@ -211,7 +211,7 @@ func (us Users) recordLock(ctx context.Context, id string, until int64, meta eve
 // their username: a user.unlocked event (the audit log's entry of who did
 // it), then the counter.
 func (us Users) Unlock(ctx context.Context, id string, meta eventstore.Meta) (*domain.User, error) {
-	u, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	u, err := us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(id), u.Version, domain.UserUnlocked{}), nil
 	})
 	if err != nil {

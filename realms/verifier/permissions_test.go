@@ -119,7 +119,7 @@ func TestResourceServerReadsOnlyItsRealmsRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A token event and a revocation rule in each realm.
-		if _, err := store.AppendToken(ctx, realm, domain.ClientRef("c1"), meta, domain.TokenIssued{JTI: "secret-" + realm}); err != nil {
+		if _, err := store.AppendToken(ctx, realm, domain.ClientRef("c1"), meta, domain.TokenIssued{JTI: "secret-" + realm}, eventstore.Requirement{}); err != nil {
 			t.Fatal(err)
 		}
 		rule := domain.RevocationRule{JTI: "revoked-in-" + realm, ForgetAfter: time.Now().Add(time.Hour).Unix()}
