@@ -115,6 +115,12 @@ func (m ClientMetadata) Settings(p MetadataPolicy) (ClientSettings, error) {
 	if name == "" {
 		name = p.DefaultName
 	}
+	if scripts := MixedScripts(name); scripts != nil {
+		// An administrator may confirm such a name; a client met without
+		// one cannot (see checkNameScripts).
+		return ClientSettings{}, metadataError("client_name mixes " + strings.Join(scripts, " and ") +
+			" letters, which can pass for another name on the consent page")
+	}
 	s := ClientSettings{
 		Name: name, Type: ClientConfidential, GrantTypes: slices.Clone(grants), TokenEndpointAuthMethod: method,
 		Scopes: scopes, RedirectURIs: slices.Clone(m.RedirectURIs), PostLogoutRedirectURIs: slices.Clone(m.PostLogoutRedirectURIs),

@@ -111,6 +111,8 @@ func TestDecideDiscoverClient(t *testing.T) {
 			wantErr: "invalid_client_metadata: the metadata does not read as RFC 7591 client metadata: json: cannot unmarshal string into Go struct field ClientMetadata.redirect_uris of type []string"},
 		{name: "too large", doc: `{"client_id":"` + docURL + `","client_name":"` + strings.Repeat("a", MaxMetadataDocument) + `"}`,
 			wantErr: "invalid_client_metadata: the metadata document is larger than 5 KiB"},
+		{name: "a name mixing lookalike scripts", doc: `{"client_id":"` + docURL + `","client_name":"\u0391pple","redirect_uris":["https://app.example.com/cb"]}`,
+			wantErr: "invalid_client_metadata: client_name mixes Latin and Greek letters, which can pass for another name on the consent page"},
 		{name: "a deleted client stays deleted", cur: &Client{ID: docURL, Deleted: true}, doc: good,
 			wantErr: "invalid_client: this client was deleted by an administrator"},
 	} {
@@ -182,6 +184,8 @@ func TestDecideRegisterClient(t *testing.T) {
 		{name: "a logo over http", body: `{"redirect_uris":["https://app.example.com/cb"],"logo_uri":"http://app.example.com/l.png"}`,
 			wantErr: "invalid_client_metadata: client_uri and logo_uri must be https URLs"},
 		{name: "an array", body: `[]`, wantErr: "invalid_client_metadata: the metadata is not a JSON object"},
+		{name: "a name mixing lookalike scripts", body: `{"redirect_uris":["https://app.example.com/cb"],"client_name":"P\u0430ypal"}`,
+			wantErr: "invalid_client_metadata: client_name mixes Latin and Cyrillic letters, which can pass for another name on the consent page"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev, err := DecideRegisterClient("c1", []byte(tc.body), "sh", "rh", "", dcrPolicy())

@@ -2,7 +2,6 @@ package domain
 
 import (
 	"errors"
-	"time"
 )
 
 // The kinds of error a command or a query returns. handlers maps each kind
@@ -52,12 +51,3 @@ type ConflictError struct {
 }
 
 func (e *ConflictError) Error() string { return e.Message }
-
-// RateLimitedError is a request refused because its caller sent too many
-// lately: answered 429 with Retry-After.
-type RateLimitedError struct {
-	Message    string
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitedError) Error() string { return e.Message }

@@ -88,8 +88,8 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	if err != nil {
 		return principal{}, "", false
 	}
-	info, found := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
-	if !found || info.Status != domain.StatusActive || info.Audience != "" {
+	info, found, err := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
+	if err != nil || !found || info.Status != domain.StatusActive || info.Audience != "" {
 		// A token minted for a resource (RFC 8707) is that resource's,
 		// not the admin API's.
 		return principal{}, "", false

@@ -205,7 +205,7 @@ type auditBatch struct {
 // caller's token stops being valid (checked before every entry sent and at
 // every heartbeat), or when the server shuts down.
 func (a *api) streamAudit(c echo.Context) error {
-	if !a.ready() {
+	if a.waiting() != "" {
 		return &statusError{status: http.StatusServiceUnavailable, code: errServer, desc: "the server is not ready"}
 	}
 	req := c.Request()
@@ -275,7 +275,7 @@ func (a *api) streamAudit(c echo.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-readyPoll.C:
-			if !a.ready() {
+			if a.waiting() != "" {
 				return nil // shutting down
 			}
 		case <-heartbeat.C:

@@ -60,7 +60,10 @@ func readClientAuth(authorization string, f form, publicAllowed bool) (realms.Cl
 }
 
 // readAssertion reads a client assertion (client_assertion and
-// client_assertion_type in the form); ok is false when there is none.
+// client_assertion_type in the form); ok is false when there is none. A
+// request that names no client_id is the client the assertion's iss
+// claims to be, for counting its failures and naming it in the events;
+// the realm checks the claim.
 func readAssertion(authorization string, f form, publicAllowed bool) (realms.ClientAuth, bool, error) {
 	assertion, hasAssertion := f["client_assertion"]
 	assertionType, hasType := f["client_assertion_type"]
@@ -73,39 +76,56 @@ func readAssertion(authorization string, f form, publicAllowed bool) (realms.Cli
 	if assertion == "" || assertionType == "" {
 		return realms.ClientAuth{}, true, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client_assertion and client_assertion_type go together"}
 	}
-	return realms.ClientAuth{Method: domain.AuthPrivateKeyJWT, ClientID: f["client_id"], AssertionType: assertionType,
+	id := f["client_id"]
+	if id == "" {
+		id = realms.AssertionIssuer(assertion)
+	}
+	return realms.ClientAuth{Method: domain.AuthPrivateKeyJWT, ClientID: id, AssertionType: assertionType,
 		Assertion: assertion, PublicAllowed: publicAllowed}, true, nil
+}
+
+// clientAuth reads how a form request authenticates its client
+// (readClientAuth); an assertion is bound to the URL of the endpoint it
+// was sent to, an audience it may name.
+func clientAuth(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (realms.ClientAuth, error) {
+	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
+	if auth.Method == domain.AuthPrivateKeyJWT {
+		auth.Endpoint = rl.Issuer() + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
+	}
+	return auth, err
 }
 
 // authenticate authenticates the client of a form request: a secret (basic
 // or post) or an assertion (private_key_jwt) for confidential clients;
 // with publicAllowed, a public client by its client_id alone
 // (token_endpoint_auth_method none). A client_id that is a URL names a
-// metadata document, read (or re-read) first.
+// metadata document, read (or re-read) first. A failure is counted per
+// client id and address; past a limit it is 429 instead.
 func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (*domain.Client, error) {
-	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
+	auth, err := clientAuth(c, rl, f, publicAllowed)
 	if err != nil {
 		return nil, err
 	}
-	ctx := c.Request().Context()
-	if auth.Method == domain.AuthPrivateKeyJWT {
-		auth.Endpoint = rl.Issuer() + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
-		return rl.Clients().AuthenticateAssertion(ctx, auth, a.now())
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now()}
+	clients := rl.Clients()
+	auth, err = clients.Prepare(c.Request().Context(), auth, meta)
+	if err != nil {
+		return nil, a.authFailure(c, rl, auth, err)
 	}
-	if domain.IsClientIDURL(auth.ClientID) {
-		meta := eventstore.Meta{Actor: eventstore.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
-		if _, err := rl.Clients().Resolve(ctx, auth.ClientID, meta); err != nil {
-			return nil, asInvalidClient(err)
-		}
-	}
-	return rl.Clients().Authenticate(auth, a.now())
+	client, err := clients.Authenticate(c.Request().Context(), auth, a.now())
+	return client, a.authFailure(c, rl, auth, err)
 }
 
-// asInvalidClient answers a client that cannot be found as invalid_client
-// (it is a credential, not a resource); other failures stay as they are.
-func asInvalidClient(err error) error {
-	if errors.Is(err, domain.ErrNotFound) {
-		return &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client authentication failed"}
+// authFailure passes err on, first counting it against the client id and
+// the address when it is a failed client authentication (invalid_client):
+// past a limit the answer is 429 instead. Success is never counted.
+func (a *api) authFailure(c echo.Context, rl *realms.Realm, auth realms.ClientAuth, err error) error {
+	var oerr *domain.OAuthError
+	if !errors.As(err, &oerr) || oerr.Code != domain.ErrInvalidClient {
+		return err
+	}
+	if limited := rl.Clients().CountAuthFailure(c.Request().Context(), auth.ClientID, c.RealIP(), a.now()); limited != nil {
+		return limited
 	}
 	return err
 }

@@ -3,7 +3,6 @@ package handlers
 import (
 	"errors"
 	"log/slog"
-	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -36,7 +35,6 @@ const (
 	errTooLarge         = "request_too_large"
 	errMethodNotAllowed = "method_not_allowed"
 	errServer           = "temporarily_unavailable"
-	errTooManyRequests  = "too_many_requests"
 )
 
 // statusError is a request refused by the HTTP side itself, before any
@@ -69,9 +67,10 @@ func (e *bearerError) Error() string { return "bearer " + e.code + ": " + e.desc
 // pageError is an error of a browser page (authorize, sign-in, consent,
 // logout): answered with the HTML error page, never redirected anywhere.
 type pageError struct {
-	status  int
-	realm   string
-	message string
+	status     int
+	realm      string
+	message    string
+	retryAfter int64 // seconds; Retry-After when set
 }
 
 func (e *pageError) Error() string { return e.message }
@@ -82,8 +81,8 @@ func (e *pageError) Error() string { return e.message }
 //	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer …
 //	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>";
 //	                              invalid_token (registration, RFC 7591/7592) 401 with WWW-Authenticate: Bearer
-//	*domain.RateLimitedError    → 429 too_many_requests, Retry-After
 //	*statusError                → its status and code
+//	*domain.LimitError          → 429 (Busy: 503) with Retry-After, its code (default temporarily_unavailable)
 //	*domain.ValidationError     → 400 invalid_request, with details
 //	not found                   → 404 not_found (naming what, and any missing_ids)
 //	*domain.ConflictError       → 409, its code (conflict by default)
@@ -103,12 +102,15 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 		verr   *domain.ValidationError
 		nf     *domain.NotFoundError
 		cerr   *domain.ConflictError
-		rate   *domain.RateLimitedError
+		limit  *domain.LimitError
 		he     *echo.HTTPError
 	)
 	h := c.Response().Header()
 	switch {
 	case errors.As(err, &pe):
+		if pe.retryAfter > 0 {
+			h.Set("Retry-After", strconv.FormatInt(pe.retryAfter, 10))
+		}
 		_ = render(c, pe.status, "message.html", page{Title: "Cannot continue", Realm: pe.realm, Message: pe.message, Error: pe.message})
 	case errors.As(err, &bearer):
 		challenge := `Bearer realm="` + bearer.realm + `"`
@@ -137,14 +139,21 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 			h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+errorText(c.Param("realm"))+`", error="invalid_token"`)
 		}
 		writeJSONError(c, st, apiError{Error: oauth.Code, Description: errorText(oauth.Description)})
-	case errors.As(err, &rate):
-		h.Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(rate.RetryAfter.Seconds())))))
-		writeJSONError(c, http.StatusTooManyRequests, apiError{Error: errTooManyRequests, Description: rate.Message})
 	case errors.As(err, &status):
 		if status.retryAfterS != "" {
 			h.Set("Retry-After", status.retryAfterS)
 		}
 		writeJSONError(c, status.status, apiError{Error: status.code, Description: status.desc})
+	case errors.As(err, &limit):
+		st, code := http.StatusTooManyRequests, limit.Code
+		if limit.Busy {
+			st = http.StatusServiceUnavailable
+		}
+		if code == "" {
+			code = errServer
+		}
+		h.Set("Retry-After", strconv.FormatInt(limit.RetryAfter, 10))
+		writeJSONError(c, st, apiError{Error: code, Description: errorText(limit.Message)})
 	case errors.As(err, &verr):
 		writeJSONError(c, http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details})
 	case errors.As(err, &nf):

@@ -11,7 +11,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/labstack/echo/v4"
 
@@ -95,8 +94,8 @@ func TestErrorsMapToHTTP(t *testing.T) {
 			status: 400, code: "invalid_client_metadata"},
 		{name: "oauth invalid_token (registration)", err: &domain.OAuthError{Code: domain.ErrInvalidToken, Description: "the initial access token is invalid"},
 			status: 401, code: "invalid_token", header: map[string]string{"WWW-Authenticate": `Bearer realm="acme", error="invalid_token"`}},
-		{name: "rate limited", err: &domain.RateLimitedError{Message: "too many registrations", RetryAfter: 1500 * time.Millisecond},
-			status: 429, code: "too_many_requests", desc: "too many registrations", header: map[string]string{"Retry-After": "2"}},
+		{name: "too many registrations", err: domain.TooManyFailures("too many registrations from this address", "", 1090, 1000),
+			status: 429, code: "temporarily_unavailable", desc: "retry after 90 seconds", header: map[string]string{"Retry-After": "90"}},
 		{name: "oauth description sanitized", err: &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter \"é\" is repeated"},
 			status: 400, code: "invalid_request", desc: "parameter ??? is repeated"},
 		{name: "bearer, no token", err: bearerChallenge(adminRealm, domain.ScopeManagement, 401, "", "a bearer token is required"), path: "/admin/fail",
@@ -113,6 +112,14 @@ func TestErrorsMapToHTTP(t *testing.T) {
 		{name: "store unavailable", err: fmt.Errorf("append: %w", eventstore.ErrUnavailable), status: 503, code: "temporarily_unavailable",
 			header: map[string]string{"Retry-After": "1"}},
 		{name: "echo's own", err: echo.ErrMethodNotAllowed, status: 405, code: "method_not_allowed"},
+		{name: "too many failures", err: domain.TooManyFailures("too many failed client authentications", domain.ErrInvalidClient, 1090, 1000),
+			status: 429, code: "invalid_client", desc: "retry after 90 seconds", header: map[string]string{"Retry-After": "90"}},
+		{name: "no capacity", err: &domain.LimitError{Busy: true, RetryAfter: 1, Message: "busy"},
+			status: 503, code: "temporarily_unavailable", header: map[string]string{"Retry-After": "1"}},
+		{name: "browser page with a wait", err: &pageError{status: 429, realm: "acme", message: "Too many failed sign-ins", retryAfter: 600},
+			status: 429, desc: "Too many failed sign-ins", header: map[string]string{"Retry-After": "600", "Content-Type": echo.MIMETextHTMLCharsetUTF8}},
+		{name: "every answer's headers", err: domain.ErrNotFound, status: 404, code: "not_found",
+			header: map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Strict-Transport-Security": ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			*fail = tc.err
@@ -137,7 +144,11 @@ func TestErrorsMapToHTTP(t *testing.T) {
 				t.Errorf("unexpected WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
 			}
 			if tc.code == "" {
-				if !strings.Contains(rec.Body.String(), "This sign-in is already complete.") {
+				want := "This sign-in is already complete."
+				if tc.desc != "" {
+					want = tc.desc
+				}
+				if !strings.Contains(rec.Body.String(), want) {
 					t.Errorf("error page does not say why:\n%s", rec.Body)
 				}
 				return

@@ -29,8 +29,8 @@ var supportedGrants = map[string]bool{
 
 // token is POST /realms/{realm}/protocol/openid-connect/token: each grant
 // is one call into the realm. resource (RFC 8707) names the one resource
-// the access token is for; without it, the token is for the realm. A token leaves only after its token.issued
-// event is acknowledged.
+// the access token is for; without it, the token is for the realm. A
+// token leaves only after its token.issued event is acknowledged.
 func (a *api) token(c echo.Context) error {
 	rl, f, err := a.formRequest(c)
 	if err != nil {
@@ -43,15 +43,14 @@ func (a *api) token(c echo.Context) error {
 	if !supportedGrants[grant] {
 		return &domain.OAuthError{Code: domain.ErrUnsupportedGrantType, Description: "grant_type " + grant + " is not supported"}
 	}
-	client, err := a.authenticate(c, rl, f, grant != domain.GrantClientCredentials)
+	// The grant authenticates the client itself, and again whenever it
+	// decides again on fresh state (the client changed meanwhile).
+	auth, err := clientAuth(c, rl, f, grant != domain.GrantClientCredentials)
 	if err != nil {
 		return err
 	}
-	if !client.Allows(grant) {
-		return &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "client is not allowed the " + grant + " grant"}
-	}
 	meta := eventstore.Meta{
-		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
+		Actor: eventstore.ClientActor(auth.ClientID), ClientID: auth.ClientID,
 		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	ctx := c.Request().Context()
@@ -60,20 +59,14 @@ func (a *api) token(c echo.Context) error {
 	switch grant {
 	case domain.GrantClientCredentials:
 		kind = domain.GrantClientCredentials
-		set, err = rl.Tokens().ClientCredentials(ctx, client, f["scope"], f["resource"], meta)
+		set, err = rl.Tokens().ClientCredentials(ctx, auth, f["scope"], f["resource"], meta)
 	case domain.GrantAuthorizationCode:
-		if f["code"] == "" {
-			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"}
-		}
-		set, err = rl.Grants().RedeemCode(ctx, client, f["code"], f["redirect_uri"], f["code_verifier"], f["resource"], meta)
+		set, err = rl.Grants().RedeemCode(ctx, auth, f["code"], f["redirect_uri"], f["code_verifier"], f["resource"], meta)
 	default:
-		if f["refresh_token"] == "" {
-			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"}
-		}
-		set, err = rl.Grants().Refresh(ctx, client, f["refresh_token"], f["scope"], f["resource"], meta)
+		set, err = rl.Grants().Refresh(ctx, auth, f["refresh_token"], f["scope"], f["resource"], meta)
 	}
 	if err != nil {
-		return err
+		return a.authFailure(c, rl, auth, err)
 	}
 	a.metrics.tokens.WithLabelValues(rl.Name, kind).Inc()
 	noStore(c)

@@ -78,6 +78,17 @@ func (m *Clients) Deleted(id string) bool {
 	return gone
 }
 
+// Known reports whether id names a client, live or deleted: a client id
+// is never used twice.
+func (m *Clients) Known(id string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	agg := domain.ClientRef(id).ID
+	_, live := m.byID[agg]
+	_, gone := m.gone[agg]
+	return live || gone
+}
+
 // ClientFilter narrows a listing; empty fields match every client.
 type ClientFilter struct {
 	// TeamRestriction: clients limited to this node, by a restriction to

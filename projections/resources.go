@@ -1,6 +1,7 @@
 package projections
 
 import (
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -98,7 +99,7 @@ func (m *Resources) WithScope(scope string) []string {
 func (m *Resources) state() map[string]*domain.Resource {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.byID
+	return maps.Clone(m.byID)
 }
 
 func (m *Resources) restore(s map[string]*domain.Resource) {
@@ -165,7 +166,7 @@ func (m *InitialTokens) List() []*domain.InitialToken {
 func (m *InitialTokens) state() map[string]*domain.InitialToken {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.byID
+	return maps.Clone(m.byID)
 }
 
 func (m *InitialTokens) restore(s map[string]*domain.InitialToken) {

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -18,6 +20,20 @@ const BootstrapClientID = "latchkey-admin"
 // BootstrapFile holds a generated admin secret under the data dir (0600).
 const BootstrapFile = "bootstrap-admin.json"
 
+// MinBootstrapSecretLen is the shortest admin secret accepted from the
+// environment (LATCHKEY_BOOTSTRAP_CLIENT_SECRET), in characters: the secret
+// holds management rights over every realm, and a generated one has 43.
+const MinBootstrapSecretLen = 32
+
+// CheckBootstrapSecret refuses an admin secret given for the first start
+// that is too short to resist guessing; "" (generate one) is fine.
+func CheckBootstrapSecret(secret string) error {
+	if n := utf8.RuneCountInString(secret); secret != "" && n < MinBootstrapSecretLen {
+		return fmt.Errorf("LATCHKEY_BOOTSTRAP_CLIENT_SECRET has %d characters; it must have at least %d (or leave it unset: a random secret is generated and written to %s); it is used only when the admin client is first created", n, MinBootstrapSecretLen, BootstrapFile)
+	}
+	return nil
+}
+
 // Bootstrapped says what a first start created.
 type Bootstrapped struct {
 	ClientID string `json:"client_id"`
@@ -28,10 +44,14 @@ type Bootstrapped struct {
 }
 
 // Bootstrap creates realm master and its admin client when they do not
-// exist yet. secret, when not empty, is the admin client's secret; otherwise
+// exist yet. secret, when not empty, is the admin client's secret (at least
+// MinBootstrapSecretLen characters); otherwise
 // one is generated and written to <dataDir>/bootstrap-admin.json. It returns
 // nil when there was nothing to create.
 func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now time.Time) (*Bootstrapped, error) {
+	if err := CheckBootstrapSecret(secret); err != nil {
+		return nil, err
+	}
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: now}
 	master, err := reg.Get(ctx, domain.MasterRealm)
 	if errors.Is(err, domain.ErrNotFound) {
@@ -69,7 +89,11 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 		AccessPreset: domain.PresetFull,
 	}, secret, false, meta)
 	if errors.Is(err, domain.ErrAlreadyExists) {
-		return nil, nil // another replica created it
+		// Another replica created it: the secret written above is not its.
+		if generated {
+			_ = os.Remove(filepath.Join(dataDir, BootstrapFile))
+		}
+		return nil, nil
 	}
 	if err != nil {
 		return nil, err

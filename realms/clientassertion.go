@@ -1,6 +1,7 @@
 package realms
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/ecdsa"
@@ -118,31 +119,58 @@ func verifyWith(assertion string, keys []jose.JSONWebKey) (*jwt.RegisteredClaims
 	return nil, lastErr
 }
 
-// AuthenticateAssertion authenticates a client by its assertion
-// (auth.Assertion) sent to the endpoint at auth.Endpoint: the client is
-// its iss (a client known by URL is resolved through its metadata
-// document), it must use private_key_jwt and be enabled, one of its keys
-// must verify the signature, the claims must meet RFC 7523's rules, and
-// the jti must never have been spent. Every refusal is invalid_client.
-func (cs Clients) AuthenticateAssertion(ctx context.Context, auth ClientAuth, now time.Time) (*domain.Client, error) {
+// AssertionIssuer is the iss of a client assertion, read without checking
+// anything: the client the assertion claims to be, which a request that
+// sends no client_id is counted and logged under. "" when it names none.
+func AssertionIssuer(assertion string) string {
+	claims := &jwt.RegisteredClaims{}
+	if _, _, err := jwt.NewParser().ParseUnverified(assertion, claims); err != nil {
+		return ""
+	}
+	return claims.Issuer
+}
+
+// verifiedAssertion is a client assertion a request presented, verified
+// and its jti spent, with the key material it was verified with.
+type verifiedAssertion struct {
+	clientID  string
+	assertion string
+	jwks      []byte
+	jwksURI   string
+}
+
+// verifyAssertion authenticates a client by its assertion (auth.Assertion)
+// sent to the endpoint at auth.Endpoint: the client is its iss (a client
+// known by URL is resolved through its metadata document), it must use
+// private_key_jwt and be enabled, one of its keys must verify the
+// signature, the claims must meet RFC 7523's rules, and the jti must never
+// have been spent; it is spent here, once. Every refusal is
+// invalid_client.
+func (cs Clients) verifyAssertion(ctx context.Context, auth ClientAuth, meta eventstore.Meta) (*verifiedAssertion, error) {
 	rl := cs.rl
+	now := meta.Time
 	if auth.AssertionType != domain.ClientAssertionType {
 		return nil, clientRefused("client_assertion_type must be " + domain.ClientAssertionType)
 	}
-	unverified := &jwt.RegisteredClaims{}
-	if _, _, err := jwt.NewParser().ParseUnverified(auth.Assertion, unverified); err != nil || unverified.Issuer == "" {
+	clientID := AssertionIssuer(auth.Assertion)
+	if clientID == "" {
 		return nil, clientRefused("client_assertion is not a JWT naming its client in iss")
 	}
-	clientID := unverified.Issuer
 	if auth.ClientID != "" && auth.ClientID != clientID {
 		return nil, clientRefused("client_id does not match the assertion's iss")
 	}
-	c, err := cs.Resolve(ctx, clientID, eventstore.Meta{Actor: eventstore.ActorSystem, Time: now})
+	c, err := cs.Resolve(ctx, clientID, meta)
+	if errors.Is(err, domain.ErrNotFound) && rl.catchUp(ctx) == nil {
+		c, err = cs.Resolve(ctx, clientID, meta) // created on another replica a moment ago
+	}
 	var oerr *domain.OAuthError
 	if errors.As(err, &oerr) {
 		return nil, oerr
 	}
-	if err != nil || c.TokenEndpointAuthMethod != domain.AuthPrivateKeyJWT {
+	if err != nil {
+		return nil, asInvalidClient(err)
+	}
+	if c.TokenEndpointAuthMethod != domain.AuthPrivateKeyJWT {
 		return nil, errClientAuthFailed
 	}
 	keys, err := cs.clientKeys(ctx, c, false)
@@ -167,6 +195,9 @@ func (cs Clients) AuthenticateAssertion(ctx context.Context, auth ClientAuth, no
 	if oerr := domain.CheckAssertionClaims(assertionClaims(claims), c.ID, audiences, now); oerr != nil {
 		return nil, oerr
 	}
+	if !c.Enabled() {
+		return nil, errClientAuthFailed
+	}
 	err = rl.reg.store.SpendAssertion(ctx, rl.Name, c.ID, claims.ID, domain.AssertionReplayWindow)
 	if errors.Is(err, eventstore.ErrAssertionReplayed) {
 		return nil, clientRefused("client assertion refused: it was used before (each jti is single use)")
@@ -174,8 +205,30 @@ func (cs Clients) AuthenticateAssertion(ctx context.Context, auth ClientAuth, no
 	if err != nil {
 		return nil, err
 	}
-	if !c.Enabled() {
+	return &verifiedAssertion{clientID: c.ID, assertion: auth.Assertion, jwks: c.JWKS, jwksURI: c.JWKSURI}, nil
+}
+
+// checkAssertion checks the client of an assertion this request verified
+// (and whose jti it spent) against the model as it is, each time a
+// command decides: the client must still be there, enabled and signing
+// its assertions, and if its keys changed since, one of its keys now must
+// still verify the signature.
+func (cs Clients) checkAssertion(ctx context.Context, v *verifiedAssertion) (*domain.Client, error) {
+	if v == nil {
+		return nil, errClientAuthFailed // not prepared: never taken for a verified one
+	}
+	c, ok := cs.rl.models.Clients.Get(v.clientID)
+	if !ok || !c.Enabled() || c.TokenEndpointAuthMethod != domain.AuthPrivateKeyJWT {
 		return nil, errClientAuthFailed
+	}
+	if c.JWKSURI != v.jwksURI || !bytes.Equal(c.JWKS, v.jwks) {
+		keys, err := cs.clientKeys(ctx, c, false)
+		if err != nil {
+			return nil, errClientAuthFailed
+		}
+		if _, err := verifyWith(v.assertion, keys); err != nil {
+			return nil, errClientAuthFailed
+		}
 	}
 	return c, nil
 }

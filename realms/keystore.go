@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
@@ -18,15 +19,26 @@ import (
 // hashes. They never appear in an event; events carry only kid and public
 // JWK, or the fact that a password changed. Each value is sealed with
 // AES-GCM under the master key into a bucket every replica reads
-// (eventstore opens it).
+// (eventstore opens it). The store of signing keys also hashes client
+// secrets, under a key derived from the same master key.
 type KeyStore struct {
-	kv   jetstream.KeyValue
-	aead cipher.AEAD
+	kv      jetstream.KeyValue
+	aead    cipher.AEAD
+	secrets domain.SecretHasher
 }
 
 // OpenKeyStore opens (creating if needed) the store of signing keys.
 func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte) (*KeyStore, error) {
-	return openSealed(ctx, masterKey, store.OpenKeyBucket)
+	secretKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeClientSecrets)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := openSealed(ctx, masterKey, store.OpenKeyBucket)
+	if err != nil {
+		return nil, err
+	}
+	ks.secrets = domain.NewSecretHasher(secretKey)
+	return ks, nil
 }
 
 // OpenPasswordStore opens (creating if needed) the store of password

@@ -131,10 +131,13 @@ func (cs Clients) Resolve(ctx context.Context, clientID string, meta eventstore.
 			return plan{}, err
 		}
 		var version uint64
+		var before domain.ClientSettings
 		if cur != nil {
-			version = cur.Version
+			version, before = cur.Version, cur.ClientSettings
 		}
-		return write(domain.ClientRef(clientID), version, *ev), nil
+		p := write(domain.ClientRef(clientID), version, *ev)
+		cs.references(&p, clientID, before, ev.ClientSettings)
+		return p, nil
 	}})
 	var verr *domain.ValidationError
 	var oerr *domain.OAuthError
@@ -182,8 +185,8 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 		if !policy.Open {
 			return Registered{}, &domain.OAuthError{Code: domain.ErrInvalidToken, Description: "registration needs an initial access token (Authorization: Bearer)"}
 		}
-		if wait := rl.registrations.allow(meta.IP, meta.Time); wait > 0 {
-			return Registered{}, &domain.RateLimitedError{Message: "too many registrations from this address; retry later", RetryAfter: wait}
+		if err := r.countOpen(ctx, meta.IP, meta.Time); err != nil {
+			return Registered{}, err
 		}
 	}
 	secret, err := NewSecret()
@@ -196,7 +199,7 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 	}
 	clientID := uuid.NewString()
 	meta.ClientID = clientID
-	err = rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err = rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		// The initial access token is checked first: an unauthenticated
 		// request learns nothing about what it would register.
 		var p plan
@@ -211,7 +214,7 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 			}
 			p.add(domain.InitialTokenRef(itID), it.Version, used)
 		}
-		ev, err := domain.DecideRegisterClient(clientID, body, domain.HashSecret(secret), domain.HashSecret(regToken), itID, r.metadataPolicy(kind))
+		ev, err := domain.DecideRegisterClient(clientID, body, rl.reg.keys.secrets.Hash(secret), domain.HashSecret(regToken), itID, r.metadataPolicy(kind))
 		if err != nil {
 			return plan{}, err
 		}
@@ -219,6 +222,7 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 			return plan{}, err
 		}
 		p.add(domain.ClientRef(clientID), 0, ev)
+		rl.Clients().references(&p, clientID, domain.ClientSettings{}, ev.ClientSettings)
 		return p, nil
 	}})
 	if err != nil {
@@ -255,7 +259,7 @@ func (r Registration) Registered(clientID, regToken string) (*domain.Client, err
 func (r Registration) Reregister(ctx context.Context, clientID, regToken string, body []byte, meta eventstore.Meta) (*domain.Client, error) {
 	rl := r.rl
 	meta.ClientID = clientID
-	err := rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		c, err := r.Registered(clientID, regToken)
 		if err != nil {
 			return plan{}, err
@@ -271,7 +275,9 @@ func (r Registration) Reregister(ctx context.Context, clientID, regToken string,
 		if err := checkKeys(ev.After); err != nil {
 			return plan{}, err
 		}
-		return write(domain.ClientRef(clientID), c.Version, *ev), nil
+		p := write(domain.ClientRef(clientID), c.Version, *ev)
+		rl.Clients().references(&p, clientID, ev.Before, ev.After)
+		return p, nil
 	}})
 	if err != nil {
 		var verr *domain.ValidationError

@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"strings"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -42,16 +43,41 @@ func (rs Resources) Resolve(identifiers []string) ([]*domain.Resource, error) {
 	return out, nil
 }
 
-// one resolves a token request's single resource ("" for none).
-func (rs Resources) one(identifier string) (*domain.Resource, error) {
+// one resolves a token request's single resource ("" for none). A
+// resource this replica does not know is looked up again after a catch-up
+// with the stream: it may have been registered on another a moment ago.
+func (rs Resources) one(ctx context.Context, identifier string) (*domain.Resource, error) {
 	if identifier == "" {
 		return nil, nil
 	}
 	out, err := rs.Resolve([]string{identifier})
+	if err != nil && rs.rl.catchUp(ctx) == nil {
+		out, err = rs.Resolve([]string{identifier})
+	}
 	if err != nil {
 		return nil, err
 	}
 	return out[0], nil
+}
+
+// fit makes a token request one for the resource named (RFC 8707; ""
+// leaves it for the realm): the resource is its audience, its scope keeps
+// what the resource accepts (a scope asked for explicitly that it does
+// not accept is invalid_scope; others are left out) and its lifetime is
+// at most the resource's cap. It is part of the decision that issues the
+// token, taken again with it.
+func (rs Resources) fit(ctx context.Context, req *TokenRequest, identifier string, explicit bool) error {
+	res, err := rs.one(ctx, identifier)
+	if err != nil || res == nil {
+		return err
+	}
+	scopes, oerr := domain.FitScopesToResources(strings.Fields(req.Scope), explicit, []*domain.Resource{res})
+	if oerr != nil {
+		return oerr
+	}
+	req.Scope, req.Audience = strings.Join(scopes, " "), res.Identifier
+	req.Lifetime = domain.LifetimeFor(req.Lifetime, res)
+	return nil
 }
 
 // Scopes are the scopes some live resource accepts, once each.
@@ -79,7 +105,7 @@ func contains(list []string, v string) bool {
 // Create registers a resource.
 func (rs Resources) Create(ctx context.Context, identifier string, s domain.ResourceSettings, meta eventstore.Meta) (*domain.Resource, error) {
 	rl := rs.rl
-	err := rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		cur, _ := rl.models.Resources.Get(identifier)
 		ev, err := domain.DecideCreateResource(cur, identifier, s, rl.state().Scopes)
 		if err != nil {
@@ -87,9 +113,11 @@ func (rs Resources) Create(ctx context.Context, identifier string, s domain.Reso
 		}
 		var version uint64
 		if cur != nil {
-			version = cur.Version
+			version = cur.Version // a deleted resource registered again
 		}
-		return write(domain.ResourceRef(identifier), version, ev), nil
+		p := write(domain.ResourceRef(identifier), version, ev)
+		rl.Structure().referenceScopes(&p, domain.ResourceRef(identifier), nil, ev.Scopes)
+		return p, nil
 	}})
 	if err != nil {
 		return nil, err
@@ -101,7 +129,7 @@ func (rs Resources) Create(ctx context.Context, identifier string, s domain.Reso
 func (rs Resources) Update(ctx context.Context, id string, cond Condition, meta eventstore.Meta,
 	change func(domain.ResourceSettings) (domain.ResourceSettings, error)) (*domain.Resource, error) {
 	rl := rs.rl
-	err := rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		cur, err := rs.Get(id)
 		if err != nil {
 			return plan{}, err
@@ -117,7 +145,9 @@ func (rs Resources) Update(ctx context.Context, id string, cond Condition, meta 
 		if err != nil || ev == nil {
 			return plan{}, err
 		}
-		return write(domain.ResourceRef(cur.Identifier), cur.Version, *ev), nil
+		p := write(domain.ResourceRef(cur.Identifier), cur.Version, *ev)
+		rl.Structure().referenceScopes(&p, domain.ResourceRef(cur.Identifier), cur.Scopes, ev.After.Scopes)
+		return p, nil
 	}})
 	if err != nil {
 		return nil, err

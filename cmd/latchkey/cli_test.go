@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-const cliBootstrapSecret = "cli-bootstrap-secret-0123456789"
+const cliBootstrapSecret = "cli-bootstrap-secret-0123456789-long-enough"
 
 // realmEvents lists a realm's events, without the checkpoints the server
 // appends on its own schedule.
@@ -309,6 +309,9 @@ func TestCLIVerbs(t *testing.T) {
 		t.Errorf("after disable: %+v", got)
 	}
 	u.ok("", "user", "enable", "alice", "--realm", "acme")
+	if out := u.ok("", "user", "unlock", "alice", "--realm", "acme"); !strings.Contains(out, "alice") {
+		t.Errorf("user unlock:\n%s", out)
+	}
 	u.ok("", "user", "set-memberships", "alice", "--none", "--realm", "acme")
 	u.ok("", "user", "delete", "alice", "--realm", "acme")
 	u.fails(1, "realm acme has no user alice", "user", "get", "alice", "--realm", "acme")
