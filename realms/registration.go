@@ -136,8 +136,7 @@ func (cs Clients) Resolve(ctx context.Context, clientID string, meta eventstore.
 			version, before = cur.Version, cur.ClientSettings
 		}
 		p := write(domain.ClientRef(clientID), version, *ev)
-		cs.references(&p, clientID, before, ev.ClientSettings)
-		return p, nil
+		return p, cs.references(&p, clientID, before, ev.ClientSettings)
 	}})
 	var verr *domain.ValidationError
 	var oerr *domain.OAuthError
@@ -222,8 +221,7 @@ func (r Registration) Register(ctx context.Context, body []byte, initialToken st
 			return plan{}, err
 		}
 		p.add(domain.ClientRef(clientID), 0, ev)
-		rl.Clients().references(&p, clientID, domain.ClientSettings{}, ev.ClientSettings)
-		return p, nil
+		return p, rl.Clients().references(&p, clientID, domain.ClientSettings{}, ev.ClientSettings)
 	}})
 	if err != nil {
 		var verr *domain.ValidationError
@@ -276,8 +274,7 @@ func (r Registration) Reregister(ctx context.Context, clientID, regToken string,
 			return plan{}, err
 		}
 		p := write(domain.ClientRef(clientID), c.Version, *ev)
-		rl.Clients().references(&p, clientID, ev.Before, ev.After)
-		return p, nil
+		return p, rl.Clients().references(&p, clientID, ev.Before, ev.After)
 	}})
 	if err != nil {
 		var verr *domain.ValidationError

@@ -116,8 +116,7 @@ func (rs Resources) Create(ctx context.Context, identifier string, s domain.Reso
 			version = cur.Version // a deleted resource registered again
 		}
 		p := write(domain.ResourceRef(identifier), version, ev)
-		rl.Structure().referenceScopes(&p, domain.ResourceRef(identifier), nil, ev.Scopes)
-		return p, nil
+		return p, rl.Structure().referenceScopes(&p, domain.ResourceRef(identifier), nil, ev.Scopes)
 	}})
 	if err != nil {
 		return nil, err
@@ -146,8 +145,7 @@ func (rs Resources) Update(ctx context.Context, id string, cond Condition, meta 
 			return plan{}, err
 		}
 		p := write(domain.ResourceRef(cur.Identifier), cur.Version, *ev)
-		rl.Structure().referenceScopes(&p, domain.ResourceRef(cur.Identifier), cur.Scopes, ev.After.Scopes)
-		return p, nil
+		return p, rl.Structure().referenceScopes(&p, domain.ResourceRef(cur.Identifier), cur.Scopes, ev.After.Scopes)
 	}})
 	if err != nil {
 		return nil, err

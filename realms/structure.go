@@ -171,7 +171,7 @@ func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, afte
 		version := refs.Version(name)
 		if !s.rl.state().Scopes.Has(name) {
 			msg := fmt.Sprintf("scope %q is not in the realm's scope catalog", name)
-			return &domain.ValidationError{Field: "client", Message: msg, Details: []string{msg}}
+			return &domain.ValidationError{Field: by.Type, Message: msg, Details: []string{msg}}
 		}
 		p.add(domain.ScopeRef(name), version, domain.ScopeReferenced{Scope: name, By: by.String()})
 	}
