@@ -1,6 +1,10 @@
 package domain
 
-import "strings"
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"strings"
+)
 
 // Aggregate types: the second token of an event subject.
 const (
@@ -29,5 +33,16 @@ func ParseAggregateRef(s string) (AggregateRef, bool) {
 // RealmRef is the aggregate of a realm's own settings and keys.
 func RealmRef(realm string) AggregateRef { return AggregateRef{Type: AggregateRealm, ID: realm} }
 
-// ClientRef is the aggregate of one OAuth client.
-func ClientRef(id string) AggregateRef { return AggregateRef{Type: AggregateClient, ID: id} }
+// ClientRef is the aggregate of one OAuth client. A client id that cannot
+// sit in a subject (the URL of a client ID metadata document) is named by
+// its hash, under a prefix no administrator may use (ReservedClientPrefix).
+func ClientRef(id string) AggregateRef {
+	if IsValidName(id) {
+		return AggregateRef{Type: AggregateClient, ID: id}
+	}
+	sum := sha256.Sum256([]byte(id))
+	return AggregateRef{Type: AggregateClient, ID: ReservedClientPrefix + hex.EncodeToString(sum[:20])}
+}
+
+// ReservedClientPrefix starts the aggregate ids of clients known by URL.
+const ReservedClientPrefix = "cimd-"

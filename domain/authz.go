@@ -41,6 +41,8 @@ type AuthRequest struct {
 	LoginHint           string `json:"login_hint"`
 	CodeChallenge       string `json:"code_challenge"`
 	CodeChallengeMethod string `json:"code_challenge_method"`
+	// Resources are the RFC 8707 resource indicators asked for.
+	Resources []string `json:"resources,omitempty"`
 }
 
 // pkceChallenge is a base64url SHA-256: 43 characters (RFC 7636 §4.2),
@@ -168,9 +170,14 @@ func CheckTeamChoice(picked, selectable []string, mode string) *OAuthError {
 // since, and the client's identity is assured — a confidential client, or
 // a redirect URI registered exactly (a loopback URI on another port could
 // be any local program, RFC 8252 §8.6).
-func ConsentReusable(c Consent, client *Client, scopes []string, redirectURI string) bool {
+func ConsentReusable(c Consent, client *Client, scopes, resources []string, redirectURI string) bool {
 	for _, s := range scopes {
 		if !slices.Contains(c.Scopes, s) {
+			return false
+		}
+	}
+	for _, r := range resources {
+		if !slices.Contains(c.Resources, r) {
 			return false
 		}
 	}

@@ -236,19 +236,26 @@ func TestConsentReusable(t *testing.T) {
 		scopes   []string
 		redirect string
 		want     bool
+		// resources asked for now; consent.Resources were granted.
+		resources []string
 	}{
-		{"the same scopes", consent, app, []string{"openid", "read"}, "https://app.example.com/cb", true},
-		{"fewer scopes", consent, app, []string{"read"}, "https://app.example.com/cb", true},
-		{"no scopes", consent, app, nil, "https://app.example.com/cb", true},
-		{"a scope more", consent, app, []string{"openid", "read", "profile"}, "https://app.example.com/cb", false},
-		{"the client's preset changed since", consent, fullApp, []string{"read"}, "https://app.example.com/cb", false},
-		{"a consent from before presets were kept", Consent{Scopes: []string{"read"}}, app, []string{"read"}, "https://app.example.com/cb", false},
-		{"a confidential client: any redirect", consent, app, []string{"read"}, "https://other.example/cb", true},
-		{"a public client at its exact loopback URI", consent, cli, []string{"read"}, "http://127.0.0.1/cb", true},
-		{"a public client on another loopback port: could be any program", consent, cli, []string{"read"}, "http://127.0.0.1:5555/cb", false},
+		{"the same scopes", consent, app, []string{"openid", "read"}, "https://app.example.com/cb", true, nil},
+		{"fewer scopes", consent, app, []string{"read"}, "https://app.example.com/cb", true, nil},
+		{"no scopes", consent, app, nil, "https://app.example.com/cb", true, nil},
+		{"a scope more", consent, app, []string{"openid", "read", "profile"}, "https://app.example.com/cb", false, nil},
+		{"the client's preset changed since", consent, fullApp, []string{"read"}, "https://app.example.com/cb", false, nil},
+		{"a consent from before presets were kept", Consent{Scopes: []string{"read"}}, app, []string{"read"}, "https://app.example.com/cb", false, nil},
+		{"a confidential client: any redirect", consent, app, []string{"read"}, "https://other.example/cb", true, nil},
+		{"a public client at its exact loopback URI", consent, cli, []string{"read"}, "http://127.0.0.1/cb", true, nil},
+		{"a public client on another loopback port: could be any program", consent, cli, []string{"read"}, "http://127.0.0.1:5555/cb", false, nil},
+		{"a resource never consented to", consent, app, []string{"read"}, "https://app.example.com/cb", false, []string{"https://api.example.com"}},
+		{"the resource consented to", Consent{Scopes: []string{"read"}, Preset: PresetReadOnly, Resources: []string{"https://api.example.com", "https://mcp.example.com"}},
+			app, []string{"read"}, "https://app.example.com/cb", true, []string{"https://mcp.example.com"}},
+		{"a second resource beyond the consent", Consent{Scopes: []string{"read"}, Preset: PresetReadOnly, Resources: []string{"https://api.example.com"}},
+			app, []string{"read"}, "https://app.example.com/cb", false, []string{"https://api.example.com", "https://mcp.example.com"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := ConsentReusable(tc.consent, tc.client, tc.scopes, tc.redirect); got != tc.want {
+			if got := ConsentReusable(tc.consent, tc.client, tc.scopes, tc.resources, tc.redirect); got != tc.want {
 				t.Errorf("ConsentReusable = %v, want %v", got, tc.want)
 			}
 		})

@@ -33,10 +33,30 @@ type Client struct {
 	// disable, delete): codes and grants written before it are dead.
 	CutoffSeq uint64
 	Deleted   bool
+	// Source is how the client came to be: SourceAdmin, or met through its
+	// metadata document, or registered by itself (RFC 7591).
+	Source string
+	// LogoURI and ClientURI are what the client says of itself (metadata
+	// document, registration).
+	LogoURI, ClientURI string
+	// DocumentSHA256 is the hash of the metadata document last recorded.
+	DocumentSHA256 string
+	// RegistrationHash is the hash of the registration access token (RFC
+	// 7592) of a client that registered itself.
+	RegistrationHash string
+	// InitialToken names the initial access token it registered with.
+	InitialToken string
 	// Version is the stream sequence of the client's last own event; an
 	// update appends with it as the expected last subject sequence.
 	Version uint64
 }
+
+// Where clients come from.
+const (
+	SourceAdmin            = ""
+	SourceMetadataDocument = "metadata_document"
+	SourceRegistration     = "registration"
+)
 
 // Allows reports whether the client may use a grant type.
 func (c *Client) Allows(grant string) bool { return slices.Contains(c.GrantTypes, grant) }
@@ -49,8 +69,22 @@ func (c *Client) Apply(seq uint64, p Payload) {
 	switch e := p.(type) {
 	case ClientCreated:
 		*c = Client{ID: e.ClientID, ClientSettings: e.ClientSettings, Status: StatusEnabled, SecretHash: e.SecretHash}
+	case ClientDiscovered:
+		if c.ID == "" {
+			*c = Client{ID: e.ClientID, Status: StatusEnabled, Source: SourceMetadataDocument}
+		}
+		c.ClientSettings, c.LogoURI, c.ClientURI, c.DocumentSHA256 = e.ClientSettings, e.LogoURI, e.ClientURI, e.DocumentSHA256
+	case ClientRegistered:
+		*c = Client{ID: e.ClientID, ClientSettings: e.ClientSettings, Status: StatusEnabled, Source: SourceRegistration,
+			SecretHash: e.SecretHash, RegistrationHash: e.RegistrationHash, LogoURI: e.LogoURI, ClientURI: e.ClientURI,
+			InitialToken: e.InitialToken}
 	case ClientUpdated:
 		c.ClientSettings = e.After
+		if e.After.TokenEndpointAuthMethod == AuthPrivateKeyJWT {
+			// A client that signs assertions has no secret: the one it had
+			// stops working when it switches.
+			c.SecretHash, c.PreviousSecretHash, c.PreviousSecretExpires = "", "", 0
+		}
 	case ClientSecretRotated:
 		c.PreviousSecretHash, c.PreviousSecretExpires = "", 0
 		if e.PreviousExpiresAt > 0 {
@@ -87,11 +121,27 @@ func (c *Client) Apply(seq uint64, p Payload) {
 // issued before a time: the tokens read model folds them all alike.
 type TokenCutoff interface {
 	RevokesBefore() int64
+	CutoffClient() string
 }
 
 func (e ClientTokensRevoked) RevokesBefore() int64 { return e.IssuedBefore }
 func (e ClientDisabled) RevokesBefore() int64      { return e.TokensRevokedBefore }
 func (e ClientDeleted) RevokesBefore() int64       { return e.TokensRevokedBefore }
+
+// The client a cut-off names when its aggregate id is not its client id
+// (a client known by URL, see ClientRef); "" otherwise.
+func (e ClientTokensRevoked) CutoffClient() string { return e.URLClientID }
+func (e ClientDisabled) CutoffClient() string      { return e.URLClientID }
+func (e ClientDeleted) CutoffClient() string       { return e.URLClientID }
+
+// urlClientID is what a cut-off event records of its client: its id when
+// the aggregate's id cannot be (see ClientRef), else nothing.
+func urlClientID(id string) string {
+	if IsValidName(id) {
+		return ""
+	}
+	return id
+}
 
 // revocationCutoff is the first whole second after now: a cut-off at it
 // covers every token issued up to now (iat has one-second precision). The

@@ -36,6 +36,9 @@ func DecideCreateClient(id string, s ClientSettings, secretHash string, confirmH
 	if err := ValidateName("client id", id); err != nil {
 		return ClientCreated{}, nil, err
 	}
+	if strings.HasPrefix(id, ReservedClientPrefix) {
+		return ClientCreated{}, nil, &ValidationError{Field: "client id", Message: "client ids starting with " + ReservedClientPrefix + " are reserved"}
+	}
 	s.Normalize()
 	if err := s.ValidateIn(rc); err != nil {
 		return ClientCreated{}, nil, err
@@ -46,7 +49,7 @@ func DecideCreateClient(id string, s ClientSettings, secretHash string, confirmH
 	if err := checkNameScripts("client name", s.Name, confirmHighRisk); err != nil {
 		return ClientCreated{}, nil, err
 	}
-	if s.Type == ClientPublic {
+	if !s.HasSecret() {
 		secretHash = ""
 	}
 	return ClientCreated{ClientID: id, ClientSettings: s, SecretHash: secretHash}, s.Warnings(), nil
@@ -92,6 +95,9 @@ func DecideRotateSecret(c *Client, newHash string, overlap int64, now time.Time)
 	if c.Type == ClientPublic {
 		return ClientSecretRotated{}, &ValidationError{Field: "type", Message: "a public client has no secret to rotate"}
 	}
+	if !c.HasSecret() {
+		return ClientSecretRotated{}, &ValidationError{Field: "token_endpoint_auth_method", Message: "a client authenticating with " + c.TokenEndpointAuthMethod + " has no secret to rotate"}
+	}
 	if overlap < 0 || overlap > MaxSecretOverlap {
 		return ClientSecretRotated{}, &ValidationError{Field: "previous_secret_expires_in",
 			Message: fmt.Sprintf("previous_secret_expires_in must be between 0 and %d seconds", MaxSecretOverlap)}
@@ -129,7 +135,7 @@ func DecideDisableClient(c *Client, now time.Time, reason string) (*ClientDisabl
 		return nil, RevocationRule{}, nil
 	}
 	rule := cutoffRule(c.ID, revocationCutoff(now))
-	return &ClientDisabled{TokensRevokedBefore: rule.IssuedBefore, Reason: reason}, rule, nil
+	return &ClientDisabled{TokensRevokedBefore: rule.IssuedBefore, Reason: reason, URLClientID: urlClientID(c.ID)}, rule, nil
 }
 
 // DecideEnableClient lets a disabled client get tokens again; the tokens
@@ -150,5 +156,5 @@ func DecideDeleteClient(c *Client, now time.Time) (ClientDeleted, RevocationRule
 		return ClientDeleted{}, RevocationRule{}, ErrNotFound
 	}
 	rule := cutoffRule(c.ID, revocationCutoff(now))
-	return ClientDeleted{TokensRevokedBefore: rule.IssuedBefore}, rule, nil
+	return ClientDeleted{TokensRevokedBefore: rule.IssuedBefore, URLClientID: urlClientID(c.ID)}, rule, nil
 }

@@ -1,7 +1,9 @@
 package domain
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 )
@@ -23,6 +25,9 @@ const (
 	AuthSecretBasic = "client_secret_basic"
 	AuthSecretPost  = "client_secret_post"
 	AuthNone        = "none"
+	// AuthPrivateKeyJWT: the client signs an assertion with its own key
+	// (RFC 7523 §2.2, OpenID Connect Core §9); it has no secret.
+	AuthPrivateKeyJWT = "private_key_jwt"
 )
 
 // Roles, weakest first; a role on a node holds on everything below it.
@@ -75,6 +80,10 @@ type ClientSettings struct {
 	IDTokenAlg string `json:"id_token_signed_response_alg"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
+	// JWKS or JWKSURI (one of them) holds the public keys a
+	// private_key_jwt client signs its assertions with.
+	JWKS    json.RawMessage `json:"jwks,omitempty"`
+	JWKSURI string          `json:"jwks_uri,omitempty"`
 }
 
 // Nodes lists every node the settings refer to: team restrictions, the
@@ -194,8 +203,9 @@ func (s *ClientSettings) ValidateIn(rc ClientContext) error {
 			bad("a public client cannot use client_credentials: it has no secret")
 		}
 	case ClientConfidential:
-		oneOf("token_endpoint_auth_method of a confidential client", s.TokenEndpointAuthMethod, AuthSecretBasic, AuthSecretPost)
+		oneOf("token_endpoint_auth_method of a confidential client", s.TokenEndpointAuthMethod, AuthSecretBasic, AuthSecretPost, AuthPrivateKeyJWT)
 	}
+	problems = append(problems, s.keyProblems()...)
 	problems = append(problems, s.grantProblems(rc.MixedGrants)...)
 	for _, sc := range s.AllScopes() {
 		if !catalog.Has(sc) {
@@ -299,6 +309,12 @@ func (s *ClientSettings) Warnings() []Warning {
 	return []Warning{{Level: "high", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days: rotate credentials on a schedule or shorten the lifetime", days)}}
 }
 
+// HasSecret reports whether the client authenticates with a secret: a
+// confidential client, unless it signs assertions with its own key.
+func (s *ClientSettings) HasSecret() bool {
+	return s.Type == ClientConfidential && s.TokenEndpointAuthMethod != AuthPrivateKeyJWT
+}
+
 // HighRisk reports a combination that needs explicit confirmation: full
 // access with access tokens living longer than an hour.
 func (s *ClientSettings) HighRisk() bool {
@@ -327,4 +343,86 @@ func dedupe(s []string) []string {
 		}
 	}
 	return out
+}
+
+// keyProblems checks the public keys of a private_key_jwt client: exactly
+// one of jwks and jwks_uri, and none for any other method.
+func (s *ClientSettings) keyProblems() []string {
+	hasJWKS := len(s.JWKS) > 0 && string(s.JWKS) != "null"
+	if s.TokenEndpointAuthMethod != AuthPrivateKeyJWT {
+		if hasJWKS || s.JWKSURI != "" {
+			return []string{"jwks and jwks_uri are for clients with token_endpoint_auth_method private_key_jwt"}
+		}
+		return nil
+	}
+	switch {
+	case hasJWKS && s.JWKSURI != "":
+		return []string{"give jwks or jwks_uri, not both"}
+	case hasJWKS:
+		if problem := JWKSProblem(s.JWKS); problem != "" {
+			return []string{"jwks: " + problem}
+		}
+	case s.JWKSURI != "":
+		if problem := FetchURLProblem(s.JWKSURI); problem != "" {
+			return []string{"jwks_uri: " + problem}
+		}
+	default:
+		return []string{"private_key_jwt needs the client's public keys: jwks or jwks_uri"}
+	}
+	return nil
+}
+
+// MaxJWKSKeys bounds the keys a client registers.
+const MaxJWKSKeys = 10
+
+// jwkPrivateMembers are the members of a private or symmetric JWK (RFC
+// 7518 §6): a key set registered for verifying must hold none.
+var jwkPrivateMembers = []string{"d", "p", "q", "dp", "dq", "qi", "oth", "k"}
+
+// JWKSProblem says what is wrong with a JWK Set of public signing keys
+// (RFC 7517 §5), or "". Whether each key parses is checked where keys are
+// read; this is its shape.
+func JWKSProblem(raw json.RawMessage) string {
+	var set struct {
+		Keys []map[string]json.RawMessage `json:"keys"`
+	}
+	if len(raw) > 16<<10 {
+		return "a key set is at most 16 KiB"
+	}
+	if err := json.Unmarshal(raw, &set); err != nil || set.Keys == nil {
+		return `not a JWK Set: {"keys": [...]}`
+	}
+	if len(set.Keys) == 0 || len(set.Keys) > MaxJWKSKeys {
+		return fmt.Sprintf("a key set holds 1 to %d keys", MaxJWKSKeys)
+	}
+	for i, k := range set.Keys {
+		var kty string
+		if json.Unmarshal(k["kty"], &kty) != nil || (kty != "EC" && kty != "RSA" && kty != "OKP") {
+			return fmt.Sprintf("key %d: kty must be EC, RSA or OKP", i)
+		}
+		for _, m := range jwkPrivateMembers {
+			if _, ok := k[m]; ok {
+				return fmt.Sprintf("key %d holds private key material (%q): register public keys only", i, m)
+			}
+		}
+	}
+	return ""
+}
+
+// FetchURLProblem says why a URL the server would fetch (a key set, a
+// metadata document) is unacceptable, or "": an absolute https URL
+// without user info or fragment.
+func FetchURLProblem(raw string) string {
+	u, err := url.Parse(raw)
+	switch {
+	case err != nil || !u.IsAbs() || u.Host == "" || len(raw) > 2000:
+		return "not an absolute URL"
+	case u.Scheme != "https":
+		return "the scheme must be https"
+	case u.User != nil:
+		return "user info is not allowed"
+	case strings.Contains(raw, "#"):
+		return "fragments are not allowed"
+	}
+	return portProblem(u)
 }

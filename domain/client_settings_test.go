@@ -160,7 +160,7 @@ func TestValidate(t *testing.T) {
 			[]string{"a public client cannot use client_credentials: it has no secret",
 				"a user_app acts for users: use kind service for client_credentials (a realm with the seacat or keycloak profile lets one client hold both)"}},
 		{"confidential client without authentication", serviceSettings, func(s *ClientSettings) { s.TokenEndpointAuthMethod = AuthNone },
-			[]string{`token_endpoint_auth_method of a confidential client must be one of client_secret_basic, client_secret_post, not "none"`}},
+			[]string{`token_endpoint_auth_method of a confidential client must be one of client_secret_basic, client_secret_post, private_key_jwt, not "none"`}},
 		{"confidential client with client_secret_post", serviceSettings, func(s *ClientSettings) { s.TokenEndpointAuthMethod = AuthSecretPost }, nil},
 
 		{"service client with the code flow", serviceSettings, func(s *ClientSettings) {

@@ -1,6 +1,8 @@
 package domain
 
-import "errors"
+import (
+	"errors"
+)
 
 // The kinds of error a command or a query returns. handlers maps each kind
 // to one HTTP status in one place; OAuthError (oauth.go) is the kind of the

@@ -163,6 +163,8 @@ type ClientSecretRehashed struct {
 type ClientDisabled struct {
 	TokensRevokedBefore int64  `json:"tokens_revoked_before"`
 	Reason              string `json:"reason,omitempty"`
+	// URLClientID names a client known by URL (see ClientRef).
+	URLClientID string `json:"client_id,omitempty"`
 }
 
 // ClientEnabled lets a disabled client get tokens again; revoked tokens
@@ -172,7 +174,8 @@ type ClientEnabled struct{}
 // ClientDeleted removes a client for good and revokes its tokens. Its id is
 // never used again.
 type ClientDeleted struct {
-	TokensRevokedBefore int64 `json:"tokens_revoked_before"`
+	TokensRevokedBefore int64  `json:"tokens_revoked_before"`
+	URLClientID         string `json:"client_id,omitempty"`
 }
 
 // TokenIssued records an access token handed out. The token itself is not
@@ -190,6 +193,9 @@ type TokenIssued struct {
 	Preset    string   `json:"preset,omitempty"`
 	IssuedAt  int64    `json:"iat"`
 	ExpiresAt int64    `json:"exp"`
+	// Audience is the resource the token was minted for (RFC 8707); empty:
+	// the realm's issuer.
+	Audience string `json:"aud,omitempty"`
 }
 
 // TokenRevoked revokes one access token before it expires.
@@ -205,6 +211,7 @@ type ClientTokensRevoked struct {
 	IssuedBefore int64  `json:"issued_before"`
 	ForgetAfter  int64  `json:"forget_after"`
 	Reason       string `json:"reason"`
+	URLClientID  string `json:"client_id,omitempty"`
 }
 
 // TokenUsed records that a token was seen in use (introspection), at most

@@ -25,6 +25,8 @@ type (
 		// FlowID names the authorization request the code completes: a
 		// request completes once, however often its forms are posted.
 		FlowID string `json:"flow_id,omitempty"`
+		// Resources the user authorized access to (RFC 8707).
+		Resources []string `json:"resources,omitempty"`
 	}
 	// CodeRedeemed spends a code; the grant it started is named so a second
 	// redemption can revoke it.
@@ -51,6 +53,8 @@ type (
 		AuthTime       int64    `json:"auth_time"`
 		RefreshHash    string   `json:"refresh_hash,omitempty"`
 		RefreshExpires int64    `json:"refresh_exp,omitempty"`
+		// Resources the grant's tokens may be minted for (RFC 8707).
+		Resources []string `json:"resources,omitempty"`
 	}
 	// GrantRefreshed rotates the refresh token.
 	GrantRefreshed struct {

@@ -45,7 +45,9 @@ type Realm struct {
 	Keys     []SigningKey
 	Scopes   Catalog
 	Settings RealmSettings
-	Version  uint64
+	// Registration is the policy for clients met without an administrator.
+	Registration ClientRegistration
+	Version      uint64
 }
 
 // RealmSettings tune a realm: its history (a zero field takes the
@@ -173,6 +175,8 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 		delete(r.Scopes, e.Name)
 	case RealmSettingsChanged:
 		r.Settings = e.After.Compact()
+	case ClientRegistrationChanged:
+		r.Registration = e.After
 	case KeyDeactivated:
 		for i := range r.Keys {
 			if r.Keys[i].Kid == e.Kid {

@@ -139,7 +139,7 @@ func RevokeToken(owner, caller, jti string, exp int64, reason string) (TokenRevo
 // RevokeClientTokens decides revoking every token a client holds now.
 func RevokeClientTokens(c *Client, now time.Time, reason string) (ClientTokensRevoked, RevocationRule) {
 	rule := cutoffRule(c.ID, revocationCutoff(now))
-	return ClientTokensRevoked{IssuedBefore: rule.IssuedBefore, ForgetAfter: rule.ForgetAfter, Reason: reason}, rule
+	return ClientTokensRevoked{IssuedBefore: rule.IssuedBefore, ForgetAfter: rule.ForgetAfter, Reason: reason, URLClientID: urlClientID(c.ID)}, rule
 }
 
 // AtHash is OpenID Connect's at_hash: the left half of the access token's

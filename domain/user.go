@@ -32,9 +32,10 @@ type UserProfile struct {
 // Consent is what a user granted a client: scopes, teams, and the access
 // preset the client had then.
 type Consent struct {
-	Scopes []string `json:"scopes"`
-	Teams  []string `json:"teams"`
-	Preset string   `json:"preset"`
+	Scopes    []string `json:"scopes"`
+	Teams     []string `json:"teams"`
+	Preset    string   `json:"preset"`
+	Resources []string `json:"resources,omitempty"`
 	// GrantedAt is the sequence of the consent: its teams name the nodes
 	// their slugs had then (Tree.Reaches).
 	GrantedAt uint64 `json:"-"`
@@ -90,7 +91,7 @@ func (u *User) Apply(seq uint64, p Payload) {
 		for k, v := range u.Consents {
 			consents[k] = v
 		}
-		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset, GrantedAt: seq}
+		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset, Resources: e.Resources, GrantedAt: seq}
 		u.Consents = consents
 	default:
 		return
@@ -178,6 +179,8 @@ type (
 		Scopes   []string `json:"scopes"`
 		Teams    []string `json:"teams"`
 		Preset   string   `json:"preset"`
+		// Resources the client may reach on the user's behalf (RFC 8707).
+		Resources []string `json:"resources,omitempty"`
 	}
 )
 

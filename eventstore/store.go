@@ -28,6 +28,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	batchers map[string]*tokenBatcher
+
+	assertions assertionStore
 }
 
 // Options tune a Store.

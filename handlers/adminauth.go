@@ -89,7 +89,9 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 		return principal{}, "", false
 	}
 	info, found, err := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
-	if err != nil || !found || info.Status != domain.StatusActive {
+	if err != nil || !found || info.Status != domain.StatusActive || info.Audience != "" {
+		// A token minted for a resource (RFC 8707) is that resource's,
+		// not the admin API's.
 		return principal{}, "", false
 	}
 	cl, err := rl.Clients().Get(info.ClientID)

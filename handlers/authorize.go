@@ -47,6 +47,10 @@ func (a *api) authorize(c echo.Context) error {
 			return errorPage(http.StatusBadRequest, rl.Name, "The request repeats "+k+".")
 		}
 	}
+	// resource may be repeated (RFC 8707 §2): the user authorizes access
+	// to each; every token is then minted for one of them.
+	resources := params["resource"]
+	delete(params, "resource")
 	q, repeated := singleValues(params)
 	req := domain.AuthRequest{
 		ClientID: params.Get("client_id"), RedirectURI: params.Get("redirect_uri"), ResponseType: params.Get("response_type"),
@@ -54,7 +58,16 @@ func (a *api) authorize(c echo.Context) error {
 		LoginHint: params.Get("login_hint"), CodeChallenge: params.Get("code_challenge"),
 		CodeChallengeMethod: params.Get("code_challenge_method"), MaxAge: -1,
 	}
-	client, _ := rl.Clients().Get(req.ClientID)
+	client, err := rl.Clients().Resolve(c.Request().Context(), req.ClientID, a.browserMeta(c, ""))
+	var oerr *domain.OAuthError
+	if errors.As(err, &oerr) {
+		// A metadata document that cannot be fetched or read: nothing of
+		// the request can be trusted, so nothing is redirected.
+		return errorPage(http.StatusBadRequest, rl.Name, "This application cannot sign you in: "+oerr.Description+".")
+	}
+	if err != nil && !errors.Is(err, domain.ErrNotFound) {
+		return err
+	}
 	if problem := domain.CheckAuthTarget(client, req.RedirectURI); problem != "" {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is invalid: "+problem+".")
 	}
@@ -92,6 +105,16 @@ func (a *api) authorize(c echo.Context) error {
 	scopes, oerr := domain.CheckAuthRequest(client, req, rl.Settings().RequirePKCE)
 	if oerr != nil {
 		return back(oerr)
+	}
+	targets, err := rl.Resources().Resolve(resources)
+	if errors.As(err, &oerr) {
+		return back(oerr)
+	}
+	if scopes, oerr = domain.FitScopesToResources(scopes, strings.Trim(req.Scope, " ") != "", targets); oerr != nil {
+		return back(oerr)
+	}
+	for _, t := range targets {
+		req.Resources = append(req.Resources, t.Identifier)
 	}
 	prompts := strings.Fields(req.Prompt)
 	if slices.Contains(prompts, "none") && len(prompts) > 1 {

@@ -9,16 +9,21 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
+	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // readClientAuth reads how a request authenticates its client: HTTP Basic
 // (RFC 6749 §2.3.1: id and secret each form-urlencoded inside Basic),
-// client_secret in the form (client_secret_post), or a client_id alone
-// (none, for public clients where publicAllowed). Using Basic and the form
-// together is refused, as is a Basic id that differs from a form
-// client_id. The realm decides whether the credentials hold.
+// client_secret in the form (client_secret_post), a client assertion
+// (private_key_jwt, RFC 7523), or a client_id alone (none, for public
+// clients where publicAllowed). Using two methods together is refused, as
+// is a Basic id that differs from a form client_id. The realm decides
+// whether the credentials hold.
 func readClientAuth(authorization string, f form, publicAllowed bool) (realms.ClientAuth, error) {
+	if auth, ok, err := readAssertion(authorization, f, publicAllowed); ok || err != nil {
+		return auth, err
+	}
 	scheme, payload, found := strings.Cut(authorization, " ")
 	if found && strings.EqualFold(scheme, "Basic") {
 		raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(payload))
@@ -54,16 +59,60 @@ func readClientAuth(authorization string, f form, publicAllowed bool) (realms.Cl
 	return realms.ClientAuth{Method: method, ClientID: id, Secret: secret, PublicAllowed: publicAllowed}, nil
 }
 
-// authenticate authenticates the client of a form request: basic or post
-// for confidential clients; with publicAllowed, a public client by its
-// client_id alone (token_endpoint_auth_method none). A failure is counted
-// per client id and address; past a limit it is 429 instead.
-func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (*domain.Client, error) {
+// readAssertion reads a client assertion (client_assertion and
+// client_assertion_type in the form); ok is false when there is none. A
+// request that names no client_id is the client the assertion's iss
+// claims to be, for counting its failures and naming it in the events;
+// the realm checks the claim.
+func readAssertion(authorization string, f form, publicAllowed bool) (realms.ClientAuth, bool, error) {
+	assertion, hasAssertion := f["client_assertion"]
+	assertionType, hasType := f["client_assertion_type"]
+	if !hasAssertion && !hasType {
+		return realms.ClientAuth{}, false, nil
+	}
+	if _, secret := f["client_secret"]; secret || authorization != "" {
+		return realms.ClientAuth{}, true, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "use one client authentication method, not a client assertion with another"}
+	}
+	if assertion == "" || assertionType == "" {
+		return realms.ClientAuth{}, true, &domain.OAuthError{Code: domain.ErrInvalidClient, Description: "client_assertion and client_assertion_type go together"}
+	}
+	id := f["client_id"]
+	if id == "" {
+		id = realms.AssertionIssuer(assertion)
+	}
+	return realms.ClientAuth{Method: domain.AuthPrivateKeyJWT, ClientID: id, AssertionType: assertionType,
+		Assertion: assertion, PublicAllowed: publicAllowed}, true, nil
+}
+
+// clientAuth reads how a form request authenticates its client
+// (readClientAuth); an assertion is bound to the URL of the endpoint it
+// was sent to, an audience it may name.
+func clientAuth(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (realms.ClientAuth, error) {
 	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
+	if auth.Method == domain.AuthPrivateKeyJWT {
+		auth.Endpoint = rl.Issuer() + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
+	}
+	return auth, err
+}
+
+// authenticate authenticates the client of a form request: a secret (basic
+// or post) or an assertion (private_key_jwt) for confidential clients;
+// with publicAllowed, a public client by its client_id alone
+// (token_endpoint_auth_method none). A client_id that is a URL names a
+// metadata document, read (or re-read) first. A failure is counted per
+// client id and address; past a limit it is 429 instead.
+func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (*domain.Client, error) {
+	auth, err := clientAuth(c, rl, f, publicAllowed)
 	if err != nil {
 		return nil, err
 	}
-	client, err := rl.Clients().Authenticate(c.Request().Context(), auth, a.now())
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now()}
+	clients := rl.Clients()
+	auth, err = clients.Prepare(c.Request().Context(), auth, meta)
+	if err != nil {
+		return nil, a.authFailure(c, rl, auth, err)
+	}
+	client, err := clients.Authenticate(c.Request().Context(), auth, a.now())
 	return client, a.authFailure(c, rl, auth, err)
 }
 

@@ -23,7 +23,10 @@ type clientView struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret,omitempty"`
 	domain.ClientSettings
-	Status                  string `json:"status"`
+	Status string `json:"status"`
+	// Source is how the client came to be: admin, metadata_document or
+	// registration.
+	Source                  string `json:"source"`
 	PreviousSecretExpiresAt int64  `json:"previous_secret_expires_at,omitempty"`
 	// LastUsedAt is when a token of the client was last issued or seen in
 	// use (Unix seconds); absent when it never had one.
@@ -33,7 +36,10 @@ type clientView struct {
 }
 
 func viewClient(cl *domain.Client, now int64) clientView {
-	v := clientView{ClientID: cl.ID, ClientSettings: cl.ClientSettings, Status: cl.Status, Warnings: cl.Warnings(), Version: cl.Version}
+	v := clientView{ClientID: cl.ID, ClientSettings: cl.ClientSettings, Status: cl.Status, Source: cl.Source, Warnings: cl.Warnings(), Version: cl.Version}
+	if v.Source == domain.SourceAdmin {
+		v.Source = "admin"
+	}
 	if cl.PreviousSecretHash != "" && now < cl.PreviousSecretExpires {
 		v.PreviousSecretExpiresAt = cl.PreviousSecretExpires
 	}
@@ -68,7 +74,7 @@ type clientRequest struct {
 // unchanged; they are ignored. client_secret is not among them: the server
 // makes every secret, and one sent would silently not be the client's, so
 // only an empty one (a view sent back) is accepted.
-var outputOnly = []string{"version", "warnings", "previous_secret_expires_at"}
+var outputOnly = []string{"version", "warnings", "previous_secret_expires_at", "source"}
 
 // parseClientBody reads settings from a JSON object, strictly: an unknown
 // field is an error. A setting the object leaves out takes the realm's

@@ -34,6 +34,20 @@ type providerMetadata struct {
 	// takes an omitted request_uri_parameter_supported for true.
 	RequestParameterSupported    bool `json:"request_parameter_supported"`
 	RequestURIParameterSupported bool `json:"request_uri_parameter_supported"`
+	// Client authentication with assertions (private_key_jwt) at every
+	// endpoint that authenticates clients.
+	TokenEndpointAuthSigningAlgs         []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+	IntrospectionEndpointAuthMethods     []string `json:"introspection_endpoint_auth_methods_supported"`
+	IntrospectionEndpointAuthSigningAlgs []string `json:"introspection_endpoint_auth_signing_alg_values_supported"`
+	RevocationEndpointAuthMethods        []string `json:"revocation_endpoint_auth_methods_supported"`
+	RevocationEndpointAuthSigningAlgs    []string `json:"revocation_endpoint_auth_signing_alg_values_supported"`
+	// RegistrationEndpoint is set while dynamic registration is on (RFC
+	// 7591); ClientIDMetadataDocumentSupported while client ID metadata
+	// documents are.
+	RegistrationEndpoint              string `json:"registration_endpoint,omitempty"`
+	ClientIDMetadataDocumentSupported bool   `json:"client_id_metadata_document_supported"`
+	// ResourceIndicatorsSupported: the resource parameter (RFC 8707).
+	ResourceIndicatorsSupported bool `json:"resource_indicators_supported"`
 }
 
 // discovery serves both /realms/{realm}/.well-known/openid-configuration
@@ -45,26 +59,39 @@ func (a *api) discovery(c echo.Context) error {
 	}
 	issuer := rl.Issuer()
 	oidc := issuer + "/protocol/openid-connect"
+	policy := rl.Registration().Policy()
+	registration := ""
+	if policy.Dynamic.Enabled {
+		registration = issuer + registrationPath
+	}
 	return c.JSON(http.StatusOK, providerMetadata{
-		Issuer:                            issuer,
-		AuthorizationEndpoint:             oidc + "/auth",
-		TokenEndpoint:                     oidc + "/token",
-		JWKSURI:                           oidc + "/certs",
-		GrantTypesSupported:               []string{domain.GrantAuthorizationCode, domain.GrantClientCredentials, domain.GrantRefreshToken},
-		ResponseTypesSupported:            []string{"code"},
-		SubjectTypesSupported:             []string{"public"},
-		IDTokenSigningAlgValuesSupported:  []string{domain.AlgRS256, domain.AlgES256},
-		TokenEndpointAuthMethodsSupported: []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthNone},
-		ScopesSupported:                   scopeNames(rl.Structure().Scopes()),
-		UserinfoEndpoint:                  oidc + "/userinfo",
-		EndSessionEndpoint:                oidc + "/logout",
-		IntrospectionEndpoint:             oidc + "/token/introspect",
-		RevocationEndpoint:                oidc + "/revoke",
-		CodeChallengeMethodsSupported:     []string{"S256"},
-		ResponseModesSupported:            []string{"query"},
-		AuthorizationResponseIssParameter: true,
-		ClaimsSupported:                   []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "email", "name", "preferred_username"},
-		PromptValuesSupported:             []string{"none", "login", "consent"},
+		Issuer:                               issuer,
+		AuthorizationEndpoint:                oidc + "/auth",
+		TokenEndpoint:                        oidc + "/token",
+		JWKSURI:                              oidc + "/certs",
+		GrantTypesSupported:                  []string{domain.GrantAuthorizationCode, domain.GrantClientCredentials, domain.GrantRefreshToken},
+		ResponseTypesSupported:               []string{"code"},
+		SubjectTypesSupported:                []string{"public"},
+		IDTokenSigningAlgValuesSupported:     []string{domain.AlgRS256, domain.AlgES256},
+		TokenEndpointAuthMethodsSupported:    []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthPrivateKeyJWT, domain.AuthNone},
+		ScopesSupported:                      scopeNames(rl.Structure().Scopes()),
+		UserinfoEndpoint:                     oidc + "/userinfo",
+		EndSessionEndpoint:                   oidc + "/logout",
+		IntrospectionEndpoint:                oidc + "/token/introspect",
+		RevocationEndpoint:                   oidc + "/revoke",
+		CodeChallengeMethodsSupported:        []string{"S256"},
+		ResponseModesSupported:               []string{"query"},
+		AuthorizationResponseIssParameter:    true,
+		ClaimsSupported:                      []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "sid", "azp", "email", "name", "preferred_username"},
+		PromptValuesSupported:                []string{"none", "login", "consent"},
+		TokenEndpointAuthSigningAlgs:         domain.AssertionAlgs,
+		IntrospectionEndpointAuthMethods:     []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthPrivateKeyJWT},
+		IntrospectionEndpointAuthSigningAlgs: domain.AssertionAlgs,
+		RevocationEndpointAuthMethods:        []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthPrivateKeyJWT, domain.AuthNone},
+		RevocationEndpointAuthSigningAlgs:    domain.AssertionAlgs,
+		RegistrationEndpoint:                 registration,
+		ClientIDMetadataDocumentSupported:    policy.CIMD.Enabled,
+		ResourceIndicatorsSupported:          true,
 	})
 }
 

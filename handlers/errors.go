@@ -79,7 +79,8 @@ func (e *pageError) Error() string { return e.message }
 //
 //	*pageError                  → the HTML error page, its status
 //	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer …
-//	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>"
+//	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>";
+//	                              invalid_token (registration, RFC 7591/7592) 401 with WWW-Authenticate: Bearer
 //	*statusError                → its status and code
 //	*domain.LimitError          → 429 (Busy: 503) with Retry-After, its code (default temporarily_unavailable)
 //	*domain.ValidationError     → 400 invalid_request, with details
@@ -132,6 +133,10 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 			// then).
 			st = http.StatusUnauthorized
 			h.Set(echo.HeaderWWWAuthenticate, `Basic realm="`+errorText(c.Param("realm"))+`"`)
+		}
+		if oauth.Code == domain.ErrInvalidToken {
+			st = http.StatusUnauthorized
+			h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+errorText(c.Param("realm"))+`", error="invalid_token"`)
 		}
 		writeJSONError(c, st, apiError{Error: oauth.Code, Description: errorText(oauth.Description)})
 	case errors.As(err, &status):

@@ -35,6 +35,9 @@ func parseOAuthForm(c echo.Context) (form, error) {
 	}
 	f := make(form, len(values))
 	for k, v := range values {
+		if len(v) > 1 && k == "resource" {
+			return nil, &domain.OAuthError{Code: domain.ErrInvalidTarget, Description: "an access token is for one resource: send resource once"}
+		}
 		if len(v) > 1 {
 			return nil, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "parameter " + k + " is repeated"}
 		}

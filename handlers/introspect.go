@@ -59,7 +59,7 @@ func (a *api) introspect(c echo.Context) error {
 	tokens.Touch(info, now)
 	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
-		Audience: tokens.Audience(), Issuer: rl.Issuer(), JTI: info.JTI, TokenType: "Bearer",
+		Audience: tokens.Audience(info), Issuer: rl.Issuer(), JTI: info.JTI, TokenType: "Bearer",
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	}
 	if access, delegated := tokens.LiveAccess(info); delegated {

@@ -189,7 +189,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := rl.Users().RememberedConsent(user, client)
-	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
+	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.Resources, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
 		return a.issueCode(c, rl, client, user, s, p, remembered.Teams, status)
 	}
@@ -212,11 +212,31 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	if err != nil {
 		return err
 	}
+	var targets []scopeLine
+	for _, id := range p.Request.Resources {
+		if r, ok := rl.Resources().Lookup(id); ok {
+			targets = append(targets, scopeLine{Name: r.Name, Description: r.Identifier})
+		}
+	}
 	return render(c, http.StatusOK, "consent.html", page{
-		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, Username: name,
-		Action: "/realms/" + rl.Name + "/login-actions/consent", Pending: sealed,
+		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, ClientHost: documentHost(client), Username: name,
+		Action: "/realms/" + rl.Name + "/login-actions/consent", Pending: sealed, Resources: targets,
 		Preset: client.AccessPreset, Scopes: lines, Teams: selectable, Multiple: client.TeamSelection == domain.TeamsMultiple,
 	})
+}
+
+// documentHost is the host of a client known by its metadata document:
+// the one thing about it that is verified (its name is what it says of
+// itself), so the consent page names it first. "" for other clients.
+func documentHost(c *domain.Client) string {
+	if c.Source != domain.SourceMetadataDocument {
+		return ""
+	}
+	u, err := url.Parse(c.ID)
+	if err != nil {
+		return ""
+	}
+	return u.Hostname()
 }
 
 // consent is POST /realms/{realm}/login-actions/consent: allow (a code) or
@@ -266,7 +286,8 @@ func (a *api) consent(c echo.Context) error {
 	}
 	// A scope the client lost while the page was open is not granted.
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
-	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
+	consent := domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset, Resources: p.Request.Resources}
+	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, consent, a.browserMeta(c, user.ID)); err != nil {
 		return err
 	}
 	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)
@@ -286,7 +307,7 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	code, err := rl.Grants().IssueCode(c.Request().Context(), domain.CodeIssued{
 		ClientID: client.ID, UserID: user.ID, RedirectURI: p.Request.RedirectURI, Scope: strings.Join(p.Scopes, " "),
 		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
-		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID,
+		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID, Resources: p.Request.Resources,
 	}, meta)
 	if errors.Is(err, realms.ErrFlowCompleted) {
 		return flowDone(rl) // another answer to the same request won

@@ -24,11 +24,16 @@ var pages = template.Must(template.ParseFS(templateFS, "templates/*.html"))
 type page struct {
 	Title, Realm, Error, Message string
 	ClientName, Username         string
-	Action, Pending              string
-	Preset                       string
-	Scopes                       []scopeLine
-	Teams                        []string
-	Multiple                     bool
+	// ClientHost is the host of a client known by its metadata document.
+	ClientHost string
+	// Resources are the APIs access is asked for (Name, and the identifier
+	// as Description).
+	Resources       []scopeLine
+	Action, Pending string
+	Preset          string
+	Scopes          []scopeLine
+	Teams           []string
+	Multiple        bool
 	// Hidden are extra form fields (Name, Description as the value).
 	Hidden []scopeLine
 }

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"log/slog"
+	"net/url"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -88,11 +89,15 @@ func (a *api) oauthRoutes(e *echo.Echo) {
 	r.POST("/protocol/openid-connect/userinfo", a.userinfo)
 	r.GET("/protocol/openid-connect/logout", a.logout)
 	r.POST("/protocol/openid-connect/logout", a.logout)
+	r.POST(registrationPath, a.register)
+	r.GET(registrationPath+"/:client_id", a.registered)
+	r.PUT(registrationPath+"/:client_id", a.registered)
+	r.DELETE(registrationPath+"/:client_id", a.registered)
 	e.GET("/.well-known/oauth-authorization-server/realms/:realm", a.discovery)
 }
 
 func (a *api) adminRoutes(e *echo.Echo) {
-	g := e.Group("/admin", a.requireManagement, strictQuery, middleware.BodyLimit(maxJSONBody))
+	g := e.Group("/admin", a.requireManagement, strictQuery, unescapeParams, middleware.BodyLimit(maxJSONBody))
 	g.POST("/realms", a.createRealm)
 	g.GET("/realms", a.listRealms)
 	g.GET("/realms/:realm", a.getRealm)
@@ -134,9 +139,35 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.POST("/realms/:realm/users/:id/disable", a.setUserEnabled(false))
 	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
 	g.POST("/realms/:realm/users/:id/unlock", a.unlockUser)
+	g.GET("/realms/:realm/resources", a.listResources)
+	g.POST("/realms/:realm/resources", a.createResource)
+	g.GET("/realms/:realm/resources/:id", a.getResource)
+	g.PUT("/realms/:realm/resources/:id", a.updateResource)
+	g.DELETE("/realms/:realm/resources/:id", a.deleteResource)
+	g.GET("/realms/:realm/client-registration", a.getClientRegistration)
+	g.PUT("/realms/:realm/client-registration", a.setClientRegistration)
+	g.GET("/realms/:realm/initial-access-tokens", a.listInitialTokens)
+	g.POST("/realms/:realm/initial-access-tokens", a.createInitialToken)
+	g.DELETE("/realms/:realm/initial-access-tokens/:id", a.revokeInitialToken)
 	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
 	g.DELETE("/realms/:realm/ui-sessions", a.endUISessions)
 	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)
+}
+
+// unescapeParams decodes percent-escapes in path parameters: a client
+// known by URL is addressed as /clients/https%3A%2F%2F…; a parameter
+// that does not decode is left as sent (and names nothing).
+func unescapeParams(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		values := c.ParamValues()
+		for i, v := range values {
+			if u, err := url.PathUnescape(v); err == nil {
+				values[i] = u
+			}
+		}
+		c.SetParamValues(values...)
+		return next(c)
+	}
 }
 
 // dropCallerRequestID removes an X-Request-Id the caller sent, so that the

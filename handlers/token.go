@@ -28,8 +28,9 @@ var supportedGrants = map[string]bool{
 }
 
 // token is POST /realms/{realm}/protocol/openid-connect/token: each grant
-// is one call into the realm. A token leaves only after its token.issued
-// event is acknowledged.
+// is one call into the realm. resource (RFC 8707) names the one resource
+// the access token is for; without it, the token is for the realm. A
+// token leaves only after its token.issued event is acknowledged.
 func (a *api) token(c echo.Context) error {
 	rl, f, err := a.formRequest(c)
 	if err != nil {
@@ -44,7 +45,7 @@ func (a *api) token(c echo.Context) error {
 	}
 	// The grant authenticates the client itself, and again whenever it
 	// decides again on fresh state (the client changed meanwhile).
-	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, grant != domain.GrantClientCredentials)
+	auth, err := clientAuth(c, rl, f, grant != domain.GrantClientCredentials)
 	if err != nil {
 		return err
 	}
@@ -58,11 +59,11 @@ func (a *api) token(c echo.Context) error {
 	switch grant {
 	case domain.GrantClientCredentials:
 		kind = domain.GrantClientCredentials
-		set, err = rl.Tokens().ClientCredentials(ctx, auth, f["scope"], meta)
+		set, err = rl.Tokens().ClientCredentials(ctx, auth, f["scope"], f["resource"], meta)
 	case domain.GrantAuthorizationCode:
-		set, err = rl.Grants().RedeemCode(ctx, auth, f["code"], f["redirect_uri"], f["code_verifier"], meta)
+		set, err = rl.Grants().RedeemCode(ctx, auth, f["code"], f["redirect_uri"], f["code_verifier"], f["resource"], meta)
 	default:
-		set, err = rl.Grants().Refresh(ctx, auth, f["refresh_token"], f["scope"], meta)
+		set, err = rl.Grants().Refresh(ctx, auth, f["refresh_token"], f["scope"], f["resource"], meta)
 	}
 	if err != nil {
 		return a.authFailure(c, rl, auth, err)

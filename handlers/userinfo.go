@@ -38,7 +38,7 @@ func (a *api) userinfo(c echo.Context) error {
 		return err
 	}
 	user, err := rl.Users().Get(info.Subject)
-	if !found || info.Status != domain.StatusActive || err != nil {
+	if !found || info.Status != domain.StatusActive || info.Audience != "" || err != nil { // a resource's token is not the userinfo endpoint's
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
 	}
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {

@@ -27,6 +27,13 @@ func withReason(s, reason string) string {
 	return s + " (" + reason + ")"
 }
 
+func onOff(on bool) string {
+	if on {
+		return "on"
+	}
+	return "off"
+}
+
 // aggregateID is the id part of "type/id".
 func aggregateID(agg string) string {
 	if ref, ok := domain.ParseAggregateRef(agg); ok {
@@ -120,6 +127,32 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 			scope = "none"
 		}
 		return fmt.Sprintf("%s (scope %s, expires %s)", s, scope, unixTime(e.ExpiresAt))
+	case domain.ClientDiscovered:
+		return fmt.Sprintf("client %s recorded from its metadata document (%q, scopes %s)", e.ClientID, e.Name, words(e.Scopes))
+	case domain.ClientRegistered:
+		s := fmt.Sprintf("client %q registered itself (%s, scopes %s)", e.Name, e.Type, words(e.Scopes))
+		if e.InitialToken != "" {
+			s += " with initial access token " + e.InitialToken
+		}
+		return s
+	case domain.ClientRegistrationChanged:
+		return fmt.Sprintf("client registration policy changed: metadata documents %s, dynamic registration %s",
+			onOff(e.After.CIMD.Enabled), onOff(e.After.Dynamic.Enabled)+map[bool]string{true: " (open)"}[e.After.Dynamic.Open])
+	case domain.InitialTokenCreated:
+		return fmt.Sprintf("initial access token issued (%d uses, expires %s)", e.MaxUses, unixTime(e.ExpiresAt))
+	case domain.InitialTokenUsed:
+		return "initial access token used to register client " + e.ClientID
+	case domain.InitialTokenRevoked:
+		return "initial access token revoked"
+	case domain.ResourceCreated:
+		return fmt.Sprintf("resource %s registered (%q, scopes %s)", e.Identifier, e.Name, words(e.Scopes))
+	case domain.ResourceUpdated:
+		if len(changes) == 0 {
+			return fmt.Sprintf("resource %q updated (no change)", e.After.Name)
+		}
+		return fmt.Sprintf("resource %q updated: %s", e.After.Name, fieldNames(changes))
+	case domain.ResourceDeleted:
+		return "resource deleted"
 	case domain.TokenRevoked:
 		return withReason("token "+e.JTI+" revoked", e.Reason)
 	case domain.TokenUsed:

@@ -10,7 +10,9 @@ import (
 
 // Clients is the read model of a realm's OAuth clients. Each entry is an
 // immutable snapshot, replaced on change, so a reader may keep the pointer
-// it got without locking. Deleted clients leave the model.
+// it got without locking. Deleted clients leave the model. Entries are
+// kept by aggregate id (domain.ClientRef): the client id itself, or the
+// hash standing for a client known by URL.
 type Clients struct {
 	mu    sync.RWMutex
 	byID  map[string]*domain.Client
@@ -64,8 +66,16 @@ func isClientEvent(eventType string) bool { return strings.HasPrefix(eventType, 
 func (m *Clients) Get(id string) (*domain.Client, bool) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	c, ok := m.byID[id]
+	c, ok := m.byID[domain.ClientRef(id).ID]
 	return c, ok
+}
+
+// Deleted reports whether a client of this id was deleted.
+func (m *Clients) Deleted(id string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, gone := m.gone[domain.ClientRef(id).ID]
+	return gone
 }
 
 // Known reports whether id names a client, live or deleted: a client id
@@ -73,8 +83,9 @@ func (m *Clients) Get(id string) (*domain.Client, bool) {
 func (m *Clients) Known(id string) bool {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	_, live := m.byID[id]
-	_, gone := m.gone[id]
+	agg := domain.ClientRef(id).ID
+	_, live := m.byID[agg]
+	_, gone := m.gone[agg]
 	return live || gone
 }
 
@@ -135,6 +146,9 @@ func (m *Clients) Page(f ClientFilter, after string, limit int) (page ClientPage
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	start := 0
+	if after != "" {
+		after = domain.ClientRef(after).ID
+	}
 	for after != "" {
 		if i := slices.Index(m.order, after); i >= 0 {
 			start = i + 1
@@ -179,7 +193,7 @@ func (m *Clients) Referencing(node string) []string {
 		refers := c.OwnerNode == node || slices.Contains(c.TeamRestrictions, node) ||
 			slices.ContainsFunc(c.Roles, func(r domain.RoleAssignment) bool { return r.Node == node })
 		if refers {
-			out = append(out, id)
+			out = append(out, c.ID)
 		}
 	}
 	return out
@@ -191,8 +205,8 @@ func (m *Clients) WithScope(scope string) []string {
 	defer m.mu.RUnlock()
 	var out []string
 	for _, id := range m.order {
-		if slices.Contains(m.byID[id].AllScopes(), scope) {
-			out = append(out, id)
+		if c := m.byID[id]; slices.Contains(c.AllScopes(), scope) {
+			out = append(out, c.ID)
 		}
 	}
 	return out

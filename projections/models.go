@@ -20,21 +20,26 @@ type Models struct {
 	Users   *Users
 	Authz   *Authz
 	Scopes  *Scopes
+	// Resources and InitialTokens serve resource indicators and
+	// dynamic registration.
+	Resources     *Resources
+	InitialTokens *InitialTokens
 }
 
 // NewModels returns a realm's models, empty.
 func NewModels() *Models {
-	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz(), Scopes: NewScopes()}
+	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz(), Scopes: NewScopes(),
+		Resources: NewResources(), InitialTokens: NewInitialTokens()}
 }
 
 // Folds lists the models in the order the runner applies them.
 func (m *Models) Folds() []Fold {
-	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz, m.Scopes}
+	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz, m.Scopes, m.Resources, m.InitialTokens}
 }
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 8
+const snapshotVersion = 9
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -48,6 +53,9 @@ type snapshot struct {
 	UserDir uint64
 	Authz   authzState
 	Scopes  map[string]uint64
+	// Resources by identifier; InitialTokens by id.
+	Resources     map[string]*domain.Resource
+	InitialTokens map[string]*domain.InitialToken
 }
 
 // Snapshot serialises every model as of seq. It must run on the runner's
@@ -69,7 +77,7 @@ func (m *Models) Capture(seq uint64) *Snap {
 		Version: snapshotVersion, Seq: seq,
 		Realm: *m.Realm.State(), Clients: m.Clients.state(), Tokens: m.Tokens.state(),
 		Nodes: m.Nodes.Tree(), Users: m.Users.state(), UserDir: m.Users.DirectoryVersion(), Authz: m.Authz.state(),
-		Scopes: m.Scopes.state(),
+		Scopes: m.Scopes.state(), Resources: m.Resources.state(), InitialTokens: m.InitialTokens.state(),
 	}}
 }
 
@@ -104,6 +112,8 @@ func (m *Models) Restore(data []byte) (uint64, error) {
 	m.Users.directory = s.UserDir
 	m.Authz.restore(s.Authz)
 	m.Scopes.restore(s.Scopes)
+	m.Resources.restore(s.Resources)
+	m.InitialTokens.restore(s.InitialTokens)
 	return s.Seq, nil
 }
 
@@ -221,10 +231,10 @@ type tokensState struct {
 }
 
 type tokenRecState struct {
-	Key                                                 tokenKey
-	Hash                                                [16]byte
-	Ord, Client, Subject, Scope, Access, IAT, Exp, Used uint32
-	Revoked                                             bool
+	Key                                                      tokenKey
+	Hash                                                     [16]byte
+	Ord, Client, Subject, Scope, Access, Aud, IAT, Exp, Used uint32
+	Revoked                                                  bool
 }
 
 type clientTokensState struct {
@@ -242,7 +252,7 @@ func (m *Tokens) state() tokensState {
 	s.Records = make([]tokenRecState, 0, len(m.byJTI))
 	for k, r := range m.byJTI {
 		s.Records = append(s.Records, tokenRecState{Key: k, Hash: r.hash, Ord: r.ord, Client: r.client, Subject: r.subject,
-			Scope: r.scope, Access: r.access, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
+			Scope: r.scope, Access: r.access, Aud: r.aud, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
 	}
 	for _, ct := range m.clients {
 		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore, LastUsed: ct.lastUsed})
@@ -255,7 +265,7 @@ func (m *Tokens) restore(s tokensState) {
 	defer m.mu.Unlock()
 	for _, r := range s.Records {
 		m.byJTI[r.Key] = &tokenRec{hash: r.Hash, ord: r.Ord, client: r.Client, subject: r.Subject, scope: r.Scope,
-			access: r.Access, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
+			access: r.Access, aud: r.Aud, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
 	}
 	for i, c := range s.Clients {
 		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore, lastUsed: c.LastUsed}

@@ -42,6 +42,7 @@ type tokenRec struct {
 	subject  uint32
 	scope    uint32
 	access   uint32 // interned "preset nodes…": what the token may act on
+	aud      uint32 // interned resource; "" (0) for the realm's own audience
 	iat, exp uint32
 	lastUsed uint32
 	revoked  bool
@@ -141,8 +142,12 @@ func (m *Tokens) Apply(ev Event) {
 		if !ok {
 			return
 		}
+		client := ref.ID
+		if id := e.CutoffClient(); id != "" {
+			client = id // known by URL: the aggregate id is its hash
+		}
 		m.mu.Lock()
-		ct := m.clientOf(m.strings.id(ref.ID))
+		ct := m.clientOf(m.strings.id(client))
 		ct.revokedBefore = max(ct.revokedBefore, e.RevokesBefore())
 		m.mu.Unlock()
 	}
@@ -163,6 +168,7 @@ func (m *Tokens) issued(clientID string, e domain.TokenIssued) {
 		hash: hash, ord: m.nextOrd, client: client,
 		subject: m.strings.id(e.Subject), scope: m.strings.id(e.Scope),
 		access: m.strings.id(joinAccess(e.Preset, e.Nodes)),
+		aud:    m.strings.id(e.Audience),
 		iat:    uint32(e.IssuedAt), exp: uint32(e.ExpiresAt),
 	}
 	ct := m.clientOf(client)
@@ -208,6 +214,8 @@ type TokenInfo struct {
 	Scope    string
 	Preset   string
 	Nodes    []string
+	// Audience is the resource the token is for; "" for the realm's own.
+	Audience string
 	IssuedAt int64
 	Expires  int64
 	LastUsed int64
@@ -227,6 +235,7 @@ func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
 		ClientID: m.strings.str(rec.client),
 		Subject:  m.strings.str(rec.subject),
 		Scope:    m.strings.str(rec.scope),
+		Audience: m.strings.str(rec.aud),
 		IssuedAt: int64(rec.iat),
 		Expires:  int64(rec.exp),
 		LastUsed: int64(rec.lastUsed),

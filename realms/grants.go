@@ -105,9 +105,16 @@ func (gs Grants) findCode(ctx context.Context, id string) (*domain.Code, bool) {
 // code. The write requires the client and the user at the versions the
 // decision read, so a client or user disabled on another replica meanwhile
 // is never given a grant; meta names the client of auth as actor.
-func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
+//
+// A code authorized for resources (RFC 8707) mints a token for one of
+// them: the one the request names, or the only one.
+func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirectURI, verifier, resource string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	now := meta.Time
+	auth, err := rl.Clients().Prepare(ctx, auth, meta)
+	if err != nil {
+		return TokenSet{}, err
+	}
 	var set TokenSet
 	var redeemed struct {
 		client *domain.Client
@@ -115,7 +122,7 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 		c      *domain.Code
 	}
 	first := true
-	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+	err = rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		set = TokenSet{}
 		client, err := rl.Clients().Authenticate(ctx, auth, now)
 		if err != nil {
@@ -168,20 +175,24 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 		scope := domain.KeepAllowed(c.Scope, client.AllScopes())
 		teams := rl.models.Nodes.Tree().Reaches(c.Teams, c.Version)
 		grantID := uuid.NewString()
+		aud, oerr := domain.PickAudience(c.Resources, resource)
+		if oerr != nil {
+			return plan{}, oerr
+		}
 		grant := domain.GrantCreated{
 			GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
-			Teams: teams, SessionID: c.SessionID, AuthTime: c.AuthTime,
+			Teams: teams, SessionID: c.SessionID, AuthTime: c.AuthTime, Resources: c.Resources,
 		}
 		if client.IssueRefreshTokens {
 			set.Refresh = grantID + "." + mustSecret()
 			grant.RefreshHash = domain.HashSecret(set.Refresh)
 			grant.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
 		}
-		at, access, err := gs.access(ctx, client, user, grantID, scope, teams, domain.GrantAuthorizationCode, now)
+		at, access, err := gs.access(ctx, client, user, grantID, scope, teams, aud, false, domain.GrantAuthorizationCode, now)
 		if err != nil {
 			return plan{}, err
 		}
-		set.Access, set.Scope, set.ExpiresIn = access.token, scope, client.AccessTokenLifetime
+		set.Access, set.Scope, set.ExpiresIn = access.token, access.request.Scope, access.request.Lifetime
 		redeemed.client, redeemed.user, redeemed.c = client, user, c
 		// Of simultaneous redemptions exactly one succeeds; the others fail
 		// at the code's version and, deciding again, find it redeemed.
@@ -240,8 +251,15 @@ var errCodeMoved = errors.New("the code changed meanwhile")
 // is at the grant's version and requires the client and the user at the
 // versions the decision read: a grant revoked, or a client or user
 // disabled, on another replica meanwhile is never refreshed.
-func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope string, meta eventstore.Meta) (TokenSet, error) {
+//
+// A grant authorized for resources mints each token for one of them
+// (resource narrows to one; it never widens to another).
+func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
+	auth, err := rl.Clients().Prepare(ctx, auth, meta)
+	if err != nil {
+		return TokenSet{}, err
+	}
 	var set TokenSet
 	var refreshed struct {
 		client *domain.Client
@@ -249,7 +267,7 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope stri
 		g      *domain.Grant
 	}
 	first := true
-	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+	err = rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		set = TokenSet{}
 		client, err := rl.Clients().Authenticate(ctx, auth, meta.Time)
 		if err != nil {
@@ -299,17 +317,22 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope stri
 		if !ok || !user.Active() {
 			return plan{}, invalidGrant("the user is no longer active")
 		}
+		aud, oerr := domain.PickAudience(g.Resources, resource)
+		if oerr != nil {
+			return plan{}, oerr
+		}
 		// The rotation is stamped when it is written, by the realm's clock,
 		// not when this request began: a concurrent request that began
 		// before it is then told apart from a later reuse
 		// (domain.CheckRefresh).
 		teams := rl.models.Nodes.Tree().Reaches(g.Teams, g.Created)
-		at, access, err := gs.access(ctx, client, user, grantID, newScope, teams, domain.GrantRefreshToken, rl.reg.now())
+		explicit := strings.TrimSpace(scope) != ""
+		at, access, err := gs.access(ctx, client, user, grantID, newScope, teams, aud, explicit, domain.GrantRefreshToken, rl.reg.now())
 		if err != nil {
 			return plan{}, err
 		}
 		set.Refresh = grantID + "." + mustSecret()
-		set.Access, set.Scope, set.ExpiresIn = access.token, newScope, client.AccessTokenLifetime
+		set.Access, set.Scope, set.ExpiresIn = access.token, access.request.Scope, access.request.Lifetime
 		refreshed.client, refreshed.user, refreshed.g = client, user, g
 		p := write(domain.GrantRef(grantID), g.Version, domain.GrantRefreshed{
 			RefreshHash: domain.HashSecret(set.Refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
@@ -326,10 +349,12 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope stri
 	return gs.withIDToken(ctx, set, refreshed.client, refreshed.user, "", refreshed.g.SessionID, refreshed.g.AuthTime)
 }
 
-// grantAccess is a user-delegated access token and its event.
+// grantAccess is a user-delegated access token, what it was minted from,
+// and its event.
 type grantAccess struct {
-	token IssuedToken
-	event domain.TokenIssued
+	token   IssuedToken
+	request TokenRequest
+	event   domain.TokenIssued
 }
 
 // access signs the access token of a grant, as of now or, when a
@@ -337,20 +362,27 @@ type grantAccess struct {
 // it returns that time. User-delegated tokens carry the user as subject
 // and the teams chosen at consent that the user and the client can still
 // reach: a refresh after a membership change must not put a lost team back
-// into a token read without asking.
+// into a token read without asking. For a resource (RFC 8707; "" for the
+// realm), the token is its: the scopes it accepts (explicit: a scope the
+// request named that it does not accept is invalid_scope) and a lifetime
+// at most its cap (Resources.fit).
 func (gs Grants) access(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
-	grantType string, now time.Time) (time.Time, grantAccess, error) {
+	resource string, explicit bool, grantType string, now time.Time) (time.Time, grantAccess, error) {
 	rl := gs.rl
+	live := domain.EffectiveAccess(user, client, teams, rl.models.Nodes.Tree())
+	req := TokenRequest{
+		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
+		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
+	}
+	if err := rl.Resources().fit(ctx, &req, resource, explicit); err != nil {
+		return now, grantAccess{}, err
+	}
 	at, err := holdPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), now)
 	if err != nil {
 		return now, grantAccess{}, err
 	}
-	live := domain.EffectiveAccess(user, client, teams, rl.models.Nodes.Tree())
-	token, ev, err := rl.Tokens().token(ctx, grantType, TokenRequest{
-		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
-		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
-	}, at)
-	return at, grantAccess{token: token, event: ev}, err
+	token, ev, err := rl.Tokens().token(ctx, grantType, req, at)
+	return at, grantAccess{token: token, request: req, event: ev}, err
 }
 
 // withIDToken adds the ID token to a grant's token set when its scope has

@@ -25,6 +25,10 @@ type Limits struct {
 	SignInRealm  domain.Limit // per realm, whatever the address
 	ClientAuth   domain.Limit // failed client authentications per client id
 	ClientSource domain.Limit // per client address (IPv6: per /64)
+	// Registration counts open client registrations (RFC 7591 without an
+	// initial access token) per client address (IPv6: per /64), each one,
+	// successful or not.
+	Registration domain.Limit
 	// Hashes bounds concurrent argon2id computations (19 MiB and tens of
 	// milliseconds each); a password check beyond it is answered 503.
 	Hashes int
@@ -38,6 +42,7 @@ func DefaultLimits() Limits {
 		SignInRealm:  domain.Limit{Max: 500, Window: 60},
 		ClientAuth:   domain.Limit{Max: 20, Window: 5 * 60},
 		ClientSource: domain.Limit{Max: 50, Window: 5 * 60},
+		Registration: domain.Limit{Max: 5, Window: 15 * 60},
 		// Half the cores: the other half stays with token, introspection
 		// and everything else while a spray keeps these busy.
 		Hashes: max(1, runtime.NumCPU()/2),
@@ -224,6 +229,27 @@ func (cs Clients) CountAuthFailure(ctx context.Context, clientID, source string,
 	}
 	if until > 0 {
 		return domain.TooManyFailures("too many failed client authentications for this client or from this address", domain.ErrInvalidClient, until, now.Unix())
+	}
+	return nil
+}
+
+// countOpen counts an open registration (no initial access token) from an
+// address on the shared counters: once the address is over its limit the
+// answer is a *domain.LimitError (429 with Retry-After). A counter that
+// cannot be read or written is logged and the registration goes ahead, as
+// a failed client authentication that cannot be counted does.
+func (r Registration) countOpen(ctx context.Context, source string, now time.Time) error {
+	rl := r.rl
+	l := rl.reg.limiter
+	c, err := l.read(ctx, counterKey(rl.Name, "register-src", domain.SourceKey(source)), l.limits.Registration)
+	if err == nil {
+		if until := c.limit.BlockedUntil(c.c, now.Unix()); until > 0 {
+			return domain.TooManyFailures("too many registrations from this address", "", until, now.Unix())
+		}
+		_, _, err = l.fail(ctx, c, now.Unix())
+	}
+	if err != nil {
+		rl.reg.log.Warn("open registration not counted", "realm", rl.Name, "err", err)
 	}
 	return nil
 }

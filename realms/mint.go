@@ -31,6 +31,17 @@ type TokenRequest struct {
 	Nodes                    []string
 	Preset                   string
 	Lifetime                 int64
+	// Audience is the resource (RFC 8707) the token is for; empty: the
+	// realm's issuer.
+	Audience string
+}
+
+// audience is the aud of a token minted for req by issuer.
+func (ts Tokens) audience(req TokenRequest, issuer string) string {
+	if req.Audience != "" {
+		return req.Audience
+	}
+	return issuer
 }
 
 // IssuedToken is a signed access token and what its event records.
@@ -52,7 +63,7 @@ func (ts Tokens) mint(ctx context.Context, req TokenRequest, now time.Time) (Iss
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    issuer,
 			Subject:   req.Subject,
-			Audience:  jwt.ClaimStrings{issuer},
+			Audience:  jwt.ClaimStrings{ts.audience(req, issuer)},
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(req.Lifetime) * time.Second)),
 			ID:        uuid.NewString(),

@@ -24,6 +24,9 @@ import (
 //	rl.Grants()     authorization requests, codes, refresh grants
 //	rl.Tokens()     access tokens: issuance, introspection, revocation, use
 //	rl.Keys()       signing keys: rotation, JWKS, ID token hints
+//	rl.Resources()  protected resources (RFC 8707): registration, resource indicators
+//	rl.Registration() clients met without an administrator: metadata documents,
+//	                dynamic registration (RFC 7591/7592), initial access tokens
 //
 // and the realm's settings (settings.go).
 type Realm struct {

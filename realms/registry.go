@@ -14,6 +14,7 @@ import (
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/projections"
+	"github.com/latchkeyhq/latchkey/realms/webfetch"
 )
 
 // catchUpTimeout bounds how long opening a realm waits for its models.
@@ -34,6 +35,11 @@ type Registry struct {
 	hosts          hostRouting
 	log            *slog.Logger
 	now            func() time.Time // the clock of decisions made at write time
+	// fetch reads the documents clients name: metadata documents, key sets.
+	fetch *webfetch.Fetcher
+	// keyRefetched: when each client jwks_uri was last fetched again
+	// early, for a key it lacked (URL → time.Time).
+	keyRefetched sync.Map
 
 	mu      sync.RWMutex
 	realms  map[string]*Realm
@@ -51,6 +57,7 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		limiter:   newLimiter(store, DefaultLimits()),
 		log:       log,
 		now:       time.Now,
+		fetch:     webfetch.New(webfetch.Config{}),
 		realms:    map[string]*Realm{},
 
 		snapshotPeriod: snapshotPeriod,
@@ -58,6 +65,10 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 	r.hosts.init(r.publicURL)
 	return r
 }
+
+// UseFetcher replaces how client metadata documents and key sets are
+// fetched (tests and development allow loopback addresses).
+func (r *Registry) UseFetcher(cfg webfetch.Config) { r.fetch = webfetch.New(cfg) }
 
 // UseClock replaces the clock of decisions made when a write happens rather
 // than when its request began (a refresh token's rotation time).

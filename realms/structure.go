@@ -123,14 +123,18 @@ func (s Structure) DefineScope(ctx context.Context, def domain.ScopeDefined, met
 	}})
 }
 
-// RemoveScope takes a realm-defined scope no client uses out of the
-// catalog, and retires it at the version of its references the decision
-// read.
+// RemoveScope takes a realm-defined scope no client or resource uses out of
+// the catalog, and retires it at the version of its references the
+// decision read.
 func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
 	rl := s.rl
 	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		state := rl.state()
-		ev, err := domain.DecideRemoveScope(state.Scopes, name, rl.models.Clients.WithScope(name))
+		usedBy := rl.models.Clients.WithScope(name)
+		for _, r := range rl.models.Resources.WithScope(name) {
+			usedBy = append(usedBy, "resource "+r)
+		}
+		ev, err := domain.DecideRemoveScope(state.Scopes, name, usedBy)
 		if err != nil {
 			return plan{}, err
 		}
@@ -167,7 +171,7 @@ func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, afte
 		version := refs.Version(name)
 		if !s.rl.state().Scopes.Has(name) {
 			msg := fmt.Sprintf("scope %q is not in the realm's scope catalog", name)
-			return &domain.ValidationError{Field: "client", Message: msg, Details: []string{msg}}
+			return &domain.ValidationError{Field: by.Type, Message: msg, Details: []string{msg}}
 		}
 		p.add(domain.ScopeRef(name), version, domain.ScopeReferenced{Scope: name, By: by.String()})
 	}

@@ -24,20 +24,33 @@ import (
 // models.
 type Tokens struct{ rl *Realm }
 
-// Audience of access tokens: the realm's issuer, so that a resource server
-// of one realm never accepts another realm's token.
-func (ts Tokens) Audience() string { return ts.rl.Issuer() }
+// Audience of an access token: the resource it was minted for (RFC 8707),
+// or else the realm's issuer, so that a resource server of one realm never
+// accepts another realm's token.
+func (ts Tokens) Audience(info projections.TokenInfo) string {
+	if info.Audience != "" {
+		return info.Audience
+	}
+	return ts.rl.Issuer()
+}
 
 // ClientCredentials issues an access token to the client auth
 // authenticates (RFC 6749 §4.4) for the requested scope (empty: all the
 // client's default scopes; names without case where the realm's profile
-// says so). The token is handed out only after its token.issued event is
-// acknowledged. meta names the client of auth as actor.
-func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope string, meta eventstore.Meta) (TokenSet, error) {
+// says so) and resource (RFC 8707; empty: the realm's own audience). For
+// a resource, the scopes are those it accepts and the lifetime at most its
+// cap, decided with the rest whenever the command decides. The token is
+// handed out only after its token.issued event is acknowledged. meta
+// names the client of auth as actor.
+func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
 	rl := ts.rl
+	auth, err := rl.Clients().Prepare(ctx, auth, meta)
+	if err != nil {
+		return TokenSet{}, err
+	}
 	scope = rl.state().Settings.ScopeParam(scope)
 	var set TokenSet
-	err := rl.execute(ctx, meta, command{issuance: true, decide: func() (plan, error) {
+	err = rl.execute(ctx, meta, command{issuance: true, decide: func() (plan, error) {
 		client, err := rl.Clients().Authenticate(ctx, auth, meta.Time)
 		if err != nil {
 			return plan{}, err
@@ -49,18 +62,22 @@ func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope s
 		if oerr != nil {
 			return plan{}, oerr
 		}
+		req := TokenRequest{
+			ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
+			Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
+		}
+		if err := rl.Resources().fit(ctx, &req, resource, strings.TrimSpace(scope) != ""); err != nil {
+			return plan{}, err
+		}
 		now, err := holdPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
 		if err != nil {
 			return plan{}, err
 		}
-		issued, ev, err := ts.token(ctx, domain.GrantClientCredentials, TokenRequest{
-			ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
-			Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
-		}, now)
+		issued, ev, err := ts.token(ctx, domain.GrantClientCredentials, req, now)
 		if err != nil {
 			return plan{}, err
 		}
-		set = TokenSet{Access: issued, Scope: decision.Scope, ExpiresIn: decision.Lifetime}
+		set = TokenSet{Access: issued, Scope: req.Scope, ExpiresIn: req.Lifetime}
 		p := write(domain.ClientRef(client.ID), eventstore.AnyVersion, ev)
 		p.require(domain.ClientRef(client.ID), client.Version)
 		p.at = now
@@ -99,6 +116,7 @@ func (ts Tokens) token(ctx context.Context, grantType string, req TokenRequest, 
 		Preset:    req.Preset,
 		IssuedAt:  issued.Claims.IssuedAt.Unix(),
 		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
+		Audience:  req.Audience,
 	}, nil
 }
 

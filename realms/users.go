@@ -341,7 +341,7 @@ func (us Users) RememberedConsent(u *domain.User, client *domain.Client) (domain
 func (us Users) GrantConsent(ctx context.Context, userID, clientID string, c domain.Consent, meta eventstore.Meta) error {
 	_, err := us.change(ctx, userID, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(userID), u.Version,
-			domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset}), nil
+			domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset, Resources: c.Resources}), nil
 	})
 	return err
 }

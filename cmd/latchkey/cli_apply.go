@@ -222,6 +222,10 @@ func (s *session) readRealm(ctx context.Context) (*realmState, error) {
 	if err := s.readAll(ctx, "clients", &st.clients); err != nil {
 		return nil, err
 	}
+	// Clients that came through their metadata document or registered
+	// themselves are not an administrator's: a realm file neither writes
+	// nor prunes them.
+	st.clients = slices.DeleteFunc(st.clients, func(c apiClient) bool { return c.Source != "" && c.Source != "admin" })
 	if err := s.readAll(ctx, "users", &st.users); err != nil {
 		return nil, err
 	}

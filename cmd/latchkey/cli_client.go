@@ -23,6 +23,7 @@ type apiClient struct {
 	ClientSecret string `json:"client_secret"`
 	domain.ClientSettings
 	Status                  string           `json:"status"`
+	Source                  string           `json:"source"`
 	PreviousSecretExpiresAt int64            `json:"previous_secret_expires_at"`
 	LastUsedAt              int64            `json:"last_used_at"`
 	Warnings                []domain.Warning `json:"warnings"`

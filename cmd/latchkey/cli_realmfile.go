@@ -8,6 +8,7 @@ package main
 import (
 	"bytes"
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -115,7 +116,28 @@ type fileClient struct {
 	RefreshTokenLifetime    int64               `yaml:"refresh_token_lifetime,omitempty"`
 	RefreshReuseGrace       int64               `yaml:"refresh_reuse_grace,omitempty"`
 	IDTokenAlg              string              `yaml:"id_token_signed_response_alg,omitempty"`
-	Status                  string              `yaml:"status,omitempty"` // enabled (default) or disabled
+	// JWKS and JWKSURI are a private_key_jwt client's public keys.
+	JWKS    map[string]any `yaml:"jwks,omitempty"`
+	JWKSURI string         `yaml:"jwks_uri,omitempty"`
+	Status  string         `yaml:"status,omitempty"` // enabled (default) or disabled
+}
+
+// jwksJSON and jwksMap carry a key set between the API's JSON and the
+// file's mapping.
+func jwksJSON(m map[string]any) json.RawMessage {
+	if m == nil {
+		return nil
+	}
+	raw, _ := json.Marshal(m)
+	return raw
+}
+
+func jwksMap(raw json.RawMessage) map[string]any {
+	var m map[string]any
+	if len(raw) > 0 {
+		_ = json.Unmarshal(raw, &m)
+	}
+	return m
 }
 
 type fileUser struct {
@@ -136,6 +158,7 @@ func (c fileClient) settings() domain.ClientSettings {
 		RedirectURIs: c.RedirectURIs, AccessTokenLifetime: c.AccessTokenLifetime, IssueRefreshTokens: c.IssueRefreshTokens,
 		RefreshTokenLifetime: c.RefreshTokenLifetime, RefreshReuseGrace: c.RefreshReuseGrace, Roles: c.Roles,
 		IDTokenAlg: c.IDTokenAlg, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		JWKS: jwksJSON(c.JWKS), JWKSURI: c.JWKSURI,
 	}
 }
 
@@ -171,6 +194,7 @@ func exportClient(s domain.ClientSettings, status string, defaults domain.Client
 		Roles: s.Roles, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AccessTokenLifetime: s.AccessTokenLifetime, IssueRefreshTokens: s.IssueRefreshTokens,
 		RefreshTokenLifetime: s.RefreshTokenLifetime, RefreshReuseGrace: s.RefreshReuseGrace, IDTokenAlg: s.IDTokenAlg,
+		JWKS: jwksMap(s.JWKS), JWKSURI: s.JWKSURI,
 	}
 	if status == domain.StatusDisabled {
 		c.Status = status

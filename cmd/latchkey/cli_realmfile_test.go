@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"flag"
 	"reflect"
 	"slices"
@@ -25,6 +26,10 @@ func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
 		case reflect.Bool:
 			f.SetBool(true)
 		case reflect.Slice:
+			if f.Type() == reflect.TypeOf(json.RawMessage{}) {
+				f.SetBytes([]byte(`{"keys":[]}`))
+				continue
+			}
 			elem := reflect.New(f.Type().Elem()).Elem()
 			if elem.Kind() == reflect.String {
 				elem.SetString("x")
@@ -42,7 +47,7 @@ func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
 		TeamSelection: s.TeamSelection, TeamRestrictions: s.TeamRestrictions, OwnerNode: s.OwnerNode, Roles: s.Roles,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, AccessTokenLifetime: s.AccessTokenLifetime,
 		IssueRefreshTokens: s.IssueRefreshTokens, RefreshTokenLifetime: s.RefreshTokenLifetime, RefreshReuseGrace: s.RefreshReuseGrace,
-		IDTokenAlg: s.IDTokenAlg,
+		IDTokenAlg: s.IDTokenAlg, JWKS: jwksMap(s.JWKS), JWKSURI: s.JWKSURI,
 	}
 	if got := c.settings(); !reflect.DeepEqual(got, s) {
 		t.Errorf("fileClient.settings() loses settings: %v", changedSettings(got, s))

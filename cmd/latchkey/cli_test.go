@@ -360,3 +360,47 @@ func TestCLIVerbs(t *testing.T) {
 		t.Errorf("audit tail printed %d lines, want %d old ones and 1 new:\n%s", lines, len(shown.Entries), out)
 	}
 }
+
+// The verbs an MCP server operator scripts: resources, the registration
+// policy, initial access tokens.
+func TestCLIResourcesAndRegistration(t *testing.T) {
+	lk := startLatchkey(t, serverOpts{name: "cli-mcp", data: t.TempDir(), bootstrapSecret: cliBootstrapSecret})
+	u := newCLIUser(t, lk)
+	u.login(cliBootstrapSecret)
+	u.ok("", "realm", "create", "acme")
+	u.ok("", "scope", "set", "mcp:tools", "--realm", "acme", "--description", "Use the tools")
+	created := decodeJSON[apiResource](t, "resource create", u.ok("", "resource", "create", "--realm", "acme",
+		"--identifier", "https://mcp.example.com/mcp", "--name", "Tools", "--scope", "mcp:tools", "--access-token-lifetime", "10m", "-o", "json"))
+	if created.AccessTokenLifetime != 600 || strings.Join(created.Scopes, " ") != "mcp:tools" {
+		t.Errorf("resource create: %+v", created)
+	}
+	if out := u.ok("", "resource", "list", "--realm", "acme"); !strings.Contains(out, "https://mcp.example.com/mcp") || !strings.Contains(out, created.ID) {
+		t.Errorf("resource list:\n%s", out)
+	}
+	u.fails(1, "is registered already", "resource", "create", "--realm", "acme", "--identifier", "https://mcp.example.com/mcp", "--name", "Again")
+	u.fails(2, "--identifier and --name are required", "resource", "create", "--realm", "acme")
+
+	if out := strings.Join(strings.Fields(u.ok("", "registration", "set", "--realm", "acme", "--cimd", "--cimd-host", "claude.ai", "--dynamic")), " "); !strings.Contains(out, "metadata_documents: true") ||
+		!strings.Contains(out, "allowed_hosts: claude.ai") || !strings.Contains(out, "open_registration: false") {
+		t.Errorf("registration set:\n%s", out)
+	}
+	r := u.run("", "initial-token", "create", "--realm", "acme", "--max-uses", "3", "--expires-in", "1h", "-o", "json")
+	if r.status != 0 || !strings.Contains(r.stderr, "shown this once") {
+		t.Fatalf("initial-token create: %s", r)
+	}
+	it := decodeJSON[apiInitialToken](t, "initial-token create", r.stdout)
+	if it.Token == "" || it.MaxUses != 3 || it.Status != "active" {
+		t.Errorf("initial-token create: %+v", it)
+	}
+	if out := u.ok("", "initial-token", "list", "--realm", "acme"); strings.Contains(out, it.Token) || !strings.Contains(out, "0/3") {
+		t.Errorf("initial-token list:\n%s", out)
+	}
+	u.ok("", "initial-token", "revoke", it.ID, "--realm", "acme")
+	if out := u.ok("", "initial-token", "list", "--realm", "acme"); !strings.Contains(out, "revoked") {
+		t.Errorf("initial-token list after revoke:\n%s", out)
+	}
+	u.ok("", "resource", "delete", created.ID, "--realm", "acme")
+	if out := u.ok("", "resource", "list", "--realm", "acme", "-o", "json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("resource list after delete: %q", out)
+	}
+}

@@ -143,7 +143,7 @@ func TestNATSListenerAuthentication(t *testing.T) {
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	v, err := verifier.New(ctx, verifier.Config{Issuer: lk.base + "/realms/acme", NATS: nc})
+	v, err := verifier.New(ctx, verifier.Config{Issuer: lk.base + "/realms/acme", Audience: lk.base + "/realms/acme", NATS: nc})
 	if err != nil {
 		t.Fatalf("verifier as rs-acme: %v", err)
 	}

@@ -137,7 +137,7 @@ func TestRevocationIntrospectionAndSessions(t *testing.T) {
 	defer nc.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	v, err := verifier.New(ctx, verifier.Config{Issuer: lk.base + "/realms/acme", NATS: nc})
+	v, err := verifier.New(ctx, verifier.Config{Issuer: lk.base + "/realms/acme", Audience: lk.base + "/realms/acme", NATS: nc})
 	if err != nil {
 		t.Fatal(err)
 	}

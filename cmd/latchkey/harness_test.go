@@ -90,6 +90,8 @@ type serverOpts struct {
 	bootstrapSecret string
 	// args are extra flags for `serve`.
 	args []string
+	// env are extra environment variables (NAME=value).
+	env []string
 }
 
 // latchkey is one running `latchkey serve` process.
@@ -149,7 +151,7 @@ func startLatchkey(t *testing.T, o serverOpts) *latchkey {
 	if o.name == "" {
 		o.name = "latchkey"
 	}
-	var extra []string
+	extra := append([]string(nil), o.env...)
 	if o.bootstrapSecret != "" {
 		extra = append(extra, "LATCHKEY_BOOTSTRAP_CLIENT_SECRET="+o.bootstrapSecret)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/handlers"
 	"github.com/latchkeyhq/latchkey/realms"
+	"github.com/latchkeyhq/latchkey/realms/webfetch"
 )
 
 // serveConfig is every setting of `latchkey serve`; each flag has an
@@ -40,6 +41,9 @@ type serveConfig struct {
 	// startTimeout bounds start-up: provisioning steps that fail are
 	// retried with backoff until it passes.
 	startTimeout time.Duration
+	// cimdLoopback lets client metadata documents and key sets be fetched
+	// from loopback addresses: tests and development only.
+	cimdLoopback bool
 }
 
 func parseServeFlags(args []string) (serveConfig, error) {
@@ -55,6 +59,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	replicas := envInt(envErrs, "replicas", "LATCHKEY_REPLICAS", 1)
 	fs.IntVar(&cfg.replicas, "replicas", replicas, "replicas of each realm stream: 1, or 3 on a cluster (LATCHKEY_REPLICAS)")
 	fs.StringVar(&cfg.logLevel, "log-level", envOr("LATCHKEY_LOG_LEVEL", "info"), "debug, info, warn or error (LATCHKEY_LOG_LEVEL)")
+	fs.BoolVar(&cfg.cimdLoopback, "cimd-allow-loopback", false, "development and tests only: fetch client metadata documents and key sets from loopback addresses (never in production: it lets a client_id URL reach this host's own services)")
 	fs.BoolVar(&cfg.noSync, "unsafe-no-fsync", false, "embedded NATS only: do not fsync each write (for benchmark comparisons; loses acknowledged events on power failure)")
 	auditFlags(fs, &cfg.audit, envErrs)
 	limitFlags(fs, &cfg.limits, envErrs)
@@ -278,6 +283,10 @@ func provision(ctx context.Context, start *startup, cfg serveConfig, store *even
 	reg := realms.NewRegistry(store, keys, passwords, cfg.publicURL, start.log)
 	if err := reg.SetAudit(cfg.audit); err != nil {
 		return nil, err
+	}
+	if cfg.cimdLoopback {
+		start.log.Warn("--cimd-allow-loopback: client metadata documents and key sets may be fetched from loopback addresses; never use this in production")
+		reg.UseFetcher(webfetch.Config{AllowLoopback: true})
 	}
 	if err := reg.UseHosts(cfg.routing.hosts); err != nil {
 		return nil, err

@@ -3,7 +3,10 @@
 // checked locally against the realm's JWKS, and revoked tokens are refused
 // by following the realm's revocation rules on NATS, as the realm's NATS
 // user. When that feed is stale it answers 503 (or asks introspection, with
-// --introspect-client-id), and says so on /healthz.
+// --introspect-client-id), and says so on /healthz. With --resource (the
+// identifier of a resource registered in the realm, RFC 8707) it accepts
+// only tokens minted for it; it serves its protected-resource metadata
+// (RFC 9728) either way, through verifier.Resource.
 //
 //	latchkey nats-credentials --realm acme > acme-nats.json
 //	go run ./cmd/resource-server-example \
@@ -14,15 +17,12 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
 	"os/signal"
-	"slices"
-	"strings"
 	"syscall"
 	"time"
 
@@ -33,7 +33,7 @@ import (
 
 // tokenVerifier is what the handler needs of *verifier.Verifier.
 type tokenVerifier interface {
-	Verify(token string) (*verifier.Claims, error)
+	verifier.TokenVerifier
 	Health() verifier.Health
 }
 
@@ -41,6 +41,7 @@ type tokenVerifier interface {
 type options struct {
 	issuer, realm      string
 	listen, scope      string
+	resource           string
 	natsURL, natsCA    string
 	creds              verifier.Credentials
 	credsFile          string
@@ -58,6 +59,7 @@ func main() {
 	flag.StringVar(&o.introspectClientID, "introspect-client-id", "", "client of the realm that introspects tokens while the NATS feed is stale; its secret is read from INTROSPECT_CLIENT_SECRET (optional: without it, such tokens get 503)")
 	flag.StringVar(&o.listen, "listen", "127.0.0.1:9090", "HTTP listen address")
 	flag.StringVar(&o.scope, "scope", "", "scope a token must carry to call /hello (optional)")
+	flag.StringVar(&o.resource, "resource", "", "this server's resource identifier as registered in the realm, e.g. http://127.0.0.1:9090 (optional: without it, tokens minted without a resource are accepted)")
 	flag.Parse()
 	if o.issuer == "" {
 		fmt.Fprintln(os.Stderr, "resource-server-example: --issuer is required")
@@ -96,7 +98,10 @@ func run(o options) error {
 	}
 	defer nc.Close()
 
-	cfg := verifier.Config{Issuer: o.issuer, Realm: o.realm, NATS: nc}
+	cfg := verifier.Config{Issuer: o.issuer, Realm: o.realm, Audience: o.resource, NATS: nc}
+	if o.resource == "" {
+		cfg.Audience = o.issuer // tokens minted without a resource
+	}
 	if o.introspectClientID != "" {
 		cfg.Introspection = &verifier.Introspection{ClientID: o.introspectClientID, ClientSecret: os.Getenv("INTROSPECT_CLIENT_SECRET")}
 	}
@@ -108,7 +113,7 @@ func run(o options) error {
 	}
 	defer v.Close()
 
-	srv := &http.Server{Addr: o.listen, Handler: newMux(v, o.scope), ReadHeaderTimeout: 10 * time.Second,
+	srv := &http.Server{Addr: o.listen, Handler: newMux(v, o.issuer, o.identifier(), o.scope), ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout: 30 * time.Second, WriteTimeout: 30 * time.Second, IdleTimeout: 2 * time.Minute}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.ListenAndServe() }()
@@ -123,50 +128,29 @@ func run(o options) error {
 	return srv.Shutdown(shutdownCtx)
 }
 
-func newMux(v tokenVerifier, scope string) *http.ServeMux {
+// identifier is the resource this server is: --resource, or its own URL.
+func (o options) identifier() string {
+	if o.resource != "" {
+		return o.resource
+	}
+	return "http://" + o.listen
+}
+
+func newMux(v tokenVerifier, issuer, identifier, scope string) *http.ServeMux {
+	res := &verifier.Resource{Verifier: v, AuthorizationServer: issuer, Identifier: identifier}
+	var required []string
+	if scope != "" {
+		res.Scopes, required = []string{scope}, []string{scope}
+	}
 	mux := http.NewServeMux()
-	mux.Handle("GET /hello", requireToken(v, scope, http.HandlerFunc(hello)))
+	res.Mount(mux)
+	mux.Handle("GET /hello", res.Require(required...)(http.HandlerFunc(hello)))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { healthz(w, v.Health()) })
 	return mux
 }
 
-type claimsKey struct{}
-
-// requireToken lets a request through only with a valid, unrevoked bearer
-// token (RFC 6750) that carries scope, when scope is not empty.
-func requireToken(v tokenVerifier, scope string, next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token, ok := bearerToken(r)
-		if !ok {
-			deny(w, http.StatusUnauthorized, "invalid_token", "a bearer access token is required", "")
-			return
-		}
-		claims, err := v.Verify(token)
-		if errors.Is(err, verifier.ErrRevoked) {
-			deny(w, http.StatusUnauthorized, "invalid_token", "the access token has been revoked", "")
-			return
-		}
-		if errors.Is(err, verifier.ErrStale) {
-			// The token may be fine; whether it was revoked cannot be
-			// known now. Not a 401: the client should retry, not sign in.
-			w.Header().Set("Retry-After", "5")
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": "tokens cannot be checked right now"})
-			return
-		}
-		if err != nil {
-			deny(w, http.StatusUnauthorized, "invalid_token", "the access token is invalid or expired", "")
-			return
-		}
-		if scope != "" && !slices.Contains(strings.Fields(claims.Scope), scope) {
-			deny(w, http.StatusForbidden, "insufficient_scope", "the access token lacks scope "+scope, scope)
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), claimsKey{}, claims)))
-	})
-}
-
 func hello(w http.ResponseWriter, r *http.Request) {
-	c := r.Context().Value(claimsKey{}).(*verifier.Claims)
+	c, _ := verifier.ClaimsFrom(r.Context())
 	writeJSON(w, http.StatusOK, map[string]string{"hello": c.Subject, "client_id": c.ClientID, "scope": c.Scope})
 }
 
@@ -181,24 +165,6 @@ func healthz(w http.ResponseWriter, h verifier.Health) {
 		status, state = http.StatusServiceUnavailable, "stale"
 	}
 	writeJSON(w, status, map[string]any{"status": state, "revocations_synced_at": h.SyncedAt.UTC().Format(time.RFC3339)})
-}
-
-// bearerToken reads "Authorization: Bearer <token>"; the scheme is
-// case-insensitive.
-func bearerToken(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	token = strings.TrimSpace(token)
-	return token, ok && strings.EqualFold(scheme, "Bearer") && token != ""
-}
-
-// deny answers with an RFC 6750 §3 challenge and a JSON error body.
-func deny(w http.ResponseWriter, status int, code, description, scope string) {
-	challenge := fmt.Sprintf("Bearer error=%q, error_description=%q", code, description)
-	if scope != "" {
-		challenge += fmt.Sprintf(", scope=%q", scope)
-	}
-	w.Header().Set("WWW-Authenticate", challenge)
-	writeJSON(w, status, map[string]string{"error": code, "error_description": description})
 }
 
 func writeJSON(w http.ResponseWriter, status int, body any) {

@@ -39,6 +39,12 @@ func claims(sub, scope string) *verifier.Claims {
 	return &verifier.Claims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub}, ClientID: sub, Scope: scope}
 }
 
+const (
+	testIssuer   = "http://127.0.0.1:8080/realms/acme"
+	testResource = "http://127.0.0.1:9090"
+	meta         = `Bearer resource_metadata="http://127.0.0.1:9090/.well-known/oauth-protected-resource"`
+)
+
 func TestHello(t *testing.T) {
 	v := fakeVerifier{
 		"reader":   claims("c-reader", "openid read"),
@@ -54,14 +60,14 @@ func TestHello(t *testing.T) {
 		challenge string // expected prefix of WWW-Authenticate
 		errCode   string
 	}{
-		{"no token", "read", "GET", "", 401, `Bearer error="invalid_token"`, "invalid_token"},
-		{"empty bearer", "read", "GET", "Bearer ", 401, `Bearer error="invalid_token"`, "invalid_token"},
-		{"basic credentials", "read", "GET", "Basic Zm9vOmJhcg==", 401, `Bearer error="invalid_token"`, "invalid_token"},
-		{"unknown token", "read", "GET", "Bearer forged", 401, `Bearer error="invalid_token"`, "invalid_token"},
-		{"revoked token", "read", "GET", "Bearer " + revokedToken, 401, `Bearer error="invalid_token"`, "invalid_token"},
+		{"no token", "read", "GET", "", 401, meta + `, scope="read"`, "invalid_token"},
+		{"empty bearer", "read", "GET", "Bearer ", 401, meta + `, scope="read"`, "invalid_token"},
+		{"basic credentials", "read", "GET", "Basic Zm9vOmJhcg==", 401, meta + `, scope="read"`, "invalid_token"},
+		{"unknown token", "read", "GET", "Bearer forged", 401, meta + `, error="invalid_token"`, "invalid_token"},
+		{"revoked token", "read", "GET", "Bearer " + revokedToken, 401, meta + `, error="invalid_token"`, "invalid_token"},
 		{"stale revocation feed", "read", "GET", "Bearer " + staleToken, 503, "", "temporarily_unavailable"},
-		{"scope missing", "read", "GET", "Bearer writer", 403, `Bearer error="insufficient_scope"`, "insufficient_scope"},
-		{"no scopes at all", "read", "GET", "Bearer unscoped", 403, `Bearer error="insufficient_scope"`, "insufficient_scope"},
+		{"scope missing", "read", "GET", "Bearer writer", 403, meta + `, error="insufficient_scope"`, "insufficient_scope"},
+		{"no scopes at all", "read", "GET", "Bearer unscoped", 403, meta + `, error="insufficient_scope"`, "insufficient_scope"},
 		{"scope present", "read", "GET", "Bearer reader", 200, "", ""},
 		{"scheme is case-insensitive", "read", "GET", "bearer reader", 200, "", ""},
 		{"no scope required", "", "GET", "Bearer unscoped", 200, "", ""},
@@ -74,7 +80,7 @@ func TestHello(t *testing.T) {
 				req.Header.Set("Authorization", tc.auth)
 			}
 			rec := httptest.NewRecorder()
-			newMux(v, tc.scope).ServeHTTP(rec, req)
+			newMux(v, testIssuer, testResource, tc.scope).ServeHTTP(rec, req)
 
 			if rec.Code != tc.status {
 				t.Fatalf("status %d, want %d; body %s", rec.Code, tc.status, rec.Body)
@@ -101,7 +107,7 @@ func TestHelloAnswersWithTheTokensClaims(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "/hello", nil)
 	req.Header.Set("Authorization", "Bearer tok")
 	rec := httptest.NewRecorder()
-	newMux(v, "read").ServeHTTP(rec, req)
+	newMux(v, testIssuer, testResource, "read").ServeHTTP(rec, req)
 
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status %d: %s", rec.Code, rec.Body)
@@ -129,7 +135,7 @@ func TestRevokedAndInvalidAreTold(t *testing.T) {
 		req := httptest.NewRequest(http.MethodGet, "/hello", nil)
 		req.Header.Set("Authorization", "Bearer "+token)
 		rec := httptest.NewRecorder()
-		newMux(fakeVerifier{}, "").ServeHTTP(rec, req)
+		newMux(fakeVerifier{}, testIssuer, testResource, "").ServeHTTP(rec, req)
 		if h := rec.Header().Get("WWW-Authenticate"); !strings.Contains(h, want) {
 			t.Errorf("token %q: WWW-Authenticate %q does not say %q", token, h, want)
 		}
@@ -153,7 +159,7 @@ func TestHealthzTellsWhetherTokensCanBeChecked(t *testing.T) {
 		{verifier.Health{}, 503, "stale"},
 	} {
 		rec := httptest.NewRecorder()
-		newMux(healthOnly(tc.health), "").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
+		newMux(healthOnly(tc.health), testIssuer, testResource, "").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/healthz", nil))
 		var body struct{ Status string }
 		_ = json.Unmarshal(rec.Body.Bytes(), &body)
 		if rec.Code != tc.status || body.Status != tc.state {
@@ -166,8 +172,23 @@ func TestStaleFeedAsksTheClientToRetry(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "/hello", nil)
 	req.Header.Set("Authorization", "Bearer "+staleToken)
 	rec := httptest.NewRecorder()
-	newMux(fakeVerifier{}, "").ServeHTTP(rec, req)
+	newMux(fakeVerifier{}, testIssuer, testResource, "").ServeHTTP(rec, req)
 	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" || rec.Header().Get("WWW-Authenticate") != "" {
 		t.Errorf("stale feed: HTTP %d, Retry-After %q, WWW-Authenticate %q", rec.Code, rec.Header().Get("Retry-After"), rec.Header().Get("WWW-Authenticate"))
+	}
+}
+
+// The protected-resource metadata leads a client to the realm.
+func TestProtectedResourceMetadata(t *testing.T) {
+	rec := httptest.NewRecorder()
+	newMux(fakeVerifier{}, testIssuer, testResource, "read").ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/.well-known/oauth-protected-resource", nil))
+	var md struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+		ScopesSupported      []string `json:"scopes_supported"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &md); err != nil || rec.Code != 200 || md.Resource != testResource ||
+		len(md.AuthorizationServers) != 1 || md.AuthorizationServers[0] != testIssuer || len(md.ScopesSupported) != 1 {
+		t.Errorf("metadata: %d %s", rec.Code, rec.Body)
 	}
 }

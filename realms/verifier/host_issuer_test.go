@@ -27,16 +27,16 @@ func TestVerifierOfAHostIssuer(t *testing.T) {
 	mint.issuer = hostIssuer
 	nc, _ := connectAs(t, "nats://"+addr, "acme", srv.credentials("acme"))
 	for _, bad := range []verifier.Config{
-		{Issuer: hostIssuer, JWKSURL: mint.jwks.URL, NATS: nc},
-		{Issuer: "https://id.example.test/realms/beta", Realm: "acme", JWKSURL: mint.jwks.URL, NATS: nc},
-		{Issuer: hostIssuer, Realm: "acme.>", JWKSURL: mint.jwks.URL, NATS: nc},
+		{Issuer: hostIssuer, Audience: hostIssuer, JWKSURL: mint.jwks.URL, NATS: nc},
+		{Issuer: "https://id.example.test/realms/beta", Audience: hostIssuer, Realm: "acme", JWKSURL: mint.jwks.URL, NATS: nc},
+		{Issuer: hostIssuer, Audience: hostIssuer, Realm: "acme.>", JWKSURL: mint.jwks.URL, NATS: nc},
 	} {
 		if v, err := verifier.New(ctx, bad); err == nil {
 			v.Close()
 			t.Errorf("issuer %q realm %q: accepted", bad.Issuer, bad.Realm)
 		}
 	}
-	v, err := verifier.New(ctx, verifier.Config{Issuer: hostIssuer, Realm: "acme", JWKSURL: mint.jwks.URL, NATS: nc})
+	v, err := verifier.New(ctx, verifier.Config{Issuer: hostIssuer, Audience: hostIssuer, Realm: "acme", JWKSURL: mint.jwks.URL, NATS: nc})
 	if err != nil {
 		t.Fatal(err)
 	}

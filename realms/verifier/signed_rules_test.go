@@ -75,7 +75,7 @@ func TestVerifierAppliesOnlySignedRules(t *testing.T) {
 	jwks := newRotatingJWKS(t, map[string]*ecdsa.PrivateKey{"k1": mint.key, "k2": k2})
 
 	nc, _ := connectAs(t, srv.ns.ClientURL(), "acme", srv.credentials("acme"))
-	v, err := verifier.New(ctx, verifier.Config{Issuer: testIssuer, JWKSURL: jwks.srv.URL, NATS: nc})
+	v, err := verifier.New(ctx, verifier.Config{Issuer: testIssuer, Audience: testIssuer, JWKSURL: jwks.srv.URL, NATS: nc})
 	if err != nil {
 		t.Fatal(err)
 	}

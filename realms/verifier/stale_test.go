@@ -72,14 +72,21 @@ var ruleKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 // token returns a fresh access token and its jti.
 func (m *tokenMint) token(t *testing.T) (string, string) {
 	t.Helper()
+	return m.tokenFor(t, m.issuer, "read")
+}
+
+// tokenFor returns a fresh access token for an audience and scope, and its
+// jti.
+func (m *tokenMint) tokenFor(t *testing.T, aud, scope string) (string, string) {
+	t.Helper()
 	now := time.Now()
 	jti := uuid.NewString()
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, verifier.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: m.issuer, Subject: "c1", Audience: jwt.ClaimStrings{m.issuer}, ID: jti,
+			Issuer: m.issuer, Subject: "c1", Audience: jwt.ClaimStrings{aud}, ID: jti,
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 		},
-		ClientID: "c1", Scope: "read",
+		ClientID: "c1", Scope: scope,
 	})
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = "k1"
@@ -168,7 +175,7 @@ func TestVerifierFailsClosedWhenItsFeedIsStale(t *testing.T) {
 	start := func(intro *verifier.Introspection) *verifier.Verifier {
 		nc, _ := connectAs(t, "nats://"+addr, "acme", srv.credentials("acme"), nats.ReconnectWait(50*time.Millisecond))
 		v, err := verifier.New(ctx, verifier.Config{
-			Issuer: testIssuer, JWKSURL: mint.jwks.URL, NATS: nc, StaleAfter: staleAfter, Introspection: intro,
+			Issuer: testIssuer, Audience: testIssuer, JWKSURL: mint.jwks.URL, NATS: nc, StaleAfter: staleAfter, Introspection: intro,
 		})
 		if err != nil {
 			t.Fatal(err)

@@ -6,10 +6,15 @@
 // of the same JWKS).
 //
 //	v, err := verifier.New(ctx, verifier.Config{
-//		Issuer: "https://id.example.com/realms/acme",
-//		NATS:   nc, // may read only lk.acme.revocations
+//		Issuer:   "https://id.example.com/realms/acme",
+//		Audience: "https://api.example.com", // this resource's identifier (RFC 8707)
+//		NATS:     nc, // may read only lk.acme.revocations
 //	})
 //	claims, err := v.Verify(bearerToken)
+//
+// Resource (resource.go) wraps it as HTTP middleware for a Go resource
+// server or MCP server: protected-resource metadata (RFC 9728) and the
+// challenges MCP clients follow.
 //
 // A valid token is answered from memory: no network, microseconds.
 //
@@ -41,8 +46,10 @@ type Config struct {
 	// Realm is the realm's name; empty: the last segment of an Issuer
 	// ending in /realms/<realm>.
 	Realm string
-	// Audience the token must carry; empty means the issuer (Latchkey's
-	// default audience).
+	// Audience the token must carry (required): the resource's identifier,
+	// as registered in the realm and sent by clients as resource (RFC
+	// 8707); or the Issuer, to accept tokens minted without a resource.
+	// A token for another resource is refused.
 	Audience string
 	// JWKSURL defaults to <Issuer>/protocol/openid-connect/certs.
 	JWKSURL string
@@ -122,7 +129,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, err
 	}
 	if cfg.Audience == "" {
-		cfg.Audience = cfg.Issuer
+		return nil, errors.New("verifier: Audience is required: this resource's identifier, or the Issuer for tokens minted without a resource")
 	}
 	if cfg.JWKSURL == "" {
 		cfg.JWKSURL = cfg.Issuer + "/protocol/openid-connect/certs"

@@ -41,7 +41,7 @@ func FuzzVerify(f *testing.F) {
 	if err := srv.Store.EnsureRealmStream(ctx, "acme"); err != nil {
 		f.Fatal(err)
 	}
-	v, err := verifier.New(ctx, verifier.Config{Issuer: testIssuer, JWKSURL: jwks.URL, NATS: srv.NC})
+	v, err := verifier.New(ctx, verifier.Config{Issuer: testIssuer, Audience: testIssuer, JWKSURL: jwks.URL, NATS: srv.NC})
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -1,0 +1,61 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/latchkeyhq/latchkey/eventstore"
+)
+
+// A client assertion's jti is spent once across replicas: two stores on
+// their own connections (two replicas) race for it and exactly one wins;
+// the same jti of another client, or of another realm, is another key.
+func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	nc2, err := eventstore.ConnectInProcess(ts.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	replica2, err := eventstore.New(nc2, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica2.Close()
+	stores := []*eventstore.Store{ts.Store, replica2}
+	const window = time.Minute
+
+	var wins, replays int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := stores[i%2].SpendAssertion(ctx, "acme", "svc", "jti-1", window)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, eventstore.ErrAssertionReplayed):
+				replays++
+			default:
+				t.Errorf("spend: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins != 1 || replays != 7 {
+		t.Fatalf("%d spends won and %d were replays; want 1 and 7", wins, replays)
+	}
+	for _, other := range [][2]string{{"acme", "other-client"}, {"beta", "svc"}} {
+		if err := replica2.SpendAssertion(ctx, other[0], other[1], "jti-1", window); err != nil {
+			t.Errorf("%v: the same jti elsewhere: %v", other, err)
+		}
+	}
+}
