@@ -25,6 +25,10 @@ type KeyStore struct {
 	kv      jetstream.KeyValue
 	aead    cipher.AEAD
 	secrets domain.SecretHasher
+	// userCodes hashes the device flow's user codes; nonces is the MAC key
+	// of DPoP nonces (dpopnonce.go). Both are derived from the master key.
+	userCodes domain.SecretHasher
+	nonces    []byte
 }
 
 // OpenKeyStore opens (creating if needed) the store of signing keys.
@@ -33,11 +37,19 @@ func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte
 	if err != nil {
 		return nil, err
 	}
+	userCodeKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeUserCodes)
+	if err != nil {
+		return nil, err
+	}
+	nonceKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeDPoPNonces)
+	if err != nil {
+		return nil, err
+	}
 	ks, err := openSealed(ctx, masterKey, store.OpenKeyBucket)
 	if err != nil {
 		return nil, err
 	}
-	ks.secrets = domain.NewSecretHasher(secretKey)
+	ks.secrets, ks.userCodes, ks.nonces = domain.NewSecretHasher(secretKey), domain.NewSecretHasher(userCodeKey), nonceKey
 	return ks, nil
 }
 
