@@ -243,3 +243,21 @@ func NormalizeUserCode(typed string) (string, bool) {
 	code := b.String()
 	return code, len(code) == userCodeLength
 }
+
+// DeviceScopes checks a device authorization request of a client: the
+// client must hold the device grant, and the scope is read as at the
+// authorization endpoint (teams are chosen at consent). It returns the
+// scopes asked for.
+func DeviceScopes(c *Client, scope string) ([]string, *OAuthError) {
+	if !c.Allows(GrantDeviceCode) {
+		return nil, &OAuthError{Code: ErrUnauthorizedClient, Description: "client is not allowed the device grant (" + GrantDeviceCode + ")"}
+	}
+	req, oerr := parseScope(scope)
+	if oerr != nil {
+		return nil, oerr
+	}
+	if req.node != "" {
+		return nil, &OAuthError{Code: ErrInvalidScope, Description: "teams are chosen at consent, not with tenant:/team: scopes"}
+	}
+	return grantScopes(req.scopes, c.Scopes, c.OptionalScopes)
+}

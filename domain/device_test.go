@@ -192,3 +192,28 @@ func TestPushedRequests(t *testing.T) {
 		t.Error("PAR is required by the client's setting or the realm's")
 	}
 }
+
+func TestDeviceScopes(t *testing.T) {
+	s := publicSettings()
+	s.GrantTypes, s.Scopes, s.OptionalScopes = []string{GrantDeviceCode}, []string{"openid", "read"}, []string{"write"}
+	c := clientOf("cli", s)
+	for _, tc := range []struct {
+		scope, want, code string
+	}{
+		{"", "openid read", ""},
+		{"openid write", "openid write", ""},
+		{"admin", "", ErrInvalidScope},
+		{"team:a", "", ErrInvalidScope},
+	} {
+		got, oerr := DeviceScopes(c, tc.scope)
+		switch {
+		case tc.code == "" && (oerr != nil || strings.Join(got, " ") != tc.want):
+			t.Errorf("scope %q: %v %v, want %q", tc.scope, got, oerr, tc.want)
+		case tc.code != "" && (oerr == nil || oerr.Code != tc.code):
+			t.Errorf("scope %q: %v, want %s", tc.scope, oerr, tc.code)
+		}
+	}
+	if _, oerr := DeviceScopes(clientOf("app", appSettings()), ""); oerr == nil || oerr.Code != ErrUnauthorizedClient {
+		t.Errorf("a client without the device grant: %v", oerr)
+	}
+}

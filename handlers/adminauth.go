@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -22,6 +21,8 @@ type principal struct {
 	// outside its nodes, and a user-delegated token is not an
 	// administrator's.
 	realmWide bool
+	// jkt is the DPoP key the token is bound to, if any.
+	jkt string
 }
 
 const principalKey = "latchkey.principal"
@@ -47,17 +48,22 @@ const adminRealm = "latchkey"
 func callerOf(c echo.Context) principal { return c.Get(principalKey).(principal) }
 
 // requireManagement admits a valid access token of any realm carrying the
-// management scope (RFC 6750). A path naming a realm the token does not
-// cover is 403.
+// management scope (RFC 6750; a DPoP-bound one under the DPoP scheme with
+// a proof, RFC 9449). A path naming a realm the token does not cover is
+// 403.
 func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		tok, ok := presentedToken(c)
+		if !ok {
 			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusUnauthorized, "", "a bearer token with scope management is required")
 		}
-		p, scope, ok := a.verifyAdminToken(c, strings.TrimSpace(raw))
+		p, scope, ok := a.verifyAdminToken(c, tok.token)
 		if !ok {
-			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
+			return &bearerError{realm: adminRealm, scope: domain.ScopeManagement, status: http.StatusUnauthorized, code: domain.ErrInvalidToken,
+				desc: "the access token is invalid or expired", dpop: tok.dpop}
+		}
+		if err := a.adminBinding(c, p, tok); err != nil {
+			return err
 		}
 		if !domain.HasScope(scope, domain.ScopeManagement) {
 			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope management")
@@ -102,5 +108,16 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	// A scope the client has lost since (management taken away) no longer
 	// counts, whatever the token says.
 	scope := domain.KeepAllowed(info.Scope, cl.AllScopes())
-	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide}, scope, true
+	return principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, realmWide: realmWide, jkt: info.JKT}, scope, true
+}
+
+// adminBinding checks how the caller's token was presented: a DPoP-bound
+// one only under the DPoP scheme, with a proof for this request at the
+// server's public URL.
+func (a *api) adminBinding(c echo.Context, p principal, tok presented) error {
+	rl, err := a.reg.Get(c.Request().Context(), p.Realm)
+	if err != nil {
+		return err
+	}
+	return a.checkBinding(c, rl, p.jkt, tok, a.reg.PublicURL()+c.Request().URL.EscapedPath(), adminRealm, domain.ScopeManagement)
 }
