@@ -642,9 +642,17 @@ func TestRestartKeepsRealmsClientsAndTokens(t *testing.T) {
 	first.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
 	client := first.createClient(t, admin, "acme", `{"name":"backend","scopes":["read","write"]}`)
 	oldTok := first.clientToken(t, "acme", client.ClientID, client.ClientSecret, "read")
-	// Read after the token: its last_used_at must survive the restart too.
+	// Read once the token shows (issuance does not wait for the read
+	// models): its last_used_at must survive the restart too.
 	clientBefore := first.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(string(clientBefore.body), `"last_used_at"`) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		clientBefore = first.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
+	}
 	clientBefore.requireStatus(t, http.StatusOK)
+	if !strings.Contains(string(clientBefore.body), `"last_used_at"`) {
+		t.Fatalf("the client shows no last_used_at after its token: %s", clientBefore.body)
+	}
 	setBefore := first.fetchJWKS(t, jwksURI)
 	oldV := verifyAccessToken(t, oldTok.AccessToken, setBefore, issuer, client.ClientID, "read")
 	eventsBefore := first.events(t, admin, "acme", "after_seq=0&limit=100")
