@@ -28,7 +28,7 @@ type pendingForm struct {
 }
 
 // readPendingForm reads a login or consent form post of rl, checked against
-// the CSRF cookie.
+// the browser id its CSRF cookie carries (csrf.go).
 func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, error) {
 	var pf pendingForm
 	values, err := pageParams(c, rl.Name)
@@ -45,8 +45,8 @@ func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, er
 	if pf.pending, err = rl.Grants().OpenPending(pf.sealed, a.now()); err != nil {
 		return pf, errorPage(http.StatusBadRequest, rl.Name, err.Error())
 	}
-	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(pf.pending.CSRF)) != 1 {
-		return pf, errorPage(http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
+	if id := a.sentBrowserID(c); id == "" || subtle.ConstantTimeCompare([]byte(id), []byte(pf.pending.CSRF)) != 1 || !a.fromOwnOrigin(c) {
+		return pf, csrfRefused(rl.Name)
 	}
 	// A form of a request already answered (the back button, a replay)
 	// gets no second code, session or answer.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -22,6 +24,9 @@ import (
 type KeyStore struct {
 	kv   jetstream.KeyValue
 	aead cipher.AEAD
+	// csrfKey signs the browser's CSRF values (csrf.go); derived from the
+	// master key, so nothing more is stored and every replica agrees.
+	csrfKey []byte
 }
 
 // OpenKeyStore opens (creating if needed) the store of signing keys.
@@ -44,11 +49,15 @@ func openSealed(ctx context.Context, masterKey []byte, bucket func(context.Conte
 	if err != nil {
 		return nil, err
 	}
+	csrfKey, err := hkdf.Key(sha256.New, masterKey, nil, "latchkey browser csrf v1", 32)
+	if err != nil {
+		return nil, err
+	}
 	kv, err := bucket(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &KeyStore{kv: kv, aead: aead}, nil
+	return &KeyStore{kv: kv, aead: aead, csrfKey: csrfKey}, nil
 }
 
 func keyName(realm, kid string) string { return realm + "." + kid }

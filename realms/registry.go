@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -58,6 +59,16 @@ func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 // SecureCookies reports whether browser cookies get the Secure flag: when
 // the service is published over https.
 func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }
+
+// PublicOrigin is the origin of the public URL (scheme://host[:port]):
+// the one origin browser forms are sent from.
+func (r *Registry) PublicOrigin() string {
+	u, err := url.Parse(r.publicURL)
+	if err != nil {
+		return r.publicURL
+	}
+	return u.Scheme + "://" + u.Host
+}
 
 // Issuer is a realm's issuer URL, from configuration only.
 func (r *Registry) Issuer(realm string) string { return r.publicURL + "/realms/" + realm }

@@ -1,0 +1,60 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+)
+
+// CSRF on browser pages: the server makes every value (realms.CSRF). A
+// browser's sign-in forms are bound to its browser id, which a signed
+// cookie carries; a cookie the server did not make, or an expired one, is
+// replaced, never adopted. Form posts must also come from the public URL's
+// origin.
+
+// browserID returns this browser's id for realm's pages, setting a new
+// signed cookie when the browser has none the server made (or renewing one
+// about to expire, same id).
+func (a *api) browserID(c echo.Context, realm string) string {
+	csrf := a.reg.CSRF()
+	id, renewed, ok := csrf.BrowserID(cookieValue(c, csrfCookie), a.now())
+	if !ok {
+		id, renewed = csrf.NewBrowserID(a.now())
+	}
+	if renewed != "" {
+		a.setCookie(c, realm, csrfCookie, renewed, 0)
+	}
+	return id
+}
+
+// sentBrowserID is the browser id a form post's cookie carries; "" when it
+// carries none the server made.
+func (a *api) sentBrowserID(c echo.Context) string {
+	id, _, ok := a.reg.CSRF().BrowserID(cookieValue(c, csrfCookie), a.now())
+	if !ok {
+		return ""
+	}
+	return id
+}
+
+// fromOwnOrigin reports whether a browser request comes from a page of the
+// public URL's origin: its Origin header, or for a client that sends none,
+// Sec-Fetch-Site. A tool that sends neither is not a browser another site
+// can drive; it still needs the form's token.
+func (a *api) fromOwnOrigin(c echo.Context) bool {
+	h := c.Request().Header
+	if origin := h.Get("Origin"); origin != "" {
+		return origin == a.reg.PublicOrigin()
+	}
+	switch h.Get("Sec-Fetch-Site") {
+	case "", "same-origin", "none":
+		return true
+	}
+	return false
+}
+
+// csrfRefused is the answer to a form post that failed its CSRF check:
+// nothing was done.
+func csrfRefused(realm string) error {
+	return errorPage(http.StatusForbidden, realm, "This form was not sent from this browser's own page (CSRF check failed); nothing was changed. Reload the page and try again.")
+}
