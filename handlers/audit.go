@@ -326,8 +326,34 @@ func (a *api) streamAudit(c echo.Context) error {
 }
 
 // stillAuthorized checks a streaming caller's token again: still active,
-// still with the management scope, still covering the realm.
+// still with the management scope, still covering the realm's audit log
+// (a user's realm roles are read again).
 func (a *api) stillAuthorized(c echo.Context, raw, realm string) bool {
 	p, scope, ok := a.verifyAdminToken(c, raw)
-	return ok && domain.HasScope(scope, domain.ScopeManagement) && p.may(realm)
+	return ok && domain.HasScope(scope, domain.ScopeManagement) && p.can(realm, domain.AreaAudit)
+}
+
+// verifyHistory is GET /admin/realms/{realm}/audit/verify: the checkpoint
+// chain verified over the realm's whole stream, as `latchkey replay
+// --verify` does: what it covers, and every finding.
+func (a *api) verifyHistory(c echo.Context) error {
+	rl, err := a.realmOf(c)
+	if err != nil {
+		return err
+	}
+	rep, err := rl.History().Verify(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	f, tampered := rep.Tampered()
+	out := struct {
+		*realms.VerifyReport
+		Tampered     bool            `json:"tampered"`
+		FirstFinding *domain.Finding `json:"first_tampering,omitempty"`
+	}{VerifyReport: rep, Tampered: tampered}
+	if tampered {
+		out.FirstFinding = &f
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, out)
 }

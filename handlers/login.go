@@ -155,6 +155,11 @@ func (a *api) signIn(c echo.Context) error {
 // consent page, or answers consent_required for prompt=none.
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
+	if client.ID == domain.ConsoleClientID {
+		// The console built into Latchkey is first-party: signing in to it
+		// asks for no consent (and remembers none).
+		return a.issueCode(c, rl, client, user, s, p, []string{}, status)
+	}
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := user.Consents[client.ID]

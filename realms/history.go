@@ -51,3 +51,10 @@ func (h History) TailAudit(ctx context.Context, fromSeq uint64, fn func(seq uint
 	}
 	return projections.TailAudit(ctx, h.rl.reg.store, h.rl.Name, fromSeq, fn)
 }
+
+// Verify checks the realm's whole stream against its checkpoint chain
+// (VerifyChain, with the keys its own events publish): what the chain
+// covers and any break. It reads every message once.
+func (h History) Verify(ctx context.Context) (*VerifyReport, error) {
+	return VerifyChain(ctx, h.rl.reg.store, h.rl.Name, VerifyOptions{})
+}

@@ -196,7 +196,15 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 			return plan{}, domain.ErrAlreadyExists
 		}
 		events, err := domain.DecideCreateRealm(name, keys)
-		return write(domain.RealmRef(name), 0, events...), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.RealmRef(name), 0, events...)
+		// The realm's console client comes with it, in the same append.
+		if console, ok := r.consoleClient(name, events); ok {
+			p.add(domain.ClientRef(domain.ConsoleClientID), 0, console)
+		}
+		return p, nil
 	}})
 	if err != nil {
 		return nil, err

@@ -291,6 +291,12 @@ func TestCLIVerbs(t *testing.T) {
 		t.Errorf("after disable: %+v", got)
 	}
 	u.ok("", "user", "enable", "alice", "--realm", "acme")
+	if out := u.ok("", "user", "set-realm-roles", "alice", "--role", "auditor", "--role", "client-manager", "--realm", "acme"); !strings.Contains(out, "client-manager,auditor") {
+		t.Errorf("user set-realm-roles:\n%s", out)
+	}
+	u.fails(1, `unknown realm role "root"`, "user", "set-realm-roles", "alice", "--role", "root", "--realm", "acme")
+	u.fails(2, "give --role ROLE (repeatable) or --none", "user", "set-realm-roles", "alice", "--realm", "acme")
+	u.ok("", "user", "set-realm-roles", "alice", "--none", "--realm", "acme")
 	u.ok("", "user", "set-memberships", "alice", "--none", "--realm", "acme")
 	u.ok("", "user", "delete", "alice", "--realm", "acme")
 	u.fails(1, "realm acme has no user alice", "user", "get", "alice", "--realm", "acme")
