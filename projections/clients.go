@@ -77,8 +77,12 @@ type ClientFilter struct {
 	Name            string // case-insensitive substring of the name
 }
 
+// matches reports whether a listing shows c: never the realm's built-in
+// console client, which is no client an administrator registered (it is
+// read by its id).
 func (f ClientFilter) matches(c *domain.Client) bool {
-	return (f.TeamRestriction == "" || slices.Contains(c.TeamRestrictions, f.TeamRestriction)) &&
+	return c.ID != domain.ConsoleClientID &&
+		(f.TeamRestriction == "" || slices.Contains(c.TeamRestrictions, f.TeamRestriction)) &&
 		(f.Scope == "" || slices.Contains(c.Scopes, f.Scope)) &&
 		(f.Status == "" || c.Status == f.Status) &&
 		(f.Kind == "" || c.Kind == f.Kind) &&

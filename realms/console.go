@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
+	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -69,4 +71,178 @@ func (rl *Realm) ensureConsole(ctx context.Context, meta eventstore.Meta) error 
 		return nil // another replica made it (or it was deleted before deletion was refused)
 	}
 	return err
+}
+
+// Console is a realm's console: its client and its users' sessions
+// (console_sessions.go).
+type Console struct{ rl *Realm }
+
+// Console is the realm's console.
+func (rl *Realm) Console() Console { return Console{rl} }
+
+// Available reports whether the console can sign this realm's users in:
+// a session store, and the console's client enabled.
+func (cn Console) Available() bool {
+	c, err := cn.rl.Clients().Get(domain.ConsoleClientID)
+	return cn.rl.reg.consoleSessions != nil && err == nil && c.Enabled()
+}
+
+// Callback is the console's redirect URI in this realm.
+func (cn Console) Callback() string { return domain.ConsoleCallback(cn.rl.reg.publicURL, cn.rl.Name) }
+
+// SignIn redeems a code the console's callback received, as the console's
+// client (the verifier proves the request was the console's), and opens a
+// console session holding the tokens. It returns the session's cookie
+// value.
+func (cn Console) SignIn(ctx context.Context, code, verifier string, meta eventstore.Meta) (string, *ConsoleSession, error) {
+	rl := cn.rl
+	store := rl.reg.consoleSessions
+	client, err := rl.Clients().Get(domain.ConsoleClientID)
+	if store == nil || err != nil {
+		return "", nil, ErrConsoleSignedOut
+	}
+	set, err := rl.Grants().RedeemCode(ctx, client, code, cn.Callback(), verifier, meta)
+	if err != nil {
+		return "", nil, err
+	}
+	info, found := rl.Tokens().Introspect(ctx, set.Access.Token, meta.Time)
+	if !found {
+		return "", nil, ErrConsoleSignedOut
+	}
+	g, _ := rl.Grants().byRefreshToken(set.Refresh)
+	id, cookie, err := newCredential()
+	if err != nil {
+		return "", nil, err
+	}
+	_, secret, _ := strings.Cut(cookie, ".")
+	s := &ConsoleSession{
+		ID: id, Realm: rl.Name, UserID: info.Subject, SecretHash: domain.HashSecret(secret),
+		Access: set.Access.Token, AccessExp: set.Access.Claims.ExpiresAt.Unix(), Refresh: set.Refresh,
+		Created: meta.Time.Unix(), Expires: meta.Time.Unix() + domain.UISessionLifetime,
+	}
+	if g != nil {
+		s.BrowserSession = g.SessionID
+	}
+	if err := store.put(ctx, s); err != nil {
+		return "", nil, err
+	}
+	return cookie, s, nil
+}
+
+// Session opens the console session a cookie names, with an access token
+// valid for at least a minute more: a token about to expire is refreshed
+// (by one request at a time across replicas; the others wait for its
+// result). A session whose browser session, tokens or user are gone is
+// ended, and the answer is ErrConsoleSignedOut.
+func (cn Console) Session(ctx context.Context, cookie string, meta eventstore.Meta) (*ConsoleSession, error) {
+	rl := cn.rl
+	store := rl.reg.consoleSessions
+	id, secret, ok := strings.Cut(cookie, ".")
+	if store == nil || !ok || !domain.IsValidName(id) {
+		return nil, ErrConsoleSignedOut
+	}
+	s, err := store.get(ctx, rl.Name, id)
+	if err != nil {
+		return nil, err
+	}
+	if !hashesMatch(s.SecretHash, domain.HashSecret(secret)) {
+		return nil, ErrConsoleSignedOut
+	}
+	for attempt := 0; ; attempt++ {
+		now := rl.reg.now()
+		if !cn.live(s, now.Unix()) {
+			cn.end(ctx, s, "console session expired", meta)
+			return nil, ErrConsoleSignedOut
+		}
+		if time.Unix(s.AccessExp, 0).Sub(now) > consoleRefreshMargin {
+			return s, nil
+		}
+		if attempt == 50 {
+			return nil, eventstore.ErrUnavailable
+		}
+		if s.RefreshingUntil <= now.Unix() {
+			claimed := *s
+			claimed.RefreshingUntil = now.Add(consoleRefreshClaim).Unix()
+			if store.put(ctx, &claimed) == nil {
+				return cn.refresh(ctx, &claimed, meta)
+			}
+		}
+		// Another request refreshes (or just did): read its result.
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		}
+		if s, err = store.get(ctx, rl.Name, id); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// live reports whether a session may still be used at now: not expired,
+// and its browser session still valid.
+func (cn Console) live(s *ConsoleSession, now int64) bool {
+	if now >= s.Expires {
+		return false
+	}
+	b, ok := cn.rl.models.Authz.Session(s.BrowserSession)
+	return ok && b.Valid(now)
+}
+
+// refresh exchanges a claimed session's refresh token, as the console's
+// client, and stores the new tokens.
+func (cn Console) refresh(ctx context.Context, s *ConsoleSession, meta eventstore.Meta) (*ConsoleSession, error) {
+	rl := cn.rl
+	client, err := rl.Clients().Get(domain.ConsoleClientID)
+	if err != nil {
+		cn.end(ctx, s, "console client gone", meta)
+		return nil, ErrConsoleSignedOut
+	}
+	meta.Actor, meta.ClientID = eventstore.ClientActor(client.ID), client.ID
+	set, err := rl.Grants().Refresh(ctx, client, s.Refresh, "", meta)
+	var oerr *domain.OAuthError
+	if errors.As(err, &oerr) {
+		cn.end(ctx, s, "console tokens refused", meta)
+		return nil, ErrConsoleSignedOut
+	}
+	if err != nil {
+		return nil, err
+	}
+	s.Access, s.AccessExp, s.Refresh, s.RefreshingUntil = set.Access.Token, set.Access.Claims.ExpiresAt.Unix(), set.Refresh, 0
+	if err := rl.reg.consoleSessions.put(ctx, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// SignOut ends a console session: its refresh token and every access token
+// of its grant are revoked, the browser session it signed in with ends,
+// and the session is gone from the store.
+func (cn Console) SignOut(ctx context.Context, s *ConsoleSession, meta eventstore.Meta) error {
+	rl := cn.rl
+	if g, ok := rl.Grants().byRefreshToken(s.Refresh); ok {
+		if err := rl.Grants().Revoke(ctx, g.GrantID, "signed out of the console", meta); err != nil {
+			return err
+		}
+	}
+	if err := rl.Sessions().End(ctx, s.BrowserSession, "signed out of the console", meta); err != nil && !errors.Is(err, domain.ErrNotFound) {
+		return err
+	}
+	return rl.reg.consoleSessions.delete(ctx, s)
+}
+
+// end drops a session that can no longer be used, revoking what is left
+// of its tokens; failures are logged (the session is refused anyway).
+func (cn Console) end(ctx context.Context, s *ConsoleSession, reason string, meta eventstore.Meta) {
+	rl := cn.rl
+	if g, ok := rl.Grants().byRefreshToken(s.Refresh); ok && !g.Revoked {
+		if err := rl.Grants().Revoke(ctx, g.GrantID, reason, meta); err != nil {
+			rl.reg.log.Warn("console session's grant not revoked", "realm", rl.Name, "request_id", meta.RequestID, "err", err)
+		}
+	}
+	if err := rl.reg.consoleSessions.delete(ctx, s); err != nil {
+		rl.reg.log.Warn("console session not removed", "realm", rl.Name, "request_id", meta.RequestID, "err", err)
+	}
 }

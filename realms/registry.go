@@ -25,10 +25,12 @@ type Registry struct {
 	keys      *KeyStore
 	passwords *KeyStore
 	snapshots *SnapshotStore // nil: always replay from the first event
-	audit     AuditConfig    // server defaults of realm settings
-	publicURL string
-	log       *slog.Logger
-	now       func() time.Time // the clock of decisions made at write time
+	// consoleSessions holds the console's sessions; nil: no console.
+	consoleSessions *ConsoleSessions
+	audit           AuditConfig // server defaults of realm settings
+	publicURL       string
+	log             *slog.Logger
+	now             func() time.Time // the clock of decisions made at write time
 
 	mu     sync.RWMutex
 	realms map[string]*Realm
