@@ -38,12 +38,13 @@ func (a *api) sentBrowserID(c echo.Context) string {
 }
 
 // fromOwnOrigin reports whether a browser request comes from a page of the
-// public URL's origin: its Origin header, or for a client that sends none,
-// Sec-Fetch-Site. A tool that sends neither is not a browser another site
-// can drive; it still needs the form's token.
+// public URL's origin: its Origin header; Sec-Fetch-Site when the Origin
+// is "null" (a page with Referrer-Policy: no-referrer, as ours are, posts
+// its forms so) or absent. A client that sends neither is not a browser
+// another site can drive; it still needs the form's token.
 func (a *api) fromOwnOrigin(c echo.Context) bool {
 	h := c.Request().Header
-	if origin := h.Get("Origin"); origin != "" {
+	if origin := h.Get("Origin"); origin != "" && origin != "null" {
 		return origin == a.reg.PublicOrigin()
 	}
 	switch h.Get("Sec-Fetch-Site") {

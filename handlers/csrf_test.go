@@ -166,7 +166,9 @@ func TestSignInFromAnotherOriginIsRefused(t *testing.T) {
 	sealed, set := w.loginPage(t, w.e, "")
 	for _, h := range []map[string]string{
 		{"Origin": "https://evil.example"},
-		{"Origin": "null"},
+		{"Origin": "https://evil.example", "Sec-Fetch-Site": "same-origin"},
+		{"Origin": "null", "Sec-Fetch-Site": "cross-site"},
+		{"Origin": "null", "Sec-Fetch-Site": "same-site"},
 		{"Sec-Fetch-Site": "cross-site"},
 	} {
 		if rec := w.signIn(w.e, sealed, set, h); rec.Code != http.StatusForbidden {
@@ -175,6 +177,12 @@ func TestSignInFromAnotherOriginIsRefused(t *testing.T) {
 	}
 	if rec := w.signIn(w.e, sealed, set, map[string]string{"Origin": testPublicURL, "Sec-Fetch-Site": "same-origin"}); !signedIn(rec) {
 		t.Fatalf("sign-in from the public origin: %d\n%s", rec.Code, rec.Body)
+	}
+	// A page with Referrer-Policy: no-referrer posts with Origin: null;
+	// Sec-Fetch-Site then says where it comes from.
+	sealed, set = w.loginPage(t, w.e, "")
+	if rec := w.signIn(w.e, sealed, set, map[string]string{"Origin": "null", "Sec-Fetch-Site": "same-origin"}); !signedIn(rec) {
+		t.Fatalf("sign-in from a no-referrer page of the public origin: %d\n%s", rec.Code, rec.Body)
 	}
 }
 

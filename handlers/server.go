@@ -62,6 +62,7 @@ func New(cfg Config) *echo.Echo {
 
 	a.oauthRoutes(e)
 	a.adminRoutes(e)
+	a.consoleRoutes(e)
 	return e
 }
 

@@ -209,6 +209,7 @@ type clientTokensState struct {
 	ID            uint32
 	JTIs          []tokenKey
 	RevokedBefore int64
+	LastActive    uint32
 }
 
 func (m *Tokens) state() tokensState {
@@ -221,7 +222,7 @@ func (m *Tokens) state() tokensState {
 			Scope: r.scope, Access: r.access, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
 	}
 	for _, ct := range m.clients {
-		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore})
+		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore, LastActive: ct.lastActive})
 	}
 	return s
 }
@@ -234,7 +235,7 @@ func (m *Tokens) restore(s tokensState) {
 			access: r.Access, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
 	}
 	for i, c := range s.Clients {
-		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore}
+		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore, lastActive: c.LastActive}
 		m.clients = append(m.clients, ct)
 		m.byClient[c.ID] = ct
 	}

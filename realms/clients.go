@@ -32,6 +32,10 @@ func (cs Clients) Page(f projections.ClientFilter, after string, limit int) (pro
 	return cs.rl.models.Clients.Page(f, after, limit)
 }
 
+// LastUsed is when a token of the client was last issued or seen in use
+// (Unix seconds; 0: not within the tokens the realm still tracks).
+func (cs Clients) LastUsed(id string) int64 { return cs.rl.models.Tokens.ClientLastUsed(id) }
+
 // context is what client decisions need to know of the realm now.
 func (cs Clients) context() domain.ClientContext {
 	return domain.ClientContext{Catalog: cs.rl.state().Scopes, Tree: cs.rl.models.Nodes.Tree()}

@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -245,4 +246,40 @@ func (cn Console) end(ctx context.Context, s *ConsoleSession, reason string, met
 	if err := rl.reg.consoleSessions.delete(ctx, s); err != nil {
 		rl.reg.log.Warn("console session not removed", "realm", rl.Name, "request_id", meta.RequestID, "err", err)
 	}
+}
+
+// ConsoleLogin is a console sign-in in flight, between the console's
+// redirect to the realm's sign-in and its callback: carried by the browser
+// in a cookie, sealed so that it can neither read nor change it.
+type ConsoleLogin struct {
+	State    string `json:"s"`
+	Verifier string `json:"v"`
+	// Next is the console page to go to once signed in.
+	Next      string `json:"n"`
+	ExpiresAt int64  `json:"e"`
+}
+
+// SealLogin seals a sign-in in flight, valid for as long as a sign-in page
+// is (pendingLifetime).
+func (cn Console) SealLogin(l ConsoleLogin, now time.Time) (string, error) {
+	l.ExpiresAt = now.Add(pendingLifetime).Unix()
+	raw, err := json.Marshal(l)
+	if err != nil {
+		return "", err
+	}
+	return cn.rl.reg.keys.seal("console-login:"+cn.rl.Name, raw)
+}
+
+// OpenLogin unseals a sign-in in flight of this realm's console; false when
+// it was altered, is another realm's or expired.
+func (cn Console) OpenLogin(sealed string, now time.Time) (ConsoleLogin, bool) {
+	raw, err := cn.rl.reg.keys.unseal("console-login:"+cn.rl.Name, sealed)
+	if err != nil {
+		return ConsoleLogin{}, false
+	}
+	var l ConsoleLogin
+	if json.Unmarshal(raw, &l) != nil || now.Unix() >= l.ExpiresAt {
+		return ConsoleLogin{}, false
+	}
+	return l, true
 }

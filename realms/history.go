@@ -58,3 +58,9 @@ func (h History) TailAudit(ctx context.Context, fromSeq uint64, fn func(seq uint
 func (h History) Verify(ctx context.Context) (*VerifyReport, error) {
 	return VerifyChain(ctx, h.rl.reg.store, h.rl.Name, VerifyOptions{})
 }
+
+// LastSeq is the sequence of the last message the realm's stream holds
+// now: a live tail from after it misses nothing stored later.
+func (h History) LastSeq(ctx context.Context) (uint64, error) {
+	return h.rl.reg.store.LastSeq(ctx, h.rl.Name)
+}

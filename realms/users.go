@@ -36,6 +36,16 @@ func (us Users) Get(id string) (*domain.User, error) {
 	return u, nil
 }
 
+// ByUsername returns the user holding a username (any case); a missing
+// one is a not-found error.
+func (us Users) ByUsername(username string) (*domain.User, error) {
+	u, ok := us.rl.models.Users.ByUsername(username)
+	if !ok {
+		return nil, domain.NotFound("user " + username)
+	}
+	return u, nil
+}
+
 // UserPage is one page of a user listing.
 type UserPage struct {
 	Users []*domain.User

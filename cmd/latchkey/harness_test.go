@@ -90,6 +90,8 @@ type serverOpts struct {
 	bootstrapSecret string
 	// args are extra flags for `serve`.
 	args []string
+	// env are extra NAME=value environment variables.
+	env []string
 }
 
 // latchkey is one running `latchkey serve` process.
@@ -153,6 +155,7 @@ func startLatchkey(t *testing.T, o serverOpts) *latchkey {
 	if o.bootstrapSecret != "" {
 		extra = append(extra, "LATCHKEY_BOOTSTRAP_CLIENT_SECRET="+o.bootstrapSecret)
 	}
+	extra = append(extra, o.env...)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	lk := &latchkey{
 		name:      o.name,

@@ -163,6 +163,11 @@ func serve(args []string) error {
 		return err
 	}
 	reg.UseSnapshots(snapshots)
+	consoleSessions, err := realms.OpenConsoleSessions(ctx, store, masterKey)
+	if err != nil {
+		return err
+	}
+	reg.UseConsoleSessions(consoleSessions)
 	defer reg.Close()
 
 	var ready atomic.Bool
