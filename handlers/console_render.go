@@ -38,6 +38,11 @@ var consoleFuncs = template.FuncMap{
 		return s
 	},
 	"string": func(v []byte) string { return string(v) },
+	// level names a warning's severity in words: colour alone says
+	// nothing to a screen reader.
+	"level": func(l string) string {
+		return map[string]string{"info": "Note: ", "warning": "Warning: ", "high": "High risk: "}[l]
+	},
 }
 
 // parseConsolePages parses every page with the layout.

@@ -177,15 +177,20 @@ func (p *person) signInToConsole(realm, username, password string) {
 	p.do("finish the console's sign-in", chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`#signout`)))
 }
 
-// screenshot saves the page as docs/<name>.png when LATCHKEY_SCREENSHOTS
-// names a directory (README's pictures: LATCHKEY_SCREENSHOTS=$PWD/docs).
+// screenshot saves the whole page as docs/<name>.png when
+// LATCHKEY_SCREENSHOTS names a directory (README's pictures:
+// LATCHKEY_SCREENSHOTS=$PWD/docs); a long page, its first screen.
 func (p *person) screenshot(name string) {
 	p.t.Helper()
 	dir := os.Getenv("LATCHKEY_SCREENSHOTS")
 	if dir == "" {
 		return
 	}
-	shot, err := chromedp.Run(p.ctx, chromedp.FullScreenshot(90))
+	take := chromedp.FullScreenshot(100)
+	if h, err := chromedp.Run(p.ctx, chromedp.Evaluate[int](`document.documentElement.scrollHeight`)); err == nil && h > 2400 {
+		take = chromedp.CaptureScreenshot()
+	}
+	shot, err := chromedp.Run(p.ctx, take)
 	if err != nil {
 		p.t.Fatalf("screenshot %s: %v", name, err)
 	}

@@ -60,13 +60,13 @@ function clientFormWarnings() {
     if (on && days > 0) {
       if (days <= warnDays) {
         level = "info";
-        text = `refresh tokens stay usable for ${shown} days`;
+        text = `Note: refresh tokens stay usable for ${shown} days`;
       } else if (days <= highDays) {
         level = "warning";
-        text = `refresh tokens stay usable for ${shown} days: a leaked one gives long access; prefer ${warnDays} days or less`;
+        text = `Warning: refresh tokens stay usable for ${shown} days: a leaked one gives long access; prefer ${warnDays} days or less`;
       } else {
         level = "high";
-        text = `refresh tokens stay usable for ${shown} days: rotate credentials on a schedule or shorten the lifetime`;
+        text = `High risk: refresh tokens stay usable for ${shown} days: rotate credentials on a schedule or shorten the lifetime`;
       }
     }
     refreshWarning.className = level ? "warning " + level : "";
