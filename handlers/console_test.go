@@ -234,4 +234,3 @@ func TestConsoleOfUnknownRealm(t *testing.T) {
 		t.Fatalf("a template as an asset: %d", rec.Code)
 	}
 }
-
