@@ -20,12 +20,12 @@ import (
 // consoleBrowser is a cookie-keeping client of the in-process server,
 // at the public URL's origin.
 type consoleBrowser struct {
-	t   *testing.T
+	t   testing.TB
 	e   *echo.Echo
 	jar *cookiejar.Jar
 }
 
-func newConsoleBrowser(t *testing.T, e *echo.Echo) *consoleBrowser {
+func newConsoleBrowser(t testing.TB, e *echo.Echo) *consoleBrowser {
 	jar, _ := cookiejar.New(nil)
 	return &consoleBrowser{t: t, e: e, jar: jar}
 }
@@ -51,7 +51,7 @@ func (b *consoleBrowser) do(method, path string, form url.Values) *httptest.Resp
 }
 
 // location is a redirect's target, as a path with its query.
-func location(t *testing.T, rec *httptest.ResponseRecorder) string {
+func location(t testing.TB, rec *httptest.ResponseRecorder) string {
 	t.Helper()
 	if rec.Code != http.StatusSeeOther && rec.Code != http.StatusFound {
 		t.Fatalf("want a redirect, got %d:\n%s", rec.Code, rec.Body)
@@ -76,7 +76,7 @@ var consoleCSRF = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
 // signInToConsole goes through the console's sign-in for alice and
 // returns the answer of the callback.
-func signInToConsole(t *testing.T, w *signInWorld, b *consoleBrowser) *httptest.ResponseRecorder {
+func signInToConsole(t testing.TB, w *signInWorld, b *consoleBrowser) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := b.do(http.MethodGet, "/console/acme/me", nil)
 	if got := location(t, rec); got != "/console/acme/signin?next=%2Fconsole%2Facme%2Fme" {

@@ -32,9 +32,10 @@ const (
 	appRedirect    = "https://app.example.test/cb"
 )
 
-func newSignInWorld(t *testing.T) *signInWorld {
+func newSignInWorld(t testing.TB) *signInWorld { return signInWorldOn(t, newFixture(t)) }
+
+func signInWorldOn(t testing.TB, f *fixture) *signInWorld {
 	t.Helper()
-	f := newFixture(t)
 	ctx := context.Background()
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
 	if _, err := f.realm.Users().Create(ctx, realms.NewUser{UserProfile: domain.UserProfile{Username: "alice"}, Password: "correct horse battery"}, meta); err != nil {
