@@ -4,6 +4,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -25,6 +26,9 @@ type auditPage struct {
 	// Next is the query of the next page; Export and Stream the URLs of
 	// the export and the live tail with the same filters.
 	Next, Export, Stream, Verify, Action string
+	// ActorNames are the usernames of the users the entries name as
+	// actors (of the realm, or of the console's realm).
+	ActorNames map[string]string
 }
 
 // auditForm is the filter form's values as sent.
@@ -91,6 +95,7 @@ func (a *api) consoleAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	page.ActorNames = actorNames(page.Entries, rl, cc.home)
 	keep := filterQuery(q)
 	page.Export = cc.realmPath("/audit/export?" + keep.Encode())
 	stream := filterQuery(q)
@@ -110,6 +115,25 @@ func (a *api) consoleAudit(c echo.Context) error {
 	v := a.view(c, "Audit log", "audit")
 	v.Data = page
 	return renderConsole(c, http.StatusOK, "audit.html", v)
+}
+
+// actorNames finds the usernames of the users entries name as actors, in
+// the realms given, first match wins.
+func actorNames(entries []projections.AuditEntry, in ...*realms.Realm) map[string]string {
+	out := map[string]string{}
+	for _, e := range entries {
+		id, ok := strings.CutPrefix(e.Actor, "user:")
+		if _, done := out[e.Actor]; !ok || done {
+			continue
+		}
+		for _, rl := range in {
+			if u, err := rl.Users().Get(id); err == nil {
+				out[e.Actor] = u.Username + " (" + rl.Name + ")"
+				break
+			}
+		}
+	}
+	return out
 }
 
 // consoleAuditExport is GET .../audit/export: the filtered entries, newest
