@@ -33,6 +33,7 @@ type clientsPage struct {
 	Scopes      []string
 	Action      string
 	Limit       int
+	PageSizes   []int
 }
 
 // clientRow is one client in the table.
@@ -89,7 +90,8 @@ func (a *api) consoleClients(c echo.Context) error {
 		return badRequest("cursor names no client of this realm")
 	}
 	out := clientsPage{Filter: f, Total: page.Total, Enabled: page.Enabled, Disabled: page.Disabled,
-		Teams: nodeTree(rl, domain.NodeOrganization, domain.NodeTeam), Action: cc.realmPath("/clients"), Limit: limit}
+		Teams: nodeTree(rl, domain.NodeOrganization, domain.NodeTeam), Action: cc.realmPath("/clients"), Limit: limit,
+		PageSizes: []int{clientPageSize, 100, 200, maxClientPageSize}}
 	if page.Total == 0 && f == (projections.ClientFilter{}) {
 		out.Empty = true
 	}

@@ -22,13 +22,10 @@ type accessPage struct {
 	Next string
 	// Action is the path the page's forms post under.
 	Action string
-	// Filter of the realm page; Users and Clients to pick from.
+	// RealmView: a realm's sessions (every user's), with its filters.
+	RealmView    bool
 	User, Client string
-	Clients      []clientOption
 }
-
-// clientOption is a client to pick in a filter.
-type clientOption struct{ ID, Name string }
 
 const accessPageSize = 200
 

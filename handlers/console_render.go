@@ -124,9 +124,12 @@ func (a *api) view(c echo.Context, title, section string) *consoleView {
 	}
 	if done := c.QueryParam("done"); done != "" {
 		v.Flash = flashes[done]
-		if n := c.QueryParam("n"); n != "" && v.Flash != "" {
-			v.Flash = strings.ReplaceAll(v.Flash, "%n", n)
+		n, err := strconv.Atoi(c.QueryParam("n"))
+		if err != nil || n < 0 {
+			v.Flash = strings.ReplaceAll(v.Flash, "%n clients were", "The clients were")
+			v.Flash = strings.ReplaceAll(v.Flash, "%n browser sessions were", "The browser sessions were")
 		}
+		v.Flash = strings.ReplaceAll(v.Flash, "%n", strconv.Itoa(n))
 	}
 	return v
 }

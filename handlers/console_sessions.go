@@ -53,15 +53,10 @@ func (a *api) consoleSessions(c echo.Context) error {
 	clientID := c.QueryParam("client")
 	tokens, next := rl.Tokens().List(projections.SessionFilter{ClientID: clientID, Subject: userID}, after, accessPageSize, now)
 	page := accessPage{
-		Apps: groupTokens(rl, tokens), Action: cc.realmPath("/sessions"), User: c.QueryParam("user"), Client: clientID,
-		Clients: []clientOption{{ID: domain.ConsoleClientID, Name: "Latchkey console"}},
+		Apps: groupTokens(rl, tokens), Action: cc.realmPath("/sessions"), RealmView: true, User: c.QueryParam("user"), Client: clientID,
 	}
 	if clientID == "" {
 		page.Sessions = sessionRows(rl, rl.Sessions().List(userID, now), "")
-	}
-	all, _ := rl.Clients().Page(projections.ClientFilter{}, "", maxClientPageSize)
-	for _, cl := range all.Clients {
-		page.Clients = append(page.Clients, clientOption{ID: cl.ID, Name: cl.Name})
 	}
 	if next != nil {
 		q := c.QueryParams()
