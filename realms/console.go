@@ -151,7 +151,7 @@ func (cn Console) Session(ctx context.Context, cookie string, meta eventstore.Me
 	}
 	for attempt := 0; ; attempt++ {
 		now := rl.reg.now()
-		if !cn.live(s, now.Unix()) {
+		if !cn.live(ctx, s, now.Unix()) {
 			cn.end(ctx, s, "console session expired", meta)
 			return nil, ErrConsoleSignedOut
 		}
@@ -183,12 +183,18 @@ func (cn Console) Session(ctx context.Context, cookie string, meta eventstore.Me
 }
 
 // live reports whether a session may still be used at now: not expired,
-// and its browser session still valid.
-func (cn Console) live(s *ConsoleSession, now int64) bool {
+// and its browser session still valid. A browser session this replica has
+// not seen yet (the sign-in happened on another one a moment ago) is
+// looked for again after catching up with the stream.
+func (cn Console) live(ctx context.Context, s *ConsoleSession, now int64) bool {
 	if now >= s.Expires {
 		return false
 	}
-	b, ok := cn.rl.models.Authz.Session(s.BrowserSession)
+	authz := cn.rl.models.Authz
+	b, ok := authz.Session(s.BrowserSession)
+	if !ok && cn.rl.catchUp(ctx) == nil {
+		b, ok = authz.Session(s.BrowserSession)
+	}
 	return ok && b.Valid(now)
 }
 
