@@ -54,18 +54,29 @@ type person struct {
 	ctx  context.Context
 	lk   *latchkey
 
-	mu      sync.Mutex
-	dialogs []string // JavaScript dialogs opened (none ever should)
+	seen *dialogs // JavaScript dialogs opened (none ever should)
+}
+
+type dialogs struct {
+	mu   sync.Mutex
+	list []string
+}
+
+// in is the person failing subtest t.
+func (p *person) in(t *testing.T) *person {
+	q := *p
+	q.t = t
+	return &q
 }
 
 // person opens a new browser context for name.
 func (ch *chrome) person(lk *latchkey, name string) *person {
-	p := &person{t: ch.t, name: name, lk: lk}
+	p := &person{t: ch.t, name: name, lk: lk, seen: &dialogs{}}
 	ctx, cancel := chromedp.NewContext(ch.root, chromedp.WithNewBrowserContext(), chromedp.WithListener(func(ev any) {
 		if d, ok := ev.(*page.EventJavascriptDialogOpening); ok {
-			p.mu.Lock()
-			p.dialogs = append(p.dialogs, d.Message)
-			p.mu.Unlock()
+			p.seen.mu.Lock()
+			p.seen.list = append(p.seen.list, d.Message)
+			p.seen.mu.Unlock()
 		}
 	}))
 	ch.t.Cleanup(cancel)
@@ -222,10 +233,10 @@ func (p *person) httpClient() *http.Client {
 // that ran as script.
 func (p *person) noDialogs() {
 	p.t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.dialogs) > 0 {
-		p.t.Errorf("%s's pages opened JavaScript dialogs %q", p.name, p.dialogs)
+	p.seen.mu.Lock()
+	defer p.seen.mu.Unlock()
+	if len(p.seen.list) > 0 {
+		p.t.Errorf("%s's pages opened JavaScript dialogs %q", p.name, p.seen.list)
 	}
 }
 

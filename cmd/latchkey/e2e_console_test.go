@@ -120,6 +120,7 @@ func TestConsole(t *testing.T) {
 	t.Run("my access", func(t *testing.T) { consoleMyAccess(t, w) })
 	t.Run("roles", func(t *testing.T) { consoleRoles(t, w) })
 	t.Run("csrf", func(t *testing.T) { consoleCSRF(t, w, admin) })
+	t.Run("users, structure and scopes", func(t *testing.T) { consoleUsersAndStructure(t, w, admin) })
 	t.Run("audit", func(t *testing.T) { consoleAudit(t, w, admin) })
 	admin.noDialogs()
 }
@@ -128,6 +129,7 @@ func TestConsole(t *testing.T) {
 // (warnings, high-risk confirmation, the secret copied and used), rotate
 // by typing the name, pause and resume, bulk delete, a hostile name.
 func consoleClients(t *testing.T, w *consoleWorld, admin *person) {
+	admin = admin.in(t)
 	lk := w.lk
 	clients := "/console/master/realms/acme/clients"
 	// acme holds the resource server created by the API: delete it from
@@ -295,7 +297,7 @@ func consoleMyAccess(t *testing.T, w *consoleWorld) {
 	cfg := &oauth2.Config{ClientID: app.ClientID, RedirectURL: w.app.URL + "/callback", Scopes: []string{"openid", "read"},
 		Endpoint: oauth2.Endpoint{AuthURL: lk.base + "/realms/acme/protocol/openid-connect/auth", TokenURL: lk.base + tokenPath("acme"), AuthStyle: oauth2.AuthStyleInParams}}
 	verifier := oauth2.GenerateVerifier()
-	carol := w.ch.person(lk, "carol")
+	carol := w.ch.person(lk, "carol").in(t)
 	carol.do("open the app's sign-in", chromedp.Navigate(cfg.AuthCodeURL("s1", oauth2.S256ChallengeOption(verifier))))
 	carol.signIn("carol", "carol password 0001")
 	carol.do("sign in and consent", chromedp.Click(chromedp.CSS(`button[type=submit]`)), chromedp.WaitVisible(chromedp.CSS(`button[value=approve]`)),
@@ -355,7 +357,7 @@ func consoleRoles(t *testing.T, w *consoleWorld) {
 	lk := w.lk
 	r := lk.postJSON(t, "/admin/realms/acme/users", `{"username":"mia","password":"mia password 00001","realm_roles":["client-manager"]}`, withBearer(w.admin))
 	r.requireStatus(t, http.StatusCreated)
-	mia := w.ch.person(lk, "mia")
+	mia := w.ch.person(lk, "mia").in(t)
 	mia.signInToConsole("acme", "mia", "mia password 00001")
 	for path, want := range map[string]int{
 		"/console/acme/realms/acme/clients": http.StatusOK, "/console/acme/realms/acme/clients/new": http.StatusOK,
@@ -378,6 +380,7 @@ func consoleRoles(t *testing.T, w *consoleWorld) {
 // consoleCSRF: a form replayed without its CSRF token, or with another
 // session's, changes nothing.
 func consoleCSRF(t *testing.T, w *consoleWorld, admin *person) {
+	admin = admin.in(t)
 	created := w.lk.createClient(t, w.admin, "acme", `{"name":"keep-me"}`)
 	admin.open("/console/master/realms/acme/clients/" + created.ClientID + "/delete")
 	admin.fill("#confirm_name", "keep-me")
@@ -410,6 +413,7 @@ func consoleCSRF(t *testing.T, w *consoleWorld, admin *person) {
 // tagged latchkey-console; the live tail gets a new entry within a second;
 // the export and the verification answer.
 func consoleAudit(t *testing.T, w *consoleWorld, admin *person) {
+	admin = admin.in(t)
 	audit := "/console/master/realms/acme/audit"
 	admin.open(audit + "?client_id=latchkey-console")
 	rows := admin.text("#audit-rows")
@@ -460,5 +464,72 @@ func consoleAudit(t *testing.T, w *consoleWorld, admin *person) {
 	admin.open(audit + "/verify")
 	if s := admin.text("#verify-result"); !strings.HasPrefix(s, "OK") {
 		t.Errorf("verify history: %q", s)
+	}
+}
+
+// consoleUsersAndStructure: a user created and changed through the Users
+// page; nodes added and a removal refused with its reason; scopes added,
+// described and a removal refused while a client holds the scope.
+func consoleUsersAndStructure(t *testing.T, w *consoleWorld, admin *person) {
+	admin = admin.in(t)
+	base := "/console/master/realms/acme"
+	admin.open(base + "/structure")
+	admin.do("an organization", chromedp.SetValue(chromedp.CSS(`#node-kind`), "organization"))
+	admin.fill("#node-slug", "acme-org")
+	admin.fill("#node-name", "Acme <Corp>")
+	if st := admin.submit(`form[action$="/structure"] button[type=submit]`); st != http.StatusOK {
+		t.Fatalf("add an organization: %d %q", st, admin.text("main"))
+	}
+	admin.do("a team", chromedp.SetValue(chromedp.CSS(`#node-kind`), "team"), chromedp.SetValue(chromedp.CSS(`#node-parent`), "acme-org"))
+	admin.fill("#node-slug", "team-a")
+	if st := admin.submit(`form[action$="/structure"] button[type=submit]`); st != http.StatusOK || !strings.Contains(admin.text("main"), "Acme <Corp>") {
+		t.Fatalf("add a team: %d %q", st, admin.text("main"))
+	}
+	restricted := w.lk.createClient(t, w.admin, "acme", `{"name":"team tool","team_restrictions":["team-a"]}`)
+	if st := admin.submit(`form[action$="/team-a/delete"] button`); st != http.StatusConflict || !strings.Contains(admin.text("main"), restricted.ClientID) {
+		t.Errorf("removing a node a client refers to: %d %q", st, admin.text("main"))
+	}
+
+	admin.open(base + "/scopes")
+	admin.fill("#scope-name", "billing")
+	admin.fill("#scope-description", "Read your invoices")
+	if st := admin.submit(`form[action$="/scopes"] button[type=submit]`); st != http.StatusOK || !strings.Contains(admin.text("main"), "Read your invoices") {
+		t.Fatalf("add a scope: %d", st)
+	}
+	if st := admin.submit(`form[action$="/scopes/read/delete"] button`); st != http.StatusConflict || !strings.Contains(admin.text("main"), "still given to clients") {
+		t.Errorf("removing a scope a client holds: %d %q", st, admin.text("main"))
+	}
+	if st := admin.submit(`form[action$="/scopes/billing/delete"] button`); st != http.StatusOK || strings.Contains(admin.text("table"), "billing") {
+		t.Errorf("removing an unused scope: %d", st)
+	}
+
+	admin.open(base + "/users")
+	admin.fill("#nu-username", "dave")
+	admin.fill("#nu-password", "short")
+	if st := admin.submit(`#create-user`); st != http.StatusBadRequest || !strings.Contains(admin.text(".error"), "password") {
+		t.Errorf("a user with a short password: %d %q", st, admin.text(".error"))
+	}
+	admin.fill("#nu-username", "dave")
+	admin.fill("#nu-password", "dave password 00001")
+	admin.do("an auditor", chromedp.Click(chromedp.CSS(`#nu-role-auditor`)))
+	if st := admin.submit(`#create-user`); st != http.StatusOK || admin.text("h1") != "User dave" {
+		t.Fatalf("create a user: %d %q", st, admin.text("main"))
+	}
+	admin.do("editor of team-a", chromedp.SetValue(chromedp.CSS(`#ms-team-a`), "editor"))
+	admin.submit(`form[action$="/memberships"] button`)
+	admin.submit(`#disable-user`)
+	var dave struct {
+		Status      string              `json:"status"`
+		RealmRoles  []string            `json:"realm_roles"`
+		Memberships []map[string]string `json:"memberships"`
+	}
+	r := w.api(t, http.MethodGet, "/admin/realms/acme/users?q=dave", "")
+	var list struct {
+		Users []json.RawMessage `json:"users"`
+	}
+	r.decode(t, &list)
+	if len(list.Users) != 1 || json.Unmarshal(list.Users[0], &dave) != nil || dave.Status != "disabled" ||
+		strings.Join(dave.RealmRoles, ",") != "auditor" || len(dave.Memberships) != 1 || dave.Memberships[0]["role"] != "editor" {
+		t.Errorf("dave after the Users page: %s", list.Users)
 	}
 }
