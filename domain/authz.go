@@ -106,7 +106,7 @@ func CheckAuthRequest(c *Client, r AuthRequest) ([]string, *OAuthError) {
 	if req.node != "" {
 		return nil, &OAuthError{Code: ErrInvalidScope, Description: "teams are chosen at consent, not with tenant:/team: scopes"}
 	}
-	scopes, oerr := grantScopes(req.scopes, c.Scopes)
+	scopes, oerr := grantScopes(req.scopes, c.Scopes, c.OptionalScopes)
 	if oerr != nil {
 		return nil, oerr
 	}

@@ -17,6 +17,9 @@ const ErrConfirmationRequired = "confirmation_required"
 type ClientContext struct {
 	Catalog Catalog
 	Tree    Tree
+	// MixedGrants: a client may hold client credentials and the code
+	// grant together (RealmSettings.MixedGrants).
+	MixedGrants bool
 }
 
 func highRiskRefused() error {
@@ -32,7 +35,7 @@ func DecideCreateClient(id string, s ClientSettings, secretHash string, confirmH
 		return ClientCreated{}, nil, err
 	}
 	s.Normalize()
-	if err := s.Validate(rc.Catalog, rc.Tree); err != nil {
+	if err := s.ValidateIn(rc); err != nil {
 		return ClientCreated{}, nil, err
 	}
 	if s.HighRisk() && !confirmHighRisk {
@@ -55,7 +58,7 @@ func DecideUpdateClient(c *Client, next ClientSettings, confirmHighRisk bool, rc
 	if next.Type != c.Type {
 		return nil, nil, &ValidationError{Field: "type", Message: fmt.Sprintf("type cannot change from %s to %s; create a new client", c.Type, next.Type)}
 	}
-	if err := next.Validate(rc.Catalog, rc.Tree); err != nil {
+	if err := next.ValidateIn(rc); err != nil {
 		return nil, nil, err
 	}
 	// Confirmation is asked each time the risk grows: on becoming high

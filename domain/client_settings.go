@@ -50,23 +50,27 @@ type RoleAssignment = Membership
 // ClientSettings are everything an administrator sets on a client. The
 // JSON names are the admin API's.
 type ClientSettings struct {
-	Name                    string           `json:"name"`
-	Description             string           `json:"description"`
-	Type                    string           `json:"type"`
-	Kind                    string           `json:"kind"`
-	GrantTypes              []string         `json:"grant_types"`
-	TokenEndpointAuthMethod string           `json:"token_endpoint_auth_method"`
-	Scopes                  []string         `json:"scopes"`
-	AccessPreset            string           `json:"access_preset"`
-	TeamSelection           string           `json:"team_selection"`
-	TeamRestrictions        []string         `json:"team_restrictions"`
-	OwnerNode               string           `json:"owner_node"`
-	RedirectURIs            []string         `json:"redirect_uris"`
-	AccessTokenLifetime     int64            `json:"access_token_lifetime"`
-	IssueRefreshTokens      bool             `json:"issue_refresh_tokens"`
-	RefreshTokenLifetime    int64            `json:"refresh_token_lifetime"`
-	RefreshReuseGrace       int64            `json:"refresh_reuse_grace"`
-	Roles                   []RoleAssignment `json:"roles"`
+	Name                    string   `json:"name"`
+	Description             string   `json:"description"`
+	Type                    string   `json:"type"`
+	Kind                    string   `json:"kind"`
+	GrantTypes              []string `json:"grant_types"`
+	TokenEndpointAuthMethod string   `json:"token_endpoint_auth_method"`
+	Scopes                  []string `json:"scopes"`
+	// OptionalScopes are granted only when a request names them; Scopes
+	// are the default ones (Keycloak's default and optional client
+	// scopes, see grantScopes).
+	OptionalScopes       []string         `json:"optional_scopes"`
+	AccessPreset         string           `json:"access_preset"`
+	TeamSelection        string           `json:"team_selection"`
+	TeamRestrictions     []string         `json:"team_restrictions"`
+	OwnerNode            string           `json:"owner_node"`
+	RedirectURIs         []string         `json:"redirect_uris"`
+	AccessTokenLifetime  int64            `json:"access_token_lifetime"`
+	IssueRefreshTokens   bool             `json:"issue_refresh_tokens"`
+	RefreshTokenLifetime int64            `json:"refresh_token_lifetime"`
+	RefreshReuseGrace    int64            `json:"refresh_reuse_grace"`
+	Roles                []RoleAssignment `json:"roles"`
 	// IDTokenAlg signs the client's ID tokens: RS256 (default) or ES256.
 	IDTokenAlg string `json:"id_token_signed_response_alg"`
 	// PostLogoutRedirectURIs are where RP-initiated logout may return to.
@@ -80,10 +84,7 @@ func (s *ClientSettings) Normalize() {
 		s.Type = ClientConfidential
 	}
 	if s.Kind == "" {
-		s.Kind = KindService
-		if s.Type == ClientPublic || slices.Contains(s.GrantTypes, GrantAuthorizationCode) {
-			s.Kind = KindUserApp
-		}
+		s.Kind = inferKind(s)
 	}
 	if len(s.GrantTypes) == 0 {
 		s.GrantTypes = []string{GrantClientCredentials}
@@ -113,6 +114,7 @@ func (s *ClientSettings) Normalize() {
 	}
 	s.GrantTypes = dedupe(s.GrantTypes)
 	s.Scopes = dedupe(nonNil(s.Scopes))
+	s.OptionalScopes = dedupe(nonNil(s.OptionalScopes))
 	s.TeamRestrictions = dedupe(nonNil(s.TeamRestrictions))
 	s.RedirectURIs = dedupe(nonNil(s.RedirectURIs))
 	if s.Roles == nil {
@@ -122,9 +124,35 @@ func (s *ClientSettings) Normalize() {
 	s.PostLogoutRedirectURIs = dedupe(nonNil(s.PostLogoutRedirectURIs))
 }
 
-// Validate checks settings against the realm's scope catalog and tree. All
-// problems are reported together.
+// inferKind is the kind of a client registered without one: a user_app when
+// it is public, has the code grant, or has redirect URIs and is not given
+// client credentials alone (redirect URIs serve only the code flow); a
+// service client otherwise. A combination that cannot work is left for
+// Validate to refuse with its reason, never made to fit.
+func inferKind(s *ClientSettings) string {
+	codeFlow := slices.Contains(s.GrantTypes, GrantAuthorizationCode)
+	credentialsOnly := slices.Contains(s.GrantTypes, GrantClientCredentials) && !codeFlow
+	if s.Type == ClientPublic || codeFlow || len(s.RedirectURIs) > 0 && !credentialsOnly {
+		return KindUserApp
+	}
+	return KindService
+}
+
+// AllScopes are the scopes the client may be given: default and optional.
+func (s *ClientSettings) AllScopes() []string {
+	return append(slices.Clone(s.Scopes), s.OptionalScopes...)
+}
+
+// Validate checks settings against the realm's scope catalog and tree, in a
+// realm that keeps client credentials and the code grant apart.
 func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
+	return s.ValidateIn(ClientContext{Catalog: catalog, Tree: tree})
+}
+
+// ValidateIn checks settings against what a realm allows. All problems are
+// reported together.
+func (s *ClientSettings) ValidateIn(rc ClientContext) error {
+	catalog, tree := rc.Catalog, rc.Tree
 	var problems []string
 	bad := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
@@ -155,22 +183,15 @@ func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
 	case ClientConfidential:
 		oneOf("token_endpoint_auth_method of a confidential client", s.TokenEndpointAuthMethod, AuthSecretBasic, AuthSecretPost)
 	}
-	switch s.Kind {
-	case KindService:
-		if slices.Contains(s.GrantTypes, GrantAuthorizationCode) {
-			bad("a service client acts as itself: use kind user_app for authorization_code")
-		}
-	case KindUserApp:
-		if slices.Contains(s.GrantTypes, GrantClientCredentials) {
-			bad("a user_app acts for users: use kind service for client_credentials")
-		}
-		if len(s.Roles) > 0 {
-			bad("roles are for service clients; a user_app gets the authorizing user's roles")
-		}
-	}
-	for _, sc := range s.Scopes {
+	problems = append(problems, s.grantProblems(rc.MixedGrants)...)
+	for _, sc := range s.AllScopes() {
 		if !catalog.Has(sc) {
 			bad("scope %q is not in the realm's scope catalog", sc)
+		}
+	}
+	for _, sc := range s.OptionalScopes {
+		if slices.Contains(s.Scopes, sc) {
+			bad("scope %q is both a default and an optional scope: name it in one list", sc)
 		}
 	}
 	for _, slug := range s.TeamRestrictions {
@@ -213,6 +234,34 @@ func (s *ClientSettings) Validate(catalog Catalog, tree Tree) error {
 		return &ValidationError{Field: "client", Message: strings.Join(problems, "; "), Details: problems}
 	}
 	return nil
+}
+
+// grantProblems lists what cannot work in a client's kind and grants. A
+// realm whose profile allows mixed grants (seacat, keycloak) lets one
+// client hold client credentials (as itself) and the code grant (for its
+// users); its roles then serve its own tokens.
+func (s *ClientSettings) grantProblems(mixed bool) []string {
+	var problems []string
+	credentials := slices.Contains(s.GrantTypes, GrantClientCredentials)
+	code := slices.Contains(s.GrantTypes, GrantAuthorizationCode)
+	const both = " (a realm with the seacat or keycloak profile lets one client hold both)"
+	switch s.Kind {
+	case KindService:
+		if code && !mixed {
+			problems = append(problems, "a service client acts as itself: use kind user_app for authorization_code"+both)
+		}
+		if len(s.RedirectURIs) > 0 && !code {
+			problems = append(problems, "a service client gets its tokens with client_credentials and is never redirected to: drop redirect_uris, or add the authorization_code grant that uses them (kind user_app)")
+		}
+	case KindUserApp:
+		if credentials && !mixed {
+			problems = append(problems, "a user_app acts for users: use kind service for client_credentials"+both)
+		}
+		if len(s.Roles) > 0 && !(mixed && credentials) {
+			problems = append(problems, "roles are for service clients; a user_app gets the authorizing user's roles")
+		}
+	}
+	return problems
 }
 
 // Warning is advice returned with a client's settings.

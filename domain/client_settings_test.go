@@ -12,7 +12,7 @@ func normalizedDefaults() ClientSettings {
 	return ClientSettings{
 		Name: "svc", Type: ClientConfidential, Kind: KindService,
 		GrantTypes: []string{GrantClientCredentials}, TokenEndpointAuthMethod: AuthSecretBasic,
-		Scopes: []string{}, AccessPreset: PresetReadOnly, TeamSelection: TeamsSingle,
+		Scopes: []string{}, OptionalScopes: []string{}, AccessPreset: PresetReadOnly, TeamSelection: TeamsSingle,
 		TeamRestrictions: []string{}, RedirectURIs: []string{},
 		AccessTokenLifetime: DefaultAccessTokenLifetime, RefreshTokenLifetime: DefaultRefreshTokenLifetime,
 		Roles: []RoleAssignment{}, IDTokenAlg: AlgRS256, PostLogoutRedirectURIs: []string{},
@@ -38,6 +38,19 @@ func TestNormalize(t *testing.T) {
 		{"a user_app defaults to the code flow",
 			ClientSettings{Name: "svc", Kind: KindUserApp},
 			func(s *ClientSettings) { s.Kind, s.GrantTypes = KindUserApp, []string{GrantAuthorizationCode} }},
+		{"redirect URIs make a user_app",
+			ClientSettings{Name: "svc", RedirectURIs: []string{"https://a.example/cb"}},
+			func(s *ClientSettings) {
+				s.Kind, s.GrantTypes, s.RedirectURIs = KindUserApp, []string{GrantAuthorizationCode}, []string{"https://a.example/cb"}
+			}},
+		{"redirect URIs with client credentials alone stay a service client, for Validate to refuse",
+			ClientSettings{Name: "svc", GrantTypes: []string{GrantClientCredentials}, RedirectURIs: []string{"https://a.example/cb"}},
+			func(s *ClientSettings) { s.RedirectURIs = []string{"https://a.example/cb"} }},
+		{"client credentials and the code grant: a user_app (valid where a profile allows both)",
+			ClientSettings{Name: "svc", GrantTypes: []string{GrantClientCredentials, GrantAuthorizationCode}},
+			func(s *ClientSettings) {
+				s.Kind, s.GrantTypes = KindUserApp, []string{GrantClientCredentials, GrantAuthorizationCode}
+			}},
 		{"an explicit kind is kept",
 			ClientSettings{Name: "svc", Kind: KindService, GrantTypes: []string{GrantAuthorizationCode}},
 			func(s *ClientSettings) { s.GrantTypes = []string{GrantAuthorizationCode} }},
@@ -145,7 +158,7 @@ func TestValidate(t *testing.T) {
 		{"public client with client_credentials", publicSettings,
 			func(s *ClientSettings) { s.GrantTypes = []string{GrantAuthorizationCode, GrantClientCredentials} },
 			[]string{"a public client cannot use client_credentials: it has no secret",
-				"a user_app acts for users: use kind service for client_credentials"}},
+				"a user_app acts for users: use kind service for client_credentials (a realm with the seacat or keycloak profile lets one client hold both)"}},
 		{"confidential client without authentication", serviceSettings, func(s *ClientSettings) { s.TokenEndpointAuthMethod = AuthNone },
 			[]string{`token_endpoint_auth_method of a confidential client must be one of client_secret_basic, client_secret_post, not "none"`}},
 		{"confidential client with client_secret_post", serviceSettings, func(s *ClientSettings) { s.TokenEndpointAuthMethod = AuthSecretPost }, nil},
@@ -153,9 +166,17 @@ func TestValidate(t *testing.T) {
 		{"service client with the code flow", serviceSettings, func(s *ClientSettings) {
 			s.GrantTypes = []string{GrantClientCredentials, GrantAuthorizationCode}
 			s.RedirectURIs = []string{"https://svc.example/cb"}
-		}, []string{"a service client acts as itself: use kind user_app for authorization_code"}},
+		}, []string{"a service client acts as itself: use kind user_app for authorization_code (a realm with the seacat or keycloak profile lets one client hold both)"}},
 		{"user_app with client_credentials", appSettings, func(s *ClientSettings) { s.GrantTypes = []string{GrantAuthorizationCode, GrantClientCredentials} },
-			[]string{"a user_app acts for users: use kind service for client_credentials"}},
+			[]string{"a user_app acts for users: use kind service for client_credentials (a realm with the seacat or keycloak profile lets one client hold both)"}},
+		{"service client with redirect URIs and no code grant", serviceSettings,
+			func(s *ClientSettings) { s.RedirectURIs = []string{"https://svc.example/cb"} },
+			[]string{"a service client gets its tokens with client_credentials and is never redirected to: drop redirect_uris, or add the authorization_code grant that uses them (kind user_app)"}},
+		{"optional scopes from the catalog", serviceSettings, func(s *ClientSettings) { s.Scopes, s.OptionalScopes = []string{"read"}, []string{"write", "email"} }, nil},
+		{"an optional scope outside the catalog", serviceSettings, func(s *ClientSettings) { s.OptionalScopes = []string{"nope"} },
+			[]string{`scope "nope" is not in the realm's scope catalog`}},
+		{"a scope both default and optional", serviceSettings, func(s *ClientSettings) { s.OptionalScopes = []string{"write"} },
+			[]string{`scope "write" is both a default and an optional scope: name it in one list`}},
 		{"user_app with roles", appSettings, func(s *ClientSettings) { s.Roles = []RoleAssignment{{Node: "acme", Role: "viewer"}} },
 			[]string{"roles are for service clients; a user_app gets the authorizing user's roles"}},
 
@@ -242,6 +263,56 @@ func TestValidate(t *testing.T) {
 			if tc.want == nil {
 				if err != nil {
 					t.Fatalf("Validate = %v, want valid", err)
+				}
+				return
+			}
+			wantValidation(t, err, "client", tc.want...)
+		})
+	}
+}
+
+// TestValidateMixedGrants: where the realm's profile allows it, one client
+// holds client credentials (as itself, with roles) and the code grant (for
+// its users); elsewhere the two stay apart.
+func TestValidateMixedGrants(t *testing.T) {
+	mixed := func(kind string) ClientSettings {
+		s := ClientSettings{Name: "both", Kind: kind, GrantTypes: []string{GrantClientCredentials, GrantAuthorizationCode},
+			RedirectURIs: []string{"https://app.example.com/cb"}, Roles: []RoleAssignment{{Node: "acme", Role: "viewer"}}}
+		s.Normalize()
+		return s
+	}
+	const both = " (a realm with the seacat or keycloak profile lets one client hold both)"
+	for _, tc := range []struct {
+		name    string
+		s       ClientSettings
+		allowed bool
+		want    []string
+	}{
+		{"a user_app with both, allowed", mixed(KindUserApp), true, nil},
+		{"a service client with both, allowed", mixed(KindService), true, nil},
+		{"a user_app with both, kept apart", mixed(KindUserApp), false, []string{
+			"a user_app acts for users: use kind service for client_credentials" + both,
+			"roles are for service clients; a user_app gets the authorizing user's roles"}},
+		{"a service client with both, kept apart", mixed(KindService), false, []string{
+			"a service client acts as itself: use kind user_app for authorization_code" + both}},
+		{"roles on a user_app without client credentials, allowed realm", func() ClientSettings {
+			s := appSettings()
+			s.Roles = []RoleAssignment{{Node: "acme", Role: "viewer"}}
+			return s
+		}(), true, []string{"roles are for service clients; a user_app gets the authorizing user's roles"}},
+		{"a public client still has no secret for client credentials", func() ClientSettings {
+			s := publicSettings()
+			s.GrantTypes = []string{GrantAuthorizationCode, GrantClientCredentials}
+			return s
+		}(), true, []string{"a public client cannot use client_credentials: it has no secret"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rc := testContext()
+			rc.MixedGrants = tc.allowed
+			err := tc.s.ValidateIn(rc)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatalf("ValidateIn = %v, want valid", err)
 				}
 				return
 			}

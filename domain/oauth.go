@@ -43,7 +43,7 @@ func DecideClientCredentials(c *Client, requestedScope string, tree Tree) (Clien
 	if oerr != nil {
 		return ClientCredentialsGrant{}, oerr
 	}
-	scopes, oerr := grantScopes(req.scopes, c.Scopes)
+	scopes, oerr := grantScopes(req.scopes, c.Scopes, c.OptionalScopes)
 	if oerr != nil {
 		return ClientCredentialsGrant{}, oerr
 	}

@@ -3,6 +3,7 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"strings"
 	"time"
 )
@@ -47,8 +48,9 @@ type Realm struct {
 	Version  uint64
 }
 
-// RealmSettings tune a realm's history; a zero field takes the server's
-// default.
+// RealmSettings tune a realm: its history (a zero field takes the
+// server's default), its compatibility profiles, the hosts it claims and
+// the defaults of its new clients.
 type RealmSettings struct {
 	// CheckpointEvery: a signed audit.checkpoint at least every N stream
 	// messages (negative: none).
@@ -59,6 +61,46 @@ type RealmSettings struct {
 	// TokenRetention (seconds): token events expire from the stream after
 	// this long (a per-message TTL); negative keeps them for good.
 	TokenRetention int64 `json:"token_retention"`
+	// Compat lists the compatibility profiles turned on (CompatProfiles).
+	Compat []string `json:"compat"`
+	// Hosts are the host names the realm claims: a request to one reaches
+	// the realm without /realms/<realm> in its path, and the first is the
+	// realm's issuer.
+	Hosts []string `json:"hosts"`
+	// ClientDefaults are what new clients take.
+	ClientDefaults ClientDefaults `json:"client_defaults"`
+}
+
+// Normalize makes lists non-nil and without duplicates, and host names
+// lower case.
+func (s *RealmSettings) Normalize() {
+	s.Compat = dedupe(nonNil(s.Compat))
+	hosts := make([]string, 0, len(s.Hosts))
+	for _, h := range s.Hosts {
+		hosts = append(hosts, NormalizeHost(h))
+	}
+	s.Hosts = dedupe(hosts)
+}
+
+// Compact is the settings as the realm's state holds them: an empty list
+// is nil, so that a state restored from a snapshot (which keeps no empty
+// list) equals one folded from the events.
+func (s RealmSettings) Compact() RealmSettings {
+	if len(s.Compat) == 0 {
+		s.Compat = nil
+	}
+	if len(s.Hosts) == 0 {
+		s.Hosts = nil
+	}
+	return s
+}
+
+// Equal reports whether two settings say the same (nil and empty lists
+// alike).
+func (s RealmSettings) Equal(o RealmSettings) bool {
+	s.Normalize()
+	o.Normalize()
+	return reflect.DeepEqual(s, o)
 }
 
 // MinTokenRetention is the shortest token-event retention: longer than
@@ -78,8 +120,10 @@ func (RealmSettingsChanged) EventType() string { return TypeRealmSettingsChanged
 
 func init() { decoders[TypeRealmSettingsChanged] = decodeAs[RealmSettingsChanged] }
 
-// DecideRealmSettings validates new settings; nil when nothing changes.
-func DecideRealmSettings(r *Realm, next RealmSettings) (*RealmSettingsChanged, error) {
+// DecideRealmSettings validates new settings; nil when nothing changes. A
+// host another realm claims is a conflict.
+func DecideRealmSettings(r *Realm, next RealmSettings, rc RealmContext) (*RealmSettingsChanged, error) {
+	next.Normalize()
 	var problems []string
 	if next.CheckpointInterval < 0 {
 		problems = append(problems, "checkpoint_interval must be positive (seconds), or 0 for the server's default")
@@ -90,10 +134,15 @@ func DecideRealmSettings(r *Realm, next RealmSettings) (*RealmSettingsChanged, e
 	if next.TokenRetention > 0 && next.TokenRetention < MinTokenRetention {
 		problems = append(problems, fmt.Sprintf("token_retention must be at least %d seconds (25 h), negative to keep token events, or 0 for the server's default", MinTokenRetention))
 	}
+	compat, conflict := next.checkCompat(rc)
+	problems = append(append(problems, compat...), next.ClientDefaults.check()...)
 	if len(problems) > 0 {
 		return nil, &ValidationError{Field: "settings", Message: strings.Join(problems, "; "), Details: problems}
 	}
-	if next == r.Settings {
+	if conflict != nil {
+		return nil, conflict
+	}
+	if next.Equal(r.Settings) {
 		return nil, nil
 	}
 	return &RealmSettingsChanged{Before: r.Settings, After: next}, nil
@@ -114,7 +163,7 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 	case ScopeRemoved:
 		delete(r.Scopes, e.Name)
 	case RealmSettingsChanged:
-		r.Settings = e.After
+		r.Settings = e.After.Compact()
 	case KeyDeactivated:
 		for i := range r.Keys {
 			if r.Keys[i].Kid == e.Kid {

@@ -13,12 +13,14 @@ func TestDecideRealmSettings(t *testing.T) {
 	const needsCheckpoints = "token_retention needs checkpoints: an expired token event no checkpoint covered would read as tampering"
 	const tooShort = "token_retention must be at least 90000 seconds (25 h), negative to keep token events, or 0 for the server's default"
 	current := RealmSettings{CheckpointEvery: 500, CheckpointInterval: 60, TokenRetention: 2 * MinTokenRetention}
+	others := RealmContext{HostsClaimed: map[string]string{"id.beta.example": "beta"}, PrimaryHost: "id.example.com"}
 	for _, tc := range []struct {
-		name    string
-		current RealmSettings
-		next    RealmSettings
-		changed bool
-		errs    []string
+		name     string
+		current  RealmSettings
+		next     RealmSettings
+		changed  bool
+		errs     []string
+		conflict string
 	}{
 		{name: "defaults, unchanged", next: RealmSettings{}},
 		{name: "set, unchanged", current: current, next: current},
@@ -34,10 +36,34 @@ func TestDecideRealmSettings(t *testing.T) {
 			errs: []string{needsCheckpoints}},
 		{name: "every problem together", next: RealmSettings{CheckpointEvery: -1, CheckpointInterval: -5, TokenRetention: 3600},
 			errs: []string{interval, needsCheckpoints, tooShort}},
+
+		{name: "profiles on", next: RealmSettings{Compat: []string{CompatSeaCat, CompatCorral}}, changed: true},
+		{name: "the same profiles, listed twice", current: RealmSettings{Compat: []string{CompatSeaCat}},
+			next: RealmSettings{Compat: []string{CompatSeaCat, CompatSeaCat}}},
+		{name: "an unknown profile", next: RealmSettings{Compat: []string{"okta"}},
+			errs: []string{`compat: unknown profile "okta"; the profiles are coralogix, corral, seacat, keycloak`}},
+		{name: "a host, written in capitals", next: RealmSettings{Hosts: []string{"ID.Acme.Example."}}, changed: true},
+		{name: "a host with a port", next: RealmSettings{Hosts: []string{"localhost:8443"}}, changed: true},
+		{name: "hosts that are not host names", next: RealmSettings{Hosts: []string{"https://id.acme.example", "*.acme.example", "a:0"}},
+			errs: []string{
+				`hosts: "https://id.acme.example" is not a host name (DNS labels, an optional :port; no scheme, path or wildcard)`,
+				`hosts: "*.acme.example" is not a host name (DNS labels, an optional :port; no scheme, path or wildcard)`,
+				`hosts: "a:0" is not a host name (DNS labels, an optional :port; no scheme, path or wildcard)`}},
+		{name: "the server's own host", next: RealmSettings{Hosts: []string{"id.example.com"}},
+			errs: []string{`hosts: "id.example.com" is the server's own host (--public-url), which serves every realm`}},
+		{name: "a host another realm claims", next: RealmSettings{Hosts: []string{"id.acme.example", "id.beta.example"}},
+			conflict: "host id.beta.example is claimed by another realm"},
+		{name: "client defaults", next: RealmSettings{ClientDefaults: ClientDefaults{ClientCredentialsTokenLifetime: 180}}, changed: true},
+		{name: "client defaults out of range", next: RealmSettings{ClientDefaults: ClientDefaults{AccessTokenLifetime: 30}},
+			errs: []string{"client_defaults.access_token_lifetime must be between 60 and 86400 seconds, or 0 for Latchkey's default"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Realm{Name: "acme", Settings: tc.current}
-			e, err := DecideRealmSettings(r, tc.next)
+			e, err := DecideRealmSettings(r, tc.next, others)
+			if tc.conflict != "" {
+				wantConflict(t, err, "", tc.conflict)
+				return
+			}
 			if tc.errs != nil {
 				wantValidation(t, err, "settings", tc.errs...)
 				if e != nil {
@@ -50,7 +76,9 @@ func TestDecideRealmSettings(t *testing.T) {
 			}
 			var want *RealmSettingsChanged
 			if tc.changed {
-				want = &RealmSettingsChanged{Before: tc.current, After: tc.next}
+				after := tc.next
+				after.Normalize()
+				want = &RealmSettingsChanged{Before: tc.current, After: after}
 			}
 			if !reflect.DeepEqual(e, want) {
 				t.Errorf("DecideRealmSettings = %+v, want %+v", e, want)

@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"strings"
 )
 
@@ -67,19 +68,41 @@ func parseScope(raw string) (requestedScope, *OAuthError) {
 	return r, nil
 }
 
-// grantScopes decides the scopes of a token: each requested scope must be
-// allowed; none requested grants every allowed scope (Keycloak's and
-// Hydra's behaviour for client credentials). "openid" is always accepted.
-func grantScopes(requested, allowed []string) ([]string, *OAuthError) {
-	if len(requested) == 0 {
-		return allowed, nil
-	}
+// grantScopes decides the scopes of a token from the request and the
+// client's default and optional scopes (Keycloak's model, with Latchkey's
+// narrowing):
+//
+//   - a request naming nothing, or only "openid", gets every default scope
+//     in the client's order (and openid, where the request named it);
+//   - a request naming other scopes gets exactly those: a narrower token
+//     (Hydra's and Keycloak's client credentials; Corti's limited-scope
+//     tokens, "openid transcribe"), each of them default or optional;
+//   - an optional scope is granted only when named; "openid" is always
+//     accepted (OIDC client libraries send it); anything else is
+//     invalid_scope.
+//
+// A client whose scopes are all default thus keeps "empty means all".
+func grantScopes(requested, defaults, optional []string) ([]string, *OAuthError) {
+	onlyOpenID := true
 	for _, s := range requested {
-		if s != ScopeOpenID && !contains(allowed, s) {
+		if s == ScopeOpenID {
+			continue
+		}
+		onlyOpenID = false
+		if !contains(defaults, s) && !contains(optional, s) {
 			return nil, &OAuthError{Code: ErrInvalidScope, Description: "scope " + s + " is not allowed for this client"}
 		}
 	}
-	return requested, nil
+	if !onlyOpenID {
+		return requested, nil
+	}
+	out := slices.Clone(defaults)
+	for _, s := range requested {
+		if !contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
 }
 
 // HasScope reports whether a space-separated scope string holds want.

@@ -69,23 +69,29 @@ func TestParseScope(t *testing.T) {
 }
 
 func TestGrantScopes(t *testing.T) {
-	allowed := []string{"read", "write"}
+	defaults, optional := []string{"read", "write"}, []string{"billing", "email"}
+	corti := []string{"profile", "openid", "email"} // Keycloak's default client scopes, as Corti's clients have them
 	for _, tc := range []struct {
-		name      string
-		requested []string
-		allowed   []string
-		want      []string
-		desc      string
+		name               string
+		requested          []string
+		defaults, optional []string
+		want               []string
+		desc               string
 	}{
-		{"none asked: every allowed scope", nil, allowed, allowed, ""},
-		{"none asked, none allowed", nil, []string{}, []string{}, ""},
-		{"a subset", []string{"write"}, allowed, []string{"write"}, ""},
-		{"openid is always accepted", []string{"openid", "read"}, allowed, []string{"openid", "read"}, ""},
-		{"a scope the client lacks", []string{"read", "admin"}, allowed, nil, "scope admin is not allowed for this client"},
-		{"profile is not implied", []string{"profile"}, allowed, nil, "scope profile is not allowed for this client"},
+		{"none asked: every default scope", nil, defaults, optional, defaults, ""},
+		{"none asked, none allowed", nil, []string{}, nil, []string{}, ""},
+		{"only openid: the defaults, then openid", []string{"openid"}, defaults, optional, []string{"read", "write", "openid"}, ""},
+		{"only openid, openid a default: the defaults in the client's order", []string{"openid"}, corti, nil, []string{"profile", "openid", "email"}, ""},
+		{"an optional scope: it alone", []string{"billing"}, defaults, optional, []string{"billing"}, ""},
+		{"openid and an optional scope: a limited token", []string{"openid", "email"}, defaults, optional, []string{"openid", "email"}, ""},
+		{"a default scope narrows", []string{"write"}, defaults, optional, []string{"write"}, ""},
+		{"a default scope narrows, openid kept", []string{"openid", "read"}, defaults, optional, []string{"openid", "read"}, ""},
+		{"a default and an optional scope", []string{"read", "billing"}, defaults, optional, []string{"read", "billing"}, ""},
+		{"a scope the client lacks", []string{"read", "admin"}, defaults, optional, nil, "scope admin is not allowed for this client"},
+		{"profile is not implied", []string{"profile"}, defaults, nil, nil, "scope profile is not allowed for this client"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, oerr := grantScopes(tc.requested, tc.allowed)
+			got, oerr := grantScopes(tc.requested, tc.defaults, tc.optional)
 			if tc.desc != "" {
 				wantOAuth(t, oerr, ErrInvalidScope, tc.desc)
 				return

@@ -23,11 +23,14 @@ type Envelope struct {
 	Actor     string    `json:"actor"`
 	// OnBehalfOf is the user who authorized the client, for actions done
 	// through a user-delegated token.
-	OnBehalfOf string          `json:"on_behalf_of,omitempty"`
-	ClientID   string          `json:"client_id"`
-	RequestID  string          `json:"request_id"`
-	IP         string          `json:"ip"`
-	Data       json.RawMessage `json:"data"`
+	OnBehalfOf string `json:"on_behalf_of,omitempty"`
+	ClientID   string `json:"client_id"`
+	RequestID  string `json:"request_id"`
+	IP         string `json:"ip"`
+	// Via names the compatibility alias the request came through
+	// ("seacat PUT /client/{client_id}"); empty for Latchkey's own paths.
+	Via  string          `json:"via,omitempty"`
+	Data json.RawMessage `json:"data"`
 	// Seq is the stream sequence, set on read; never stored.
 	Seq uint64 `json:"seq,omitempty"`
 }
@@ -39,7 +42,10 @@ type Meta struct {
 	ClientID   string
 	RequestID  string
 	IP         string
-	Time       time.Time
+	// Via: the compatibility alias used (a route, never a value from the
+	// request).
+	Via  string
+	Time time.Time
 }
 
 // Actor forms for Meta.Actor.
@@ -72,6 +78,7 @@ func newEnvelope(realm string, agg domain.AggregateRef, meta Meta, p domain.Payl
 		ClientID:   meta.ClientID,
 		RequestID:  meta.RequestID,
 		IP:         meta.IP,
+		Via:        meta.Via,
 		Data:       data,
 	}, nil
 }

@@ -28,7 +28,7 @@ type keyView struct {
 }
 
 func viewRealm(rl *realms.Realm, withKeys bool) realmView {
-	v := realmView{Name: rl.Name, Issuer: rl.Issuer}
+	v := realmView{Name: rl.Name, Issuer: rl.Issuer()}
 	if withKeys {
 		settings := rl.Settings()
 		v.Settings = &settings
@@ -80,22 +80,55 @@ func (a *api) getRealm(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
 }
 
-// updateSettings is PUT /admin/realms/{realm}/settings
-// {checkpoint_every, checkpoint_interval, token_retention}: 0 takes the
-// server's default.
+// updateSettings is PUT /admin/realms/{realm}/settings (every setting;
+// an absent one takes its default) and PATCH (a JSON merge patch, RFC
+// 7396: only what it names changes; null resets).
 func (a *api) updateSettings(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
 		return err
 	}
 	var s domain.RealmSettings
-	if err := bindJSON(c, &s); err != nil {
+	if c.Request().Method == http.MethodPatch {
+		var patch map[string]any
+		if err := bindJSONAs(c, &patch, echo.MIMEApplicationJSON, "application/merge-patch+json"); err != nil {
+			return err
+		}
+		current, _ := json.Marshal(rl.Settings())
+		var doc map[string]any
+		_ = json.Unmarshal(current, &doc)
+		merged, _ := json.Marshal(mergeJSON(doc, patch))
+		if err := decodeStrict(merged, &s); err != nil {
+			return badRequest("invalid settings: " + err.Error())
+		}
+	} else if err := bindJSON(c, &s); err != nil {
 		return err
 	}
 	if err := rl.UpdateSettings(c.Request().Context(), s, callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, viewRealm(rl, true))
+}
+
+// mergeJSON applies an RFC 7396 merge patch to a decoded JSON object: null
+// removes a member, an object is merged into an object, anything else
+// replaces.
+func mergeJSON(target, patch map[string]any) map[string]any {
+	if target == nil {
+		target = map[string]any{}
+	}
+	for k, v := range patch {
+		switch v := v.(type) {
+		case nil:
+			delete(target, k)
+		case map[string]any:
+			sub, _ := target[k].(map[string]any)
+			target[k] = mergeJSON(sub, v)
+		default:
+			target[k] = v
+		}
+	}
+	return target
 }
 
 // rotateKeys is POST /admin/realms/{realm}/keys/rotate.
@@ -166,6 +199,7 @@ type eventView struct {
 	ClientID  string         `json:"client_id"`
 	RequestID string         `json:"request_id"`
 	IP        string         `json:"ip"`
+	Via       string         `json:"via,omitempty"`
 	Time      string         `json:"time"`
 	Data      map[string]any `json:"data"`
 }
@@ -176,7 +210,7 @@ func viewEvent(env eventstore.Envelope) eventView {
 	domain.RedactSecrets(data)
 	return eventView{
 		Seq: env.Seq, ID: env.ID, Type: env.Type, Aggregate: env.Aggregate, Actor: env.Actor,
-		ClientID: env.ClientID, RequestID: env.RequestID, IP: env.IP,
+		ClientID: env.ClientID, RequestID: env.RequestID, IP: env.IP, Via: env.Via,
 		Time: env.Time.Format("2006-01-02T15:04:05.999999999Z07:00"), Data: data,
 	}
 }

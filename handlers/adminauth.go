@@ -61,17 +61,18 @@ func (p principal) mayHoldScopes(realm string, scopes ...[]string) bool {
 	return true
 }
 
-// meta builds an event's metadata for an admin action: the user, or the
-// client, as actor; the client the token was issued to as client_id.
+// meta builds an event's metadata for an admin action: the user (also as
+// the one on whose behalf the token acted), or the client, as actor; the
+// client the token was issued to as client_id.
 func (p principal) meta(c echo.Context, a *api) eventstore.Meta {
-	actor := eventstore.ClientActor(p.ClientID)
+	m := eventstore.Meta{
+		Actor: eventstore.ClientActor(p.ClientID), ClientID: p.ClientID,
+		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
+	}
 	if p.user {
-		actor = eventstore.UserActor(p.Subject)
+		m.Actor, m.OnBehalfOf = eventstore.UserActor(p.Subject), p.Subject
 	}
-	return eventstore.Meta{
-		Actor: actor, ClientID: p.ClientID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
-	}
+	return m
 }
 
 // adminRealm is the protection realm the admin API names in its
@@ -197,6 +198,6 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	}
 	// A scope the client has lost since (management taken away) no longer
 	// counts, whatever the token says.
-	scope := domain.KeepAllowed(info.Scope, cl.Scopes)
+	scope := domain.KeepAllowed(info.Scope, cl.AllScopes())
 	return p, scope, true
 }

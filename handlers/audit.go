@@ -43,11 +43,11 @@ const (
 	mimeEventStream = "text/event-stream"
 )
 
-// parseAuditFilter reads client_id, actor, type, target, since and until
-// (RFC 3339; also the other layouts given, read as UTC); it returns a
-// description of what is wrong, if anything.
+// parseAuditFilter reads client_id, actor, on_behalf_of, type, target,
+// since and until (RFC 3339; also the other layouts given, read as UTC);
+// it returns a description of what is wrong, if anything.
 func parseAuditFilter(q url.Values, layouts ...string) (*projections.AuditFilter, string) {
-	f := &projections.AuditFilter{ClientID: q.Get("client_id"), Actor: q.Get("actor")}
+	f := &projections.AuditFilter{ClientID: q.Get("client_id"), Actor: q.Get("actor"), OnBehalfOf: q.Get("on_behalf_of")}
 	f.Type, f.TypePrefix = projections.AuditPattern(q.Get("type"), ".")
 	f.Target, f.TargetPrefix = projections.AuditPattern(q.Get("target"), "/")
 	for _, p := range []struct {

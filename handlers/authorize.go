@@ -60,7 +60,7 @@ func (a *api) authorize(c echo.Context) error {
 	}
 	back := func(e *domain.OAuthError) error {
 		return redirectTo(c, http.StatusFound, req.RedirectURI, url.Values{
-			"error": {e.Code}, "error_description": {errorText(e.Description)}, "state": {req.State}, "iss": {rl.Issuer},
+			"error": {e.Code}, "error_description": {errorText(e.Description)}, "state": {req.State}, "iss": {rl.Issuer()},
 		})
 	}
 	if repeated != "" {

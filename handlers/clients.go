@@ -23,10 +23,13 @@ type clientView struct {
 	ClientID     string `json:"client_id"`
 	ClientSecret string `json:"client_secret,omitempty"`
 	domain.ClientSettings
-	Status                  string           `json:"status"`
-	PreviousSecretExpiresAt int64            `json:"previous_secret_expires_at,omitempty"`
-	Warnings                []domain.Warning `json:"warnings"`
-	Version                 uint64           `json:"version"`
+	Status                  string `json:"status"`
+	PreviousSecretExpiresAt int64  `json:"previous_secret_expires_at,omitempty"`
+	// LastUsedAt is when a token of the client was last issued or seen in
+	// use (Unix seconds); absent when it never had one.
+	LastUsedAt int64            `json:"last_used_at,omitempty"`
+	Warnings   []domain.Warning `json:"warnings"`
+	Version    uint64           `json:"version"`
 }
 
 func viewClient(cl *domain.Client, now int64) clientView {
@@ -41,6 +44,9 @@ func viewClient(cl *domain.Client, now int64) clientView {
 // request that produced it.
 func (a *api) writeClient(c echo.Context, status int, cl *domain.Client, secret string, warnings []domain.Warning) error {
 	v := viewClient(cl, a.now().Unix())
+	if rl, err := a.realmOf(c); err == nil {
+		v.LastUsedAt, _ = rl.Clients().LastUsed(cl.ID)
+	}
 	v.ClientSecret = secret
 	if warnings != nil {
 		v.Warnings = warnings
@@ -65,10 +71,11 @@ type clientRequest struct {
 var outputOnly = []string{"version", "warnings", "previous_secret_expires_at"}
 
 // parseClientBody reads settings from a JSON object, strictly: an unknown
-// field is an error. It also accepts SeaCat Auth's client attributes:
-// client_name, seacatauth_credentials (enables client_credentials), tenants
-// (team restrictions) and roles written "node/role".
-func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRequest, error) {
+// field is an error. A setting the object leaves out takes the realm's
+// client defaults. With the realm's seacat profile on it also reads SeaCat
+// Auth's client attributes (seacatAliases); seacatauth_credentials adds
+// client_credentials to the grant types, or with false takes it away.
+func parseClientBody(rl *realms.Realm, fields map[string]json.RawMessage, pathID string) (clientRequest, error) {
 	var req clientRequest
 	take := func(name string, v any) error {
 		raw, ok := fields[name]
@@ -81,11 +88,11 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 		}
 		return nil
 	}
-	if err := seacatAliases(fields); err != nil {
+	if err := seacatAliases(rl, fields); err != nil {
 		return req, err
 	}
 	var id string
-	var seacatCredentials bool
+	var seacatCredentials *bool
 	if err := errors.Join(
 		take("client_id", &id), take("confirm_high_risk", &req.confirmHighRisk), take("status", &req.status),
 		take("seacatauth_credentials", &seacatCredentials),
@@ -116,18 +123,36 @@ func parseClientBody(fields map[string]json.RawMessage, pathID string) (clientRe
 		slices.Contains(req.settings.GrantTypes, domain.GrantRefreshToken) {
 		return req, &domain.ValidationError{Field: "issue_refresh_tokens", Message: "issue_refresh_tokens is false but grant_types has refresh_token: drop one"}
 	}
-	if seacatCredentials && !strings.Contains(strings.Join(req.settings.GrantTypes, " "), domain.GrantClientCredentials) {
-		req.settings.GrantTypes = append(req.settings.GrantTypes, domain.GrantClientCredentials)
+	if seacatCredentials != nil {
+		req.settings.GrantTypes = slices.DeleteFunc(req.settings.GrantTypes, func(g string) bool { return g == domain.GrantClientCredentials })
+		if *seacatCredentials {
+			req.settings.GrantTypes = append(req.settings.GrantTypes, domain.GrantClientCredentials)
+		}
 	}
+	req.settings = rl.Clients().WithDefaults(req.settings, func(field string) bool {
+		_, given := fields[field]
+		return given || field == "grant_types" && seacatCredentials != nil
+	})
 	return req, nil
 }
+
+// seacatNames are SeaCat Auth's names for client settings.
+var seacatNames = map[string]string{"client_name": "name", "tenants": "team_restrictions"}
 
 // seacatAliases rewrites SeaCat Auth's names for settings into Latchkey's:
 // client_name is name, tenants are team_restrictions, and roles may be
 // "node/role" strings. A PATCH is rewritten before it is merged, so an
-// alias replaces the current setting as its own name would.
-func seacatAliases(fields map[string]json.RawMessage) error {
-	for alias, name := range map[string]string{"client_name": "name", "tenants": "team_restrictions"} {
+// alias replaces the current setting as its own name would. They are read
+// only in a realm with the seacat profile on; elsewhere they are refused,
+// naming the profile.
+func seacatAliases(rl *realms.Realm, fields map[string]json.RawMessage) error {
+	seacat := rl.Settings().Has(domain.CompatSeaCat)
+	for _, alias := range []string{"client_name", "tenants", "seacatauth_credentials"} {
+		if _, ok := fields[alias]; ok && !seacat {
+			return &domain.ValidationError{Field: alias, Message: alias + " is SeaCat Auth's attribute: turn on the realm's seacat profile (compat) to use it"}
+		}
+	}
+	for alias, name := range seacatNames {
 		v, ok := fields[alias]
 		if !ok {
 			continue
@@ -138,18 +163,21 @@ func seacatAliases(fields map[string]json.RawMessage) error {
 		fields[name] = v
 		delete(fields, alias)
 	}
-	return seacatRoles(fields)
+	return seacatRoles(fields, seacat)
 }
 
 // seacatRoles rewrites roles given as "node/role" strings into objects.
-func seacatRoles(fields map[string]json.RawMessage) error {
+func seacatRoles(fields map[string]json.RawMessage, seacat bool) error {
 	raw, ok := fields["roles"]
 	if !ok {
 		return nil
 	}
 	var asStrings []string
-	if json.Unmarshal(raw, &asStrings) != nil {
+	if json.Unmarshal(raw, &asStrings) != nil || len(asStrings) == 0 {
 		return nil // objects, decoded as settings
+	}
+	if !seacat {
+		return &domain.ValidationError{Field: "roles", Message: `roles written "node/role" are SeaCat Auth's form: turn on the realm's seacat profile (compat), or send {"node","role"} objects`}
 	}
 	roles := make([]domain.RoleAssignment, 0, len(asStrings))
 	for _, s := range asStrings {
@@ -183,11 +211,11 @@ func (a *api) createClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	req, err := parseClientBody(fields, "")
+	req, err := parseClientBody(rl, fields, "")
 	if err != nil {
 		return err
 	}
-	if err := callerOf(c).checkClientScopes(rl.Name, req.settings.Scopes); err != nil {
+	if err := callerOf(c).checkClientScopes(rl.Name, req.settings.AllScopes()); err != nil {
 		return err
 	}
 	meta := callerOf(c).meta(c, a)
@@ -209,44 +237,54 @@ func (a *api) createClient(c echo.Context) error {
 // defaults) and PATCH (JSON merge patch, RFC 7396) of a client. A stale
 // If-Match is 412; a stale version in the body 409.
 func (a *api) updateClient(c echo.Context) error {
-	rl, err := a.realmOf(c)
+	cl, warnings, err := a.changeClient(c, c.Request().Method == http.MethodPatch)
 	if err != nil {
 		return err
+	}
+	return a.writeClient(c, http.StatusOK, cl, "", warnings)
+}
+
+// changeClient changes the settings of the client the path names: merged
+// into the current ones (a JSON merge patch), or replacing them.
+func (a *api) changeClient(c echo.Context, merge bool) (*domain.Client, []domain.Warning, error) {
+	rl, err := a.realmOf(c)
+	if err != nil {
+		return nil, nil, err
 	}
 	id := c.Param("id")
 	cond, err := ifMatchOf(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	patch, err := bindClientBody(c)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	if err := seacatAliases(patch); err != nil {
-		return err
+	if err := seacatAliases(rl, patch); err != nil {
+		return nil, nil, err
 	}
 	// A view sent back carries the version it was read at: a condition
 	// like If-Match, so an edit of a stale view cannot undo another's.
 	if raw, sent := patch["version"]; sent && string(raw) != "null" {
 		var v uint64
 		if decodeStrict(raw, &v) != nil || v == 0 {
-			return badRequest("version must be the client's version, a positive integer")
+			return nil, nil, badRequest("version must be the client's version, a positive integer")
 		}
 		if cond.IfMatch != 0 && cond.IfMatch != v {
-			return badRequest("If-Match and version name different versions")
+			return nil, nil, badRequest("If-Match and version name different versions")
 		}
 		cond.Version = v
 	}
 	var status string
 	change := func(current domain.ClientSettings) (domain.ClientSettings, error) {
 		fields := patch
-		if c.Request().Method == http.MethodPatch {
+		if merge {
 			fields = mergePatch(current, patch)
 		}
-		req, err := parseClientBody(clone(fields), id)
+		req, err := parseClientBody(rl, clone(fields), id)
 		status = req.status
 		if err == nil {
-			err = callerOf(c).checkClientScopes(rl.Name, current.Scopes, req.settings.Scopes)
+			err = callerOf(c).checkClientScopes(rl.Name, current.AllScopes(), req.settings.AllScopes())
 		}
 		return req.settings, err
 	}
@@ -254,14 +292,14 @@ func (a *api) updateClient(c echo.Context) error {
 	meta := callerOf(c).meta(c, a)
 	cl, warnings, err := rl.Clients().Update(c.Request().Context(), id, cond, confirm, meta, change)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if status != "" && status != cl.Status {
 		if cl, err = rl.Clients().SetEnabled(c.Request().Context(), id, realms.Condition{}, status == domain.StatusEnabled, meta); err != nil {
-			return err
+			return nil, nil, err
 		}
 	}
-	return a.writeClient(c, http.StatusOK, cl, "", warnings)
+	return cl, warnings, nil
 }
 
 // mergePatch applies an RFC 7396 merge patch to settings at the top level:
@@ -319,8 +357,8 @@ func ifMatchOf(c echo.Context) (realms.Condition, error) {
 }
 
 // listClients is GET /admin/realms/{realm}/clients with filters
-// team_restriction, scope, status, kind and q (name), cursor pagination and
-// counts.
+// team_restriction (a node, or * for unrestricted clients), scope, status,
+// kind, preset and q (name), cursor pagination and counts.
 func (a *api) listClients(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
@@ -332,7 +370,7 @@ func (a *api) listClients(c echo.Context) error {
 	}
 	f := projections.ClientFilter{
 		TeamRestriction: c.QueryParam("team_restriction"), Scope: c.QueryParam("scope"),
-		Status: c.QueryParam("status"), Kind: c.QueryParam("kind"), Name: c.QueryParam("q"),
+		Status: c.QueryParam("status"), Kind: c.QueryParam("kind"), Preset: c.QueryParam("preset"), Name: c.QueryParam("q"),
 	}
 	// A misspelt filter value is an error, not an empty (or full) list.
 	if !slices.Contains([]string{"", domain.StatusEnabled, domain.StatusDisabled}, f.Status) {
@@ -340,6 +378,9 @@ func (a *api) listClients(c echo.Context) error {
 	}
 	if !slices.Contains([]string{"", domain.KindService, domain.KindUserApp}, f.Kind) {
 		return badRequest("kind must be service or user_app")
+	}
+	if !slices.Contains([]string{"", domain.PresetReadOnly, domain.PresetFull}, f.Preset) {
+		return badRequest("preset must be read_only or full")
 	}
 	page, ok := rl.Clients().Page(f, c.QueryParam("cursor"), limit)
 	if !ok {
@@ -354,7 +395,9 @@ func (a *api) listClients(c echo.Context) error {
 		Disabled   int          `json:"disabled"`
 	}{Clients: make([]clientView, 0, len(page.Clients)), Total: page.Total, Enabled: page.Enabled, Disabled: page.Disabled}
 	for _, cl := range page.Clients {
-		out.Clients = append(out.Clients, viewClient(cl, now))
+		v := viewClient(cl, now)
+		v.LastUsedAt, _ = rl.Clients().LastUsed(cl.ID)
+		out.Clients = append(out.Clients, v)
 	}
 	if page.More {
 		out.NextCursor = page.Clients[len(page.Clients)-1].ID
@@ -377,7 +420,7 @@ func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 func (a *api) changeableClientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 	rl, cl, err := a.clientOf(c)
 	if err == nil {
-		err = callerOf(c).checkClientScopes(rl.Name, cl.Scopes)
+		err = callerOf(c).checkClientScopes(rl.Name, cl.AllScopes())
 	}
 	return rl, cl, err
 }
@@ -481,7 +524,7 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	}
 	for _, id := range body.IDs {
 		if cl, err := rl.Clients().Get(id); err == nil {
-			if err := callerOf(c).checkClientScopes(rl.Name, cl.Scopes); err != nil {
+			if err := callerOf(c).checkClientScopes(rl.Name, cl.AllScopes()); err != nil {
 				return err
 			}
 		}

@@ -198,7 +198,7 @@ func (a *api) consoleForm(c echo.Context, cc *consoleCtx) (url.Values, error) {
 	case err != nil:
 		return nil, badRequest("the form could not be read")
 	}
-	if !a.fromOwnOrigin(c) || !a.reg.CSRF().Valid(form.Get("csrf"), consoleBinding(cc.session), a.now()) {
+	if !fromOwnOrigin(c, []string{a.reg.PublicOrigin()}) || !a.reg.CSRF().Valid(form.Get("csrf"), consoleBinding(cc.session), a.now()) {
 		return nil, &statusError{status: http.StatusForbidden, code: "csrf_failed",
 			desc: "this form was not sent from this console's own page (CSRF check failed); nothing was changed — reload the page and try again"}
 	}

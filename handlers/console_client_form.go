@@ -186,17 +186,13 @@ func parseClientForm(form url.Values, base domain.ClientSettings, editing bool) 
 	return s, nil
 }
 
-func nonNilStrings(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
-}
-
 // consoleNewClient is GET .../clients/new.
 func (a *api) consoleNewClient(c echo.Context) error {
 	cc := consoleOf(c)
-	f := a.newClientForm(cc, defaultClientSettings())
+	// The realm's client defaults (a compatibility profile's lifetimes,
+	// refresh tokens on) show in the form as the values it starts with.
+	s := cc.realm.Clients().WithDefaults(defaultClientSettings(), func(string) bool { return false })
+	f := a.newClientForm(cc, s)
 	f.Action = cc.realmPath("/clients")
 	return a.renderClientForm(c, http.StatusOK, f, "")
 }
@@ -222,7 +218,7 @@ func (a *api) consoleCreateClient(c echo.Context) error {
 		status, msg, _ := a.formProblem(c, perr)
 		return a.renderClientForm(c, status, f, msg)
 	}
-	if err := cc.p.checkClientScopes(cc.realm.Name, s.Scopes); err != nil {
+	if err := cc.p.checkClientScopes(cc.realm.Name, s.AllScopes()); err != nil {
 		return err
 	}
 	confirmed := cc.form.Get("confirm_high_risk") == "on"
@@ -292,7 +288,7 @@ func (a *api) consoleUpdateClient(c echo.Context) error {
 	if version == 0 {
 		return badRequest("the form lacks the version it was read at")
 	}
-	if err := cc.p.checkClientScopes(cc.realm.Name, s.Scopes); err != nil {
+	if err := cc.p.checkClientScopes(cc.realm.Name, s.AllScopes()); err != nil {
 		return err
 	}
 	confirmed := cc.form.Get("confirm_high_risk") == "on"
@@ -314,5 +310,5 @@ func (a *api) consoleClient(c echo.Context) (*domain.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	return cl, cc.p.checkClientScopes(cc.realm.Name, cl.Scopes)
+	return cl, cc.p.checkClientScopes(cc.realm.Name, cl.AllScopes())
 }

@@ -92,7 +92,7 @@ func (a *api) consoleClients(c echo.Context) error {
 	out := clientsPage{Filter: f, Total: page.Total, Enabled: page.Enabled, Disabled: page.Disabled,
 		Teams: nodeTree(rl, domain.NodeOrganization, domain.NodeTeam), Action: cc.realmPath("/clients"), Limit: limit,
 		PageSizes: []int{clientPageSize, 100, 200, maxClientPageSize}}
-	if page.Total == 0 && f == (projections.ClientFilter{}) {
+	if page.Total == 0 && f.TeamRestriction == "" && f.Scope == "" && f.Status == "" && f.Kind == "" && f.Name == "" {
 		out.Empty = true
 	}
 	for _, e := range rl.Structure().Scopes().List() {
@@ -102,8 +102,9 @@ func (a *api) consoleClients(c echo.Context) error {
 		out.Rows = append(out.Rows, clientRow{
 			ID: cl.ID, Name: cl.Name, Type: cl.Type, Kind: cl.Kind, Status: cl.Status, Preset: cl.AccessPreset,
 			Scopes: cl.Scopes, Teams: cl.TeamRestrictions, Access: cl.AccessTokenLifetime,
-			Refresh: cl.RefreshTokenLifetime, RefreshOn: cl.IssueRefreshTokens, LastUsed: rl.Clients().LastUsed(cl.ID),
+			Refresh: cl.RefreshTokenLifetime, RefreshOn: cl.IssueRefreshTokens,
 		})
+		out.Rows[len(out.Rows)-1].LastUsed, _ = rl.Clients().LastUsed(cl.ID)
 	}
 	keep := url.Values{}
 	for k, v := range map[string]string{"team": f.TeamRestriction, "scope": f.Scope, "status": f.Status, "kind": f.Kind, "q": f.Name} {
@@ -154,7 +155,7 @@ func (a *api) consoleBulkDelete(c echo.Context) error {
 	}
 	for _, id := range ids {
 		if cl, err := cc.realm.Clients().Get(id); err == nil {
-			if err := cc.p.checkClientScopes(cc.realm.Name, cl.Scopes); err != nil {
+			if err := cc.p.checkClientScopes(cc.realm.Name, cl.AllScopes()); err != nil {
 				return err
 			}
 		}

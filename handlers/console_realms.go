@@ -61,7 +61,7 @@ func (a *api) renderRealms(c echo.Context, status int, name, problem string) err
 		if !cc.p.may(rl.Name) {
 			continue
 		}
-		row := realmRow{Name: rl.Name, Issuer: rl.Issuer}
+		row := realmRow{Name: rl.Name, Issuer: rl.Issuer()}
 		for _, s := range realmSections {
 			if cc.p.can(rl.Name, s.area) {
 				row.Href = consoleBase(cc.home.Name) + "/realms/" + rl.Name + s.page
@@ -101,7 +101,7 @@ func (a *api) renderRealmPage(c echo.Context, status int, problem string) error 
 	cc := consoleOf(c)
 	rl := cc.realm
 	page := overviewPage{
-		Issuer: rl.Issuer, Discovery: rl.Issuer + "/.well-known/openid-configuration",
+		Issuer: rl.Issuer(), Discovery: rl.Issuer() + "/.well-known/openid-configuration",
 		Settings: rl.Settings(), Keys: rl.Keys().List(), Action: cc.realmPath(""),
 	}
 	if cl, err := rl.Clients().Get(domain.ConsoleClientID); err == nil {

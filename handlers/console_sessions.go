@@ -101,7 +101,7 @@ func (a *api) consoleRevokeApp(c echo.Context) error {
 	} else {
 		var cl *domain.Client
 		if cl, err = cc.realm.Clients().Get(clientID); err == nil {
-			if err = cc.p.checkClientScopes(cc.realm.Name, cl.Scopes); err == nil {
+			if err = cc.p.checkClientScopes(cc.realm.Name, cl.AllScopes()); err == nil {
 				err = cc.realm.Clients().RevokeTokens(c.Request().Context(), clientID, "revoked by an administrator", cc.meta(c, a))
 			}
 		}

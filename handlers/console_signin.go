@@ -109,7 +109,7 @@ func (a *api) consoleCallback(c echo.Context) error {
 	switch {
 	case !ok || len(q["state"]) != 1 || subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(login.State)) != 1:
 		return again("This sign-in was not started in this browser, or took too long.")
-	case q.Has("iss") && q.Get("iss") != home.Issuer:
+	case q.Has("iss") && q.Get("iss") != home.Issuer():
 		return again("The answer came from another issuer than realm " + home.Name + ".")
 	case q.Get("error") != "":
 		return again("The sign-in ended without access: " + q.Get("error") + ".")

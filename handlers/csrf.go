@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"net/http"
+	"slices"
 
 	"github.com/labstack/echo/v4"
 )
@@ -37,15 +38,16 @@ func (a *api) sentBrowserID(c echo.Context) string {
 	return id
 }
 
-// fromOwnOrigin reports whether a browser request comes from a page of the
-// public URL's origin: its Origin header; Sec-Fetch-Site when the Origin
-// is "null" (a page with Referrer-Policy: no-referrer, as ours are, posts
-// its forms so) or absent. A client that sends neither is not a browser
-// another site can drive; it still needs the form's token.
-func (a *api) fromOwnOrigin(c echo.Context) bool {
+// fromOwnOrigin reports whether a browser request comes from a page of
+// one of origins (the public URL's, and a realm's claimed hosts): its
+// Origin header; Sec-Fetch-Site when the Origin is "null" (a page with
+// Referrer-Policy: no-referrer, as ours are, posts its forms so) or
+// absent. A client that sends neither is not a browser another site can
+// drive; it still needs the form's token.
+func fromOwnOrigin(c echo.Context, origins []string) bool {
 	h := c.Request().Header
 	if origin := h.Get("Origin"); origin != "" && origin != "null" {
-		return origin == a.reg.PublicOrigin()
+		return slices.Contains(origins, origin)
 	}
 	switch h.Get("Sec-Fetch-Site") {
 	case "", "same-origin", "none":

@@ -43,9 +43,10 @@ func (a *api) discovery(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	oidc := rl.Issuer + "/protocol/openid-connect"
+	issuer := rl.Issuer()
+	oidc := issuer + "/protocol/openid-connect"
 	return c.JSON(http.StatusOK, providerMetadata{
-		Issuer:                            rl.Issuer,
+		Issuer:                            issuer,
 		AuthorizationEndpoint:             oidc + "/auth",
 		TokenEndpoint:                     oidc + "/token",
 		JWKSURI:                           oidc + "/certs",

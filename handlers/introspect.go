@@ -53,10 +53,10 @@ func (a *api) introspect(c echo.Context) error {
 		return c.JSON(http.StatusOK, inactive)
 	}
 	tokens := rl.Tokens()
-	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	tokens.Touch(info, now)
 	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
-		Audience: tokens.Audience(), Issuer: rl.Issuer, JTI: info.JTI, TokenType: "Bearer",
+		Audience: tokens.Audience(), Issuer: rl.Issuer(), JTI: info.JTI, TokenType: "Bearer",
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
 	}
 	if access, delegated := tokens.LiveAccess(info); delegated {
@@ -89,7 +89,7 @@ func (a *api) revoke(c echo.Context) error {
 	noStore(c)
 	meta := eventstore.Meta{
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
+		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	if err := rl.Tokens().Revoke(c.Request().Context(), client, token, meta); err != nil {
 		return err

@@ -45,7 +45,7 @@ func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, er
 	if pf.pending, err = rl.Grants().OpenPending(pf.sealed, a.now()); err != nil {
 		return pf, errorPage(http.StatusBadRequest, rl.Name, err.Error())
 	}
-	if id := a.sentBrowserID(c); id == "" || subtle.ConstantTimeCompare([]byte(id), []byte(pf.pending.CSRF)) != 1 || !a.fromOwnOrigin(c) {
+	if id := a.sentBrowserID(c); id == "" || subtle.ConstantTimeCompare([]byte(id), []byte(pf.pending.CSRF)) != 1 || !fromOwnOrigin(c, rl.PageOrigins()) {
 		return pf, csrfRefused(rl.Name)
 	}
 	// A form of a request already answered (the back button, a replay)
@@ -154,7 +154,7 @@ func (a *api) signIn(c echo.Context) error {
 // request (and prompt=consent does not ask again); otherwise it shows the
 // consent page, or answers consent_required for prompt=none.
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
-	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
+	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
 	if client.ID == domain.ConsoleClientID {
 		// The console built into Latchkey is first-party: signing in to it
 		// asks for no consent (and remembers none).
@@ -169,7 +169,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	}
 	if slices.Contains(prompts, "none") {
 		return redirectTo(c, status, p.Request.RedirectURI, url.Values{
-			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer},
+			"error": {"consent_required"}, "error_description": {"the user has not consented"}, "state": {p.Request.State}, "iss": {rl.Issuer()},
 		})
 	}
 	catalog := rl.Structure().Scopes()
@@ -215,7 +215,7 @@ func (a *api) consent(c echo.Context) error {
 	}
 	back := func(code, desc string) error {
 		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
-			"error": {code}, "error_description": {errorText(desc)}, "state": {p.Request.State}, "iss": {rl.Issuer},
+			"error": {code}, "error_description": {errorText(desc)}, "state": {p.Request.State}, "iss": {rl.Issuer()},
 		})
 	}
 	switch f["action"] {
@@ -239,7 +239,7 @@ func (a *api) consent(c echo.Context) error {
 		teams = []string{}
 	}
 	// A scope the client lost while the page was open is not granted.
-	p.Scopes = domain.AllowedScopes(p.Scopes, client.Scopes)
+	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
 	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, domain.Consent{Scopes: p.Scopes, Teams: teams, Preset: client.AccessPreset}, a.browserMeta(c, user.ID)); err != nil {
 		return err
 	}
@@ -268,5 +268,5 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	if err != nil {
 		return err
 	}
-	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer}})
+	return redirectTo(c, status, p.Request.RedirectURI, url.Values{"code": {code}, "state": {p.Request.State}, "iss": {rl.Issuer()}})
 }

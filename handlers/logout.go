@@ -48,7 +48,7 @@ func (a *api) logout(c echo.Context) error {
 	hintIsThisSession := hinted && (!signedIn || hint.Subject == user.ID && hint.SessionID == session.SessionID)
 	sent := a.sentBrowserID(c)
 	confirmed := c.Request().Method == http.MethodPost && p["confirm"] == "yes" && sent != "" &&
-		a.reg.CSRF().Valid(p["csrf"], logoutBinding(rl.Name, sent), a.now()) && a.fromOwnOrigin(c)
+		a.reg.CSRF().Valid(p["csrf"], logoutBinding(rl.Name, sent), a.now()) && fromOwnOrigin(c, rl.PageOrigins())
 	if !hintIsThisSession && !confirmed {
 		csrf := a.reg.CSRF().Token(logoutBinding(rl.Name, a.browserID(c, rl.Name)), a.now().Add(realms.BrowserIDLifetime))
 		var hidden []scopeLine

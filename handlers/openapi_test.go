@@ -188,6 +188,7 @@ func TestOpenAPISchemasHaveTheViewsJSONNames(t *testing.T) {
 		"Realm":          realmView{},
 		"SigningKey":     keyView{},
 		"RealmSettings":  domain.RealmSettings{},
+		"ClientDefaults": domain.ClientDefaults{},
 		"ClientSettings": domain.ClientSettings{},
 		"Client":         clientView{},
 		"Warning":        domain.Warning{},
@@ -211,7 +212,7 @@ func TestOpenAPISchemasHaveTheViewsJSONNames(t *testing.T) {
 		if !sameSet(props, names) {
 			t.Errorf("schema %s has members %v; the code writes %v", name, sorted(props), sorted(names))
 		}
-		if name == "RealmSettings" {
+		if name == "RealmSettings" || name == "ClientDefaults" {
 			continue // a request body too: every member is optional there
 		}
 		if !sameSet(required, always) {
@@ -296,6 +297,10 @@ func TestOpenAPIStatesTheDomainsEnumsAndLimits(t *testing.T) {
 		{schemas + "TokenStatus/enum", []string{string(domain.StatusActive), string(domain.StatusExpired), string(domain.StatusRevoked)}},
 		{schemas + "Password/minLength", domain.MinPasswordLength},
 		{schemas + "RealmSettings/properties/token_retention/anyOf/1/minimum", domain.MinTokenRetention},
+		{schemas + "RealmSettings/properties/compat/items/enum", domain.CompatProfiles},
+		{schemas + "ClientDefaults/properties/access_token_lifetime/anyOf/1/minimum", domain.MinAccessTokenLifetime},
+		{schemas + "ClientDefaults/properties/client_credentials_token_lifetime/anyOf/1/maximum", domain.MaxAccessTokenLifetime},
+		{schemas + "ClientDefaults/properties/refresh_token_lifetime/anyOf/1/maximum", domain.MaxRefreshTokenLifetime},
 		{clientOp + "rotate-secret/post/requestBody/content/application~1json/schema/properties/previous_secret_expires_in/maximum", domain.MaxSecretOverlap},
 		{paths + "~1admin~1realms~1{realm}~1clients~1bulk-delete/post/requestBody/content/application~1json/schema/properties/ids/maxItems", realms.MaxBulkDelete},
 		{"/components/parameters/limit/schema/maximum", maxPageSize},

@@ -58,7 +58,7 @@ func errorPage(status int, realm, msg string) error {
 // error page saying it does not exist.
 func (a *api) pageRealm(c echo.Context) (*realms.Realm, error) {
 	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
-	if err != nil {
+	if err != nil || !servesRealm(c, c.Param("realm")) {
 		return nil, errorPage(http.StatusNotFound, c.Param("realm"), "This realm does not exist.")
 	}
 	return rl, nil
@@ -83,15 +83,20 @@ func redirectTo(c echo.Context, status int, target string, params url.Values) er
 	return c.Redirect(status, u.String())
 }
 
-// Browser cookies are scoped to the realm's path.
+// Browser cookies are scoped to the realm's path, or on a host the realm
+// claims, to the whole host (its paths need no realm there).
 const (
 	sessionCookie = "LATCHKEY_SESSION"
 	csrfCookie    = "LATCHKEY_CSRF"
 )
 
 func (a *api) setCookie(c echo.Context, realm, name, value string, maxAge int) {
+	path := "/realms/" + realm + "/"
+	if hostRouted(c) {
+		path = "/"
+	}
 	c.SetCookie(&http.Cookie{
-		Name: name, Value: value, Path: "/realms/" + realm + "/", MaxAge: maxAge,
+		Name: name, Value: value, Path: path, MaxAge: maxAge,
 		HttpOnly: true, Secure: a.reg.SecureCookies(), SameSite: http.SameSiteLaxMode,
 	})
 }

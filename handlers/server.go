@@ -21,6 +21,8 @@ type Config struct {
 	Now func() time.Time
 	// Metrics registers the HTTP metrics; nil uses a private registry.
 	Metrics *prometheus.Registry
+	// DefaultRealm serves paths without a realm on the public URL's host.
+	DefaultRealm string
 }
 
 // api holds what every handler needs.
@@ -30,6 +32,8 @@ type api struct {
 	now     func() time.Time
 	ready   func() bool
 	metrics *metrics
+	// defaultRealm serves paths without a realm on the public URL's host.
+	defaultRealm string
 }
 
 // New builds the echo server with every route.
@@ -43,7 +47,7 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
-	a := &api{reg: cfg.Registry, log: cfg.Log, now: cfg.Now, ready: cfg.Ready, metrics: newMetrics(cfg.Metrics)}
+	a := &api{reg: cfg.Registry, log: cfg.Log, now: cfg.Now, ready: cfg.Ready, metrics: newMetrics(cfg.Metrics), defaultRealm: cfg.DefaultRealm}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -51,6 +55,7 @@ func New(cfg Config) *echo.Echo {
 	// trusted unless a proxy setup says so.
 	e.IPExtractor = echo.ExtractIPDirect()
 	e.HTTPErrorHandler = httpErrorHandler(cfg.Log)
+	e.Pre(a.routeByHost)
 	e.Use(dropCallerRequestID, middleware.RequestID())
 	e.Use(a.observe)
 	e.Use(middleware.Recover())
@@ -62,6 +67,7 @@ func New(cfg Config) *echo.Echo {
 
 	a.oauthRoutes(e)
 	a.adminRoutes(e)
+	a.compatRoutes(e)
 	a.consoleRoutes(e)
 	return e
 }
@@ -91,6 +97,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.GET("/realms/:realm", a.getRealm)
 	g.POST("/realms/:realm/keys/rotate", a.rotateKeys)
 	g.PUT("/realms/:realm/settings", a.updateSettings)
+	g.PATCH("/realms/:realm/settings", a.updateSettings)
 	g.POST("/realms/:realm/clients", a.createClient)
 	g.GET("/realms/:realm/clients", a.listClients)
 	g.POST("/realms/:realm/clients/bulk-delete", a.bulkDeleteClients)

@@ -19,9 +19,13 @@ type sessionView struct {
 	Status     string `json:"status"`
 	Subject    string `json:"sub"`
 	Scope      string `json:"scope"`
-	IssuedAt   int64  `json:"issued_at"`
-	LastUsed   int64  `json:"last_used,omitempty"`
-	ExpiresAt  int64  `json:"expires_at"`
+	// Preset and Teams are what the token may do, and on which nodes,
+	// as issued (introspection evaluates a user's token live).
+	Preset    string   `json:"preset,omitempty"`
+	Teams     []string `json:"teams"`
+	IssuedAt  int64    `json:"issued_at"`
+	LastUsed  int64    `json:"last_used,omitempty"`
+	ExpiresAt int64    `json:"expires_at"`
 }
 
 // listSessions is GET /admin/realms/{realm}/sessions: the realm's tokens
@@ -63,10 +67,18 @@ func (a *api) listSessions(c echo.Context) error {
 		}
 		out.Sessions = append(out.Sessions, sessionView{
 			ClientID: t.ClientID, ClientName: name, JTI: t.JTI, Status: string(t.Status),
-			Subject: t.Subject, Scope: t.Scope, IssuedAt: t.IssuedAt, LastUsed: t.LastUsed, ExpiresAt: t.Expires,
+			Subject: t.Subject, Scope: t.Scope, Preset: t.Preset, Teams: nonNilStrings(t.Nodes),
+			IssuedAt: t.IssuedAt, LastUsed: t.LastUsed, ExpiresAt: t.Expires,
 		})
 	}
 	return c.JSON(http.StatusOK, out)
+}
+
+func nonNilStrings(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 // Cursors are opaque to callers: client number and issue order, base64url.

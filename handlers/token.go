@@ -51,7 +51,7 @@ func (a *api) token(c echo.Context) error {
 	}
 	meta := eventstore.Meta{
 		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
-		RequestID: requestID(c), IP: c.RealIP(), Time: a.now(),
+		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	ctx := c.Request().Context()
 	var set realms.TokenSet
@@ -104,9 +104,13 @@ func (a *api) formRequest(c echo.Context) (*realms.Realm, form, error) {
 	return rl, f, nil
 }
 
-// realmOf resolves the realm the path names; an unknown one is 404 "realm
-// <name> does not exist".
+// realmOf resolves the realm the path names; an unknown one, or another
+// realm than the one claiming the request's host, is 404 "realm <name>
+// does not exist".
 func (a *api) realmOf(c echo.Context) (*realms.Realm, error) {
+	if !servesRealm(c, c.Param("realm")) {
+		return nil, domain.NotFound("realm " + c.Param("realm"))
+	}
 	rl, err := a.reg.Get(c.Request().Context(), c.Param("realm"))
 	if errors.Is(err, domain.ErrNotFound) {
 		return nil, domain.NotFound("realm " + c.Param("realm"))

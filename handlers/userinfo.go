@@ -41,7 +41,7 @@ func (a *api) userinfo(c echo.Context) error {
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
 	}
-	tokens.Touch(info.JTI, info.ClientID, info.LastUsed, now)
+	tokens.Touch(info, now)
 	access, _ := tokens.LiveAccess(info)
 	out := userinfoResponse{
 		Subject: user.ID, TeamsAuthorized: access, Teams: rl.Users().Teams(user),

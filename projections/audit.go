@@ -37,7 +37,10 @@ type AuditEntry struct {
 	Target    string `json:"target"`
 	IP        string `json:"ip"`
 	RequestID string `json:"request_id"`
-	Summary   string `json:"summary"`
+	// Via names the compatibility alias the request came through
+	// ("coralogix POST /oauth2/token"); absent for Latchkey's own paths.
+	Via     string `json:"via,omitempty"`
+	Summary string `json:"summary"`
 	// Changes lists, for an update (an event carrying "before" and "after"),
 	// every field that differs; for any other event, its data fields, each
 	// with After only.
@@ -81,7 +84,7 @@ func AuditEntryOf(env eventstore.Envelope) AuditEntry {
 	e := AuditEntry{
 		Seq: env.Seq, ID: env.ID, Time: env.Time.UTC(), Type: env.Type,
 		Actor: env.Actor, OnBehalfOf: env.OnBehalfOf, ClientID: env.ClientID,
-		Target: env.Aggregate, IP: env.IP, RequestID: env.RequestID,
+		Target: env.Aggregate, IP: env.IP, RequestID: env.RequestID, Via: env.Via,
 	}
 	privileged := strings.HasPrefix(env.Type, "client.") || strings.HasPrefix(env.Type, "user.")
 	e.Changes = auditChanges(env.Data, env.Type, privileged)

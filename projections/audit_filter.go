@@ -20,6 +20,8 @@ const AuditClockSkew = 5 * time.Minute
 type AuditFilter struct {
 	ClientID string
 	Actor    string
+	// OnBehalfOf: the user a user-delegated token acted for.
+	OnBehalfOf string
 	// Type is an event type, or a prefix of one when TypePrefix is set.
 	Type       string
 	TypePrefix bool
@@ -35,6 +37,7 @@ func (f *AuditFilter) Match(env *eventstore.Envelope) bool {
 	switch {
 	case f.ClientID != "" && env.ClientID != f.ClientID,
 		f.Actor != "" && env.Actor != f.Actor,
+		f.OnBehalfOf != "" && env.OnBehalfOf != f.OnBehalfOf,
 		f.Type != "" && !matchValue(env.Type, f.Type, f.TypePrefix),
 		f.Target != "" && !matchValue(env.Aggregate, f.Target, f.TargetPrefix),
 		!f.Since.IsZero() && env.Time.Before(f.Since),

@@ -70,23 +70,45 @@ func (m *Clients) Get(id string) (*domain.Client, bool) {
 
 // ClientFilter narrows a listing; empty fields match every client.
 type ClientFilter struct {
-	TeamRestriction string // clients restricted to this node
-	Scope           string
+	// TeamRestriction: clients limited to this node, by a restriction to
+	// it or to a node above it (an organization covers its teams);
+	// AllTeams: clients with no restriction (the list's "All teams").
+	TeamRestriction string
+	Scope           string // a default or optional scope
 	Status          string
 	Kind            string
+	Preset          string // access_preset
 	Name            string // case-insensitive substring of the name
+	// Tree places TeamRestriction under the organizations above it.
+	Tree domain.Tree
 }
+
+// AllTeams is the TeamRestriction value of unrestricted clients; no slug
+// can be it.
+const AllTeams = "*"
 
 // matches reports whether a listing shows c: never the realm's built-in
 // console client, which is no client an administrator registered (it is
 // read by its id).
 func (f ClientFilter) matches(c *domain.Client) bool {
-	return c.ID != domain.ConsoleClientID &&
-		(f.TeamRestriction == "" || slices.Contains(c.TeamRestrictions, f.TeamRestriction)) &&
-		(f.Scope == "" || slices.Contains(c.Scopes, f.Scope)) &&
+	return c.ID != domain.ConsoleClientID && f.teamMatches(c) &&
+		(f.Scope == "" || slices.Contains(c.Scopes, f.Scope) || slices.Contains(c.OptionalScopes, f.Scope)) &&
 		(f.Status == "" || c.Status == f.Status) &&
 		(f.Kind == "" || c.Kind == f.Kind) &&
+		(f.Preset == "" || c.AccessPreset == f.Preset) &&
 		(f.Name == "" || strings.Contains(strings.ToLower(c.Name), strings.ToLower(f.Name)))
+}
+
+func (f ClientFilter) teamMatches(c *domain.Client) bool {
+	switch f.TeamRestriction {
+	case "":
+		return true
+	case AllTeams:
+		return len(c.TeamRestrictions) == 0
+	}
+	return slices.ContainsFunc(c.TeamRestrictions, func(r string) bool {
+		return r == f.TeamRestriction || f.Tree.Within(f.TeamRestriction, r)
+	})
 }
 
 // ClientPage is one page of a listing.
@@ -162,7 +184,7 @@ func (m *Clients) WithScope(scope string) []string {
 	defer m.mu.RUnlock()
 	var out []string
 	for _, id := range m.order {
-		if slices.Contains(m.byID[id].Scopes, scope) {
+		if slices.Contains(m.byID[id].AllScopes(), scope) {
 			out = append(out, id)
 		}
 	}

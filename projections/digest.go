@@ -235,6 +235,8 @@ func (m *Tokens) WriteCanonical(w io.Writer) error {
 		b = strconv.AppendInt(b[:0], int64(i), 10)
 		b = append(b, " revoked_before="...)
 		b = strconv.AppendInt(b, ct.revokedBefore, 10)
+		b = append(b, " last_used="...)
+		b = strconv.AppendInt(b, ct.lastUsed, 10)
 		b = append(b, " tokens="...)
 		b = strconv.AppendInt(b, int64(len(ct.jtis)), 10)
 		lw.line("tokens.client", str(ct.id), b)

@@ -48,11 +48,12 @@ type StoredEvent struct {
 
 // EventHead is the part of an envelope the filters and a table need.
 type EventHead struct {
-	Type      string    `json:"type"`
-	Aggregate string    `json:"aggregate"`
-	Time      time.Time `json:"time"`
-	Actor     string    `json:"actor"`
-	ClientID  string    `json:"client_id"`
+	Type       string    `json:"type"`
+	Aggregate  string    `json:"aggregate"`
+	Time       time.Time `json:"time"`
+	Actor      string    `json:"actor"`
+	OnBehalfOf string    `json:"on_behalf_of"`
+	ClientID   string    `json:"client_id"`
 }
 
 // HistoryStats say what a history scan read and passed on.
@@ -128,7 +129,7 @@ func (h *historyReader) event(m *eventstore.RawMsg, line []byte) error {
 		// A value absent from the raw bytes cannot match: skip without
 		// decoding.
 		f := &h.opts.Filter
-		for _, want := range []string{f.ClientID, f.Actor, f.Target, f.Type} {
+		for _, want := range []string{f.ClientID, f.Actor, f.OnBehalfOf, f.Target, f.Type} {
 			if want != "" && !bytes.Contains(line, []byte(want)) {
 				return nil
 			}
@@ -137,7 +138,7 @@ func (h *historyReader) event(m *eventstore.RawMsg, line []byte) error {
 			return h.undecodable()
 		}
 		v := &h.ev.Head
-		env := eventstore.Envelope{Type: v.Type, Aggregate: v.Aggregate, Time: v.Time, Actor: v.Actor, ClientID: v.ClientID}
+		env := eventstore.Envelope{Type: v.Type, Aggregate: v.Aggregate, Time: v.Time, Actor: v.Actor, OnBehalfOf: v.OnBehalfOf, ClientID: v.ClientID}
 		if !f.Match(&env) {
 			return nil
 		}

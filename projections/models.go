@@ -32,7 +32,7 @@ func (m *Models) Folds() []Fold {
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 6
+const snapshotVersion = 7
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -73,6 +73,7 @@ func (m *Models) Restore(data []byte) (uint64, error) {
 	if s.Version != snapshotVersion {
 		return 0, fmt.Errorf("snapshot version %d, want %d", s.Version, snapshotVersion)
 	}
+	s.Realm.Settings = s.Realm.Settings.Compact()
 	m.Realm.state.Store(&s.Realm)
 	m.Clients.restore(s.Clients)
 	m.Tokens.restore(s.Tokens)
@@ -209,7 +210,7 @@ type clientTokensState struct {
 	ID            uint32
 	JTIs          []tokenKey
 	RevokedBefore int64
-	LastActive    uint32
+	LastUsed      int64
 }
 
 func (m *Tokens) state() tokensState {
@@ -222,7 +223,7 @@ func (m *Tokens) state() tokensState {
 			Scope: r.scope, Access: r.access, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
 	}
 	for _, ct := range m.clients {
-		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore, LastActive: ct.lastActive})
+		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore, LastUsed: ct.lastUsed})
 	}
 	return s
 }
@@ -235,7 +236,7 @@ func (m *Tokens) restore(s tokensState) {
 			access: r.Access, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
 	}
 	for i, c := range s.Clients {
-		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore, lastActive: c.LastActive}
+		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore, lastUsed: c.LastUsed}
 		m.clients = append(m.clients, ct)
 		m.byClient[c.ID] = ct
 	}

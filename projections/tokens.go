@@ -49,9 +49,9 @@ type clientTokens struct {
 	index         int // position in Tokens.clients
 	jtis          []tokenKey
 	revokedBefore int64
-	// lastActive is when a token of the client was last issued or seen in
-	// use (Unix seconds): the client's "last used".
-	lastActive uint32
+	// lastUsed is when a token of the client was last issued or seen in
+	// use (Unix seconds, from the events).
+	lastUsed int64
 }
 
 // Tokens is the read model of a realm's access tokens: status, last use and
@@ -93,8 +93,9 @@ func (m *Tokens) Apply(ev Event) {
 		m.mu.Lock()
 		if rec, ok := m.byJTI[keyOf(e.JTI)]; ok {
 			rec.lastUsed = max(rec.lastUsed, uint32(e.At))
-			ct := m.byClient[rec.client]
-			ct.lastActive = max(ct.lastActive, uint32(e.At))
+		}
+		if id, ok := m.strings.lookup(ev.ClientID); ok && m.byClient[id] != nil {
+			m.byClient[id].lastUsed = max(m.byClient[id].lastUsed, e.At)
 		}
 		m.mu.Unlock()
 	case domain.GrantRevoked: // a refresh family: its access tokens
@@ -145,22 +146,7 @@ func (m *Tokens) issued(clientID string, e domain.TokenIssued) {
 	}
 	ct := m.clientOf(client)
 	ct.jtis = append(ct.jtis, key)
-	ct.lastActive = max(ct.lastActive, uint32(e.IssuedAt))
-}
-
-// ClientLastUsed is when a token of the client was last issued or seen in
-// use (Unix seconds); 0 when none is known.
-func (m *Tokens) ClientLastUsed(clientID string) int64 {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	id, ok := m.strings.lookup(clientID)
-	if !ok {
-		return 0
-	}
-	if ct, ok := m.byClient[id]; ok {
-		return int64(ct.lastActive)
-	}
-	return 0
+	ct.lastUsed = max(ct.lastUsed, e.IssuedAt)
 }
 
 func (m *Tokens) clientOf(id uint32) *clientTokens {
@@ -328,6 +314,18 @@ func (m *Tokens) Sessions(f SessionFilter, after *Cursor, limit int, now int64) 
 		}
 	}
 	return out, nil
+}
+
+// ClientLastUsed is when a token of the client was last issued or seen in
+// use (Unix seconds); false when it never had a token.
+func (m *Tokens) ClientLastUsed(clientID string) (int64, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	id, ok := m.strings.lookup(clientID)
+	if !ok || m.byClient[id] == nil || m.byClient[id].lastUsed == 0 {
+		return 0, false
+	}
+	return m.byClient[id].lastUsed, true
 }
 
 // Len is the number of tokens in the model (active, revoked or recently

@@ -80,7 +80,7 @@ func bootstrapClient(ctx context.Context, master *Realm, dataDir, secret string,
 		return nil
 	}
 	var err error
-	created := Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer + "/protocol/openid-connect/token"}
+	created := Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer() + "/protocol/openid-connect/token"}
 	if secret == "" {
 		if secret, err = NewSecret(); err != nil {
 			return err

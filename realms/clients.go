@@ -29,16 +29,25 @@ func (cs Clients) Get(id string) (*domain.Client, error) {
 // Page lists clients matching f, in id order after the client named
 // after, at most limit; false when after names no client of the realm.
 func (cs Clients) Page(f projections.ClientFilter, after string, limit int) (projections.ClientPage, bool) {
+	f.Tree = cs.rl.models.Nodes.Tree()
 	return cs.rl.models.Clients.Page(f, after, limit)
 }
 
 // LastUsed is when a token of the client was last issued or seen in use
-// (Unix seconds; 0: not within the tokens the realm still tracks).
-func (cs Clients) LastUsed(id string) int64 { return cs.rl.models.Tokens.ClientLastUsed(id) }
+// (Unix seconds); false when it never had one.
+func (cs Clients) LastUsed(id string) (int64, bool) { return cs.rl.models.Tokens.ClientLastUsed(id) }
+
+// WithDefaults gives the settings a request left out the realm's client
+// defaults (domain.ClientDefaults.Fill); given reports whether the request
+// named a setting, by its JSON name.
+func (cs Clients) WithDefaults(s domain.ClientSettings, given func(field string) bool) domain.ClientSettings {
+	return cs.rl.Settings().ClientDefaults.Fill(s, given)
+}
 
 // context is what client decisions need to know of the realm now.
 func (cs Clients) context() domain.ClientContext {
-	return domain.ClientContext{Catalog: cs.rl.state().Scopes, Tree: cs.rl.models.Nodes.Tree()}
+	st := cs.rl.state()
+	return domain.ClientContext{Catalog: st.Scopes, Tree: cs.rl.models.Nodes.Tree(), MixedGrants: st.Settings.MixedGrants()}
 }
 
 // at returns a client that must exist and meet cond.
@@ -228,11 +237,12 @@ func (cs Clients) NodeCredentials(ctx context.Context, slug, scope, name string,
 	if name == "" {
 		name = node.Name + " " + scope + " credentials"
 	}
-	return cs.Create(ctx, "", domain.ClientSettings{
+	settings := cs.WithDefaults(domain.ClientSettings{
 		Name: name, Kind: domain.KindService, GrantTypes: []string{domain.GrantClientCredentials},
 		Scopes: []string{scope}, AccessPreset: preset, OwnerNode: slug,
 		Roles: []domain.RoleAssignment{{Node: slug, Role: role}},
-	}, false, meta)
+	}, func(field string) bool { return field != "access_token_lifetime" && field != "refresh_token_lifetime" })
+	return cs.Create(ctx, "", settings, false, meta)
 }
 
 // RevokeTokens revokes every token a client holds, with one event and one

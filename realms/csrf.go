@@ -97,3 +97,14 @@ func (c CSRF) Valid(token, binding string, now time.Time) bool {
 	exp, err := strconv.ParseInt(expS, 10, 64)
 	return err == nil && now.Unix() < exp && c.validMAC("form", binding, exp, mac)
 }
+
+// PageOrigins are the origins the realm's browser pages are served at: the
+// public URL's, and each host the realm claims. Their form posts come from
+// one of them.
+func (rl *Realm) PageOrigins() []string {
+	out := []string{rl.reg.PublicOrigin()}
+	for _, h := range rl.Hosts() {
+		out = append(out, rl.reg.hosts.scheme+"://"+h)
+	}
+	return out
+}

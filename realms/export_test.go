@@ -35,3 +35,6 @@ func (rl *Realm) IssueAccessToken(ctx context.Context, agg domain.AggregateRef, 
 // SetAuditUnchecked sets the server's audit defaults without Validate: a
 // test may retain token events for seconds, far below MinTokenRetention.
 func (r *Registry) SetAuditUnchecked(cfg AuditConfig) { r.audit = cfg }
+
+// FlushUsage writes the token.used events noted so far.
+func (rl *Realm) FlushUsage(ctx context.Context) { rl.flushUsage(ctx) }

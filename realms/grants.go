@@ -136,7 +136,7 @@ func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, re
 		return TokenSet{}, invalidGrant("the user is no longer active")
 	}
 	// A scope the client lost since the code was issued is not granted.
-	scope := domain.KeepAllowed(c.Scope, client.Scopes)
+	scope := domain.KeepAllowed(c.Scope, client.AllScopes())
 	grantID := uuid.NewString()
 	grant := domain.GrantCreated{
 		GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
@@ -198,7 +198,7 @@ func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scop
 	// A narrower scope applies to this access token only: the grant, and
 	// so the new refresh token, keep the scope the user granted (RFC 6749
 	// §6), less any scope the client has lost since.
-	newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.Scopes), scope)
+	newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.AllScopes()), scope)
 	if oerr != nil {
 		return TokenSet{}, oerr
 	}

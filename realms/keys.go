@@ -65,7 +65,7 @@ type IDTokenHint struct {
 // refused.
 func (k Keys) VerifyIDTokenHint(raw string, now time.Time) (IDTokenHint, bool) {
 	claims := &IDClaims{}
-	parser := jwt.NewParser(jwt.WithValidMethods([]string{domain.AlgRS256, domain.AlgES256}), jwt.WithIssuer(k.rl.Issuer),
+	parser := jwt.NewParser(jwt.WithValidMethods([]string{domain.AlgRS256, domain.AlgES256}), jwt.WithIssuer(k.rl.Issuer()),
 		jwt.WithTimeFunc(func() time.Time { return time.Unix(0, 0) })) // an expired hint still identifies its client
 	_, err := parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		if typ, _ := t.Header["typ"].(string); strings.EqualFold(typ, AccessTokenType) {

@@ -47,11 +47,12 @@ func (ts Tokens) mint(ctx context.Context, req TokenRequest, now time.Time) (Iss
 	if err != nil {
 		return IssuedToken{}, err
 	}
+	issuer := rl.Issuer()
 	claims := AccessClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer:    rl.Issuer,
+			Issuer:    issuer,
 			Subject:   req.Subject,
-			Audience:  jwt.ClaimStrings{rl.Issuer},
+			Audience:  jwt.ClaimStrings{issuer},
 			IssuedAt:  jwt.NewNumericDate(now),
 			ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(req.Lifetime) * time.Second)),
 			ID:        uuid.NewString(),
@@ -71,20 +72,16 @@ func (ts Tokens) mint(ctx context.Context, req TokenRequest, now time.Time) (Iss
 	return IssuedToken{Token: signed, Claims: claims, Kid: kid}, nil
 }
 
-// IssuerRealm extracts the realm name from an issuer URL of this registry,
-// reading the token's claims without verifying them: the caller then
-// verifies with that realm's keys.
+// IssuerRealm names the realm that issued a token, reading its claims
+// without verifying them (the caller then verifies with that realm's
+// keys): its issuer is <public-url>/realms/<realm> or a host the realm
+// claims.
 func (r *Registry) IssuerRealm(raw string) (string, bool) {
 	claims := &jwt.RegisteredClaims{}
 	if _, _, err := jwt.NewParser().ParseUnverified(raw, claims); err != nil {
 		return "", false
 	}
-	prefix := r.publicURL + "/realms/"
-	if len(claims.Issuer) <= len(prefix) || claims.Issuer[:len(prefix)] != prefix {
-		return "", false
-	}
-	name := claims.Issuer[len(prefix):]
-	return name, domain.IsValidName(name)
+	return r.realmOfIssuer(claims.Issuer)
 }
 
 // IDTokenContext is what an ID token says about the sign-in.
@@ -116,7 +113,7 @@ func (ts Tokens) mintID(ctx context.Context, client *domain.Client, user *domain
 	}
 	claims := IDClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: rl.Issuer, Subject: user.ID, Audience: jwt.ClaimStrings{client.ID},
+			Issuer: rl.Issuer(), Subject: user.ID, Audience: jwt.ClaimStrings{client.ID},
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Duration(client.AccessTokenLifetime) * time.Second)),
 		},
 		AuthTime: ic.AuthTime, Nonce: ic.Nonce, AtHash: domain.AtHash(ic.AccessToken),

@@ -26,8 +26,10 @@ import (
 //
 // and the realm's settings (settings.go).
 type Realm struct {
-	Name   string
-	Issuer string
+	Name string
+	// pathIssuer is <public-url>/realms/<name>: the issuer of a realm that
+	// claims no host (see Issuer).
+	pathIssuer string
 
 	model        *projections.Realm
 	models       *projections.Models

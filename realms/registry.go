@@ -29,6 +29,7 @@ type Registry struct {
 	consoleSessions *ConsoleSessions
 	audit           AuditConfig // server defaults of realm settings
 	publicURL       string
+	hosts           hostRouting
 	log             *slog.Logger
 	now             func() time.Time // the clock of decisions made at write time
 
@@ -39,7 +40,7 @@ type Registry struct {
 
 // NewRegistry returns an empty registry; LoadAll fills it.
 func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL string, log *slog.Logger) *Registry {
-	return &Registry{
+	r := &Registry{
 		store:     store,
 		keys:      keys,
 		passwords: passwords,
@@ -48,6 +49,8 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		now:       time.Now,
 		realms:    map[string]*Realm{},
 	}
+	r.hosts.init(r.publicURL)
+	return r
 }
 
 // UseClock replaces the clock of decisions made when a write happens rather
@@ -63,17 +66,17 @@ func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }
 
 // PublicOrigin is the origin of the public URL (scheme://host[:port]):
-// the one origin browser forms are sent from.
-func (r *Registry) PublicOrigin() string {
-	u, err := url.Parse(r.publicURL)
+// the origin the console's forms are sent from.
+func (r *Registry) PublicOrigin() string { return originOf(r.publicURL) }
+
+// originOf is the origin (scheme://host[:port]) of a URL.
+func originOf(s string) string {
+	u, err := url.Parse(s)
 	if err != nil {
-		return r.publicURL
+		return s
 	}
 	return u.Scheme + "://" + u.Host
 }
-
-// Issuer is a realm's issuer URL, from configuration only.
-func (r *Registry) Issuer(realm string) string { return r.publicURL + "/realms/" + realm }
 
 // LoadAll opens every realm that has a stream and waits until each one's
 // read models have caught up with its history.
@@ -143,7 +146,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	}
 	models, after := r.restoreSnapshot(ctx, name)
 	rl = &Realm{
-		Name: name, Issuer: r.Issuer(name), reg: r, models: models, model: models.Realm,
+		Name: name, pathIssuer: r.publicURL + "/realms/" + name, reg: r, models: models, model: models.Realm,
 	}
 	runner, err := projections.StartRunner(ctx, r.store, name, r.log,
 		projections.RunnerOptions{After: after, OnApplied: rl.snapshotEvery(after)}, models.Folds()...)
@@ -164,6 +167,7 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 	r.mu.Lock()
 	r.realms[name] = rl
 	r.mu.Unlock()
+	r.forgetHostIndex() // its hosts route at once
 	return rl, nil
 }
 

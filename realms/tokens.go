@@ -23,12 +23,15 @@ type Tokens struct{ rl *Realm }
 
 // Audience of access tokens: the realm's issuer, so that a resource server
 // of one realm never accepts another realm's token.
-func (ts Tokens) Audience() string { return ts.rl.Issuer }
+func (ts Tokens) Audience() string { return ts.rl.Issuer() }
 
 // ClientCredentials issues an access token to an authenticated client
-// (RFC 6749 §4.4) for the requested scope (empty: all the client's). The
-// token is handed out only after its token.issued event is acknowledged.
+// (RFC 6749 §4.4) for the requested scope (empty: all the client's
+// default scopes; names without case where the realm's profile says so).
+// The token is handed out only after its token.issued event is
+// acknowledged.
 func (ts Tokens) ClientCredentials(ctx context.Context, client *domain.Client, scope string, meta eventstore.Meta) (TokenSet, error) {
+	scope = ts.rl.state().Settings.ScopeParam(scope)
 	decision, oerr := domain.DecideClientCredentials(client, scope, ts.rl.models.Nodes.Tree())
 	if oerr != nil {
 		return TokenSet{}, oerr

@@ -7,6 +7,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/projections"
 )
 
 // Last-use tracking: a token seen in use (introspection) is noted in
@@ -23,22 +24,27 @@ type usageRecorder struct {
 }
 
 type seenToken struct {
-	clientID string
-	lastUsed int64 // as the read model had it
-	at       int64
+	clientID   string
+	onBehalfOf string // the user of a user-delegated token
+	lastUsed   int64  // as the read model had it
+	at         int64
 }
 
 // Touch notes that a token was used at now.
-func (ts Tokens) Touch(jti, clientID string, lastUsed int64, now time.Time) {
-	if now.Unix()-lastUsed < int64(usageInterval/time.Second) {
+func (ts Tokens) Touch(info projections.TokenInfo, now time.Time) {
+	if now.Unix()-info.LastUsed < int64(usageInterval/time.Second) {
 		return
+	}
+	seen := seenToken{clientID: info.ClientID, lastUsed: info.LastUsed, at: now.Unix()}
+	if info.Subject != info.ClientID {
+		seen.onBehalfOf = info.Subject // a client's own token has the client as subject
 	}
 	u := &ts.rl.usage
 	u.mu.Lock()
 	if u.seen == nil {
 		u.seen = map[string]seenToken{}
 	}
-	u.seen[jti] = seenToken{clientID: clientID, lastUsed: lastUsed, at: now.Unix()}
+	u.seen[info.JTI] = seen
 	u.mu.Unlock()
 }
 
@@ -50,7 +56,7 @@ func (rl *Realm) flushUsage(ctx context.Context) {
 	u.seen = nil
 	u.mu.Unlock()
 	for jti, s := range seen {
-		meta := eventstore.Meta{Actor: eventstore.ActorSystem, ClientID: s.clientID, Time: time.Unix(s.at, 0)}
+		meta := eventstore.Meta{Actor: eventstore.ActorSystem, OnBehalfOf: s.onBehalfOf, ClientID: s.clientID, Time: time.Unix(s.at, 0)}
 		if _, err := rl.reg.store.AppendToken(ctx, rl.Name, domain.ClientRef(s.clientID), meta, domain.TokenUsed{JTI: jti, At: s.at}); err != nil {
 			rl.reg.log.Warn("token.used not written", "realm", rl.Name, "err", err)
 		}

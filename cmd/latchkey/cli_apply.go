@@ -302,15 +302,24 @@ func (p *planner) add(line string, r adminclient.Request, after func(*adminclien
 
 func (p *planner) name(kind, name string) string { return kind + " " + p.f.Realm + "/" + name }
 
+// realmSettings are the realm's settings as they will be: the file's, or
+// else the realm's now.
+func (p *planner) realmSettings() domain.RealmSettings {
+	if p.f.Settings != nil {
+		return p.f.Settings.realm()
+	}
+	return p.st.settings
+}
+
 func (p *planner) settings() {
 	if p.f.Settings == nil {
 		return
 	}
 	want := p.f.Settings.realm()
-	if want == p.st.settings {
+	if want.Equal(p.st.settings) {
 		return
 	}
-	if _, err := domain.DecideRealmSettings(&domain.Realm{Settings: p.st.settings}, want); err != nil {
+	if _, err := domain.DecideRealmSettings(&domain.Realm{Settings: p.st.settings}, want, domain.RealmContext{}); err != nil {
 		p.problem("settings: %v", err)
 		return
 	}
@@ -403,8 +412,9 @@ func (p *planner) clients() {
 		byName[c.Name] = append(byName[c.Name], c)
 	}
 	for _, fc := range p.f.Clients {
-		want := fc.normalized()
-		if err := want.Validate(p.catalog, p.tree); err != nil {
+		realm := p.realmSettings()
+		want := fc.normalized(realm.ClientDefaults)
+		if err := want.ValidateIn(domain.ClientContext{Catalog: p.catalog, Tree: p.tree, MixedGrants: realm.MixedGrants()}); err != nil {
 			p.problem("client %q: %v", fc.Name, err)
 			continue
 		}
@@ -594,7 +604,7 @@ func (p *planner) pruneScopes() {
 // export writes the realm as a realm file: every section, so that an
 // apply with --prune of the file reproduces exactly this realm.
 func (st *realmState) export(realm string) (realmFile, error) {
-	settings := fileSettings{CheckpointEvery: st.settings.CheckpointEvery, CheckpointInterval: st.settings.CheckpointInterval, TokenRetention: st.settings.TokenRetention}
+	settings := exportSettings(st.settings)
 	f := realmFile{Realm: realm, Settings: &settings, Scopes: []fileScope{}, Nodes: []fileNode{}, Clients: []fileClient{}, Users: []fileUser{}}
 	for _, sc := range st.scopes {
 		f.Scopes = append(f.Scopes, fileScope{Name: sc.Name, Description: sc.Description})
@@ -609,7 +619,7 @@ func (st *realmState) export(realm string) (realmFile, error) {
 	names := map[string]int{}
 	for _, c := range st.clients {
 		names[c.Name]++
-		f.Clients = append(f.Clients, exportClient(c.ClientSettings, c.Status))
+		f.Clients = append(f.Clients, exportClient(c.ClientSettings, c.Status, st.settings.ClientDefaults))
 	}
 	for _, name := range slices.Sorted(maps.Keys(names)) {
 		if names[name] > 1 {

@@ -34,6 +34,7 @@ func auditFilters(fs *flag.FlagSet, q url.Values, withTimes bool) {
 	names := []struct{ name, usage string }{
 		{"client-id", "actions done through this OAuth client"},
 		{"actor", "user:<id>, client:<id> or system"},
+		{"on-behalf-of", "actions of user-delegated tokens of this user (id)"},
 		{"type", "an event type, or a prefix ending in . or * (client.)"},
 		{"target", "an aggregate (client/<id>), or a prefix ending in / or *"},
 	}

@@ -24,6 +24,7 @@ type apiClient struct {
 	domain.ClientSettings
 	Status                  string           `json:"status"`
 	PreviousSecretExpiresAt int64            `json:"previous_secret_expires_at"`
+	LastUsedAt              int64            `json:"last_used_at"`
 	Warnings                []domain.Warning `json:"warnings"`
 	Version                 uint64           `json:"version"`
 }
@@ -52,7 +53,8 @@ var clientSettingFlags = []struct {
 	{"kind", "kind", textSetting, "service or user_app"},
 	{"grant-type", "grant_types", listSetting, "client_credentials, authorization_code, refresh_token"},
 	{"auth-method", "token_endpoint_auth_method", textSetting, "client_secret_basic, client_secret_post or none"},
-	{"scope", "scopes", listSetting, "catalog scopes the client may have"},
+	{"scope", "scopes", listSetting, "default scopes: a request naming nothing or only openid gets them all"},
+	{"optional-scope", "optional_scopes", listSetting, "scopes granted only when a request names them"},
 	{"access-preset", "access_preset", textSetting, "read_only or full"},
 	{"team-selection", "team_selection", textSetting, "single or multiple (at consent)"},
 	{"team-restriction", "team_restrictions", listSetting, "organizations or teams the client is restricted to"},
@@ -189,7 +191,8 @@ func init() {
 				q := url.Values{}
 				for _, f := range []struct{ name, usage string }{
 					{"q", "part of the name, any case"}, {"scope", "holding this scope"}, {"status", "enabled or disabled"},
-					{"kind", "service or user_app"}, {"team-restriction", "restricted to this organization or team"},
+					{"kind", "service or user_app"}, {"preset", "read_only or full"},
+					{"team-restriction", "restricted to this organization or team (or one above it); * for the unrestricted"},
 				} {
 					fs.Func(f.name, f.usage, func(v string) error { q.Set(strings.ReplaceAll(f.name, "-", "_"), v); return nil })
 				}
@@ -348,12 +351,15 @@ func (s *session) showClient(resp *adminclient.Response) error {
 	pairs := []string{
 		"client_id", c.ClientID, "name", c.Name, "description", c.Description, "type", c.Type, "kind", c.Kind,
 		"status", c.Status, "grant_types", list(c.GrantTypes), "token_endpoint_auth_method", c.TokenEndpointAuthMethod,
-		"scopes", list(c.Scopes), "access_preset", c.AccessPreset, "team_selection", c.TeamSelection,
+		"scopes", list(c.Scopes), "optional_scopes", list(c.OptionalScopes), "access_preset", c.AccessPreset, "team_selection", c.TeamSelection,
 		"team_restrictions", list(c.TeamRestrictions), "owner_node", c.OwnerNode, "roles", list(roles),
 		"redirect_uris", list(c.RedirectURIs), "post_logout_redirect_uris", list(c.PostLogoutRedirectURIs),
 		"access_token_lifetime", num(c.AccessTokenLifetime), "issue_refresh_tokens", strconv.FormatBool(c.IssueRefreshTokens),
 		"refresh_token_lifetime", num(c.RefreshTokenLifetime), "refresh_reuse_grace", num(c.RefreshReuseGrace),
 		"id_token_signed_response_alg", c.IDTokenAlg, "version", strconv.FormatUint(c.Version, 10),
+	}
+	if c.LastUsedAt != 0 {
+		pairs = append(pairs, "last_used_at", unixTime(c.LastUsedAt))
 	}
 	if c.PreviousSecretExpiresAt != 0 {
 		pairs = append(pairs, "previous_secret_expires_at", unixTime(c.PreviousSecretExpiresAt))

@@ -68,6 +68,31 @@ func init() {
 					return t.flush()
 				}
 			}},
+		{name: "realm set", args: "NAME", nargs: 1, noRealm: true,
+			summary: "Change a realm's settings: only the flags given change (a merge patch).",
+			example: "latchkey realm set acme --compat seacat,corral --host id.acme.example\nlatchkey realm set acme --client-credentials-token-lifetime 3m --client-refresh-tokens\nlatchkey realm set acme --compat ''",
+			define: func(fs *flag.FlagSet, s *session) func(context.Context, []string) error {
+				body, defaults := map[string]any{}, map[string]any{}
+				fs.Var(&bodyValue{body: body, key: "compat", kind: listSetting}, "compat", "compatibility profiles: coralogix, corral, seacat, keycloak ('' for none)")
+				fs.Var(&bodyValue{body: body, key: "hosts", kind: listSetting}, "host", "host names the realm claims; the first is its issuer ('' for none)")
+				for _, f := range realmDefaultFlags {
+					fs.Var(&bodyValue{body: defaults, key: f.json, kind: f.kind}, f.flag, f.usage)
+				}
+				return func(ctx context.Context, args []string) error {
+					if len(defaults) > 0 {
+						body["client_defaults"] = defaults
+					}
+					if len(body) == 0 {
+						return usageError(fmt.Errorf("realm set: give at least one setting"))
+					}
+					resp, err := s.call(ctx, "change the settings of realm "+args[0], adminclient.Request{
+						Method: http.MethodPatch, Path: "/admin/realms/" + url.PathEscape(args[0]) + "/settings", Body: body})
+					if err != nil {
+						return err
+					}
+					return s.showRealm(resp)
+				}
+			}},
 		{name: "realm get", args: "NAME", nargs: 1, noRealm: true,
 			summary: "Show a realm: issuer, signing keys and settings.",
 			example: "latchkey realm get acme",
@@ -97,6 +122,19 @@ func init() {
 	}})
 }
 
+// realmDefaultFlags are the realm's client defaults `realm set` takes.
+var realmDefaultFlags = []struct {
+	flag, json string
+	kind       settingKind
+	usage      string
+}{
+	{"client-access-token-lifetime", "access_token_lifetime", secondsSetting, "new clients' access-token lifetime (0: 1h)"},
+	{"client-credentials-token-lifetime", "client_credentials_token_lifetime", secondsSetting, "new clients' lifetime with client credentials (SeaCat 3m, Keycloak 5m)"},
+	{"client-refresh-tokens", "issue_refresh_tokens", boolSetting, "refresh tokens on for new clients with the code grant"},
+	{"client-refresh-token-lifetime", "refresh_token_lifetime", secondsSetting, "new clients' refresh-token lifetime (0: 168h)"},
+	{"client-access-preset", "access_preset", textSetting, "new clients' preset: read_only or full ('' for Latchkey's)"},
+}
+
 // showRealm prints a realm with its keys and settings.
 func (s *session) showRealm(resp *adminclient.Response) error {
 	if s.json {
@@ -111,7 +149,13 @@ func (s *session) showRealm(resp *adminclient.Response) error {
 		pairs = append(pairs,
 			"checkpoint_every", fmt.Sprint(st.CheckpointEvery),
 			"checkpoint_interval", fmt.Sprint(st.CheckpointInterval),
-			"token_retention", fmt.Sprint(st.TokenRetention))
+			"token_retention", fmt.Sprint(st.TokenRetention),
+			"compat", list(st.Compat), "hosts", list(st.Hosts))
+		if d := st.ClientDefaults; d != (domain.ClientDefaults{}) {
+			pairs = append(pairs,
+				"client_defaults", fmt.Sprintf("access_token_lifetime=%d client_credentials_token_lifetime=%d issue_refresh_tokens=%v refresh_token_lifetime=%d access_preset=%s",
+					d.AccessTokenLifetime, d.ClientCredentialsTokenLifetime, d.IssueRefreshTokens, d.RefreshTokenLifetime, d.AccessPreset))
+		}
 	}
 	if err := fields(s.io.stdout, pairs...); err != nil {
 		return err

@@ -33,15 +33,45 @@ type realmFile struct {
 }
 
 // fileSettings are the realm's settings (seconds; 0 takes the server's
-// default).
+// default), its compatibility profiles, hosts and client defaults.
 type fileSettings struct {
-	CheckpointEvery    int   `yaml:"checkpoint_every"`
-	CheckpointInterval int64 `yaml:"checkpoint_interval"`
-	TokenRetention     int64 `yaml:"token_retention"`
+	CheckpointEvery    int                 `yaml:"checkpoint_every"`
+	CheckpointInterval int64               `yaml:"checkpoint_interval"`
+	TokenRetention     int64               `yaml:"token_retention"`
+	Compat             []string            `yaml:"compat,omitempty"`
+	Hosts              []string            `yaml:"hosts,omitempty"`
+	ClientDefaults     *fileClientDefaults `yaml:"client_defaults,omitempty"`
+}
+
+// fileClientDefaults are domain.ClientDefaults under their API names.
+type fileClientDefaults struct {
+	AccessTokenLifetime            int64  `yaml:"access_token_lifetime,omitempty"`
+	ClientCredentialsTokenLifetime int64  `yaml:"client_credentials_token_lifetime,omitempty"`
+	IssueRefreshTokens             bool   `yaml:"issue_refresh_tokens,omitempty"`
+	RefreshTokenLifetime           int64  `yaml:"refresh_token_lifetime,omitempty"`
+	AccessPreset                   string `yaml:"access_preset,omitempty"`
 }
 
 func (s fileSettings) realm() domain.RealmSettings {
-	return domain.RealmSettings{CheckpointEvery: s.CheckpointEvery, CheckpointInterval: s.CheckpointInterval, TokenRetention: s.TokenRetention}
+	out := domain.RealmSettings{CheckpointEvery: s.CheckpointEvery, CheckpointInterval: s.CheckpointInterval, TokenRetention: s.TokenRetention,
+		Compat: s.Compat, Hosts: s.Hosts}
+	if d := s.ClientDefaults; d != nil {
+		out.ClientDefaults = domain.ClientDefaults{AccessTokenLifetime: d.AccessTokenLifetime, ClientCredentialsTokenLifetime: d.ClientCredentialsTokenLifetime,
+			IssueRefreshTokens: d.IssueRefreshTokens, RefreshTokenLifetime: d.RefreshTokenLifetime, AccessPreset: d.AccessPreset}
+	}
+	out.Normalize()
+	return out
+}
+
+// exportSettings writes a realm's settings as a file gives them.
+func exportSettings(st domain.RealmSettings) fileSettings {
+	f := fileSettings{CheckpointEvery: st.CheckpointEvery, CheckpointInterval: st.CheckpointInterval, TokenRetention: st.TokenRetention,
+		Compat: st.Compat, Hosts: st.Hosts}
+	if d := st.ClientDefaults; d != (domain.ClientDefaults{}) {
+		f.ClientDefaults = &fileClientDefaults{AccessTokenLifetime: d.AccessTokenLifetime, ClientCredentialsTokenLifetime: d.ClientCredentialsTokenLifetime,
+			IssueRefreshTokens: d.IssueRefreshTokens, RefreshTokenLifetime: d.RefreshTokenLifetime, AccessPreset: d.AccessPreset}
+	}
+	return f
 }
 
 type fileScope struct {
@@ -66,6 +96,7 @@ type fileClient struct {
 	GrantTypes              []string            `yaml:"grant_types,omitempty"`
 	TokenEndpointAuthMethod string              `yaml:"token_endpoint_auth_method,omitempty"`
 	Scopes                  []string            `yaml:"scopes,omitempty"`
+	OptionalScopes          []string            `yaml:"optional_scopes,omitempty"`
 	AccessPreset            string              `yaml:"access_preset,omitempty"`
 	TeamSelection           string              `yaml:"team_selection,omitempty"`
 	TeamRestrictions        []string            `yaml:"team_restrictions,omitempty"`
@@ -94,7 +125,7 @@ type fileUser struct {
 func (c fileClient) settings() domain.ClientSettings {
 	return domain.ClientSettings{
 		Name: c.Name, Description: c.Description, Type: c.Type, Kind: c.Kind, GrantTypes: c.GrantTypes,
-		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, Scopes: c.Scopes, AccessPreset: c.AccessPreset,
+		TokenEndpointAuthMethod: c.TokenEndpointAuthMethod, Scopes: c.Scopes, OptionalScopes: c.OptionalScopes, AccessPreset: c.AccessPreset,
 		TeamSelection: c.TeamSelection, TeamRestrictions: c.TeamRestrictions, OwnerNode: c.OwnerNode,
 		RedirectURIs: c.RedirectURIs, AccessTokenLifetime: c.AccessTokenLifetime, IssueRefreshTokens: c.IssueRefreshTokens,
 		RefreshTokenLifetime: c.RefreshTokenLifetime, RefreshReuseGrace: c.RefreshReuseGrace, Roles: c.Roles,
@@ -102,10 +133,20 @@ func (c fileClient) settings() domain.ClientSettings {
 	}
 }
 
-// normalized are the settings the server makes of the file's: defaults
-// filled in by the domain's own rule.
-func (c fileClient) normalized() domain.ClientSettings {
-	s := c.settings()
+// normalized are the settings the server makes of the file's: the
+// realm's client defaults for what the entry leaves out (as the server
+// does for what a body leaves out), then the domain's own defaults.
+func (c fileClient) normalized(defaults domain.ClientDefaults) domain.ClientSettings {
+	given := reflect.ValueOf(c)
+	s := defaults.Fill(c.settings(), func(field string) bool {
+		for i := range given.NumField() {
+			name, _, _ := strings.Cut(given.Type().Field(i).Tag.Get("yaml"), ",")
+			if name == field {
+				return !given.Field(i).IsZero()
+			}
+		}
+		return false
+	})
 	s.Normalize()
 	return s
 }
@@ -113,13 +154,13 @@ func (c fileClient) normalized() domain.ClientSettings {
 func (c fileClient) status() string { return cmp.Or(c.Status, domain.StatusEnabled) }
 
 // exportClient writes stored settings with every setting left out that
-// the defaults would give back: the shortest entry that applies to the
-// same client.
-func exportClient(s domain.ClientSettings, status string) fileClient {
+// the defaults (the realm's, then the domain's) would give back: the
+// shortest entry that applies to the same client.
+func exportClient(s domain.ClientSettings, status string, defaults domain.ClientDefaults) fileClient {
 	s.Normalize()
 	c := fileClient{
 		Name: s.Name, Description: s.Description, Type: s.Type, Kind: s.Kind, GrantTypes: s.GrantTypes,
-		TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Scopes: s.Scopes, AccessPreset: s.AccessPreset,
+		TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Scopes: s.Scopes, OptionalScopes: s.OptionalScopes, AccessPreset: s.AccessPreset,
 		TeamSelection: s.TeamSelection, TeamRestrictions: s.TeamRestrictions, OwnerNode: s.OwnerNode,
 		Roles: s.Roles, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AccessTokenLifetime: s.AccessTokenLifetime, IssueRefreshTokens: s.IssueRefreshTokens,
@@ -137,7 +178,7 @@ func exportClient(s domain.ClientSettings, status string) fileClient {
 		f := v.Field(i)
 		kept := reflect.ValueOf(f.Interface())
 		f.SetZero()
-		if !reflect.DeepEqual(c.normalized(), s) {
+		if !reflect.DeepEqual(c.normalized(defaults), s) {
 			f.Set(kept)
 		}
 	}
@@ -236,7 +277,7 @@ func (f *realmFile) check() error {
 // yamlTypeNames words the decoder's messages for people, who know a
 // client, not main.fileClient.
 var yamlTypeNames = strings.NewReplacer(
-	"type main.realmFile", "a realm", "type main.fileSettings", "settings", "type main.fileScope", "a scope",
+	"type main.realmFile", "a realm", "type main.fileSettings", "settings", "type main.fileClientDefaults", "client defaults", "type main.fileScope", "a scope",
 	"type main.fileNode", "a node", "type main.fileClient", "a client", "type main.fileUser", "a user",
 	"type domain.Membership", "a membership", "yaml: construct errors: ", "")
 

@@ -38,7 +38,7 @@ func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
 	}
 	c := fileClient{
 		Name: s.Name, Description: s.Description, Type: s.Type, Kind: s.Kind, GrantTypes: s.GrantTypes,
-		TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Scopes: s.Scopes, AccessPreset: s.AccessPreset,
+		TokenEndpointAuthMethod: s.TokenEndpointAuthMethod, Scopes: s.Scopes, OptionalScopes: s.OptionalScopes, AccessPreset: s.AccessPreset,
 		TeamSelection: s.TeamSelection, TeamRestrictions: s.TeamRestrictions, OwnerNode: s.OwnerNode, Roles: s.Roles,
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, AccessTokenLifetime: s.AccessTokenLifetime,
 		IssueRefreshTokens: s.IssueRefreshTokens, RefreshTokenLifetime: s.RefreshTokenLifetime, RefreshReuseGrace: s.RefreshReuseGrace,
@@ -54,35 +54,52 @@ func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
 }
 
 // TestExportClientIsTheShortestEntryForTheSameClient: export leaves out
-// what the defaults give back, and what it writes applies to the same
-// settings.
+// what the defaults (the realm's, then the domain's) give back, and what it
+// writes applies to the same settings.
 func TestExportClientIsTheShortestEntryForTheSameClient(t *testing.T) {
+	none := domain.ClientDefaults{}
+	keycloakish := domain.ClientDefaults{AccessTokenLifetime: 300, ClientCredentialsTokenLifetime: 180,
+		IssueRefreshTokens: true, RefreshTokenLifetime: 30 * 86400}
 	for _, c := range []struct {
-		name   string
-		in     domain.ClientSettings
-		status string
-		want   fileClient
+		name     string
+		in       domain.ClientSettings
+		status   string
+		defaults domain.ClientDefaults
+		want     fileClient
 	}{
-		{"a default service client", domain.ClientSettings{Name: "svc"}, "enabled", fileClient{Name: "svc"}},
-		{"a disabled one", domain.ClientSettings{Name: "svc"}, "disabled", fileClient{Name: "svc", Status: "disabled"}},
+		{"a default service client", domain.ClientSettings{Name: "svc"}, "enabled", none, fileClient{Name: "svc"}},
+		{"a disabled one", domain.ClientSettings{Name: "svc"}, "disabled", none, fileClient{Name: "svc", Status: "disabled"}},
 		{"a public app: its kind, grants and auth method follow from its type",
-			domain.ClientSettings{Name: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"}}, "enabled",
+			domain.ClientSettings{Name: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"}}, "enabled", none,
 			fileClient{Name: "cli", Type: "public", RedirectURIs: []string{"http://127.0.0.1/cb"}}},
 		{"refresh tokens: the grant type says it, the flag follows",
-			domain.ClientSettings{Name: "web", Kind: "user_app", IssueRefreshTokens: true, RedirectURIs: []string{"https://a.example/cb"}}, "enabled",
-			fileClient{Name: "web", GrantTypes: []string{"authorization_code", "refresh_token"}, RedirectURIs: []string{"https://a.example/cb"}}},
+			domain.ClientSettings{Name: "web", Kind: "user_app", IssueRefreshTokens: true, RedirectURIs: []string{"https://a.example/cb"}}, "enabled", none,
+			fileClient{Name: "web", RedirectURIs: []string{"https://a.example/cb"}, IssueRefreshTokens: true}},
 		{"lifetimes other than the defaults stay",
-			domain.ClientSettings{Name: "svc", AccessTokenLifetime: 900, AccessPreset: "full", Scopes: []string{"read"}}, "enabled",
+			domain.ClientSettings{Name: "svc", AccessTokenLifetime: 900, AccessPreset: "full", Scopes: []string{"read"}}, "enabled", none,
 			fileClient{Name: "svc", AccessTokenLifetime: 900, AccessPreset: "full", Scopes: []string{"read"}}},
+		{"a realm's defaults are left out", domain.ClientSettings{Name: "svc", AccessTokenLifetime: 180, RefreshTokenLifetime: 30 * 86400}, "enabled", keycloakish,
+			fileClient{Name: "svc"}},
+		{"Latchkey's own defaults differ from the realm's: they stay",
+			domain.ClientSettings{Name: "svc"}, "enabled", keycloakish,
+			fileClient{Name: "svc", AccessTokenLifetime: 3600, RefreshTokenLifetime: 7 * 86400}},
+		{"refresh tokens on by the realm's default",
+			domain.ClientSettings{Name: "web", RedirectURIs: []string{"https://a.example/cb"}, IssueRefreshTokens: true,
+				AccessTokenLifetime: 300, RefreshTokenLifetime: 30 * 86400}, "enabled", keycloakish,
+			fileClient{Name: "web", RedirectURIs: []string{"https://a.example/cb"}}},
+		{"refresh tokens off where the realm turns them on: the grant types say so",
+			domain.ClientSettings{Name: "web", RedirectURIs: []string{"https://a.example/cb"}, AccessTokenLifetime: 300,
+				RefreshTokenLifetime: 30 * 86400}, "enabled", keycloakish,
+			fileClient{Name: "web", GrantTypes: []string{"authorization_code"}, RedirectURIs: []string{"https://a.example/cb"}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			want := c.in
 			want.Normalize()
-			got := exportClient(c.in, c.status)
+			got := exportClient(c.in, c.status, c.defaults)
 			if !reflect.DeepEqual(got, c.want) {
 				t.Errorf("exportClient = %+v, want %+v", got, c.want)
 			}
-			if back := got.normalized(); !reflect.DeepEqual(back, want) {
+			if back := got.normalized(c.defaults); !reflect.DeepEqual(back, want) {
 				t.Errorf("the exported entry applies to other settings: %v", changedSettings(back, want))
 			}
 		})

@@ -7,6 +7,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -178,6 +179,23 @@ func TestCLIVerbs(t *testing.T) {
 	if out := u.ok("", "realm", "get", "acme"); !strings.Contains(out, "issuer:") || !strings.Contains(out, "ES256") {
 		t.Errorf("realm get shows issuer and keys:\n%s", out)
 	}
+	// Realm settings: only the flags given change (a merge patch).
+	settings := func() map[string]any {
+		t.Helper()
+		rl := decodeJSON[map[string]any](t, "realm get", u.ok("", "realm", "get", "acme", "-o", "json"))
+		st, _ := rl["settings"].(map[string]any)
+		return st
+	}
+	u.ok("", "realm", "set", "acme", "--compat", "seacat,corral", "--client-credentials-token-lifetime", "3m")
+	st := settings()
+	if fmt.Sprint(st["compat"]) != "[seacat corral]" || fmt.Sprint(st["client_defaults"].(map[string]any)["client_credentials_token_lifetime"]) != "180" {
+		t.Errorf("realm set: settings %v", st)
+	}
+	u.ok("", "realm", "set", "acme", "--compat", "", "--client-credentials-token-lifetime", "0")
+	if st := settings(); fmt.Sprint(st["compat"]) != "[]" || fmt.Sprint(st["client_defaults"].(map[string]any)["client_credentials_token_lifetime"]) != "0" {
+		t.Errorf("realm set back: settings %v", st)
+	}
+	u.fails(2, "give at least one setting", "realm", "set", "acme")
 	before := len(strings.Split(strings.TrimSpace(u.ok("", "realm", "get", "acme")), "\n"))
 	u.ok("", "keys", "rotate", "--realm", "acme")
 	if after := len(strings.Split(strings.TrimSpace(u.ok("", "realm", "get", "acme")), "\n")); after != before+2 {

@@ -1264,9 +1264,19 @@ func TestNodesAndClientScoping(t *testing.T) {
 
 		e.send(t, http.MethodDelete, "/nodes/team-a", "", "").checkError(t, http.StatusConflict, "conflict")
 
-		// SeaCat Auth's attributes, on a PUT.
-		r = e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json",
-			`{"client_name":"sc","seacatauth_credentials":true,"token_endpoint_auth_method":"client_secret_post","tenants":["acme-org"],"roles":["acme-org/editor"]}`)
+		// SeaCat Auth's attributes, on a PUT: only in a realm with the
+		// seacat profile on.
+		seacatPut := `{"client_name":"sc","seacatauth_credentials":true,"token_endpoint_auth_method":"client_secret_post","tenants":["acme-org"],"roles":["acme-org/editor"]}`
+		for body, why := range map[string]string{
+			seacatPut: "client_name is SeaCat Auth's attribute: turn on the realm's seacat profile (compat) to use it",
+			`{"name":"x","roles":["acme-org/editor"]}`: `roles written "node/role" are SeaCat Auth's form`,
+		} {
+			if e := lcError(t, e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json", body), http.StatusBadRequest, "invalid_request"); !strings.Contains(e.Description, why) {
+				t.Errorf("SeaCat names without the profile: %q, want it to say %q", e.Description, why)
+			}
+		}
+		e.send(t, http.MethodPatch, "/settings", "application/json", `{"compat":["seacat"]}`).requireStatus(t, http.StatusOK)
+		r = e.send(t, http.MethodPut, "/clients/"+c.ClientID, "application/json", seacatPut)
 		r.requireStatus(t, http.StatusOK)
 		sc := e.decodeClient(t, r)
 		if sc.Name != "sc" || !slices.Equal(sc.GrantTypes, []string{"client_credentials"}) || sc.TokenEndpointAuthMethod != "client_secret_post" ||

@@ -38,6 +38,7 @@ type eventView struct {
 	ClientID  string         `json:"client_id"`
 	RequestID string         `json:"request_id"`
 	IP        string         `json:"ip"`
+	Via       string         `json:"via"`
 	Time      string         `json:"time"`
 	Data      map[string]any `json:"data"`
 }
@@ -632,9 +633,10 @@ func TestRestartKeepsRealmsClientsAndTokens(t *testing.T) {
 	admin := first.adminToken(t, adminSecret).AccessToken
 	first.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
 	client := first.createClient(t, admin, "acme", `{"name":"backend","scopes":["read","write"]}`)
+	oldTok := first.clientToken(t, "acme", client.ClientID, client.ClientSecret, "read")
+	// Read after the token: its last_used_at must survive the restart too.
 	clientBefore := first.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
 	clientBefore.requireStatus(t, http.StatusOK)
-	oldTok := first.clientToken(t, "acme", client.ClientID, client.ClientSecret, "read")
 	setBefore := first.fetchJWKS(t, jwksURI)
 	oldV := verifyAccessToken(t, oldTok.AccessToken, setBefore, issuer, client.ClientID, "read")
 	eventsBefore := first.events(t, admin, "acme", "after_seq=0&limit=100")

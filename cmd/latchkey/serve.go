@@ -31,6 +31,7 @@ type serveConfig struct {
 	http      httpLimits
 	dataDir   string
 	publicURL string
+	routing   routingConfig
 	nats      natsConfig
 	replicas  int
 	logLevel  string
@@ -44,6 +45,7 @@ func parseServeFlags(args []string) (serveConfig, error) {
 	fs.StringVar(&cfg.httpAddr, "http", envOr("LATCHKEY_HTTP", "127.0.0.1:8080"), "HTTP listen address (LATCHKEY_HTTP)")
 	fs.StringVar(&cfg.dataDir, "data", envOr("LATCHKEY_DATA", "./data"), "data directory (LATCHKEY_DATA)")
 	fs.StringVar(&cfg.publicURL, "public-url", envOr("LATCHKEY_PUBLIC_URL", ""), "public base URL; issuers are <public-url>/realms/<realm> (LATCHKEY_PUBLIC_URL; default http://<http>)")
+	routingFlags(fs, &cfg.routing)
 	envErrs := map[string]error{}
 	httpFlags(fs, &cfg.http, envErrs)
 	natsFlags(fs, &cfg.nats, envErrs)
@@ -72,6 +74,9 @@ func parseServeFlags(args []string) (serveConfig, error) {
 		return cfg, usageError(err)
 	}
 	cfg.publicURL = publicURL
+	if err := cfg.routing.check(publicURL); err != nil {
+		return cfg, usageError(err)
+	}
 	return cfg, nil
 }
 
@@ -158,6 +163,9 @@ func serve(args []string) error {
 	if err := reg.SetAudit(cfg.audit); err != nil {
 		return err
 	}
+	if err := reg.UseHosts(cfg.routing.hosts); err != nil {
+		return err
+	}
 	snapshots, err := realms.OpenSnapshotStore(ctx, store)
 	if err != nil {
 		return err
@@ -173,7 +181,7 @@ func serve(args []string) error {
 	var ready atomic.Bool
 	promReg := prometheus.NewRegistry()
 	promReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	e := handlers.New(handlers.Config{Registry: reg, Log: log, Ready: ready.Load, Metrics: promReg})
+	e := handlers.New(handlers.Config{Registry: reg, Log: log, Ready: ready.Load, Metrics: promReg, DefaultRealm: cfg.routing.defaultRealm})
 	ln, err := net.Listen("tcp", cfg.httpAddr)
 	if err != nil {
 		return err

@@ -39,16 +39,18 @@ type tokenVerifier interface {
 
 // options are the command line.
 type options struct {
-	issuer, listen, scope string
-	natsURL, natsCA       string
-	creds                 verifier.Credentials
-	credsFile             string
-	introspectClientID    string
+	issuer, realm      string
+	listen, scope      string
+	natsURL, natsCA    string
+	creds              verifier.Credentials
+	credsFile          string
+	introspectClientID string
 }
 
 func main() {
 	var o options
 	flag.StringVar(&o.issuer, "issuer", "", "the realm's issuer URL, e.g. http://127.0.0.1:8080/realms/acme (required)")
+	flag.StringVar(&o.realm, "realm", "", "the realm's name, when its issuer is a host it claims (no /realms/<realm> in it)")
 	flag.StringVar(&o.natsURL, "nats-url", "nats://127.0.0.1:4222", "NATS server(s) carrying the realm's revocation rules, comma-separated (tls://... for TLS)")
 	flag.StringVar(&o.credsFile, "nats-credentials", "", "JSON file printed by `latchkey nats-credentials --realm <realm>`")
 	flag.StringVar(&o.creds.User, "nats-user", "", "NATS user, when not in --nats-credentials (e.g. rs-acme of deploy/nats/nats.conf)")
@@ -73,9 +75,11 @@ func run(o options) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 
-	realm, err := verifier.RealmOf(o.issuer)
-	if err != nil {
-		return err
+	realm, err := o.realm, error(nil)
+	if realm == "" {
+		if realm, err = verifier.RealmOf(o.issuer); err != nil {
+			return fmt.Errorf("%w (a host issuer needs --realm)", err)
+		}
 	}
 	if o.credsFile != "" {
 		if o.creds, err = verifier.LoadCredentials(o.credsFile); err != nil {
@@ -92,7 +96,7 @@ func run(o options) error {
 	}
 	defer nc.Close()
 
-	cfg := verifier.Config{Issuer: o.issuer, NATS: nc}
+	cfg := verifier.Config{Issuer: o.issuer, Realm: o.realm, NATS: nc}
 	if o.introspectClientID != "" {
 		cfg.Introspection = &verifier.Introspection{ClientID: o.introspectClientID, ClientSecret: os.Getenv("INTROSPECT_CLIENT_SECRET")}
 	}

@@ -29,8 +29,9 @@ const testIssuer = "https://id.example.test/realms/acme"
 
 // tokenMint signs access tokens the way Latchkey does and serves its JWKS.
 type tokenMint struct {
-	key  *ecdsa.PrivateKey
-	jwks *httptest.Server
+	key    *ecdsa.PrivateKey
+	jwks   *httptest.Server
+	issuer string // testIssuer unless set
 }
 
 func newTokenMint(t *testing.T) *tokenMint {
@@ -47,7 +48,7 @@ func newTokenMint(t *testing.T) *tokenMint {
 	set := map[string]any{"keys": []map[string]string{{
 		"kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig", "x": enc(pub[1:33]), "y": enc(pub[33:]),
 	}}}
-	m := &tokenMint{key: key}
+	m := &tokenMint{key: key, issuer: testIssuer}
 	m.jwks = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		_ = json.NewEncoder(w).Encode(set)
 	}))
@@ -62,7 +63,7 @@ func (m *tokenMint) token(t *testing.T) (string, string) {
 	jti := uuid.NewString()
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, verifier.Claims{
 		RegisteredClaims: jwt.RegisteredClaims{
-			Issuer: testIssuer, Subject: "c1", Audience: jwt.ClaimStrings{testIssuer}, ID: jti,
+			Issuer: m.issuer, Subject: "c1", Audience: jwt.ClaimStrings{m.issuer}, ID: jti,
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 		},
 		ClientID: "c1", Scope: "read",

@@ -32,8 +32,12 @@ import (
 
 // Config says which realm to trust and how to reach it.
 type Config struct {
-	// Issuer is the realm's issuer URL, <public-url>/realms/<realm>.
+	// Issuer is the realm's issuer URL: <public-url>/realms/<realm>, or
+	// the URL of a host the realm claims (then Realm names the realm).
 	Issuer string
+	// Realm is the realm's name; empty: the last segment of an Issuer
+	// ending in /realms/<realm>.
+	Realm string
 	// Audience the token must carry; empty means the issuer (Latchkey's
 	// default audience).
 	Audience string
@@ -104,7 +108,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, errors.New("verifier: Issuer and NATS are required")
 	}
 	cfg.Issuer = strings.TrimRight(cfg.Issuer, "/")
-	realm, err := RealmOf(cfg.Issuer)
+	realm, err := realmOf(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +216,21 @@ func (v *Verifier) keyFor(t *jwt.Token) (any, error) {
 		return nil, fmt.Errorf("key %q is for %s, token uses %s", kid, alg, t.Method.Alg())
 	}
 	return crypto.PublicKey(key), nil
+}
+
+// realmOf is the realm a configuration names: Realm, which an issuer
+// ending in /realms/<realm> must agree with, or else that realm.
+func realmOf(cfg Config) (string, error) {
+	if cfg.Realm == "" {
+		return RealmOf(cfg.Issuer)
+	}
+	if strings.ContainsAny(cfg.Realm, "/.*> ") {
+		return "", fmt.Errorf("verifier: invalid realm %q", cfg.Realm)
+	}
+	if fromPath, err := RealmOf(cfg.Issuer); err == nil && fromPath != cfg.Realm {
+		return "", fmt.Errorf("verifier: issuer %q names realm %s, not %s", cfg.Issuer, fromPath, cfg.Realm)
+	}
+	return cfg.Realm, nil
 }
 
 // RealmOf reads the realm name from an issuer URL.
