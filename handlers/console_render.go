@@ -38,6 +38,15 @@ var consoleFuncs = template.FuncMap{
 		return s
 	},
 	"string": func(v []byte) string { return string(v) },
+	// shortref shortens the id of "user:<id>" or "client/<id>" to its
+	// first 8 characters when it is long (the whole one goes in a title).
+	"shortref": func(s string) string {
+		i := strings.LastIndexAny(s, ":/")
+		if i < 0 || len(s)-i-1 <= 12 {
+			return s
+		}
+		return s[:i+9] + "…"
+	},
 	// level names a warning's severity in words: colour alone says
 	// nothing to a screen reader.
 	"level": func(l string) string {
