@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -234,3 +235,65 @@ func TestConsoleOfUnknownRealm(t *testing.T) {
 		t.Fatalf("a template as an asset: %d", rec.Code)
 	}
 }
+
+func TestConsoleClientsPageFilters(t *testing.T) {
+	t.Parallel()
+	w := newSignInWorld(t)
+	ctx := context.Background()
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
+	alice, _ := w.realm.Users().ByUsername("alice")
+	if _, err := w.realm.Users().SetRealmRoles(ctx, alice.ID, []string{domain.RoleClientManager}, meta); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []domain.CreateNode{{Slug: "org", Kind: domain.NodeOrganization}, {Slug: "team-a", Kind: domain.NodeTeam, Parent: "org"}} {
+		if _, err := w.realm.Structure().CreateNode(ctx, n, meta); err != nil {
+			t.Fatal(err)
+		}
+	}
+	limited, err := w.realm.Clients().Create(ctx, "", domain.ClientSettings{Name: `limited <b>&</b>`, TeamRestrictions: []string{"team-a"}}, false, meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newConsoleBrowser(t, w.e)
+	signInToConsole(t, w, b)
+	rows := regexp.MustCompile(`<tr data-client="([^"]+)"`)
+	list := func(query string) []string {
+		rec := b.do(http.MethodGet, "/console/acme/realms/acme/clients"+query, nil)
+		if rec.Code != http.StatusOK {
+			t.Fatalf("clients%s: %d", query, rec.Code)
+		}
+		var ids []string
+		for _, m := range rows.FindAllStringSubmatch(rec.Body.String(), -1) {
+			ids = append(ids, m[1])
+		}
+		return ids
+	}
+	if ids := list("?team=team-a"); len(ids) != 1 || ids[0] != limited.Client.ID {
+		t.Errorf("team limit team-a: %v", ids)
+	}
+	if ids := list("?team=org"); len(ids) != 0 {
+		t.Errorf("team limit org (above team-a, no client limited to it): %v", ids)
+	}
+	if ids := list("?team=*"); len(ids) != 2 || slices.Contains(ids, limited.Client.ID) {
+		t.Errorf("all teams: %v", ids)
+	}
+	if ids := list("?q=LIMITED"); len(ids) != 1 {
+		t.Errorf("name search: %v", ids)
+	}
+	if ids := list("?limit=1"); len(ids) != 1 {
+		t.Errorf("a page of one: %v", ids)
+	}
+	rec := b.do(http.MethodGet, "/console/acme/realms/acme/clients", nil)
+	if body := rec.Body.String(); strings.Contains(body, "<b>&</b>") || !strings.Contains(body, "limited &lt;b&gt;&amp;&lt;/b&gt;") {
+		t.Error("a client's name is not escaped on the list")
+	}
+	if strings.Contains(rec.Body.String(), domain.ConsoleClientID) {
+		t.Error("the built-in console client is listed")
+	}
+	for _, q := range []string{"?status=paused", "?kind=robot", "?limit=501", "?cursor=no-such-client"} {
+		if rec := b.do(http.MethodGet, "/console/acme/realms/acme/clients"+q, nil); rec.Code != http.StatusBadRequest {
+			t.Errorf("clients%s: %d, want 400", q, rec.Code)
+		}
+	}
+}
+
