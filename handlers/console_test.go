@@ -296,4 +296,3 @@ func TestConsoleClientsPageFilters(t *testing.T) {
 		}
 	}
 }
-
