@@ -243,3 +243,32 @@ func (p *person) noDialogs() {
 func jsString(s string) string {
 	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`).Replace(s) + `"`
 }
+
+// consoleSignIn signs in to a realm's console with a cookie-keeping Go
+// client (no JavaScript is needed) and checks that the console opens.
+func consoleSignIn(t *testing.T, lk *latchkey, realm, username, password string) *browser {
+	t.Helper()
+	b := newBrowser(t)
+	r := b.get(lk.base + "/console/" + realm + "/signin")
+	if r.status != http.StatusSeeOther {
+		t.Fatalf("console sign-in: %d", r.status)
+	}
+	login := b.get(lk.base + r.location)
+	if login.status != http.StatusOK {
+		t.Fatalf("the realm's sign-in page: %d", login.status)
+	}
+	action, fields := formOf(t, lk.base, login.body)
+	fields.Set("username", username)
+	fields.Set("password", password)
+	back := b.post(action, fields)
+	if back.status != http.StatusSeeOther || !strings.Contains(back.location, "/console/"+realm+"/callback?") {
+		t.Fatalf("signing in as %s: %d %q\n%s", username, back.status, back.location, back.body)
+	}
+	if done := b.get(back.location); done.status != http.StatusOK || !strings.Contains(done.body, "You are signed in") {
+		t.Fatalf("the console's callback: %d\n%s", done.status, done.body)
+	}
+	if home := b.get(lk.base + "/console/" + realm + "/me"); home.status != http.StatusOK {
+		t.Fatalf("the console after signing in: %d", home.status)
+	}
+	return b
+}

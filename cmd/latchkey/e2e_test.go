@@ -195,6 +195,9 @@ func TestFoundationWalkthrough(t *testing.T) {
 		ClientID      string `json:"client_id"`
 		ClientSecret  string `json:"client_secret"`
 		TokenEndpoint string `json:"token_endpoint"`
+		AdminUsername string `json:"admin_username"`
+		AdminPassword string `json:"admin_password"`
+		ConsoleURL    string `json:"console_url"`
 	}
 	if err := json.Unmarshal(rawBoot, &boot); err != nil {
 		t.Fatalf("bootstrap file is not JSON: %v\n%s", err, rawBoot)
@@ -205,6 +208,16 @@ func TestFoundationWalkthrough(t *testing.T) {
 	if !secretPattern.MatchString(boot.ClientSecret) {
 		t.Fatalf("bootstrap secret %q is not 43 base64url characters", boot.ClientSecret)
 	}
+	// The first administrator, for the console: the generated password
+	// is in the file, printed once, and signs in to master's console.
+	if boot.AdminUsername != "admin" || !secretPattern.MatchString(boot.AdminPassword) || boot.ConsoleURL != lk.base+"/console/master/" {
+		t.Errorf("bootstrap file's administrator: %s", rawBoot)
+	}
+	lk.waitStderr(t, boot.AdminPassword, 5*time.Second)
+	if n := strings.Count(lk.stderr.String(), boot.AdminPassword); n != 1 {
+		t.Errorf("generated admin password appears %d times on stderr, want exactly once", n)
+	}
+	consoleSignIn(t, lk, "master", "admin", boot.AdminPassword)
 	adminSecret := boot.ClientSecret
 	// The process wrote the banner before /readyz turned 200, but stderr
 	// reaches the buffer through a pipe: give the copy a moment.
