@@ -11,12 +11,8 @@ import (
 
 // Lifetimes of the authorization-code flow.
 const (
-	CodeLifetime       = 600       // seconds: authorization codes, single use
-	UISessionLifetime  = 12 * 3600 // seconds: browser sessions
-	LoginLockThreshold = 10        // failures that lock a username
-	LoginLockDuration  = 15 * 60   // seconds
-	LoginSlowThreshold = 3         // failures after which each attempt waits
-	LoginFailureWindow = LoginLockDuration
+	CodeLifetime      = 600       // seconds: authorization codes, single use
+	UISessionLifetime = 12 * 3600 // seconds: browser sessions
 )
 
 // Aggregate types of the authorization-code flow.
@@ -72,9 +68,23 @@ func CheckAuthTarget(c *Client, redirectURI string) string {
 	return ""
 }
 
+// CheckResponseMode says what is wrong with a response_mode: only query
+// (the default of response_type=code) is supported. A request asking for
+// another mode gets the error page, not a redirect: the client expects its
+// answer, errors included, in a form this server does not send (OAuth 2.0
+// Multiple Response Type Encoding Practices §2.1).
+func CheckResponseMode(mode string) string {
+	if mode == "" || mode == "query" {
+		return ""
+	}
+	return "response_mode " + mode + " is not supported; only query is"
+}
+
 // CheckAuthRequest validates the rest of a request whose target is sound;
 // its errors go back to the redirect URI. It returns the scopes asked for.
-func CheckAuthRequest(c *Client, r AuthRequest) ([]string, *OAuthError) {
+// With requirePKCE (the realm's setting), confidential clients must use
+// PKCE too; public clients always must.
+func CheckAuthRequest(c *Client, r AuthRequest, requirePKCE bool) ([]string, *OAuthError) {
 	invalid := func(d string) *OAuthError { return &OAuthError{Code: ErrInvalidRequest, Description: d} }
 	switch {
 	case r.ResponseType == "":
@@ -93,6 +103,8 @@ func CheckAuthRequest(c *Client, r AuthRequest) ([]string, *OAuthError) {
 		}
 	} else if c.Type == ClientPublic {
 		return nil, invalid("a public client must use PKCE (code_challenge with S256)")
+	} else if requirePKCE {
+		return nil, invalid("this realm requires PKCE of every client (code_challenge with S256)")
 	}
 	for _, p := range strings.Fields(r.Prompt) {
 		if !slices.Contains([]string{"none", "login", "consent"}, p) {

@@ -63,12 +63,13 @@ func TestCheckAuthRequest(t *testing.T) {
 	pkce := func(r *AuthRequest) { r.CodeChallenge, r.CodeChallengeMethod = rfcChallenge, "S256" }
 	const malformedChallenge = "code_challenge must be a base64url SHA-256 (43 characters)"
 	for _, tc := range []struct {
-		name   string
-		client *Client
-		req    AuthRequest
-		want   []string
-		code   string
-		desc   string
+		name        string
+		client      *Client
+		req         AuthRequest
+		requirePKCE bool
+		want        []string
+		code        string
+		desc        string
 	}{
 		{name: "no scope: every scope of the client", client: app, req: code(func(*AuthRequest) {}), want: []string{"read", "profile"}},
 		{name: "openid and a scope", client: app, req: code(func(r *AuthRequest) { r.Scope = "openid read" }), want: []string{"openid", "read"}},
@@ -89,6 +90,12 @@ func TestCheckAuthRequest(t *testing.T) {
 			code: "unsupported_response_type", desc: "only response_type=code is supported"},
 
 		{name: "a public client without PKCE", client: cli, req: code(func(*AuthRequest) {}),
+			code: ErrInvalidRequest, desc: "a public client must use PKCE (code_challenge with S256)"},
+		{name: "a confidential client without PKCE where the realm requires it", client: app, req: code(func(*AuthRequest) {}), requirePKCE: true,
+			code: ErrInvalidRequest, desc: "this realm requires PKCE of every client (code_challenge with S256)"},
+		{name: "a confidential client with PKCE where the realm requires it", client: app, req: code(pkce), requirePKCE: true,
+			want: []string{"read", "profile"}},
+		{name: "a public client without PKCE where the realm requires it", client: cli, req: code(func(*AuthRequest) {}), requirePKCE: true,
 			code: ErrInvalidRequest, desc: "a public client must use PKCE (code_challenge with S256)"},
 		{name: "plain PKCE", client: cli, req: code(func(r *AuthRequest) { r.CodeChallenge, r.CodeChallengeMethod = rfcVerifier, "plain" }),
 			code: ErrInvalidRequest, desc: "code_challenge_method must be S256"},
@@ -125,7 +132,7 @@ func TestCheckAuthRequest(t *testing.T) {
 			code: ErrInvalidRequest, desc: "prompt must be none, login or consent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, oerr := CheckAuthRequest(tc.client, tc.req)
+			got, oerr := CheckAuthRequest(tc.client, tc.req, tc.requirePKCE)
 			if tc.code != "" {
 				wantOAuth(t, oerr, tc.code, tc.desc)
 				if got != nil {
@@ -313,5 +320,20 @@ func TestEffectiveAccess(t *testing.T) {
 				t.Errorf("EffectiveAccess =\n  %+v\nwant\n  %+v", got, tc.want)
 			}
 		})
+	}
+}
+
+func TestCheckResponseMode(t *testing.T) {
+	for mode, want := range map[string]string{
+		"":          "",
+		"query":     "",
+		"fragment":  "response_mode fragment is not supported; only query is",
+		"form_post": "response_mode form_post is not supported; only query is",
+		"query.jwt": "response_mode query.jwt is not supported; only query is",
+		"Query":     "response_mode Query is not supported; only query is",
+	} {
+		if got := CheckResponseMode(mode); got != want {
+			t.Errorf("CheckResponseMode(%q) = %q, want %q", mode, got, want)
+		}
 	}
 }

@@ -1,10 +1,33 @@
 package domain
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"sort"
 )
+
+// AggregateScope is the aggregate type of a realm-defined scope's
+// references (its definition lives in the realm aggregate's catalog).
+const AggregateScope = "scope"
+
+// ScopeRef is the aggregate a scope's references are written to. A scope
+// name may hold characters a subject cannot, so its id is a hash of it.
+func ScopeRef(name string) AggregateRef { return AggregateRef{Type: AggregateScope, ID: ScopeID(name)} }
+
+// ScopeID is a scope name's aggregate id: 32 hex digits of its SHA-256.
+func ScopeID(name string) string {
+	sum := sha256.Sum256([]byte(name))
+	return hex.EncodeToString(sum[:16])
+}
+
+// IsBuiltinScope reports a scope every realm has, which can never be
+// removed and so needs no references.
+func IsBuiltinScope(name string) bool {
+	_, ok := builtinScopes[name]
+	return ok
+}
 
 // Built-in scopes every realm's catalog holds.
 const (

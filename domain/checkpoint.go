@@ -4,15 +4,12 @@ import (
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"encoding/asn1"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"math/big"
-	"strings"
 )
 
 // Tamper evidence. At intervals the service appends an audit.checkpoint
@@ -33,6 +30,10 @@ import (
 //     tampering rather than retention;
 //   - gaps lists sequences already missing when the checkpointer read the
 //     range: it never saw them, so it cannot vouch for them;
+//   - foreign lists sequences whose message carried no valid MAC (written
+//     by someone else; see eventstore): they are neither chained nor
+//     counted, so the checkpoint never vouches for them as Latchkey's, and
+//     removing them later breaks nothing;
 //   - prev is the SHA-256 of the previous checkpoint's body, so checkpoints
 //     form a chain too, and jws is a detached compact JWS (RFC 7515,
 //     appendix F), ES256 with the realm's active key, over the body.
@@ -54,6 +55,10 @@ func AuditRef(realm string) AggregateRef { return AggregateRef{Type: AggregateAu
 // Checkpoint format constants.
 const (
 	CheckpointVersion = 1
+	// CheckpointVersionForeign is the version of a checkpoint that lists
+	// foreign messages: a verifier that predates the list refuses it
+	// rather than misreading its range.
+	CheckpointVersionForeign = 2
 	// FingerprintSize is the length of each fingerprint in fp.
 	FingerprintSize = 8
 	// expiringSize is one record of exp: seq, until, digest.
@@ -77,6 +82,8 @@ type CheckpointBody struct {
 	// Messages counts the messages chained (the range less its gaps).
 	Messages uint64     `json:"messages"`
 	Gaps     []SeqRange `json:"gaps,omitempty"`
+	// Foreign are the sequences whose message had no valid MAC (version 2).
+	Foreign []SeqRange `json:"foreign,omitempty"`
 	// Prev is the base64url SHA-256 of the previous checkpoint's body
 	// (empty for a realm's first) and PrevSeq where it is stored.
 	Prev    string `json:"prev"`
@@ -186,11 +193,13 @@ type ChainEntry struct {
 	// Until is the Unix second from which the message may be gone: its
 	// stored time + TTL (less a second of slack); 0 when it has no TTL.
 	Until int64
+	// Foreign: the message had no valid MAC; it is listed, not chained.
+	Foreign bool
 }
 
 // BuildCheckpoint makes the body covering entries (in stream order, all
 // after prevTo) from fromSeq on; every sequence from fromSeq to the last
-// entry not among them is a gap.
+// entry not among them is a gap, and every foreign entry is listed as such.
 func BuildCheckpoint(realm string, prev CheckpointRef, fromSeq uint64, entries []ChainEntry, at int64) (CheckpointBody, error) {
 	if len(entries) == 0 {
 		return CheckpointBody{}, errors.New("checkpoint: nothing to cover")
@@ -199,8 +208,9 @@ func BuildCheckpoint(realm string, prev CheckpointRef, fromSeq uint64, entries [
 	head := ChainStart(realm, prevHash, fromSeq)
 	fp := make([]byte, 0, len(entries)*FingerprintSize)
 	var exp []byte
-	var gaps []SeqRange
+	var gaps, foreign []SeqRange
 	next := fromSeq
+	chained := uint64(0)
 	for _, e := range entries {
 		if e.Seq < next {
 			return CheckpointBody{}, fmt.Errorf("checkpoint: seq %d out of order (expected %d or later)", e.Seq, next)
@@ -208,6 +218,16 @@ func BuildCheckpoint(realm string, prev CheckpointRef, fromSeq uint64, entries [
 		if e.Seq > next {
 			gaps = append(gaps, SeqRange{next, e.Seq - 1})
 		}
+		if e.Foreign {
+			if n := len(foreign); n > 0 && foreign[n-1][1] == e.Seq-1 {
+				foreign[n-1][1] = e.Seq
+			} else {
+				foreign = append(foreign, SeqRange{e.Seq, e.Seq})
+			}
+			next = e.Seq + 1
+			continue
+		}
+		chained++
 		head = ChainStep(head, e.Seq, e.Digest)
 		fp = append(fp, e.Digest[:FingerprintSize]...)
 		if e.Until > 0 {
@@ -219,7 +239,7 @@ func BuildCheckpoint(realm string, prev CheckpointRef, fromSeq uint64, entries [
 	}
 	body := CheckpointBody{
 		V: CheckpointVersion, Realm: realm,
-		FromSeq: fromSeq, ToSeq: next - 1, Messages: uint64(len(entries)), Gaps: gaps,
+		FromSeq: fromSeq, ToSeq: next - 1, Messages: chained, Gaps: gaps, Foreign: foreign,
 		PrevSeq: prev.Seq, Head: EncodeHash(head),
 		Fingerprints: b64.EncodeToString(fp), At: at,
 	}
@@ -228,6 +248,9 @@ func BuildCheckpoint(realm string, prev CheckpointRef, fromSeq uint64, entries [
 	}
 	if len(exp) > 0 {
 		body.Expiring = b64.EncodeToString(exp)
+	}
+	if len(foreign) > 0 {
+		body.V = CheckpointVersionForeign
 	}
 	return body, nil
 }
@@ -250,7 +273,10 @@ func (b CheckpointBody) Ref(seq uint64) CheckpointRef {
 type Covered struct {
 	Seq uint64
 	// Gap: the sequence was already missing when the checkpoint was made.
-	Gap         bool
+	Gap bool
+	// Foreign: its message had no valid MAC; the checkpoint does not
+	// vouch for it.
+	Foreign     bool
 	Fingerprint Fingerprint
 	// Expiring messages carry their full digest and expiry.
 	Expiring bool
@@ -261,8 +287,11 @@ type Covered struct {
 // Covered lists every sequence of the range, in order, with what the
 // checkpoint recorded for it. A body whose parts disagree is an error.
 func (b CheckpointBody) Covered() ([]Covered, error) {
-	if b.V != CheckpointVersion {
+	switch {
+	case b.V != CheckpointVersion && b.V != CheckpointVersionForeign:
 		return nil, fmt.Errorf("checkpoint: unknown version %d", b.V)
+	case b.V == CheckpointVersion && len(b.Foreign) > 0:
+		return nil, errors.New("checkpoint: version 1 lists foreign messages")
 	}
 	if b.ToSeq < b.FromSeq || b.ToSeq-b.FromSeq > 1<<26 {
 		return nil, fmt.Errorf("checkpoint: bad range %d..%d", b.FromSeq, b.ToSeq)
@@ -276,14 +305,21 @@ func (b CheckpointBody) Covered() ([]Covered, error) {
 		return nil, errors.New("checkpoint: bad exp")
 	}
 	out := make([]Covered, 0, b.ToSeq-b.FromSeq+1)
-	gaps := b.Gaps
+	gaps, foreign := b.Gaps, b.Foreign
 	chained := 0
 	for seq := b.FromSeq; seq <= b.ToSeq; seq++ {
 		for len(gaps) > 0 && gaps[0][1] < seq {
 			gaps = gaps[1:]
 		}
-		if len(gaps) > 0 && gaps[0][0] <= seq {
-			out = append(out, Covered{Seq: seq, Gap: true})
+		for len(foreign) > 0 && foreign[0][1] < seq {
+			foreign = foreign[1:]
+		}
+		gap, isForeign := len(gaps) > 0 && gaps[0][0] <= seq, len(foreign) > 0 && foreign[0][0] <= seq
+		if gap && isForeign {
+			return nil, fmt.Errorf("checkpoint: seq %d is both a gap and foreign", seq)
+		}
+		if gap || isForeign {
+			out = append(out, Covered{Seq: seq, Gap: gap, Foreign: isForeign})
 			continue
 		}
 		if (chained+1)*FingerprintSize > len(fp) {
@@ -308,62 +344,21 @@ func (b CheckpointBody) Covered() ([]Covered, error) {
 	return out, nil
 }
 
-// jwsHeader is a checkpoint JWS's protected header.
-type jwsHeader struct {
-	Alg string `json:"alg"`
-	Kid string `json:"kid"`
-	Typ string `json:"typ"`
-}
-
 // SignCheckpoint signs a body with an ES256 key (a crypto.Signer over
 // P-256, as the realm's key store holds it).
 func SignCheckpoint(body CheckpointBody, kid string, signer crypto.Signer, rand io.Reader) (Checkpoint, error) {
-	pub, ok := signer.Public().(*ecdsa.PublicKey)
-	if !ok || pub.Curve.Params().BitSize != 256 {
-		return Checkpoint{}, errors.New("checkpoint: ES256 needs a P-256 key")
-	}
-	hdr, err := json.Marshal(jwsHeader{Alg: AlgES256, Kid: kid, Typ: CheckpointJWSType})
+	jws, err := signDetached("checkpoint", jwsHeader{Kid: kid, Typ: CheckpointJWSType}, body.Encode(), signer, rand)
 	if err != nil {
 		return Checkpoint{}, err
 	}
-	protected := b64.EncodeToString(hdr)
-	digest := sha256.Sum256([]byte(protected + "." + b64.EncodeToString(body.Encode())))
-	der, err := signer.Sign(rand, digest[:], crypto.SHA256)
-	if err != nil {
-		return Checkpoint{}, err
-	}
-	var sig struct{ R, S *big.Int }
-	if _, err := asn1.Unmarshal(der, &sig); err != nil {
-		return Checkpoint{}, fmt.Errorf("checkpoint: signature: %w", err)
-	}
-	raw := make([]byte, 64)
-	sig.R.FillBytes(raw[:32])
-	sig.S.FillBytes(raw[32:])
-	return Checkpoint{CheckpointBody: body, JWS: protected + ".." + b64.EncodeToString(raw)}, nil
+	return Checkpoint{CheckpointBody: body, JWS: jws}, nil
 }
 
 // SignerKid returns the kid in the JWS header, to pick the key to verify
 // with.
 func (c Checkpoint) SignerKid() (string, error) {
-	h, _, err := c.splitJWS()
+	h, _, err := splitDetached("checkpoint", c.JWS)
 	return h.Kid, err
-}
-
-func (c Checkpoint) splitJWS() (jwsHeader, []byte, error) {
-	var h jwsHeader
-	protected, sig, ok := strings.Cut(c.JWS, "..")
-	if !ok || strings.Contains(sig, ".") {
-		return h, nil, errors.New("checkpoint: jws is not a detached compact JWS")
-	}
-	raw, err := b64.DecodeString(protected)
-	if err != nil || json.Unmarshal(raw, &h) != nil {
-		return h, nil, errors.New("checkpoint: bad jws header")
-	}
-	s, err := b64.DecodeString(sig)
-	if err != nil {
-		return h, nil, errors.New("checkpoint: bad jws signature encoding")
-	}
-	return h, s, nil
 }
 
 // ErrBadSignature: the JWS does not verify with the key.
@@ -371,20 +366,14 @@ var ErrBadSignature = errors.New("checkpoint: signature does not verify")
 
 // VerifySignature checks the detached JWS over the body with pub.
 func (c Checkpoint) VerifySignature(pub *ecdsa.PublicKey) error {
-	h, sig, err := c.splitJWS()
+	h, sig, err := splitDetached("checkpoint", c.JWS)
 	if err != nil {
 		return err
 	}
 	if h.Alg != AlgES256 || h.Typ != CheckpointJWSType {
 		return fmt.Errorf("checkpoint: jws alg %q typ %q, want %s %s", h.Alg, h.Typ, AlgES256, CheckpointJWSType)
 	}
-	if len(sig) != 64 {
-		return ErrBadSignature
-	}
-	protected, _, _ := strings.Cut(c.JWS, "..")
-	digest := sha256.Sum256([]byte(protected + "." + b64.EncodeToString(c.Encode())))
-	r, s := new(big.Int).SetBytes(sig[:32]), new(big.Int).SetBytes(sig[32:])
-	if !ecdsa.Verify(pub, digest[:], r, s) {
+	if !verifyES256(pub, c.JWS, c.Encode(), sig) {
 		return ErrBadSignature
 	}
 	return nil
@@ -422,6 +411,10 @@ const (
 	// FindingUnverified: messages no valid checkpoint covers although a
 	// later one exists (their own checkpoint is gone or invalid).
 	FindingUnverified = "unverified"
+	// FindingForeign: a message without a valid MAC: someone else with
+	// write access to the stream stored it. No reader takes it for an
+	// event, and no checkpoint may vouch for it.
+	FindingForeign = "foreign"
 )
 
 // Finding is one thing a verifier reports about one sequence (or, with
@@ -455,13 +448,16 @@ func (b CheckpointBody) CheckRange(prev [32]byte, stored func(seq uint64) ([32]b
 	var findings []Finding
 	bySum := map[Fingerprint]uint64{}
 	for _, c := range covered {
-		if !c.Gap {
+		if !c.Gap && !c.Foreign {
 			bySum[c.Fingerprint] = c.Seq
 		}
 	}
 	head := ChainStart(b.Realm, prev, b.FromSeq)
 	localized := false
 	for _, c := range covered {
+		if c.Foreign {
+			continue // never ours: whether it is still stored says nothing
+		}
 		d, ok := stored(c.Seq)
 		switch {
 		case c.Gap && ok:

@@ -327,7 +327,13 @@ func TestCovered(t *testing.T) {
 		change func(*domain.CheckpointBody)
 		err    string
 	}{
-		{"another version", func(b *domain.CheckpointBody) { b.V = 2 }, "checkpoint: unknown version 2"},
+		{"another version", func(b *domain.CheckpointBody) { b.V = 3 }, "checkpoint: unknown version 3"},
+		{"foreign messages in a version 1 body", func(b *domain.CheckpointBody) { b.Foreign = []domain.SeqRange{{6, 6}} },
+			"checkpoint: version 1 lists foreign messages"},
+		{"a sequence both a gap and foreign", func(b *domain.CheckpointBody) { b.V, b.Foreign = 2, []domain.SeqRange{{6, 6}} },
+			"checkpoint: seq 6 is both a gap and foreign"},
+		{"a foreign sequence also fingerprinted", func(b *domain.CheckpointBody) { b.V, b.Foreign = 2, []domain.SeqRange{{9, 9}} },
+			"checkpoint: 8 messages in range, body says 9"},
 		{"an inverted range", func(b *domain.CheckpointBody) { b.FromSeq, b.ToSeq = 5, 4 }, "checkpoint: bad range 5..4"},
 		{"a range too long to list", func(b *domain.CheckpointBody) { b.ToSeq = b.FromSeq + 1<<26 + 1 },
 			fmt.Sprintf("checkpoint: bad range 1..%d", 1+1<<26+1)},
@@ -367,6 +373,76 @@ func TestCovered(t *testing.T) {
 				t.Errorf("CheckRange error = %v, want %s", err, tc.err)
 			}
 		})
+	}
+}
+
+// A message without a valid MAC is listed as foreign, never chained: the
+// checkpoint does not vouch for it, whether it stays stored or is removed;
+// and an attacker cannot turn a chained message into a foreign one.
+func TestCheckpointListsForeignMessages(t *testing.T) {
+	d := func(seq uint64) [32]byte { return digestOf(fmt.Sprint(seq)) }
+	entries := []domain.ChainEntry{{Seq: 1, Digest: d(1)}, {Seq: 2, Digest: d(2), Foreign: true}, {Seq: 3, Digest: d(3), Foreign: true},
+		{Seq: 5, Digest: d(5)}, {Seq: 6, Digest: d(6), Foreign: true}, {Seq: 7, Digest: d(7)}}
+	body, err := domain.BuildCheckpoint("acme", domain.CheckpointRef{}, 1, entries, 50)
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := domain.ChainStart("acme", [32]byte{}, 1)
+	for _, seq := range []uint64{1, 5, 7} {
+		head = domain.ChainStep(head, seq, d(seq))
+	}
+	if body.V != domain.CheckpointVersionForeign || body.Messages != 3 || body.Head != domain.EncodeHash(head) ||
+		!reflect.DeepEqual(body.Foreign, []domain.SeqRange{{2, 3}, {6, 6}}) || !reflect.DeepEqual(body.Gaps, []domain.SeqRange{{4, 4}}) {
+		t.Fatalf("body %+v", body)
+	}
+	if enc := string(body.Encode()); !strings.Contains(enc, `"foreign":[[2,3],[6,6]]`) {
+		t.Errorf("canonical encoding %s", enc)
+	}
+	covered, err := body.Covered()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, c := range covered {
+		switch {
+		case c.Foreign:
+			got = append(got, fmt.Sprintf("%d:foreign", c.Seq))
+		case c.Gap:
+			got = append(got, fmt.Sprintf("%d:gap", c.Seq))
+		default:
+			got = append(got, fmt.Sprint(c.Seq))
+		}
+	}
+	if w := []string{"1", "2:foreign", "3:foreign", "4:gap", "5", "6:foreign", "7"}; !reflect.DeepEqual(got, w) {
+		t.Errorf("Covered = %q, want %q", got, w)
+	}
+	for _, tc := range []struct {
+		name   string
+		stored map[uint64][32]byte
+		want   string
+	}{
+		{"as stored", map[uint64][32]byte{1: d(1), 2: d(2), 3: d(3), 5: d(5), 6: d(6), 7: d(7)}, "4:unattested "},
+		{"the foreign messages removed", map[uint64][32]byte{1: d(1), 5: d(5), 7: d(7)}, "4:unattested "},
+		{"a foreign message changed", map[uint64][32]byte{1: d(1), 2: d(9), 3: d(3), 5: d(5), 6: d(6), 7: d(7)}, "4:unattested "},
+		{"a chained message removed", map[uint64][32]byte{1: d(1), 2: d(2), 3: d(3), 6: d(6), 7: d(7)}, "4:unattested 5:removed "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			fs, err := body.CheckRange([32]byte{}, func(seq uint64) ([32]byte, bool) { x, ok := tc.stored[seq]; return x, ok }, 60)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := kinds(fs); got != tc.want {
+				t.Errorf("findings %q, want %q", got, tc.want)
+			}
+		})
+	}
+	// Listing a chained message as foreign (to hide a change to it)
+	// changes the body, and the signature with it; the range no longer
+	// adds up either.
+	hidden := body
+	hidden.Foreign = []domain.SeqRange{{2, 3}, {5, 6}}
+	if _, err := hidden.Covered(); err == nil {
+		t.Error("a chained message relabelled foreign: Covered accepts the body")
 	}
 }
 
@@ -550,7 +626,7 @@ func TestVerifySignature(t *testing.T) {
 
 func TestFindingTampering(t *testing.T) {
 	for _, kind := range []string{domain.FindingRemoved, domain.FindingAltered, domain.FindingReordered, domain.FindingUnattested,
-		domain.FindingInserted, domain.FindingHead, domain.FindingSignature, domain.FindingChain, domain.FindingUnverified} {
+		domain.FindingInserted, domain.FindingHead, domain.FindingSignature, domain.FindingChain, domain.FindingUnverified, domain.FindingForeign} {
 		if !(domain.Finding{Kind: kind}).Tampering() {
 			t.Errorf("%s is not tampering", kind)
 		}

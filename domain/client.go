@@ -57,6 +57,13 @@ func (c *Client) Apply(seq uint64, p Payload) {
 			c.PreviousSecretHash, c.PreviousSecretExpires = c.SecretHash, e.PreviousExpiresAt
 		}
 		c.SecretHash = e.SecretHash
+	case ClientSecretRehashed:
+		if e.SecretHash != "" {
+			c.SecretHash = e.SecretHash
+		}
+		if e.PreviousSecretHash != "" {
+			c.PreviousSecretHash = e.PreviousSecretHash
+		}
 	case ClientDisabled:
 		c.Status = StatusDisabled
 		c.TokensRevokedBefore = max(c.TokensRevokedBefore, e.TokensRevokedBefore)

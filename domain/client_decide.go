@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"time"
 )
 
@@ -10,7 +11,8 @@ import (
 const MaxSecretOverlap = 7 * 24 * 3600
 
 // ErrConfirmationRequired is the ConflictError code for high-risk settings
-// sent without "confirm_high_risk": true.
+// (and names that mix lookalike scripts) sent without "confirm_high_risk":
+// true.
 const ErrConfirmationRequired = "confirmation_required"
 
 // ClientContext is what client decisions need to know of the realm.
@@ -41,6 +43,9 @@ func DecideCreateClient(id string, s ClientSettings, secretHash string, confirmH
 	if s.HighRisk() && !confirmHighRisk {
 		return ClientCreated{}, nil, highRiskRefused()
 	}
+	if err := checkNameScripts("client name", s.Name, confirmHighRisk); err != nil {
+		return ClientCreated{}, nil, err
+	}
 	if s.Type == ClientPublic {
 		secretHash = ""
 	}
@@ -67,6 +72,11 @@ func DecideUpdateClient(c *Client, next ClientSettings, confirmHighRisk bool, rc
 	if next.HighRisk() && raised && !confirmHighRisk {
 		return nil, nil, highRiskRefused()
 	}
+	if next.Name != c.Name {
+		if err := checkNameScripts("client name", next.Name, confirmHighRisk); err != nil {
+			return nil, nil, err
+		}
+	}
 	if reflect.DeepEqual(next, c.ClientSettings) {
 		return nil, next.Warnings(), nil
 	}
@@ -91,6 +101,22 @@ func DecideRotateSecret(c *Client, newHash string, overlap int64, now time.Time)
 		e.PreviousExpiresAt = now.Unix() + overlap
 	}
 	return e, nil
+}
+
+// DecideRehashSecret replaces the legacy hash stale, which a presented
+// secret just matched, by fresh, that secret's HMAC. It returns false when
+// the client no longer stores stale (another request replaced it first, or
+// the secret was rotated): nothing to write, so a race writes one event.
+func DecideRehashSecret(c *Client, stale, fresh string) (ClientSecretRehashed, bool) {
+	switch {
+	case c == nil || c.Deleted || !IsLegacySecretHash(stale) || !strings.HasPrefix(fresh, secretHashPrefix):
+		return ClientSecretRehashed{}, false
+	case c.SecretHash == stale:
+		return ClientSecretRehashed{SecretHash: fresh}, true
+	case c.PreviousSecretHash == stale:
+		return ClientSecretRehashed{PreviousSecretHash: fresh}, true
+	}
+	return ClientSecretRehashed{}, false
 }
 
 // DecideDisableClient stops a client and revokes every token it holds. It

@@ -77,6 +77,19 @@ type ClientSettings struct {
 	PostLogoutRedirectURIs []string `json:"post_logout_redirect_uris"`
 }
 
+// Nodes lists every node the settings refer to: team restrictions, the
+// owner node and the nodes of roles.
+func (s ClientSettings) Nodes() []string {
+	out := slices.Clone(s.TeamRestrictions)
+	if s.OwnerNode != "" {
+		out = append(out, s.OwnerNode)
+	}
+	for _, r := range s.Roles {
+		out = append(out, r.Node)
+	}
+	return out
+}
+
 // Normalize fills every unset setting with its default.
 func (s *ClientSettings) Normalize() {
 	s.Name = strings.TrimSpace(s.Name)

@@ -23,29 +23,36 @@ type Event struct {
 // usually belongs to; token events belong to their client's aggregate but keep
 // their own prefix so they sit on a deeper subject (see eventstore.Subject).
 const (
-	TypeRealmCreated        = "realm.created"
-	TypeRealmKeyAdded       = "realm.key_added"
-	TypeRealmKeyDeactivated = "realm.key_deactivated"
-	TypeRealmScopeDefined   = "realm.scope_defined"
-	TypeRealmScopeRemoved   = "realm.scope_removed"
-	TypeNodeCreated         = "node.created"
-	TypeNodeRenamed         = "node.renamed"
-	TypeNodeDeleted         = "node.deleted"
-	TypeClientCreated       = "client.created"
-	TypeClientUpdated       = "client.updated"
-	TypeClientSecretRotated = "client.secret_rotated"
-	TypeClientDisabled      = "client.disabled"
-	TypeClientEnabled       = "client.enabled"
-	TypeClientDeleted       = "client.deleted"
-	TypeClientTokensRevoked = "client.tokens_revoked"
-	TypeTokenIssued         = "token.issued"
-	TypeTokenRevoked        = "token.revoked"
-	TypeTokenUsed           = "token.used"
+	TypeRealmCreated         = "realm.created"
+	TypeRealmKeyAdded        = "realm.key_added"
+	TypeRealmKeyDeactivated  = "realm.key_deactivated"
+	TypeRealmScopeDefined    = "realm.scope_defined"
+	TypeRealmScopeRemoved    = "realm.scope_removed"
+	TypeNodeCreated          = "node.created"
+	TypeNodeRenamed          = "node.renamed"
+	TypeNodeDeleted          = "node.deleted"
+	TypeNodeReferenced       = "node.referenced"
+	TypeScopeReferenced      = "scope.referenced"
+	TypeScopeRetired         = "scope.retired"
+	TypeClientCreated        = "client.created"
+	TypeClientUpdated        = "client.updated"
+	TypeClientSecretRotated  = "client.secret_rotated"
+	TypeClientSecretRehashed = "client.secret_rehashed"
+	TypeClientDisabled       = "client.disabled"
+	TypeClientEnabled        = "client.enabled"
+	TypeClientDeleted        = "client.deleted"
+	TypeClientTokensRevoked  = "client.tokens_revoked"
+	TypeTokenIssued          = "token.issued"
+	TypeTokenRevoked         = "token.revoked"
+	TypeTokenUsed            = "token.used"
 )
 
-// RealmCreated starts a realm's history.
+// RealmCreated starts a realm's history. RequirePKCE is the setting a new
+// realm starts with (NewRealmSettings); realms created before it existed
+// have it off.
 type RealmCreated struct {
-	Name string `json:"name"`
+	Name        string `json:"name"`
+	RequirePKCE bool   `json:"require_pkce,omitempty"`
 }
 
 // KeyAdded publishes a signing key: only its id and public half. The private
@@ -92,6 +99,32 @@ type NodeRenamed struct {
 // NodeDeleted removes a node nothing referred to.
 type NodeDeleted struct{}
 
+// NodeReferenced records that a write made something refer to the node
+// (By: "client/<id>", "user/<id>", or "node/<slug>" for a child). It
+// changes nothing but the node's version, in the same atomic write as the
+// reference and at the version the writer read: a deletion decided before
+// it fails at the stream and is decided again, and a reference decided
+// before a deletion fails the same way. Replicas need no lock to keep a
+// removed node from being referred to.
+type NodeReferenced struct {
+	By string `json:"by"`
+}
+
+// ScopeReferenced is NodeReferenced for a realm-defined scope (the
+// aggregate scope/<ScopeID(name)>): a client given the scope.
+type ScopeReferenced struct {
+	Scope string `json:"scope"`
+	By    string `json:"by"`
+}
+
+// ScopeRetired is written to a scope's aggregate with its removal from
+// the catalog (ScopeRemoved, on the realm), at the version the removal
+// read: a reference decided before the removal then fails, as a removal
+// decided before a reference does.
+type ScopeRetired struct {
+	Scope string `json:"scope"`
+}
+
 // ClientCreated registers an OAuth client. SecretHash is the hex SHA-256 of
 // a 256-bit random secret (empty for public clients): it cannot be
 // reversed, and it is never shown by the API.
@@ -113,6 +146,16 @@ type ClientUpdated struct {
 type ClientSecretRotated struct {
 	SecretHash        string `json:"secret_hash"`
 	PreviousExpiresAt int64  `json:"previous_expires_at"`
+}
+
+// ClientSecretRehashed replaces a stored secret hash of the old form
+// (unsalted SHA-256) by the HMAC of the same secret (SecretHasher), after
+// the secret was used successfully: SecretHash for the current secret,
+// PreviousSecretHash for the previous one during a rotation overlap. The
+// secret itself does not change.
+type ClientSecretRehashed struct {
+	SecretHash         string `json:"secret_hash,omitempty"`
+	PreviousSecretHash string `json:"previous_secret_hash,omitempty"`
 }
 
 // ClientDisabled stops a client from getting tokens and revokes those it
@@ -171,45 +214,53 @@ type TokenUsed struct {
 	At  int64  `json:"at"`
 }
 
-func (ScopeDefined) EventType() string        { return TypeRealmScopeDefined }
-func (ScopeRemoved) EventType() string        { return TypeRealmScopeRemoved }
-func (NodeCreated) EventType() string         { return TypeNodeCreated }
-func (NodeRenamed) EventType() string         { return TypeNodeRenamed }
-func (NodeDeleted) EventType() string         { return TypeNodeDeleted }
-func (ClientUpdated) EventType() string       { return TypeClientUpdated }
-func (ClientSecretRotated) EventType() string { return TypeClientSecretRotated }
-func (ClientDisabled) EventType() string      { return TypeClientDisabled }
-func (ClientEnabled) EventType() string       { return TypeClientEnabled }
-func (ClientDeleted) EventType() string       { return TypeClientDeleted }
-func (TokenRevoked) EventType() string        { return TypeTokenRevoked }
-func (ClientTokensRevoked) EventType() string { return TypeClientTokensRevoked }
-func (TokenUsed) EventType() string           { return TypeTokenUsed }
-func (RealmCreated) EventType() string        { return TypeRealmCreated }
-func (KeyAdded) EventType() string            { return TypeRealmKeyAdded }
-func (KeyDeactivated) EventType() string      { return TypeRealmKeyDeactivated }
-func (ClientCreated) EventType() string       { return TypeClientCreated }
-func (TokenIssued) EventType() string         { return TypeTokenIssued }
+func (ScopeDefined) EventType() string         { return TypeRealmScopeDefined }
+func (ScopeRemoved) EventType() string         { return TypeRealmScopeRemoved }
+func (NodeCreated) EventType() string          { return TypeNodeCreated }
+func (NodeRenamed) EventType() string          { return TypeNodeRenamed }
+func (NodeDeleted) EventType() string          { return TypeNodeDeleted }
+func (NodeReferenced) EventType() string       { return TypeNodeReferenced }
+func (ScopeReferenced) EventType() string      { return TypeScopeReferenced }
+func (ScopeRetired) EventType() string         { return TypeScopeRetired }
+func (ClientUpdated) EventType() string        { return TypeClientUpdated }
+func (ClientSecretRotated) EventType() string  { return TypeClientSecretRotated }
+func (ClientSecretRehashed) EventType() string { return TypeClientSecretRehashed }
+func (ClientDisabled) EventType() string       { return TypeClientDisabled }
+func (ClientEnabled) EventType() string        { return TypeClientEnabled }
+func (ClientDeleted) EventType() string        { return TypeClientDeleted }
+func (TokenRevoked) EventType() string         { return TypeTokenRevoked }
+func (ClientTokensRevoked) EventType() string  { return TypeClientTokensRevoked }
+func (TokenUsed) EventType() string            { return TypeTokenUsed }
+func (RealmCreated) EventType() string         { return TypeRealmCreated }
+func (KeyAdded) EventType() string             { return TypeRealmKeyAdded }
+func (KeyDeactivated) EventType() string       { return TypeRealmKeyDeactivated }
+func (ClientCreated) EventType() string        { return TypeClientCreated }
+func (TokenIssued) EventType() string          { return TypeTokenIssued }
 
 // decoders maps an event type to a function that decodes its payload.
 var decoders = map[string]func([]byte) (Payload, error){
-	TypeRealmCreated:        decodeAs[RealmCreated],
-	TypeRealmKeyAdded:       decodeAs[KeyAdded],
-	TypeRealmKeyDeactivated: decodeAs[KeyDeactivated],
-	TypeRealmScopeDefined:   decodeAs[ScopeDefined],
-	TypeRealmScopeRemoved:   decodeAs[ScopeRemoved],
-	TypeNodeCreated:         decodeAs[NodeCreated],
-	TypeNodeRenamed:         decodeAs[NodeRenamed],
-	TypeNodeDeleted:         decodeAs[NodeDeleted],
-	TypeClientCreated:       decodeAs[ClientCreated],
-	TypeClientUpdated:       decodeAs[ClientUpdated],
-	TypeClientSecretRotated: decodeAs[ClientSecretRotated],
-	TypeClientDisabled:      decodeAs[ClientDisabled],
-	TypeClientEnabled:       decodeAs[ClientEnabled],
-	TypeClientDeleted:       decodeAs[ClientDeleted],
-	TypeTokenIssued:         decodeAs[TokenIssued],
-	TypeTokenRevoked:        decodeAs[TokenRevoked],
-	TypeClientTokensRevoked: decodeAs[ClientTokensRevoked],
-	TypeTokenUsed:           decodeAs[TokenUsed],
+	TypeRealmCreated:         decodeAs[RealmCreated],
+	TypeRealmKeyAdded:        decodeAs[KeyAdded],
+	TypeRealmKeyDeactivated:  decodeAs[KeyDeactivated],
+	TypeRealmScopeDefined:    decodeAs[ScopeDefined],
+	TypeRealmScopeRemoved:    decodeAs[ScopeRemoved],
+	TypeNodeCreated:          decodeAs[NodeCreated],
+	TypeNodeRenamed:          decodeAs[NodeRenamed],
+	TypeNodeDeleted:          decodeAs[NodeDeleted],
+	TypeNodeReferenced:       decodeAs[NodeReferenced],
+	TypeScopeReferenced:      decodeAs[ScopeReferenced],
+	TypeScopeRetired:         decodeAs[ScopeRetired],
+	TypeClientCreated:        decodeAs[ClientCreated],
+	TypeClientUpdated:        decodeAs[ClientUpdated],
+	TypeClientSecretRotated:  decodeAs[ClientSecretRotated],
+	TypeClientSecretRehashed: decodeAs[ClientSecretRehashed],
+	TypeClientDisabled:       decodeAs[ClientDisabled],
+	TypeClientEnabled:        decodeAs[ClientEnabled],
+	TypeClientDeleted:        decodeAs[ClientDeleted],
+	TypeTokenIssued:          decodeAs[TokenIssued],
+	TypeTokenRevoked:         decodeAs[TokenRevoked],
+	TypeClientTokensRevoked:  decodeAs[ClientTokensRevoked],
+	TypeTokenUsed:            decodeAs[TokenUsed],
 }
 
 func decodeAs[T Payload](data []byte) (Payload, error) {

@@ -13,7 +13,7 @@ func samplePayloads() []Payload {
 	s := serviceSettings()
 	s.Roles = roles("acme", "viewer")
 	return []Payload{
-		RealmCreated{Name: "acme"},
+		RealmCreated{Name: "acme", RequirePKCE: true},
 		KeyAdded{Kid: "k1", Alg: AlgES256, Use: "sig", PublicJWK: json.RawMessage(`{"kty":"EC"}`)},
 		KeyDeactivated{Kid: "k1", VerifyUntil: 9},
 		ScopeDefined{Name: "read", Description: "Read"},
@@ -22,9 +22,13 @@ func samplePayloads() []Payload {
 		NodeCreated{Slug: "acme-red", Name: "Red", Kind: NodeTeam, Parent: "acme"},
 		NodeRenamed{Name: "Red team"},
 		NodeDeleted{},
+		NodeReferenced{By: "client/c1"},
+		ScopeReferenced{Scope: "read", By: "client/c1"},
+		ScopeRetired{Scope: "read"},
 		ClientCreated{ClientID: "svc", ClientSettings: s, SecretHash: "sh"},
 		ClientUpdated{Before: serviceSettings(), After: s},
 		ClientSecretRotated{SecretHash: "sh2", PreviousExpiresAt: 7},
+		ClientSecretRehashed{SecretHash: "sh3", PreviousSecretHash: "sh4"},
 		ClientDisabled{TokensRevokedBefore: 3, Reason: "r"},
 		ClientEnabled{},
 		ClientDeleted{TokensRevokedBefore: 4},
@@ -36,6 +40,7 @@ func samplePayloads() []Payload {
 		CodeIssued{CodeHash: "ch", ClientID: "app", UserID: "u1", RedirectURI: "https://a.example/cb", Scope: "openid",
 			Challenge: rfcChallenge, Nonce: "n", AuthTime: 1, Teams: []string{"acme-red"}, SessionID: "s", ExpiresAt: 2, FlowID: "f"},
 		CodeRedeemed{GrantID: "g"},
+		CodeInvalidated{Reason: "code_verifier does not match the code_challenge"},
 		GrantCreated{GrantID: "g", CodeID: "c", ClientID: "app", UserID: "u1", Scope: "openid", Teams: []string{"acme-red"},
 			SessionID: "s", AuthTime: 1, RefreshHash: "rh", RefreshExpires: 2},
 		GrantRefreshed{RefreshHash: "rh2", RefreshExpires: 3, Scope: "openid"},
@@ -53,6 +58,7 @@ func samplePayloads() []Payload {
 		UserEnabled{},
 		UserDeleted{TokensRevokedBefore: 2},
 		UserLocked{Until: 3},
+		UserUnlocked{},
 		ConsentGranted{ClientID: "app", Scopes: []string{"read"}, Teams: []string{"acme-red"}, Preset: PresetReadOnly},
 		UsernameClaimed{Username: "alice", UserID: "u1"},
 		UsernameReleased{Username: "alice"},
@@ -64,17 +70,17 @@ func samplePayloads() []Payload {
 func TestEventTypes(t *testing.T) {
 	want := []string{
 		"audit.checkpoint",
-		"client.created", "client.deleted", "client.disabled", "client.enabled", "client.secret_rotated",
+		"client.created", "client.deleted", "client.disabled", "client.enabled", "client.secret_rehashed", "client.secret_rotated",
 		"client.tokens_revoked", "client.updated",
-		"code.issued", "code.redeemed",
+		"code.invalidated", "code.issued", "code.redeemed",
 		"grant.created", "grant.refreshed", "grant.revoked",
-		"node.created", "node.deleted", "node.renamed",
+		"node.created", "node.deleted", "node.referenced", "node.renamed",
 		"realm.created", "realm.key_added", "realm.key_deactivated", "realm.scope_defined", "realm.scope_removed",
-		"realm.settings_changed",
+		"realm.settings_changed", "scope.referenced", "scope.retired",
 		"session.created", "session.ended", "session.touched",
 		"token.issued", "token.revoked", "token.used",
 		"user.consent_granted", "user.created", "user.deleted", "user.disabled", "user.enabled", "user.locked",
-		"user.memberships_changed", "user.password_changed", "user.realm_roles_changed", "user.updated",
+		"user.memberships_changed", "user.password_changed", "user.realm_roles_changed", "user.unlocked", "user.updated",
 		"usernames.claimed", "usernames.released",
 	}
 	if got := EventTypes(); !reflect.DeepEqual(got, want) {

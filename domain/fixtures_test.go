@@ -122,3 +122,13 @@ func wantOAuth(t *testing.T, got *OAuthError, code, description string) {
 		t.Errorf("OAuth error = %s: %q, want %s: %q", got.Code, got.Description, code, description)
 	}
 }
+
+// wantConfirmation checks a refusal that "confirm_high_risk": true would
+// lift, whose message starts with prefix.
+func wantConfirmation(t *testing.T, err error, prefix string) {
+	t.Helper()
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Code != ErrConfirmationRequired || !strings.HasPrefix(ce.Message, prefix) {
+		t.Fatalf("error = %v, want confirmation_required starting %q", err, prefix)
+	}
+}

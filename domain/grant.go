@@ -31,6 +31,13 @@ type (
 	CodeRedeemed struct {
 		GrantID string `json:"grant_id"`
 	}
+	// CodeInvalidated spends a code whose redemption failed on a check
+	// that binds it to its request (the PKCE verifier, the redirect URI):
+	// whoever tried it may have stolen it, so a later correct redemption
+	// must fail too (RFC 9700 §4.5, §2.1.1).
+	CodeInvalidated struct {
+		Reason string `json:"reason"`
+	}
 	// GrantCreated starts a grant (a refresh-token family): what the user
 	// authorized a client to do.
 	GrantCreated struct {
@@ -79,28 +86,30 @@ type (
 )
 
 const (
-	TypeCodeIssued     = "code.issued"
-	TypeCodeRedeemed   = "code.redeemed"
-	TypeGrantCreated   = "grant.created"
-	TypeGrantRefreshed = "grant.refreshed"
-	TypeGrantRevoked   = "grant.revoked"
-	TypeSessionCreated = "session.created"
-	TypeSessionTouched = "session.touched"
-	TypeSessionEnded   = "session.ended"
+	TypeCodeIssued      = "code.issued"
+	TypeCodeRedeemed    = "code.redeemed"
+	TypeCodeInvalidated = "code.invalidated"
+	TypeGrantCreated    = "grant.created"
+	TypeGrantRefreshed  = "grant.refreshed"
+	TypeGrantRevoked    = "grant.revoked"
+	TypeSessionCreated  = "session.created"
+	TypeSessionTouched  = "session.touched"
+	TypeSessionEnded    = "session.ended"
 )
 
-func (CodeIssued) EventType() string     { return TypeCodeIssued }
-func (CodeRedeemed) EventType() string   { return TypeCodeRedeemed }
-func (GrantCreated) EventType() string   { return TypeGrantCreated }
-func (GrantRefreshed) EventType() string { return TypeGrantRefreshed }
-func (GrantRevoked) EventType() string   { return TypeGrantRevoked }
-func (SessionCreated) EventType() string { return TypeSessionCreated }
-func (SessionTouched) EventType() string { return TypeSessionTouched }
-func (SessionEnded) EventType() string   { return TypeSessionEnded }
+func (CodeIssued) EventType() string      { return TypeCodeIssued }
+func (CodeRedeemed) EventType() string    { return TypeCodeRedeemed }
+func (CodeInvalidated) EventType() string { return TypeCodeInvalidated }
+func (GrantCreated) EventType() string    { return TypeGrantCreated }
+func (GrantRefreshed) EventType() string  { return TypeGrantRefreshed }
+func (GrantRevoked) EventType() string    { return TypeGrantRevoked }
+func (SessionCreated) EventType() string  { return TypeSessionCreated }
+func (SessionTouched) EventType() string  { return TypeSessionTouched }
+func (SessionEnded) EventType() string    { return TypeSessionEnded }
 
 func init() {
 	for t, dec := range map[string]func([]byte) (Payload, error){
-		TypeCodeIssued: decodeAs[CodeIssued], TypeCodeRedeemed: decodeAs[CodeRedeemed],
+		TypeCodeIssued: decodeAs[CodeIssued], TypeCodeRedeemed: decodeAs[CodeRedeemed], TypeCodeInvalidated: decodeAs[CodeInvalidated],
 		TypeGrantCreated: decodeAs[GrantCreated], TypeGrantRefreshed: decodeAs[GrantRefreshed],
 		TypeGrantRevoked: decodeAs[GrantRevoked], TypeSessionCreated: decodeAs[SessionCreated],
 		TypeSessionTouched: decodeAs[SessionTouched], TypeSessionEnded: decodeAs[SessionEnded],
@@ -115,7 +124,10 @@ type Code struct {
 	CodeIssued
 	Redeemed bool
 	GrantID  string
-	Version  uint64
+	// Invalidated: a redemption failed on the verifier or the redirect
+	// URI; the code is spent without a grant.
+	Invalidated bool
+	Version     uint64
 }
 
 // Apply folds a code's events.
@@ -125,6 +137,8 @@ func (c *Code) Apply(seq uint64, p Payload) {
 		c.CodeIssued = e
 	case CodeRedeemed:
 		c.Redeemed, c.GrantID = true, e.GrantID
+	case CodeInvalidated:
+		c.Invalidated = true
 	default:
 		return
 	}
@@ -138,6 +152,9 @@ type Grant struct {
 	// when they were: presenting one again is reuse.
 	Rotated []RotatedRefresh
 	Revoked bool
+	// Created is the sequence of the grant's creation: its teams name the
+	// nodes their slugs had then (Tree.Reaches).
+	Created uint64
 	Version uint64
 }
 
@@ -151,7 +168,7 @@ type RotatedRefresh struct {
 func (g *Grant) Apply(seq uint64, t time.Time, p Payload) {
 	switch e := p.(type) {
 	case GrantCreated:
-		g.GrantCreated = e
+		g.GrantCreated, g.Created = e, seq
 	case GrantRefreshed:
 		g.Rotated = append(slices.Clone(g.Rotated), RotatedRefresh{Hash: g.RefreshHash, AtMs: t.UnixMilli()})
 		g.RefreshHash, g.RefreshExpires, g.Scope = e.RefreshHash, e.RefreshExpires, e.Scope

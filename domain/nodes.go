@@ -16,7 +16,8 @@ const (
 // AggregateNode is the aggregate type of realm structure nodes.
 const AggregateNode = "node"
 
-// NodeRef is the aggregate of one node; its id is its slug.
+// NodeRef is the aggregate of the node named slug: every node that ever
+// had the slug (a deleted node's slug can be used again).
 func NodeRef(slug string) AggregateRef { return AggregateRef{Type: AggregateNode, ID: slug} }
 
 // parentKind is the kind a node's parent must have ("" = a root).
@@ -27,13 +28,18 @@ var parentKind = map[string]string{
 	NodeApp:          NodeProject,
 }
 
-// Node is one node of a realm's tree.
+// Node is one node of a realm's tree. Its slug is its name; its identity
+// is the slug together with Created, the stream sequence of its creation:
+// a slug deleted and created again names a new node, and a reference
+// written before that creation (a token's nodes, the teams of a grant) is
+// not a reference to it (see Tree.Reaches).
 type Node struct {
 	Slug    string
 	Name    string
 	Kind    string
 	Parent  string
 	Deleted bool
+	Created uint64
 	Version uint64
 }
 
@@ -41,11 +47,12 @@ type Node struct {
 func (n *Node) Apply(seq uint64, p Payload) {
 	switch e := p.(type) {
 	case NodeCreated:
-		*n = Node{Slug: e.Slug, Name: e.Name, Kind: e.Kind, Parent: e.Parent}
+		*n = Node{Slug: e.Slug, Name: e.Name, Kind: e.Kind, Parent: e.Parent, Created: seq}
 	case NodeRenamed:
 		n.Name = e.Name
 	case NodeDeleted:
 		n.Deleted = true
+	case NodeReferenced:
 	default:
 		return
 	}
@@ -62,6 +69,20 @@ func (t Tree) Get(slug string) (*Node, bool) {
 		return nil, false
 	}
 	return n, true
+}
+
+// Reaches keeps the slugs of a reference written at sequence asOf that
+// still name the node they named then: live nodes created before asOf. A
+// reference to a slug deleted and created again since reaches nothing.
+// asOf 0 (not known) keeps every live node.
+func (t Tree) Reaches(slugs []string, asOf uint64) []string {
+	out := make([]string, 0, len(slugs))
+	for _, s := range slugs {
+		if n, ok := t.Get(s); ok && (asOf == 0 || n.Created < asOf) {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // Within reports whether node lies in the subtree rooted at ancestor
@@ -86,6 +107,8 @@ type CreateNode struct {
 	Name   string `json:"name"`
 	Kind   string `json:"kind"`
 	Parent string `json:"parent"`
+	// ConfirmHighRisk keeps a name that mixes lookalike scripts.
+	ConfirmHighRisk bool `json:"confirm_high_risk,omitempty"`
 }
 
 // DecideCreateNode validates a new node against the tree.
@@ -113,16 +136,23 @@ func DecideCreateNode(cmd CreateNode, tree Tree) (NodeCreated, error) {
 	if err != nil {
 		return NodeCreated{}, err
 	}
+	if err := checkNameScripts("node name", name, cmd.ConfirmHighRisk); err != nil {
+		return NodeCreated{}, err
+	}
 	return NodeCreated{Slug: cmd.Slug, Name: name, Kind: cmd.Kind, Parent: cmd.Parent}, nil
 }
 
-// DecideRenameNode validates a new display name.
-func DecideRenameNode(n *Node, name string) (NodeRenamed, error) {
+// DecideRenameNode validates a new display name; one that mixes
+// lookalike scripts needs confirmHighRisk.
+func DecideRenameNode(n *Node, name string, confirmHighRisk bool) (NodeRenamed, error) {
 	if n == nil || n.Deleted {
 		return NodeRenamed{}, ErrNotFound
 	}
 	clean, err := displayName(name, "")
 	if err != nil {
+		return NodeRenamed{}, err
+	}
+	if err := checkNameScripts("node name", clean, confirmHighRisk); err != nil {
 		return NodeRenamed{}, err
 	}
 	return NodeRenamed{Name: clean}, nil

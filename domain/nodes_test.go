@@ -1,6 +1,7 @@
 package domain
 
 import (
+	"slices"
 	"strings"
 	"testing"
 )
@@ -103,6 +104,12 @@ func TestDecideCreateNode(t *testing.T) {
 			err: func(t *testing.T, err error) {
 				wantValidation(t, err, "name", "name is required: at most 200 characters, one line, no control or format characters")
 			}},
+		{name: "a name mixing Latin and Greek", cmd: CreateNode{Slug: "o3", Name: "Αcme", Kind: NodeOrganization},
+			err: func(t *testing.T, err error) {
+				wantConfirmation(t, err, `node name "Αcme" mixes Latin and Greek letters`)
+			}},
+		{name: "a name mixing Latin and Greek, confirmed", cmd: CreateNode{Slug: "o3", Name: "Αcme", Kind: NodeOrganization, ConfirmHighRisk: true},
+			want: NodeCreated{Slug: "o3", Name: "Αcme", Kind: NodeOrganization}},
 		{name: "a name of 201 characters", cmd: CreateNode{Slug: "o3", Name: strings.Repeat("n", 201), Kind: NodeOrganization},
 			err: func(t *testing.T, err error) {
 				wantValidation(t, err, "name", "name is required: at most 200 characters, one line, no control or format characters")
@@ -131,19 +138,25 @@ func TestDecideRenameNode(t *testing.T) {
 		name    string
 		node    *Node
 		newName string
+		confirm bool
 		want    NodeRenamed
 		err     func(*testing.T, error)
 	}{
-		{"a new name", &Node{Slug: "acme"}, "Acme Corporation", NodeRenamed{Name: "Acme Corporation"}, nil},
-		{"no name: the slug does not stand in", &Node{Slug: "acme"}, "", NodeRenamed{},
+		{"a new name", &Node{Slug: "acme"}, "Acme Corporation", false, NodeRenamed{Name: "Acme Corporation"}, nil},
+		{"Latin with a Cyrillic а", &Node{Slug: "acme"}, "Pаypal", false, NodeRenamed{},
+			func(t *testing.T, err error) {
+				wantConfirmation(t, err, `node name "Pаypal" mixes Latin and Cyrillic letters`)
+			}},
+		{"Latin with a Cyrillic а, confirmed", &Node{Slug: "acme"}, "Pаypal", true, NodeRenamed{Name: "Pаypal"}, nil},
+		{"no name: the slug does not stand in", &Node{Slug: "acme"}, "", false, NodeRenamed{},
 			func(t *testing.T, err error) { wantValidation(t, err, "name", nameRule) }},
-		{"a zero-width space", &Node{Slug: "acme"}, "Ac\u200bme", NodeRenamed{},
+		{"a zero-width space", &Node{Slug: "acme"}, "Ac\u200bme", false, NodeRenamed{},
 			func(t *testing.T, err error) { wantValidation(t, err, "name", nameRule) }},
-		{"no node", nil, "x", NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
-		{"a deleted node", deleted, "x", NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
+		{"no node", nil, "x", false, NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
+		{"a deleted node", deleted, "x", false, NodeRenamed{}, func(t *testing.T, err error) { wantIs(t, err, ErrNotFound) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := DecideRenameNode(tc.node, tc.newName)
+			got, err := DecideRenameNode(tc.node, tc.newName, tc.confirm)
 			if tc.err != nil {
 				tc.err(t, err)
 				return
@@ -186,7 +199,7 @@ func TestDecideDeleteNode(t *testing.T) {
 func TestNodeApply(t *testing.T) {
 	n := &Node{}
 	n.Apply(4, NodeCreated{Slug: "acme", Name: "Acme", Kind: NodeOrganization})
-	if *n != (Node{Slug: "acme", Name: "Acme", Kind: NodeOrganization, Version: 4}) {
+	if *n != (Node{Slug: "acme", Name: "Acme", Kind: NodeOrganization, Created: 4, Version: 4}) {
 		t.Fatalf("created = %+v", n)
 	}
 	n.Apply(5, NodeRenamed{Name: "Acme Corp"})
@@ -194,13 +207,49 @@ func TestNodeApply(t *testing.T) {
 	if n.Name != "Acme Corp" || n.Version != 5 {
 		t.Fatalf("renamed = %+v", n)
 	}
+	// A reference moves the version only: a deletion decided before it
+	// fails at the stream.
+	n.Apply(6, NodeReferenced{By: "client/c1"})
+	if n.Name != "Acme Corp" || n.Created != 4 || n.Version != 6 {
+		t.Fatalf("referenced = %+v", n)
+	}
 	n.Apply(7, NodeDeleted{})
 	if !n.Deleted || n.Version != 7 {
 		t.Fatalf("deleted = %+v", n)
 	}
 	// Created again under the same slug: a fresh node.
 	n.Apply(9, NodeCreated{Slug: "acme", Name: "New", Kind: NodeProject})
-	if *n != (Node{Slug: "acme", Name: "New", Kind: NodeProject, Version: 9}) {
+	if *n != (Node{Slug: "acme", Name: "New", Kind: NodeProject, Created: 9, Version: 9}) {
 		t.Fatalf("re-created = %+v", n)
+	}
+}
+
+// TestTreeReaches: a reference reaches a slug's node only if the node was
+// created before the reference was written; a slug deleted and created
+// again since names a node the reference never meant.
+func TestTreeReaches(t *testing.T) {
+	tree := Tree{
+		"old":  {Slug: "old", Kind: NodeTeam, Created: 5},
+		"anew": {Slug: "anew", Kind: NodeTeam, Created: 40}, // created again at 40
+		"gone": {Slug: "gone", Kind: NodeTeam, Created: 3, Deleted: true},
+	}
+	for _, tc := range []struct {
+		name  string
+		asOf  uint64
+		slugs []string
+		want  []string
+	}{
+		{"written after both creations", 50, []string{"old", "anew"}, []string{"old", "anew"}},
+		{"written before the slug was created again", 20, []string{"old", "anew"}, []string{"old"}},
+		{"written in the creation's own write", 40, []string{"anew"}, []string{}},
+		{"a deleted node reaches nothing", 50, []string{"gone"}, []string{}},
+		{"an unknown slug reaches nothing", 50, []string{"nope"}, []string{}},
+		{"not known when: every live node", 0, []string{"old", "anew", "gone"}, []string{"old", "anew"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tree.Reaches(tc.slugs, tc.asOf); !slices.Equal(got, tc.want) {
+				t.Fatalf("Reaches(%v, %d) = %v, want %v", tc.slugs, tc.asOf, got, tc.want)
+			}
+		})
 	}
 }

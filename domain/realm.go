@@ -61,6 +61,11 @@ type RealmSettings struct {
 	// TokenRetention (seconds): token events expire from the stream after
 	// this long (a per-message TTL); negative keeps them for good.
 	TokenRetention int64 `json:"token_retention"`
+	// RequirePKCE asks every client, confidential ones too, for PKCE in
+	// the authorization-code flow (OAuth 2.1; RFC 9700 §2.1.1). On for
+	// realms created since it exists (NewRealmSettings); realms created
+	// before keep it off until it is set.
+	RequirePKCE bool `json:"require_pkce"`
 	// Compat lists the compatibility profiles turned on (CompatProfiles).
 	Compat []string `json:"compat"`
 	// Hosts are the host names the realm claims: a request to one reaches
@@ -102,6 +107,9 @@ func (s RealmSettings) Equal(o RealmSettings) bool {
 	o.Normalize()
 	return reflect.DeepEqual(s, o)
 }
+
+// NewRealmSettings are the settings a new realm starts with.
+func NewRealmSettings() RealmSettings { return RealmSettings{RequirePKCE: true} }
 
 // MinTokenRetention is the shortest token-event retention: longer than
 // any access token lives (24 h), so an event outlives its token.
@@ -153,6 +161,7 @@ func (r *Realm) Apply(seq uint64, p Payload) {
 	switch e := p.(type) {
 	case RealmCreated:
 		r.Name = e.Name
+		r.Settings.RequirePKCE = e.RequirePKCE
 	case KeyAdded:
 		r.Keys = append(r.Keys, SigningKey{Kid: e.Kid, Alg: e.Alg, Use: e.Use, PublicJWK: e.PublicJWK, Active: true, AddedSeq: seq})
 	case ScopeDefined:
@@ -193,7 +202,7 @@ func DecideCreateRealm(name string, keys []KeyAdded) ([]Payload, error) {
 	if err := ValidateName("realm name", name); err != nil {
 		return nil, err
 	}
-	events := []Payload{RealmCreated{Name: name}}
+	events := []Payload{RealmCreated{Name: name, RequirePKCE: NewRealmSettings().RequirePKCE}}
 	for _, k := range keys {
 		events = append(events, k)
 	}

@@ -93,7 +93,7 @@ func TestDecideCreateRealm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []Payload{RealmCreated{Name: "acme"}, keys[0], keys[1],
+	want := []Payload{RealmCreated{Name: "acme", RequirePKCE: true}, keys[0], keys[1],
 		ScopeDefined{Name: "management", Description: "Administer this realm through Latchkey's admin API"},
 		ScopeDefined{Name: "read", Description: "Read data through the API"},
 		ScopeDefined{Name: "write", Description: "Change data through the API"},

@@ -35,6 +35,9 @@ type Consent struct {
 	Scopes []string `json:"scopes"`
 	Teams  []string `json:"teams"`
 	Preset string   `json:"preset"`
+	// GrantedAt is the sequence of the consent: its teams name the nodes
+	// their slugs had then (Tree.Reaches).
+	GrantedAt uint64 `json:"-"`
 }
 
 // User is the state of one realm user, folded from its events. The
@@ -84,12 +87,14 @@ func (u *User) Apply(seq uint64, p Payload) {
 		u.CutoffSeq = seq
 	case UserLocked:
 		u.LockedUntil = e.Until
+	case UserUnlocked:
+		u.LockedUntil = 0
 	case ConsentGranted:
 		consents := make(map[string]Consent, len(u.Consents)+1)
 		for k, v := range u.Consents {
 			consents[k] = v
 		}
-		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset}
+		consents[e.ClientID] = Consent{Scopes: e.Scopes, Teams: e.Teams, Preset: e.Preset, GrantedAt: seq}
 		u.Consents = consents
 	default:
 		return
@@ -169,6 +174,9 @@ type (
 	UserLocked struct {
 		Until int64 `json:"until"`
 	}
+	// UserUnlocked records that an administrator lifted a sign-in lock
+	// (and forgot the username's failed sign-ins).
+	UserUnlocked struct{}
 	// ConsentGranted remembers what a user granted a client.
 	ConsentGranted struct {
 		ClientID string   `json:"client_id"`
@@ -187,6 +195,7 @@ const (
 	TypeUserEnabled            = "user.enabled"
 	TypeUserDeleted            = "user.deleted"
 	TypeUserLocked             = "user.locked"
+	TypeUserUnlocked           = "user.unlocked"
 	TypeConsentGranted         = "user.consent_granted"
 )
 
@@ -198,6 +207,7 @@ func (UserDisabled) EventType() string           { return TypeUserDisabled }
 func (UserEnabled) EventType() string            { return TypeUserEnabled }
 func (UserDeleted) EventType() string            { return TypeUserDeleted }
 func (UserLocked) EventType() string             { return TypeUserLocked }
+func (UserUnlocked) EventType() string           { return TypeUserUnlocked }
 func (ConsentGranted) EventType() string         { return TypeConsentGranted }
 
 // SubjectCutoff is implemented by events that revoke every token of a user.
@@ -211,7 +221,7 @@ func init() {
 		TypeUserCreated: decodeAs[UserCreated], TypeUserUpdated: decodeAs[UserUpdated],
 		TypeUserPasswordChanged: decodeAs[UserPasswordChanged], TypeUserMembershipsChanged: decodeAs[UserMembershipsChanged],
 		TypeUserDisabled: decodeAs[UserDisabled], TypeUserEnabled: decodeAs[UserEnabled],
-		TypeUserDeleted: decodeAs[UserDeleted], TypeUserLocked: decodeAs[UserLocked],
+		TypeUserDeleted: decodeAs[UserDeleted], TypeUserLocked: decodeAs[UserLocked], TypeUserUnlocked: decodeAs[UserUnlocked],
 		TypeConsentGranted: decodeAs[ConsentGranted],
 	} {
 		decoders[t] = dec

@@ -235,7 +235,7 @@ func TestConsentGrantedCopiesTheMap(t *testing.T) {
 	copied := *u
 	copied.Apply(3, ConsentGranted{ClientID: "app", Scopes: []string{"write"}, Preset: PresetReadOnly})
 	copied.Apply(4, ConsentGranted{ClientID: "cli", Scopes: []string{"read"}})
-	want := Consent{Scopes: []string{"read"}, Teams: []string{"acme-red"}, Preset: PresetFull}
+	want := Consent{Scopes: []string{"read"}, Teams: []string{"acme-red"}, Preset: PresetFull, GrantedAt: 2}
 	if len(u.Consents) != 1 || !reflect.DeepEqual(u.Consents["app"], want) {
 		t.Fatalf("folding a copy changed the original's consents: %+v", u.Consents)
 	}

@@ -8,6 +8,7 @@ import (
 	"strconv"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 )
 
@@ -35,6 +36,9 @@ type batchAck struct {
 }
 
 // publishAtomic stores msgs all-or-nothing and returns the last sequence.
+// Each attempt is a new batch; the messages' ids make a batch that an
+// earlier attempt stored fail as a whole (10201), and nothing is stored
+// twice.
 func (s *Store) publishAtomic(ctx context.Context, realm string, msgs []*nats.Msg) (uint64, error) {
 	id := nuid.Next()
 	for i, m := range msgs {
@@ -50,9 +54,6 @@ func (s *Store) publishAtomic(ctx context.Context, realm string, msgs []*nats.Ms
 	}
 	resp, err := s.nc.RequestMsgWithContext(ctx, last)
 	if err != nil {
-		if errors.Is(err, nats.ErrNoResponders) {
-			return 0, s.noResponse(ctx, realm)
-		}
 		return 0, err
 	}
 	var ack batchAck
@@ -60,7 +61,16 @@ func (s *Store) publishAtomic(ctx context.Context, realm string, msgs []*nats.Ms
 		return 0, fmt.Errorf("eventstore: batch ack: %w", err)
 	}
 	if ack.Error != nil {
-		return 0, conflictCode(ack.Error.ErrCode, fmt.Errorf("eventstore: batch refused: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
+		err := conflictCode(ack.Error.ErrCode, fmt.Errorf("eventstore: batch refused: %s (%d)", ack.Error.Description, ack.Error.ErrCode))
+		if errors.Is(err, errBatchStored) {
+			// An earlier attempt stored it and its answer was lost: the
+			// stream's last sequence is at or after it.
+			return s.LastSeq(ctx, realm)
+		}
+		if ack.Error.Code >= 500 {
+			return 0, &jetstream.APIError{Code: ack.Error.Code, ErrorCode: jetstream.ErrorCode(ack.Error.ErrCode), Description: ack.Error.Description}
+		}
+		return 0, err
 	}
 	if ack.Count != uint64(len(msgs)) {
 		return 0, fmt.Errorf("eventstore: batch stored %d of %d messages", ack.Count, len(msgs))

@@ -2,6 +2,7 @@ package eventstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,8 +12,8 @@ import (
 // Beside the realms' streams, the store keeps buckets that every replica
 // shares: three of sealed secrets (realms' private signing keys, users'
 // password hashes, the console's sessions with their tokens; the values
-// are sealed by their owner before they get here) and one of read-model
-// snapshots.
+// are sealed by their owner before they get here), one of read-model
+// snapshots, and the abuse counters (counters.go).
 const (
 	keyBucket            = "LK_KEYS"
 	passwordBucket       = "LK_PASSWORDS"
@@ -50,14 +51,18 @@ func (s *Store) OpenPasswordBucket(ctx context.Context) (jetstream.KeyValue, err
 }
 
 // openSealedBucket keeps one value per key, on file, replicated as the
-// streams are.
+// streams are. Several replicas may start at once: an existing bucket is
+// opened as it is, and of two creations one wins and the other opens it.
+// Any other failure (a cluster still electing) is the caller's to retry:
+// calling again is safe.
 func (s *Store) openSealedBucket(ctx context.Context, bucket string) (jetstream.KeyValue, error) {
-	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   bucket,
-		Storage:  jetstream.FileStorage,
-		Replicas: s.replicas,
-		History:  1,
-	})
+	kv, err := openOrCreate(ctx,
+		func(ctx context.Context) (jetstream.KeyValue, error) { return s.js.KeyValue(ctx, bucket) },
+		func(ctx context.Context) (jetstream.KeyValue, error) {
+			return s.js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+				Bucket: bucket, Storage: jetstream.FileStorage, Replicas: s.replicas, History: 1,
+			})
+		}, jetstream.ErrBucketNotFound, jetstream.ErrBucketExists)
 	if err != nil {
 		return nil, fmt.Errorf("sealed store %s: %w", bucket, err)
 	}
@@ -65,15 +70,34 @@ func (s *Store) openSealedBucket(ctx context.Context, bucket string) (jetstream.
 }
 
 // OpenSnapshotBucket opens (creating if needed) the object store that
-// holds each realm's latest read-model snapshot.
+// holds each realm's latest read-model snapshot; like openSealedBucket,
+// safe to call again after a failure and from several replicas at once.
 func (s *Store) OpenSnapshotBucket(ctx context.Context) (jetstream.ObjectStore, error) {
-	obj, err := s.js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket: snapshotBucket, Storage: jetstream.FileStorage, Replicas: s.replicas,
-	})
+	obj, err := openOrCreate(ctx,
+		func(ctx context.Context) (jetstream.ObjectStore, error) { return s.js.ObjectStore(ctx, snapshotBucket) },
+		func(ctx context.Context) (jetstream.ObjectStore, error) {
+			return s.js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+				Bucket: snapshotBucket, Storage: jetstream.FileStorage, Replicas: s.replicas,
+			})
+		}, jetstream.ErrBucketNotFound, jetstream.ErrBucketExists)
 	if err != nil {
 		return nil, fmt.Errorf("snapshot store: %w", err)
 	}
 	return obj, nil
+}
+
+// openOrCreate opens a bucket, creates it when it is missing, and opens
+// it again when another process created it first.
+func openOrCreate[T any](ctx context.Context, open, create func(context.Context) (T, error), missing, exists error) (T, error) {
+	b, err := open(ctx)
+	if !errors.Is(err, missing) {
+		return b, err
+	}
+	b, err = create(ctx)
+	if errors.Is(err, exists) || errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return open(ctx)
+	}
+	return b, err
 }
 
 // FindSnapshotBucket opens the snapshot object store if it exists, without

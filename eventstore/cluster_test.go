@@ -732,7 +732,7 @@ func (w *clusterWriter) appendOne(ctx context.Context) error {
 		case "any":
 			seq, err = w.st.Append(actx, "acme", w.agg, eventstore.AnyVersion, testMeta(), domain.ClientCreated{ClientID: w.agg.ID, ClientSettings: domain.ClientSettings{Name: name}})
 		case "token":
-			seq, err = w.st.AppendToken(actx, "acme", w.agg, testMeta(), domain.TokenIssued{JTI: name})
+			seq, err = w.st.AppendToken(actx, "acme", w.agg, testMeta(), domain.TokenIssued{JTI: name}, eventstore.Requirement{})
 		}
 		cancel()
 		if err == nil {

@@ -33,6 +33,9 @@ type Envelope struct {
 	Data json.RawMessage `json:"data"`
 	// Seq is the stream sequence, set on read; never stored.
 	Seq uint64 `json:"seq,omitempty"`
+	// decoded is the payload when the envelope was read for folding
+	// (DecodeForFolds): decoded with the envelope, Data left empty.
+	decoded domain.Payload
 }
 
 // Meta says who did something, through which client, from where and when.
@@ -86,6 +89,9 @@ func newEnvelope(realm string, agg domain.AggregateRef, meta Meta, p domain.Payl
 // Payload decodes the envelope's data into its typed payload. token.issued,
 // the bulk of any history, is read with the faster decoder (same result).
 func (e *Envelope) Payload() (domain.Payload, error) {
+	if e.decoded != nil {
+		return e.decoded, nil
+	}
 	if e.Type == domain.TypeTokenIssued {
 		var p domain.TokenIssued
 		if err := jsonv2.Unmarshal(e.Data, &p, v1Semantics); err == nil {
@@ -112,6 +118,40 @@ var v1Semantics = jsonv1.DefaultOptionsV1()
 func DecodeMessage(data []byte, seq uint64) ([]Envelope, error) {
 	out := make([]Envelope, 0, 1)
 	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		var e Envelope
+		if err := jsonv2.Unmarshal(line, &e, v1Semantics); err != nil {
+			return nil, err
+		}
+		e.Seq = seq
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// tokenForFolds is a token.issued envelope as the read models need it:
+// the metadata folds read, and the payload decoded in the same pass.
+type tokenForFolds struct {
+	Type      string             `json:"type"`
+	Aggregate string             `json:"aggregate"`
+	Time      time.Time          `json:"time"`
+	ClientID  string             `json:"client_id"`
+	Data      domain.TokenIssued `json:"data"`
+}
+
+// DecodeForFolds reads a stored message body for the read models, which
+// every replica folds from the whole cluster's history. A token.issued
+// envelope, the bulk of it, is decoded in one pass into the fields folds
+// read (type, aggregate, time, client_id) and its payload, with Data left
+// empty: Payload returns the payload. Any other envelope is decoded in
+// full, as by DecodeMessage.
+func DecodeForFolds(data []byte, seq uint64) ([]Envelope, error) {
+	out := make([]Envelope, 0, 1)
+	for line := range bytes.SplitSeq(data, []byte{'\n'}) {
+		var t tokenForFolds
+		if jsonv2.Unmarshal(line, &t, v1Semantics) == nil && t.Type == domain.TypeTokenIssued {
+			out = append(out, Envelope{Type: t.Type, Aggregate: t.Aggregate, Time: t.Time, ClientID: t.ClientID, Seq: seq, decoded: t.Data})
+			continue
+		}
 		var e Envelope
 		if err := jsonv2.Unmarshal(line, &e, v1Semantics); err != nil {
 			return nil, err

@@ -1,7 +1,6 @@
 package eventstore
 
 import (
-	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -45,19 +44,14 @@ func RealmUser(realm string) string { return realmUserPrefix + realm }
 type ListenerAuth struct {
 	// Password of ServerUser.
 	Password string
-	// RealmKey derives the password of each realm's user (RealmPassword);
-	// nil admits no realm user.
+	// RealmKey derives the password of each realm's user (RealmPassword):
+	// DeriveKey(master key, PurposeNATSRealmUsers), so that whoever holds
+	// the master key can hand a realm's password out again. nil admits no
+	// realm user.
 	RealmKey []byte
 	// RealmPermissions is what a realm's user may publish and subscribe
 	// to (realms/verifier.Permissions); nothing else is allowed.
 	RealmPermissions func(realm string) (publish, subscribe []string)
-}
-
-// RealmUserKey derives the key of the realm users' passwords from the
-// master key, so that nothing new has to be stored or backed up: whoever
-// holds the master key can hand a realm's password out again.
-func RealmUserKey(masterKey []byte) ([]byte, error) {
-	return hkdf.Key(sha256.New, masterKey, nil, "latchkey nats realm users v1", 32)
 }
 
 // RealmPassword is the password of RealmUser(realm).

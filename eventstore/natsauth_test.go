@@ -21,7 +21,7 @@ const testNATSPassword = "a-password-of-at-least-32-characters-0001"
 // testAuth admits the server user and realm users limited to one subject.
 func testAuth(t *testing.T) eventstore.ListenerAuth {
 	t.Helper()
-	key, err := eventstore.RealmUserKey([]byte("0123456789abcdef0123456789abcdef"))
+	key, err := eventstore.DeriveKey([]byte("0123456789abcdef0123456789abcdef"), eventstore.PurposeNATSRealmUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -270,8 +270,8 @@ func TestNATSPasswordIsGeneratedOnceAndKeptPrivate(t *testing.T) {
 }
 
 func TestRealmPasswordsDifferByRealmAndKey(t *testing.T) {
-	k1, _ := eventstore.RealmUserKey([]byte("master key one, 32 bytes long!!!"))
-	k2, _ := eventstore.RealmUserKey([]byte("master key two, 32 bytes long!!!"))
+	k1, _ := eventstore.DeriveKey([]byte("master key one, 32 bytes long!!!"), eventstore.PurposeNATSRealmUsers)
+	k2, _ := eventstore.DeriveKey([]byte("master key two, 32 bytes long!!!"), eventstore.PurposeNATSRealmUsers)
 	a, b, c := eventstore.RealmPassword(k1, "acme"), eventstore.RealmPassword(k1, "beta"), eventstore.RealmPassword(k2, "acme")
 	if a == b || a == c || a != eventstore.RealmPassword(k1, "acme") {
 		t.Errorf("passwords %q %q %q: want stable, and distinct per realm and per master key", a, b, c)

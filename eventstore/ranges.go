@@ -18,13 +18,17 @@ const (
 
 // ReadRange returns the realm's messages lo..hi as stored, in stream order
 // (rules included; bodies not decoded): a short read, such as one window
-// of a history read backwards. Messages removed from the range are not
+// of a history read backwards; foreign ones are marked. Messages removed from the range are not
 // waited for. The consumer it reads with is deleted before it returns, so
 // paging through a long history leaves none behind (a stream allows 1,000).
 func (s *Store) ReadRange(ctx context.Context, realm string, lo, hi uint64) ([]RawMsg, error) {
 	lo = max(lo, 1)
 	if hi < lo {
 		return nil, nil
+	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
 	}
 	cons, err := s.js.CreateConsumer(ctx, StreamName(realm), jetstream.ConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
@@ -58,6 +62,7 @@ func (s *Store) ReadRange(ctx context.Context, realm string, lo, hi uint64) ([]R
 			if raw.Seq > hi {
 				continue // beyond the range (messages in it were removed)
 			}
+			s.judgeRaw(realm, from, &raw)
 			out = append(out, raw)
 		}
 		if err := batch.Error(); err != nil {

@@ -62,6 +62,10 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 	if target == 0 || (start > 0 && start > target) {
 		return nil, nil
 	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
 	var cons jetstream.Consumer
 	err = retryNoResponders(ctx, func() (err error) {
 		cons, err = s.js.OrderedConsumer(ctx, StreamName(realm), cfg)
@@ -88,21 +92,24 @@ func (s *Store) read(ctx context.Context, realm string, cfg jetstream.OrderedCon
 		}); err != nil {
 			return nil, err
 		}
-		got, last := 0, uint64(0)
+		got, counted, last := 0, 0, uint64(0)
 		for m := range batch.Messages() {
-			envs, seq, err := decodeMsg(m)
+			envs, seq, foreign, err := s.decodeMsg(realm, from, m, DecodeMessage)
 			if err != nil {
 				return nil, err
 			}
 			out = append(out, envs...)
 			got, last = got+1, seq
+			if !foreign { // a flood of foreign messages cannot end a page early
+				counted++
+			}
 		}
 		// A pull that nobody answered (the consumer not yet known where it
 		// landed) is an empty round, tried again below.
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, nats.ErrNoResponders) {
 			return nil, err
 		}
-		read += got
+		read += counted
 		if last >= target {
 			break
 		}
@@ -158,8 +165,17 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 	req, _ := json.Marshal(map[string]string{"last_by_subj": filter[0]})
 	var resp *nats.Msg
 	err := retryNoResponders(ctx, func() (err error) {
-		resp, err = s.nc.RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
-		return err
+		// A stream that has no leader yet (just created, or electing one)
+		// leaves the request unanswered: ask again rather than wait out the
+		// caller's whole deadline.
+		for {
+			attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+			resp, err = s.nc.RequestWithContext(attemptCtx, "$JS.API.STREAM.MSG.GET."+StreamName(realm), req)
+			cancel()
+			if !errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				return err
+			}
+		}
 	})
 	if err != nil {
 		return 0, err
@@ -192,22 +208,28 @@ func (s *Store) leaderLastSeq(ctx context.Context, realm string, filter []string
 // codeStreamNotFound is JetStream's "stream not found".
 const codeStreamNotFound = 10059
 
-// decodeMsg returns a message's envelopes and its stream sequence.
-func decodeMsg(m jetstream.Msg) ([]Envelope, uint64, error) {
+// decodeMsg returns a message's envelopes, read with decode (DecodeMessage,
+// or DecodeForFolds for the read models), and its stream sequence; from is
+// the realm's MAC boundary. A foreign message holds none.
+func (s *Store) decodeMsg(realm string, from uint64, m jetstream.Msg, decode func([]byte, uint64) ([]Envelope, error)) (envs []Envelope, seq uint64, foreign bool, err error) {
 	md, err := m.Metadata()
 	if err != nil {
-		return nil, 0, err
+		return nil, 0, false, err
 	}
-	seq := md.Sequence.Stream
-	if isRevocationsSubject(m.Subject()) {
-		// A rule restates an event stored beside it; readers of events skip it.
-		return nil, seq, nil
+	seq = md.Sequence.Stream
+	if _, foreign = s.judge(realm, from, seq, m.Subject(), m.Data(), m.Headers().Get(headerMAC)); foreign {
+		return nil, seq, true, nil
 	}
-	envs, err := DecodeMessage(m.Data(), seq)
+	if carriesNoEvent(m.Subject()) {
+		// A rule restates an event stored beside it, a guard stands for
+		// none; readers of events skip both.
+		return nil, seq, false, nil
+	}
+	envs, err = decode(m.Data(), seq)
 	if err != nil {
-		return nil, seq, fmt.Errorf("eventstore: message %d: %w", seq, err)
+		return nil, seq, false, fmt.Errorf("eventstore: message %d: %w", seq, err)
 	}
-	return envs, seq, nil
+	return envs, seq, false, nil
 }
 
 // Subscription is a live feed of a realm's events.
@@ -219,11 +241,17 @@ type Subscription interface {
 
 // Subscribe calls fn, one message at a time and in stream order, with the
 // events of every message of the realm from sequence fromSeq on, then of
-// each new one as it arrives. A message that cannot be decoded is reported
-// to onErr and passed to fn with no events, so the reader still advances.
+// each new one as it arrives, read for folding (DecodeForFolds: token
+// events without their raw data). A message that cannot be decoded is
+// reported to onErr, and a foreign one to Options.OnForeign; either is
+// passed to fn with no events, so the reader still advances.
 func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn func(seq uint64, events []Envelope), onErr func(error)) (Subscription, error) {
 	if fromSeq == 0 {
 		fromSeq = 1
+	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
 	}
 	cons, err := s.js.OrderedConsumer(ctx, StreamName(realm), jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
@@ -236,7 +264,7 @@ func (s *Store) Subscribe(ctx context.Context, realm string, fromSeq uint64, fn 
 		return nil, err
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		envs, seq, err := decodeMsg(m)
+		envs, seq, _, err := s.decodeMsg(realm, from, m, DecodeForFolds)
 		if err != nil {
 			onErr(err)
 		}

@@ -26,19 +26,33 @@ type RawMsg struct {
 	Time time.Time
 	// TTL is the message's Nats-TTL (0 when it has none: kept for good).
 	TTL time.Duration
+	// Authenticated: the message carries a valid MAC (eventmac.go).
+	// Foreign: it does not, and is not legacy either: someone else wrote
+	// it. It holds no events; it has been reported. A message that is
+	// neither is legacy (before the realm's MAC boundary), or read by a
+	// store that checks no MAC.
+	Authenticated, Foreign bool
+	mac                    string // its Lk-Mac header
 }
 
-// IsRule reports whether the message is a revocation rule rather than
-// event envelopes.
-func (m *RawMsg) IsRule() bool { return isRevocationsSubject(m.Subject) }
+// NoEvents reports whether the message carries no event envelopes: a
+// revocation rule, or a guard (a version check of a write, see
+// Store.AppendChanges).
+func (m *RawMsg) NoEvents() bool { return carriesNoEvent(m.Subject) }
 
-// Envelopes decodes the message's events (none for a rule), each stamped
-// with the message's sequence.
+// Envelopes decodes the message's events, each stamped with the message's
+// sequence: none for a rule or a foreign message.
 func (m *RawMsg) Envelopes() ([]Envelope, error) {
-	if m.IsRule() {
+	if m.NoEvents() || m.Foreign {
 		return nil, nil
 	}
 	return DecodeMessage(m.Data, m.Seq)
+}
+
+// judgeRaw marks a message read from the realm authenticated or foreign;
+// from is the realm's MAC boundary.
+func (s *Store) judgeRaw(realm string, from uint64, m *RawMsg) {
+	m.Authenticated, m.Foreign = s.judge(realm, from, m.Seq, m.Subject, m.Data, m.mac)
 }
 
 // ScanOptions narrow a Scan. The zero value reads the whole stream as it is
@@ -78,7 +92,7 @@ var ErrStopScan = errors.New("eventstore: stop scan")
 // Scan reads a realm's stream in order, one message at a time, as stored:
 // no envelope is decoded, so a reader that only copies bytes pays for
 // nothing else. m is reused after fn returns; m.Data is the message's own
-// and may be kept. Rule messages are delivered too (m.IsRule()).
+// and may be kept. Rule and guard messages are delivered too (m.NoEvents()).
 func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn func(m *RawMsg) error) (ScanStats, error) {
 	var stats ScanStats
 	if err := domain.ValidateName("realm name", realm); err != nil {
@@ -92,6 +106,10 @@ func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn fun
 		return stats, err
 	}
 	info, err := stream.Info(ctx)
+	if err != nil {
+		return stats, err
+	}
+	from, _, err := s.MACBoundary(ctx, realm)
 	if err != nil {
 		return stats, err
 	}
@@ -166,6 +184,7 @@ func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn fun
 			finish(nil)
 			return
 		}
+		s.judgeRaw(realm, from, &m)
 		if stats.FirstSeq == 0 {
 			stats.FirstSeq = m.Seq
 		}
@@ -234,7 +253,7 @@ func (s *Store) Scan(ctx context.Context, realm string, opts ScanOptions, fn fun
 // concludes that the stream no longer holds it.
 const scanIdle = 2 * time.Second
 
-// fillRaw reads a delivered message's sequence, time and TTL from its
+// fillRaw reads a delivered message's sequence, time, TTL and MAC from its
 // reply subject and headers.
 func fillRaw(m *RawMsg, jm jetstream.Msg) error {
 	seq, ts, ok := parseAckReply(jm.Reply())
@@ -249,9 +268,10 @@ func fillRaw(m *RawMsg, jm jetstream.Msg) error {
 	m.Subject = jm.Subject()
 	m.Data = jm.Data()
 	m.Time = time.Unix(0, ts)
-	m.TTL = 0
+	m.TTL, m.mac = 0, ""
 	if h := jm.Headers(); len(h) > 0 {
 		m.TTL = parseTTL(h.Get(headerTTL))
+		m.mac = h.Get(headerMAC)
 	}
 	return nil
 }
@@ -322,6 +342,10 @@ func (s *Store) TailRaw(ctx context.Context, realm string, fromSeq uint64, fn fu
 	if err := domain.ValidateName("realm name", realm); err != nil {
 		return nil, err
 	}
+	boundary, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return nil, err
+	}
 	cons, err := s.js.OrderedConsumer(ctx, StreamName(realm), jetstream.OrderedConsumerConfig{
 		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
 		OptStartSeq:       max(fromSeq, 1),
@@ -339,6 +363,7 @@ func (s *Store) TailRaw(ctx context.Context, realm string, fromSeq uint64, fn fu
 			onErr(err)
 			return
 		}
+		s.judgeRaw(realm, boundary, &m)
 		fn(&m)
 	})
 	if err != nil {
@@ -349,7 +374,9 @@ func (s *Store) TailRaw(ctx context.Context, realm string, fromSeq uint64, fn fu
 }
 
 // LastMsg returns the last message stored on an exact subject of the
-// realm's stream, or ok false when it holds none.
+// realm's stream, or ok false when it holds none. A foreign one is returned
+// as such (m.Foreign): the caller decides what a foreign last message
+// means.
 func (s *Store) LastMsg(ctx context.Context, realm, subject string) (m RawMsg, ok bool, err error) {
 	stream, err := s.js.Stream(ctx, StreamName(realm))
 	if err != nil {
@@ -368,7 +395,13 @@ func (s *Store) LastMsg(ctx context.Context, realm, subject string) (m RawMsg, o
 	m = RawMsg{Seq: raw.Sequence, Subject: raw.Subject, Data: raw.Data, Time: raw.Time}
 	if raw.Header != nil {
 		m.TTL = parseTTL(raw.Header.Get(headerTTL))
+		m.mac = raw.Header.Get(headerMAC)
 	}
+	from, _, err := s.MACBoundary(ctx, realm)
+	if err != nil {
+		return m, false, err
+	}
+	s.judgeRaw(realm, from, &m)
 	return m, true, nil
 }
 

@@ -24,6 +24,7 @@ type Store struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	replicas int
+	macs     *macs // nil: no MAC written or checked
 
 	mu       sync.Mutex
 	batchers map[string]*tokenBatcher
@@ -33,20 +34,31 @@ type Store struct {
 type Options struct {
 	// Replicas of each realm stream: 1 for a single server, 3 on a cluster.
 	Replicas int
+	// EventKey is the key of the MAC on every message (DeriveKey with
+	// PurposeEventMAC; see eventmac.go). Without it the store writes no
+	// MAC and checks none: only tools that hold no master key run so.
+	EventKey []byte
+	// OnForeign is told of every message read without a valid MAC, once
+	// per message.
+	OnForeign func(ForeignMessage)
 }
 
 // New wraps a NATS connection.
 func New(nc *nats.Conn, opts Options) (*Store, error) {
 	// Async publishes (token rounds) that are never answered — sent to a
-	// stream leader that died — are given up after this.
-	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(tokenCommitTimeout))
+	// stream leader that died — are sent again after this.
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(attemptTimeout))
 	if err != nil {
 		return nil, err
 	}
 	if opts.Replicas < 1 {
 		opts.Replicas = 1
 	}
-	return &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}, nil
+	s := &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}
+	if opts.EventKey != nil {
+		s.macs = newMACs(opts.EventKey, opts.OnForeign)
+	}
+	return s, nil
 }
 
 // JetStream exposes the JetStream context to tests that reach a stream
@@ -77,24 +89,19 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 	}
 	msgs := make([]*nats.Msg, len(payloads))
 	for i, p := range payloads {
-		m, err := buildMsg(realm, agg, meta, p)
+		m, err := s.buildMsg(realm, agg, meta, p)
 		if err != nil {
 			return 0, err
 		}
-		// Dedupe a retried publish by event id (token events never use this).
-		m.Header.Set(jetstream.MsgIDHeader, m.Header.Get(headerEventID))
 		msgs[i] = m
 	}
 	if expected != AnyVersion {
 		expect(msgs[0], realm, agg, expected)
 	}
-	return retryInFlight(ctx, func() (uint64, error) {
+	return s.retryAppend(ctx, realm, func(ctx context.Context) (uint64, error) {
 		if len(msgs) == 1 {
 			ack, err := s.js.PublishMsg(ctx, msgs[0])
 			if err != nil {
-				if errors.Is(err, jetstream.ErrNoStreamResponse) {
-					return 0, s.noResponse(ctx, realm)
-				}
 				return 0, asConflict(err)
 			}
 			return ack.Sequence, nil
@@ -103,11 +110,6 @@ func (s *Store) Append(ctx context.Context, realm string, agg domain.AggregateRe
 	})
 }
 
-// errInFlight is JetStream's 10164 on a replicated stream: the expected
-// version was checked while a write of the subject was still in flight.
-// It is a conflict only if it persists.
-var errInFlight = errors.New("eventstore: a write of the aggregate is in flight")
-
 // inFlightPatience bounds how long an append waits for a write in flight to
 // settle. The leader acknowledges a write before it clears the write's
 // in-flight mark, so on a loaded leader the mark can outlive the ack by
@@ -115,24 +117,63 @@ var errInFlight = errors.New("eventstore: a write of the aggregate is in flight"
 // wait only until the other write is applied and the answer becomes 10071.
 const inFlightPatience = 250 * time.Millisecond
 
-// retryInFlight runs an append again while it fails with errInFlight, with
-// growing pauses, for at most inFlightPatience; a real conflict then shows
-// as ErrConflict. Nothing was written by a refused attempt, so trying again
-// is safe.
-func retryInFlight(ctx context.Context, appendOnce func() (uint64, error)) (uint64, error) {
-	deadline := time.Now().Add(inFlightPatience)
+// An append that gets no answer (its stream leader died with it, or there
+// is none while a new one is elected) is sent again, with the same message
+// ids, until writePatience has passed since its first attempt; each
+// attempt waits at most attemptTimeout for its answer. The ids make
+// JetStream store it once however many attempts reach it.
+const (
+	writePatience  = 10 * time.Second
+	attemptTimeout = time.Second
+)
+
+// retryAppend runs an append until it has an answer: again while it fails
+// with errInFlight (for at most inFlightPatience; a real conflict then
+// shows as ErrConflict) and while it is unanswered (for at most
+// writePatience, then ErrUnavailable, or ErrNoRealm when the stream is
+// gone). appendOnce must send the same messages, ids included, each time.
+func (s *Store) retryAppend(ctx context.Context, realm string, appendOnce func(ctx context.Context) (uint64, error)) (uint64, error) {
+	began := time.Now()
+	var inFlightSince time.Time
+	checked := false // whether the stream's existence was checked
 	pause := time.Millisecond
 	for {
-		seq, err := appendOnce()
-		if !errors.Is(err, errInFlight) {
-			return seq, err
-		}
-		if time.Now().Add(pause).After(deadline) {
-			return 0, ErrConflict
+		attemptCtx, cancel := context.WithTimeout(ctx, attemptTimeout)
+		seq, err := appendOnce(attemptCtx)
+		cancel()
+		unavailable := false
+		switch {
+		case err == nil:
+			return seq, nil
+		case errors.Is(err, errInFlight):
+			if inFlightSince.IsZero() {
+				inFlightSince = time.Now()
+			}
+			if time.Since(inFlightSince)+pause > inFlightPatience {
+				return 0, ErrConflict
+			}
+		case unanswered(err):
+			unavailable = true
+			if time.Since(began)+pause > writePatience {
+				return 0, s.noResponse(ctx, realm)
+			}
+			noResponders := errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrNoResponders)
+			if noResponders && !checked {
+				checked = true
+				if s.streamGone(ctx, realm) {
+					return 0, ErrNoRealm
+				}
+			}
+		default:
+			return 0, err
 		}
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
+			if unavailable {
+				// The caller gave up while the stream could not answer.
+				return 0, fmt.Errorf("%w: %v", ErrUnavailable, ctx.Err())
+			}
 			return 0, ctx.Err()
 		}
 		pause = min(2*pause, 32*time.Millisecond)
@@ -142,11 +183,19 @@ func retryInFlight(ctx context.Context, appendOnce func() (uint64, error)) (uint
 // noResponse explains a write nobody answered: the realm has no stream, or
 // its stream cannot take writes right now.
 func (s *Store) noResponse(ctx context.Context, realm string) error {
-	exists, err := s.HasRealmStream(ctx, realm)
-	if err == nil && !exists {
+	if s.streamGone(ctx, realm) {
 		return ErrNoRealm
 	}
 	return ErrUnavailable
+}
+
+// streamGone reports a realm whose stream is known not to exist (not one
+// whose stream merely does not answer now).
+func (s *Store) streamGone(ctx context.Context, realm string) bool {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	exists, err := s.HasRealmStream(ctx, realm)
+	return err == nil && !exists
 }
 
 // expect makes a message conditional on the aggregate's version: the
@@ -160,8 +209,9 @@ func expect(m *nats.Msg, realm string, agg domain.AggregateRef, version uint64) 
 // without decoding its body.
 const headerEventID = "Lk-Event-Id"
 
-// buildMsg encodes one event as a JetStream message on its subject.
-func buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (*nats.Msg, error) {
+// buildMsg encodes one event as a JetStream message on its subject, with
+// its MAC.
+func (s *Store) buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (*nats.Msg, error) {
 	env, err := newEnvelope(realm, agg, meta, p)
 	if err != nil {
 		return nil, err
@@ -173,6 +223,9 @@ func buildMsg(realm string, agg domain.AggregateRef, meta Meta, p domain.Payload
 	m := nats.NewMsg(Subject(realm, agg, env.Type))
 	m.Data = body
 	m.Header.Set(headerEventID, env.ID)
+	s.signMsg(m.Subject, m.Data, m.Header.Set)
+	// A retried publish is stored once: JetStream deduplicates by event id.
+	m.Header.Set(jetstream.MsgIDHeader, env.ID)
 	return m, nil
 }
 

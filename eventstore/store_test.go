@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -92,7 +93,7 @@ func TestAcknowledgedEventsSurviveRestart(t *testing.T) {
 		acked = append(acked, seq)
 	}
 	for i := range 50 {
-		seq, err := ts.Store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)})
+		seq, err := ts.Store.AppendToken(ctx, "acme", domain.ClientRef("client-0"), testMeta(), domain.TokenIssued{JTI: fmt.Sprint("t", i)}, eventstore.Requirement{})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -152,7 +153,7 @@ func TestTokenEventsStayOutOfTheClientVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}); err != nil {
+	if _, err := ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "j1"}, eventstore.Requirement{}); err != nil {
 		t.Fatal(err)
 	}
 	// The client's version is unchanged by its token event.
@@ -175,7 +176,7 @@ func TestConcurrentTokenEventsAreAllStoredOnce(t *testing.T) {
 			defer wg.Done()
 			// Two clients, so rounds hold events of more than one subject.
 			client := domain.ClientRef(fmt.Sprint("c", i%2))
-			seqs[i], errs[i] = ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)})
+			seqs[i], errs[i] = ts.Store.AppendToken(ctx, "acme", client, testMeta(), domain.TokenIssued{JTI: fmt.Sprint(i)}, eventstore.Requirement{})
 		}()
 	}
 	wg.Wait()
@@ -309,4 +310,102 @@ func raceAppends(writers int, appendOne func(w int) (uint64, error)) ([]uint64, 
 	close(start)
 	wg.Wait()
 	return seqs, errs
+}
+
+// TestTokenEventRequiresTheClientVersion: a token event written with a
+// requirement on its client is stored while the client is at the version
+// its decision read, and refused (ErrConflict, nothing stored) once the
+// client has changed; tokens of one round decided at different versions
+// go out as separate messages, each with its own check.
+func TestTokenEventRequiresTheClientVersion(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.Store, "acme")
+	agg := domain.ClientRef("c1")
+	v1, err := ts.Store.Append(ctx, "acme", agg, 0, testMeta(), domain.ClientCreated{ClientID: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: "at-v1"}, eventstore.Requirement{Aggregate: agg, Version: v1}); err != nil {
+		t.Fatalf("token at the client's version: %v", err)
+	}
+	v2, err := ts.Store.Append(ctx, "acme", agg, v1, testMeta(), domain.ClientDisabled{TokensRevokedBefore: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, _ := ts.Store.LastSeq(ctx, "acme")
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, v := range []uint64{v1, v2} {
+		wg.Go(func() {
+			_, errs[i] = ts.Store.AppendToken(ctx, "acme", agg, testMeta(), domain.TokenIssued{JTI: fmt.Sprint("at-", v)}, eventstore.Requirement{Aggregate: agg, Version: v})
+		})
+	}
+	wg.Wait()
+	if !errors.Is(errs[0], eventstore.ErrConflict) {
+		t.Errorf("token decided before the client changed: err = %v, want ErrConflict", errs[0])
+	}
+	if errs[1] != nil {
+		t.Errorf("token decided at the client's current version: %v", errs[1])
+	}
+	after, _ := ts.Store.LastSeq(ctx, "acme")
+	envs, err := ts.Store.ReadRealm(ctx, "acme", before, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after != before+1 || len(envs) != 1 || !strings.Contains(string(envs[0].Data), fmt.Sprint("at-", v2)) {
+		t.Fatalf("stored after the change: %d messages %v, want the one token decided at version %d", after-before, envs, v2)
+	}
+}
+
+// TestRequirementsBeyondTheEventsGetAGuard: a write with more version
+// checks than events carries the extra ones on a guard message, which is
+// refused with the write when stale and which readers of events skip.
+func TestRequirementsBeyondTheEventsGetAGuard(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	newRealm(t, ts.Store, "acme")
+	user, client := domain.UserRef("u1"), domain.ClientRef("c1")
+	vu, err := ts.Store.Append(ctx, "acme", user, 0, testMeta(), domain.UserCreated{UserID: "u1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vc, err := ts.Store.Append(ctx, "acme", client, 0, testMeta(), domain.ClientCreated{ClientID: "c1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grant := domain.GrantRef("g1")
+	write := func(userVersion uint64) (uint64, error) {
+		return ts.Store.AppendChanges(ctx, "acme", testMeta(),
+			[]eventstore.Change{{Aggregate: grant, Expected: eventstore.AnyVersion, Payload: domain.GrantCreated{GrantID: "g1"}}}, nil,
+			[]eventstore.Requirement{{Aggregate: client, Version: vc}, {Aggregate: user, Version: userVersion}})
+	}
+	seq, err := write(vu)
+	if err != nil {
+		t.Fatalf("write at current versions: %v", err)
+	}
+	// One event carries the client's check, a guard the user's.
+	var subjects []string
+	if _, err := ts.Store.Scan(ctx, "acme", eventstore.ScanOptions{FromSeq: vc + 1}, func(m *eventstore.RawMsg) error {
+		subjects = append(subjects, fmt.Sprintf("%s:%v", m.Subject, m.NoEvents()))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(subjects) != 2 || subjects[1] != "lk.acme.guards:true" {
+		t.Fatalf("stored %v, want the event and a guard that carries no event", subjects)
+	}
+	envs, err := ts.Store.ReadRealm(ctx, "acme", vc, 0)
+	if err != nil || len(envs) != 1 || envs[0].Type != domain.TypeGrantCreated {
+		t.Fatalf("events read = %v (%v), want the grant's only", envs, err)
+	}
+	if _, err := ts.Store.Append(ctx, "acme", user, vu, testMeta(), domain.UserDisabled{TokensRevokedBefore: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := write(vu); !errors.Is(err, eventstore.ErrConflict) {
+		t.Fatalf("write after the user changed: err = %v, want ErrConflict", err)
+	}
+	if last, _ := ts.Store.LastSeq(ctx, "acme"); last != seq+1 {
+		t.Fatalf("last seq %d after a refused write, want %d (the user's change only)", last, seq+1)
+	}
 }

@@ -3,19 +3,25 @@ package eventstore
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latchkeyhq/latchkey/domain"
 )
 
-// EnsureRealmStream creates the realm's stream if it does not exist. It is
-// safe to call again: an existing stream is left as it is.
+// EnsureRealmStream creates the realm's stream if it does not exist, every
+// message of it to carry a MAC (its MAC boundary is 1). It is safe to call
+// again: an existing stream is left as it is.
 func (s *Store) EnsureRealmStream(ctx context.Context, realm string) error {
 	if err := validateTarget(realm, domain.RealmRef(realm)); err != nil {
 		return err
 	}
-	_, err := s.js.CreateStream(ctx, s.streamConfig(realm))
+	cfg := s.streamConfig(realm)
+	if s.macs != nil {
+		cfg.Metadata = map[string]string{metaMACBoundary: s.macs.boundaryValue(realm, 1)}
+	}
+	_, err := s.js.CreateStream(ctx, cfg)
 	if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
 		return nil
 	}
@@ -32,8 +38,17 @@ func (s *Store) streamConfig(realm string) jetstream.StreamConfig {
 		AllowAtomicPublish: true,
 		// Token events may carry a per-message TTL (realm retention).
 		AllowMsgTTL: true,
+		// Every message carries a dedupe id (an event's id, or one per
+		// group-committed token message), so that a write retried after its
+		// answer was lost is stored once. A retry comes within
+		// writePatience; the server keeps each id (about 100 bytes) this
+		// long.
+		Duplicates: dedupeWindow,
 	}
 }
+
+// dedupeWindow is how long the stream remembers message ids.
+const dedupeWindow = 30 * time.Second
 
 // Realms lists the realms that have a stream.
 func (s *Store) Realms(ctx context.Context) ([]string, error) {

@@ -3,13 +3,16 @@ package eventstore
 import (
 	"bytes"
 	"context"
-	"fmt"
+	"errors"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 
 	"github.com/latchkeyhq/latchkey/domain"
 )
@@ -29,14 +32,16 @@ const (
 	tokenBatchMax     = 512
 	tokenBatchWorkers = 2 // rounds in flight per realm
 	tokenQueueDepth   = 8192
-	// tokenCommitTimeout bounds one round; after a stream leader dies,
-	// publishes sent to it are never answered and fail after this.
-	tokenCommitTimeout = 3 * time.Second
 )
 
 type tokenReq struct {
 	ctx     context.Context
 	subject string
+	// check, when set, is the own-events subject of the aggregate the
+	// token's decision read, at version: the message is refused if the
+	// aggregate has moved on.
+	check   string
+	version uint64
 	body    []byte
 	done    chan tokenResult
 }
@@ -66,10 +71,12 @@ func (s *Store) SetTokenRetention(realm string, ttl time.Duration) {
 }
 
 // AppendToken writes one high-volume token event under its aggregate (a
-// client or grant), without a version check or message id, group-committed
-// with concurrent ones. It returns, once JetStream has acknowledged it, the
-// sequence of the message that holds it.
-func (s *Store) AppendToken(ctx context.Context, realm string, agg domain.AggregateRef, meta Meta, p domain.Payload) (uint64, error) {
+// client or grant), group-committed with concurrent ones. When req names
+// an aggregate, the event is written only if that aggregate is still at
+// req.Version (else ErrConflict: the decision was taken on stale state).
+// It returns, once JetStream has acknowledged it, the sequence of the
+// message that holds it.
+func (s *Store) AppendToken(ctx context.Context, realm string, agg domain.AggregateRef, meta Meta, p domain.Payload, req Requirement) (uint64, error) {
 	if err := validateTarget(realm, agg); err != nil {
 		return 0, err
 	}
@@ -81,16 +88,22 @@ func (s *Store) AppendToken(ctx context.Context, realm string, agg domain.Aggreg
 	if err != nil {
 		return 0, err
 	}
-	req := tokenReq{ctx: ctx, subject: Subject(realm, agg, env.Type), body: body, done: make(chan tokenResult, 1)}
+	r := tokenReq{ctx: ctx, subject: Subject(realm, agg, env.Type), body: body, done: make(chan tokenResult, 1)}
+	if req.Aggregate != (domain.AggregateRef{}) {
+		if err := validateTarget(realm, req.Aggregate); err != nil {
+			return 0, err
+		}
+		r.check, r.version = OwnEventsSubject(realm, req.Aggregate), req.Version
+	}
 	b := s.batcher(realm)
 	select {
-	case b.in <- req:
+	case b.in <- r:
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
 	select {
-	case r := <-req.done:
-		return r.seq, r.err
+	case res := <-r.done:
+		return res.seq, res.err
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}
@@ -163,15 +176,24 @@ func (b *tokenBatcher) run() {
 	}
 }
 
-// tokenGroup is the events of one round that share a subject.
+// tokenGroup is the events of one round that share a subject and a
+// check: they go out as one message, all or none.
 type tokenGroup struct {
 	reqs []tokenReq
+	msg  *nats.Msg
 	ack  jetstream.PubAckFuture
+	seq  uint64
 	err  error
 }
 
-// commit publishes one message per subject, pipelined, and answers every
-// request with its message's sequence or the error.
+// commit publishes one message per group, pipelined, and answers every
+// request with its message's sequence or the error. A message that gets
+// no answer (its stream leader died, or none is elected yet) is sent again
+// with the same message id, which JetStream deduplicates, until
+// writePatience has passed; one refused because a write checked against
+// the same aggregate is in flight (10164) is sent again for at most
+// inFlightPatience. A failed check is ErrConflict for each of its
+// requests, whose callers decide again on fresh state.
 func (b *tokenBatcher) commit(batch []tokenReq) {
 	// A caller that gave up gets no token, so its event is not written.
 	live := batch[:0]
@@ -185,49 +207,106 @@ func (b *tokenBatcher) commit(batch []tokenReq) {
 	if len(live) == 0 {
 		return
 	}
-	groups := groupBySubject(live)
 	var opts []jetstream.PublishOpt
 	if ttl := b.ttl.Load(); ttl > 0 {
 		opts = append(opts, jetstream.WithMsgTTL(time.Duration(ttl)))
 	}
+	groups := groupTokens(live)
 	for _, g := range groups {
-		m := nats.NewMsg(g.reqs[0].subject)
-		m.Data = joinBodies(g.reqs)
-		g.ack, g.err = b.s.js.PublishMsgAsync(m, opts...)
+		g.msg = nats.NewMsg(g.reqs[0].subject)
+		g.msg.Data = joinBodies(g.reqs)
+		// One dedupe id per message, not per token: a retry of the message
+		// is stored once.
+		g.msg.Header.Set(jetstream.MsgIDHeader, nuid.Next())
+		b.s.signMsg(g.msg.Subject, g.msg.Data, g.msg.Header.Set)
+		if r := g.reqs[0]; r.check != "" {
+			g.msg.Header.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(r.version, 10))
+			g.msg.Header.Set(jetstream.ExpectedLastSubjSeqSubjHeader, r.check)
+		}
 	}
-	// One deadline for the whole round: every group still waiting when it
-	// passes fails (a timer channel would fire for one group only).
-	deadline, cancel := context.WithTimeout(context.Background(), tokenCommitTimeout)
-	defer cancel()
-	for _, g := range groups {
-		var seq uint64
-		err := g.err
-		if err == nil {
-			select {
-			case ack := <-g.ack.Ok():
-				seq = ack.Sequence
-			case err = <-g.ack.Err():
-			case <-deadline.Done():
-				err = fmt.Errorf("eventstore: token events not acknowledged within %s", tokenCommitTimeout)
+	began := time.Now()
+	var inFlightSince time.Time
+	pause := time.Millisecond
+	for pending := groups; ; {
+		for _, g := range pending {
+			g.ack, g.err = b.s.js.PublishMsgAsync(g.msg, opts...)
+		}
+		again := pending[:0:0]
+		for _, g := range pending {
+			b.await(g)
+			switch {
+			case errors.Is(g.err, errInFlight):
+				if inFlightSince.IsZero() {
+					inFlightSince = time.Now()
+				}
+				if time.Since(inFlightSince)+pause > inFlightPatience {
+					g.err = ErrConflict
+					break
+				}
+				again = append(again, g)
+			case g.err != nil && unanswered(g.err):
+				if time.Since(began)+pause > writePatience {
+					g.err = ErrUnavailable
+					break
+				}
+				again = append(again, g)
+			}
+			if !slices.Contains(again, g) {
+				b.answer(g)
 			}
 		}
-		if err == nil {
-			raiseTo(&b.acked, seq)
+		if len(again) == 0 {
+			return
 		}
-		for _, r := range g.reqs {
-			r.done <- tokenResult{seq: seq, err: err}
-		}
+		time.Sleep(pause)
+		pause = min(2*pause, 32*time.Millisecond)
+		pending = again
 	}
 }
 
-func groupBySubject(batch []tokenReq) []*tokenGroup {
+// await waits for a group's acknowledgement, for at most attemptTimeout.
+func (b *tokenBatcher) await(g *tokenGroup) {
+	if g.err != nil {
+		g.err = asConflict(g.err)
+		return
+	}
+	t := time.NewTimer(attemptTimeout)
+	defer t.Stop()
+	select {
+	case ack := <-g.ack.Ok():
+		g.seq = ack.Sequence
+	case err := <-g.ack.Err():
+		g.err = asConflict(err)
+	case <-t.C:
+		g.err = jetstream.ErrAsyncPublishTimeout
+	}
+}
+
+// answer tells each request of a group how its message ended.
+func (b *tokenBatcher) answer(g *tokenGroup) {
+	if g.err == nil {
+		raiseTo(&b.acked, g.seq)
+	}
+	for _, r := range g.reqs {
+		r.done <- tokenResult{seq: g.seq, err: g.err}
+	}
+}
+
+// groupTokens puts the requests of one round that share a subject and a
+// check (aggregate and version) together.
+func groupTokens(batch []tokenReq) []*tokenGroup {
+	type key struct {
+		subject, check string
+		version        uint64
+	}
 	var groups []*tokenGroup
-	index := map[string]*tokenGroup{}
+	index := map[key]*tokenGroup{}
 	for _, r := range batch {
-		g, ok := index[r.subject]
+		k := key{r.subject, r.check, r.version}
+		g, ok := index[k]
 		if !ok {
 			g = &tokenGroup{}
-			index[r.subject] = g
+			index[k] = g
 			groups = append(groups, g)
 		}
 		g.reqs = append(g.reqs, r)

@@ -81,14 +81,16 @@ func (a *api) getRealm(c echo.Context) error {
 }
 
 // updateSettings is PUT /admin/realms/{realm}/settings (every setting;
-// an absent one takes its default) and PATCH (a JSON merge patch, RFC
-// 7396: only what it names changes; null resets).
+// an absent one takes its default, except require_pkce, which keeps its
+// value: on for new realms and off for older ones, it must not be turned
+// off by a body written before it existed) and PATCH (a JSON merge patch,
+// RFC 7396: only what it names changes; null resets).
 func (a *api) updateSettings(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
 		return err
 	}
-	var s domain.RealmSettings
+	s := domain.RealmSettings{RequirePKCE: rl.Settings().RequirePKCE}
 	if c.Request().Method == http.MethodPatch {
 		var patch map[string]any
 		if err := bindJSONAs(c, &patch, echo.MIMEApplicationJSON, "application/merge-patch+json"); err != nil {

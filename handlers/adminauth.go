@@ -169,21 +169,31 @@ func (p principal) check(realm string, area domain.AdminArea) error {
 // token, whose user is still active) is accepted. It returns the caller
 // and the token's scope, less what the client no longer holds.
 func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, bool) {
+	p, scope, ok, _ := a.tokenPrincipal(c, raw)
+	return p, scope, ok
+}
+
+// tokenPrincipal is verifyAdminToken that also tells a token refused from
+// one this replica cannot judge now (its read models are behind): err.
+func (a *api) tokenPrincipal(c echo.Context, raw string) (principal, string, bool, error) {
 	realmName, ok := a.reg.IssuerRealm(raw)
 	if !ok {
-		return principal{}, "", false
+		return principal{}, "", false, nil
 	}
 	rl, err := a.reg.Get(c.Request().Context(), realmName)
 	if err != nil {
-		return principal{}, "", false
+		return principal{}, "", false, nil
 	}
-	info, found := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
+	info, found, err := rl.Tokens().Introspect(c.Request().Context(), raw, a.now())
+	if err != nil {
+		return principal{}, "", false, err
+	}
 	if !found || info.Status != domain.StatusActive {
-		return principal{}, "", false
+		return principal{}, "", false, nil
 	}
 	cl, err := rl.Clients().Get(info.ClientID)
 	if err != nil {
-		return principal{}, "", false
+		return principal{}, "", false, nil
 	}
 	p := principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject}
 	switch {
@@ -192,12 +202,12 @@ func (a *api) verifyAdminToken(c echo.Context, raw string) (principal, string, b
 	case cl.Kind == domain.KindUserApp:
 		user, err := rl.Users().Get(info.Subject)
 		if err != nil || !user.Active() {
-			return principal{}, "", false
+			return principal{}, "", false, nil
 		}
 		p.user, p.roles = true, user.RealmRoles
 	}
 	// A scope the client has lost since (management taken away) no longer
 	// counts, whatever the token says.
 	scope := domain.KeepAllowed(info.Scope, cl.AllScopes())
-	return p, scope, true
+	return p, scope, true, nil
 }

@@ -225,7 +225,7 @@ func (a *api) streamAudit(c echo.Context) error {
 // parseAuditFilter); allowed is asked again before every entry sent and at
 // every heartbeat.
 func (a *api) tailAuditSSE(c echo.Context, rl *realms.Realm, layouts []string, allowed func() bool) error {
-	if !a.ready() {
+	if a.waiting() != "" {
 		return &statusError{status: http.StatusServiceUnavailable, code: errServer, desc: "the server is not ready"}
 	}
 	req := c.Request()
@@ -290,7 +290,7 @@ func (a *api) tailAuditSSE(c echo.Context, rl *realms.Realm, layouts []string, a
 		case <-ctx.Done():
 			return nil
 		case <-readyPoll.C:
-			if !a.ready() {
+			if a.waiting() != "" {
 				return nil // shutting down
 			}
 		case <-heartbeat.C:

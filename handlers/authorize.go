@@ -58,6 +58,9 @@ func (a *api) authorize(c echo.Context) error {
 	if problem := domain.CheckAuthTarget(client, req.RedirectURI); problem != "" {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is invalid: "+problem+".")
 	}
+	if problem := domain.CheckResponseMode(params.Get("response_mode")); problem != "" {
+		return errorPage(http.StatusBadRequest, rl.Name, "This application's sign-in request is invalid (invalid_request): "+problem+".")
+	}
 	back := func(e *domain.OAuthError) error {
 		return redirectTo(c, http.StatusFound, req.RedirectURI, url.Values{
 			"error": {e.Code}, "error_description": {errorText(e.Description)}, "state": {req.State}, "iss": {rl.Issuer()},
@@ -86,7 +89,7 @@ func (a *api) authorize(c echo.Context) error {
 			return back(&domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "max_age must be a non-negative integer"})
 		}
 	}
-	scopes, oerr := domain.CheckAuthRequest(client, req)
+	scopes, oerr := domain.CheckAuthRequest(client, req, rl.Settings().RequirePKCE)
 	if oerr != nil {
 		return back(oerr)
 	}

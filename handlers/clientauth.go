@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"encoding/base64"
+	"errors"
 	"net/url"
 	"strings"
 
@@ -55,11 +56,27 @@ func readClientAuth(authorization string, f form, publicAllowed bool) (realms.Cl
 
 // authenticate authenticates the client of a form request: basic or post
 // for confidential clients; with publicAllowed, a public client by its
-// client_id alone (token_endpoint_auth_method none).
+// client_id alone (token_endpoint_auth_method none). A failure is counted
+// per client id and address; past a limit it is 429 instead.
 func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (*domain.Client, error) {
 	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
 	if err != nil {
 		return nil, err
 	}
-	return rl.Clients().Authenticate(auth, a.now())
+	client, err := rl.Clients().Authenticate(c.Request().Context(), auth, a.now())
+	return client, a.authFailure(c, rl, auth, err)
+}
+
+// authFailure passes err on, first counting it against the client id and
+// the address when it is a failed client authentication (invalid_client):
+// past a limit the answer is 429 instead. Success is never counted.
+func (a *api) authFailure(c echo.Context, rl *realms.Realm, auth realms.ClientAuth, err error) error {
+	var oerr *domain.OAuthError
+	if !errors.As(err, &oerr) || oerr.Code != domain.ErrInvalidClient {
+		return err
+	}
+	if limited := rl.Clients().CountAuthFailure(c.Request().Context(), auth.ClientID, c.RealIP(), a.now()); limited != nil {
+		return limited
+	}
+	return err
 }

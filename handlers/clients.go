@@ -411,7 +411,7 @@ func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	cl, err := rl.Clients().Get(c.Param("id"))
+	cl, err := rl.Clients().Find(c.Request().Context(), c.Param("id"))
 	return rl, cl, err
 }
 

@@ -159,7 +159,10 @@ func (a *api) consoleAuth(next echo.HandlerFunc) echo.HandlerFunc {
 		if err != nil {
 			return err
 		}
-		p, scope, ok := a.verifyAdminToken(c, s.Access)
+		p, scope, ok, err := a.tokenPrincipal(c, s.Access)
+		if err != nil {
+			return err // not known to be revoked: the session stays
+		}
 		user, uerr := home.Users().Get(s.UserID)
 		if !ok || p.Realm != home.Name || p.Subject != s.UserID || uerr != nil {
 			// Its tokens were revoked (by the user, an administrator, a

@@ -239,8 +239,11 @@ func (a *api) clientFormProblem(c echo.Context, f *clientForm, err error) (bool,
 	case err == nil:
 		return false, nil
 	case errors.As(err, &cerr) && cerr.Code == domain.ErrConfirmationRequired:
+		// The domain's reason (full access with long-lived tokens, a name
+		// mixing lookalike scripts), without the API's way to confirm.
+		reason, _, _ := strings.Cut(cerr.Message, `; send "confirm_high_risk"`)
 		f.NeedsConfirm = true
-		return true, a.renderClientForm(c, http.StatusConflict, f, "Full access with access tokens living over an hour is a high-risk combination: confirm below to go ahead.")
+		return true, a.renderClientForm(c, http.StatusConflict, f, reason+": confirm below to go ahead.")
 	case errors.As(err, &cerr) && f.Editing:
 		f.Stale = true
 		return true, a.renderClientForm(c, http.StatusConflict, f, "Someone else saved this client after you opened it; your changes were not saved. Reload the client to see theirs, then edit again.")

@@ -161,6 +161,7 @@ var flashes = map[string]string{
 	"user-created":     "The user was created.",
 	"user-saved":       "The user was saved.",
 	"password-set":     "The password was set; the user's browser sessions ended.",
+	"user-unlocked":    "The user's sign-in lock was lifted, and their failed sign-ins forgotten.",
 	"node-created":     "The node was added.",
 	"node-renamed":     "The node was renamed.",
 	"node-deleted":     "The node was removed.",

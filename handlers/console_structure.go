@@ -69,14 +69,15 @@ func (a *api) structureAction(c echo.Context, nc domain.CreateNode, done string,
 
 func (a *api) consoleCreateNode(c echo.Context) error {
 	cc := consoleOf(c)
-	nc := domain.CreateNode{Slug: strings.TrimSpace(cc.form.Get("slug")), Name: cc.form.Get("name"), Kind: cc.form.Get("kind"), Parent: cc.form.Get("parent")}
+	nc := domain.CreateNode{Slug: strings.TrimSpace(cc.form.Get("slug")), Name: cc.form.Get("name"), Kind: cc.form.Get("kind"), Parent: cc.form.Get("parent"),
+		ConfirmHighRisk: cc.form.Get("confirm_high_risk") == "on"}
 	_, err := cc.realm.Structure().CreateNode(c.Request().Context(), nc, cc.meta(c, a))
 	return a.structureAction(c, nc, "node-created", err)
 }
 
 func (a *api) consoleRenameNode(c echo.Context) error {
 	cc := consoleOf(c)
-	_, err := cc.realm.Structure().RenameNode(c.Request().Context(), c.Param("slug"), cc.form.Get("name"), cc.meta(c, a))
+	_, err := cc.realm.Structure().RenameNode(c.Request().Context(), c.Param("slug"), cc.form.Get("name"), cc.form.Get("confirm_high_risk") == "on", cc.meta(c, a))
 	return a.structureAction(c, domain.CreateNode{}, "node-renamed", err)
 }
 

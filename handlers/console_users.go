@@ -55,6 +55,7 @@ func (a *api) consoleUserRoutes(g *echo.Group) {
 	r.POST("/:id/password", a.consoleUserPassword)
 	r.POST("/:id/memberships", a.consoleUserMemberships)
 	r.POST("/:id/realm-roles", a.consoleUserRealmRoles)
+	r.POST("/:id/unlock", a.consoleUserUnlock)
 }
 
 // consoleUsers is GET .../users?q=&cursor=.
@@ -197,6 +198,15 @@ func (a *api) consoleUserMemberships(c echo.Context) error {
 			}
 		}
 		_, err := cc.realm.Users().SetMemberships(c.Request().Context(), u.ID, ms, cc.meta(c, a))
+		return err
+	})
+}
+
+// consoleUserUnlock lifts a sign-in lock of the user's username, as
+// POST .../users/{id}/unlock does (a user.unlocked audit entry).
+func (a *api) consoleUserUnlock(c echo.Context) error {
+	return a.userAction(c, "user-unlocked", func(cc *consoleCtx, u *domain.User) error {
+		_, err := cc.realm.Users().Unlock(c.Request().Context(), u.ID, cc.meta(c, a))
 		return err
 	})
 }

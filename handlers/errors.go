@@ -4,6 +4,7 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -66,9 +67,10 @@ func (e *bearerError) Error() string { return "bearer " + e.code + ": " + e.desc
 // pageError is an error of a browser page (authorize, sign-in, consent,
 // logout): answered with the HTML error page, never redirected anywhere.
 type pageError struct {
-	status  int
-	realm   string
-	message string
+	status     int
+	realm      string
+	message    string
+	retryAfter int64 // seconds; Retry-After when set
 }
 
 func (e *pageError) Error() string { return e.message }
@@ -79,6 +81,7 @@ func (e *pageError) Error() string { return e.message }
 //	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer …
 //	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>"
 //	*statusError                → its status and code
+//	*domain.LimitError          → 429 (Busy: 503) with Retry-After, its code (default temporarily_unavailable)
 //	*domain.ValidationError     → 400 invalid_request, with details
 //	not found                   → 404 not_found (naming what, and any missing_ids)
 //	*domain.ConflictError       → 409, its code (conflict by default)
@@ -93,6 +96,9 @@ func (e *pageError) Error() string { return e.message }
 func answerError(c echo.Context, log *slog.Logger, err error) {
 	var pe *pageError
 	if errors.As(err, &pe) {
+		if pe.retryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.FormatInt(pe.retryAfter, 10))
+		}
 		_ = render(c, pe.status, "message.html", page{Title: "Cannot continue", Realm: pe.realm, Message: pe.message, Error: pe.message})
 		return
 	}
@@ -114,6 +120,7 @@ func errorAnswer(c echo.Context, log *slog.Logger, err error) (int, apiError) {
 		verr   *domain.ValidationError
 		nf     *domain.NotFoundError
 		cerr   *domain.ConflictError
+		limit  *domain.LimitError
 		he     *echo.HTTPError
 	)
 	h := c.Response().Header()
@@ -146,6 +153,16 @@ func errorAnswer(c echo.Context, log *slog.Logger, err error) (int, apiError) {
 			h.Set("Retry-After", status.retryAfterS)
 		}
 		return status.status, apiError{Error: status.code, Description: status.desc}
+	case errors.As(err, &limit):
+		st, code := http.StatusTooManyRequests, limit.Code
+		if limit.Busy {
+			st = http.StatusServiceUnavailable
+		}
+		if code == "" {
+			code = errServer
+		}
+		h.Set("Retry-After", strconv.FormatInt(limit.RetryAfter, 10))
+		return st, apiError{Error: code, Description: errorText(limit.Message)}
 	case errors.As(err, &verr):
 		return http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details}
 	case errors.As(err, &nf):

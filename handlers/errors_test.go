@@ -104,6 +104,14 @@ func TestErrorsMapToHTTP(t *testing.T) {
 		{name: "store unavailable", err: fmt.Errorf("append: %w", eventstore.ErrUnavailable), status: 503, code: "temporarily_unavailable",
 			header: map[string]string{"Retry-After": "1"}},
 		{name: "echo's own", err: echo.ErrMethodNotAllowed, status: 405, code: "method_not_allowed"},
+		{name: "too many failures", err: domain.TooManyFailures("too many failed client authentications", domain.ErrInvalidClient, 1090, 1000),
+			status: 429, code: "invalid_client", desc: "retry after 90 seconds", header: map[string]string{"Retry-After": "90"}},
+		{name: "no capacity", err: &domain.LimitError{Busy: true, RetryAfter: 1, Message: "busy"},
+			status: 503, code: "temporarily_unavailable", header: map[string]string{"Retry-After": "1"}},
+		{name: "browser page with a wait", err: &pageError{status: 429, realm: "acme", message: "Too many failed sign-ins", retryAfter: 600},
+			status: 429, desc: "Too many failed sign-ins", header: map[string]string{"Retry-After": "600", "Content-Type": echo.MIMETextHTMLCharsetUTF8}},
+		{name: "every answer's headers", err: domain.ErrNotFound, status: 404, code: "not_found",
+			header: map[string]string{"X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer", "Strict-Transport-Security": ""}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			*fail = tc.err
@@ -128,7 +136,11 @@ func TestErrorsMapToHTTP(t *testing.T) {
 				t.Errorf("unexpected WWW-Authenticate %q", rec.Header().Get("WWW-Authenticate"))
 			}
 			if tc.code == "" {
-				if !strings.Contains(rec.Body.String(), "This sign-in is already complete.") {
+				want := "This sign-in is already complete."
+				if tc.desc != "" {
+					want = tc.desc
+				}
+				if !strings.Contains(rec.Body.String(), want) {
 					t.Errorf("error page does not say why:\n%s", rec.Body)
 				}
 				return

@@ -48,7 +48,10 @@ func (a *api) introspect(c echo.Context) error {
 	}
 	noStore(c)
 	now := a.now()
-	info, found := rl.Tokens().Introspect(c.Request().Context(), token, now)
+	info, found, err := rl.Tokens().Introspect(c.Request().Context(), token, now)
+	if err != nil {
+		return err
+	}
 	if !found || info.Status != domain.StatusActive {
 		return c.JSON(http.StatusOK, inactive)
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,7 +96,12 @@ func (a *api) signIn(c echo.Context) error {
 	if err != nil || !client.Enabled() {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
-	res := rl.Users().SignIn(c.Request().Context(), f["username"], f["password"], a.browserMeta(c, ""))
+	res, err := rl.Users().SignIn(c.Request().Context(), realms.SignInRequest{
+		Username: f["username"], Password: f["password"], Source: c.RealIP(), Device: cookieValue(c, deviceCookie),
+	}, a.browserMeta(c, ""))
+	if err != nil {
+		return limitPage(rl.Name, err)
+	}
 	if res.Wait > 0 {
 		select {
 		case <-time.After(res.Wait):
@@ -113,6 +119,7 @@ func (a *api) signIn(c echo.Context) error {
 			Action: "/realms/" + rl.Name + "/login-actions/authenticate", Pending: sealed,
 		})
 	}
+	a.setCookie(c, rl.Name, deviceCookie, res.Device, int(realms.DeviceLifetime/time.Second))
 	ua := useragent.Parse(c.Request().UserAgent())
 	device := ua.OS
 	if ua.Device != "" {
@@ -150,6 +157,30 @@ func (a *api) signIn(c echo.Context) error {
 	return err
 }
 
+// limitPage answers a sign-in the limits refuse before any form can be
+// shown (an address or the realm over its limit: 429; no capacity for the
+// password check: 503) with the error page and Retry-After.
+func limitPage(realm string, err error) error {
+	var lerr *domain.LimitError
+	if !errors.As(err, &lerr) {
+		return err
+	}
+	pe := &pageError{status: http.StatusTooManyRequests, realm: realm, retryAfter: lerr.RetryAfter,
+		message: "Too many failed sign-ins: try again in " + waitText(lerr.RetryAfter) + "."}
+	if lerr.Busy {
+		pe.status, pe.message = http.StatusServiceUnavailable, "The server is busy: try again in a moment."
+	}
+	return pe
+}
+
+// waitText says a wait in seconds in words.
+func waitText(s int64) string {
+	if s < 120 {
+		return strconv.FormatInt(s, 10) + " seconds"
+	}
+	return strconv.FormatInt((s+59)/60, 10) + " minutes"
+}
+
 // consentStep issues the code at once when a remembered consent covers the
 // request (and prompt=consent does not ask again); otherwise it shows the
 // consent page, or answers consent_required for prompt=none.
@@ -162,7 +193,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	}
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
-	remembered, ok := user.Consents[client.ID]
+	remembered, ok := rl.Users().RememberedConsent(user, client)
 	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
 		return a.issueCode(c, rl, client, user, s, p, remembered.Teams, status)

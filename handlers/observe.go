@@ -97,10 +97,12 @@ func (a *api) healthz(c echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz answers 200 only once the read models have caught up at start.
+// readyz answers 200 only once start-up is done: stores provisioned, read
+// models caught up, the bootstrap realm in place. Until then it says what
+// it waits for.
 func (a *api) readyz(c echo.Context) error {
-	if !a.ready() {
-		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting"})
+	if waiting := a.waiting(); waiting != "" {
+		return c.JSON(http.StatusServiceUnavailable, map[string]string{"status": "starting", "waiting_for": waiting})
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

@@ -35,17 +35,36 @@ type page struct {
 
 type scopeLine struct{ Name, Description string }
 
-// render writes an HTML page that must never be cached or framed. The
-// policy has no form-action: browsers apply it to the redirect that follows
-// a form post, which goes to the client's redirect URI by design.
+// render writes an HTML page that must never be cached or framed (the
+// headers every answer gets are securityHeaders'). The policy has no
+// form-action: browsers apply it to the redirect that follows a form post,
+// which goes to the client's redirect URI by design. base-uri 'none' keeps
+// an injected <base> from sending the form elsewhere.
 func render(c echo.Context, status int, name string, p page) error {
 	h := c.Response().Header()
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Frame-Options", "DENY")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'")
 	h.Set(echo.HeaderContentType, echo.MIMETextHTMLCharsetUTF8)
 	c.Response().WriteHeader(status)
 	return pages.ExecuteTemplate(c.Response(), name, p)
+}
+
+// securityHeaders go on every answer: no MIME sniffing; no Referer from
+// our pages, whose URLs carry authorization requests, to wherever they
+// lead; and, when the service is published over https, HSTS (a year), so
+// that a browser never sends a session cookie or a password over http.
+func (a *api) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
+	hsts := a.reg != nil && a.reg.SecureCookies() // no registry: the error table's tests
+	return func(c echo.Context) error {
+		h := c.Response().Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		if hsts {
+			h.Set("Strict-Transport-Security", "max-age=31536000")
+		}
+		return next(c)
+	}
 }
 
 // errorPage is the error of a browser request that must not be redirected
@@ -88,6 +107,9 @@ func redirectTo(c echo.Context, status int, target string, params url.Values) er
 const (
 	sessionCookie = "LATCHKEY_SESSION"
 	csrfCookie    = "LATCHKEY_CSRF"
+	// deviceCookie marks the browser a user last signed in with: their
+	// username's lock does not apply there (realms.SignIn).
+	deviceCookie = "LATCHKEY_DEVICE"
 )
 
 func (a *api) setCookie(c echo.Context, realm, name, value string, maxAge int) {

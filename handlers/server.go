@@ -15,8 +15,9 @@ import (
 type Config struct {
 	Registry *realms.Registry
 	Log      *slog.Logger
-	// Ready reports whether start-up has caught up the read models.
-	Ready func() bool
+	// Waiting says what start-up still waits for (provisioning, catching
+	// up the read models); empty once ready. Nil: always ready.
+	Waiting func() string
 	// Now is the clock; tests may fix it.
 	Now func() time.Time
 	// Metrics registers the HTTP metrics; nil uses a private registry.
@@ -30,7 +31,7 @@ type api struct {
 	reg     *realms.Registry
 	log     *slog.Logger
 	now     func() time.Time
-	ready   func() bool
+	waiting func() string
 	metrics *metrics
 	// defaultRealm serves paths without a realm on the public URL's host.
 	defaultRealm string
@@ -41,13 +42,13 @@ func New(cfg Config) *echo.Echo {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Ready == nil {
-		cfg.Ready = func() bool { return true }
+	if cfg.Waiting == nil {
+		cfg.Waiting = func() string { return "" }
 	}
 	if cfg.Metrics == nil {
 		cfg.Metrics = prometheus.NewRegistry()
 	}
-	a := &api{reg: cfg.Registry, log: cfg.Log, now: cfg.Now, ready: cfg.Ready, metrics: newMetrics(cfg.Metrics), defaultRealm: cfg.DefaultRealm}
+	a := &api{reg: cfg.Registry, log: cfg.Log, now: cfg.Now, waiting: cfg.Waiting, metrics: newMetrics(cfg.Metrics), defaultRealm: cfg.DefaultRealm}
 
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -58,6 +59,7 @@ func New(cfg Config) *echo.Echo {
 	e.Pre(a.routeByHost)
 	e.Use(dropCallerRequestID, middleware.RequestID())
 	e.Use(a.observe)
+	e.Use(a.securityHeaders)
 	e.Use(middleware.Recover())
 
 	e.GET("/healthz", a.healthz)
@@ -134,6 +136,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.PUT("/realms/:realm/users/:id/realm-roles", a.setUserRealmRoles)
 	g.POST("/realms/:realm/users/:id/disable", a.setUserEnabled(false))
 	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
+	g.POST("/realms/:realm/users/:id/unlock", a.unlockUser)
 	g.GET("/realms/:realm/ui-sessions", a.listUISessions)
 	g.DELETE("/realms/:realm/ui-sessions", a.endUISessions)
 	g.DELETE("/realms/:realm/ui-sessions/:id", a.endUISession)

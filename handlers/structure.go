@@ -20,7 +20,8 @@ func viewNode(n *domain.Node) nodeView {
 	return nodeView{Slug: n.Slug, Name: n.Name, Kind: n.Kind, Parent: n.Parent, Version: n.Version}
 }
 
-// createNode is POST /admin/realms/{realm}/nodes {slug, name, kind, parent}.
+// createNode is POST /admin/realms/{realm}/nodes {slug, name, kind, parent,
+// confirm_high_risk}.
 func (a *api) createNode(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
@@ -63,19 +64,21 @@ func (a *api) getNode(c echo.Context) error {
 	return c.JSON(http.StatusOK, viewNode(n))
 }
 
-// renameNode is PATCH /admin/realms/{realm}/nodes/{slug} {"name"}.
+// renameNode is PATCH /admin/realms/{realm}/nodes/{slug} {"name",
+// "confirm_high_risk"}.
 func (a *api) renameNode(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
 		return err
 	}
 	var body struct {
-		Name string `json:"name"`
+		Name            string `json:"name"`
+		ConfirmHighRisk bool   `json:"confirm_high_risk"`
 	}
 	if err := bindJSON(c, &body); err != nil {
 		return err
 	}
-	n, err := rl.Structure().RenameNode(c.Request().Context(), c.Param("slug"), body.Name, callerOf(c).meta(c, a))
+	n, err := rl.Structure().RenameNode(c.Request().Context(), c.Param("slug"), body.Name, body.ConfirmHighRisk, callerOf(c).meta(c, a))
 	if err != nil {
 		return err
 	}

@@ -42,15 +42,14 @@ func (a *api) token(c echo.Context) error {
 	if !supportedGrants[grant] {
 		return &domain.OAuthError{Code: domain.ErrUnsupportedGrantType, Description: "grant_type " + grant + " is not supported"}
 	}
-	client, err := a.authenticate(c, rl, f, grant != domain.GrantClientCredentials)
+	// The grant authenticates the client itself, and again whenever it
+	// decides again on fresh state (the client changed meanwhile).
+	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, grant != domain.GrantClientCredentials)
 	if err != nil {
 		return err
 	}
-	if !client.Allows(grant) {
-		return &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "client is not allowed the " + grant + " grant"}
-	}
 	meta := eventstore.Meta{
-		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
+		Actor: eventstore.ClientActor(auth.ClientID), ClientID: auth.ClientID,
 		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	ctx := c.Request().Context()
@@ -59,20 +58,14 @@ func (a *api) token(c echo.Context) error {
 	switch grant {
 	case domain.GrantClientCredentials:
 		kind = domain.GrantClientCredentials
-		set, err = rl.Tokens().ClientCredentials(ctx, client, f["scope"], meta)
+		set, err = rl.Tokens().ClientCredentials(ctx, auth, f["scope"], meta)
 	case domain.GrantAuthorizationCode:
-		if f["code"] == "" {
-			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"}
-		}
-		set, err = rl.Grants().RedeemCode(ctx, client, f["code"], f["redirect_uri"], f["code_verifier"], meta)
+		set, err = rl.Grants().RedeemCode(ctx, auth, f["code"], f["redirect_uri"], f["code_verifier"], meta)
 	default:
-		if f["refresh_token"] == "" {
-			return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"}
-		}
-		set, err = rl.Grants().Refresh(ctx, client, f["refresh_token"], f["scope"], meta)
+		set, err = rl.Grants().Refresh(ctx, auth, f["refresh_token"], f["scope"], meta)
 	}
 	if err != nil {
-		return err
+		return a.authFailure(c, rl, auth, err)
 	}
 	a.metrics.tokens.WithLabelValues(rl.Name, kind).Inc()
 	noStore(c)

@@ -33,7 +33,10 @@ func (a *api) userinfo(c echo.Context) error {
 	}
 	now := a.now()
 	tokens := rl.Tokens()
-	info, found := tokens.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
+	info, found, err := tokens.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
+	if err != nil {
+		return err
+	}
 	user, err := rl.Users().Get(info.Subject)
 	if !found || info.Status != domain.StatusActive || err != nil {
 		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")

@@ -227,6 +227,19 @@ func (a *api) setUserEnabled(enabled bool) echo.HandlerFunc {
 	}
 }
 
+// unlockUser is POST /admin/realms/{realm}/users/{id}/unlock: the user's
+// sign-in lock ends on every replica, with a user.unlocked event.
+func (a *api) unlockUser(c echo.Context) error {
+	rl, u, err := a.userOf(c)
+	if err != nil {
+		return err
+	}
+	if u, err = rl.Users().Unlock(c.Request().Context(), u.ID, callerOf(c).meta(c, a)); err != nil {
+		return err
+	}
+	return writeUser(c, http.StatusOK, u)
+}
+
 // deleteUser is DELETE /admin/realms/{realm}/users/{id}: permanent; revokes
 // every token issued for the user and removes the password hash.
 func (a *api) deleteUser(c echo.Context) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"strings"
-	"time"
 
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
@@ -24,6 +23,10 @@ const (
 	// message that could not be decoded: the audit log shows it rather than
 	// hide it.
 	TypeUndecodable = "audit.undecodable"
+	// TypeForeign is the type of the entry that stands for a foreign
+	// message, one without a valid MAC: the audit log shows where it is
+	// stored, never what it holds, and never as an event of the realm's.
+	TypeForeign = "stream.foreign_message"
 )
 
 // AuditTop is where a scan of the newest entries starts: after the
@@ -135,7 +138,7 @@ func ScanAudit(ctx context.Context, store *eventstore.Store, realm string, f *Au
 // ReadAuditWindow returns the events of the realm's messages lo..hi, in
 // stream order, each stamped with its message's sequence. Revocation rules
 // are skipped; a message that cannot be decoded gives one TypeUndecodable
-// event.
+// event, a foreign one a TypeForeign event.
 func ReadAuditWindow(ctx context.Context, store *eventstore.Store, realm string, lo, hi uint64) ([]eventstore.Envelope, error) {
 	msgs, err := store.ReadRange(ctx, realm, lo, hi)
 	if err != nil {
@@ -143,7 +146,7 @@ func ReadAuditWindow(ctx context.Context, store *eventstore.Store, realm string,
 	}
 	out := make([]eventstore.Envelope, 0, len(msgs))
 	for i := range msgs {
-		if !msgs[i].IsRule() {
+		if !msgs[i].NoEvents() {
 			out = append(out, auditEnvelopes(realm, &msgs[i])...)
 		}
 	}
@@ -151,24 +154,28 @@ func ReadAuditWindow(ctx context.Context, store *eventstore.Store, realm string,
 }
 
 // auditEnvelopes are a message's events, or the one that stands for it
-// when it cannot be decoded.
+// when it is foreign or cannot be decoded.
 func auditEnvelopes(realm string, m *eventstore.RawMsg) []eventstore.Envelope {
+	if m.Foreign {
+		return []eventstore.Envelope{standIn(TypeForeign, realm, m)}
+	}
 	envs, err := m.Envelopes()
 	if err != nil {
-		return []eventstore.Envelope{undecodable(realm, m.Subject, m.Seq, m.Time)}
+		return []eventstore.Envelope{standIn(TypeUndecodable, realm, m)}
 	}
 	return envs
 }
 
-// undecodable stands for a stored message that could not be decoded.
-func undecodable(realm, subject string, seq uint64, stored time.Time) eventstore.Envelope {
+// standIn is the entry of type typ that stands for a stored message that
+// holds no event: where it is stored and when, nothing of its body.
+func standIn(typ, realm string, m *eventstore.RawMsg) eventstore.Envelope {
 	target := ""
 	// lk.<realm>.<type>.<id>.<name...>
-	if parts := strings.SplitN(strings.TrimPrefix(subject, "lk."+realm+"."), ".", 3); len(parts) >= 2 {
+	if parts := strings.SplitN(strings.TrimPrefix(m.Subject, "lk."+realm+"."), ".", 3); len(parts) >= 2 {
 		target = parts[0] + "/" + parts[1]
 	}
-	data, _ := json.Marshal(map[string]any{"subject": subject})
-	return eventstore.Envelope{Seq: seq, Type: TypeUndecodable, Realm: realm, Aggregate: target, Time: stored.UTC(), Data: data}
+	data, _ := json.Marshal(map[string]any{"subject": m.Subject})
+	return eventstore.Envelope{Seq: m.Seq, Type: typ, Realm: realm, Aggregate: target, Time: m.Time.UTC(), Data: data}
 }
 
 // AuditTail is a live feed of a realm's events for the audit log.
@@ -178,12 +185,12 @@ type AuditTail struct {
 
 // TailAudit calls fn, one message at a time and in stream order, with the
 // events of every message of the realm from fromSeq on, then of each new
-// one as it is stored (a rule with none; undecodable messages as for
-// ReadAuditWindow). fn may block. Stop ends the feed and deletes its
+// one as it is stored (a rule with none; undecodable and foreign messages
+// as for ReadAuditWindow). fn may block. Stop ends the feed and deletes its
 // consumer at once.
 func TailAudit(ctx context.Context, store *eventstore.Store, realm string, fromSeq uint64, fn func(seq uint64, events []eventstore.Envelope)) (*AuditTail, error) {
 	sub, err := store.TailRaw(ctx, realm, fromSeq, func(m *eventstore.RawMsg) {
-		if m.IsRule() {
+		if m.NoEvents() {
 			fn(m.Seq, nil)
 			return
 		}

@@ -74,6 +74,12 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		return fmt.Sprintf("node %q renamed to %q", aggregateID(env.Aggregate), e.Name)
 	case domain.NodeDeleted:
 		return fmt.Sprintf("node %q deleted", aggregateID(env.Aggregate))
+	case domain.NodeReferenced:
+		return fmt.Sprintf("node %q referred to by %s", aggregateID(env.Aggregate), orUnknown(e.By))
+	case domain.ScopeReferenced:
+		return fmt.Sprintf("scope %q referred to by %s", e.Scope, orUnknown(e.By))
+	case domain.ScopeRetired:
+		return fmt.Sprintf("scope %q retired: nothing may refer to it any more", e.Scope)
 	case domain.ClientCreated:
 		kind := e.Kind
 		if kind == "" {
@@ -90,6 +96,8 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 			return "secret rotated (previous invalid at once)"
 		}
 		return fmt.Sprintf("secret rotated (previous valid until %s)", unixTime(e.PreviousExpiresAt))
+	case domain.ClientSecretRehashed:
+		return "secret hash replaced by its HMAC (the secret is unchanged)"
 	case domain.ClientDisabled:
 		return withReason(fmt.Sprintf("client disabled; every token issued before %s revoked", unixTime(e.TokensRevokedBefore)), e.Reason)
 	case domain.ClientEnabled:
@@ -152,6 +160,9 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 	"user.locked": func(f fieldsOf, _ []FieldChange) string {
 		return "sign-in locked until " + f.time("until") + " after repeated failures"
 	},
+	"user.unlocked": func(fieldsOf, []FieldChange) string {
+		return "sign-in unlocked by an administrator; failed sign-ins forgotten"
+	},
 	"user.consent_granted": func(f fieldsOf, _ []FieldChange) string {
 		return fmt.Sprintf("consent granted to client %s (scopes %s)", f.str("client_id"), words(f.strs("scopes")))
 	},
@@ -161,6 +172,9 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 	},
 	"code.redeemed": func(f fieldsOf, _ []FieldChange) string {
 		return "authorization code redeemed (grant " + f.str("grant_id") + ")"
+	},
+	"code.invalidated": func(f fieldsOf, _ []FieldChange) string {
+		return "authorization code spent by a failed redemption: " + f.str("reason")
 	},
 	"grant.created": func(f fieldsOf, _ []FieldChange) string {
 		return fmt.Sprintf("grant created: client %s for user %s (scope %s)", f.str("client_id"), f.str("user_id"), orNone(f.str("scope")))
@@ -183,11 +197,30 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 		if len(gaps) > 0 {
 			s += fmt.Sprintf(", %d gap(s)", len(gaps))
 		}
+		var foreign [][2]uint64
+		_ = json.Unmarshal(f["foreign"], &foreign)
+		if n := foreignCount(foreign); n > 0 {
+			s += fmt.Sprintf(", %d foreign message(s) listed, not chained", n)
+		}
 		return s + "), signed"
 	},
 	TypeUndecodable: func(f fieldsOf, _ []FieldChange) string {
 		return "the message stored on " + f.str("subject") + " could not be decoded"
 	},
+	TypeForeign: func(f fieldsOf, _ []FieldChange) string {
+		return "a message without a valid MAC is stored on " + f.str("subject") + ": Latchkey did not write it, and ignores it"
+	},
+}
+
+// foreignCount is how many sequences a checkpoint's foreign ranges hold.
+func foreignCount(ranges [][2]uint64) uint64 {
+	n := uint64(0)
+	for _, r := range ranges {
+		if r[1] >= r[0] {
+			n += r[1] - r[0] + 1
+		}
+	}
+	return n
 }
 
 // fieldSummary describes an event from its data fields; an event of an
@@ -264,4 +297,12 @@ func changedNames(changes []FieldChange) string {
 		return "no change"
 	}
 	return strings.Join(names, ", ")
+}
+
+// orUnknown stands in for an empty name in a summary.
+func orUnknown(s string) string {
+	if s == "" {
+		return "(unknown)"
+	}
+	return s
 }

@@ -91,9 +91,13 @@ func TestAuditEntryEveryEventType(t *testing.T) {
 		{"node/sales", domain.NodeCreated{Slug: "sales", Name: "Sales", Kind: domain.NodeTeam, Parent: "acme-org"}, `team "sales" created (Sales) under acme-org`},
 		{"node/sales", domain.NodeRenamed{Name: "Sales EU"}, `node "sales" renamed to "Sales EU"`},
 		{"node/sales", domain.NodeDeleted{}, `node "sales" deleted`},
+		{"node/sales", domain.NodeReferenced{By: "client/c1"}, `node "sales" referred to by client/c1`},
+		{"scope/0a1b", domain.ScopeReferenced{Scope: "read", By: "client/c1"}, `scope "read" referred to by client/c1`},
+		{"scope/0a1b", domain.ScopeRetired{Scope: "read"}, `scope "read" retired: nothing may refer to it any more`},
 		{client, domain.ClientCreated{ClientID: "3f9c", ClientSettings: settings("backend", "read", "write"), SecretHash: hash}, `client "backend" created (service, scopes read write)`},
 		{client, domain.ClientSecretRotated{SecretHash: hash, PreviousExpiresAt: auditTime.Unix() + 3600}, "secret rotated (previous valid until 2026-03-01T13:00:00Z)"},
 		{client, domain.ClientSecretRotated{SecretHash: hash}, "secret rotated (previous invalid at once)"},
+		{client, domain.ClientSecretRehashed{SecretHash: hash}, "secret hash replaced by its HMAC (the secret is unchanged)"},
 		{client, domain.ClientDisabled{TokensRevokedBefore: auditTime.Unix() + 1}, "client disabled; every token issued before 2026-03-01T12:00:01Z revoked"},
 		{client, domain.ClientDisabled{TokensRevokedBefore: auditTime.Unix() + 1, Reason: "compromised"}, "client disabled; every token issued before 2026-03-01T12:00:01Z revoked (compromised)"},
 		{client, domain.ClientEnabled{}, "client enabled"},
@@ -321,7 +325,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 			var wg sync.WaitGroup
 			for j := range 20 {
 				wg.Go(func() {
-					if _, err := st.AppendToken(ctx, "acme", client, meta, domain.TokenIssued{JTI: fmt.Sprint(i, "-", j), Hash: plantedHash(), ExpiresAt: at.Unix()}); err != nil {
+					if _, err := st.AppendToken(ctx, "acme", client, meta, domain.TokenIssued{JTI: fmt.Sprint(i, "-", j), Hash: plantedHash(), ExpiresAt: at.Unix()}, eventstore.Requirement{}); err != nil {
 						t.Error(err)
 					}
 				})
@@ -329,7 +333,7 @@ func newAuditFixture(t *testing.T) *auditFixture {
 			wg.Wait()
 		case i%250 == 7:
 			_, err = st.AppendRevocation(ctx, "acme", client, eventstore.AnyVersion, meta,
-				domain.ClientTokensRevoked{IssuedBefore: at.Unix()}, domain.RevocationRule{ClientID: client.ID, IssuedBefore: at.Unix()})
+				domain.ClientTokensRevoked{IssuedBefore: at.Unix()}, unsignedRule(domain.RevocationRule{ClientID: client.ID, IssuedBefore: at.Unix()}))
 		default:
 			_, err = st.Append(ctx, "acme", domain.RealmRef("acme"), eventstore.AnyVersion, meta, domain.ScopeDefined{Name: fmt.Sprint("s", i)})
 		}
@@ -531,7 +535,8 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 		}
 	}
 
-	// The tail sees new messages, an undecodable one as such.
+	// The tail sees new messages; one published by someone else (no valid
+	// MAC) as a foreign message, nothing of its body shown.
 	got := make(chan []eventstore.Envelope, 16)
 	tail, err := TailAudit(ctx, st, "acme", last+1, func(_ uint64, envs []eventstore.Envelope) { got <- envs })
 	if err != nil {
@@ -543,17 +548,17 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 	if _, err := st.JetStream().Publish(ctx, "lk.acme.client.3f9c0000-0000-4000-8000-000000000001.created", []byte("not json "+plantedSecret)); err != nil {
 		t.Fatal(err)
 	}
-	for i, wantType := range []string{domain.TypeRealmScopeRemoved, TypeUndecodable} {
+	for i, wantType := range []string{domain.TypeRealmScopeRemoved, TypeForeign} {
 		select {
 		case envs := <-got:
 			if len(envs) != 1 || envs[0].Type != wantType {
-				t.Errorf("tail message %d = %+v, want one %s", i, envs, wantType)
+				t.Fatalf("tail message %d = %+v, want one %s", i, envs, wantType)
 			}
-			if wantType == TypeUndecodable {
+			if wantType == TypeForeign {
 				e := AuditEntryOf(envs[0])
 				requireClean(t, e)
-				if e.Target != "client/3f9c0000-0000-4000-8000-000000000001" || !strings.Contains(e.Summary, "could not be decoded") {
-					t.Errorf("undecodable entry = %+v", e)
+				if e.Target != "client/3f9c0000-0000-4000-8000-000000000001" || e.Actor != "" || !strings.Contains(e.Summary, "without a valid MAC") {
+					t.Errorf("foreign entry = %+v", e)
 				}
 			}
 		case <-time.After(5 * time.Second):
@@ -562,21 +567,42 @@ func TestReadAuditWindowAndTail(t *testing.T) {
 	}
 	tail.Stop()
 
-	// The newest entry of a scan is the undecodable message, not an error.
-	var first AuditEntry
-	if _, _, err := ScanAudit(ctx, st, "acme", &AuditFilter{}, AuditPos{Seq: last + 3}, 0, func(e AuditEntry, _ AuditPos) bool {
-		first = e
-		return false
-	}, nil); err != nil {
-		t.Fatal(err)
+	// The newest entry of a scan is the foreign message, not an error.
+	newest := func(st *eventstore.Store) AuditEntry {
+		var first AuditEntry
+		if _, _, err := ScanAudit(ctx, st, "acme", &AuditFilter{}, AuditPos{Seq: last + 3}, 0, func(e AuditEntry, _ AuditPos) bool {
+			first = e
+			return false
+		}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return first
 	}
-	if first.Type != TypeUndecodable || first.Seq != last+2 {
+	if first := newest(st); first.Type != TypeForeign || first.Seq != last+2 {
 		t.Errorf("newest entry = %+v", first)
 	}
+	// A reader without the MAC key cannot tell: to it, the message is
+	// undecodable, and shown as such.
+	keyless, err := eventstore.New(f.srv.NC, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keyless.Close()
+	if first := newest(keyless); first.Type != TypeUndecodable || first.Seq != last+2 || !strings.Contains(first.Summary, "could not be decoded") {
+		t.Errorf("newest entry without the MAC key = %+v", first)
+	}
+	requireClean(t, newest(keyless))
 	if n := f.consumers(t); n != consumers {
 		t.Errorf("%d consumers left on the stream, want the %d there before", n, consumers)
 	}
 	if _, err := ReadAuditWindow(ctx, st, "nope", 1, 10); !errors.Is(err, eventstore.ErrNoRealm) {
 		t.Errorf("window of a realm without a stream: %v", err)
 	}
+}
+
+// unsignedRule is a revocation rule as published, without the signature
+// the realm adds: the store checks none (resource servers do).
+func unsignedRule(r domain.RevocationRule) domain.SignedRule {
+	body, _ := json.Marshal(r)
+	return domain.SignedRule{Rule: r, Body: body}
 }

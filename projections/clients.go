@@ -68,6 +68,16 @@ func (m *Clients) Get(id string) (*domain.Client, bool) {
 	return c, ok
 }
 
+// Known reports whether id names a client, live or deleted: a client id
+// is never used twice.
+func (m *Clients) Known(id string) bool {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	_, live := m.byID[id]
+	_, gone := m.gone[id]
+	return live || gone
+}
+
 // ClientFilter narrows a listing; empty fields match every client.
 type ClientFilter struct {
 	// TeamRestriction: clients limited to this node, by a restriction to

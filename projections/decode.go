@@ -9,7 +9,9 @@ import (
 // How a stored message becomes the events the folds apply, for the runner
 // and for every rebuild alike. A message holds one envelope, several
 // group-committed token envelopes, or a revocation rule (no events: it
-// restates an event stored beside it). A message that is not envelopes is
+// restates an event stored beside it). A foreign message, one without a
+// valid MAC, holds no events either: the store reports it and no reader
+// folds it (eventstore/eventmac.go). A message that is not envelopes is
 // skipped whole; an envelope whose payload does not decode is not folded.
 // Either way the reader advances past the message, so every reader of the
 // same history folds the same events.

@@ -44,6 +44,10 @@ type StoredEvent struct {
 	// Undecodable says the stored body is not an envelope; Raw is the body.
 	Undecodable bool
 	Raw         []byte
+	// Foreign says the message has no valid MAC: someone else wrote it.
+	// Only where it is stored is passed on (Seq, Subject): nothing of what
+	// it holds, which is no event of the realm's.
+	Foreign bool
 }
 
 // EventHead is the part of an envelope the filters and a table need.
@@ -63,9 +67,10 @@ type HistoryStats struct {
 
 // ScanHistory reads a realm's events in stream order and calls fn with each
 // one the scan selects. A stored body that is not an envelope is passed on
-// as Undecodable unless a filter on what events say is set (it matches
-// none); a time window alone still shows it, since it may be what an
-// auditor looks for. An error from fn ends the scan.
+// as Undecodable, and a foreign message (eventstore.RawMsg.Foreign) as
+// Foreign, unless a filter on what events say is set (they match none); a
+// time window alone still shows them, since they may be what an auditor
+// looks for. An error from fn ends the scan.
 func ScanHistory(ctx context.Context, store *eventstore.Store, realm string, opts HistoryScan, fn func(ev *StoredEvent) error) (HistoryStats, error) {
 	h := historyReader{opts: opts, fn: fn, decode: opts.Filter != AuditFilter{} || opts.Heads}
 	f := &h.opts.Filter
@@ -78,9 +83,14 @@ func ScanHistory(ctx context.Context, store *eventstore.Store, realm string, opt
 		if !f.Until.IsZero() && m.Time.After(f.Until.Add(AuditClockSkew)) {
 			return eventstore.ErrStopScan
 		}
-		if m.IsRule() {
+		if m.NoEvents() {
 			h.onMessage(0)
 			return nil
+		}
+		if m.Foreign {
+			h.onMessage(0)
+			h.ev = StoredEvent{Seq: m.Seq, Subject: m.Subject, Foreign: true}
+			return h.notAnEvent()
 		}
 		n, err := h.message(m)
 		h.stats.Events += uint64(n)
@@ -135,7 +145,8 @@ func (h *historyReader) event(m *eventstore.RawMsg, line []byte) error {
 			}
 		}
 		if err := json.Unmarshal(line, &h.ev.Head); err != nil {
-			return h.undecodable()
+			h.ev.Undecodable = true
+			return h.notAnEvent()
 		}
 		v := &h.ev.Head
 		env := eventstore.Envelope{Type: v.Type, Aggregate: v.Aggregate, Time: v.Time, Actor: v.Actor, OnBehalfOf: v.OnBehalfOf, ClientID: v.ClientID}
@@ -146,7 +157,8 @@ func (h *historyReader) event(m *eventstore.RawMsg, line []byte) error {
 	if h.opts.JSON {
 		ok := false
 		if h.buf, ok = domain.AppendRedactedJSON(h.buf[:0], line); !ok || len(h.buf) < 2 || h.buf[0] != '{' {
-			return h.undecodable()
+			h.ev.Undecodable = true
+			return h.notAnEvent()
 		}
 		h.buf = h.buf[:len(h.buf)-1] // the closing '}'
 		if len(h.buf) > 1 {
@@ -160,15 +172,14 @@ func (h *historyReader) event(m *eventstore.RawMsg, line []byte) error {
 	return h.fn(&h.ev)
 }
 
-// undecodable passes on a body that is not an envelope, unless a filter on
-// what events say is set.
-func (h *historyReader) undecodable() error {
+// notAnEvent passes on a message that holds no event (undecodable, or
+// foreign), unless a filter on what events say is set.
+func (h *historyReader) notAnEvent() error {
 	f := h.opts.Filter
 	f.Since, f.Until = time.Time{}, time.Time{}
 	if f != (AuditFilter{}) {
 		return nil
 	}
-	h.ev.Undecodable = true
 	h.ev.Head = EventHead{}
 	h.stats.Matched++
 	return h.fn(&h.ev)

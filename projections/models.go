@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -18,21 +19,22 @@ type Models struct {
 	Nodes   *Nodes
 	Users   *Users
 	Authz   *Authz
+	Scopes  *Scopes
 }
 
 // NewModels returns a realm's models, empty.
 func NewModels() *Models {
-	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz()}
+	return &Models{Realm: NewRealm(), Clients: NewClients(), Tokens: NewTokens(), Nodes: NewNodes(), Users: NewUsers(), Authz: NewAuthz(), Scopes: NewScopes()}
 }
 
 // Folds lists the models in the order the runner applies them.
 func (m *Models) Folds() []Fold {
-	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz}
+	return []Fold{m.Realm, m.Clients, m.Tokens, m.Nodes, m.Users, m.Authz, m.Scopes}
 }
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 7
+const snapshotVersion = 8
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -45,19 +47,36 @@ type snapshot struct {
 	Users   map[string]*domain.User
 	UserDir uint64
 	Authz   authzState
+	Scopes  map[string]uint64
 }
 
 // Snapshot serialises every model as of seq. It must run on the runner's
 // goroutine (RunnerOptions.OnApplied), where the models are consistent at
 // seq and nothing writes them.
-func (m *Models) Snapshot(seq uint64) ([]byte, error) {
-	s := snapshot{
+func (m *Models) Snapshot(seq uint64) ([]byte, error) { return m.Capture(seq).Encode() }
+
+// Snap is every model's state at one sequence, captured: the models go on
+// folding while it is encoded.
+type Snap struct{ s snapshot }
+
+// Capture copies what the folds change in place (the maps of entries;
+// entries themselves are replaced, never changed) as of seq. It must run on
+// the runner's goroutine, where the models are consistent at seq; it costs
+// the runner a copy of the models' indexes, and Encode, which may run
+// anywhere, the rest.
+func (m *Models) Capture(seq uint64) *Snap {
+	return &Snap{snapshot{
 		Version: snapshotVersion, Seq: seq,
 		Realm: *m.Realm.State(), Clients: m.Clients.state(), Tokens: m.Tokens.state(),
 		Nodes: m.Nodes.Tree(), Users: m.Users.state(), UserDir: m.Users.DirectoryVersion(), Authz: m.Authz.state(),
-	}
+		Scopes: m.Scopes.state(),
+	}}
+}
+
+// Encode serialises a captured snapshot.
+func (s *Snap) Encode() ([]byte, error) {
 	var buf bytes.Buffer
-	if err := gob.NewEncoder(&buf).Encode(&s); err != nil {
+	if err := gob.NewEncoder(&buf).Encode(&s.s); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return buf.Bytes(), nil
@@ -84,6 +103,7 @@ func (m *Models) Restore(data []byte) (uint64, error) {
 	m.Users.restore(s.Users)
 	m.Users.directory = s.UserDir
 	m.Authz.restore(s.Authz)
+	m.Scopes.restore(s.Scopes)
 	return s.Seq, nil
 }
 
@@ -96,7 +116,7 @@ type clientsState struct {
 func (m *Clients) state() clientsState {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return clientsState{ByID: m.byID, Order: m.order, Gone: m.gone}
+	return clientsState{ByID: maps.Clone(m.byID), Order: slices.Clone(m.order), Gone: maps.Clone(m.gone)}
 }
 
 func (m *Clients) restore(s clientsState) {
@@ -114,7 +134,7 @@ func (m *Clients) restore(s clientsState) {
 func (m *Users) state() map[string]*domain.User {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	return m.byID
+	return maps.Clone(m.byID)
 }
 
 func (m *Users) restore(byID map[string]*domain.User) {
@@ -159,7 +179,7 @@ func (m *Authz) state() authzState {
 		}
 		tokens[g] = out
 	}
-	return authzState{Codes: m.codes, Grants: m.grants, Tokens: tokens, Sessions: m.sessions, SweptAt: m.sweptAt}
+	return authzState{Codes: maps.Clone(m.codes), Grants: maps.Clone(m.grants), Tokens: tokens, Sessions: maps.Clone(m.sessions), SweptAt: m.sweptAt}
 }
 
 func (m *Authz) restore(s authzState) {
@@ -197,6 +217,7 @@ type tokensState struct {
 	NextOrd       uint32
 	SweptAt       int64
 	SubjectCutoff map[uint32]int64
+	NodeBorn      map[string]uint32
 }
 
 type tokenRecState struct {
@@ -216,7 +237,8 @@ type clientTokensState struct {
 func (m *Tokens) state() tokensState {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
-	s := tokensState{Strings: m.strings.strs, NextOrd: m.nextOrd, SweptAt: m.sweptAt, SubjectCutoff: m.subjectCutoff}
+	s := tokensState{Strings: m.strings.strs, NextOrd: m.nextOrd, SweptAt: m.sweptAt,
+		SubjectCutoff: maps.Clone(m.subjectCutoff), NodeBorn: maps.Clone(m.nodeBorn)}
 	s.Records = make([]tokenRecState, 0, len(m.byJTI))
 	for k, r := range m.byJTI {
 		s.Records = append(s.Records, tokenRecState{Key: k, Hash: r.hash, Ord: r.ord, Client: r.client, Subject: r.subject,
@@ -247,9 +269,8 @@ func (m *Tokens) restore(s tokensState) {
 		}
 	}
 	m.nextOrd, m.sweptAt = s.NextOrd, s.SweptAt
-	for k, v := range s.SubjectCutoff {
-		m.subjectCutoff[k] = v
-	}
+	maps.Copy(m.subjectCutoff, s.SubjectCutoff)
+	maps.Copy(m.nodeBorn, s.NodeBorn)
 }
 
 // orEmpty restores the empty (not nil) slices the folds make: gob drops

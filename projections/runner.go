@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -29,11 +30,20 @@ type Runner struct {
 	folds []Fold
 	log   *slog.Logger
 
-	mu      sync.Mutex
-	applied uint64
-	notify  chan struct{} // closed when applied advances; nil if nobody waits
+	mu        sync.Mutex
+	applied   uint64
+	appliedAt time.Time     // when applied last advanced
+	notify    chan struct{} // closed when applied advances; nil if nobody waits
 
+	// applyMu serialises applying: a subscription that replaced a stalled
+	// one may overlap it for a moment. Only the current generation's
+	// messages are applied.
+	applyMu   sync.Mutex
+	gen       atomic.Uint64
+	subMu     sync.Mutex // held while the subscription is replaced or stopped
 	sub       eventstore.Subscription
+	replacing atomic.Bool
+	store     *eventstore.Store
 	onApplied func(seq uint64)
 }
 
@@ -52,10 +62,8 @@ type RunnerOptions struct {
 // every event to the folds. It returns at once; CaughtUp or WaitFor tell
 // when the models are current.
 func StartRunner(ctx context.Context, store *eventstore.Store, realm string, log *slog.Logger, opts RunnerOptions, folds ...Fold) (*Runner, error) {
-	r := &Runner{realm: realm, folds: folds, log: log, applied: opts.After, onApplied: opts.OnApplied}
-	sub, err := store.Subscribe(ctx, realm, opts.After+1, r.apply, func(err error) {
-		log.Error("undecodable event", "realm", realm, "err", err)
-	})
+	r := &Runner{realm: realm, folds: folds, log: log, applied: opts.After, appliedAt: time.Now(), onApplied: opts.OnApplied, store: store}
+	sub, err := r.subscribe(ctx, opts.After+1)
 	if err != nil {
 		return nil, err
 	}
@@ -63,9 +71,28 @@ func StartRunner(ctx context.Context, store *eventstore.Store, realm string, log
 	return r, nil
 }
 
+// subscribe starts a new generation of subscription from a sequence:
+// messages of older ones are no longer applied.
+func (r *Runner) subscribe(ctx context.Context, from uint64) (eventstore.Subscription, error) {
+	gen := r.gen.Add(1)
+	return r.store.Subscribe(ctx, r.realm, from, func(seq uint64, envs []eventstore.Envelope) {
+		r.applyMu.Lock()
+		defer r.applyMu.Unlock()
+		if r.gen.Load() == gen {
+			r.apply(seq, envs)
+		}
+	}, func(err error) {
+		r.log.Error("undecodable event", "realm", r.realm, "err", err)
+	})
+}
+
 // apply folds the events of one message (DecodeEvents), then marks its
-// sequence applied.
+// sequence applied. A message already applied (delivered again by a
+// subscription that replaced a stalled one) is skipped.
 func (r *Runner) apply(seq uint64, envs []eventstore.Envelope) {
+	if seq <= r.Applied() {
+		return
+	}
 	for ev := range DecodeEvents(envs, r.skipped) {
 		for _, f := range r.folds {
 			f.Apply(ev)
@@ -83,7 +110,7 @@ func (r *Runner) skipped(env *eventstore.Envelope, err error) {
 
 func (r *Runner) advance(seq uint64) {
 	r.mu.Lock()
-	r.applied = seq
+	r.applied, r.appliedAt = seq, time.Now()
 	if r.notify != nil {
 		close(r.notify)
 		r.notify = nil
@@ -120,22 +147,73 @@ func (r *Runner) WaitFor(ctx context.Context, seq uint64) error {
 }
 
 // CaughtUp waits until every event the stream held when it was called has
-// been applied.
+// been applied. A subscription that delivers nothing for stallAfter while
+// the models are behind is replaced, in the background, by one from the
+// next sequence: its consumer may have lived on a server that is gone,
+// and the client library takes many seconds to notice.
 func (r *Runner) CaughtUp(ctx context.Context, store *eventstore.Store) error {
 	last, err := store.LastSeq(ctx, r.realm)
 	if err != nil {
 		return err
 	}
-	return r.WaitFor(ctx, last)
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, stallAfter)
+		err := r.WaitFor(waitCtx, last)
+		cancel()
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		r.mu.Lock()
+		stalled := time.Since(r.appliedAt) >= stallAfter
+		r.mu.Unlock()
+		if stalled && r.replacing.CompareAndSwap(false, true) {
+			go r.resubscribe()
+		}
+	}
+}
+
+// stallAfter is how long a subscription may deliver nothing while the
+// models are behind before it is replaced.
+const stallAfter = time.Second
+
+// resubscribe replaces the subscription with one that starts after the
+// last message applied; the old one is stopped in the background (its
+// server may not answer), its messages ignored from now on.
+func (r *Runner) resubscribe() {
+	defer r.replacing.Store(false)
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	from := r.Applied() + 1
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	old := r.sub
+	sub, err := r.subscribe(ctx, from)
+	if err != nil {
+		r.log.Warn("read models' subscription stalled and could not be replaced", "realm", r.realm, "err", err)
+		return
+	}
+	r.sub = sub
+	r.mu.Lock()
+	r.appliedAt = time.Now() // give the new one its time
+	r.mu.Unlock()
+	go old.Stop()
+	r.log.Warn("read models' subscription stalled; subscribed again", "realm", r.realm, "from", from)
 }
 
 // Stop ends the subscription and returns once no event is being applied,
 // so the models can be read as of Applied.
 func (r *Runner) Stop() {
+	r.subMu.Lock()
+	defer r.subMu.Unlock()
+	r.gen.Add(1) // nothing is applied any more
 	r.sub.Stop()
 	select {
 	case <-r.sub.Closed():
 	case <-time.After(10 * time.Second):
 		r.log.Warn("runner did not stop in time", "realm", r.realm)
 	}
+	// A callback that began before the generation changed has returned
+	// once applyMu is free.
+	r.applyMu.Lock()
+	r.applyMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
 }

@@ -2,6 +2,7 @@ package projections_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"testing"
@@ -83,5 +84,97 @@ func TestWaitForGivesUpWithItsContext(t *testing.T) {
 	defer cancel()
 	if err := r.WaitFor(short, 99); err == nil {
 		t.Fatal("WaitFor returned for a sequence that was never written")
+	}
+}
+
+// A foreign message (no valid MAC) between real events is folded by no
+// reader, neither the runner nor a rebuild; a history scan and the audit
+// log (windows and tail) show where it is, as foreign, never what it
+// holds; every reader moves past it.
+func TestForeignMessagesAreNotFolded(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := srv.Store.EnsureRealmStream(ctx, "acme"); err != nil {
+		t.Fatal(err)
+	}
+	models := projections.NewModels()
+	r, err := projections.StartRunner(ctx, srv.Store, "acme", slog.Default(), projections.RunnerOptions{}, models.Folds()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Stop()
+	if _, err := srv.Store.Append(ctx, "acme", domain.RealmRef("acme"), 0, meta(), domain.RealmCreated{Name: "acme"}); err != nil {
+		t.Fatal(err)
+	}
+	forged := []byte(`{"id":"f","type":"client.created","realm":"acme","aggregate":"client/evil","time":"2030-01-01T00:00:00Z","actor":"system","data":{"client_id":"evil","name":"evil","secret_hash":"00"}}`)
+	ack, err := srv.Store.JetStream().Publish(ctx, "lk.acme.client.evil.created", forged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last, err := srv.Store.Append(ctx, "acme", domain.ClientRef("c1"), 0, meta(), domain.ClientCreated{ClientID: "c1", ClientSettings: domain.ClientSettings{Name: "real"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.WaitFor(ctx, last); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := models.Clients.Get("evil"); ok {
+		t.Fatal("the runner folded the forged client")
+	}
+	if _, ok := models.Clients.Get("c1"); !ok {
+		t.Fatal("the runner did not fold the real client after the forged one")
+	}
+	rebuilt, res, err := projections.Rebuild(ctx, srv.Store, "acme", projections.RebuildOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := rebuilt[0].Clients.Get("evil"); ok || res.Events != 2 || res.LastSeq != last {
+		t.Fatalf("rebuild: forged client folded %v, %d events up to %d", ok, res.Events, res.LastSeq)
+	}
+	var seen []string
+	if _, err := projections.ScanHistory(ctx, srv.Store, "acme", projections.HistoryScan{JSON: true}, func(ev *projections.StoredEvent) error {
+		switch {
+		case ev.Foreign && (ev.JSON != nil || ev.Raw != nil || ev.Undecodable):
+			t.Errorf("history scan passed on what the foreign message holds: %+v", ev)
+		case ev.Foreign:
+			seen = append(seen, fmt.Sprint(ev.Seq, " foreign on ", ev.Subject))
+		default:
+			seen = append(seen, fmt.Sprint(ev.Seq))
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"1", fmt.Sprint(ack.Sequence, " foreign on lk.acme.client.evil.created"), fmt.Sprint(last)}; !reflect.DeepEqual(seen, want) {
+		t.Fatalf("history scan passed on %q, want %q", seen, want)
+	}
+	// A filter on what events say selects no foreign message.
+	if _, err := projections.ScanHistory(ctx, srv.Store, "acme", projections.HistoryScan{Filter: projections.AuditFilter{Type: domain.TypeClientCreated}}, func(ev *projections.StoredEvent) error {
+		if ev.Foreign {
+			t.Errorf("a type filter selected the foreign message")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	window, err := projections.ReadAuditWindow(ctx, srv.Store, "acme", 1, last)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(window) != 3 || window[1].Seq != ack.Sequence || window[1].Type != projections.TypeForeign || window[1].Actor != "" {
+		t.Fatalf("audit window: %+v", window)
+	}
+	tailed := make(chan []eventstore.Envelope, 4)
+	tail, err := projections.TailAudit(ctx, srv.Store, "acme", ack.Sequence, func(_ uint64, envs []eventstore.Envelope) { tailed <- envs })
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tail.Stop()
+	if envs := <-tailed; len(envs) != 1 || envs[0].Type != projections.TypeForeign || envs[0].Aggregate != "client/evil" {
+		t.Fatalf("the audit tail passed on the forged message as %+v", envs)
+	}
+	if fs := srv.Foreign(); len(fs) != 1 || fs[0].Seq != ack.Sequence || fs[0].Subject != "lk.acme.client.evil.created" {
+		t.Fatalf("foreign messages reported: %+v", fs)
 	}
 }

@@ -3,6 +3,8 @@ package projections
 import (
 	"crypto/sha256"
 	"encoding/base64"
+	"math"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,9 @@ import (
 // before it leaves the model. Eviction is driven by event time, so a
 // rebuild from the same events gives the same model.
 const evictAfter = 5 * 60
+
+// nodeGone marks a deleted node's slug in Tokens.nodeBorn.
+const nodeGone = math.MaxUint32
 
 // tokenKey is a jti in 16 bytes (the UUID, or a hash of any other jti).
 type tokenKey [16]byte
@@ -66,13 +71,19 @@ type Tokens struct {
 	nextOrd  uint32
 	// subjectCutoff: tokens of a subject issued before it are revoked.
 	subjectCutoff map[uint32]int64
+	// nodeBorn is, for each slug, the issue order reached when its current
+	// node was created: a token issued before names another node by that
+	// slug (deleted since), and does not reach this one. A deleted node's
+	// slug maps to nodeGone: no token reaches it.
+	nodeBorn map[string]uint32
 	// sweptAt is the event time (Unix seconds) of the last eviction pass.
 	sweptAt int64
 }
 
 // NewTokens returns an empty tokens model.
 func NewTokens() *Tokens {
-	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(), subjectCutoff: map[uint32]int64{}}
+	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(),
+		subjectCutoff: map[uint32]int64{}, nodeBorn: map[string]uint32{}}
 }
 
 // Apply folds token and revocation events.
@@ -98,6 +109,16 @@ func (m *Tokens) Apply(ev Event) {
 			m.byClient[id].lastUsed = max(m.byClient[id].lastUsed, e.At)
 		}
 		m.mu.Unlock()
+	case domain.NodeCreated:
+		m.mu.Lock()
+		m.nodeBorn[e.Slug] = m.nextOrd
+		m.mu.Unlock()
+	case domain.NodeDeleted:
+		if ref, ok := domain.ParseAggregateRef(ev.Aggregate); ok {
+			m.mu.Lock()
+			m.nodeBorn[ref.ID] = nodeGone
+			m.mu.Unlock()
+		}
 	case domain.GrantRevoked: // a refresh family: its access tokens
 		m.mu.Lock()
 		for _, jti := range e.JTIs {
@@ -195,6 +216,10 @@ type TokenInfo struct {
 
 func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
 	preset, nodes := splitAccess(m.strings.str(rec.access))
+	nodes = slices.DeleteFunc(nodes, func(n string) bool {
+		born, ok := m.nodeBorn[n]
+		return ok && rec.ord <= born
+	})
 	return TokenInfo{
 		Preset:   preset,
 		Nodes:    nodes,

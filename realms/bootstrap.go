@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"time"
+	"unicode/utf8"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -18,6 +20,20 @@ const BootstrapClientID = "latchkey-admin"
 
 // BootstrapFile holds a generated admin secret under the data dir (0600).
 const BootstrapFile = "bootstrap-admin.json"
+
+// MinBootstrapSecretLen is the shortest admin secret accepted from the
+// environment (LATCHKEY_BOOTSTRAP_CLIENT_SECRET), in characters: the secret
+// holds management rights over every realm, and a generated one has 43.
+const MinBootstrapSecretLen = 32
+
+// CheckBootstrapSecret refuses an admin secret given for the first start
+// that is too short to resist guessing; "" (generate one) is fine.
+func CheckBootstrapSecret(secret string) error {
+	if n := utf8.RuneCountInString(secret); secret != "" && n < MinBootstrapSecretLen {
+		return fmt.Errorf("LATCHKEY_BOOTSTRAP_CLIENT_SECRET has %d characters; it must have at least %d (or leave it unset: a random secret is generated and written to %s); it is used only when the admin client is first created", n, MinBootstrapSecretLen, BootstrapFile)
+	}
+	return nil
+}
 
 // BootstrapAdminUser is the first administrator of realm master.
 const BootstrapAdminUser = "admin"
@@ -45,10 +61,14 @@ type Bootstrapped struct {
 
 // Bootstrap creates realm master, its admin client and its first
 // administrator (user admin with realm role realm-admin, for the console)
-// when they do not exist yet. It returns nil when there was nothing to
-// create. Replicas starting together are safe: each creation is a command
+// when they do not exist yet; a client secret given must have at least
+// MinBootstrapSecretLen characters. It returns nil when there was nothing
+// to create. Replicas starting together are safe: each creation is a command
 // with a fixed id or username, and the loser finds it done.
 func Bootstrap(ctx context.Context, reg *Registry, dataDir string, secrets BootstrapSecrets, now time.Time) (*Bootstrapped, error) {
+	if err := CheckBootstrapSecret(secrets.ClientSecret); err != nil {
+		return nil, err
+	}
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: now}
 	master, err := reg.Get(ctx, domain.MasterRealm)
 	if errors.Is(err, domain.ErrNotFound) {
@@ -101,7 +121,11 @@ func bootstrapClient(ctx context.Context, master *Realm, dataDir, secret string,
 		AccessPreset: domain.PresetFull,
 	}, secret, false, meta)
 	if errors.Is(err, domain.ErrAlreadyExists) {
-		return nil // another replica created it
+		// Another replica created it: the secret written above is not its.
+		if created.Secret != "" {
+			_ = os.Remove(filepath.Join(dataDir, BootstrapFile))
+		}
+		return nil
 	}
 	if err != nil {
 		return err

@@ -20,7 +20,8 @@ import (
 
 // Tamper evidence: each realm this process serves runs a checkpointer that
 // tails the realm's stream, hashes every message as stored (events, token
-// groups, revocation rules, earlier checkpoints) and, every
+// groups, revocation rules, earlier checkpoints; a foreign message, one
+// without a valid MAC, is listed as such and never chained) and, every
 // CheckpointEvery messages or CheckpointInterval after the first uncovered
 // one, appends an audit.checkpoint event signed with the realm's ES256 key
 // (see domain/checkpoint.go for the format). The checkpoint is appended at
@@ -168,8 +169,11 @@ type checkpointer struct {
 // tailEntry is one message read from the tail.
 type tailEntry struct {
 	domain.ChainEntry
-	checkpoint bool // a checkpoint message
-	read       time.Time
+	// fresh: the message calls for a checkpoint; a checkpoint or a
+	// foreign message does not (an idle realm gets no checkpoint of
+	// checkpoints, a forger no checkpoint on demand).
+	fresh bool
+	read  time.Time
 }
 
 // retryAfter spaces attempts after a failure.
@@ -338,10 +342,16 @@ func LastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) 
 }
 
 // lastCheckpoint is LastCheckpoint and the kid of the key that signed it.
+// A foreign message last on the checkpoint subject is an error: the chain
+// cannot continue from it, and appending after it would fail its version
+// check anyway. Checkpoints resume once it is removed.
 func lastCheckpoint(ctx context.Context, store *eventstore.Store, realm string) (domain.CheckpointRef, string, error) {
 	m, ok, err := store.LastMsg(ctx, realm, CheckpointSubject(realm))
 	if err != nil || !ok {
 		return domain.CheckpointRef{}, "", err
+	}
+	if m.Foreign {
+		return domain.CheckpointRef{}, "", fmt.Errorf("the last message on the checkpoint subject (seq %d) is foreign: checkpoints resume once it is removed", m.Seq)
 	}
 	c, err := decodeCheckpoint(&m)
 	if err != nil {
@@ -386,13 +396,13 @@ func decodeCheckpoint(m *eventstore.RawMsg) (domain.Checkpoint, error) {
 
 // read notes one message of the tail started as generation gen.
 func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
-	entry := domain.ChainEntry{Seq: m.Seq, Digest: domain.MessageDigest(m.Subject, m.Data)}
-	if m.TTL > 0 {
+	entry := domain.ChainEntry{Seq: m.Seq, Digest: domain.MessageDigest(m.Subject, m.Data), Foreign: m.Foreign}
+	if m.TTL > 0 && !m.Foreign {
 		// JetStream removes it at stored time + TTL; a second of slack for
 		// the server's expiry timer.
 		entry.Until = m.Time.Add(m.TTL).Unix() - 1
 	}
-	isCheckpoint := m.Subject == CheckpointSubject(cp.rl.Name)
+	fresh := m.Subject != CheckpointSubject(cp.rl.Name) && !m.Foreign
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
 	if gen != cp.gen {
@@ -407,11 +417,11 @@ func (cp *checkpointer) read(gen uint64, m *eventstore.RawMsg) {
 		return
 	}
 	now := time.Now()
-	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, checkpoint: isCheckpoint, read: now})
+	cp.entries = append(cp.entries, tailEntry{ChainEntry: entry, fresh: fresh, read: now})
 	if entry.Until > 0 {
 		cp.expiring++
 	}
-	if !isCheckpoint {
+	if fresh {
 		if cp.fresh == 0 {
 			cp.oldest = now
 		}
@@ -449,7 +459,7 @@ func (cp *checkpointer) trim(seq uint64) {
 		if e.Until > 0 {
 			cp.expiring++
 		}
-		if !e.checkpoint {
+		if e.fresh {
 			if cp.fresh == 0 {
 				cp.oldest = e.read
 			}
@@ -459,7 +469,7 @@ func (cp *checkpointer) trim(seq uint64) {
 }
 
 // coverCount is how many of entries the next checkpoint covers: up to
-// every messages that are not checkpoints, with the checkpoints among and
+// every fresh messages, with the checkpoints and foreign messages among and
 // right after them, and never more than maxPerCheckpoint. Checkpoints do
 // not count: were they to, a checkpoint covering one message (every = 1)
 // would leave itself for the next one, and every event would bring a
@@ -470,7 +480,7 @@ func coverCount(entries []tailEntry, every int) int {
 		if i == maxPerCheckpoint {
 			return i
 		}
-		if !e.checkpoint {
+		if e.fresh {
 			if fresh == every {
 				return i
 			}
@@ -612,6 +622,15 @@ type VerifyReport struct {
 	// before anything else): compare them with a pinned record of the
 	// realm's first keys, or pass --jwks.
 	GenesisKids []string `json:"genesis_kids"`
+	// MACsChecked: the store had the event MAC key (the master key). Then
+	// Foreign counts the messages without a valid MAC (each a finding),
+	// and Legacy those without one stored before MACBoundary, the
+	// sequence from which every message must carry one (0: the stream
+	// records none yet, and every message without a MAC is legacy).
+	MACsChecked bool   `json:"macs_checked"`
+	MACBoundary uint64 `json:"mac_boundary"`
+	Foreign     uint64 `json:"foreign"`
+	Legacy      uint64 `json:"legacy"`
 }
 
 // Tampered returns the first finding that means the history was altered,
@@ -651,6 +670,15 @@ func VerifyChain(ctx context.Context, store *eventstore.Store, realm string, opt
 	_, last, _, err := store.StreamBounds(ctx, realm)
 	if err != nil {
 		return nil, err
+	}
+	if v.report.MACsChecked = store.ChecksMACs(); v.report.MACsChecked {
+		from, recorded, err := store.MACBoundary(ctx, realm)
+		if err != nil {
+			return nil, err
+		}
+		if recorded {
+			v.report.MACBoundary = from
+		}
 	}
 	if last == 0 {
 		v.finish(0)
@@ -701,6 +729,15 @@ func (v *verifier) message(m *eventstore.RawMsg) {
 	v.report.Messages++
 	v.report.LastSeq = m.Seq
 	v.pending = append(v.pending, pendingMsg{seq: m.Seq, digest: domain.MessageDigest(m.Subject, m.Data)})
+	if m.Foreign {
+		// Not Latchkey's: it adds no key, ends no genesis, is no checkpoint.
+		v.report.Foreign++
+		v.add(domain.Finding{Seq: m.Seq, Kind: domain.FindingForeign, Detail: "no valid MAC on " + m.Subject + ": Latchkey did not write it, and no reader takes it for an event"})
+		return
+	}
+	if v.report.MACsChecked && !m.Authenticated {
+		v.report.Legacy++
+	}
 	if v.genesis && !matchesOwnEvents(m.Subject, v.realmPrefix) {
 		v.genesis = false
 	}

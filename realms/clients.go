@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -24,6 +25,17 @@ func (cs Clients) Get(id string) (*domain.Client, error) {
 		return nil, domain.NotFound("client " + id)
 	}
 	return c, nil
+}
+
+// Find is Get for a request that names a client: one unknown here is
+// looked for again after a catch-up with the stream, as it may have been
+// created on another replica a moment ago.
+func (cs Clients) Find(ctx context.Context, id string) (*domain.Client, error) {
+	c, err := cs.Get(id)
+	if err == nil || cs.rl.catchUp(ctx) != nil {
+		return c, err
+	}
+	return cs.Get(id)
 }
 
 // Page lists clients matching f, in id order after the client named
@@ -83,13 +95,21 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 		id = uuid.NewString()
 	}
 	var out CreatedClient
-	err := cs.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
-		ev, warnings, err := domain.DecideCreateClient(id, s, domain.HashSecret(secret), confirmHighRisk, cs.context())
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		if cs.rl.models.Clients.Known(id) {
+			return plan{}, domain.ErrAlreadyExists
+		}
+		ev, warnings, err := domain.DecideCreateClient(id, s, cs.rl.reg.keys.secrets.Hash(secret), confirmHighRisk, cs.context())
 		if ev.SecretHash != "" {
 			out.Secret = secret
 		}
 		out.Warnings = warnings
-		return write(domain.ClientRef(id), 0, ev), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.ClientRef(id), 0, ev)
+		cs.references(&p, id, domain.ClientSettings{}, ev.ClientSettings)
+		return p, nil
 	}})
 	if err != nil {
 		return CreatedClient{}, err
@@ -104,7 +124,7 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirmHighRisk bool, meta eventstore.Meta,
 	change func(domain.ClientSettings) (domain.ClientSettings, error)) (*domain.Client, []domain.Warning, error) {
 	var warnings []domain.Warning
-	err := cs.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		c, err := cs.at(id, cond)
 		if err != nil {
 			return plan{}, err
@@ -118,13 +138,23 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 		if err != nil || ev == nil {
 			return plan{}, err
 		}
-		return write(domain.ClientRef(id), c.Version, *ev), nil
+		p := write(domain.ClientRef(id), c.Version, *ev)
+		cs.references(&p, id, ev.Before, ev.After)
+		return p, nil
 	}})
 	if err != nil {
 		return nil, nil, err
 	}
 	c, err := cs.Get(id)
 	return c, warnings, err
+}
+
+// references adds to p the reference events of the nodes and scopes after
+// names and before does not (see Structure).
+func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) {
+	st := cs.rl.Structure()
+	st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes())
+	st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes())
 }
 
 // RotateSecret gives a confidential client a new secret, returned this
@@ -140,13 +170,43 @@ func (cs Clients) RotateSecret(ctx context.Context, id string, cond Condition, o
 		if err != nil {
 			return plan{}, err
 		}
-		ev, err := domain.DecideRotateSecret(c, domain.HashSecret(secret), overlap, meta.Time)
+		ev, err := domain.DecideRotateSecret(c, cs.rl.reg.keys.secrets.Hash(secret), overlap, meta.Time)
 		return write(domain.ClientRef(id), c.Version, ev), err
 	}})
 	if err != nil {
 		return "", err
 	}
 	return secret, nil
+}
+
+// rehashSecret replaces a client's secret hash of the old form (stale,
+// which secret has just matched) by its HMAC. It runs in the background,
+// off the request that used the secret, one at a time per client in this
+// process, through the command pipeline: replicas racing write it once
+// (the loser's decision finds nothing stale). On failure the next use of
+// the secret tries again.
+func (cs Clients) rehashSecret(id, stale, secret string, now time.Time) {
+	if _, busy := cs.rl.rehashing.LoadOrStore(id, true); busy {
+		return
+	}
+	fresh := cs.rl.reg.keys.secrets.Hash(secret)
+	go func() {
+		defer cs.rl.rehashing.Delete(id)
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		meta := eventstore.Meta{Actor: eventstore.ActorSystem, ClientID: id, Time: now}
+		err := cs.rl.execute(ctx, meta, command{decide: func() (plan, error) {
+			c, _ := cs.rl.models.Clients.Get(id)
+			ev, ok := domain.DecideRehashSecret(c, stale, fresh)
+			if !ok {
+				return plan{}, nil
+			}
+			return write(domain.ClientRef(id), c.Version, ev), nil
+		}})
+		if err != nil {
+			cs.rl.reg.log.Warn("client secret not rehashed", "realm", cs.rl.Name, "client_id", id, "err", err)
+		}
+	}()
 }
 
 // SetEnabled disables a client (revoking every token it holds, for this
@@ -223,6 +283,9 @@ func (cs Clients) Delete(ctx context.Context, ids []string, cond Condition, meta
 // role there, consumer the viewer role.
 func (cs Clients) NodeCredentials(ctx context.Context, slug, scope, name string, meta eventstore.Meta) (CreatedClient, error) {
 	node, err := cs.rl.Structure().Node(slug)
+	if err != nil && cs.rl.catchUp(ctx) == nil {
+		node, err = cs.rl.Structure().Node(slug) // created on another replica a moment ago?
+	}
 	if err != nil {
 		return CreatedClient{}, err
 	}

@@ -17,16 +17,27 @@ import (
 //	→ a lost race: catch up, pause, decide again (under retry, below)
 //	→ wait until this process's read models have applied the write.
 //
-// The caller then reads the new state from the read models. Token issuance
-// (Tokens.issue) is the one write outside it: group-committed, never
-// waiting for the read models.
+// The caller then reads the new state from the read models. Token
+// issuance is a command too: its decision requires the client (and for a
+// user's token the user and grant) at the versions it read, so a decision
+// taken on a model that missed a change made on another replica fails at
+// the stream and is taken again; a lone token event is group-committed
+// with concurrent ones and does not wait for the read models.
 
 // plan is what a decision writes: events of one or more aggregates, each at
-// the version its decision saw, and the revocation rules published with
+// the version its decision saw, the versions of other aggregates the
+// decision read and relied on, and the revocation rules published with
 // them, all or nothing. An empty plan writes nothing.
 type plan struct {
-	changes []eventstore.Change
-	rules   []domain.RevocationRule
+	changes  []eventstore.Change
+	rules    []domain.RevocationRule
+	requires []eventstore.Requirement
+	// at, when set, is the time of the plan's events instead of the
+	// command's (a token held past a revocation's cut-off is issued then).
+	at time.Time
+	// onBehalfOf, when set, names the user for whom the plan's events are
+	// written (a user-delegated token and its grant).
+	onBehalfOf string
 }
 
 // write is a plan of events of one aggregate, the first at expected.
@@ -47,6 +58,12 @@ func (p *plan) add(agg domain.AggregateRef, expected uint64, ev domain.Payload) 
 // revoke publishes a revocation rule with the plan's events.
 func (p *plan) revoke(rule domain.RevocationRule) { p.rules = append(p.rules, rule) }
 
+// require makes the plan's write conditional on an aggregate it does not
+// change: the decision read agg at version.
+func (p *plan) require(agg domain.AggregateRef, version uint64) {
+	p.requires = append(p.requires, eventstore.Requirement{Aggregate: agg, Version: version})
+}
+
 // command is one write.
 type command struct {
 	// decide reads the current state and returns what to write, or a typed
@@ -58,9 +75,10 @@ type command struct {
 	// twice at once the loser's answer is invalid_grant; for a create with
 	// a chosen id, "already exists".
 	lostRace error
-	// structure holds the realm's structure lock from the decision until
-	// its events are applied (see Realm.structure).
-	structure bool
+	// issuance: the write is a token being issued, handed out once
+	// acknowledged without waiting for the read models (a lookup that
+	// misses a fresh token waits for them then; see Tokens.lookupFresh).
+	issuance bool
 	// unconditionalLast makes the last attempt append without version
 	// checks: for a revocation, where a duplicate is harmless and a missing
 	// one is not, an aggregate that keeps changing must not escape it.
@@ -88,11 +106,22 @@ func (p retryPolicy) pause(n int) time.Duration {
 }
 
 // execute runs a command: decide, append, decide again after a lost race
-// under the retry policy, wait for the read models.
+// under the retry policy, wait for the read models. A decision that
+// refuses on the state it read (not found, already exists, a conflict, an
+// invalid reference) is taken once more after a catch-up with the stream:
+// the state may have changed on another replica a moment ago.
 func (rl *Realm) execute(ctx context.Context, meta eventstore.Meta, cmd command) error {
+	caughtUp := false
 	for n := 0; ; n++ {
 		last := n == retry.attempts-1
 		err := rl.attempt(ctx, meta, cmd, last && cmd.unconditionalLast)
+		if refusedOnState(err) && !caughtUp {
+			caughtUp = true
+			if rl.catchUp(ctx) == nil {
+				n--
+				continue
+			}
+		}
 		if !errors.Is(err, eventstore.ErrConflict) {
 			return err
 		}
@@ -115,12 +144,17 @@ func (rl *Realm) execute(ctx context.Context, meta eventstore.Meta, cmd command)
 	}
 }
 
+// refusedOnState reports a decision's refusal that a model behind the
+// stream could have caused.
+func refusedOnState(err error) bool {
+	var conflict *domain.ConflictError
+	var invalid *domain.ValidationError
+	return errors.Is(err, domain.ErrNotFound) || errors.Is(err, domain.ErrAlreadyExists) ||
+		errors.As(err, &conflict) || errors.As(err, &invalid)
+}
+
 // attempt decides once, appends the plan and waits until it is applied.
 func (rl *Realm) attempt(ctx context.Context, meta eventstore.Meta, cmd command, unconditional bool) error {
-	if cmd.structure {
-		rl.structure.Lock()
-		defer rl.structure.Unlock()
-	}
 	p, err := cmd.decide()
 	if err != nil || len(p.changes) == 0 {
 		return err
@@ -129,25 +163,45 @@ func (rl *Realm) attempt(ctx context.Context, meta eventstore.Meta, cmd command,
 		for i := range p.changes {
 			p.changes[i].Expected = eventstore.AnyVersion
 		}
+		p.requires = nil
+	}
+	if !p.at.IsZero() {
+		meta.Time = p.at
+	}
+	if p.onBehalfOf != "" {
+		meta.OnBehalfOf = p.onBehalfOf
 	}
 	seq, err := rl.appendPlan(ctx, meta, p)
-	if err != nil {
+	if err != nil || cmd.issuance {
 		return err
 	}
 	return rl.WaitFor(ctx, seq)
 }
 
-// appendPlan writes a plan in one append: the events of one aggregate with
-// no rule as one publish (a single event needs no batch), anything else as
-// an atomic batch.
+// appendPlan writes a plan in one append: a lone token event (with at most
+// one requirement) group-committed, the events of one aggregate with no
+// rule or requirement as one publish (a single event needs no batch),
+// anything else as an atomic batch.
 func (rl *Realm) appendPlan(ctx context.Context, meta eventstore.Meta, p plan) (uint64, error) {
 	agg := p.changes[0].Aggregate
-	single := len(p.rules) == 0
+	if t, ok := p.changes[0].Payload.(domain.TokenIssued); ok && len(p.changes) == 1 && len(p.rules) == 0 && len(p.requires) <= 1 &&
+		p.changes[0].Expected == eventstore.AnyVersion {
+		var req eventstore.Requirement
+		if len(p.requires) == 1 {
+			req = p.requires[0]
+		}
+		return rl.reg.store.AppendToken(ctx, rl.Name, agg, meta, t, req)
+	}
+	single := len(p.rules) == 0 && len(p.requires) == 0
 	for _, c := range p.changes[1:] {
 		single = single && c.Aggregate == agg && c.Expected == eventstore.AnyVersion
 	}
 	if !single {
-		return rl.reg.store.AppendChanges(ctx, rl.Name, meta, p.changes, p.rules)
+		rules, err := rl.signRules(ctx, p.rules)
+		if err != nil {
+			return 0, err
+		}
+		return rl.reg.store.AppendChanges(ctx, rl.Name, meta, p.changes, rules, p.requires)
 	}
 	events := make([]domain.Payload, len(p.changes))
 	for i, c := range p.changes {

@@ -63,7 +63,7 @@ func TestLostRaceIsDecidedAgainOnFreshState(t *testing.T) {
 	}
 	stale := n.Version
 	// Another writer moves the node on after the first decision read it.
-	if _, err := rl.Structure().RenameNode(ctx, "org", "Other", testMeta()); err != nil {
+	if _, err := rl.Structure().RenameNode(ctx, "org", "Other", false, testMeta()); err != nil {
 		t.Fatal(err)
 	}
 	var seen []uint64

@@ -74,6 +74,10 @@ func (rl *Realm) ensureConsole(ctx context.Context, meta eventstore.Meta) error 
 	return err
 }
 
+// consoleAuth is how the console authenticates as its client: a public
+// client, by its id (the code's PKCE verifier proves the rest).
+var consoleAuth = ClientAuth{Method: domain.AuthNone, ClientID: domain.ConsoleClientID, PublicAllowed: true}
+
 // Console is a realm's console: its client and its users' sessions
 // (console_sessions.go).
 type Console struct{ rl *Realm }
@@ -98,15 +102,17 @@ func (cn Console) Callback() string { return domain.ConsoleCallback(cn.rl.reg.pu
 func (cn Console) SignIn(ctx context.Context, code, verifier string, meta eventstore.Meta) (string, *ConsoleSession, error) {
 	rl := cn.rl
 	store := rl.reg.consoleSessions
-	client, err := rl.Clients().Get(domain.ConsoleClientID)
-	if store == nil || err != nil {
+	if store == nil {
 		return "", nil, ErrConsoleSignedOut
 	}
-	set, err := rl.Grants().RedeemCode(ctx, client, code, cn.Callback(), verifier, meta)
+	set, err := rl.Grants().RedeemCode(ctx, consoleAuth, code, cn.Callback(), verifier, meta)
 	if err != nil {
 		return "", nil, err
 	}
-	info, found := rl.Tokens().Introspect(ctx, set.Access.Token, meta.Time)
+	info, found, err := rl.Tokens().Introspect(ctx, set.Access.Token, meta.Time)
+	if err != nil {
+		return "", nil, err
+	}
 	if !found {
 		return "", nil, ErrConsoleSignedOut
 	}
@@ -202,13 +208,8 @@ func (cn Console) live(ctx context.Context, s *ConsoleSession, now int64) bool {
 // client, and stores the new tokens.
 func (cn Console) refresh(ctx context.Context, s *ConsoleSession, meta eventstore.Meta) (*ConsoleSession, error) {
 	rl := cn.rl
-	client, err := rl.Clients().Get(domain.ConsoleClientID)
-	if err != nil {
-		cn.end(ctx, s, "console client gone", meta)
-		return nil, ErrConsoleSignedOut
-	}
-	meta.Actor, meta.ClientID = eventstore.ClientActor(client.ID), client.ID
-	set, err := rl.Grants().Refresh(ctx, client, s.Refresh, "", meta)
+	meta.Actor, meta.ClientID = eventstore.ClientActor(domain.ConsoleClientID), domain.ConsoleClientID
+	set, err := rl.Grants().Refresh(ctx, consoleAuth, s.Refresh, "", meta)
 	var oerr *domain.OAuthError
 	if errors.As(err, &oerr) {
 		cn.end(ctx, s, "console tokens refused", meta)

@@ -4,9 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"time"
@@ -67,7 +65,7 @@ type ConsoleSessions struct {
 // OpenConsoleSessions opens (creating if needed) the store of console
 // sessions.
 func OpenConsoleSessions(ctx context.Context, store *eventstore.Store, masterKey []byte) (*ConsoleSessions, error) {
-	key, err := hkdf.Key(sha256.New, masterKey, nil, "latchkey console sessions v1", 32)
+	key, err := eventstore.DeriveKey(masterKey, eventstore.PurposeConsoleSessions)
 	if err != nil {
 		return nil, err
 	}

@@ -11,10 +11,12 @@
 //     plan, with any revocation rules); the plan is appended at once (an
 //     atomic batch when it spans aggregates); a lost race is decided again
 //     on fresh state under the one retry policy, unless the command declares
-//     it final; execute returns once this process's read models have applied
-//     the write. The caller then reads the new state. The one write outside
-//     it is token issuance (Tokens.issue): group-committed, acknowledged
-//     before the token leaves, never waiting for the read models.
+//     it final; a refusal on the state read is decided once more after a
+//     catch-up (fresh.go); execute returns once this process's read models
+//     have applied the write. The caller then reads the new state. Token
+//     issuance runs through it too: its plan requires the client (user,
+//     grant) at the versions read, a lone token event is group-committed,
+//     acknowledged before the token leaves, never waiting for the models.
 //   - A query is a named method of the same groups (Clients().Get,
 //     Users().Page, Structure().Nodes, Tokens().Introspect, …); the read
 //     models themselves are not exported.

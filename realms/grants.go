@@ -5,12 +5,12 @@ import (
 	"crypto/subtle"
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
-	"github.com/latchkeyhq/latchkey/projections"
 )
 
 // Grants are a realm's authorization requests in flight (sealed in the
@@ -99,170 +99,270 @@ func (gs Grants) findCode(ctx context.Context, id string) (*domain.Code, bool) {
 	return gs.rl.models.Authz.Code(id)
 }
 
-// RedeemCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636).
-// A code works once: a second redemption is invalid_grant and revokes
-// every token issued from the code.
-func (gs Grants) RedeemCode(ctx context.Context, client *domain.Client, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
+// RedeemCode exchanges an authorization code (RFC 6749 §4.1.3, RFC 7636)
+// for the client auth authenticates. A code works once: a second
+// redemption is invalid_grant and revokes every token issued from the
+// code. The write requires the client and the user at the versions the
+// decision read, so a client or user disabled on another replica meanwhile
+// is never given a grant; meta names the client of auth as actor.
+func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirectURI, verifier string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	now := meta.Time
-	id, ok := splitCredential(code)
-	if !ok {
-		return TokenSet{}, invalidGrant("unknown authorization code")
+	var set TokenSet
+	var redeemed struct {
+		client *domain.Client
+		user   *domain.User
+		c      *domain.Code
 	}
-	c, found := gs.findCode(ctx, id)
-	if !found || !hashesMatch(c.CodeHash, domain.HashSecret(code)) || now.Unix() >= c.ExpiresAt {
-		return TokenSet{}, invalidGrant("unknown or expired authorization code")
-	}
-	if c.ClientID != client.ID {
-		return TokenSet{}, invalidGrant("the code was issued to another client")
-	}
-	if c.Version < client.CutoffSeq {
-		return TokenSet{}, invalidGrant("the client's tokens were revoked after this code was issued")
-	}
-	if c.Redeemed {
-		gs.revokeAfterReuse(ctx, c.GrantID, "authorization code reused", meta)
-		return TokenSet{}, invalidGrant("the authorization code was already used; its tokens are revoked")
-	}
-	switch {
-	case c.RedirectURI != redirectURI:
-		return TokenSet{}, invalidGrant("redirect_uri does not match the authorization request")
-	case c.Challenge != "" && !domain.PKCEMatches(c.Challenge, verifier):
-		return TokenSet{}, invalidGrant("code_verifier does not match the code_challenge")
-	case c.Challenge == "" && verifier != "":
-		return TokenSet{}, invalidGrant("code_verifier sent for a code issued without a challenge")
-	}
-	user, ok := rl.models.Users.Get(c.UserID)
-	if !ok || !user.Active() || c.Version < user.CutoffSeq {
-		return TokenSet{}, invalidGrant("the user is no longer active")
-	}
-	// A scope the client lost since the code was issued is not granted.
-	scope := domain.KeepAllowed(c.Scope, client.AllScopes())
-	grantID := uuid.NewString()
-	grant := domain.GrantCreated{
-		GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
-		Teams: c.Teams, SessionID: c.SessionID, AuthTime: c.AuthTime,
-	}
-	var refresh string
-	if client.IssueRefreshTokens {
-		refresh = grantID + "." + mustSecret()
-		grant.RefreshHash = domain.HashSecret(refresh)
-		grant.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
-	}
-	// Of simultaneous redemptions exactly one succeeds; the others lose
-	// the race at the code's version and are refused. (A redemption of a
-	// code already spent, above, revokes its tokens.)
-	err := rl.execute(ctx, meta, command{lostRace: invalidGrant("the authorization code was already used"), decide: func() (plan, error) {
+	first := true
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		set = TokenSet{}
+		client, err := rl.Clients().Authenticate(ctx, auth, now)
+		if err != nil {
+			return plan{}, err
+		}
+		if err := allows(client, domain.GrantAuthorizationCode); err != nil {
+			return plan{}, err
+		}
+		if code == "" {
+			return plan{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"}
+		}
+		id, ok := splitCredential(code)
+		if !ok {
+			return plan{}, invalidGrant("unknown authorization code")
+		}
+		c, found := gs.findCode(ctx, id)
+		if !found || !hashesMatch(c.CodeHash, domain.HashSecret(code)) || now.Unix() >= c.ExpiresAt {
+			return plan{}, invalidGrant("unknown or expired authorization code")
+		}
+		if c.ClientID != client.ID {
+			return plan{}, invalidGrant("the code was issued to another client")
+		}
+		if c.Version < client.CutoffSeq {
+			return plan{}, invalidGrant("the client's tokens were revoked after this code was issued")
+		}
+		if c.Redeemed {
+			if !first {
+				// Redeemed by a concurrent request while this one decided.
+				return plan{}, invalidGrant("the authorization code was already used")
+			}
+			gs.revokeAfterReuse(ctx, c.GrantID, "authorization code reused", meta)
+			return plan{}, invalidGrant("the authorization code was already used; its tokens are revoked")
+		}
+		if c.Invalidated {
+			return plan{}, invalidGrant("the authorization code was spent by a failed redemption")
+		}
+		if problem := codeBindingProblem(c, redirectURI, verifier); problem != "" {
+			if first {
+				gs.invalidateCode(ctx, c, problem, meta)
+			}
+			return plan{}, invalidGrant(problem)
+		}
+		first = false
+		user, ok := rl.models.Users.Get(c.UserID)
+		if !ok || !user.Active() || c.Version < user.CutoffSeq {
+			return plan{}, invalidGrant("the user is no longer active")
+		}
+		// A scope the client lost since the code was issued is not granted,
+		// nor a team whose slug names another node since.
+		scope := domain.KeepAllowed(c.Scope, client.AllScopes())
+		teams := rl.models.Nodes.Tree().Reaches(c.Teams, c.Version)
+		grantID := uuid.NewString()
+		grant := domain.GrantCreated{
+			GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
+			Teams: teams, SessionID: c.SessionID, AuthTime: c.AuthTime,
+		}
+		if client.IssueRefreshTokens {
+			set.Refresh = grantID + "." + mustSecret()
+			grant.RefreshHash = domain.HashSecret(set.Refresh)
+			grant.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
+		}
+		at, access, err := gs.access(ctx, client, user, grantID, scope, teams, domain.GrantAuthorizationCode, now)
+		if err != nil {
+			return plan{}, err
+		}
+		set.Access, set.Scope, set.ExpiresIn = access.token, scope, client.AccessTokenLifetime
+		redeemed.client, redeemed.user, redeemed.c = client, user, c
+		// Of simultaneous redemptions exactly one succeeds; the others fail
+		// at the code's version and, deciding again, find it redeemed.
 		p := write(domain.CodeRef(id), c.Version, domain.CodeRedeemed{GrantID: grantID})
-		p.add(domain.GrantRef(grantID), 0, grant)
+		p.add(domain.GrantRef(grantID), eventstore.AnyVersion, grant) // a new id: nothing to check
+		p.add(domain.GrantRef(grantID), eventstore.AnyVersion, access.event)
+		p.require(domain.ClientRef(client.ID), client.Version)
+		p.require(domain.UserRef(user.ID), user.Version)
+		p.at, p.onBehalfOf = at, user.ID
 		return p, nil
 	}})
 	if err != nil {
 		return TokenSet{}, err
 	}
-	set, err := gs.issue(ctx, client, user, grantID, scope, c.Teams, c.Nonce, c.SessionID, c.AuthTime, domain.GrantAuthorizationCode, meta)
-	set.Refresh = refresh
-	return set, err
+	c := redeemed.c
+	return gs.withIDToken(ctx, set, redeemed.client, redeemed.user, c.Nonce, c.SessionID, c.AuthTime)
 }
 
-// Refresh exchanges a refresh token (RFC 6749 §6), rotating it: the
-// presented token is invalid from now on. Presenting a rotated-out token
-// again revokes the whole family.
-func (gs Grants) Refresh(ctx context.Context, client *domain.Client, token, scope string, meta eventstore.Meta) (TokenSet, error) {
+// codeBindingProblem checks what binds a code to its authorization
+// request: the redirect URI and the PKCE verifier.
+func codeBindingProblem(c *domain.Code, redirectURI, verifier string) string {
+	switch {
+	case c.RedirectURI != redirectURI:
+		return "redirect_uri does not match the authorization request"
+	case c.Challenge != "" && !domain.PKCEMatches(c.Challenge, verifier):
+		return "code_verifier does not match the code_challenge"
+	case c.Challenge == "" && verifier != "":
+		return "code_verifier sent for a code issued without a challenge"
+	}
+	return ""
+}
+
+// invalidateCode spends a code whose redemption failed on its binding: who
+// presented it without the right verifier or redirect URI may have stolen
+// it, so the code must not work for anyone after. Written at the code's
+// version; a code redeemed or invalidated meanwhile needs nothing more. The
+// request is refused whatever happens here; a failure is logged.
+func (gs Grants) invalidateCode(ctx context.Context, c *domain.Code, reason string, meta eventstore.Meta) {
 	rl := gs.rl
-	if !client.Allows(domain.GrantRefreshToken) {
-		return TokenSet{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}
+	err := rl.execute(ctx, meta, command{lostRace: errCodeMoved, decide: func() (plan, error) {
+		return write(domain.CodeRef(c.ID), c.Version, domain.CodeInvalidated{Reason: reason}), nil
+	}})
+	if err != nil && !errors.Is(err, errCodeMoved) {
+		rl.reg.log.Error("invalidating a code after a failed redemption failed", "realm", rl.Name, "code", c.ID,
+			"request_id", meta.RequestID, "err", err)
 	}
-	grantID, ok := splitCredential(token)
-	if !ok {
-		return TokenSet{}, invalidGrant("unknown refresh token")
+}
+
+// errCodeMoved: the code changed while it was being invalidated (redeemed
+// or invalidated by another request).
+var errCodeMoved = errors.New("the code changed meanwhile")
+
+// Refresh exchanges a refresh token (RFC 6749 §6) for the client auth
+// authenticates, rotating it: the presented token is invalid from now on.
+// Presenting a rotated-out token again revokes the whole family. The write
+// is at the grant's version and requires the client and the user at the
+// versions the decision read: a grant revoked, or a client or user
+// disabled, on another replica meanwhile is never refreshed.
+func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope string, meta eventstore.Meta) (TokenSet, error) {
+	rl := gs.rl
+	var set TokenSet
+	var refreshed struct {
+		client *domain.Client
+		user   *domain.User
+		g      *domain.Grant
 	}
-	g, _ := rl.models.Authz.Grant(grantID)
-	if g == nil && rl.catchUp(ctx) == nil {
-		g, _ = rl.models.Authz.Grant(grantID)
-	}
-	cutoffSeq := client.CutoffSeq
-	if g != nil {
-		if u, ok := rl.models.Users.Get(g.UserID); ok {
-			cutoffSeq = max(cutoffSeq, u.CutoffSeq)
+	first := true
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		set = TokenSet{}
+		client, err := rl.Clients().Authenticate(ctx, auth, meta.Time)
+		if err != nil {
+			return plan{}, err
 		}
-	}
-	switch domain.CheckRefresh(g, client.ID, domain.HashSecret(token), client.RefreshReuseGrace, cutoffSeq, meta.Time) {
-	case domain.RefreshRejected:
-		return TokenSet{}, invalidGrant("unknown, expired or revoked refresh token")
-	case domain.RefreshReuse:
-		gs.revokeAfterReuse(ctx, g.GrantID, "refresh token reused", meta)
-		return TokenSet{}, invalidGrant("the refresh token was already used; the whole grant is revoked")
-	case domain.RefreshRaced:
-		return TokenSet{}, invalidGrant("the refresh token was used by a concurrent request")
-	}
-	// A narrower scope applies to this access token only: the grant, and
-	// so the new refresh token, keep the scope the user granted (RFC 6749
-	// §6), less any scope the client has lost since.
-	newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.AllScopes()), scope)
-	if oerr != nil {
-		return TokenSet{}, oerr
-	}
-	user, ok := rl.models.Users.Get(g.UserID)
-	if !ok || !user.Active() {
-		return TokenSet{}, invalidGrant("the user is no longer active")
-	}
-	refresh := grantID + "." + mustSecret()
-	// The rotation is stamped when it is written, by the realm's clock, not
-	// when this request began: a concurrent request that began before it
-	// is then told apart from a later reuse (domain.CheckRefresh).
-	rotated := meta
-	rotated.Time = rl.reg.now()
-	err := rl.execute(ctx, rotated, command{lostRace: invalidGrant("the refresh token was used by a concurrent request"), decide: func() (plan, error) {
-		return write(domain.GrantRef(grantID), g.Version, domain.GrantRefreshed{
-			RefreshHash: domain.HashSecret(refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
-		}), nil
+		if !client.Allows(domain.GrantRefreshToken) {
+			return plan{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}
+		}
+		if token == "" {
+			return plan{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"}
+		}
+		grantID, ok := splitCredential(token)
+		if !ok {
+			return plan{}, invalidGrant("unknown refresh token")
+		}
+		g, _ := rl.models.Authz.Grant(grantID)
+		if g == nil && rl.catchUp(ctx) == nil {
+			g, _ = rl.models.Authz.Grant(grantID)
+		}
+		cutoffSeq := client.CutoffSeq
+		if g != nil {
+			if u, ok := rl.models.Users.Get(g.UserID); ok {
+				cutoffSeq = max(cutoffSeq, u.CutoffSeq)
+			}
+		}
+		switch domain.CheckRefresh(g, client.ID, domain.HashSecret(token), client.RefreshReuseGrace, cutoffSeq, meta.Time) {
+		case domain.RefreshRejected:
+			return plan{}, invalidGrant("unknown, expired or revoked refresh token")
+		case domain.RefreshReuse:
+			if !first {
+				return plan{}, invalidGrant("the refresh token was used by a concurrent request")
+			}
+			gs.revokeAfterReuse(ctx, g.GrantID, "refresh token reused", meta)
+			return plan{}, invalidGrant("the refresh token was already used; the whole grant is revoked")
+		case domain.RefreshRaced:
+			return plan{}, invalidGrant("the refresh token was used by a concurrent request")
+		}
+		first = false
+		// A narrower scope applies to this access token only: the grant, and
+		// so the new refresh token, keep the scope the user granted (RFC 6749
+		// §6), less any scope the client has lost since.
+		newScope, oerr := domain.NarrowScope(domain.KeepAllowed(g.Scope, client.AllScopes()), scope)
+		if oerr != nil {
+			return plan{}, oerr
+		}
+		user, ok := rl.models.Users.Get(g.UserID)
+		if !ok || !user.Active() {
+			return plan{}, invalidGrant("the user is no longer active")
+		}
+		// The rotation is stamped when it is written, by the realm's clock,
+		// not when this request began: a concurrent request that began
+		// before it is then told apart from a later reuse
+		// (domain.CheckRefresh).
+		teams := rl.models.Nodes.Tree().Reaches(g.Teams, g.Created)
+		at, access, err := gs.access(ctx, client, user, grantID, newScope, teams, domain.GrantRefreshToken, rl.reg.now())
+		if err != nil {
+			return plan{}, err
+		}
+		set.Refresh = grantID + "." + mustSecret()
+		set.Access, set.Scope, set.ExpiresIn = access.token, newScope, client.AccessTokenLifetime
+		refreshed.client, refreshed.user, refreshed.g = client, user, g
+		p := write(domain.GrantRef(grantID), g.Version, domain.GrantRefreshed{
+			RefreshHash: domain.HashSecret(set.Refresh), RefreshExpires: meta.Time.Unix() + client.RefreshTokenLifetime, Scope: g.Scope,
+		})
+		p.add(domain.GrantRef(grantID), eventstore.AnyVersion, access.event)
+		p.require(domain.ClientRef(client.ID), client.Version)
+		p.require(domain.UserRef(user.ID), user.Version)
+		p.at, p.onBehalfOf = at, user.ID
+		return p, nil
 	}})
 	if err != nil {
 		return TokenSet{}, err
 	}
-	set, err := gs.issue(ctx, client, user, grantID, newScope, g.Teams, "", g.SessionID, g.AuthTime, domain.GrantRefreshToken, meta)
-	set.Refresh = refresh
-	return set, err
+	return gs.withIDToken(ctx, set, refreshed.client, refreshed.user, "", refreshed.g.SessionID, refreshed.g.AuthTime)
 }
 
-// issue issues the access token (and ID token for openid) of a grant;
-// user-delegated tokens carry the user as subject.
-func (gs Grants) issue(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
-	nonce, sid string, authTime int64, grantType string, meta eventstore.Meta) (TokenSet, error) {
+// grantAccess is a user-delegated access token and its event.
+type grantAccess struct {
+	token IssuedToken
+	event domain.TokenIssued
+}
+
+// access signs the access token of a grant, as of now or, when a
+// revocation of the client's or user's tokens covers now, of its cut-off;
+// it returns that time. User-delegated tokens carry the user as subject
+// and the teams chosen at consent that the user and the client can still
+// reach: a refresh after a membership change must not put a lost team back
+// into a token read without asking.
+func (gs Grants) access(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
+	grantType string, now time.Time) (time.Time, grantAccess, error) {
 	rl := gs.rl
-	now, err := holdPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), meta.Time)
+	at, err := holdPastRevocation(ctx, max(client.TokensRevokedBefore, user.TokensRevokedBefore), now)
 	if err != nil {
-		return TokenSet{}, err
+		return now, grantAccess{}, err
 	}
-	meta.Time = now
-	meta.OnBehalfOf = user.ID
-	// The teams chosen at consent, less those the user or the client can
-	// no longer reach: a refresh after a membership change must not put a
-	// lost team back into a token read without asking.
 	live := domain.EffectiveAccess(user, client, teams, rl.models.Nodes.Tree())
-	access, err := rl.Tokens().issue(ctx, domain.GrantRef(grantID), grantType, TokenRequest{
+	token, ev, err := rl.Tokens().token(ctx, grantType, TokenRequest{
 		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
 		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
-	}, meta)
-	if err != nil {
-		return TokenSet{}, err
+	}, at)
+	return at, grantAccess{token: token, event: ev}, err
+}
+
+// withIDToken adds the ID token to a grant's token set when its scope has
+// openid.
+func (gs Grants) withIDToken(ctx context.Context, set TokenSet, client *domain.Client, user *domain.User, nonce, sid string, authTime int64) (TokenSet, error) {
+	if !domain.HasScope(set.Scope, domain.ScopeOpenID) {
+		return set, nil
 	}
-	if g, ok := rl.models.Authz.Grant(grantID); ok && g.Revoked {
-		// The grant was revoked while this token was being issued (a reuse
-		// detected by a concurrent request): the token must not escape the
-		// revocation. The answer still goes out, as with any token revoked
-		// right after it was issued.
-		info := projections.TokenInfo{JTI: access.Claims.ID, ClientID: client.ID, Expires: access.Claims.ExpiresAt.Unix()}
-		if err := rl.Tokens().revoke(ctx, info, "", "grant revoked", meta); err != nil {
-			return TokenSet{}, err
-		}
-	}
-	set := TokenSet{Access: access, Scope: scope, ExpiresIn: client.AccessTokenLifetime}
-	if domain.HasScope(scope, domain.ScopeOpenID) {
-		set.IDToken, err = rl.Tokens().mintID(ctx, client, user, IDTokenContext{
-			Nonce: nonce, AuthTime: authTime, SessionID: sid, AccessToken: access.Token, Scope: scope,
-		}, now)
-	}
+	var err error
+	set.IDToken, err = gs.rl.Tokens().mintID(ctx, client, user, IDTokenContext{
+		Nonce: nonce, AuthTime: authTime, SessionID: sid, AccessToken: set.Access.Token, Scope: set.Scope,
+	}, set.Access.Claims.IssuedAt.Time)
 	return set, err
 }
 

@@ -4,15 +4,14 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"fmt"
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
@@ -20,18 +19,32 @@ import (
 // hashes. They never appear in an event; events carry only kid and public
 // JWK, or the fact that a password changed. Each value is sealed with
 // AES-GCM under the master key into a bucket every replica reads
-// (eventstore opens it).
+// (eventstore opens it). The store of signing keys also hashes client
+// secrets, under a key derived from the same master key.
 type KeyStore struct {
-	kv   jetstream.KeyValue
-	aead cipher.AEAD
-	// csrfKey signs the browser's CSRF values (csrf.go); derived from the
-	// master key, so nothing more is stored and every replica agrees.
+	kv      jetstream.KeyValue
+	aead    cipher.AEAD
+	secrets domain.SecretHasher
+	// csrfKey signs the browser's CSRF values (csrf.go).
 	csrfKey []byte
 }
 
 // OpenKeyStore opens (creating if needed) the store of signing keys.
 func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte) (*KeyStore, error) {
-	return openSealed(ctx, masterKey, store.OpenKeyBucket)
+	secretKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeClientSecrets)
+	if err != nil {
+		return nil, err
+	}
+	csrfKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeBrowserCSRF)
+	if err != nil {
+		return nil, err
+	}
+	ks, err := openSealed(ctx, masterKey, store.OpenKeyBucket)
+	if err != nil {
+		return nil, err
+	}
+	ks.secrets, ks.csrfKey = domain.NewSecretHasher(secretKey), csrfKey
+	return ks, nil
 }
 
 // OpenPasswordStore opens (creating if needed) the store of password
@@ -49,15 +62,11 @@ func openSealed(ctx context.Context, masterKey []byte, bucket func(context.Conte
 	if err != nil {
 		return nil, err
 	}
-	csrfKey, err := hkdf.Key(sha256.New, masterKey, nil, "latchkey browser csrf v1", 32)
-	if err != nil {
-		return nil, err
-	}
 	kv, err := bucket(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return &KeyStore{kv: kv, aead: aead, csrfKey: csrfKey}, nil
+	return &KeyStore{kv: kv, aead: aead}, nil
 }
 
 func keyName(realm, kid string) string { return realm + "." + kid }

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -36,21 +37,14 @@ type Realm struct {
 	runner       *projections.Runner
 	reg          *Registry
 	usage        usageRecorder
-	logins       loginGuard
 	checkpointer *checkpointer
 	stop         context.CancelFunc
 
-	signers sync.Map // kid → crypto.Signer, opened from the key store once
-	publics sync.Map // kid → crypto.PublicKey, parsed from the events once
+	signers   sync.Map // kid → crypto.Signer, opened from the key store once
+	publics   sync.Map // kid → crypto.PublicKey, parsed from the events once
+	rehashing sync.Map // client id → true while its secret is being rehashed
 
-	// structure is held by every decision that checks a node or scope
-	// exists (a client's owner node, roles, restrictions and scopes; a
-	// user's memberships; a node's parent) until its event is applied, and
-	// by the removal of a node or scope: otherwise a removal could pass its
-	// "nothing refers to it" check while a reference is being written.
-	// (Within this process; replicas share no lock.) Commands take it with
-	// command.structure.
-	structure sync.Mutex
+	fresh freshness // how far behind the stream the models may be
 }
 
 // Clients are the realm's OAuth clients.
@@ -83,12 +77,9 @@ func (rl *Realm) state() *domain.Realm { return rl.model.State() }
 func (rl *Realm) WaitFor(ctx context.Context, seq uint64) error { return rl.runner.WaitFor(ctx, seq) }
 
 // catchUp waits until the read models have applied everything the stream
-// holds now.
-func (rl *Realm) catchUp(ctx context.Context) error {
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-	defer cancel()
-	return rl.runner.CaughtUp(ctx, rl.reg.store)
-}
+// held when it was called (a catch-up shared with every caller waiting
+// for one; see freshness).
+func (rl *Realm) catchUp(ctx context.Context) error { return rl.fresh.since(ctx, time.Now()) }
 
 // NewSecret returns 256 random bits, base64url without padding.
 func NewSecret() (string, error) {
@@ -99,22 +90,42 @@ func NewSecret() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
-// snapshotEvery returns the runner hook that snapshots the models every
-// snapshotEvery messages. It runs on the runner's goroutine, where the
-// models are consistent; the upload happens in the background.
+// snapshotEvery returns the runner hook that snapshots the models when
+// snapshotEvery messages or snapshotPeriod have passed since the last
+// snapshot, so that a restart reads a few seconds of history whatever the
+// rate; and never sooner than snapshotCostShare times the last snapshot's
+// cost, so that a realm with large models spends at most a twentieth of a
+// core on them. The capture runs on the runner's goroutine, where the
+// models are consistent; encoding and upload run in the background, one at
+// a time.
 func (rl *Realm) snapshotEvery(from uint64) func(seq uint64) {
-	last := from
+	last, lastAt := from, time.Now()
+	var cost atomic.Int64 // of the last snapshot, capture and encoding (ns)
+	var busy atomic.Bool
 	return func(seq uint64) {
-		if rl.reg.snapshots == nil || seq-last < snapshotEvery {
+		if rl.reg.snapshots == nil || seq <= last {
 			return
 		}
-		last = seq
-		data, err := rl.models.Snapshot(seq)
-		if err != nil {
-			rl.reg.log.Warn("snapshot failed", "realm", rl.Name, "err", err)
+		since := time.Since(lastAt)
+		due := seq-last >= snapshotEvery || since >= rl.reg.snapshotPeriod
+		if !due || since < time.Duration(snapshotCostShare*cost.Load()) || !busy.CompareAndSwap(false, true) {
 			return
 		}
-		go rl.uploadSnapshot(seq, data)
+		began := time.Now()
+		snap := rl.models.Capture(seq)
+		captured := time.Since(began)
+		last, lastAt = seq, time.Now()
+		go func() {
+			defer busy.Store(false)
+			began := time.Now()
+			data, err := snap.Encode()
+			cost.Store(int64(captured + time.Since(began)))
+			if err != nil {
+				rl.reg.log.Warn("snapshot failed", "realm", rl.Name, "err", err)
+				return
+			}
+			rl.uploadSnapshot(seq, data)
+		}()
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -25,17 +26,22 @@ type Registry struct {
 	keys      *KeyStore
 	passwords *KeyStore
 	snapshots *SnapshotStore // nil: always replay from the first event
+	// snapshotPeriod: a realm's models are snapshotted at least this often
+	// while events arrive (snapshotPeriod by default).
+	snapshotPeriod time.Duration
 	// consoleSessions holds the console's sessions; nil: no console.
 	consoleSessions *ConsoleSessions
 	audit           AuditConfig // server defaults of realm settings
 	publicURL       string
+	limiter         *limiter // failed sign-ins and client authentications; argon2id slots
 	hosts           hostRouting
 	log             *slog.Logger
 	now             func() time.Time // the clock of decisions made at write time
 
-	mu     sync.RWMutex
-	realms map[string]*Realm
-	openMu sync.Mutex // serialises discovery of realms not yet known
+	mu      sync.RWMutex
+	realms  map[string]*Realm
+	openMu  sync.Mutex // serialises discovery of realms not yet known
+	unknown unknownRealms
 }
 
 // NewRegistry returns an empty registry; LoadAll fills it.
@@ -45,9 +51,12 @@ func NewRegistry(store *eventstore.Store, keys, passwords *KeyStore, publicURL s
 		keys:      keys,
 		passwords: passwords,
 		publicURL: strings.TrimRight(publicURL, "/"),
+		limiter:   newLimiter(store, DefaultLimits()),
 		log:       log,
 		now:       time.Now,
 		realms:    map[string]*Realm{},
+
+		snapshotPeriod: snapshotPeriod,
 	}
 	r.hosts.init(r.publicURL)
 	return r
@@ -100,7 +109,7 @@ func (r *Registry) Get(ctx context.Context, name string) (*Realm, error) {
 	rl, ok := r.realms[name]
 	r.mu.RUnlock()
 	if !ok {
-		if !domain.IsValidName(name) {
+		if !domain.IsValidName(name) || r.unknown.has(name, time.Now()) {
 			return nil, domain.ErrNotFound
 		}
 		exists, err := r.store.HasRealmStream(ctx, name)
@@ -108,6 +117,7 @@ func (r *Registry) Get(ctx context.Context, name string) (*Realm, error) {
 			return nil, err
 		}
 		if !exists {
+			r.unknown.add(name, time.Now())
 			return nil, domain.ErrNotFound
 		}
 		if rl, err = r.open(ctx, name); err != nil {
@@ -118,6 +128,49 @@ func (r *Registry) Get(ctx context.Context, name string) (*Realm, error) {
 		return nil, domain.ErrNotFound
 	}
 	return rl, nil
+}
+
+// Names found to be no realm are answered as such for unknownFor without
+// asking the store again, so a flood of requests naming no realm costs one
+// lookup per name and period, not one per request. A realm created on
+// another replica is therefore found here at most unknownFor after it was
+// first asked for in vain (one created here is at once). At most
+// maxUnknown names are kept; past that the expired go, or all.
+const (
+	unknownFor = 2 * time.Second
+	maxUnknown = 10_000
+)
+
+// unknownRealms remembers names that were no realm, until when.
+type unknownRealms struct {
+	mu    sync.Mutex
+	until map[string]time.Time
+}
+
+func (u *unknownRealms) has(name string, now time.Time) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return now.Before(u.until[name])
+}
+
+func (u *unknownRealms) forget(name string) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	delete(u.until, name)
+}
+
+func (u *unknownRealms) add(name string, now time.Time) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.until == nil || len(u.until) >= maxUnknown {
+		if len(u.until) >= maxUnknown {
+			maps.DeleteFunc(u.until, func(_ string, t time.Time) bool { return !now.Before(t) })
+		}
+		if u.until == nil || len(u.until) >= maxUnknown {
+			u.until = map[string]time.Time{}
+		}
+	}
+	u.until[name] = now.Add(unknownFor)
 }
 
 // List returns the realms that exist, by name.
@@ -154,12 +207,15 @@ func (r *Registry) open(ctx context.Context, name string) (*Realm, error) {
 		return nil, err
 	}
 	rl.runner = runner
+	rl.fresh.catchUp = func(ctx context.Context) error { return runner.CaughtUp(ctx, r.store) }
 	waitCtx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
+	caughtUpFrom := time.Now()
 	if err := runner.CaughtUp(waitCtx, r.store); err != nil {
 		runner.Stop()
 		return nil, err
 	}
+	rl.fresh.asOf.Store(caughtUpFrom.UnixNano())
 	bg, stop := context.WithCancel(context.Background())
 	rl.stop = stop
 	go rl.runUsageFlush(bg)
@@ -179,6 +235,7 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 	if err := domain.ValidateName("realm name", name); err != nil {
 		return nil, err
 	}
+	r.unknown.forget(name) // asked for in vain a moment ago, perhaps; created since elsewhere, perhaps
 	if _, err := r.Get(ctx, name); err == nil {
 		return nil, domain.ErrAlreadyExists
 	} else if !errors.Is(err, domain.ErrNotFound) {
@@ -208,7 +265,9 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 		p := write(domain.RealmRef(name), 0, events...)
 		// The realm's console client comes with it, in the same append.
 		if console, ok := r.consoleClient(name, events); ok {
-			p.add(domain.ClientRef(domain.ConsoleClientID), 0, console)
+			by := domain.ClientRef(domain.ConsoleClientID)
+			p.add(by, 0, console)
+			rl.Structure().referenceScopes(&p, by, nil, console.AllScopes())
 		}
 		return p, nil
 	}})

@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"crypto/rand"
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
@@ -22,9 +23,9 @@ func (ts Tokens) Revoke(ctx context.Context, client *domain.Client, token string
 		}
 		return grants.Revoke(ctx, g.GrantID, "refresh token revoked by its client", meta)
 	}
-	info, found := ts.Introspect(ctx, token, meta.Time)
-	if !found {
-		return nil
+	info, found, err := ts.Introspect(ctx, token, meta.Time)
+	if err != nil || !found {
+		return err
 	}
 	return ts.revoke(ctx, info, client.ID, "revoked by its client", meta)
 }
@@ -55,4 +56,25 @@ func (ts Tokens) revoke(ctx context.Context, info projections.TokenInfo, caller,
 		p.revoke(rule)
 		return p, nil
 	}})
+}
+
+// signRules signs revocation rules with the realm's active ES256 key: a
+// resource server checks them against the realm's JWKS and applies none
+// that does not verify (realms/verifier).
+func (rl *Realm) signRules(ctx context.Context, rules []domain.RevocationRule) ([]domain.SignedRule, error) {
+	if len(rules) == 0 {
+		return nil, nil
+	}
+	kid, signer, err := rl.Keys().active(ctx, domain.AlgES256)
+	if err != nil {
+		return nil, err
+	}
+	subject := eventstore.RevocationsSubject(rl.Name)
+	out := make([]domain.SignedRule, len(rules))
+	for i, r := range rules {
+		if out[i], err = domain.SignRule(subject, r, kid, signer, rand.Reader); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }

@@ -3,15 +3,23 @@ package realms
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
-// snapshotEvery is how many stream messages pass between two snapshots; a
-// crash replays at most this many (a clean stop snapshots first).
-const snapshotEvery = 50_000
+// A realm's models are snapshotted when snapshotEvery stream messages or
+// snapshotPeriod have passed since the last snapshot, whichever comes
+// first, but never sooner than snapshotCostShare times what the last one
+// cost: a crash replays at most that much history (a clean stop snapshots
+// first).
+const (
+	snapshotEvery     = 50_000
+	snapshotPeriod    = 5 * time.Second
+	snapshotCostShare = 20
+)
 
 // SnapshotStore keeps each realm's latest read-model snapshot, so that a
 // restart applies only the events after it (eventstore opens its bucket).

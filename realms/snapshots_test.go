@@ -123,3 +123,54 @@ func TestRestartFromSnapshotMatchesReplay(t *testing.T) {
 func projectionsFilter(client string) projections.SessionFilter {
 	return projections.SessionFilter{ClientID: client}
 }
+
+// TestSnapshotsOnTime: models are snapshotted once the snapshot period has
+// passed, long before snapshotEvery messages, so that a process killed
+// without a clean stop restarts from recent state and not from the first
+// event.
+func TestSnapshotsOnTime(t *testing.T) {
+	srv := estest.Start(t, t.TempDir())
+	ctx := context.Background()
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
+	reg := openRegistry(t, srv)
+	defer reg.Close()
+	reg.SetSnapshotPeriod(100 * time.Millisecond)
+	rl, err := reg.Create(ctx, "acme", meta)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps, ok := realms.FindSnapshotStore(ctx, srv.Store)
+	if !ok {
+		t.Fatal("no snapshot bucket")
+	}
+	snapshotSeq := func() uint64 {
+		data, err := snaps.Load(ctx, "acme")
+		if err != nil || data == nil {
+			return 0
+		}
+		seq, err := projections.NewModels().Restore(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return seq
+	}
+	var last uint64
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		if _, err := rl.Clients().Create(ctx, "", domain.ClientSettings{Name: fmt.Sprint("c", i)}, false, meta); err != nil {
+			t.Fatal(err)
+		}
+		last = rl.Applied()
+		if seq := snapshotSeq(); seq > 1 {
+			if seq > last {
+				t.Fatalf("snapshot at seq %d, past the last applied %d", seq, last)
+			}
+			t.Logf("snapshot at seq %d of %d, taken on time", seq, last)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no snapshot within 10 s at a period of 100 ms (last seq %d)", last)
+		}
+		time.Sleep(30 * time.Millisecond)
+	}
+}

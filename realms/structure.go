@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"slices"
 	"sort"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -9,8 +10,13 @@ import (
 )
 
 // Structure is a realm's node tree (organizations, teams, projects, apps)
-// and its scope catalog: what clients and users refer to. Decisions that
-// add or remove a reference hold the realm's structure lock.
+// and its scope catalog: what clients and users refer to. A write that
+// adds a reference to a node or a realm-defined scope appends, in the same
+// atomic write, a "referenced" event to it at the version its decision
+// read; a removal is written at the version its decision read. Of a
+// removal and a new reference decided at once, on any replicas, one fails
+// at the stream and is decided again on fresh state: the removal then sees
+// the reference, or the reference sees the node gone.
 type Structure struct{ rl *Realm }
 
 // Node returns a node of the tree; a missing one is a not-found error.
@@ -49,9 +55,16 @@ func (s Structure) tree() domain.Tree { return s.rl.models.Nodes.Tree() }
 // domain.ErrAlreadyExists.
 func (s Structure) CreateNode(ctx context.Context, cmd domain.CreateNode, meta eventstore.Meta) (*domain.Node, error) {
 	nodes := s.rl.models.Nodes
-	err := s.rl.execute(ctx, meta, command{structure: true, lostRace: domain.ErrAlreadyExists, decide: func() (plan, error) {
+	err := s.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		ev, err := domain.DecideCreateNode(cmd, nodes.Tree())
-		return write(domain.NodeRef(cmd.Slug), nodes.Version(cmd.Slug), ev), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.NodeRef(cmd.Slug), nodes.Version(cmd.Slug), ev)
+		if cmd.Parent != "" {
+			s.referenceNodes(&p, domain.NodeRef(cmd.Slug), nil, []string{cmd.Parent})
+		}
+		return p, nil
 	}})
 	if err != nil {
 		return nil, err
@@ -59,14 +72,15 @@ func (s Structure) CreateNode(ctx context.Context, cmd domain.CreateNode, meta e
 	return s.Node(cmd.Slug)
 }
 
-// RenameNode changes a node's display name.
-func (s Structure) RenameNode(ctx context.Context, slug, name string, meta eventstore.Meta) (*domain.Node, error) {
+// RenameNode changes a node's display name; confirmHighRisk keeps one that
+// mixes lookalike scripts.
+func (s Structure) RenameNode(ctx context.Context, slug, name string, confirmHighRisk bool, meta eventstore.Meta) (*domain.Node, error) {
 	err := s.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		n, err := s.Node(slug)
 		if err != nil {
 			return plan{}, err
 		}
-		ev, err := domain.DecideRenameNode(n, name)
+		ev, err := domain.DecideRenameNode(n, name, confirmHighRisk)
 		return write(domain.NodeRef(slug), n.Version, ev), err
 	}})
 	if err != nil {
@@ -79,7 +93,7 @@ func (s Structure) RenameNode(ctx context.Context, slug, name string, meta event
 // (team restriction, owner node or role) and no user's membership.
 func (s Structure) DeleteNode(ctx context.Context, slug string, meta eventstore.Meta) error {
 	m := s.rl.models
-	return s.rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	return s.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		n, err := s.Node(slug)
 		if err != nil {
 			return plan{}, err
@@ -108,12 +122,53 @@ func (s Structure) DefineScope(ctx context.Context, def domain.ScopeDefined, met
 	}})
 }
 
-// RemoveScope takes a realm-defined scope no client uses out of the catalog.
+// RemoveScope takes a realm-defined scope no client uses out of the
+// catalog, and retires it at the version of its references the decision
+// read.
 func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore.Meta) error {
 	rl := s.rl
-	return rl.execute(ctx, meta, command{structure: true, decide: func() (plan, error) {
+	return rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		state := rl.state()
 		ev, err := domain.DecideRemoveScope(state.Scopes, name, rl.models.Clients.WithScope(name))
-		return write(domain.RealmRef(rl.Name), state.Version, ev), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.RealmRef(rl.Name), state.Version, ev)
+		p.add(domain.ScopeRef(name), rl.models.Scopes.Version(name), domain.ScopeRetired{Scope: name})
+		return p, nil
 	}})
+}
+
+// referenceNodes adds to p a node.referenced event, by the aggregate by,
+// for each node of after that before does not name, at the version the
+// decision read (validation has checked that each exists).
+func (s Structure) referenceNodes(p *plan, by domain.AggregateRef, before, after []string) {
+	tree := s.tree()
+	for _, slug := range added(before, after) {
+		if n, ok := tree.Get(slug); ok {
+			p.add(domain.NodeRef(slug), n.Version, domain.NodeReferenced{By: by.String()})
+		}
+	}
+}
+
+// referenceScopes is referenceNodes for realm-defined scopes (built-in
+// scopes are never removed).
+func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, after []string) {
+	refs := s.rl.models.Scopes
+	for _, name := range added(before, after) {
+		if !domain.IsBuiltinScope(name) {
+			p.add(domain.ScopeRef(name), refs.Version(name), domain.ScopeReferenced{Scope: name, By: by.String()})
+		}
+	}
+}
+
+// added lists, once each, the names of after that before does not hold.
+func added(before, after []string) []string {
+	var out []string
+	for _, n := range after {
+		if n != "" && !slices.Contains(before, n) && !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out
 }

@@ -16,54 +16,79 @@ import (
 // Tokens are a realm's access tokens: issued to clients (client
 // credentials; the code and refresh grants are in grants.go), looked up by
 // their exact bytes, listed, revoked (revocation.go), their use recorded
-// (usage.go). Issuance is the one write outside the command pipeline: each
-// token.issued event is group-committed and acknowledged before the token
-// leaves, and nothing waits for the read models.
+// (usage.go). Issuance is a command whose decision requires the client at
+// the version it authenticated: a client changed on another replica
+// meanwhile (disabled, rotated, restricted) fails the write at the stream,
+// and the request is decided again on fresh state. Each token.issued event
+// is acknowledged before the token leaves; nothing waits for the read
+// models.
 type Tokens struct{ rl *Realm }
 
 // Audience of access tokens: the realm's issuer, so that a resource server
 // of one realm never accepts another realm's token.
 func (ts Tokens) Audience() string { return ts.rl.Issuer() }
 
-// ClientCredentials issues an access token to an authenticated client
-// (RFC 6749 §4.4) for the requested scope (empty: all the client's
-// default scopes; names without case where the realm's profile says so).
-// The token is handed out only after its token.issued event is
-// acknowledged.
-func (ts Tokens) ClientCredentials(ctx context.Context, client *domain.Client, scope string, meta eventstore.Meta) (TokenSet, error) {
-	scope = ts.rl.state().Settings.ScopeParam(scope)
-	decision, oerr := domain.DecideClientCredentials(client, scope, ts.rl.models.Nodes.Tree())
-	if oerr != nil {
-		return TokenSet{}, oerr
-	}
-	now, err := holdPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
+// ClientCredentials issues an access token to the client auth
+// authenticates (RFC 6749 §4.4) for the requested scope (empty: all the
+// client's default scopes; names without case where the realm's profile
+// says so). The token is handed out only after its token.issued event is
+// acknowledged. meta names the client of auth as actor.
+func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope string, meta eventstore.Meta) (TokenSet, error) {
+	rl := ts.rl
+	scope = rl.state().Settings.ScopeParam(scope)
+	var set TokenSet
+	err := rl.execute(ctx, meta, command{issuance: true, decide: func() (plan, error) {
+		client, err := rl.Clients().Authenticate(ctx, auth, meta.Time)
+		if err != nil {
+			return plan{}, err
+		}
+		if err := allows(client, domain.GrantClientCredentials); err != nil {
+			return plan{}, err
+		}
+		decision, oerr := domain.DecideClientCredentials(client, scope, rl.models.Nodes.Tree())
+		if oerr != nil {
+			return plan{}, oerr
+		}
+		now, err := holdPastRevocation(ctx, client.TokensRevokedBefore, meta.Time)
+		if err != nil {
+			return plan{}, err
+		}
+		issued, ev, err := ts.token(ctx, domain.GrantClientCredentials, TokenRequest{
+			ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
+			Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
+		}, now)
+		if err != nil {
+			return plan{}, err
+		}
+		set = TokenSet{Access: issued, Scope: decision.Scope, ExpiresIn: decision.Lifetime}
+		p := write(domain.ClientRef(client.ID), eventstore.AnyVersion, ev)
+		p.require(domain.ClientRef(client.ID), client.Version)
+		p.at = now
+		return p, nil
+	}})
 	if err != nil {
 		return TokenSet{}, err
 	}
-	meta.Time = now
-	issued, err := ts.issue(ctx, domain.ClientRef(client.ID), domain.GrantClientCredentials, TokenRequest{
-		ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
-		Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
-	}, meta)
-	if err != nil {
-		return TokenSet{}, err
-	}
-	return TokenSet{Access: issued, Scope: decision.Scope, ExpiresIn: decision.Lifetime}, nil
+	return set, nil
 }
 
-// issue signs an access token and records it: it is handed out only after
-// its token.issued event is acknowledged. It does not wait for the read
-// models: a lookup that misses a fresh token waits for them then (see
-// Introspect), which keeps that wait off the issuance path. The event goes
-// under agg: the client for client credentials, the grant for
-// user-delegated tokens.
-func (ts Tokens) issue(ctx context.Context, agg domain.AggregateRef, grantType string, req TokenRequest, meta eventstore.Meta) (IssuedToken, error) {
-	rl := ts.rl
-	issued, err := ts.mint(ctx, req, meta.Time)
-	if err != nil {
-		return IssuedToken{}, err
+// allows refuses a grant type the client may not use.
+func allows(client *domain.Client, grant string) error {
+	if !client.Allows(grant) {
+		return &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "client is not allowed the " + grant + " grant"}
 	}
-	_, err = rl.reg.store.AppendToken(ctx, rl.Name, agg, meta, domain.TokenIssued{
+	return nil
+}
+
+// token signs an access token at now and returns the token.issued event
+// that records it; the caller appends the event, and hands the token out
+// only once the event is acknowledged.
+func (ts Tokens) token(ctx context.Context, grantType string, req TokenRequest, now time.Time) (IssuedToken, domain.TokenIssued, error) {
+	issued, err := ts.mint(ctx, req, now)
+	if err != nil {
+		return IssuedToken{}, domain.TokenIssued{}, err
+	}
+	return issued, domain.TokenIssued{
 		JTI:       issued.Claims.ID,
 		Hash:      domain.TokenHash(issued.Token),
 		Subject:   req.Subject,
@@ -74,11 +99,7 @@ func (ts Tokens) issue(ctx context.Context, agg domain.AggregateRef, grantType s
 		Preset:    req.Preset,
 		IssuedAt:  issued.Claims.IssuedAt.Unix(),
 		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
-	})
-	if err != nil {
-		return IssuedToken{}, err
-	}
-	return issued, nil
+	}, nil
 }
 
 // holdPastRevocation returns the time to issue a token at. A revoke-all
@@ -130,20 +151,27 @@ func unverifiedClaims(token string) (jti string, iat int64, ok bool) {
 	return c.JTI, c.IAT, true
 }
 
-// Introspect finds a token of this realm by its exact bytes. It reports
-// false for anything this realm did not issue.
-func (ts Tokens) Introspect(ctx context.Context, token string, now time.Time) (projections.TokenInfo, bool) {
+// Introspect finds a token of this realm by its exact bytes, in a model at
+// most StaleBound behind the stream: a revocation or disable acknowledged
+// on another replica longer ago than that shows. It reports false for
+// anything this realm did not issue; an error (ErrUnavailable) when the
+// model cannot be brought that close.
+func (ts Tokens) Introspect(ctx context.Context, token string, now time.Time) (projections.TokenInfo, bool, error) {
 	jti, iat, ok := unverifiedClaims(token)
 	if !ok {
-		return projections.TokenInfo{}, false
+		return projections.TokenInfo{}, false, nil
+	}
+	if err := ts.rl.fresh.within(ctx, StaleBound); err != nil {
+		return projections.TokenInfo{}, false, staleModels(err)
 	}
 	tokens := ts.rl.models.Tokens
 	hash := domain.TokenHash(token)
 	info, found := tokens.Lookup(jti, hash, now.Unix())
 	if found || now.Unix()-iat >= int64(freshTokenWindow/time.Second) || iat > now.Unix()+1 {
-		return info, found
+		return info, found, nil
 	}
-	return ts.lookupFresh(ctx, func() (projections.TokenInfo, bool) { return tokens.Lookup(jti, hash, now.Unix()) })
+	info, found = ts.lookupFresh(ctx, func() (projections.TokenInfo, bool) { return tokens.Lookup(jti, hash, now.Unix()) })
+	return info, found, nil
 }
 
 // find finds a token by id, with the same read-your-writes fallback as

@@ -57,7 +57,7 @@ func (rl *Realm) flushUsage(ctx context.Context) {
 	u.mu.Unlock()
 	for jti, s := range seen {
 		meta := eventstore.Meta{Actor: eventstore.ActorSystem, OnBehalfOf: s.onBehalfOf, ClientID: s.clientID, Time: time.Unix(s.at, 0)}
-		if _, err := rl.reg.store.AppendToken(ctx, rl.Name, domain.ClientRef(s.clientID), meta, domain.TokenUsed{JTI: jti, At: s.at}); err != nil {
+		if _, err := rl.reg.store.AppendToken(ctx, rl.Name, domain.ClientRef(s.clientID), meta, domain.TokenUsed{JTI: jti, At: s.at}, eventstore.Requirement{}); err != nil {
 			rl.reg.log.Warn("token.used not written", "realm", rl.Name, "err", err)
 		}
 	}

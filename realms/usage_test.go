@@ -36,9 +36,12 @@ func TestTokenUseNamesTheUserItWasFor(t *testing.T) {
 		// Issued an hour ago, so a lookup does not wait for the read
 		// models: wait here.
 		deadline := time.Now().Add(5 * time.Second)
-		info, ok := rl.Tokens().Introspect(ctx, tok.Token, now)
-		for ; !ok && time.Now().Before(deadline); info, ok = rl.Tokens().Introspect(ctx, tok.Token, now) {
+		info, ok, err := rl.Tokens().Introspect(ctx, tok.Token, now)
+		for ; err == nil && !ok && time.Now().Before(deadline); info, ok, err = rl.Tokens().Introspect(ctx, tok.Token, now) {
 			time.Sleep(10 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatal(err)
 		}
 		if !ok {
 			t.Fatal("issued token not found")

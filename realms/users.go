@@ -97,18 +97,22 @@ func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*
 		nu.Memberships = []domain.Membership{}
 	}
 	if err := us.validate(&nu); err != nil {
-		return nil, err
+		// A node named may have been created on another replica a moment
+		// ago.
+		if rl.catchUp(ctx) != nil || us.validate(&nu) != nil {
+			return nil, err
+		}
 	}
 	id := uuid.NewString()
 	if nu.Password != "" {
-		// Hashed (tens of milliseconds) before the command, outside the
-		// structure lock.
+		// Hashed (tens of milliseconds) once, before the command.
 		if err := us.storePassword(ctx, id, nu.Password); err != nil {
 			return nil, err
 		}
 	}
-	err := rl.execute(ctx, meta, command{structure: len(nu.Memberships) > 0, decide: func() (plan, error) {
-		// Checked again where no node can be deleted meanwhile.
+	err := rl.execute(ctx, meta, command{decide: func() (plan, error) {
+		// Checked again on the state this decision's references are
+		// written against (a node may be gone since).
 		if err := domain.ValidateMemberships(nu.Memberships, rl.models.Nodes.Tree()); err != nil {
 			return plan{}, err
 		}
@@ -116,7 +120,11 @@ func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*
 		if nu.Password != "" {
 			p.add(domain.UserRef(id), eventstore.AnyVersion, domain.UserPasswordChanged{})
 		}
-		return p, us.claimUsername(&p, id, nu.Username, "")
+		if err := us.claimUsername(&p, id, nu.Username, ""); err != nil {
+			return plan{}, err
+		}
+		rl.Structure().referenceNodes(&p, domain.UserRef(id), nil, membershipNodes(nu.Memberships))
+		return p, nil
 	}})
 	if err != nil {
 		if nu.Password != "" {
@@ -176,8 +184,14 @@ func (us Users) claimUsername(p *plan, userID, username, old string) error {
 	return nil
 }
 
+// storePassword hashes a password in one of the bounded argon2id slots
+// (busy: a *domain.LimitError, 503) and seals the hash.
 func (us Users) storePassword(ctx context.Context, userID, pw string) error {
-	hash, err := hashPassword(pw)
+	var hash string
+	var err error
+	if lerr := us.rl.reg.limiter.hash(func() { hash, err = hashPassword(pw) }); lerr != nil {
+		return lerr
+	}
 	if err != nil {
 		return err
 	}
@@ -195,10 +209,9 @@ func (us Users) dropPassword(ctx context.Context, userID string, meta eventstore
 
 // change runs a command on one user that must exist; decide gets its
 // current state. It returns the user's new state (nil once deleted).
-// structure: the decision checks nodes (see Realm.structure).
-func (us Users) change(ctx context.Context, id string, structure bool, meta eventstore.Meta,
+func (us Users) change(ctx context.Context, id string, meta eventstore.Meta,
 	decide func(u *domain.User) (plan, error)) (*domain.User, error) {
-	err := us.rl.execute(ctx, meta, command{structure: structure, decide: func() (plan, error) {
+	err := us.rl.execute(ctx, meta, command{decide: func() (plan, error) {
 		u, err := us.Get(id)
 		if err != nil {
 			return plan{}, err
@@ -218,7 +231,7 @@ func (us Users) Update(ctx context.Context, id string, p domain.UserProfile, met
 	if err := domain.ValidateProfile(&p); err != nil {
 		return nil, err
 	}
-	return us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	return us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		if p == u.UserProfile {
 			return plan{}, nil
 		}
@@ -243,7 +256,7 @@ func (us Users) SetPassword(ctx context.Context, id, pw string, meta eventstore.
 	if err := us.storePassword(ctx, id, pw); err != nil {
 		return err
 	}
-	_, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	_, err := us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(id), u.Version, domain.UserPasswordChanged{}), nil
 	})
 	if err != nil {
@@ -265,17 +278,16 @@ func (us Users) SetMemberships(ctx context.Context, id string, ms []domain.Membe
 	if ms == nil {
 		ms = []domain.Membership{}
 	}
-	if err := domain.ValidateMemberships(ms, nodes.Tree()); err != nil {
-		return nil, err
-	}
-	return us.change(ctx, id, true, meta, func(u *domain.User) (plan, error) {
+	return us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		if err := domain.ValidateMemberships(ms, nodes.Tree()); err != nil {
 			return plan{}, err
 		}
 		if slices.Equal(ms, u.Memberships) {
 			return plan{}, nil
 		}
-		return write(domain.UserRef(id), u.Version, domain.UserMembershipsChanged{Before: u.Memberships, After: ms}), nil
+		p := write(domain.UserRef(id), u.Version, domain.UserMembershipsChanged{Before: u.Memberships, After: ms})
+		us.rl.Structure().referenceNodes(&p, domain.UserRef(id), membershipNodes(u.Memberships), membershipNodes(ms))
+		return p, nil
 	})
 }
 
@@ -287,7 +299,7 @@ func (us Users) SetRealmRoles(ctx context.Context, id string, roles []string, me
 	if err != nil {
 		return nil, err
 	}
-	return us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	return us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		if slices.Equal(roles, u.RealmRoles) || len(roles) == 0 && len(u.RealmRoles) == 0 {
 			return plan{}, nil
 		}
@@ -302,7 +314,7 @@ func (us Users) SetRealmRoles(ctx context.Context, id string, roles []string, me
 // SetEnabled disables a user (revoking every token issued for them and
 // ending their browser sessions) or enables them again.
 func (us Users) SetEnabled(ctx context.Context, id string, enabled bool, meta eventstore.Meta) (*domain.User, error) {
-	u, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	u, err := us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		if enabled {
 			if u.Status == domain.StatusEnabled {
 				return plan{}, nil
@@ -326,7 +338,7 @@ func (us Users) SetEnabled(ctx context.Context, id string, enabled bool, meta ev
 // Delete removes a user, revokes every token issued for them, removes the
 // password hash and ends their browser sessions.
 func (us Users) Delete(ctx context.Context, id string, meta eventstore.Meta) error {
-	_, err := us.change(ctx, id, false, meta, func(u *domain.User) (plan, error) {
+	_, err := us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
 		ev, rule, err := domain.DecideDeleteUser(u, meta.Time)
 		if err != nil {
 			return plan{}, err
@@ -343,9 +355,28 @@ func (us Users) Delete(ctx context.Context, id string, meta eventstore.Meta) err
 	return nil
 }
 
+// membershipNodes lists the nodes of memberships.
+func membershipNodes(ms []domain.Membership) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.Node
+	}
+	return out
+}
+
+// RememberedConsent is what user granted client before, if anything, less
+// the teams whose slugs name other nodes since.
+func (us Users) RememberedConsent(u *domain.User, client *domain.Client) (domain.Consent, bool) {
+	c, ok := u.Consents[client.ID]
+	if ok {
+		c.Teams = us.rl.models.Nodes.Tree().Reaches(c.Teams, c.GrantedAt)
+	}
+	return c, ok
+}
+
 // GrantConsent remembers what a user granted a client.
 func (us Users) GrantConsent(ctx context.Context, userID, clientID string, c domain.Consent, meta eventstore.Meta) error {
-	_, err := us.change(ctx, userID, false, meta, func(u *domain.User) (plan, error) {
+	_, err := us.change(ctx, userID, meta, func(u *domain.User) (plan, error) {
 		return write(domain.UserRef(userID), u.Version,
 			domain.ConsentGranted{ClientID: clientID, Scopes: c.Scopes, Teams: c.Teams, Preset: c.Preset}), nil
 	})

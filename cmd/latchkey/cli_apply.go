@@ -136,7 +136,7 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 	if st == nil {
 		// Checked against a new realm before it is made: a bad file
 		// creates nothing.
-		st = &realmState{assumeScopes: true}
+		st = &realmState{assumeScopes: true, settings: domain.NewRealmSettings()}
 		if _, err := s.plan(f, st, o, secrets); err != nil {
 			return fmt.Errorf("realm %s: nothing was changed:\n  - %w", f.Realm, err)
 		}
@@ -306,7 +306,7 @@ func (p *planner) name(kind, name string) string { return kind + " " + p.f.Realm
 // else the realm's now.
 func (p *planner) realmSettings() domain.RealmSettings {
 	if p.f.Settings != nil {
-		return p.f.Settings.realm()
+		return p.f.Settings.realm(p.st.settings)
 	}
 	return p.st.settings
 }
@@ -315,7 +315,7 @@ func (p *planner) settings() {
 	if p.f.Settings == nil {
 		return
 	}
-	want := p.f.Settings.realm()
+	want := p.f.Settings.realm(p.st.settings)
 	if want.Equal(p.st.settings) {
 		return
 	}

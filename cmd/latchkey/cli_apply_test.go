@@ -164,7 +164,8 @@ func TestApplyAndExport(t *testing.T) {
 			t.Errorf("the export holds %q:\n%s", bad, exported)
 		}
 	}
-	for _, want := range []string{"description: Billing backend", "status: disabled", "slug: shop-web", "name: billing"} {
+	// require_pkce, left out of the file, kept the new realm's value.
+	for _, want := range []string{"description: Billing backend", "status: disabled", "slug: shop-web", "name: billing", "require_pkce: true"} {
 		if !strings.Contains(exported, want) {
 			t.Errorf("the export lacks %q:\n%s", want, exported)
 		}

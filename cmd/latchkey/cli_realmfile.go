@@ -34,10 +34,12 @@ type realmFile struct {
 
 // fileSettings are the realm's settings (seconds; 0 takes the server's
 // default), its compatibility profiles, hosts and client defaults.
+// require_pkce left out keeps the realm's value, as in a PUT.
 type fileSettings struct {
 	CheckpointEvery    int                 `yaml:"checkpoint_every"`
 	CheckpointInterval int64               `yaml:"checkpoint_interval"`
 	TokenRetention     int64               `yaml:"token_retention"`
+	RequirePKCE        *bool               `yaml:"require_pkce,omitempty"`
 	Compat             []string            `yaml:"compat,omitempty"`
 	Hosts              []string            `yaml:"hosts,omitempty"`
 	ClientDefaults     *fileClientDefaults `yaml:"client_defaults,omitempty"`
@@ -52,9 +54,13 @@ type fileClientDefaults struct {
 	AccessPreset                   string `yaml:"access_preset,omitempty"`
 }
 
-func (s fileSettings) realm() domain.RealmSettings {
+// realm are the settings the file asks for, over the realm's current ones.
+func (s fileSettings) realm(current domain.RealmSettings) domain.RealmSettings {
 	out := domain.RealmSettings{CheckpointEvery: s.CheckpointEvery, CheckpointInterval: s.CheckpointInterval, TokenRetention: s.TokenRetention,
-		Compat: s.Compat, Hosts: s.Hosts}
+		RequirePKCE: current.RequirePKCE, Compat: s.Compat, Hosts: s.Hosts}
+	if s.RequirePKCE != nil {
+		out.RequirePKCE = *s.RequirePKCE
+	}
 	if d := s.ClientDefaults; d != nil {
 		out.ClientDefaults = domain.ClientDefaults{AccessTokenLifetime: d.AccessTokenLifetime, ClientCredentialsTokenLifetime: d.ClientCredentialsTokenLifetime,
 			IssueRefreshTokens: d.IssueRefreshTokens, RefreshTokenLifetime: d.RefreshTokenLifetime, AccessPreset: d.AccessPreset}
@@ -66,7 +72,7 @@ func (s fileSettings) realm() domain.RealmSettings {
 // exportSettings writes a realm's settings as a file gives them.
 func exportSettings(st domain.RealmSettings) fileSettings {
 	f := fileSettings{CheckpointEvery: st.CheckpointEvery, CheckpointInterval: st.CheckpointInterval, TokenRetention: st.TokenRetention,
-		Compat: st.Compat, Hosts: st.Hosts}
+		RequirePKCE: &st.RequirePKCE, Compat: st.Compat, Hosts: st.Hosts}
 	if d := st.ClientDefaults; d != (domain.ClientDefaults{}) {
 		f.ClientDefaults = &fileClientDefaults{AccessTokenLifetime: d.AccessTokenLifetime, ClientCredentialsTokenLifetime: d.ClientCredentialsTokenLifetime,
 			IssueRefreshTokens: d.IssueRefreshTokens, RefreshTokenLifetime: d.RefreshTokenLifetime, AccessPreset: d.AccessPreset}

@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-const cliBootstrapSecret = "cli-bootstrap-secret-0123456789"
+const cliBootstrapSecret = "cli-bootstrap-secret-0123456789-long-enough"
 
 // realmEvents lists a realm's events, without the checkpoints the server
 // appends on its own schedule.
@@ -315,6 +315,9 @@ func TestCLIVerbs(t *testing.T) {
 	u.fails(1, `unknown realm role "root"`, "user", "set-realm-roles", "alice", "--role", "root", "--realm", "acme")
 	u.fails(2, "give --role ROLE (repeatable) or --none", "user", "set-realm-roles", "alice", "--realm", "acme")
 	u.ok("", "user", "set-realm-roles", "alice", "--none", "--realm", "acme")
+	if out := u.ok("", "user", "unlock", "alice", "--realm", "acme"); !strings.Contains(out, "alice") {
+		t.Errorf("user unlock:\n%s", out)
+	}
 	u.ok("", "user", "set-memberships", "alice", "--none", "--realm", "acme")
 	u.ok("", "user", "delete", "alice", "--realm", "acme")
 	u.fails(1, "realm acme has no user alice", "user", "get", "alice", "--realm", "acme")

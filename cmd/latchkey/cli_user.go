@@ -108,6 +108,7 @@ func init() {
 		userAction("get", "Show one user (never the password).", http.MethodGet, ""),
 		userAction("disable", "Disable a user: every token issued for them is revoked.", http.MethodPost, "/disable"),
 		userAction("enable", "Enable a user.", http.MethodPost, "/enable"),
+		userAction("unlock", "Lift a user's sign-in lock on every replica: the failed sign-ins of their username are forgotten (user.unlocked in the audit log).", http.MethodPost, "/unlock"),
 		{name: "user set-password", args: userArg, nargs: 1,
 			summary: "Set a user's password, read from LATCHKEY_USER_PASSWORD, stdin or a prompt; their browser sessions end.",
 			example: "latchkey user set-password alice --realm acme",

@@ -305,8 +305,9 @@ func TestCompatSeaCat(t *testing.T) {
 	host := "localhost:" + s.port // the document's https://localhost:3081
 	base := "http://" + host
 	// The realm claims the host, as SeaCat Auth serves its own; the whole
-	// service's client-credentials tokens live 3 minutes.
-	s.realm(t, "seacat", `{"compat":["seacat"],"hosts":["`+host+`"],"client_defaults":{"client_credentials_token_lifetime":180}}`)
+	// service's client-credentials tokens live 3 minutes; its confidential
+	// clients send no PKCE, which a new realm would require.
+	s.realm(t, "seacat", `{"compat":["seacat"],"hosts":["`+host+`"],"client_defaults":{"client_credentials_token_lifetime":180},"require_pkce":false}`)
 	s.create(t, "seacat", "nodes", `{"slug":"my-corporation","kind":"organization"}`)
 	s.create(t, "seacat", "nodes", `{"slug":"my-corporation-ops","kind":"team","parent":"my-corporation"}`)
 	// A client registered with SeaCat's attributes (its registration is not
@@ -471,7 +472,7 @@ func TestCompatCoralogix(t *testing.T) {
 	// claims one through the admin API).
 	s := startCompat(t, "coralogix", "--realm-host", "coralogix=coralogix.test")
 	const domain = "http://coralogix.test"
-	s.realm(t, "coralogix", `{"compat":["coralogix"]}`)
+	s.realm(t, "coralogix", `{"compat":["coralogix"],"require_pkce":false}`) // its confidential clients send no PKCE
 	r := s.send(t, http.MethodGet, "/admin/realms/coralogix", "")
 	if !strings.Contains(string(r.body), `"issuer":"`+domain+`"`) {
 		t.Fatalf("the realm's issuer is not its configured host:\n%s", r)
@@ -787,8 +788,9 @@ func TestCompatCredal(t *testing.T) {
 	t.Parallel()
 	s := startCompat(t, "credal")
 	// Credal's clients: refresh tokens on, valid 30 days (access tokens
-	// keep Latchkey's hour, as Credal's).
-	s.realm(t, "credal", `{"client_defaults":{"issue_refresh_tokens":true,"refresh_token_lifetime":2592000}}`)
+	// keep Latchkey's hour, as Credal's); they send no PKCE, which a new
+	// realm would require of them.
+	s.realm(t, "credal", `{"client_defaults":{"issue_refresh_tokens":true,"refresh_token_lifetime":2592000},"require_pkce":false}`)
 	s.create(t, "credal", "nodes", `{"slug":"credal-org","kind":"organization"}`)
 	s.create(t, "credal", "nodes", `{"slug":"research","kind":"team","parent":"credal-org"}`)
 	s.user(t, "credal", `{"username":"dana","email":"dana@example.com","password":"correct horse battery","memberships":[{"node":"research","role":"editor"}]}`)

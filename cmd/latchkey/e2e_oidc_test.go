@@ -197,9 +197,9 @@ type oidcWorld struct {
 	callbackBase string
 }
 
-func setUpOIDC(t *testing.T) *oidcWorld {
+func setUpOIDC(t *testing.T, args ...string) *oidcWorld {
 	t.Helper()
-	opts := serverOpts{name: "oidc", data: t.TempDir(), bootstrapSecret: "bootstrap-secret-for-oidc-e2e-tests"}
+	opts := serverOpts{name: "oidc", data: t.TempDir(), bootstrapSecret: "bootstrap-secret-for-oidc-e2e-tests", args: args}
 	lk := startLatchkey(t, opts)
 	w := &oidcWorld{lk: lk, admin: lk.adminToken(t, opts.bootstrapSecret).AccessToken, issuer: lk.base + "/realms/acme", ctx: context.Background()}
 	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(w.admin)).requireStatus(t, http.StatusCreated)
@@ -628,8 +628,16 @@ func TestCodeExchangeRules(t *testing.T) {
 	code = get(b, pkce)
 	exchange(code, w.callbackBase, verifier, w.conf, withBasic(w.conf, w.confSecret)).checkError(t, http.StatusBadRequest, "invalid_grant")
 
-	// A confidential client without PKCE: a verifier for such a code is refused.
+	// A confidential client without PKCE: refused where the realm requires
+	// PKCE of every client, as a new realm does; allowed once the setting
+	// is off, and then a verifier for such a code is refused.
 	conf := url.Values{"client_id": {w.conf}, "redirect_uri": {"https://web.example.com/cb"}, "response_type": {"code"}, "scope": {"openid"}}
+	if got := b.signIn(lk.base, lk.base+"/realms/acme/protocol/openid-connect/auth?"+conf.Encode(), "alice", "correct horse battery", nil); got.Get("error") != "invalid_request" ||
+		got.Get("error_description") != "this realm requires PKCE of every client (code_challenge with S256)" {
+		t.Fatalf("a confidential client without PKCE in a new realm: %v", got)
+	}
+	settings := lk.do(t, http.MethodPut, "/admin/realms/acme/settings", strings.NewReader(`{"require_pkce":false}`), withBearer(w.admin), withContentType("application/json"))
+	settings.requireStatus(t, http.StatusOK)
 	code = get(b, conf)
 	exchange(code, "https://web.example.com/cb", verifier, "", withBasic(w.conf, w.confSecret)).checkError(t, http.StatusBadRequest, "invalid_grant")
 	code = get(b, conf)
@@ -1144,7 +1152,10 @@ func TestDemotionReachesIntrospectionAndRefresh(t *testing.T) {
 // and the browser is left with one session.
 func TestSignInFormSentTwiceAtOnce(t *testing.T) {
 	t.Parallel()
-	w := setUpOIDC(t)
+	// A slot per form sent: on a loaded machine, six password checks one
+	// after the other may outlast a check's patience (503), which is not
+	// what this test is about.
+	w := setUpOIDC(t, "--max-concurrent-hashes", "6")
 	lk := w.lk
 	cfg := w.oauthConfig(oidc.ScopeOpenID)
 	authURL := func() string { return cfg.AuthCodeURL("s", oauth2.S256ChallengeOption(oauth2.GenerateVerifier())) }

@@ -145,7 +145,7 @@ func checkAdminResponse(t *testing.T, base string, req *http.Request, status int
 // TestOpenAPIValidationHasTeeth: the validator the suite relies on refuses
 // responses that break the document, and takes real ones.
 func TestOpenAPIValidationHasTeeth(t *testing.T) {
-	const secret = "openapi-teeth-bootstrap-secret"
+	const secret = "openapi-teeth-bootstrap-secret-0000001"
 	lk := startLatchkey(t, serverOpts{name: "openapi", data: t.TempDir(), bootstrapSecret: secret})
 	admin := lk.adminToken(t, secret).AccessToken
 	lk.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)

@@ -481,7 +481,11 @@ func TestFoundationWalkthrough(t *testing.T) {
 		if all.NextAfterSeq != evs[len(evs)-1].Seq {
 			t.Errorf("next_after_seq = %d, want the last seq %d", all.NextAfterSeq, evs[len(evs)-1].Seq)
 		}
-		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "realm.scope_defined": 4, "client.created": 3, "token.issued": len(acmeTokens)}
+		// Each client's creation also refers to the realm-defined scopes it
+		// is given: backend to read and write, web to read, the realm's
+		// console (created with it) to management.
+		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "realm.scope_defined": 4, "client.created": 3,
+			"scope.referenced": 4, "token.issued": len(acmeTokens)}
 		if got := countTypes(evs); !maps.Equal(got, wantCounts) {
 			t.Errorf("event types = %v, want %v (refused requests must write nothing)", got, wantCounts)
 		}
@@ -520,6 +524,14 @@ func TestFoundationWalkthrough(t *testing.T) {
 				case "client.created":
 					if id, _ := e.Data["client_id"].(string); e.Aggregate != "client/"+id || (id != backend.ClientID && id != web.ClientID && id != "latchkey-console") {
 						t.Errorf("client.created aggregate %q data %v", e.Aggregate, e.Data)
+					}
+				case "scope.referenced":
+					// A scope's aggregate id: 32 hex digits of its name's SHA-256.
+					scope, _ := e.Data["scope"].(string)
+					sum := sha256.Sum256([]byte(scope))
+					if e.Aggregate != "scope/"+hex.EncodeToString(sum[:16]) ||
+						(e.Data["by"] != "client/"+backend.ClientID && e.Data["by"] != "client/"+web.ClientID && e.Data["by"] != "client/latchkey-console") {
+						t.Errorf("scope.referenced aggregate %q data %v", e.Aggregate, e.Data)
 					}
 				default:
 					if e.Aggregate != "realm/acme" {

@@ -41,7 +41,7 @@ func natsCredentials(args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	realmKey, err := eventstore.RealmUserKey(masterKey)
+	realmKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeNATSRealmUsers)
 	if err != nil {
 		return err
 	}

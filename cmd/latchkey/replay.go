@@ -41,7 +41,10 @@ const replayUsage = `usage: latchkey replay --realm NAME [flags]
 Reads realm NAME's events from NATS JetStream and prints them, one JSON
 object per line (the stored envelope plus "seq"), or --format table.
 Secret fields (hashes, secrets, tokens, codes, private keys) are left
-out, as in every view.
+out, as in every view. With the master key (LATCHKEY_MASTER_KEY, or
+master.key in --data) every message's MAC is checked: a message without a
+valid one was not written by Latchkey and is shown as foreign, never as
+an event.
 
   --rebuild   fold the whole history through every read model, twice
               (and from the latest snapshot, if any), compare digests;
@@ -241,7 +244,19 @@ func openReplaySource(ctx context.Context, cfg replayConfig) (*replaySource, err
 			return nil, err
 		}
 	}
-	if src.store, err = eventstore.New(src.nc, eventstore.Options{}); err != nil {
+	opts := eventstore.Options{}
+	if masterKey, err := existingMasterKey(cfg.dataDir); err == nil {
+		if opts.EventKey, err = eventstore.DeriveKey(masterKey, eventstore.PurposeEventMAC); err != nil {
+			src.close()
+			return nil, err
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "replay: event MACs are not checked (%v)\n", err)
+	}
+	if !cfg.verify { // --verify lists foreign messages in its report
+		opts.OnForeign = newForeignNotes(os.Stderr).note
+	}
+	if src.store, err = eventstore.New(src.nc, opts); err != nil {
 		src.close()
 		return nil, err
 	}
@@ -269,6 +284,10 @@ func runReplay(ctx context.Context, store *eventstore.Store, cfg replayConfig, o
 	st, err := projections.ScanHistory(ctx, store, cfg.realm, scan, func(ev *projections.StoredEvent) error {
 		var err error
 		switch {
+		case ev.Foreign && table:
+			_, err = fmt.Fprintf(out, "%-8d  (foreign message on %s: no valid MAC, not Latchkey's)\n", ev.Seq, ev.Subject)
+		case ev.Foreign:
+			_, err = fmt.Fprintf(out, `{"seq":%d,"subject":%q,"foreign":true}`+"\n", ev.Seq, ev.Subject)
 		case ev.Undecodable && table:
 			_, err = fmt.Fprintf(out, "%-8d  (undecodable message on %s)\n", ev.Seq, ev.Subject)
 		case ev.Undecodable:
@@ -393,6 +412,8 @@ func describeKind(kind string) string {
 		return "inserted"
 	case domain.FindingUnattested:
 		return "missing (unattested)"
+	case domain.FindingForeign:
+		return "holds a foreign message"
 	}
 	return "not verifiable (" + kind + ")"
 }
@@ -409,6 +430,14 @@ func printVerifyReport(out io.Writer, rep *realms.VerifyReport) {
 		rep.Realm, rep.Messages, rep.LastSeq, rep.Checkpoints, strings.Join(rep.Kids, ", "), rep.CoveredTo, rep.Uncovered)
 	if rep.Retention > 0 {
 		fmt.Fprintf(out, "retention: %d messages expired by their TTL, as recorded\n", rep.Retention)
+	}
+	switch {
+	case !rep.MACsChecked:
+		fmt.Fprintln(out, "event MACs: not checked (no master key: set LATCHKEY_MASTER_KEY, or give the --data directory that holds master.key)")
+	case rep.MACBoundary == 0:
+		fmt.Fprintf(out, "event MACs: checked; the stream records no MAC boundary yet (no server has opened it since MACs exist): %d legacy messages without one, %d foreign\n", rep.Legacy, rep.Foreign)
+	default:
+		fmt.Fprintf(out, "event MACs: checked, required from seq %d (%d legacy messages before it), %d foreign\n", rep.MACBoundary, rep.Legacy, rep.Foreign)
 	}
 	shown := 0
 	for _, f := range rep.Findings {
@@ -444,6 +473,36 @@ func auditFlags(fs *flag.FlagSet, cfg *realms.AuditConfig, envErrs map[string]er
 	fs.IntVar(&cfg.CheckpointEvery, "checkpoint-every", every, "append a signed audit.checkpoint at least every N stream messages; negative: none (LATCHKEY_CHECKPOINT_EVERY)")
 	fs.DurationVar(&cfg.CheckpointInterval, "checkpoint-interval", interval, "and at most this long after the first message it covers (LATCHKEY_CHECKPOINT_INTERVAL)")
 	fs.DurationVar(&cfg.TokenRetention, "token-retention", retention, "token events expire from the stream after this long (Nats-TTL; at least 25h); 0 keeps them (LATCHKEY_TOKEN_RETENTION)")
+}
+
+// ---- foreign messages ----
+
+// foreignNotes tells, on stderr, of the foreign messages a replay met (the
+// first ones; then how many more).
+type foreignNotes struct {
+	w    io.Writer
+	mu   sync.Mutex
+	seen int
+}
+
+const maxForeignNotes = 20
+
+func newForeignNotes(w io.Writer) *foreignNotes { return &foreignNotes{w: w} }
+
+func (f *foreignNotes) note(m eventstore.ForeignMessage) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if m.Seq == 0 { // the stream's MAC boundary, not a message
+		fmt.Fprintf(f.w, "replay: realm %s: %s\n", m.Realm, m.Reason)
+		return
+	}
+	f.seen++
+	switch {
+	case f.seen <= maxForeignNotes:
+		fmt.Fprintf(f.w, "replay: foreign message at seq %d on %s (%s): not written by Latchkey, ignored\n", m.Seq, m.Subject, m.Reason)
+	case f.seen == maxForeignNotes+1:
+		fmt.Fprintln(f.w, "replay: more foreign messages; replay --verify lists them all")
+	}
 }
 
 // ---- progress ----

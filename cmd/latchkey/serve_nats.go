@@ -97,7 +97,7 @@ func openNATS(c natsConfig, dataDir string, noSync bool, masterKey []byte, log *
 		if err != nil {
 			return nil, err
 		}
-		realmKey, err := eventstore.RealmUserKey(masterKey)
+		realmKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeNATSRealmUsers)
 		if err != nil {
 			return nil, err
 		}

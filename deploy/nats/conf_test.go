@@ -20,6 +20,7 @@ func TestNATSConfHardening(t *testing.T) {
 		"NATS_ROUTE_1":        "nats-route://route:route-password@nats-1:6222",
 		"NATS_ROUTE_2":        "nats-route://route:route-password@nats-2:6222",
 		"NATS_ROUTE_3":        "nats-route://route:route-password@nats-3:6222",
+		"NATS_STORE_DIR":      "/data/jetstream",
 	}
 	for k, v := range env {
 		t.Setenv(k, v)
@@ -40,6 +41,9 @@ func TestNATSConfHardening(t *testing.T) {
 		if pw, _ := r.User.Password(); r.User.Username() != "route" || pw != "route-password" {
 			t.Errorf("route %s does not carry the route user's credentials", r.Redacted())
 		}
+	}
+	if opts.StoreDir != "/data/jetstream" {
+		t.Errorf("JetStream store %q, want $NATS_STORE_DIR", opts.StoreDir)
 	}
 	// Monitoring answers on loopback only.
 	if opts.HTTPHost != "127.0.0.1" || opts.HTTPPort != 8222 {
@@ -79,7 +83,7 @@ func TestComposeHardening(t *testing.T) {
 	if strings.Contains(compose, "8222:") {
 		t.Error("docker-compose.yml publishes the NATS monitoring port")
 	}
-	for _, want := range []string{"NATS_ROUTE_PASSWORD", "NATS_ROUTE_1", "NATS_ROUTE_2", "NATS_ROUTE_3"} {
+	for _, want := range []string{"NATS_ROUTE_PASSWORD", "NATS_ROUTE_1", "NATS_ROUTE_2", "NATS_ROUTE_3", "NATS_STORE_DIR"} {
 		if !strings.Contains(compose, want+":") {
 			t.Errorf("docker-compose.yml does not pass %s to the NATS nodes", want)
 		}

@@ -3,6 +3,7 @@
 package estest
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -11,12 +12,26 @@ import (
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
+// EventKey is the MAC key of the stores tests start: every message they
+// append is authenticated, as in production.
+var EventKey = []byte("estest: the event MAC key of tests")
+
 // Server is a running embedded server and a store connected to it.
 type Server struct {
 	Dir   string
 	NS    *server.Server
 	NC    *nats.Conn
 	Store *eventstore.Store
+
+	mu      sync.Mutex
+	foreign []eventstore.ForeignMessage
+}
+
+// Foreign returns the foreign messages the store reported so far.
+func (s *Server) Foreign() []eventstore.ForeignMessage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]eventstore.ForeignMessage(nil), s.foreign...)
 }
 
 // Start runs a server on dir (usually t.TempDir()) and stops it when the
@@ -38,11 +53,16 @@ func StartWith(t testing.TB, cfg eventstore.EmbeddedConfig) *Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st, err := eventstore.New(nc, eventstore.Options{})
+	s := &Server{Dir: dir, NS: ns, NC: nc}
+	st, err := eventstore.New(nc, eventstore.Options{EventKey: EventKey, OnForeign: func(f eventstore.ForeignMessage) {
+		s.mu.Lock()
+		s.foreign = append(s.foreign, f)
+		s.mu.Unlock()
+	}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := &Server{Dir: dir, NS: ns, NC: nc, Store: st}
+	s.Store = st
 	t.Cleanup(s.Stop)
 	return s
 }

@@ -2,7 +2,8 @@ package verifier
 
 import (
 	"context"
-	"encoding/json"
+	"crypto/ecdsa"
+	"log/slog"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,19 +26,31 @@ import (
 // staleAfter the rules are stale, whatever the cause: the connection is
 // down, the server or the stream has no leader, the consumer is being
 // recreated, or the feed lags behind.
+//
+// A rule is applied only once its signature verifies with a key of the
+// realm's JWKS (domain.VerifyRule): anyone who may publish on the rules
+// subject could otherwise revoke whatever they like, or flood the set.
+// A refused rule is logged and counted, never applied.
 type feed struct {
 	rules      *ruleSet
+	keys       ruleKeys
+	log        *slog.Logger
 	staleAfter time.Duration
 	syncedAt   atomic.Int64  // unix nanoseconds of the last proof
-	applied    atomic.Uint64 // stream sequence of the last rule applied
+	applied    atomic.Uint64 // stream sequence of the last rule read
+	refused    atomic.Uint64 // rules whose signature did not verify
 	stop       func()
 }
+
+// ruleKeys looks up the realm's ES256 keys by kid, for a rule stored at
+// stored.
+type ruleKeys func(kid string, stored time.Time) (*ecdsa.PublicKey, bool)
 
 // follow replays the realm's rules published since `since` and keeps
 // applying new ones. It returns once the replay has caught up. The realm's
 // stream is LK_<REALM> and its rules are on lk.<realm>.revocations (see
 // README: "Revocation events for downstream services").
-func follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time, rules *ruleSet, staleAfter time.Duration) (*feed, error) {
+func follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time, rules *ruleSet, keys ruleKeys, log *slog.Logger, staleAfter time.Duration) (*feed, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, err
@@ -50,7 +63,7 @@ func follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time, r
 	if err != nil {
 		return nil, err
 	}
-	f := &feed{rules: rules, staleAfter: staleAfter}
+	f := &feed{rules: rules, keys: keys, log: log, staleAfter: staleAfter}
 	caughtUp := make(chan struct{})
 	var once sync.Once
 	info, err := cons.Info(ctx)
@@ -61,11 +74,9 @@ func follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time, r
 		once.Do(func() { close(caughtUp) })
 	}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var r domain.RevocationRule
-		if json.Unmarshal(m.Data(), &r) == nil {
-			rules.add(r)
-		}
-		if md, err := m.Metadata(); err == nil {
+		md, mdErr := m.Metadata()
+		f.apply(m, md)
+		if mdErr == nil {
 			f.applied.Store(md.Sequence.Stream)
 			if md.NumPending == 0 {
 				once.Do(func() { close(caughtUp) })
@@ -86,6 +97,23 @@ func follow(ctx context.Context, nc *nats.Conn, realm string, since time.Time, r
 	go f.watch(watchCtx, cons)
 	f.stop = func() { cancel(); cc.Stop() }
 	return f, nil
+}
+
+// apply adds a rule whose signature verifies, and refuses any other.
+func (f *feed) apply(m jetstream.Msg, md *jetstream.MsgMetadata) {
+	var seq uint64
+	stored := time.Now()
+	if md != nil {
+		seq, stored = md.Sequence.Stream, md.Timestamp
+	}
+	key := func(kid string) (*ecdsa.PublicKey, bool) { return f.keys(kid, stored) }
+	r, err := domain.VerifyRule(m.Subject(), m.Data(), m.Headers().Get(domain.RuleJWSHeader), key)
+	if err != nil {
+		f.refused.Add(1)
+		f.log.Warn("revocation rule refused", "subject", m.Subject(), "seq", seq, "err", err)
+		return
+	}
+	f.rules.add(r)
 }
 
 // watch proves the rules current every staleAfter/3 and forgets expired

@@ -47,7 +47,7 @@ func TestVerifierOfAHostIssuer(t *testing.T) {
 	}
 	rule := domain.RevocationRule{JTI: jti, ForgetAfter: time.Now().Add(time.Hour).Unix()}
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
-	if _, err := srv.store.AppendRevocation(ctx, "acme", domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: jti}, rule); err != nil {
+	if _, err := srv.store.AppendRevocation(ctx, "acme", domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: jti}, signRule(t, "acme", rule, "k1", mint.key)); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, 10*time.Second, "the realm's revocation reaching the verifier", func() bool {

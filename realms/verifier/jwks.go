@@ -56,6 +56,29 @@ func (ks *keySet) get(kid string) (crypto.PublicKey, string, bool) {
 	return k.key, k.alg, ok
 }
 
+// ruleKey returns the ES256 key of the JWKS that a revocation rule stored
+// at stored names. A kid unknown to the JWKS as last fetched is looked up
+// again in one fetched after the rule was stored, waiting out the rate
+// limit if need be: the realm may have rotated its keys since, and a real
+// revocation must not be lost to a stale copy of its keys.
+func (ks *keySet) ruleKey(kid string, stored time.Time) (*ecdsa.PublicKey, bool) {
+	key, _, ok := ks.get(kid)
+	if !ok {
+		ks.mu.RLock()
+		last := ks.lastRefresh
+		ks.mu.RUnlock()
+		if last.Before(stored) {
+			time.Sleep(time.Until(last.Add(minRefreshGap)))
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			_ = ks.refresh(ctx)
+			cancel()
+			key, _, ok = ks.get(kid)
+		}
+	}
+	ec, isEC := key.(*ecdsa.PublicKey)
+	return ec, ok && isEC && ec.Curve == elliptic.P256()
+}
+
 // refreshFor fetches the JWKS again if the last fetch is old enough, then
 // looks kid up.
 func (ks *keySet) refreshFor(kid string) (crypto.PublicKey, string, bool) {

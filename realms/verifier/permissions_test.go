@@ -38,7 +38,7 @@ type securedServer struct {
 // any port) with an in-process store; it stops when the test ends.
 func startSecuredServer(t *testing.T, dir, addr string) *securedServer {
 	t.Helper()
-	key, err := eventstore.RealmUserKey(testMasterKey)
+	key, err := eventstore.DeriveKey(testMasterKey, eventstore.PurposeNATSRealmUsers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -119,11 +119,11 @@ func TestResourceServerReadsOnlyItsRealmsRevocations(t *testing.T) {
 			t.Fatal(err)
 		}
 		// A token event and a revocation rule in each realm.
-		if _, err := store.AppendToken(ctx, realm, domain.ClientRef("c1"), meta, domain.TokenIssued{JTI: "secret-" + realm}); err != nil {
+		if _, err := store.AppendToken(ctx, realm, domain.ClientRef("c1"), meta, domain.TokenIssued{JTI: "secret-" + realm}, eventstore.Requirement{}); err != nil {
 			t.Fatal(err)
 		}
 		rule := domain.RevocationRule{JTI: "revoked-in-" + realm, ForgetAfter: time.Now().Add(time.Hour).Unix()}
-		if _, err := store.AppendRevocation(ctx, realm, domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: rule.JTI}, rule); err != nil {
+		if _, err := store.AppendRevocation(ctx, realm, domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: rule.JTI}, signRule(t, realm, rule, "k1", ruleKey)); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -56,6 +56,19 @@ func newTokenMint(t *testing.T) *tokenMint {
 	return m
 }
 
+// signRule signs a rule as the realm does, with key under kid.
+func signRule(t *testing.T, realm string, r domain.RevocationRule, kid string, key *ecdsa.PrivateKey) domain.SignedRule {
+	t.Helper()
+	signed, err := domain.SignRule(eventstore.RevocationsSubject(realm), r, kid, key, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+// ruleKey signs the rules of tests that read them without a verifier.
+var ruleKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
 // token returns a fresh access token and its jti.
 func (m *tokenMint) token(t *testing.T) (string, string) {
 	t.Helper()
@@ -236,7 +249,7 @@ func TestVerifierFailsClosedWhenItsFeedIsStale(t *testing.T) {
 	srv = startSecuredServer(t, dir, addr)
 	rule := domain.RevocationRule{JTI: jti, ForgetAfter: time.Now().Add(time.Hour).Unix()}
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
-	if _, err := srv.store.AppendRevocation(ctx, "acme", domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: jti}, rule); err != nil {
+	if _, err := srv.store.AppendRevocation(ctx, "acme", domain.ClientRef("c1"), eventstore.AnyVersion, meta, domain.TokenRevoked{JTI: jti}, signRule(t, "acme", rule, "k1", mint.key)); err != nil {
 		t.Fatal(err)
 	}
 	fresh, _ := mint.token(t)

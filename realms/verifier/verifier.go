@@ -1,7 +1,9 @@
 // Package verifier lets a resource server accept a Latchkey realm's access
 // tokens without calling Latchkey: it verifies RFC 9068 JWTs locally with
 // the realm's JWKS (fetched once, refreshed when an unknown kid appears) and
-// rejects revoked tokens by following the realm's revocation rules on NATS.
+// rejects revoked tokens by following the realm's revocation rules on NATS;
+// a rule counts only when the realm signed it (its JWS verifies with a key
+// of the same JWKS).
 //
 //	v, err := verifier.New(ctx, verifier.Config{
 //		Issuer: "https://id.example.com/realms/acme",
@@ -22,6 +24,7 @@ import (
 	"crypto"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"time"
@@ -61,6 +64,8 @@ type Config struct {
 	Lookback time.Duration
 	// Leeway tolerates clock skew on exp, nbf and iat (default 30 s).
 	Leeway time.Duration
+	// Logger reports refused revocation rules (default slog.Default()).
+	Logger *slog.Logger
 }
 
 // Claims are the claims of a Latchkey access token.
@@ -99,6 +104,10 @@ type Health struct {
 	// Introspecting: not Live, and tokens are checked by introspection.
 	// Not Live and not Introspecting: every token is refused (ErrStale).
 	Introspecting bool `json:"introspecting"`
+	// RefusedRules counts the revocation rules not applied because their
+	// signature did not verify with the realm's keys: someone else
+	// published them.
+	RefusedRules uint64 `json:"refused_rules"`
 }
 
 // New fetches the realm's keys, replays its recent revocation rules and
@@ -130,6 +139,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if cfg.StaleAfter <= 0 {
 		cfg.StaleAfter = 30 * time.Second
 	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
 	if cfg.Introspection != nil {
 		in := *cfg.Introspection // the caller's stays as given
 		cfg.Introspection = &in
@@ -155,7 +167,7 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 	if err := v.keys.refresh(ctx); err != nil {
 		return nil, err
 	}
-	v.feed, err = follow(ctx, cfg.NATS, realm, time.Now().Add(-cfg.Lookback), v.rules, cfg.StaleAfter)
+	v.feed, err = follow(ctx, cfg.NATS, realm, time.Now().Add(-cfg.Lookback), v.rules, v.keys.ruleKey, cfg.Logger, cfg.StaleAfter)
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +180,8 @@ func (v *Verifier) Close() { v.feed.stop() }
 // Health reports how current the revocation rules are.
 func (v *Verifier) Health() Health {
 	live := v.feed.live(time.Now())
-	return Health{Live: live, SyncedAt: v.feed.syncedAtTime(), Introspecting: !live && v.cfg.Introspection != nil}
+	return Health{Live: live, SyncedAt: v.feed.syncedAtTime(), Introspecting: !live && v.cfg.Introspection != nil,
+		RefusedRules: v.feed.refused.Load()}
 }
 
 // Verify checks signature, typ (at+jwt), iss, aud and exp, then the
