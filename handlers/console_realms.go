@@ -112,10 +112,12 @@ func (a *api) renderRealmPage(c echo.Context, status int, problem string) error 
 	return renderConsole(c, status, "realm.html", v)
 }
 
-// consoleRealmSettings saves a realm's checkpoint and retention settings.
+// consoleRealmSettings saves a realm's checkpoint, retention and PKCE
+// settings; its other settings (hosts, compatibility, client defaults)
+// stay as they are.
 func (a *api) consoleRealmSettings(c echo.Context) error {
 	cc := consoleOf(c)
-	var s domain.RealmSettings
+	s := cc.realm.Settings()
 	var bad []string
 	num := func(name string) int64 {
 		v := strings.TrimSpace(cc.form.Get(name))
@@ -131,6 +133,7 @@ func (a *api) consoleRealmSettings(c echo.Context) error {
 	s.CheckpointEvery = int(num("checkpoint_every"))
 	s.CheckpointInterval = num("checkpoint_interval")
 	s.TokenRetention = num("token_retention")
+	s.RequirePKCE = cc.form.Get("require_pkce") == "on"
 	if len(bad) > 0 {
 		return a.renderRealmPage(c, http.StatusBadRequest, strings.Join(bad, "; "))
 	}

@@ -296,3 +296,34 @@ func TestConsoleClientsPageFilters(t *testing.T) {
 		}
 	}
 }
+
+func TestConsoleRealmSettingsKeepWhatTheFormDoesNotShow(t *testing.T) {
+	t.Parallel()
+	w := newSignInWorld(t)
+	ctx := context.Background()
+	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
+	alice, _ := w.realm.Users().ByUsername("alice")
+	if _, err := w.realm.Users().SetRealmRoles(ctx, alice.ID, []string{domain.RoleRealmAdmin}, meta); err != nil {
+		t.Fatal(err)
+	}
+	s := w.realm.Settings()
+	s.Compat = []string{domain.CompatCoralogix}
+	if err := w.realm.UpdateSettings(ctx, s, meta); err != nil {
+		t.Fatal(err)
+	}
+	b := newConsoleBrowser(t, w.e)
+	signInToConsole(t, w, b)
+	page := b.do(http.MethodGet, "/console/acme/realms/acme/", nil)
+	token := consoleCSRF.FindStringSubmatch(page.Body.String())[1]
+	rec := b.do(http.MethodPost, "/console/acme/realms/acme/settings", url.Values{"csrf": {token}, "checkpoint_every": {"500"}, "checkpoint_interval": {"0"}, "token_retention": {"0"}})
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("save settings: %d\n%s", rec.Code, rec.Body)
+	}
+	got := w.realm.Settings()
+	if got.CheckpointEvery != 500 || !slices.Equal(got.Compat, []string{domain.CompatCoralogix}) || got.RequirePKCE {
+		t.Errorf("settings after the console's form: %+v", got)
+	}
+	if rec := b.do(http.MethodPost, "/console/acme/realms/acme/settings", url.Values{"csrf": {token}, "token_retention": {"60"}}); rec.Code != http.StatusBadRequest {
+		t.Errorf("a retention under 25 hours: %d", rec.Code)
+	}
+}
