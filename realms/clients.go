@@ -108,8 +108,7 @@ func (cs Clients) create(ctx context.Context, id string, s domain.ClientSettings
 			return plan{}, err
 		}
 		p := write(domain.ClientRef(id), 0, ev)
-		cs.references(&p, id, domain.ClientSettings{}, ev.ClientSettings)
-		return p, nil
+		return p, cs.references(&p, id, domain.ClientSettings{}, ev.ClientSettings)
 	}})
 	if err != nil {
 		return CreatedClient{}, err
@@ -139,8 +138,7 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 			return plan{}, err
 		}
 		p := write(domain.ClientRef(id), c.Version, *ev)
-		cs.references(&p, id, ev.Before, ev.After)
-		return p, nil
+		return p, cs.references(&p, id, ev.Before, ev.After)
 	}})
 	if err != nil {
 		return nil, nil, err
@@ -151,10 +149,10 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 
 // references adds to p the reference events of the nodes and scopes after
 // names and before does not (see Structure).
-func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) {
+func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) error {
 	st := cs.rl.Structure()
 	st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes())
-	st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes())
+	return st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes())
 }
 
 // RotateSecret gives a confidential client a new secret, returned this

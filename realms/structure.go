@@ -2,6 +2,7 @@ package realms
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sort"
 
@@ -152,14 +153,25 @@ func (s Structure) referenceNodes(p *plan, by domain.AggregateRef, before, after
 }
 
 // referenceScopes is referenceNodes for realm-defined scopes (built-in
-// scopes are never removed).
-func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, after []string) {
+// scopes are never removed). The catalog and the scopes' versions are two
+// models the runner may move between the decision's reads: each version is
+// read first and the catalog checked after it. A removal writes the
+// catalog's event before the scope's, so a version read before the removal
+// fails at the stream, and one read after it finds the scope gone here.
+func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, after []string) error {
 	refs := s.rl.models.Scopes
 	for _, name := range added(before, after) {
-		if !domain.IsBuiltinScope(name) {
-			p.add(domain.ScopeRef(name), refs.Version(name), domain.ScopeReferenced{Scope: name, By: by.String()})
+		if domain.IsBuiltinScope(name) {
+			continue
 		}
+		version := refs.Version(name)
+		if !s.rl.state().Scopes.Has(name) {
+			msg := fmt.Sprintf("scope %q is not in the realm's scope catalog", name)
+			return &domain.ValidationError{Field: "client", Message: msg, Details: []string{msg}}
+		}
+		p.add(domain.ScopeRef(name), version, domain.ScopeReferenced{Scope: name, By: by.String()})
 	}
+	return nil
 }
 
 // added lists, once each, the names of after that before does not hold.
