@@ -267,7 +267,9 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 		if console, ok := r.consoleClient(name, events); ok {
 			by := domain.ClientRef(domain.ConsoleClientID)
 			p.add(by, 0, console)
-			rl.Structure().referenceScopes(&p, by, nil, console.AllScopes())
+			if err := rl.Structure().referenceScopes(&p, by, nil, console.AllScopes()); err != nil {
+				return plan{}, err
+			}
 		}
 		return p, nil
 	}})
