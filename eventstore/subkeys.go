@@ -20,6 +20,11 @@ const (
 	PurposeEventMAC Purpose = "latchkey event mac v1"
 	// PurposeClientSecrets: the HMAC client secrets are stored as.
 	PurposeClientSecrets Purpose = "latchkey client secrets v1"
+	// PurposeBrowserCSRF: the HMAC on the browser's CSRF values.
+	PurposeBrowserCSRF Purpose = "latchkey browser csrf v1"
+	// PurposeConsoleSessions: the AES-GCM key console sessions are sealed
+	// with.
+	PurposeConsoleSessions Purpose = "latchkey console sessions v1"
 )
 
 // DeriveKey derives the 32-byte key for one purpose from the master key

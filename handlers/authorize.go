@@ -120,12 +120,9 @@ func (a *api) authorize(c echo.Context) error {
 	if slices.Contains(prompts, "none") && len(prompts) > 1 {
 		return back(&domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "prompt=none cannot be combined with other values"})
 	}
-	// One CSRF value per browser, kept across tabs and requests.
-	csrf := cookieValue(c, csrfCookie)
-	if len(csrf) < 32 {
-		csrf = randomToken()
-		a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
-	}
+	// One browser id per browser, kept across tabs and requests; the forms
+	// of this request are bound to it.
+	csrf := a.browserID(c, rl.Name)
 	now := a.now().Unix()
 	session, user, signedIn := rl.Sessions().Lookup(cookieValue(c, sessionCookie), now)
 	// max_age=0 is prompt=login (OIDC Core §3.1.2.1): within the same

@@ -25,6 +25,8 @@ type KeyStore struct {
 	kv      jetstream.KeyValue
 	aead    cipher.AEAD
 	secrets domain.SecretHasher
+	// csrfKey signs the browser's CSRF values (csrf.go).
+	csrfKey []byte
 }
 
 // OpenKeyStore opens (creating if needed) the store of signing keys.
@@ -33,11 +35,15 @@ func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte
 	if err != nil {
 		return nil, err
 	}
+	csrfKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeBrowserCSRF)
+	if err != nil {
+		return nil, err
+	}
 	ks, err := openSealed(ctx, masterKey, store.OpenKeyBucket)
 	if err != nil {
 		return nil, err
 	}
-	ks.secrets = domain.NewSecretHasher(secretKey)
+	ks.secrets, ks.csrfKey = domain.NewSecretHasher(secretKey), csrfKey
 	return ks, nil
 }
 
