@@ -17,15 +17,12 @@ import (
 // (domain.ConsoleClientID), created with the realm; realms older than the
 // console get theirs when a server starts (EnsureConsoles).
 
-// consoleClient is the creation of the console client of a realm whose
-// first events are events; false when the public URL cannot be its
-// redirect URI (the realm then has no console, and a warning says why).
-func (r *Registry) consoleClient(realm string, events []domain.Payload) (domain.ClientCreated, bool) {
-	var state domain.Realm
-	for _, ev := range events {
-		state.Apply(0, ev)
-	}
-	ev, err := domain.DecideConsoleClient(r.publicURL, realm, state.Scopes)
+// consoleClient is the creation of the console client of a new realm whose
+// first events define the scopes of catalog; false when the public URL
+// cannot be its redirect URI (the realm then has no console, and a warning
+// says why).
+func (r *Registry) consoleClient(realm string, catalog domain.Catalog) (domain.ClientCreated, bool) {
+	ev, err := domain.DecideConsoleClient(r.publicURL, realm, catalog)
 	if err != nil {
 		r.log.Warn("realm created without a console: its callback under the public URL is not a valid redirect URI (use https, or a loopback address)",
 			"realm", realm, "err", err)

@@ -274,11 +274,16 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 			return plan{}, err
 		}
 		p := write(domain.RealmRef(name), 0, events...)
-		// The realm's console client comes with it, in the same append.
-		if console, ok := r.consoleClient(name, events); ok {
+		// The realm's console client comes with it, in the same append,
+		// referring to scopes no model has applied yet.
+		var first domain.Realm
+		for _, ev := range events {
+			first.Apply(0, ev)
+		}
+		if console, ok := r.consoleClient(name, first.Scopes); ok {
 			by := domain.ClientRef(domain.ConsoleClientID)
 			p.add(by, 0, console)
-			if err := rl.Structure().referenceScopes(&p, by, nil, console.AllScopes()); err != nil {
+			if err := rl.Structure().referenceScopes(&p, by, nil, console.AllScopes(), first.Scopes); err != nil {
 				return plan{}, err
 			}
 		}
