@@ -291,6 +291,7 @@ func TestOpenAPIStatesTheDomainsEnumsAndLimits(t *testing.T) {
 		{schemas + "DisplayName/maxLength", 200},
 		{schemas + "ScopeDescription/maxLength", 500},
 		{schemas + "Role/enum", domain.Roles},
+		{schemas + "RealmRole/enum", domain.RealmRoles},
 		{schemas + "Status/enum", []string{domain.StatusEnabled, domain.StatusDisabled}},
 		{schemas + "NodeKind/enum", []string{domain.NodeOrganization, domain.NodeTeam, domain.NodeProject, domain.NodeApp}},
 		{schemas + "TokenStatus/enum", []string{string(domain.StatusActive), string(domain.StatusExpired), string(domain.StatusRevoked)}},
