@@ -98,8 +98,9 @@ var userCodeShape = regexp.MustCompile(`^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNP
 // growing by 5 s and staying grown), the user types the code in lower case
 // without its dash, signs in and allows on the consent page, which shows
 // the code, and is told to return to the device; the device's next poll
-// gets the tokens of the code flow; a second redemption is refused and
-// revokes them; the audit log names the device flow.
+// gets the tokens of the code flow, which show under the user's connected
+// apps; a second redemption is refused and revokes them; the audit log
+// names the device flow.
 func TestDeviceFlowEndToEnd(t *testing.T) {
 	w := newWorld(t)
 	cli := w.deviceClient()
@@ -142,6 +143,12 @@ func TestDeviceFlowEndToEnd(t *testing.T) {
 	ui := w.get(w.endpoint("/protocol/openid-connect/userinfo"), func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+access) })
 	if ui.status != http.StatusOK || ui.str(t, "sub") == "" {
 		t.Fatalf("userinfo with the device's token: %d %s", ui.status, ui.body)
+	}
+
+	// The grant shows under bob's connected apps ("My access").
+	apps, _ := w.realm.Access(ui.str(t, "sub")).Tokens(nil, 10, w.clock.now().Unix())
+	if len(apps) != 1 || apps[0].ClientID != cli {
+		t.Errorf("bob's connected apps: %+v, want the CLI's token", apps)
 	}
 
 	w.clock.advance(20 * time.Second)
