@@ -184,7 +184,9 @@ func auditSays(t *testing.T, w *world, want string) {
 
 // The device's polls after the user's answer or the code's end: denied is
 // access_denied; a code past its 10 minutes is expired_token; a code of
-// another client, or one never made, is invalid_grant.
+// another client, or one never made, is invalid_grant. A confidential
+// client authenticates to start and to poll; a client without the grant
+// gets no codes.
 func TestDevicePollingRefusals(t *testing.T) {
 	w := newWorld(t)
 	cli := w.deviceClient()
@@ -208,6 +210,13 @@ func TestDevicePollingRefusals(t *testing.T) {
 	f := hidden(t, b.get(w.endpoint("/device")))
 	f.Set("user_code", late.userCode)
 	contains(t, b.post(w.endpoint("/device"), f), realms.ErrUserCodeUnknown.Error())
+
+	// A confidential client authenticates to start and to poll.
+	tv, tvSecret := w.client(domain.ClientSettings{Name: "tv", Kind: domain.KindUserApp, GrantTypes: []string{domain.GrantDeviceCode}, Scopes: []string{"read"}})
+	conf := w.startDevice(tv, basicAuth(tv, tvSecret))
+	wantError(t, "a confidential client's poll without its secret", w.poll(tv, conf.deviceCode, nil), http.StatusUnauthorized, domain.ErrInvalidClient)
+	confPoll := w.post(w.tokenURL(), url.Values{"grant_type": {domain.GrantDeviceCode}, "device_code": {conf.deviceCode}}, basicAuth(tv, tvSecret))
+	wantError(t, "a confidential client's poll", confPoll, http.StatusBadRequest, domain.ErrAuthorizationPending)
 
 	// A client without the device grant gets no codes.
 	web, secret := w.client(domain.ClientSettings{Name: "web", Kind: domain.KindUserApp, RedirectURIs: []string{"https://app.example.test/cb"}})
