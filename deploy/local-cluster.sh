@@ -52,6 +52,7 @@ secrets() {
       {
         echo "LATCHKEY_MASTER_KEY=$(head -c 32 /dev/urandom | base64)"
         echo "LATCHKEY_BOOTSTRAP_CLIENT_SECRET=$(secret)$(secret)"
+        echo "LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD=$(secret)"
         echo "LATCHKEY_NATS_PASSWORD=$(secret)"
         echo "ACME_RS_NATS_PASSWORD=$(secret)"
         echo "NATS_ROUTE_PASSWORD=$(secret)"
@@ -132,6 +133,7 @@ Latchkey cluster running from $dir:
   latchkey-2  http://127.0.0.1:$((http_port + 1))
   NATS        $(nats_urls)   (user latchkey; password in $dir/env)
   admin       client latchkey-admin of realm master; secret: LATCHKEY_BOOTSTRAP_CLIENT_SECRET in $dir/env
+  console     http://127.0.0.1:$http_port/console/master/   (user admin; password: LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD in $dir/env)
   logs        $dir/logs/
 Stop:         $0 stop $dir
 EOF

@@ -204,16 +204,9 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if s.json {
-						return printJSONList(s.io.stdout, items)
-					}
-					t := newTable(s.io.stdout, "CLIENT_ID", "NAME", "KIND", "TYPE", "STATUS", "SCOPES")
-					for _, raw := range items {
-						var c apiClient
-						_ = json.Unmarshal(raw, &c)
-						t.row(c.ClientID, c.Name, c.Kind, c.Type, c.Status, list(c.Scopes))
-					}
-					return t.flush()
+					return printList(s, items, []string{"CLIENT_ID", "NAME", "KIND", "TYPE", "STATUS", "SCOPES"}, func(c apiClient) []string {
+						return []string{c.ClientID, c.Name, c.Kind, c.Type, c.Status, list(c.Scopes)}
+					})
 				}
 			}},
 		{name: "client get", args: "ID", nargs: 1,
@@ -387,22 +380,45 @@ func (s *session) allPages(ctx context.Context, what, path string, q url.Values,
 		if err != nil {
 			return nil, err
 		}
-		var page map[string]json.RawMessage
-		if err := resp.Decode(&page); err != nil {
+		batch, next, err := pageItems(resp, key, cursorKey)
+		if err != nil {
 			return nil, err
 		}
-		var batch []json.RawMessage
-		if err := json.Unmarshal(page[key], &batch); err != nil {
-			return nil, fmt.Errorf("the server's answer has no %s list: %w", key, err)
-		}
 		items = append(items, batch...)
-		var next string
-		_ = json.Unmarshal(page[cursorKey], &next)
 		if next == "" {
 			return items, nil
 		}
 		q.Set("cursor", next)
 	}
+}
+
+// onePage fetches a list the server answers in one page: the items of
+// the array under key.
+func (s *session) onePage(ctx context.Context, what, path, key string) ([]json.RawMessage, error) {
+	resp, err := s.call(ctx, what, adminclient.Request{Method: http.MethodGet, Path: path})
+	if err != nil {
+		return nil, err
+	}
+	items, _, err := pageItems(resp, key, "")
+	return items, err
+}
+
+// pageItems reads a page of a list: the items under key and the cursor
+// of the next page under cursorKey ("" on the last page).
+func pageItems(resp *adminclient.Response, key, cursorKey string) ([]json.RawMessage, string, error) {
+	var page map[string]json.RawMessage
+	if err := resp.Decode(&page); err != nil {
+		return nil, "", err
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(page[key], &items); err != nil {
+		return nil, "", fmt.Errorf("the server's answer has no %s list: %w", key, err)
+	}
+	var next string
+	if cursorKey != "" {
+		_ = json.Unmarshal(page[cursorKey], &next)
+	}
+	return items, next, nil
 }
 
 func cloneValues(q url.Values) url.Values {

@@ -34,6 +34,22 @@ func printJSONList(w io.Writer, items []json.RawMessage) error {
 	return printJSON(w, raw)
 }
 
+// printList writes the items of a list: as one JSON array for scripts
+// (-o json), else as a table with headers and a row of each item read as
+// a T.
+func printList[T any](s *session, items []json.RawMessage, headers []string, row func(T) []string) error {
+	if s.json {
+		return printJSONList(s.io.stdout, items)
+	}
+	t := newTable(s.io.stdout, headers...)
+	for _, raw := range items {
+		var item T
+		_ = json.Unmarshal(raw, &item)
+		t.row(row(item)...)
+	}
+	return t.flush()
+}
+
 // table writes aligned columns for people.
 type table struct{ tw *tabwriter.Writer }
 

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"net/http"
@@ -46,26 +45,13 @@ func init() {
 			example: "latchkey realm list\nlatchkey realm list -o json | jq -r '.[].name'",
 			define: func(fs *flag.FlagSet, s *session) func(context.Context, []string) error {
 				return func(ctx context.Context, _ []string) error {
-					resp, err := s.call(ctx, "list realms", adminclient.Request{Method: http.MethodGet, Path: "/admin/realms"})
+					items, err := s.onePage(ctx, "list realms", "/admin/realms", "realms")
 					if err != nil {
 						return err
 					}
-					var page struct {
-						Realms []json.RawMessage `json:"realms"`
-					}
-					if err := resp.Decode(&page); err != nil {
-						return err
-					}
-					if s.json {
-						return printJSONList(s.io.stdout, page.Realms)
-					}
-					t := newTable(s.io.stdout, "NAME", "ISSUER")
-					for _, raw := range page.Realms {
-						var rl apiRealm
-						_ = json.Unmarshal(raw, &rl)
-						t.row(rl.Name, rl.Issuer)
-					}
-					return t.flush()
+					return printList(s, items, []string{"NAME", "ISSUER"}, func(rl apiRealm) []string {
+						return []string{rl.Name, rl.Issuer}
+					})
 				}
 			}},
 		{name: "realm set", args: "NAME", nargs: 1, noRealm: true,

@@ -6,7 +6,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -93,26 +92,13 @@ func init() {
 			example: "latchkey resource list --realm acme",
 			define: func(fs *flag.FlagSet, s *session) func(context.Context, []string) error {
 				return func(ctx context.Context, _ []string) error {
-					resp, err := s.call(ctx, "list resources", adminclient.Request{Method: http.MethodGet, Path: s.realmPath("/resources")})
+					items, err := s.onePage(ctx, "list resources", s.realmPath("/resources"), "resources")
 					if err != nil {
 						return err
 					}
-					var page struct {
-						Resources []json.RawMessage `json:"resources"`
-					}
-					if err := resp.Decode(&page); err != nil {
-						return err
-					}
-					if s.json {
-						return printJSONList(s.io.stdout, page.Resources)
-					}
-					t := newTable(s.io.stdout, "ID", "IDENTIFIER", "NAME", "SCOPES", "LIFETIME")
-					for _, raw := range page.Resources {
-						var r apiResource
-						_ = json.Unmarshal(raw, &r)
-						t.row(r.ID, r.Identifier, r.Name, list(r.Scopes), fmt.Sprint(r.AccessTokenLifetime))
-					}
-					return t.flush()
+					return printList(s, items, []string{"ID", "IDENTIFIER", "NAME", "SCOPES", "LIFETIME"}, func(r apiResource) []string {
+						return []string{r.ID, r.Identifier, r.Name, list(r.Scopes), fmt.Sprint(r.AccessTokenLifetime)}
+					})
 				}
 			}},
 		{name: "resource delete", args: "ID", nargs: 1,
@@ -194,26 +180,13 @@ func init() {
 			example: "latchkey initial-token list --realm acme",
 			define: func(fs *flag.FlagSet, s *session) func(context.Context, []string) error {
 				return func(ctx context.Context, _ []string) error {
-					resp, err := s.call(ctx, "list initial access tokens", adminclient.Request{Method: http.MethodGet, Path: s.realmPath("/initial-access-tokens")})
+					items, err := s.onePage(ctx, "list initial access tokens", s.realmPath("/initial-access-tokens"), "initial_access_tokens")
 					if err != nil {
 						return err
 					}
-					var page struct {
-						Tokens []json.RawMessage `json:"initial_access_tokens"`
-					}
-					if err := resp.Decode(&page); err != nil {
-						return err
-					}
-					if s.json {
-						return printJSONList(s.io.stdout, page.Tokens)
-					}
-					t := newTable(s.io.stdout, "ID", "STATUS", "USES", "EXPIRES", "DESCRIPTION")
-					for _, raw := range page.Tokens {
-						var it apiInitialToken
-						_ = json.Unmarshal(raw, &it)
-						t.row(it.ID, it.Status, fmt.Sprintf("%d/%d", it.Uses, it.MaxUses), unixTime(it.ExpiresAt), it.Description)
-					}
-					return t.flush()
+					return printList(s, items, []string{"ID", "STATUS", "USES", "EXPIRES", "DESCRIPTION"}, func(it apiInitialToken) []string {
+						return []string{it.ID, it.Status, fmt.Sprintf("%d/%d", it.Uses, it.MaxUses), unixTime(it.ExpiresAt), it.Description}
+					})
 				}
 			}},
 		{name: "initial-token revoke", args: "ID", nargs: 1,

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -68,16 +67,9 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if s.json {
-						return printJSONList(s.io.stdout, items)
-					}
-					t := newTable(s.io.stdout, "JTI", "CLIENT", "SUBJECT", "STATUS", "SCOPE", "ISSUED", "EXPIRES", "LAST USED")
-					for _, raw := range items {
-						var ts apiTokenSession
-						_ = json.Unmarshal(raw, &ts)
-						t.row(ts.JTI, ts.ClientName, ts.Subject, ts.Status, ts.Scope, unixTime(ts.IssuedAt), unixTime(ts.ExpiresAt), unixTime(ts.LastUsed))
-					}
-					return t.flush()
+					return printList(s, items, []string{"JTI", "CLIENT", "SUBJECT", "STATUS", "SCOPE", "ISSUED", "EXPIRES", "LAST USED"}, func(ts apiTokenSession) []string {
+						return []string{ts.JTI, ts.ClientName, ts.Subject, ts.Status, ts.Scope, unixTime(ts.IssuedAt), unixTime(ts.ExpiresAt), unixTime(ts.LastUsed)}
+					})
 				}
 			}},
 		{name: "sessions revoke", args: "[JTI]", nargs: 1, optional: true,
@@ -154,24 +146,11 @@ func (s *session) listBrowserSessions(ctx context.Context, user string) error {
 		}
 		q = "?user_id=" + url.QueryEscape(id)
 	}
-	resp, err := s.call(ctx, "list browser sessions", adminclient.Request{Method: http.MethodGet, Path: s.realmPath("/ui-sessions" + q)})
+	items, err := s.onePage(ctx, "list browser sessions", s.realmPath("/ui-sessions"+q), "sessions")
 	if err != nil {
 		return err
 	}
-	var page struct {
-		Sessions []json.RawMessage `json:"sessions"`
-	}
-	if err := resp.Decode(&page); err != nil {
-		return err
-	}
-	if s.json {
-		return printJSONList(s.io.stdout, page.Sessions)
-	}
-	t := newTable(s.io.stdout, "ID", "USERNAME", "DEVICE", "BROWSER", "IP", "LAST ACTIVE", "EXPIRES")
-	for _, raw := range page.Sessions {
-		var b apiBrowserSession
-		_ = json.Unmarshal(raw, &b)
-		t.row(b.ID, b.Username, b.Device, b.Browser, b.IP, unixTime(b.LastActive), unixTime(b.ExpiresAt))
-	}
-	return t.flush()
+	return printList(s, items, []string{"ID", "USERNAME", "DEVICE", "BROWSER", "IP", "LAST ACTIVE", "EXPIRES"}, func(b apiBrowserSession) []string {
+		return []string{b.ID, b.Username, b.Device, b.Browser, b.IP, unixTime(b.LastActive), unixTime(b.ExpiresAt)}
+	})
 }

@@ -51,26 +51,13 @@ func init() {
 			example: "latchkey node list --realm acme",
 			define: func(fs *flag.FlagSet, s *session) func(context.Context, []string) error {
 				return func(ctx context.Context, _ []string) error {
-					resp, err := s.call(ctx, "list nodes", adminclient.Request{Method: http.MethodGet, Path: s.realmPath("/nodes")})
+					items, err := s.onePage(ctx, "list nodes", s.realmPath("/nodes"), "nodes")
 					if err != nil {
 						return err
 					}
-					var page struct {
-						Nodes []json.RawMessage `json:"nodes"`
-					}
-					if err := resp.Decode(&page); err != nil {
-						return err
-					}
-					if s.json {
-						return printJSONList(s.io.stdout, page.Nodes)
-					}
-					t := newTable(s.io.stdout, "SLUG", "NAME", "KIND", "PARENT")
-					for _, raw := range page.Nodes {
-						var n apiNode
-						_ = json.Unmarshal(raw, &n)
-						t.row(n.Slug, n.Name, n.Kind, n.Parent)
-					}
-					return t.flush()
+					return printList(s, items, []string{"SLUG", "NAME", "KIND", "PARENT"}, func(n apiNode) []string {
+						return []string{n.Slug, n.Name, n.Kind, n.Parent}
+					})
 				}
 			}},
 		{name: "node get", args: "SLUG", nargs: 1,

@@ -93,16 +93,9 @@ func init() {
 					if err != nil {
 						return err
 					}
-					if s.json {
-						return printJSONList(s.io.stdout, items)
-					}
-					t := newTable(s.io.stdout, "ID", "USERNAME", "EMAIL", "STATUS", "MEMBERSHIPS")
-					for _, raw := range items {
-						var u apiUser
-						_ = json.Unmarshal(raw, &u)
-						t.row(u.ID, u.Username, u.Email, u.Status, membershipList(u.Memberships))
-					}
-					return t.flush()
+					return printList(s, items, []string{"ID", "USERNAME", "EMAIL", "STATUS", "MEMBERSHIPS"}, func(u apiUser) []string {
+						return []string{u.ID, u.Username, u.Email, u.Status, membershipList(u.Memberships)}
+					})
 				}
 			}},
 		userAction("get", "Show one user (never the password).", http.MethodGet, ""),

@@ -35,8 +35,8 @@ func (l *perIPListener) Accept() (net.Conn, error) {
 		l.mu.Lock()
 		if l.open[client] >= l.max {
 			l.mu.Unlock()
+			l.refused() // counted before the client can see the close
 			c.Close()
-			l.refused()
 			continue
 		}
 		l.open[client]++
