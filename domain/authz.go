@@ -43,6 +43,9 @@ type AuthRequest struct {
 	CodeChallengeMethod string `json:"code_challenge_method"`
 	// Resources are the RFC 8707 resource indicators asked for.
 	Resources []string `json:"resources,omitempty"`
+	// DPoPJKT is dpop_jkt (RFC 9449 §10): the DPoP key the code will be
+	// redeemed with.
+	DPoPJKT string `json:"dpop_jkt,omitempty"`
 }
 
 // pkceChallenge is a base64url SHA-256: 43 characters (RFC 7636 §4.2),
@@ -107,6 +110,10 @@ func CheckAuthRequest(c *Client, r AuthRequest, requirePKCE bool) ([]string, *OA
 		return nil, invalid("a public client must use PKCE (code_challenge with S256)")
 	} else if requirePKCE {
 		return nil, invalid("this realm requires PKCE of every client (code_challenge with S256)")
+	}
+	if r.DPoPJKT != "" && !pkceChallenge.MatchString(r.DPoPJKT) {
+		// A JWK thumbprint is a base64url SHA-256, as a challenge is.
+		return nil, invalid("dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)")
 	}
 	for _, p := range strings.Fields(r.Prompt) {
 		if !slices.Contains([]string{"none", "login", "consent"}, p) {

@@ -10,6 +10,10 @@ const (
 	GrantClientCredentials = "client_credentials"
 	GrantAuthorizationCode = "authorization_code"
 	GrantRefreshToken      = "refresh_token"
+	// GrantDeviceCode is the device authorization grant (RFC 8628): a
+	// device without a browser of its own shows a code, the user approves
+	// it elsewhere, and the device polls for its tokens.
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Client status.

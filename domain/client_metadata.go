@@ -40,6 +40,10 @@ type ClientMetadata struct {
 	JWKSURI                 string          `json:"jwks_uri,omitempty"`
 	JWKS                    json.RawMessage `json:"jwks,omitempty"`
 	PostLogoutRedirectURIs  []string        `json:"post_logout_redirect_uris,omitempty"`
+	// DPoPBoundAccessTokens (RFC 9449 §5.2) and RequirePAR (RFC 9126 §6)
+	// become the client settings of the same names.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
+	RequirePAR            bool `json:"require_pushed_authorization_requests,omitempty"`
 }
 
 // MetadataPolicy is what a realm lets clients it did not create be.
@@ -124,7 +128,7 @@ func (m ClientMetadata) Settings(p MetadataPolicy) (ClientSettings, error) {
 	s := ClientSettings{
 		Name: name, Type: ClientConfidential, GrantTypes: slices.Clone(grants), TokenEndpointAuthMethod: method,
 		Scopes: scopes, RedirectURIs: slices.Clone(m.RedirectURIs), PostLogoutRedirectURIs: slices.Clone(m.PostLogoutRedirectURIs),
-		JWKSURI: m.JWKSURI,
+		JWKSURI: m.JWKSURI, DPoPBoundAccessTokens: m.DPoPBoundAccessTokens, RequirePAR: m.RequirePAR,
 	}
 	if len(m.JWKS) > 0 && string(m.JWKS) != "null" {
 		s.JWKS = slices.Clone(m.JWKS)
@@ -352,6 +356,6 @@ func (c *Client) Metadata() ClientMetadata {
 		ClientID: c.ID, RedirectURIs: c.RedirectURIs, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		GrantTypes: c.GrantTypes, ResponseTypes: []string{"code"}, ClientName: c.Name, ClientURI: c.ClientURI,
 		LogoURI: c.LogoURI, Scope: strings.Join(c.Scopes, " "), JWKSURI: c.JWKSURI, JWKS: c.JWKS,
-		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
+		PostLogoutRedirectURIs: c.PostLogoutRedirectURIs, DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, RequirePAR: c.RequirePAR,
 	}
 }

@@ -46,7 +46,7 @@ const (
 	HighRiskAccessLifetime = 3600
 )
 
-var supportedGrants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken}
+var supportedGrants = []string{GrantClientCredentials, GrantAuthorizationCode, GrantRefreshToken, GrantDeviceCode}
 
 // RoleAssignment gives a service client a role on a node, as a membership
 // gives a user one.
@@ -84,6 +84,13 @@ type ClientSettings struct {
 	// private_key_jwt client signs its assertions with.
 	JWKS    json.RawMessage `json:"jwks,omitempty"`
 	JWKSURI string          `json:"jwks_uri,omitempty"`
+	// DPoPBoundAccessTokens: the client always proves possession of a key
+	// (DPoP, RFC 9449 §5.2); a token request without a proof is refused.
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens"`
+	// RequirePAR: the client's authorization requests must be pushed
+	// first (RFC 9126 §6); the realm's setting of the same name requires
+	// it of every client.
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
 }
 
 // Nodes lists every node the settings refer to: team restrictions, the
@@ -152,7 +159,7 @@ func (s *ClientSettings) Normalize() {
 // service client otherwise. A combination that cannot work is left for
 // Validate to refuse with its reason, never made to fit.
 func inferKind(s *ClientSettings) string {
-	codeFlow := slices.Contains(s.GrantTypes, GrantAuthorizationCode)
+	codeFlow := slices.Contains(s.GrantTypes, GrantAuthorizationCode) || slices.Contains(s.GrantTypes, GrantDeviceCode)
 	credentialsOnly := slices.Contains(s.GrantTypes, GrantClientCredentials) && !codeFlow
 	if s.Type == ClientPublic || codeFlow || len(s.RedirectURIs) > 0 && !credentialsOnly {
 		return KindUserApp
@@ -267,11 +274,15 @@ func (s *ClientSettings) grantProblems(mixed bool) []string {
 	var problems []string
 	credentials := slices.Contains(s.GrantTypes, GrantClientCredentials)
 	code := slices.Contains(s.GrantTypes, GrantAuthorizationCode)
+	device := slices.Contains(s.GrantTypes, GrantDeviceCode)
 	const both = " (a realm with the seacat or keycloak profile lets one client hold both)"
 	switch s.Kind {
 	case KindService:
 		if code && !mixed {
 			problems = append(problems, "a service client acts as itself: use kind user_app for authorization_code"+both)
+		}
+		if device {
+			problems = append(problems, "a service client acts as itself: use kind user_app for the device grant, through which users sign in")
 		}
 		if len(s.RedirectURIs) > 0 && !code {
 			problems = append(problems, "a service client gets its tokens with client_credentials and is never redirected to: drop redirect_uris, or add the authorization_code grant that uses them (kind user_app)")

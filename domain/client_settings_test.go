@@ -35,6 +35,9 @@ func TestNormalize(t *testing.T) {
 		{"authorization_code makes a user_app",
 			ClientSettings{Name: "svc", GrantTypes: []string{GrantAuthorizationCode}},
 			func(s *ClientSettings) { s.Kind, s.GrantTypes = KindUserApp, []string{GrantAuthorizationCode} }},
+		{"the device grant makes a user_app",
+			ClientSettings{Name: "svc", GrantTypes: []string{GrantDeviceCode}},
+			func(s *ClientSettings) { s.Kind, s.GrantTypes = KindUserApp, []string{GrantDeviceCode} }},
 		{"a user_app defaults to the code flow",
 			ClientSettings{Name: "svc", Kind: KindUserApp},
 			func(s *ClientSettings) { s.Kind, s.GrantTypes = KindUserApp, []string{GrantAuthorizationCode} }},
@@ -129,6 +132,11 @@ func TestValidate(t *testing.T) {
 		{"a service client", serviceSettings, func(*ClientSettings) {}, nil},
 		{"a confidential user_app", appSettings, func(*ClientSettings) {}, nil},
 		{"a public user_app", publicSettings, func(*ClientSettings) {}, nil},
+		{"a device-flow app without redirect URIs", publicSettings, func(s *ClientSettings) {
+			s.GrantTypes, s.RedirectURIs = []string{GrantDeviceCode, GrantRefreshToken}, []string{}
+		}, nil},
+		{"a service client with the device grant", serviceSettings, func(s *ClientSettings) { s.GrantTypes = []string{GrantDeviceCode} },
+			[]string{"a service client acts as itself: use kind user_app for the device grant, through which users sign in"}},
 
 		{"name missing", serviceSettings, func(s *ClientSettings) { s.Name = "" }, []string{nameRule}},
 		{"name of 200 characters", serviceSettings, func(s *ClientSettings) { s.Name = strings.Repeat("ü", 200) }, nil},
@@ -151,7 +159,7 @@ func TestValidate(t *testing.T) {
 		{"unknown team selection", serviceSettings, func(s *ClientSettings) { s.TeamSelection = "all" },
 			[]string{`team_selection must be one of single, multiple, not "all"`}},
 		{"unsupported grant type", serviceSettings, func(s *ClientSettings) { s.GrantTypes = []string{GrantClientCredentials, "password"} },
-			[]string{`each of grant_types must be one of client_credentials, authorization_code, refresh_token, not "password"`}},
+			[]string{`each of grant_types must be one of client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code, not "password"`}},
 
 		{"public client with a secret method", publicSettings, func(s *ClientSettings) { s.TokenEndpointAuthMethod = AuthSecretBasic },
 			[]string{`token_endpoint_auth_method of a public client must be one of none, not "client_secret_basic"`}},

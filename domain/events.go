@@ -196,6 +196,9 @@ type TokenIssued struct {
 	// Audience is the resource the token was minted for (RFC 8707); empty:
 	// the realm's issuer.
 	Audience string `json:"aud,omitempty"`
+	// JKT binds the token to a DPoP key (RFC 9449): the thumbprint of the
+	// key whose proofs must come with it (cnf.jkt). Empty: a bearer token.
+	JKT string `json:"jkt,omitempty"`
 }
 
 // TokenRevoked revokes one access token before it expires.

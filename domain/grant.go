@@ -27,6 +27,9 @@ type (
 		FlowID string `json:"flow_id,omitempty"`
 		// Resources the user authorized access to (RFC 8707).
 		Resources []string `json:"resources,omitempty"`
+		// DPoPJKT binds the code to a DPoP key (dpop_jkt, RFC 9449 §10):
+		// it is redeemed only with a proof of that key.
+		DPoPJKT string `json:"dpop_jkt,omitempty"`
 	}
 	// CodeRedeemed spends a code; the grant it started is named so a second
 	// redemption can revoke it.
@@ -55,6 +58,12 @@ type (
 		RefreshExpires int64    `json:"refresh_exp,omitempty"`
 		// Resources the grant's tokens may be minted for (RFC 8707).
 		Resources []string `json:"resources,omitempty"`
+		// DeviceID names the device authorization the grant came from (the
+		// device flow, RFC 8628) instead of a code.
+		DeviceID string `json:"device_id,omitempty"`
+		// JKT binds a public client's refresh token to the DPoP key it was
+		// issued for (RFC 9449 §5): a refresh needs a proof of that key.
+		JKT string `json:"jkt,omitempty"`
 	}
 	// GrantRefreshed rotates the refresh token.
 	GrantRefreshed struct {

@@ -68,6 +68,14 @@ type RealmSettings struct {
 	// realms created since it exists (NewRealmSettings); realms created
 	// before keep it off until it is set.
 	RequirePKCE bool `json:"require_pkce"`
+	// RequirePAR asks every client to push its authorization requests
+	// first (RFC 9126); a client may be asked so on its own too.
+	RequirePAR bool `json:"require_pushed_authorization_requests"`
+	// RequireDPoPNonce makes a DPoP proof at the token and pushed
+	// authorization request endpoints carry a nonce the server gave
+	// (RFC 9449 §8): a proof made in advance, by whoever once held the
+	// key, is then worthless.
+	RequireDPoPNonce bool `json:"require_dpop_nonce"`
 	// Compat lists the compatibility profiles turned on (CompatProfiles).
 	Compat []string `json:"compat"`
 	// Hosts are the host names the realm claims: a request to one reaches

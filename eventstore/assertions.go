@@ -10,16 +10,21 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/latchkeyhq/latchkey/domain"
 )
 
-// assertionBucket remembers the client assertions (private_key_jwt) already
-// spent, shared by every replica: a jti is spent by creating its key, which
-// exactly one writer can do. Keys expire after the bucket's MaxAge, longer
-// than any accepted assertion lives.
+// assertionBucket remembers the client assertions (private_key_jwt) and
+// DPoP proofs already spent, shared by every replica: a jti is spent by
+// creating its key, which exactly one writer can do. Keys expire after the
+// bucket's MaxAge, longer than any accepted assertion or proof lives.
 const assertionBucket = "LK_ASSERTIONS"
 
 // ErrAssertionReplayed: the assertion's jti was spent before.
 var ErrAssertionReplayed = errors.New("eventstore: the client assertion was used before")
+
+// ErrProofReplayed: the DPoP proof's jti was spent before.
+var ErrProofReplayed = errors.New("eventstore: the DPoP proof was used before")
 
 type assertionStore struct {
 	mu sync.Mutex
@@ -56,6 +61,24 @@ func (s *Store) SpendAssertion(ctx context.Context, realm, clientID, jti string,
 	_, err = kv.Create(ctx, realm+"."+hex.EncodeToString(sum[:]), nil)
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		return ErrAssertionReplayed
+	}
+	return err
+}
+
+// SpendDPoPProof records a DPoP proof of realm (RFC 9449 §11.1) as used,
+// once across every replica: a second call with the same key thumbprint
+// and jti fails with ErrProofReplayed. Proofs share the assertions'
+// bucket, whose MaxAge (domain.AssertionReplayWindow) outlives the longest
+// a proof is accepted.
+func (s *Store) SpendDPoPProof(ctx context.Context, realm, jkt, jti string) error {
+	kv, err := s.assertions.open(ctx, s.js, s.replicas, domain.AssertionReplayWindow)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256([]byte("dpop\x00" + realm + "\x00" + jkt + "\x00" + jti))
+	_, err = kv.Create(ctx, realm+".dpop."+hex.EncodeToString(sum[:]), nil)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return ErrProofReplayed
 	}
 	return err
 }

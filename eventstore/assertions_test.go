@@ -59,3 +59,49 @@ func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
 		}
 	}
 }
+
+// A DPoP proof's jti is spent once across replicas too, per key; an
+// assertion with the same jti is another thing.
+func TestSpendDPoPProofOnceAcrossReplicas(t *testing.T) {
+	ts := startTestServer(t, t.TempDir())
+	ctx := context.Background()
+	nc2, err := eventstore.ConnectInProcess(ts.NS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc2.Close()
+	replica2, err := eventstore.New(nc2, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer replica2.Close()
+	stores := []*eventstore.Store{ts.Store, replica2}
+	var wins, replays int
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range 6 {
+		wg.Go(func() {
+			err := stores[i%2].SpendDPoPProof(ctx, "acme", "jkt-1", "jti-1")
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, eventstore.ErrProofReplayed):
+				replays++
+			default:
+				t.Errorf("spend: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	if wins != 1 || replays != 5 {
+		t.Fatalf("%d spends won and %d were replays; want 1 and 5", wins, replays)
+	}
+	if err := replica2.SpendDPoPProof(ctx, "acme", "jkt-2", "jti-1"); err != nil {
+		t.Errorf("the same jti of another key: %v", err)
+	}
+	if err := replica2.SpendAssertion(ctx, "acme", "jkt-1", "jti-1", time.Minute); err != nil {
+		t.Errorf("an assertion with the same names: %v", err)
+	}
+}

@@ -20,6 +20,11 @@ const (
 	PurposeEventMAC Purpose = "latchkey event mac v1"
 	// PurposeClientSecrets: the HMAC client secrets are stored as.
 	PurposeClientSecrets Purpose = "latchkey client secrets v1"
+	// PurposeDPoPNonces: the MAC of the DPoP nonces the server gives.
+	PurposeDPoPNonces Purpose = "latchkey dpop nonces v1"
+	// PurposeUserCodes: the HMAC user codes of the device flow are stored
+	// as (34.5 bits: an unkeyed hash would fall to a search).
+	PurposeUserCodes Purpose = "latchkey user codes v1"
 	// PurposeBrowserCSRF: the HMAC on the browser's CSRF values.
 	PurposeBrowserCSRF Purpose = "latchkey browser csrf v1"
 	// PurposeConsoleSessions: the AES-GCM key console sessions are sealed

@@ -28,6 +28,8 @@ type principal struct {
 	// their realm roles in Realm, read when the request came in.
 	user  bool
 	roles []string
+	// jkt is the DPoP key the token is bound to, if any.
+	jkt string
 }
 
 const principalKey = "latchkey.principal"
@@ -120,18 +122,23 @@ func areaOf(method, route string) domain.AdminArea {
 }
 
 // requireManagement admits a valid access token of any realm carrying the
-// management scope (RFC 6750), of a realm-wide service client or of a user
-// with realm roles. A path naming a realm, or a part of one, the caller
-// does not administer is 403.
+// management scope (RFC 6750; a DPoP-bound one under the DPoP scheme with
+// a proof, RFC 9449), of a realm-wide service client or of a user with
+// realm roles. A path naming a realm, or a part of one, the caller does
+// not administer is 403.
 func (a *api) requireManagement(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-		if !strings.EqualFold(scheme, "Bearer") || raw == "" {
+		tok, ok := presentedToken(c)
+		if !ok {
 			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusUnauthorized, "", "a bearer token with scope management is required")
 		}
-		p, scope, ok := a.verifyAdminToken(c, strings.TrimSpace(raw))
+		p, scope, ok := a.verifyAdminToken(c, tok.token)
 		if !ok {
-			return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid or expired")
+			return &bearerError{realm: adminRealm, scope: domain.ScopeManagement, status: http.StatusUnauthorized, code: domain.ErrInvalidToken,
+				desc: "the access token is invalid or expired", dpop: tok.dpop}
+		}
+		if err := a.adminBinding(c, p, tok); err != nil {
+			return err
 		}
 		if !domain.HasScope(scope, domain.ScopeManagement) {
 			return forbidden("the token lacks scope management")
@@ -197,7 +204,7 @@ func (a *api) tokenPrincipal(c echo.Context, raw string) (principal, string, boo
 	if err != nil {
 		return principal{}, "", false, nil
 	}
-	p := principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject}
+	p := principal{Realm: realmName, ClientID: info.ClientID, Subject: info.Subject, jkt: info.JKT}
 	switch {
 	case info.Subject == cl.ID:
 		p.realmWide = cl.Kind == domain.KindService && !cl.NodeBound()
@@ -212,4 +219,15 @@ func (a *api) tokenPrincipal(c echo.Context, raw string) (principal, string, boo
 	// counts, whatever the token says.
 	scope := domain.KeepAllowed(info.Scope, cl.AllScopes())
 	return p, scope, true, nil
+}
+
+// adminBinding checks how the caller's token was presented: a DPoP-bound
+// one only under the DPoP scheme, with a proof for this request at the
+// server's public URL.
+func (a *api) adminBinding(c echo.Context, p principal, tok presented) error {
+	rl, err := a.reg.Get(c.Request().Context(), p.Realm)
+	if err != nil {
+		return err
+	}
+	return a.checkBinding(c, rl, p.jkt, tok, a.reg.PublicURL()+c.Request().URL.EscapedPath(), adminRealm, domain.ScopeManagement)
 }

@@ -90,7 +90,7 @@ func readAssertion(authorization string, f form, publicAllowed bool) (realms.Cli
 func clientAuth(c echo.Context, rl *realms.Realm, f form, publicAllowed bool) (realms.ClientAuth, error) {
 	auth, err := readClientAuth(c.Request().Header.Get(echo.HeaderAuthorization), f, publicAllowed)
 	if auth.Method == domain.AuthPrivateKeyJWT {
-		auth.Endpoint = rl.Issuer() + strings.TrimPrefix(c.Request().URL.Path, "/realms/"+rl.Name)
+		auth.Endpoint = endpointURL(c, rl)
 	}
 	return auth, err
 }

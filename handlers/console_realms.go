@@ -112,8 +112,8 @@ func (a *api) renderRealmPage(c echo.Context, status int, problem string) error 
 	return renderConsole(c, status, "realm.html", v)
 }
 
-// consoleRealmSettings saves a realm's checkpoint, retention and PKCE
-// settings; its other settings (hosts, compatibility, client defaults)
+// consoleRealmSettings saves a realm's checkpoint, retention, PKCE, PAR
+// and DPoP-nonce settings; its other settings (hosts, compatibility, client defaults)
 // stay as they are.
 func (a *api) consoleRealmSettings(c echo.Context) error {
 	cc := consoleOf(c)
@@ -134,6 +134,8 @@ func (a *api) consoleRealmSettings(c echo.Context) error {
 	s.CheckpointInterval = num("checkpoint_interval")
 	s.TokenRetention = num("token_retention")
 	s.RequirePKCE = cc.form.Get("require_pkce") == "on"
+	s.RequirePAR = cc.form.Get("require_pushed_authorization_requests") == "on"
+	s.RequireDPoPNonce = cc.form.Get("require_dpop_nonce") == "on"
 	if len(bad) > 0 {
 		return a.renderRealmPage(c, http.StatusBadRequest, strings.Join(bad, "; "))
 	}

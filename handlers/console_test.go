@@ -315,12 +315,13 @@ func TestConsoleRealmSettingsKeepWhatTheFormDoesNotShow(t *testing.T) {
 	signInToConsole(t, w, b)
 	page := b.do(http.MethodGet, "/console/acme/realms/acme/", nil)
 	token := consoleCSRF.FindStringSubmatch(page.Body.String())[1]
-	rec := b.do(http.MethodPost, "/console/acme/realms/acme/settings", url.Values{"csrf": {token}, "checkpoint_every": {"500"}, "checkpoint_interval": {"0"}, "token_retention": {"0"}})
+	rec := b.do(http.MethodPost, "/console/acme/realms/acme/settings", url.Values{"csrf": {token}, "checkpoint_every": {"500"}, "checkpoint_interval": {"0"}, "token_retention": {"0"},
+		"require_pushed_authorization_requests": {"on"}, "require_dpop_nonce": {"on"}})
 	if rec.Code != http.StatusSeeOther {
 		t.Fatalf("save settings: %d\n%s", rec.Code, rec.Body)
 	}
 	got := w.realm.Settings()
-	if got.CheckpointEvery != 500 || !slices.Equal(got.Compat, []string{domain.CompatCoralogix}) || got.RequirePKCE {
+	if got.CheckpointEvery != 500 || !slices.Equal(got.Compat, []string{domain.CompatCoralogix}) || got.RequirePKCE || !got.RequirePAR || !got.RequireDPoPNonce {
 		t.Errorf("settings after the console's form: %+v", got)
 	}
 	if rec := b.do(http.MethodPost, "/console/acme/realms/acme/settings", url.Values{"csrf": {token}, "token_retention": {"60"}}); rec.Code != http.StatusBadRequest {

@@ -55,11 +55,14 @@ func badRequest(desc string) error {
 // bearerError is a protected resource's refusal (RFC 6750 §3): its
 // challenge names the protection realm, the error (left out when the
 // request carried no token at all) and, for insufficient_scope, the scope
-// that would have been enough.
+// that would have been enough. A refusal of a DPoP-bound token (dpop) is
+// a DPoP challenge (RFC 9449 §7.1) naming the algorithms proofs may use;
+// a request without a token is offered both schemes.
 type bearerError struct {
 	realm, scope string
 	status       int
 	code, desc   string
+	dpop         bool
 }
 
 func (e *bearerError) Error() string { return "bearer " + e.code + ": " + e.desc }
@@ -78,7 +81,7 @@ func (e *pageError) Error() string { return e.message }
 // answerError answers a request that failed with err:
 //
 //	*pageError                  → the HTML error page, its status
-//	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer …
+//	*bearerError                → RFC 6750: its status, WWW-Authenticate: Bearer … (DPoP … for a bound token, RFC 9449)
 //	*domain.OAuthError          → RFC 6749 §5.2: 400; invalid_client 401 with WWW-Authenticate: Basic realm="<realm>";
 //	                              invalid_token (registration, RFC 7591/7592) 401 with WWW-Authenticate: Bearer
 //	*statusError                → its status and code
@@ -127,7 +130,14 @@ func errorAnswer(c echo.Context, log *slog.Logger, err error) (int, apiError) {
 	h := c.Response().Header()
 	switch {
 	case errors.As(err, &bearer):
-		challenge := `Bearer realm="` + bearer.realm + `"`
+		scheme := "Bearer"
+		if bearer.dpop {
+			scheme = "DPoP"
+		}
+		challenge := scheme + ` realm="` + bearer.realm + `"`
+		if bearer.dpop {
+			challenge += `, algs="` + strings.Join(domain.DPoPAlgs, " ") + `"`
+		}
 		code := bearer.code
 		if code != "" {
 			challenge += `, error="` + code + `", error_description="` + errorText(bearer.desc) + `"`
@@ -138,6 +148,9 @@ func errorAnswer(c echo.Context, log *slog.Logger, err error) (int, apiError) {
 			challenge += `, scope="` + bearer.scope + `"`
 		}
 		h.Set(echo.HeaderWWWAuthenticate, challenge)
+		if bearer.code == "" {
+			h.Add(echo.HeaderWWWAuthenticate, `DPoP realm="`+bearer.realm+`", algs="`+strings.Join(domain.DPoPAlgs, " ")+`"`)
+		}
 		return bearer.status, apiError{Error: code, Description: bearer.desc}
 	case errors.As(err, &oauth):
 		st := http.StatusBadRequest

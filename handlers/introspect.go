@@ -7,6 +7,7 @@ import (
 
 	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // introspection is an active token's RFC 7662 response.
@@ -26,6 +27,9 @@ type introspection struct {
 	// Access is, for a user-delegated token, what it may do on each team
 	// now: evaluated live against the user's current roles.
 	Access []domain.NodeAccess `json:"access,omitempty"`
+	// Confirmation is a DPoP-bound token's key (RFC 9449 §6.2): a resource
+	// server checks the proof that comes with the token against it.
+	Confirmation *realms.Confirmation `json:"cnf,omitempty"`
 }
 
 // inactive is the whole answer for any token that is not active (RFC 7662
@@ -59,8 +63,11 @@ func (a *api) introspect(c echo.Context) error {
 	tokens.Touch(info, now)
 	out := introspection{
 		Active: true, Scope: info.Scope, ClientID: info.ClientID, Subject: info.Subject,
-		Audience: tokens.Audience(info), Issuer: rl.Issuer(), JTI: info.JTI, TokenType: "Bearer",
+		Audience: tokens.Audience(info), Issuer: rl.Issuer(), JTI: info.JTI, TokenType: tokenType(info.JKT),
 		IssuedAt: info.IssuedAt, ExpiresAt: info.Expires, Nodes: info.Nodes, Preset: info.Preset,
+	}
+	if info.JKT != "" {
+		out.Confirmation = &realms.Confirmation{JKT: info.JKT}
 	}
 	if access, delegated := tokens.LiveAccess(info); delegated {
 		// Evaluated now, as the nodes are: a demoted user's token must

@@ -274,7 +274,7 @@ func TestOpenAPIStatesTheDomainsEnumsAndLimits(t *testing.T) {
 	}{
 		{settings + "type/enum", []string{domain.ClientConfidential, domain.ClientPublic}},
 		{schemas + "ClientKind/enum", []string{domain.KindService, domain.KindUserApp}},
-		{settings + "grant_types/items/enum", []string{domain.GrantClientCredentials, domain.GrantAuthorizationCode, domain.GrantRefreshToken}},
+		{settings + "grant_types/items/enum", []string{domain.GrantClientCredentials, domain.GrantAuthorizationCode, domain.GrantRefreshToken, domain.GrantDeviceCode}},
 		{settings + "token_endpoint_auth_method/enum", []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthPrivateKeyJWT, domain.AuthNone}},
 		{settings + "access_preset/enum", []string{domain.PresetReadOnly, domain.PresetFull}},
 		{settings + "team_selection/enum", []string{domain.TeamsSingle, domain.TeamsMultiple}},

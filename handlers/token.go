@@ -25,14 +25,21 @@ type tokenResponse struct {
 // supportedGrants are the grant types of the token endpoint.
 var supportedGrants = map[string]bool{
 	domain.GrantClientCredentials: true, domain.GrantAuthorizationCode: true, domain.GrantRefreshToken: true,
+	domain.GrantDeviceCode: true,
 }
 
 // token is POST /realms/{realm}/protocol/openid-connect/token: each grant
 // is one call into the realm. resource (RFC 8707) names the one resource
 // the access token is for; without it, the token is for the realm. A
+// DPoP proof (RFC 9449) binds the tokens to its key: checked once, here,
+// before the grant decides (its jti is spent on the shared store). A
 // token leaves only after its token.issued event is acknowledged.
 func (a *api) token(c echo.Context) error {
 	rl, f, err := a.formRequest(c)
+	if err != nil {
+		return err
+	}
+	jkt, err := a.tokenProof(c, rl)
 	if err != nil {
 		return err
 	}
@@ -59,11 +66,13 @@ func (a *api) token(c echo.Context) error {
 	switch grant {
 	case domain.GrantClientCredentials:
 		kind = domain.GrantClientCredentials
-		set, err = rl.Tokens().ClientCredentials(ctx, auth, f["scope"], f["resource"], meta)
+		set, err = rl.Tokens().ClientCredentials(ctx, auth, f["scope"], f["resource"], jkt, meta)
 	case domain.GrantAuthorizationCode:
-		set, err = rl.Grants().RedeemCode(ctx, auth, f["code"], f["redirect_uri"], f["code_verifier"], f["resource"], meta)
+		set, err = rl.Grants().RedeemCode(ctx, auth, f["code"], f["redirect_uri"], f["code_verifier"], f["resource"], jkt, meta)
+	case domain.GrantDeviceCode:
+		set, err = rl.Devices().Token(ctx, auth, f["device_code"], jkt, meta)
 	default:
-		set, err = rl.Grants().Refresh(ctx, auth, f["refresh_token"], f["scope"], f["resource"], meta)
+		set, err = rl.Grants().Refresh(ctx, auth, f["refresh_token"], f["scope"], f["resource"], jkt, meta)
 	}
 	if err != nil {
 		return a.authFailure(c, rl, auth, err)
@@ -71,7 +80,7 @@ func (a *api) token(c echo.Context) error {
 	a.metrics.tokens.WithLabelValues(rl.Name, kind).Inc()
 	noStore(c)
 	return c.JSON(http.StatusOK, tokenResponse{
-		AccessToken: set.Access.Token, TokenType: "Bearer", ExpiresIn: set.ExpiresIn, Scope: set.Scope,
+		AccessToken: set.Access.Token, TokenType: set.Access.Type(), ExpiresIn: set.ExpiresIn, Scope: set.Scope,
 		RefreshToken: set.Refresh, IDToken: set.IDToken,
 	})
 }

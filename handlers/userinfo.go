@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"net/http"
-	"strings"
 
 	"github.com/labstack/echo/v4"
 
@@ -21,28 +20,34 @@ type userinfoResponse struct {
 }
 
 // userinfo is GET and POST /realms/{realm}/protocol/openid-connect/userinfo,
-// with the access token as a bearer token only (RFC 6750 §2.1).
+// with the access token in the Authorization header only (RFC 6750 §2.1):
+// as Bearer, or a DPoP-bound token as DPoP with a proof (RFC 9449 §7).
 func (a *api) userinfo(c echo.Context) error {
 	rl, err := a.realmOf(c)
 	if err != nil {
 		return err
 	}
-	scheme, raw, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
-	if !strings.EqualFold(scheme, "Bearer") || raw == "" {
-		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "a bearer access token is required")
+	p, ok := presentedToken(c)
+	if !ok {
+		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, "", "an access token is required (Authorization: Bearer, or DPoP)")
 	}
 	now := a.now()
 	tokens := rl.Tokens()
-	info, found, err := tokens.Introspect(c.Request().Context(), strings.TrimSpace(raw), now)
+	info, found, err := tokens.Introspect(c.Request().Context(), p.token, now)
 	if err != nil {
 		return err
 	}
 	user, err := rl.Users().Get(info.Subject)
 	if !found || info.Status != domain.StatusActive || info.Audience != "" || err != nil { // a resource's token is not the userinfo endpoint's
-		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusUnauthorized, domain.ErrInvalidToken, "the access token is invalid, expired or revoked")
+		return &bearerError{realm: rl.Name, scope: domain.ScopeOpenID, status: http.StatusUnauthorized, code: domain.ErrInvalidToken,
+			desc: "the access token is invalid, expired or revoked", dpop: p.dpop}
+	}
+	if err := a.checkBinding(c, rl, info.JKT, p, endpointURL(c, rl), rl.Name, domain.ScopeOpenID); err != nil {
+		return err
 	}
 	if !domain.HasScope(info.Scope, domain.ScopeOpenID) {
-		return bearerChallenge(rl.Name, domain.ScopeOpenID, http.StatusForbidden, domain.ErrInsufficientScope, "the token lacks scope openid")
+		return &bearerError{realm: rl.Name, scope: domain.ScopeOpenID, status: http.StatusForbidden, code: domain.ErrInsufficientScope,
+			desc: "the token lacks scope openid", dpop: info.JKT != ""}
 	}
 	tokens.Touch(info, now)
 	access, _ := tokens.LiveAccess(info)

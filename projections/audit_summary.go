@@ -126,6 +126,12 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		if scope == "" {
 			scope = "none"
 		}
+		if e.GrantType == domain.GrantDeviceCode {
+			s += " through the device flow"
+		}
+		if e.JKT != "" {
+			s += ", DPoP-bound"
+		}
 		return fmt.Sprintf("%s (scope %s, expires %s)", s, scope, unixTime(e.ExpiresAt))
 	case domain.ClientDiscovered:
 		return fmt.Sprintf("client %s recorded from its metadata document (%q, scopes %s)", e.ClientID, e.Name, words(e.Scopes))
@@ -153,6 +159,18 @@ func auditSummary(env eventstore.Envelope, changes []FieldChange) string {
 		return fmt.Sprintf("resource %q updated: %s", e.After.Name, fieldNames(changes))
 	case domain.ResourceDeleted:
 		return "resource deleted"
+	case domain.DeviceRequested:
+		return fmt.Sprintf("device flow started by client %s (scope %s, code expires %s)", e.ClientID, orNone(e.Scope), unixTime(e.ExpiresAt))
+	case domain.DeviceApproved:
+		return fmt.Sprintf("device flow approved by user %s (scope %s, teams %s)", e.UserID, orNone(e.Scope), words(e.Teams))
+	case domain.DeviceDenied:
+		return "device flow denied by user " + e.UserID
+	case domain.DeviceRedeemed:
+		return "device code redeemed (grant " + e.GrantID + ")"
+	case domain.RequestPushed:
+		return fmt.Sprintf("authorization request pushed by client %s (request_uri expires %s)", e.ClientID, unixTime(e.ExpiresAt))
+	case domain.PushedRequestUsed:
+		return "pushed authorization request used"
 	case domain.TokenRevoked:
 		return withReason("token "+e.JTI+" revoked", e.Reason)
 	case domain.TokenUsed:
@@ -210,7 +228,11 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 		return "authorization code spent by a failed redemption: " + f.str("reason")
 	},
 	"grant.created": func(f fieldsOf, _ []FieldChange) string {
-		return fmt.Sprintf("grant created: client %s for user %s (scope %s)", f.str("client_id"), f.str("user_id"), orNone(f.str("scope")))
+		through := ""
+		if f.str("device_id") != "" {
+			through = " through the device flow"
+		}
+		return fmt.Sprintf("grant created%s: client %s for user %s (scope %s)", through, f.str("client_id"), f.str("user_id"), orNone(f.str("scope")))
 	},
 	"grant.refreshed": func(f fieldsOf, _ []FieldChange) string {
 		return fmt.Sprintf("refresh token rotated (scope %s, expires %s)", orNone(f.str("scope")), f.time("refresh_exp"))

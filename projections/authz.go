@@ -13,17 +13,21 @@ type grantAccessToken struct {
 	exp int64
 }
 
-// Authz is the read model of the authorization-code flow: codes (until they
-// expire), grants with their unexpired access tokens, and browser sessions.
-// Entries leave it once expired, judged by event time.
+// Authz is the read model of the authorization flows: codes (until they
+// expire), grants with their unexpired access tokens, browser sessions,
+// device authorizations (by id and by user code) and pushed authorization
+// requests. Entries leave it once expired, judged by event time.
 type Authz struct {
-	mu       sync.RWMutex
-	codes    map[string]*domain.Code
-	grants   map[string]*domain.Grant
-	tokens   map[string][]grantAccessToken // by grant
-	sessions map[string]*domain.Session
-	flows    map[string]string // FlowID → the code that completed it
-	sweptAt  int64
+	mu        sync.RWMutex
+	codes     map[string]*domain.Code
+	grants    map[string]*domain.Grant
+	tokens    map[string][]grantAccessToken // by grant
+	sessions  map[string]*domain.Session
+	flows     map[string]string // FlowID → the code that completed it
+	devices   map[string]*domain.Device
+	userCodes map[string]string // user code hash → device id
+	pushed    map[string]*domain.Pushed
+	sweptAt   int64
 }
 
 // NewAuthz returns an empty model.
@@ -31,6 +35,7 @@ func NewAuthz() *Authz {
 	return &Authz{
 		codes: map[string]*domain.Code{}, grants: map[string]*domain.Grant{},
 		tokens: map[string][]grantAccessToken{}, sessions: map[string]*domain.Session{}, flows: map[string]string{},
+		devices: map[string]*domain.Device{}, userCodes: map[string]string{}, pushed: map[string]*domain.Pushed{},
 	}
 }
 
@@ -71,6 +76,23 @@ func (m *Authz) Apply(ev Event) {
 		}
 		next.Apply(ev.Seq, ev.Time, ev.Payload)
 		m.sessions[ref.ID] = next
+	case domain.AggregateDevice:
+		next := &domain.Device{ID: ref.ID}
+		if old, ok := m.devices[ref.ID]; ok {
+			*next = *old
+		}
+		next.Apply(ev.Seq, ev.Payload)
+		m.devices[ref.ID] = next
+		if next.UserCodeHash != "" {
+			m.userCodes[next.UserCodeHash] = ref.ID
+		}
+	case domain.AggregatePushed:
+		next := &domain.Pushed{ID: ref.ID}
+		if old, ok := m.pushed[ref.ID]; ok {
+			*next = *old
+		}
+		next.Apply(ev.Seq, ev.Payload)
+		m.pushed[ref.ID] = next
 	}
 	m.sweep(ev.Time.Unix())
 }
@@ -108,6 +130,19 @@ func (m *Authz) sweep(now int64) {
 	for id, s := range m.sessions {
 		if s.Ended || s.ExpiresAt < cutoff {
 			delete(m.sessions, id)
+		}
+	}
+	for id, d := range m.devices {
+		if d.ExpiresAt < cutoff {
+			delete(m.devices, id)
+			if m.userCodes[d.UserCodeHash] == id {
+				delete(m.userCodes, d.UserCodeHash)
+			}
+		}
+	}
+	for id, p := range m.pushed {
+		if p.ExpiresAt < cutoff {
+			delete(m.pushed, id)
 		}
 	}
 }
@@ -201,4 +236,29 @@ func (m *Authz) Sessions(userID string, now int64) []*domain.Session {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Version > out[j].Version })
 	return out
+}
+
+// Device returns a device authorization by id.
+func (m *Authz) Device(id string) (*domain.Device, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	d, ok := m.devices[id]
+	return d, ok
+}
+
+// DeviceByUserCode returns the device authorization whose user code has
+// this hash.
+func (m *Authz) DeviceByUserCode(hash string) (*domain.Device, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	d, ok := m.devices[m.userCodes[hash]]
+	return d, ok
+}
+
+// Pushed returns a pushed authorization request by id.
+func (m *Authz) Pushed(id string) (*domain.Pushed, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	p, ok := m.pushed[id]
+	return p, ok
 }

@@ -199,6 +199,12 @@ func (m *Authz) WriteCanonical(w io.Writer) error {
 	for _, id := range sortedKeys(m.sessions) {
 		lw.line("authz.session", id, m.sessions[id])
 	}
+	for _, id := range sortedKeys(m.devices) {
+		lw.line("authz.device", id, m.devices[id])
+	}
+	for _, id := range sortedKeys(m.pushed) {
+		lw.line("authz.pushed", id, m.pushed[id])
+	}
 	return lw.err
 }
 
@@ -247,7 +253,7 @@ func (m *Tokens) WriteCanonical(w io.Writer) error {
 				continue
 			}
 			listed++
-			lw.line("token", uuid.UUID(key).String(), m.appendRec(b[:0], rec))
+			lw.line("token", uuid.UUID(key).String(), m.appendRec(b[:0], key, rec))
 		}
 	}
 	if listed != len(m.byJTI) {
@@ -266,13 +272,13 @@ func (m *Tokens) WriteCanonical(w io.Writer) error {
 		}
 		slices.SortFunc(keys, func(a, b tokenKey) int { return slices.Compare(a[:], b[:]) })
 		for _, k := range keys {
-			lw.line("token.unlisted", uuid.UUID(k).String(), m.appendRec(b[:0], m.byJTI[k]))
+			lw.line("token.unlisted", uuid.UUID(k).String(), m.appendRec(b[:0], k, m.byJTI[k]))
 		}
 	}
 	return lw.err
 }
 
-func (m *Tokens) appendRec(b []byte, rec *tokenRec) []byte {
+func (m *Tokens) appendRec(b []byte, key tokenKey, rec *tokenRec) []byte {
 	str := m.strings.str
 	b = strconv.AppendUint(b, uint64(rec.ord), 10)
 	b = append(b, " client="...)
@@ -294,6 +300,14 @@ func (m *Tokens) appendRec(b []byte, rec *tokenRec) []byte {
 	b = append(b, " hash="...)
 	sum := sha256.Sum256(rec.hash[:]) // the hash of a hash: comparable, never shown
 	b = hex.AppendEncode(b, sum[:6])
+	if grant := str(rec.grant); grant != "" {
+		b = append(b, " grant="...)
+		b = append(b, grant...)
+	}
+	if jkt := m.bound[key]; jkt != "" {
+		b = append(b, " jkt="...)
+		b = append(b, jkt...)
+	}
 	return b
 }
 

@@ -39,7 +39,7 @@ func (m *Models) Folds() []Fold {
 
 // snapshotVersion changes whenever the snapshot layout changes; an older
 // snapshot is ignored and the realm replayed from its first event.
-const snapshotVersion = 9
+const snapshotVersion = 10
 
 // snapshot is every model's state at one stream sequence.
 type snapshot struct {
@@ -169,6 +169,8 @@ type authzState struct {
 	Grants   map[string]*domain.Grant
 	Tokens   map[string][]GrantToken
 	Sessions map[string]*domain.Session
+	Devices  map[string]*domain.Device
+	Pushed   map[string]*domain.Pushed
 	SweptAt  int64
 }
 
@@ -189,7 +191,8 @@ func (m *Authz) state() authzState {
 		}
 		tokens[g] = out
 	}
-	return authzState{Codes: maps.Clone(m.codes), Grants: maps.Clone(m.grants), Tokens: tokens, Sessions: maps.Clone(m.sessions), SweptAt: m.sweptAt}
+	return authzState{Codes: maps.Clone(m.codes), Grants: maps.Clone(m.grants), Tokens: tokens, Sessions: maps.Clone(m.sessions),
+		Devices: maps.Clone(m.devices), Pushed: maps.Clone(m.pushed), SweptAt: m.sweptAt}
 }
 
 func (m *Authz) restore(s authzState) {
@@ -209,6 +212,12 @@ func (m *Authz) restore(s authzState) {
 	if s.Sessions != nil {
 		m.sessions = s.Sessions
 	}
+	for id, d := range s.Devices {
+		d.Approval.Teams = orEmptyIfSet(d.Approval.Teams, d.Status == domain.DeviceApproval || d.Status == domain.DeviceSpent)
+		m.devices[id] = d
+		m.userCodes[d.UserCodeHash] = id
+	}
+	maps.Copy(m.pushed, s.Pushed)
 	for g, list := range s.Tokens {
 		out := make([]grantAccessToken, len(list))
 		for i, t := range list {
@@ -231,10 +240,11 @@ type tokensState struct {
 }
 
 type tokenRecState struct {
-	Key                                                      tokenKey
-	Hash                                                     [16]byte
-	Ord, Client, Subject, Scope, Access, Aud, IAT, Exp, Used uint32
-	Revoked                                                  bool
+	Key                                                             tokenKey
+	Hash                                                            [16]byte
+	Ord, Client, Subject, Scope, Access, Aud, Grant, IAT, Exp, Used uint32
+	Revoked                                                         bool
+	JKT                                                             string
 }
 
 type clientTokensState struct {
@@ -252,7 +262,8 @@ func (m *Tokens) state() tokensState {
 	s.Records = make([]tokenRecState, 0, len(m.byJTI))
 	for k, r := range m.byJTI {
 		s.Records = append(s.Records, tokenRecState{Key: k, Hash: r.hash, Ord: r.ord, Client: r.client, Subject: r.subject,
-			Scope: r.scope, Access: r.access, Aud: r.aud, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked})
+			Scope: r.scope, Access: r.access, Aud: r.aud, Grant: r.grant, IAT: r.iat, Exp: r.exp, Used: r.lastUsed, Revoked: r.revoked,
+			JKT: m.bound[k]})
 	}
 	for _, ct := range m.clients {
 		s.Clients = append(s.Clients, clientTokensState{ID: ct.id, JTIs: ct.jtis, RevokedBefore: ct.revokedBefore, LastUsed: ct.lastUsed})
@@ -265,7 +276,10 @@ func (m *Tokens) restore(s tokensState) {
 	defer m.mu.Unlock()
 	for _, r := range s.Records {
 		m.byJTI[r.Key] = &tokenRec{hash: r.Hash, ord: r.Ord, client: r.Client, subject: r.Subject, scope: r.Scope,
-			access: r.Access, aud: r.Aud, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
+			access: r.Access, aud: r.Aud, grant: r.Grant, iat: r.IAT, exp: r.Exp, lastUsed: r.Used, revoked: r.Revoked}
+		if r.JKT != "" {
+			m.bound[r.Key] = r.JKT
+		}
 	}
 	for i, c := range s.Clients {
 		ct := &clientTokens{id: c.ID, index: i, jtis: c.JTIs, revokedBefore: c.RevokedBefore, lastUsed: c.LastUsed}
@@ -281,6 +295,15 @@ func (m *Tokens) restore(s tokensState) {
 	m.nextOrd, m.sweptAt = s.NextOrd, s.SweptAt
 	maps.Copy(m.subjectCutoff, s.SubjectCutoff)
 	maps.Copy(m.nodeBorn, s.NodeBorn)
+}
+
+// orEmptyIfSet is orEmpty for a slice its event always sets (set), and
+// leaves one never set nil.
+func orEmptyIfSet(s []string, set bool) []string {
+	if set {
+		return orEmpty(s)
+	}
+	return s
 }
 
 // orEmpty restores the empty (not nil) slices the folds make: gob drops

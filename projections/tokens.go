@@ -43,6 +43,7 @@ type tokenRec struct {
 	scope    uint32
 	access   uint32 // interned "preset nodes…": what the token may act on
 	aud      uint32 // interned resource; "" (0) for the realm's own audience
+	grant    uint32 // interned grant type
 	iat, exp uint32
 	lastUsed uint32
 	revoked  bool
@@ -64,8 +65,11 @@ type clientTokens struct {
 // revocation, grouped by client. Memory is bounded by the tokens not yet
 // expired, not by history.
 type Tokens struct {
-	mu       sync.RWMutex
-	byJTI    map[tokenKey]*tokenRec
+	mu    sync.RWMutex
+	byJTI map[tokenKey]*tokenRec
+	// bound holds the DPoP key thumbprint (cnf.jkt) of each bound token:
+	// few tokens are, and a thumbprint shared by nothing is not interned.
+	bound    map[tokenKey]string
 	clients  []*clientTokens // in first-seen order
 	byClient map[uint32]*clientTokens
 	strings  interner
@@ -83,7 +87,7 @@ type Tokens struct {
 
 // NewTokens returns an empty tokens model.
 func NewTokens() *Tokens {
-	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(),
+	return &Tokens{byJTI: map[tokenKey]*tokenRec{}, bound: map[tokenKey]string{}, byClient: map[uint32]*clientTokens{}, strings: newInterner(),
 		subjectCutoff: map[uint32]int64{}, nodeBorn: map[string]uint32{}}
 }
 
@@ -169,7 +173,11 @@ func (m *Tokens) issued(clientID string, e domain.TokenIssued) {
 		subject: m.strings.id(e.Subject), scope: m.strings.id(e.Scope),
 		access: m.strings.id(joinAccess(e.Preset, e.Nodes)),
 		aud:    m.strings.id(e.Audience),
+		grant:  m.strings.id(e.GrantType),
 		iat:    uint32(e.IssuedAt), exp: uint32(e.ExpiresAt),
+	}
+	if e.JKT != "" {
+		m.bound[key] = e.JKT
 	}
 	ct := m.clientOf(client)
 	ct.jtis = append(ct.jtis, key)
@@ -198,6 +206,7 @@ func (m *Tokens) sweep(now int64) {
 		n := 0
 		for n < len(ct.jtis) && int64(m.byJTI[ct.jtis[n]].exp) < cutoff {
 			delete(m.byJTI, ct.jtis[n])
+			delete(m.bound, ct.jtis[n])
 			n++
 		}
 		if n > 0 {
@@ -216,6 +225,11 @@ type TokenInfo struct {
 	Nodes    []string
 	// Audience is the resource the token is for; "" for the realm's own.
 	Audience string
+	// GrantType is the grant the token was issued through.
+	GrantType string
+	// JKT is the thumbprint of the DPoP key the token is bound to (cnf.jkt);
+	// "" for a bearer token.
+	JKT      string
 	IssuedAt int64
 	Expires  int64
 	LastUsed int64
@@ -229,17 +243,19 @@ func (m *Tokens) info(key tokenKey, rec *tokenRec, now int64) TokenInfo {
 		return ok && rec.ord <= born
 	})
 	return TokenInfo{
-		Preset:   preset,
-		Nodes:    nodes,
-		JTI:      uuid.UUID(key).String(),
-		ClientID: m.strings.str(rec.client),
-		Subject:  m.strings.str(rec.subject),
-		Scope:    m.strings.str(rec.scope),
-		Audience: m.strings.str(rec.aud),
-		IssuedAt: int64(rec.iat),
-		Expires:  int64(rec.exp),
-		LastUsed: int64(rec.lastUsed),
-		Status:   m.status(rec, now),
+		Preset:    preset,
+		Nodes:     nodes,
+		JTI:       uuid.UUID(key).String(),
+		ClientID:  m.strings.str(rec.client),
+		Subject:   m.strings.str(rec.subject),
+		Scope:     m.strings.str(rec.scope),
+		Audience:  m.strings.str(rec.aud),
+		GrantType: m.strings.str(rec.grant),
+		JKT:       m.bound[key],
+		IssuedAt:  int64(rec.iat),
+		Expires:   int64(rec.exp),
+		LastUsed:  int64(rec.lastUsed),
+		Status:    m.status(rec, now),
 	}
 }
 

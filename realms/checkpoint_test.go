@@ -588,12 +588,12 @@ func TestLiveModelsMatchARebuild(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := realms.ClientAuth{Method: domain.AuthNone, ClientID: app.Client.ID, PublicAllowed: true}
-		set, err := rl.Grants().RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, "", sysMeta())
+		set, err := rl.Grants().RedeemCode(ctx, c, code, "https://app.example.test/cb", verifier, "", "", sysMeta())
 		if err != nil {
 			t.Fatalf("redeem: %v", err)
 		}
 		if set.Refresh != "" {
-			if _, err := rl.Grants().Refresh(ctx, c, set.Refresh, "", "", sysMeta()); err != nil {
+			if _, err := rl.Grants().Refresh(ctx, c, set.Refresh, "", "", "", sysMeta()); err != nil {
 				t.Fatalf("refresh: %v", err)
 			}
 		}

@@ -103,7 +103,7 @@ func TestAssertionSurvivesALostRaceAndIsNotReplayable(t *testing.T) {
 	}()
 
 	a := assertion()
-	set, err := rl.Tokens().ClientCredentials(ctx, assertionAuth(a), "", "", testMeta())
+	set, err := rl.Tokens().ClientCredentials(ctx, assertionAuth(a), "", "", "", testMeta())
 	if err != nil {
 		t.Fatalf("a request whose first decisions lost their race: %v", err)
 	}
@@ -128,13 +128,13 @@ func TestAssertionSurvivesALostRaceAndIsNotReplayable(t *testing.T) {
 	}
 
 	// The same assertion in another request is a replay.
-	_, err = rl.Tokens().ClientCredentials(ctx, assertionAuth(a), "", "", testMeta())
+	_, err = rl.Tokens().ClientCredentials(ctx, assertionAuth(a), "", "", "", testMeta())
 	var oerr *domain.OAuthError
 	if !errors.As(err, &oerr) || oerr.Code != domain.ErrInvalidClient || !strings.Contains(oerr.Description, "used before") {
 		t.Fatalf("the assertion replayed: %v, want invalid_client (used before)", err)
 	}
 	// A new assertion works.
-	if _, err := rl.Tokens().ClientCredentials(ctx, assertionAuth(assertion()), "", "", testMeta()); err != nil {
+	if _, err := rl.Tokens().ClientCredentials(ctx, assertionAuth(assertion()), "", "", "", testMeta()); err != nil {
 		t.Fatalf("a fresh assertion: %v", err)
 	}
 }

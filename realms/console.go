@@ -102,7 +102,7 @@ func (cn Console) SignIn(ctx context.Context, code, verifier string, meta events
 	if store == nil {
 		return "", nil, ErrConsoleSignedOut
 	}
-	set, err := rl.Grants().RedeemCode(ctx, consoleAuth, code, cn.Callback(), verifier, "", meta)
+	set, err := rl.Grants().RedeemCode(ctx, consoleAuth, code, cn.Callback(), verifier, "", "", meta)
 	if err != nil {
 		return "", nil, err
 	}
@@ -206,7 +206,7 @@ func (cn Console) live(ctx context.Context, s *ConsoleSession, now int64) bool {
 func (cn Console) refresh(ctx context.Context, s *ConsoleSession, meta eventstore.Meta) (*ConsoleSession, error) {
 	rl := cn.rl
 	meta.Actor, meta.ClientID = eventstore.ClientActor(domain.ConsoleClientID), domain.ConsoleClientID
-	set, err := rl.Grants().Refresh(ctx, consoleAuth, s.Refresh, "", "", meta)
+	set, err := rl.Grants().Refresh(ctx, consoleAuth, s.Refresh, "", "", "", meta)
 	var oerr *domain.OAuthError
 	if errors.As(err, &oerr) {
 		cn.end(ctx, s, "console tokens refused", meta)

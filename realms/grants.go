@@ -107,8 +107,10 @@ func (gs Grants) findCode(ctx context.Context, id string) (*domain.Code, bool) {
 // is never given a grant; meta names the client of auth as actor.
 //
 // A code authorized for resources (RFC 8707) mints a token for one of
-// them: the one the request names, or the only one.
-func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirectURI, verifier, resource string, meta eventstore.Meta) (TokenSet, error) {
+// them: the one the request names, or the only one. jkt is the DPoP key
+// the request proved (CheckProof), or "": the tokens are bound to it, and
+// a code bound at authorization (dpop_jkt) needs it.
+func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirectURI, verifier, resource, jkt string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	now := meta.Time
 	auth, err := rl.Clients().Prepare(ctx, auth, meta)
@@ -130,6 +132,9 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 		}
 		if err := allows(client, domain.GrantAuthorizationCode); err != nil {
 			return plan{}, err
+		}
+		if oerr := domain.DPoPRequired(client, jkt); oerr != nil {
+			return plan{}, oerr
 		}
 		if code == "" {
 			return plan{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "code is required"}
@@ -159,7 +164,7 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 		if c.Invalidated {
 			return plan{}, invalidGrant("the authorization code was spent by a failed redemption")
 		}
-		if problem := codeBindingProblem(c, redirectURI, verifier); problem != "" {
+		if problem := codeBindingProblem(c, redirectURI, verifier, jkt); problem != "" {
 			if first {
 				gs.invalidateCode(ctx, c, problem, meta)
 			}
@@ -183,12 +188,8 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 			GrantID: grantID, CodeID: id, ClientID: client.ID, UserID: user.ID, Scope: scope,
 			Teams: teams, SessionID: c.SessionID, AuthTime: c.AuthTime, Resources: c.Resources,
 		}
-		if client.IssueRefreshTokens {
-			set.Refresh = grantID + "." + mustSecret()
-			grant.RefreshHash = domain.HashSecret(set.Refresh)
-			grant.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
-		}
-		at, access, err := gs.access(ctx, client, user, grantID, scope, teams, aud, false, domain.GrantAuthorizationCode, now)
+		set.Refresh = gs.refreshOf(&grant, client, jkt, now)
+		at, access, err := gs.access(ctx, client, user, grantID, scope, teams, aud, false, domain.GrantAuthorizationCode, jkt, now)
 		if err != nil {
 			return plan{}, err
 		}
@@ -211,9 +212,29 @@ func (gs Grants) RedeemCode(ctx context.Context, auth ClientAuth, code, redirect
 	return gs.withIDToken(ctx, set, redeemed.client, redeemed.user, c.Nonce, c.SessionID, c.AuthTime)
 }
 
+// refreshOf gives a new grant its refresh token when the client has them
+// on: only its hash is recorded, and a public client's is bound to the
+// DPoP key it was issued with (RFC 9449 §5). It returns the token, or "".
+func (gs Grants) refreshOf(g *domain.GrantCreated, client *domain.Client, jkt string, now time.Time) string {
+	if !client.IssueRefreshTokens {
+		return ""
+	}
+	token := g.GrantID + "." + mustSecret()
+	g.RefreshHash = domain.HashSecret(token)
+	g.RefreshExpires = now.Unix() + client.RefreshTokenLifetime
+	if client.Type == domain.ClientPublic {
+		g.JKT = jkt
+	}
+	return token
+}
+
 // codeBindingProblem checks what binds a code to its authorization
-// request: the redirect URI and the PKCE verifier.
-func codeBindingProblem(c *domain.Code, redirectURI, verifier string) string {
+// request: the redirect URI, the PKCE verifier and the DPoP key named at
+// authorization (dpop_jkt).
+func codeBindingProblem(c *domain.Code, redirectURI, verifier, jkt string) string {
+	if problem := domain.DPoPBindingProblem(c.DPoPJKT, jkt); problem != "" {
+		return problem
+	}
 	switch {
 	case c.RedirectURI != redirectURI:
 		return "redirect_uri does not match the authorization request"
@@ -253,8 +274,10 @@ var errCodeMoved = errors.New("the code changed meanwhile")
 // disabled, on another replica meanwhile is never refreshed.
 //
 // A grant authorized for resources mints each token for one of them
-// (resource narrows to one; it never widens to another).
-func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
+// (resource narrows to one; it never widens to another). jkt is the DPoP
+// key the request proved, or "": the new access token is bound to it, and
+// a public client's grant bound to a key needs that key.
+func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope, resource, jkt string, meta eventstore.Meta) (TokenSet, error) {
 	rl := gs.rl
 	auth, err := rl.Clients().Prepare(ctx, auth, meta)
 	if err != nil {
@@ -275,6 +298,9 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope, res
 		}
 		if !client.Allows(domain.GrantRefreshToken) {
 			return plan{}, &domain.OAuthError{Code: domain.ErrUnauthorizedClient, Description: "refresh tokens are off for this client"}
+		}
+		if oerr := domain.DPoPRequired(client, jkt); oerr != nil {
+			return plan{}, oerr
 		}
 		if token == "" {
 			return plan{}, &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "refresh_token is required"}
@@ -305,6 +331,9 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope, res
 		case domain.RefreshRaced:
 			return plan{}, invalidGrant("the refresh token was used by a concurrent request")
 		}
+		if problem := domain.DPoPBindingProblem(g.JKT, jkt); problem != "" {
+			return plan{}, invalidGrant(problem)
+		}
 		first = false
 		// A narrower scope applies to this access token only: the grant, and
 		// so the new refresh token, keep the scope the user granted (RFC 6749
@@ -327,7 +356,7 @@ func (gs Grants) Refresh(ctx context.Context, auth ClientAuth, token, scope, res
 		// (domain.CheckRefresh).
 		teams := rl.models.Nodes.Tree().Reaches(g.Teams, g.Created)
 		explicit := strings.TrimSpace(scope) != ""
-		at, access, err := gs.access(ctx, client, user, grantID, newScope, teams, aud, explicit, domain.GrantRefreshToken, rl.reg.now())
+		at, access, err := gs.access(ctx, client, user, grantID, newScope, teams, aud, explicit, domain.GrantRefreshToken, jkt, rl.reg.now())
 		if err != nil {
 			return plan{}, err
 		}
@@ -367,12 +396,12 @@ type grantAccess struct {
 // request named that it does not accept is invalid_scope) and a lifetime
 // at most its cap (Resources.fit).
 func (gs Grants) access(ctx context.Context, client *domain.Client, user *domain.User, grantID, scope string, teams []string,
-	resource string, explicit bool, grantType string, now time.Time) (time.Time, grantAccess, error) {
+	resource string, explicit bool, grantType, jkt string, now time.Time) (time.Time, grantAccess, error) {
 	rl := gs.rl
 	live := domain.EffectiveAccess(user, client, teams, rl.models.Nodes.Tree())
 	req := TokenRequest{
 		ClientID: client.ID, Subject: user.ID, Scope: scope, Nodes: domain.AccessNodes(live),
-		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime,
+		Preset: domain.DelegatedPreset(live), Lifetime: client.AccessTokenLifetime, JKT: jkt,
 	}
 	if err := rl.Resources().fit(ctx, &req, resource, explicit); err != nil {
 		return now, grantAccess{}, err

@@ -78,7 +78,7 @@ func TestRefreshRotationIsStampedByTheRegistryClock(t *testing.T) {
 	if err := rl.WaitFor(ctx, seq); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := rl.Grants().Refresh(ctx, realms.ClientAuth{Method: domain.AuthNone, ClientID: app.Client.ID, PublicAllowed: true}, token, "", "", sysMeta()); err != nil {
+	if _, err := rl.Grants().Refresh(ctx, realms.ClientAuth{Method: domain.AuthNone, ClientID: app.Client.ID, PublicAllowed: true}, token, "", "", "", sysMeta()); err != nil {
 		t.Fatal(err)
 	}
 	g, _ := rl.Models().Authz.Grant("g1")
@@ -116,9 +116,9 @@ func TestFailedRedemptionSpendsTheCode(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = rl.Grants().RedeemCode(ctx, publicAuth(app.Client.ID), code, tc.redirect, tc.verifier, "", sysMeta())
+			_, err = rl.Grants().RedeemCode(ctx, publicAuth(app.Client.ID), code, tc.redirect, tc.verifier, "", "", sysMeta())
 			wantGrantError(t, err, tc.want)
-			_, err = rl.Grants().RedeemCode(ctx, publicAuth(app.Client.ID), code, "https://app.example.test/cb", verifier, "", sysMeta())
+			_, err = rl.Grants().RedeemCode(ctx, publicAuth(app.Client.ID), code, "https://app.example.test/cb", verifier, "", "", sysMeta())
 			wantGrantError(t, err, "the authorization code was spent by a failed redemption")
 		})
 	}

@@ -25,6 +25,10 @@ type KeyStore struct {
 	kv      jetstream.KeyValue
 	aead    cipher.AEAD
 	secrets domain.SecretHasher
+	// userCodes hashes the device flow's user codes; nonces is the MAC key
+	// of DPoP nonces (proofs.go). Both are derived from the master key.
+	userCodes domain.SecretHasher
+	nonces    []byte
 	// csrfKey signs the browser's CSRF values (csrf.go).
 	csrfKey []byte
 }
@@ -32,6 +36,14 @@ type KeyStore struct {
 // OpenKeyStore opens (creating if needed) the store of signing keys.
 func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte) (*KeyStore, error) {
 	secretKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeClientSecrets)
+	if err != nil {
+		return nil, err
+	}
+	userCodeKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeUserCodes)
+	if err != nil {
+		return nil, err
+	}
+	nonceKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeDPoPNonces)
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +55,7 @@ func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte
 	if err != nil {
 		return nil, err
 	}
-	ks.secrets, ks.csrfKey = domain.NewSecretHasher(secretKey), csrfKey
+	ks.secrets, ks.userCodes, ks.nonces, ks.csrfKey = domain.NewSecretHasher(secretKey), domain.NewSecretHasher(userCodeKey), nonceKey, csrfKey
 	return ks, nil
 }
 

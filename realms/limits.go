@@ -25,6 +25,11 @@ type Limits struct {
 	SignInRealm  domain.Limit // per realm, whatever the address
 	ClientAuth   domain.Limit // failed client authentications per client id
 	ClientSource domain.Limit // per client address (IPv6: per /64)
+	// UserCodeSource and UserCodeRealm count wrong user codes typed on
+	// the device flow's verification page, per address (IPv6: per /64)
+	// and for the whole realm.
+	UserCodeSource domain.Limit
+	UserCodeRealm  domain.Limit
 	// Registration counts open client registrations (RFC 7591 without an
 	// initial access token) per client address (IPv6: per /64), each one,
 	// successful or not.
@@ -43,6 +48,10 @@ func DefaultLimits() Limits {
 		ClientAuth:   domain.Limit{Max: 20, Window: 5 * 60},
 		ClientSource: domain.Limit{Max: 50, Window: 5 * 60},
 		Registration: domain.Limit{Max: 5, Window: 15 * 60},
+		// A person mistypes a code a few times; 20 wrong codes from one
+		// address, or 100 a minute in the realm, is someone guessing.
+		UserCodeSource: domain.Limit{Max: 20, Window: 15 * 60},
+		UserCodeRealm:  domain.Limit{Max: 100, Window: 60},
 		// Half the cores: the other half stays with token, introspection
 		// and everything else while a spray keeps these busy.
 		Hashes: max(1, runtime.NumCPU()/2),

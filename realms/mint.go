@@ -23,6 +23,14 @@ type AccessClaims struct {
 	Scope    string   `json:"scope"`
 	Nodes    []string `json:"nodes,omitempty"`
 	Preset   string   `json:"preset,omitempty"`
+	// Confirmation binds the token to a DPoP key (RFC 9449 §6.1).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
+}
+
+// Confirmation is a token's cnf claim (RFC 7800): the thumbprint of the
+// DPoP key its holder proves.
+type Confirmation struct {
+	JKT string `json:"jkt"`
 }
 
 // TokenRequest is what an access token is minted for.
@@ -34,6 +42,8 @@ type TokenRequest struct {
 	// Audience is the resource (RFC 8707) the token is for; empty: the
 	// realm's issuer.
 	Audience string
+	// JKT binds the token to a DPoP key; empty: a bearer token.
+	JKT string
 }
 
 // audience is the aud of a token minted for req by issuer.
@@ -49,6 +59,15 @@ type IssuedToken struct {
 	Token  string
 	Claims AccessClaims
 	Kid    string
+}
+
+// Type is the token's token_type: DPoP when it is bound to a key (RFC
+// 9449 §5), Bearer otherwise.
+func (t IssuedToken) Type() string {
+	if t.Claims.Confirmation != nil {
+		return domain.TokenTypeDPoP
+	}
+	return domain.TokenTypeBearer
 }
 
 // mint signs an access token with the realm's active ES256 key.
@@ -72,6 +91,9 @@ func (ts Tokens) mint(ctx context.Context, req TokenRequest, now time.Time) (Iss
 		Scope:    req.Scope,
 		Nodes:    req.Nodes,
 		Preset:   req.Preset,
+	}
+	if req.JKT != "" {
+		claims.Confirmation = &Confirmation{JKT: req.JKT}
 	}
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, claims)
 	tok.Header["typ"] = AccessTokenType

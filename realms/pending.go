@@ -31,6 +31,11 @@ type Pending struct {
 	// for that user and that access; otherwise the page is shown again.
 	ShownTo     string `json:"u,omitempty"`
 	ShownPreset string `json:"p,omitempty"`
+	// DeviceID, when set, makes this the verification of a device
+	// authorization (RFC 8628) instead of a code flow: consent approves
+	// the device, and UserCode is the code the user typed, shown again.
+	DeviceID string `json:"d,omitempty"`
+	UserCode string `json:"dc,omitempty"`
 }
 
 // SealPending seals a pending request for this realm.

@@ -64,15 +64,15 @@ func (r Registration) metadataPolicy(kind int) domain.MetadataPolicy {
 	switch kind {
 	case policyDocument:
 		p.AuthMethods = []string{domain.AuthNone, domain.AuthPrivateKeyJWT}
-		p.Grants = []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken}
+		p.Grants = []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken, domain.GrantDeviceCode}
 		p.DefaultAuthMethod = domain.AuthNone
 	case policyOpen:
 		p.AuthMethods = []string{domain.AuthNone}
-		p.Grants = []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken}
+		p.Grants = []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken, domain.GrantDeviceCode}
 		p.DefaultAuthMethod, p.Strict, p.DefaultName = domain.AuthSecretBasic, true, "Registered client"
 	case policyInitial:
 		p.AuthMethods = []string{domain.AuthNone, domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthPrivateKeyJWT}
-		p.Grants = []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken, domain.GrantClientCredentials}
+		p.Grants = []string{domain.GrantAuthorizationCode, domain.GrantRefreshToken, domain.GrantDeviceCode, domain.GrantClientCredentials}
 		p.DefaultAuthMethod, p.Strict, p.DefaultName = domain.AuthSecretBasic, true, "Registered client"
 		for _, e := range rl.state().Scopes.List() {
 			if !e.BuiltIn && e.Name != domain.ScopeManagement && !contains(p.Scopes, e.Name) {

@@ -81,6 +81,10 @@ func (r *Registry) UseClock(now func() time.Time) { r.now = now }
 // ones as history grows.
 func (r *Registry) UseSnapshots(s *SnapshotStore) { r.snapshots = s }
 
+// PublicURL is the URL the service is published at (no trailing slash):
+// the server's own endpoints (the admin API) are under it.
+func (r *Registry) PublicURL() string { return r.publicURL }
+
 // SecureCookies reports whether browser cookies get the Secure flag: when
 // the service is published over https.
 func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }

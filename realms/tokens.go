@@ -41,8 +41,10 @@ func (ts Tokens) Audience(info projections.TokenInfo) string {
 // a resource, the scopes are those it accepts and the lifetime at most its
 // cap, decided with the rest whenever the command decides. The token is
 // handed out only after its token.issued event is acknowledged. meta
-// names the client of auth as actor.
-func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope, resource string, meta eventstore.Meta) (TokenSet, error) {
+// names the client of auth as actor. jkt, when set, binds the token to the
+// DPoP key the request proved (CheckProof); a client that says
+// dpop_bound_access_tokens needs one.
+func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope, resource, jkt string, meta eventstore.Meta) (TokenSet, error) {
 	rl := ts.rl
 	auth, err := rl.Clients().Prepare(ctx, auth, meta)
 	if err != nil {
@@ -58,13 +60,16 @@ func (ts Tokens) ClientCredentials(ctx context.Context, auth ClientAuth, scope, 
 		if err := allows(client, domain.GrantClientCredentials); err != nil {
 			return plan{}, err
 		}
+		if oerr := domain.DPoPRequired(client, jkt); oerr != nil {
+			return plan{}, oerr
+		}
 		decision, oerr := domain.DecideClientCredentials(client, scope, rl.models.Nodes.Tree())
 		if oerr != nil {
 			return plan{}, oerr
 		}
 		req := TokenRequest{
 			ClientID: client.ID, Subject: decision.Subject, Scope: decision.Scope,
-			Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime,
+			Nodes: decision.Nodes, Preset: decision.Preset, Lifetime: decision.Lifetime, JKT: jkt,
 		}
 		if err := rl.Resources().fit(ctx, &req, resource, strings.TrimSpace(scope) != ""); err != nil {
 			return plan{}, err
@@ -117,6 +122,7 @@ func (ts Tokens) token(ctx context.Context, grantType string, req TokenRequest, 
 		IssuedAt:  issued.Claims.IssuedAt.Unix(),
 		ExpiresAt: issued.Claims.ExpiresAt.Unix(),
 		Audience:  req.Audience,
+		JKT:       req.JKT,
 	}, nil
 }
 

@@ -46,6 +46,10 @@ func limitFlags(fs *flag.FlagSet, l *realms.Limits, envErrs map[string]error) {
 		"failed client authentications from one address (IPv6: one /64) before its failures get 429 for a window")
 	limit(&l.Registration, "limit-registration", "LATCHKEY_LIMIT_REGISTRATION", def.Registration,
 		"open client registrations (no initial access token) from one address (IPv6: one /64) before it gets 429 for a window")
+	limit(&l.UserCodeSource, "limit-user-code-source", "LATCHKEY_LIMIT_USER_CODE_SOURCE", def.UserCodeSource,
+		"wrong device-flow user codes typed from one address (IPv6: one /64) before its entries get 429 for a window")
+	limit(&l.UserCodeRealm, "limit-user-code-realm", "LATCHKEY_LIMIT_USER_CODE_REALM", def.UserCodeRealm,
+		"wrong device-flow user codes typed in one realm before every entry there gets 429 for a window")
 	hashes := envInt(envErrs, "max-concurrent-hashes", "LATCHKEY_MAX_CONCURRENT_HASHES", def.Hashes)
 	fs.IntVar(&l.Hashes, "max-concurrent-hashes", hashes, "argon2id password hashes computed at once (19 MiB each; default: half the CPUs); a check that finds none free within a second gets 503 with Retry-After (LATCHKEY_MAX_CONCURRENT_HASHES)")
 }
