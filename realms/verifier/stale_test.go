@@ -79,6 +79,13 @@ func (m *tokenMint) token(t *testing.T) (string, string) {
 // jti.
 func (m *tokenMint) tokenFor(t *testing.T, aud, scope string) (string, string) {
 	t.Helper()
+	return m.boundTokenFor(t, aud, scope, nil)
+}
+
+// boundTokenFor returns a fresh access token bound to cnf (nil: a bearer
+// token), and its jti.
+func (m *tokenMint) boundTokenFor(t *testing.T, aud, scope string, cnf *verifier.Confirmation) (string, string) {
+	t.Helper()
 	now := time.Now()
 	jti := uuid.NewString()
 	tok := jwt.NewWithClaims(jwt.SigningMethodES256, verifier.Claims{
@@ -86,7 +93,7 @@ func (m *tokenMint) tokenFor(t *testing.T, aud, scope string) (string, string) {
 			Issuer: m.issuer, Subject: "c1", Audience: jwt.ClaimStrings{aud}, ID: jti,
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 		},
-		ClientID: "c1", Scope: scope,
+		ClientID: "c1", Scope: scope, Confirmation: cnf,
 	})
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = "k1"
