@@ -150,10 +150,16 @@ func DecideEnableClient(c *Client) (*ClientEnabled, error) {
 	return &ClientEnabled{}, nil
 }
 
-// DecideDeleteClient removes a client for good and revokes its tokens.
+// DecideDeleteClient removes a client for good and revokes its tokens; the
+// built-in console's client is never deleted.
 func DecideDeleteClient(c *Client, now time.Time) (ClientDeleted, RevocationRule, error) {
 	if c == nil || c.Deleted {
 		return ClientDeleted{}, RevocationRule{}, ErrNotFound
+	}
+	if c.ID == ConsoleClientID {
+		// A client id is never used again: deleted, the realm would have no
+		// console for good.
+		return ClientDeleted{}, RevocationRule{}, &ConflictError{Message: "client " + ConsoleClientID + " is the realm's built-in console; disable it instead"}
 	}
 	rule := cutoffRule(c.ID, revocationCutoff(now))
 	return ClientDeleted{TokensRevokedBefore: rule.IssuedBefore, URLClientID: urlClientID(c.ID)}, rule, nil

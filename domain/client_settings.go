@@ -304,6 +304,13 @@ type Warning struct {
 	Message string `json:"message"`
 }
 
+// Refresh-token lifetimes beyond these many days get a security warning,
+// and a high-severity one.
+const (
+	RefreshWarningDays = 30
+	RefreshHighDays    = 90
+)
+
 // Warnings grades a client's refresh-token lifetime: informational up to
 // 30 days, a security warning up to 90 days, high severity beyond.
 func (s *ClientSettings) Warnings() []Warning {
@@ -312,9 +319,9 @@ func (s *ClientSettings) Warnings() []Warning {
 	}
 	days := float64(s.RefreshTokenLifetime) / 86400
 	switch {
-	case days <= 30:
+	case days <= RefreshWarningDays:
 		return []Warning{{Level: "info", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days", days)}}
-	case days <= 90:
+	case days <= RefreshHighDays:
 		return []Warning{{Level: "warning", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days: a leaked one gives long access; prefer 30 days or less", days)}}
 	}
 	return []Warning{{Level: "high", Message: fmt.Sprintf("refresh tokens stay usable for %.3g days: rotate credentials on a schedule or shorten the lifetime", days)}}

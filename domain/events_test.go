@@ -74,6 +74,7 @@ func samplePayloads() []Payload {
 		UserUpdated{Before: UserProfile{Username: "a"}, After: UserProfile{Username: "b"}},
 		UserPasswordChanged{},
 		UserMembershipsChanged{Before: []Membership{{"acme", "viewer"}}, After: []Membership{{"acme", "admin"}}},
+		UserRealmRolesChanged{Before: []string{}, After: []string{RoleRealmAdmin}},
 		UserDisabled{TokensRevokedBefore: 1},
 		UserEnabled{},
 		UserDeleted{TokensRevokedBefore: 2},
@@ -106,7 +107,7 @@ func TestEventTypes(t *testing.T) {
 		"session.created", "session.ended", "session.touched",
 		"token.issued", "token.revoked", "token.used",
 		"user.consent_granted", "user.created", "user.deleted", "user.disabled", "user.enabled", "user.locked",
-		"user.memberships_changed", "user.password_changed", "user.unlocked", "user.updated",
+		"user.memberships_changed", "user.password_changed", "user.realm_roles_changed", "user.unlocked", "user.updated",
 		"usernames.claimed", "usernames.released",
 	}
 	if got := EventTypes(); !reflect.DeepEqual(got, want) {

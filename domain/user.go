@@ -48,6 +48,8 @@ type User struct {
 	UserProfile
 	Status      string
 	Memberships []Membership
+	// RealmRoles make the user an administrator (realm_roles.go).
+	RealmRoles  []string
 	HasPassword bool
 	// Consents by client id.
 	Consents            map[string]Consent
@@ -65,13 +67,15 @@ type User struct {
 func (u *User) Apply(seq uint64, p Payload) {
 	switch e := p.(type) {
 	case UserCreated:
-		*u = User{ID: e.UserID, UserProfile: e.UserProfile, Status: StatusEnabled, Memberships: e.Memberships}
+		*u = User{ID: e.UserID, UserProfile: e.UserProfile, Status: StatusEnabled, Memberships: e.Memberships, RealmRoles: e.RealmRoles}
 	case UserUpdated:
 		u.UserProfile = e.After
 	case UserPasswordChanged:
 		u.HasPassword = true
 	case UserMembershipsChanged:
 		u.Memberships = e.After
+	case UserRealmRolesChanged:
+		u.RealmRoles = e.After
 	case UserDisabled:
 		u.Status = StatusDisabled
 		u.TokensRevokedBefore = max(u.TokensRevokedBefore, e.TokensRevokedBefore)
@@ -141,6 +145,7 @@ type (
 		UserID string `json:"user_id"`
 		UserProfile
 		Memberships []Membership `json:"memberships"`
+		RealmRoles  []string     `json:"realm_roles,omitempty"`
 	}
 	// UserUpdated changes the profile, before and after.
 	UserUpdated struct {

@@ -4,20 +4,39 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Beside the realms' streams, the store keeps buckets that every replica
-// shares: two of sealed secrets (realms' private signing keys, users'
-// password hashes; the values are sealed by their owner before they get
-// here), one of read-model snapshots, and the abuse counters
-// (counters.go).
+// shares: three of sealed secrets (realms' private signing keys, users'
+// password hashes, the console's sessions with their tokens; the values
+// are sealed by their owner before they get here), one of read-model
+// snapshots, and the abuse counters (counters.go).
 const (
-	keyBucket      = "LK_KEYS"
-	passwordBucket = "LK_PASSWORDS"
-	snapshotBucket = "LK_SNAPSHOTS"
+	keyBucket            = "LK_KEYS"
+	passwordBucket       = "LK_PASSWORDS"
+	consoleSessionBucket = "LK_CONSOLE_SESSIONS"
+	snapshotBucket       = "LK_SNAPSHOTS"
 )
+
+// OpenConsoleSessionBucket opens (creating if needed) the bucket of sealed
+// console sessions. An entry not written again within maxAge goes by
+// itself: a session ends by then anyway.
+func (s *Store) OpenConsoleSessionBucket(ctx context.Context, maxAge time.Duration) (jetstream.KeyValue, error) {
+	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   consoleSessionBucket,
+		Storage:  jetstream.FileStorage,
+		Replicas: s.replicas,
+		History:  1,
+		TTL:      maxAge,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("sealed store %s: %w", consoleSessionBucket, err)
+	}
+	return kv, nil
+}
 
 // OpenKeyBucket opens (creating if needed) the bucket of sealed signing
 // keys.

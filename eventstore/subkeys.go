@@ -25,6 +25,11 @@ const (
 	// PurposeUserCodes: the HMAC user codes of the device flow are stored
 	// as (34.5 bits: an unkeyed hash would fall to a search).
 	PurposeUserCodes Purpose = "latchkey user codes v1"
+	// PurposeBrowserCSRF: the HMAC on the browser's CSRF values.
+	PurposeBrowserCSRF Purpose = "latchkey browser csrf v1"
+	// PurposeConsoleSessions: the AES-GCM key console sessions are sealed
+	// with.
+	PurposeConsoleSessions Purpose = "latchkey console sessions v1"
 )
 
 // DeriveKey derives the 32-byte key for one purpose from the master key

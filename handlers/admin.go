@@ -42,8 +42,8 @@ func viewRealm(rl *realms.Realm, withKeys bool) realmView {
 // createRealm is POST /admin/realms; only master's admins create realms.
 func (a *api) createRealm(c echo.Context) error {
 	p := callerOf(c)
-	if p.Realm != domain.MasterRealm {
-		return bearerChallenge(adminRealm, domain.ScopeManagement, http.StatusForbidden, domain.ErrInsufficientScope, "only realm master may create realms")
+	if p.Realm != domain.MasterRealm || !p.can(domain.MasterRealm, domain.AreaRealm) {
+		return forbidden("only realm master's administrators may create realms")
 	}
 	var body struct {
 		Name string `json:"name"`
@@ -59,7 +59,8 @@ func (a *api) createRealm(c echo.Context) error {
 	return c.JSON(http.StatusCreated, viewRealm(rl, true))
 }
 
-// listRealms is GET /admin/realms: every realm for master, else one's own.
+// listRealms is GET /admin/realms: the realms the caller administers
+// anything of (every realm for master's administrators, else one's own).
 func (a *api) listRealms(c echo.Context) error {
 	p := callerOf(c)
 	out := []realmView{}

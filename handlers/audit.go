@@ -7,6 +7,7 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -42,21 +43,27 @@ const (
 	mimeEventStream = "text/event-stream"
 )
 
-// parseAuditFilter reads client_id, actor, type, target, since and until;
+// parseAuditFilter reads client_id, actor, on_behalf_of, type, target,
+// since and until (RFC 3339; also the other layouts given, read as UTC);
 // it returns a description of what is wrong, if anything.
-func parseAuditFilter(c echo.Context) (*projections.AuditFilter, string) {
-	f := &projections.AuditFilter{ClientID: c.QueryParam("client_id"), Actor: c.QueryParam("actor"), OnBehalfOf: c.QueryParam("on_behalf_of")}
-	f.Type, f.TypePrefix = projections.AuditPattern(c.QueryParam("type"), ".")
-	f.Target, f.TargetPrefix = projections.AuditPattern(c.QueryParam("target"), "/")
+func parseAuditFilter(q url.Values, layouts ...string) (*projections.AuditFilter, string) {
+	f := &projections.AuditFilter{ClientID: q.Get("client_id"), Actor: q.Get("actor"), OnBehalfOf: q.Get("on_behalf_of")}
+	f.Type, f.TypePrefix = projections.AuditPattern(q.Get("type"), ".")
+	f.Target, f.TargetPrefix = projections.AuditPattern(q.Get("target"), "/")
 	for _, p := range []struct {
 		name string
 		to   *time.Time
 	}{{"since", &f.Since}, {"until", &f.Until}} {
-		s := c.QueryParam(p.name)
+		s := q.Get(p.name)
 		if s == "" {
 			continue
 		}
 		t, err := time.Parse(time.RFC3339Nano, s)
+		for _, layout := range layouts {
+			if err != nil {
+				t, err = time.Parse(layout, s)
+			}
+		}
 		if err != nil {
 			return nil, p.name + " must be an RFC 3339 time, like 2026-01-31T12:00:00Z"
 		}
@@ -88,7 +95,7 @@ func (a *api) listAudit(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f, bad := parseAuditFilter(c)
+	f, bad := parseAuditFilter(c.QueryParams())
 	if bad != "" {
 		return badRequest(bad)
 	}
@@ -205,15 +212,24 @@ type auditBatch struct {
 // caller's token stops being valid (checked before every entry sent and at
 // every heartbeat), or when the server shuts down.
 func (a *api) streamAudit(c echo.Context) error {
-	if a.waiting() != "" {
-		return &statusError{status: http.StatusServiceUnavailable, code: errServer, desc: "the server is not ready"}
-	}
-	req := c.Request()
 	rl, err := a.realmOf(c)
 	if err != nil {
 		return err
 	}
-	f, bad := parseAuditFilter(c)
+	_, rawToken, _ := strings.Cut(c.Request().Header.Get(echo.HeaderAuthorization), " ")
+	return a.tailAuditSSE(c, rl, nil, func() bool { return a.stillAuthorized(c, strings.TrimSpace(rawToken), rl.Name) })
+}
+
+// tailAuditSSE serves a live tail of rl's audit log as Server-Sent Events
+// (see streamAudit), with the query's filters (read with layouts, see
+// parseAuditFilter); allowed is asked again before every entry sent and at
+// every heartbeat.
+func (a *api) tailAuditSSE(c echo.Context, rl *realms.Realm, layouts []string, allowed func() bool) error {
+	if a.waiting() != "" {
+		return &statusError{status: http.StatusServiceUnavailable, code: errServer, desc: "the server is not ready"}
+	}
+	req := c.Request()
+	f, bad := parseAuditFilter(c.QueryParams(), layouts...)
 	if bad != "" {
 		return badRequest(bad)
 	}
@@ -265,7 +281,6 @@ func (a *api) streamAudit(c echo.Context) error {
 	if !send(": audit log of realm " + rl.Name + "\n\n") {
 		return nil
 	}
-	_, rawToken, _ := strings.Cut(req.Header.Get(echo.HeaderAuthorization), " ")
 	heartbeat := time.NewTicker(auditHeartbeat)
 	defer heartbeat.Stop()
 	readyPoll := time.NewTicker(auditReadyPoll)
@@ -279,7 +294,7 @@ func (a *api) streamAudit(c echo.Context) error {
 				return nil // shutting down
 			}
 		case <-heartbeat.C:
-			if !a.stillAuthorized(c, strings.TrimSpace(rawToken), rl.Name) {
+			if !allowed() {
 				send(": the access token is no longer valid\n\n")
 				return nil
 			}
@@ -314,7 +329,7 @@ func (a *api) streamAudit(c echo.Context) error {
 			waitCtx, stopWaiting := context.WithTimeout(ctx, time.Second)
 			_ = rl.WaitFor(waitCtx, b.seq)
 			stopWaiting()
-			if !a.stillAuthorized(c, strings.TrimSpace(rawToken), rl.Name) {
+			if !allowed() {
 				send(": the access token is no longer valid\n\n")
 				return nil
 			}
@@ -326,8 +341,34 @@ func (a *api) streamAudit(c echo.Context) error {
 }
 
 // stillAuthorized checks a streaming caller's token again: still active,
-// still with the management scope, still covering the realm.
+// still with the management scope, still covering the realm's audit log
+// (a user's realm roles are read again).
 func (a *api) stillAuthorized(c echo.Context, raw, realm string) bool {
 	p, scope, ok := a.verifyAdminToken(c, raw)
-	return ok && domain.HasScope(scope, domain.ScopeManagement) && p.may(realm)
+	return ok && domain.HasScope(scope, domain.ScopeManagement) && p.can(realm, domain.AreaAudit)
+}
+
+// verifyHistory is GET /admin/realms/{realm}/audit/verify: the checkpoint
+// chain verified over the realm's whole stream, as `latchkey replay
+// --verify` does: what it covers, and every finding.
+func (a *api) verifyHistory(c echo.Context) error {
+	rl, err := a.realmOf(c)
+	if err != nil {
+		return err
+	}
+	rep, err := rl.History().Verify(c.Request().Context())
+	if err != nil {
+		return err
+	}
+	f, tampered := rep.Tampered()
+	out := struct {
+		*realms.VerifyReport
+		Tampered     bool            `json:"tampered"`
+		FirstFinding *domain.Finding `json:"first_tampering,omitempty"`
+	}{VerifyReport: rep, Tampered: tampered}
+	if tampered {
+		out.FirstFinding = &f
+	}
+	noStore(c)
+	return c.JSON(http.StatusOK, out)
 }

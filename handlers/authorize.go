@@ -93,7 +93,9 @@ func (a *api) authorize(c echo.Context) error {
 		return back(oerr)
 	}
 	prompts := strings.Fields(req.Prompt)
-	csrf := a.browserCSRF(c, rl.Name)
+	// One browser id per browser, kept across tabs and requests; the forms
+	// of this request are bound to it.
+	csrf := a.browserID(c, rl.Name)
 	now := a.now().Unix()
 	session, user, signedIn := rl.Sessions().Lookup(cookieValue(c, sessionCookie), now)
 	// max_age=0 is prompt=login (OIDC Core §3.1.2.1): within the same

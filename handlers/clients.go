@@ -221,6 +221,9 @@ func (a *api) createClient(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if err := callerOf(c).checkClientScopes(rl.Name, req.settings.AllScopes()); err != nil {
+		return err
+	}
 	meta := callerOf(c).meta(c, a)
 	created, err := rl.Clients().Create(c.Request().Context(), "", req.settings, req.confirmHighRisk, meta)
 	if err != nil {
@@ -286,6 +289,9 @@ func (a *api) changeClient(c echo.Context, merge bool) (*domain.Client, []domain
 		}
 		req, err := parseClientBody(rl, clone(fields), id)
 		status = req.status
+		if err == nil {
+			err = callerOf(c).checkClientScopes(rl.Name, current.AllScopes(), req.settings.AllScopes())
+		}
 		return req.settings, err
 	}
 	confirm := bytes.Contains(patch["confirm_high_risk"], []byte("true"))
@@ -415,6 +421,25 @@ func (a *api) clientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
 	return rl, cl, err
 }
 
+// changeableClientOf loads the client a path names, for an action the
+// caller must be allowed on a client with its scopes.
+func (a *api) changeableClientOf(c echo.Context) (*realms.Realm, *domain.Client, error) {
+	rl, cl, err := a.clientOf(c)
+	if err == nil {
+		err = callerOf(c).checkClientScopes(rl.Name, cl.AllScopes())
+	}
+	return rl, cl, err
+}
+
+// checkClientScopes refuses an action on a client holding (or to hold)
+// scopes the caller may not touch (principal.mayHoldScopes).
+func (p principal) checkClientScopes(realm string, scopes ...[]string) error {
+	if !p.mayHoldScopes(realm, scopes...) {
+		return forbidden("only the realm's administrators may create, change or use a client with scope management")
+	}
+	return nil
+}
+
 func (a *api) getClient(c echo.Context) error {
 	_, cl, err := a.clientOf(c)
 	if err != nil {
@@ -426,7 +451,7 @@ func (a *api) getClient(c echo.Context) error {
 // rotateSecret is POST .../clients/{id}/rotate-secret
 // {"previous_secret_expires_in": seconds}: the new secret is shown once.
 func (a *api) rotateSecret(c echo.Context) error {
-	rl, cl, err := a.clientOf(c)
+	rl, cl, err := a.changeableClientOf(c)
 	if err != nil {
 		return err
 	}
@@ -455,7 +480,7 @@ func (a *api) rotateSecret(c echo.Context) error {
 // setEnabled serves POST .../clients/{id}/enable and /disable.
 func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		rl, cl, err := a.clientOf(c)
+		rl, cl, err := a.changeableClientOf(c)
 		if err != nil {
 			return err
 		}
@@ -472,7 +497,7 @@ func (a *api) setEnabled(enabled bool) echo.HandlerFunc {
 
 // deleteClient is DELETE .../clients/{id}: permanent, revokes its tokens.
 func (a *api) deleteClient(c echo.Context) error {
-	rl, cl, err := a.clientOf(c)
+	rl, cl, err := a.changeableClientOf(c)
 	if err != nil {
 		return err
 	}
@@ -502,6 +527,13 @@ func (a *api) bulkDeleteClients(c echo.Context) error {
 	}
 	if len(body.IDs) == 0 || len(body.IDs) > realms.MaxBulkDelete {
 		return badRequest(fmt.Sprintf("ids must list 1 to %d clients", realms.MaxBulkDelete))
+	}
+	for _, id := range body.IDs {
+		if cl, err := rl.Clients().Get(id); err == nil {
+			if err := callerOf(c).checkClientScopes(rl.Name, cl.AllScopes()); err != nil {
+				return err
+			}
+		}
 	}
 	deleted, err := rl.Clients().Delete(c.Request().Context(), body.IDs, realms.Condition{}, callerOf(c).meta(c, a))
 	if err != nil {

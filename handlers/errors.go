@@ -95,10 +95,29 @@ func (e *pageError) Error() string { return e.message }
 //	*echo.HTTPError             → its status (unknown route, wrong method, body limit)
 //	anything else               → logged once with the request id; 503 without details
 //
-// Every error answer carries Cache-Control: no-store.
+// A console page answers with the same status and description as an HTML
+// page. Every error answer carries Cache-Control: no-store.
 func answerError(c echo.Context, log *slog.Logger, err error) {
+	var pe *pageError
+	if errors.As(err, &pe) {
+		if pe.retryAfter > 0 {
+			c.Response().Header().Set("Retry-After", strconv.FormatInt(pe.retryAfter, 10))
+		}
+		_ = render(c, pe.status, "message.html", page{Title: "Cannot continue", Realm: pe.realm, Message: pe.message, Error: pe.message})
+		return
+	}
+	status, body := errorAnswer(c, log, err)
+	if isConsole(c) {
+		renderConsoleError(c, status, body)
+		return
+	}
+	writeJSONError(c, status, body)
+}
+
+// errorAnswer is the status and body of an error (see answerError), and
+// sets the headers that go with them.
+func errorAnswer(c echo.Context, log *slog.Logger, err error) (int, apiError) {
 	var (
-		pe     *pageError
 		bearer *bearerError
 		oauth  *domain.OAuthError
 		status *statusError
@@ -110,11 +129,6 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 	)
 	h := c.Response().Header()
 	switch {
-	case errors.As(err, &pe):
-		if pe.retryAfter > 0 {
-			h.Set("Retry-After", strconv.FormatInt(pe.retryAfter, 10))
-		}
-		_ = render(c, pe.status, "message.html", page{Title: "Cannot continue", Realm: pe.realm, Message: pe.message, Error: pe.message})
 	case errors.As(err, &bearer):
 		scheme := "Bearer"
 		if bearer.dpop {
@@ -137,7 +151,7 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 		if bearer.code == "" {
 			h.Add(echo.HeaderWWWAuthenticate, `DPoP realm="`+bearer.realm+`", algs="`+strings.Join(domain.DPoPAlgs, " ")+`"`)
 		}
-		writeJSONError(c, bearer.status, apiError{Error: code, Description: bearer.desc})
+		return bearer.status, apiError{Error: code, Description: bearer.desc}
 	case errors.As(err, &oauth):
 		st := http.StatusBadRequest
 		if oauth.Code == domain.ErrInvalidClient {
@@ -151,12 +165,12 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 			st = http.StatusUnauthorized
 			h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="`+errorText(c.Param("realm"))+`", error="invalid_token"`)
 		}
-		writeJSONError(c, st, apiError{Error: oauth.Code, Description: errorText(oauth.Description)})
+		return st, apiError{Error: oauth.Code, Description: errorText(oauth.Description)}
 	case errors.As(err, &status):
 		if status.retryAfterS != "" {
 			h.Set("Retry-After", status.retryAfterS)
 		}
-		writeJSONError(c, status.status, apiError{Error: status.code, Description: status.desc})
+		return status.status, apiError{Error: status.code, Description: status.desc}
 	case errors.As(err, &limit):
 		st, code := http.StatusTooManyRequests, limit.Code
 		if limit.Busy {
@@ -166,39 +180,39 @@ func answerError(c echo.Context, log *slog.Logger, err error) {
 			code = errServer
 		}
 		h.Set("Retry-After", strconv.FormatInt(limit.RetryAfter, 10))
-		writeJSONError(c, st, apiError{Error: code, Description: errorText(limit.Message)})
+		return st, apiError{Error: code, Description: errorText(limit.Message)}
 	case errors.As(err, &verr):
-		writeJSONError(c, http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details})
+		return http.StatusBadRequest, apiError{Error: domain.ErrInvalidRequest, Description: verr.Message, Details: verr.Details}
 	case errors.As(err, &nf):
-		writeJSONError(c, http.StatusNotFound, apiError{Error: errNotFound, Description: errorText(nf.Message), MissingIDs: nf.Missing})
+		return http.StatusNotFound, apiError{Error: errNotFound, Description: errorText(nf.Message), MissingIDs: nf.Missing}
 	case errors.Is(err, domain.ErrNotFound):
-		writeJSONError(c, http.StatusNotFound, apiError{Error: errNotFound, Description: "not found"})
+		return http.StatusNotFound, apiError{Error: errNotFound, Description: "not found"}
 	case errors.As(err, &cerr):
 		code := cerr.Code
 		if code == "" {
 			code = errConflict
 		}
-		writeJSONError(c, http.StatusConflict, apiError{Error: code, Description: cerr.Message})
+		return http.StatusConflict, apiError{Error: code, Description: cerr.Message}
 	case errors.Is(err, domain.ErrAlreadyExists):
-		writeJSONError(c, http.StatusConflict, apiError{Error: errConflict, Description: "already exists"})
+		return http.StatusConflict, apiError{Error: errConflict, Description: "already exists"}
 	case errors.Is(err, eventstore.ErrConflict):
-		writeJSONError(c, http.StatusConflict, apiError{Error: errConflict, Description: "changed concurrently; reload and retry"})
+		return http.StatusConflict, apiError{Error: errConflict, Description: "changed concurrently; reload and retry"}
 	case errors.Is(err, domain.ErrPreconditionFailed):
-		writeJSONError(c, http.StatusPreconditionFailed, apiError{Error: errPrecondition, Description: err.Error()})
+		return http.StatusPreconditionFailed, apiError{Error: errPrecondition, Description: err.Error()}
 	case errors.Is(err, eventstore.ErrUnavailable):
 		h.Set("Retry-After", "1")
-		writeJSONError(c, http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the event store cannot take writes right now; retry"})
+		return http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the event store cannot take writes right now; retry"}
 	case errors.As(err, &he):
-		answerHTTPError(c, log, he)
+		return httpErrorAnswer(c, log, he)
 	default:
 		log.Error("request failed", "request_id", requestID(c), "err", err)
-		writeJSONError(c, http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the server could not complete the request; retry later"})
+		return http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the server could not complete the request; retry later"}
 	}
 }
 
-// answerHTTPError renders echo's own errors (unknown route, wrong method,
-// body limits) in the same JSON shape, and never leaks internals.
-func answerHTTPError(c echo.Context, log *slog.Logger, he *echo.HTTPError) {
+// httpErrorAnswer renders echo's own errors (unknown route, wrong method,
+// body limits) in the same shape, and never leaks internals.
+func httpErrorAnswer(c echo.Context, log *slog.Logger, he *echo.HTTPError) (int, apiError) {
 	code, desc := errServer, http.StatusText(he.Code)
 	switch he.Code {
 	case http.StatusNotFound:
@@ -216,7 +230,7 @@ func answerHTTPError(c echo.Context, log *slog.Logger, he *echo.HTTPError) {
 			log.Error("request failed", "request_id", requestID(c), "err", he)
 		}
 	}
-	writeJSONError(c, he.Code, apiError{Error: code, Description: desc})
+	return he.Code, apiError{Error: code, Description: desc}
 }
 
 func writeJSONError(c echo.Context, status int, body apiError) {

@@ -19,7 +19,7 @@ import (
 const hostRealmKey = "latchkey.host_realm"
 
 // serverPaths belong to the server, whatever the host.
-var serverPaths = []string{"/admin/", "/healthz", "/readyz", "/metrics"}
+var serverPaths = []string{"/admin/", "/console/", "/healthz", "/readyz", "/metrics"}
 
 func isServerPath(path string) bool {
 	for _, p := range serverPaths {
@@ -27,7 +27,7 @@ func isServerPath(path string) bool {
 			return true
 		}
 	}
-	return path == "/admin"
+	return path == "/admin" || path == "/console"
 }
 
 // routeByHost is the pre-routing middleware of host routing.

@@ -29,7 +29,7 @@ type pendingForm struct {
 }
 
 // readPendingForm reads a login or consent form post of rl, checked against
-// the CSRF cookie.
+// the browser id its CSRF cookie carries (csrf.go).
 func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, error) {
 	var pf pendingForm
 	values, err := pageParams(c, rl.Name)
@@ -46,8 +46,8 @@ func (a *api) readPendingForm(c echo.Context, rl *realms.Realm) (pendingForm, er
 	if pf.pending, err = rl.Grants().OpenPending(pf.sealed, a.now()); err != nil {
 		return pf, errorPage(http.StatusBadRequest, rl.Name, err.Error())
 	}
-	if cookie := cookieValue(c, csrfCookie); cookie == "" || subtle.ConstantTimeCompare([]byte(cookie), []byte(pf.pending.CSRF)) != 1 {
-		return pf, errorPage(http.StatusForbidden, rl.Name, "This form was not sent from this browser's sign-in page (CSRF check failed).")
+	if id := a.sentBrowserID(c); id == "" || subtle.ConstantTimeCompare([]byte(id), []byte(pf.pending.CSRF)) != 1 || !fromOwnOrigin(c, rl.PageOrigins()) {
+		return pf, csrfRefused(rl.Name)
 	}
 	// A form of a request already answered (the back button, a replay)
 	// gets no second code, session or answer.
@@ -186,6 +186,11 @@ func waitText(s int64) string {
 // consent page, or answers consent_required for prompt=none.
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
+	if client.ID == domain.ConsoleClientID {
+		// The console built into Latchkey is first-party: signing in to it
+		// asks for no consent (and remembers none).
+		return a.issueCode(c, rl, client, user, s, p, []string{}, status)
+	}
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := rl.Users().RememberedConsent(user, client)

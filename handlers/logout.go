@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"crypto/subtle"
 	"net/http"
 	"net/url"
 	"slices"
@@ -47,14 +46,11 @@ func (a *api) logout(c echo.Context) error {
 	// A hint skips the question only for the session it was issued in:
 	// another site may hold some other ID token of this realm.
 	hintIsThisSession := hinted && (!signedIn || hint.Subject == user.ID && hint.SessionID == session.SessionID)
-	csrf := cookieValue(c, csrfCookie)
-	confirmed := c.Request().Method == http.MethodPost && p["confirm"] == "yes" &&
-		csrf != "" && subtle.ConstantTimeCompare([]byte(csrf), []byte(p["csrf"])) == 1
+	sent := a.sentBrowserID(c)
+	confirmed := c.Request().Method == http.MethodPost && p["confirm"] == "yes" && sent != "" &&
+		a.reg.CSRF().Valid(p["csrf"], logoutBinding(rl.Name, sent), a.now()) && fromOwnOrigin(c, rl.PageOrigins())
 	if !hintIsThisSession && !confirmed {
-		if len(csrf) < 32 {
-			csrf = randomToken()
-			a.setCookie(c, rl.Name, csrfCookie, csrf, 0)
-		}
+		csrf := a.reg.CSRF().Token(logoutBinding(rl.Name, a.browserID(c, rl.Name)), a.now().Add(realms.BrowserIDLifetime))
 		var hidden []scopeLine
 		for _, k := range []string{"client_id", "id_token_hint", "post_logout_redirect_uri", "state"} {
 			if p[k] != "" {
@@ -78,3 +74,6 @@ func (a *api) logout(c echo.Context) error {
 	}
 	return render(c, http.StatusOK, "message.html", page{Title: "Signed out", Realm: rl.Name, Message: "You are signed out."})
 }
+
+// logoutBinding binds a sign-out confirmation to the realm and browser.
+func logoutBinding(realm, browserID string) string { return "logout:" + realm + ":" + browserID }

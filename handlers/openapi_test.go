@@ -274,7 +274,7 @@ func TestOpenAPIStatesTheDomainsEnumsAndLimits(t *testing.T) {
 	}{
 		{settings + "type/enum", []string{domain.ClientConfidential, domain.ClientPublic}},
 		{schemas + "ClientKind/enum", []string{domain.KindService, domain.KindUserApp}},
-		{settings + "grant_types/items/enum", []string{domain.GrantClientCredentials, domain.GrantAuthorizationCode, domain.GrantRefreshToken}},
+		{settings + "grant_types/items/enum", []string{domain.GrantClientCredentials, domain.GrantAuthorizationCode, domain.GrantRefreshToken, domain.GrantDeviceCode}},
 		{settings + "token_endpoint_auth_method/enum", []string{domain.AuthSecretBasic, domain.AuthSecretPost, domain.AuthPrivateKeyJWT, domain.AuthNone}},
 		{settings + "access_preset/enum", []string{domain.PresetReadOnly, domain.PresetFull}},
 		{settings + "team_selection/enum", []string{domain.TeamsSingle, domain.TeamsMultiple}},
@@ -291,6 +291,7 @@ func TestOpenAPIStatesTheDomainsEnumsAndLimits(t *testing.T) {
 		{schemas + "DisplayName/maxLength", 200},
 		{schemas + "ScopeDescription/maxLength", 500},
 		{schemas + "Role/enum", domain.Roles},
+		{schemas + "RealmRole/enum", domain.RealmRoles},
 		{schemas + "Status/enum", []string{domain.StatusEnabled, domain.StatusDisabled}},
 		{schemas + "NodeKind/enum", []string{domain.NodeOrganization, domain.NodeTeam, domain.NodeProject, domain.NodeApp}},
 		{schemas + "TokenStatus/enum", []string{string(domain.StatusActive), string(domain.StatusExpired), string(domain.StatusRevoked)}},

@@ -71,6 +71,7 @@ func New(cfg Config) *echo.Echo {
 	a.oauthRoutes(e)
 	a.adminRoutes(e)
 	a.compatRoutes(e)
+	a.consoleRoutes(e)
 	return e
 }
 
@@ -126,6 +127,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.GET("/realms/:realm/events", a.listEvents)
 	g.GET("/realms/:realm/audit", a.listAudit)
 	g.GET("/realms/:realm/audit/stream", a.streamAudit)
+	g.GET("/realms/:realm/audit/verify", a.verifyHistory)
 	g.GET("/realms/:realm/sessions", a.listSessions)
 	g.DELETE("/realms/:realm/tokens/:jti", a.revokeTokenByAdmin)
 	g.POST("/realms/:realm/clients/:id/revoke-tokens", a.revokeClientTokens)
@@ -136,6 +138,7 @@ func (a *api) adminRoutes(e *echo.Echo) {
 	g.DELETE("/realms/:realm/users/:id", a.deleteUser)
 	g.PUT("/realms/:realm/users/:id/password", a.setUserPassword)
 	g.PUT("/realms/:realm/users/:id/memberships", a.setUserMemberships)
+	g.PUT("/realms/:realm/users/:id/realm-roles", a.setUserRealmRoles)
 	g.POST("/realms/:realm/users/:id/disable", a.setUserEnabled(false))
 	g.POST("/realms/:realm/users/:id/enable", a.setUserEnabled(true))
 	g.POST("/realms/:realm/users/:id/unlock", a.unlockUser)

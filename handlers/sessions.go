@@ -124,11 +124,11 @@ func (a *api) revokeTokenByAdmin(c echo.Context) error {
 // one event and one rule revoke every token the client holds; new tokens
 // are still issued.
 func (a *api) revokeClientTokens(c echo.Context) error {
-	rl, err := a.realmOf(c)
+	rl, cl, err := a.changeableClientOf(c)
 	if err != nil {
 		return err
 	}
-	if err := rl.Clients().RevokeTokens(c.Request().Context(), c.Param("id"), "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
+	if err := rl.Clients().RevokeTokens(c.Request().Context(), cl.ID, "revoked by an administrator", callerOf(c).meta(c, a)); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -54,6 +54,11 @@ func newFixtureWith(tb testing.TB, noSync bool) *fixture {
 	}
 	reg := realms.NewRegistry(srv.Store, keys, passwords, testPublicURL, log)
 	tb.Cleanup(reg.Close)
+	consoleSessions, err := realms.OpenConsoleSessions(ctx, srv.Store, make([]byte, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	reg.UseConsoleSessions(consoleSessions)
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()}
 	rl, err := reg.Create(ctx, "acme", meta)
 	if err != nil {

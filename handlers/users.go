@@ -22,6 +22,7 @@ type userView struct {
 	DisplayName string              `json:"display_name"`
 	Status      string              `json:"status"`
 	Memberships []domain.Membership `json:"memberships"`
+	RealmRoles  []string            `json:"realm_roles"`
 	HasPassword bool                `json:"has_password"`
 	Version     uint64              `json:"version"`
 }
@@ -31,9 +32,13 @@ func viewUser(u *domain.User) userView {
 	if ms == nil {
 		ms = []domain.Membership{}
 	}
+	roles := u.RealmRoles
+	if roles == nil {
+		roles = []string{}
+	}
 	return userView{
 		ID: u.ID, Username: u.Username, Email: u.Email, DisplayName: u.DisplayName,
-		Status: u.Status, Memberships: ms, HasPassword: u.HasPassword, Version: u.Version,
+		Status: u.Status, Memberships: ms, RealmRoles: roles, HasPassword: u.HasPassword, Version: u.Version,
 	}
 }
 
@@ -180,6 +185,28 @@ func (a *api) setUserMemberships(c echo.Context) error {
 		return badRequest("memberships is required: the full list, [] to remove every membership")
 	}
 	if u, err = rl.Users().SetMemberships(c.Request().Context(), u.ID, *body.Memberships, callerOf(c).meta(c, a)); err != nil {
+		return withDetails(err)
+	}
+	return writeUser(c, http.StatusOK, u)
+}
+
+// setUserRealmRoles is PUT /admin/realms/{realm}/users/{id}/realm-roles
+// {realm_roles: [...]}: the full list; [] takes every realm role away.
+func (a *api) setUserRealmRoles(c echo.Context) error {
+	rl, u, err := a.userOf(c)
+	if err != nil {
+		return err
+	}
+	var body struct {
+		RealmRoles *[]string `json:"realm_roles"`
+	}
+	if err := bindJSON(c, &body); err != nil {
+		return err
+	}
+	if body.RealmRoles == nil {
+		return badRequest("realm_roles is required: the full list, [] to take every realm role away")
+	}
+	if u, err = rl.Users().SetRealmRoles(c.Request().Context(), u.ID, *body.RealmRoles, callerOf(c).meta(c, a)); err != nil {
 		return withDetails(err)
 	}
 	return writeUser(c, http.StatusOK, u)

@@ -74,7 +74,7 @@ var privilegeFields = []string{
 	"scopes", "access_preset", "roles", "team_restrictions", "team_selection", "owner_node",
 	"grant_types", "redirect_uris", "type", "kind", "token_endpoint_auth_method",
 	"access_token_lifetime", "issue_refresh_tokens", "refresh_token_lifetime", "refresh_reuse_grace",
-	"post_logout_redirect_uris", "id_token_signed_response_alg", "memberships",
+	"post_logout_redirect_uris", "id_token_signed_response_alg", "memberships", "realm_roles",
 }
 
 // AuditEntryOf turns any event into its audit entry. It is pure: the same

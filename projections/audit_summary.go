@@ -192,6 +192,15 @@ var fieldSummaries = map[string]func(f fieldsOf, changes []FieldChange) string{
 	"user.memberships_changed": func(_ fieldsOf, changes []FieldChange) string {
 		return "memberships changed: " + changedNames(changes)
 	},
+	"user.realm_roles_changed": func(_ fieldsOf, changes []FieldChange) string {
+		if len(changes) == 0 {
+			return "realm roles changed: no change"
+		}
+		var before, after []string
+		_ = json.Unmarshal(changes[0].Before, &before)
+		_ = json.Unmarshal(changes[0].After, &after)
+		return "realm roles changed from " + words(before) + " to " + words(after)
+	},
 	"user.disabled": func(f fieldsOf, _ []FieldChange) string {
 		return "user disabled; every token issued before " + f.time("tokens_revoked_before") + " revoked"
 	},

@@ -263,6 +263,7 @@ func TestAuditEntryUserAndGrantEvents(t *testing.T) {
 		{"user/u1", "user.updated", `{"before":{"username":"alice","email":"a@example.test"},"after":{"username":"alice","email":"b@example.test"}}`, "user profile updated: email"},
 		{"user/u1", "user.password_changed", `{}`, "password changed"},
 		{"user/u1", "user.memberships_changed", `{"before":[{"node":"sales","role":"viewer"}],"after":[{"node":"sales","role":"admin"}]}`, "memberships changed: memberships"},
+		{"user/u1", "user.realm_roles_changed", `{"before":[],"after":["realm-admin","auditor"]}`, "realm roles changed from none to realm-admin auditor"},
 		{"user/u1", "user.disabled", `{"tokens_revoked_before":1772366401}`, "user disabled; every token issued before 2026-03-01T12:00:01Z revoked"},
 		{"user/u1", "user.locked", `{"until":1772366400}`, "sign-in locked until 2026-03-01T12:00:00Z after repeated failures"},
 		{"user/u1", "user.consent_granted", `{"client_id":"c1","scopes":["openid","read"],"teams":[]}`, "consent granted to client c1 (scopes openid read)"},

@@ -173,6 +173,35 @@ func (m *Authz) Grant(id string) (*domain.Grant, bool) {
 	return g, ok
 }
 
+// UserGrants lists the grants of a user with a client that are not
+// revoked, by id.
+func (m *Authz) UserGrants(userID, clientID string) []string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	var out []string
+	for id, g := range m.grants {
+		if !g.Revoked && g.UserID == userID && g.ClientID == clientID {
+			out = append(out, id)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TokenGrant finds the grant an access token was issued under.
+func (m *Authz) TokenGrant(jti string) (string, bool) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	for id, list := range m.tokens {
+		for _, t := range list {
+			if t.jti == jti {
+				return id, true
+			}
+		}
+	}
+	return "", false
+}
+
 // GrantTokens lists the jtis of a grant's access tokens unexpired at now.
 func (m *Authz) GrantTokens(id string, now int64) []string {
 	m.mu.RLock()

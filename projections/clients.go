@@ -108,8 +108,11 @@ type ClientFilter struct {
 // can be it.
 const AllTeams = "*"
 
+// matches reports whether a listing shows c: never the realm's built-in
+// console client, which is no client an administrator registered (it is
+// read by its id).
 func (f ClientFilter) matches(c *domain.Client) bool {
-	return f.teamMatches(c) &&
+	return c.ID != domain.ConsoleClientID && f.teamMatches(c) &&
 		(f.Scope == "" || slices.Contains(c.Scopes, f.Scope) || slices.Contains(c.OptionalScopes, f.Scope)) &&
 		(f.Status == "" || c.Status == f.Status) &&
 		(f.Kind == "" || c.Kind == f.Kind) &&

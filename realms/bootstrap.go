@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -34,22 +35,38 @@ func CheckBootstrapSecret(secret string) error {
 	return nil
 }
 
-// Bootstrapped says what a first start created.
+// BootstrapAdminUser is the first administrator of realm master.
+const BootstrapAdminUser = "admin"
+
+// BootstrapSecrets are what the operator may give the first start; an
+// empty one is generated and written to <dataDir>/bootstrap-admin.json.
+type BootstrapSecrets struct {
+	ClientSecret  string // the admin client's
+	AdminPassword string // the admin user's
+}
+
+// Bootstrapped says what a start created.
 type Bootstrapped struct {
-	ClientID string `json:"client_id"`
+	ClientID string `json:"client_id,omitempty"`
 	// Secret is set only when it was generated (not taken from the
 	// environment): the caller prints it once.
 	Secret        string `json:"client_secret,omitempty"`
-	TokenEndpoint string `json:"token_endpoint"`
+	TokenEndpoint string `json:"token_endpoint,omitempty"`
+	// AdminUsername is set when the first administrator was created; its
+	// password only when it was generated.
+	AdminUsername string `json:"admin_username,omitempty"`
+	AdminPassword string `json:"admin_password,omitempty"`
+	ConsoleURL    string `json:"console_url,omitempty"`
 }
 
-// Bootstrap creates realm master and its admin client when they do not
-// exist yet. secret, when not empty, is the admin client's secret (at least
-// MinBootstrapSecretLen characters); otherwise
-// one is generated and written to <dataDir>/bootstrap-admin.json. It returns
-// nil when there was nothing to create.
-func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now time.Time) (*Bootstrapped, error) {
-	if err := CheckBootstrapSecret(secret); err != nil {
+// Bootstrap creates realm master, its admin client and its first
+// administrator (user admin with realm role realm-admin, for the console)
+// when they do not exist yet; a client secret given must have at least
+// MinBootstrapSecretLen characters. It returns nil when there was nothing
+// to create. Replicas starting together are safe: each creation is a command
+// with a fixed id or username, and the loser finds it done.
+func Bootstrap(ctx context.Context, reg *Registry, dataDir string, secrets BootstrapSecrets, now time.Time) (*Bootstrapped, error) {
+	if err := CheckBootstrapSecret(secrets.ClientSecret); err != nil {
 		return nil, err
 	}
 	meta := eventstore.Meta{Actor: eventstore.ActorSystem, Time: now}
@@ -64,21 +81,36 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 	if err != nil {
 		return nil, err
 	}
-	if _, err := master.Clients().Get(BootstrapClientID); err == nil {
+	out := &Bootstrapped{}
+	if err := bootstrapClient(ctx, master, dataDir, secrets.ClientSecret, out, meta); err != nil {
+		return nil, err
+	}
+	if err := bootstrapAdmin(ctx, master, dataDir, secrets.AdminPassword, out, meta); err != nil {
+		return nil, err
+	}
+	if out.ClientID == "" && out.AdminUsername == "" {
 		return nil, nil
 	}
-	generated := secret == ""
-	out := &Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer() + "/protocol/openid-connect/token"}
-	if generated {
+	return out, nil
+}
+
+// bootstrapClient creates master's admin client unless it exists.
+func bootstrapClient(ctx context.Context, master *Realm, dataDir, secret string, out *Bootstrapped, meta eventstore.Meta) error {
+	if _, err := master.Clients().Get(BootstrapClientID); err == nil {
+		return nil
+	}
+	var err error
+	created := Bootstrapped{ClientID: BootstrapClientID, TokenEndpoint: master.Issuer() + "/protocol/openid-connect/token"}
+	if secret == "" {
 		if secret, err = NewSecret(); err != nil {
-			return nil, err
+			return err
 		}
 		// The file is written before the client exists: if the client is
 		// then created, its secret is on disk; if not, the next start makes
 		// a new one and overwrites the file.
-		out.Secret = secret
-		if err := writeBootstrapFile(dataDir, out); err != nil {
-			return nil, err
+		created.Secret = secret
+		if err := writeBootstrapFile(dataDir, created); err != nil {
+			return err
 		}
 	}
 	_, err = master.Clients().create(ctx, BootstrapClientID, domain.ClientSettings{
@@ -90,26 +122,81 @@ func Bootstrap(ctx context.Context, reg *Registry, dataDir, secret string, now t
 	}, secret, false, meta)
 	if errors.Is(err, domain.ErrAlreadyExists) {
 		// Another replica created it: the secret written above is not its.
-		if generated {
+		if created.Secret != "" {
 			_ = os.Remove(filepath.Join(dataDir, BootstrapFile))
 		}
-		return nil, nil
+		return nil
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return out, nil
+	out.ClientID, out.Secret, out.TokenEndpoint = created.ClientID, created.Secret, created.TokenEndpoint
+	return nil
 }
 
-func writeBootstrapFile(dataDir string, b *Bootstrapped) error {
-	raw, err := json.MarshalIndent(b, "", "  ")
+// bootstrapAdmin creates user admin of master, a realm administrator, while
+// master has no realm administrator and no user named admin: a server
+// started before the console existed gets one too. A generated password
+// is written to the bootstrap file once the user exists (a replica that
+// lost the race writes nothing).
+func bootstrapAdmin(ctx context.Context, master *Realm, dataDir, password string, out *Bootstrapped, meta eventstore.Meta) error {
+	users := master.Users()
+	if _, taken := master.models.Users.ByUsername(BootstrapAdminUser); taken {
+		return nil
+	}
+	for _, u := range master.models.Users.List() {
+		if slices.Contains(u.RealmRoles, domain.RoleRealmAdmin) {
+			return nil
+		}
+	}
+	generated := password == ""
+	if generated {
+		var err error
+		if password, err = NewSecret(); err != nil {
+			return err
+		}
+	}
+	_, err := users.Create(ctx, NewUser{
+		UserProfile: domain.UserProfile{Username: BootstrapAdminUser, DisplayName: "Administrator"},
+		Password:    password, RealmRoles: []string{domain.RoleRealmAdmin},
+	}, meta)
+	var conflict *domain.ConflictError
+	if errors.As(err, &conflict) {
+		return nil // another replica created it
+	}
 	if err != nil {
+		return err
+	}
+	out.AdminUsername = BootstrapAdminUser
+	out.ConsoleURL = master.reg.publicURL + "/console/" + domain.MasterRealm + "/"
+	if generated {
+		out.AdminPassword = password
+		return writeBootstrapFile(dataDir, Bootstrapped{AdminUsername: BootstrapAdminUser, AdminPassword: password, ConsoleURL: out.ConsoleURL})
+	}
+	return nil
+}
+
+// writeBootstrapFile writes b's fields into <dataDir>/bootstrap-admin.json
+// (0600), keeping the fields it already holds that b does not set.
+func writeBootstrapFile(dataDir string, b Bootstrapped) error {
+	path := filepath.Join(dataDir, BootstrapFile)
+	fields := map[string]any{}
+	if old, err := os.ReadFile(path); err == nil {
+		_ = json.Unmarshal(old, &fields)
+	}
+	raw, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return err
+	}
+	if raw, err = json.MarshalIndent(fields, "", "  "); err != nil {
 		return err
 	}
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return err
 	}
-	path := filepath.Join(dataDir, BootstrapFile)
 	if err := os.WriteFile(path+".tmp", append(raw, '\n'), 0o600); err != nil {
 		return err
 	}

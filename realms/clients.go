@@ -152,7 +152,7 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) error {
 	st := cs.rl.Structure()
 	st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes())
-	return st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes())
+	return st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes(), nil)
 }
 
 // RotateSecret gives a confidential client a new secret, returned this

@@ -5,7 +5,7 @@
 //
 //   - A command (anything that writes) is a method of a capability group —
 //     rl.Clients(), rl.Users(), rl.Structure(), rl.Sessions(), rl.Grants(),
-//     rl.Tokens(), rl.Keys() — that runs a command through execute
+//     rl.Tokens(), rl.Keys(), rl.Console(), rl.Access(user) — that runs a command through execute
 //     (command.go): decide reads the read models and asks domain, which
 //     returns the events per aggregate with the version each expects (a
 //     plan, with any revocation rules); the plan is appended at once (an
@@ -28,5 +28,6 @@
 //
 // Also here: realm creation and discovery across replicas (registry.go),
 // signing keys sealed in the key store, checkpoints and their
-// verification, snapshots, the first-start bootstrap.
+// verification, snapshots, the first-start bootstrap, the console's
+// sessions (sealed in their bucket) and the server-made CSRF values.
 package realms

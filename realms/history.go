@@ -51,3 +51,16 @@ func (h History) TailAudit(ctx context.Context, fromSeq uint64, fn func(seq uint
 	}
 	return projections.TailAudit(ctx, h.rl.reg.store, h.rl.Name, fromSeq, fn)
 }
+
+// Verify checks the realm's whole stream against its checkpoint chain
+// (VerifyChain, with the keys its own events publish): what the chain
+// covers and any break. It reads every message once.
+func (h History) Verify(ctx context.Context) (*VerifyReport, error) {
+	return VerifyChain(ctx, h.rl.reg.store, h.rl.Name, VerifyOptions{})
+}
+
+// LastSeq is the sequence of the last message the realm's stream holds
+// now: a live tail from after it misses nothing stored later.
+func (h History) LastSeq(ctx context.Context) (uint64, error) {
+	return h.rl.reg.store.LastSeq(ctx, h.rl.Name)
+}

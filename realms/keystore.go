@@ -26,9 +26,11 @@ type KeyStore struct {
 	aead    cipher.AEAD
 	secrets domain.SecretHasher
 	// userCodes hashes the device flow's user codes; nonces is the MAC key
-	// of DPoP nonces (dpopnonce.go). Both are derived from the master key.
+	// of DPoP nonces (proofs.go). Both are derived from the master key.
 	userCodes domain.SecretHasher
 	nonces    []byte
+	// csrfKey signs the browser's CSRF values (csrf.go).
+	csrfKey []byte
 }
 
 // OpenKeyStore opens (creating if needed) the store of signing keys.
@@ -45,11 +47,15 @@ func OpenKeyStore(ctx context.Context, store *eventstore.Store, masterKey []byte
 	if err != nil {
 		return nil, err
 	}
+	csrfKey, err := eventstore.DeriveKey(masterKey, eventstore.PurposeBrowserCSRF)
+	if err != nil {
+		return nil, err
+	}
 	ks, err := openSealed(ctx, masterKey, store.OpenKeyBucket)
 	if err != nil {
 		return nil, err
 	}
-	ks.secrets, ks.userCodes, ks.nonces = domain.NewSecretHasher(secretKey), domain.NewSecretHasher(userCodeKey), nonceKey
+	ks.secrets, ks.userCodes, ks.nonces, ks.csrfKey = domain.NewSecretHasher(secretKey), domain.NewSecretHasher(userCodeKey), nonceKey, csrfKey
 	return ks, nil
 }
 

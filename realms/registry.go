@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -29,12 +30,14 @@ type Registry struct {
 	// snapshotPeriod: a realm's models are snapshotted at least this often
 	// while events arrive (snapshotPeriod by default).
 	snapshotPeriod time.Duration
-	audit          AuditConfig // server defaults of realm settings
-	publicURL      string
-	limiter        *limiter // failed sign-ins and client authentications; argon2id slots
-	hosts          hostRouting
-	log            *slog.Logger
-	now            func() time.Time // the clock of decisions made at write time
+	// consoleSessions holds the console's sessions; nil: no console.
+	consoleSessions *ConsoleSessions
+	audit           AuditConfig // server defaults of realm settings
+	publicURL       string
+	limiter         *limiter // failed sign-ins and client authentications; argon2id slots
+	hosts           hostRouting
+	log             *slog.Logger
+	now             func() time.Time // the clock of decisions made at write time
 	// fetch reads the documents clients name: metadata documents, key sets.
 	fetch *webfetch.Fetcher
 	// keyRefetched: when each client jwks_uri was last fetched again
@@ -85,6 +88,19 @@ func (r *Registry) PublicURL() string { return r.publicURL }
 // SecureCookies reports whether browser cookies get the Secure flag: when
 // the service is published over https.
 func (r *Registry) SecureCookies() bool { return strings.HasPrefix(r.publicURL, "https://") }
+
+// PublicOrigin is the origin of the public URL (scheme://host[:port]):
+// the origin the console's forms are sent from.
+func (r *Registry) PublicOrigin() string { return originOf(r.publicURL) }
+
+// originOf is the origin (scheme://host[:port]) of a URL.
+func originOf(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return s
+	}
+	return u.Scheme + "://" + u.Host
+}
 
 // LoadAll opens every realm that has a stream and waits until each one's
 // read models have caught up with its history.
@@ -258,7 +274,24 @@ func (r *Registry) Create(ctx context.Context, name string, meta eventstore.Meta
 			return plan{}, domain.ErrAlreadyExists
 		}
 		events, err := domain.DecideCreateRealm(name, keys)
-		return write(domain.RealmRef(name), 0, events...), err
+		if err != nil {
+			return plan{}, err
+		}
+		p := write(domain.RealmRef(name), 0, events...)
+		// The realm's console client comes with it, in the same append,
+		// referring to scopes no model has applied yet.
+		var first domain.Realm
+		for _, ev := range events {
+			first.Apply(0, ev)
+		}
+		if console, ok := r.consoleClient(name, first.Scopes); ok {
+			by := domain.ClientRef(domain.ConsoleClientID)
+			p.add(by, 0, console)
+			if err := rl.Structure().referenceScopes(&p, by, nil, console.AllScopes(), first.Scopes); err != nil {
+				return plan{}, err
+			}
+		}
+		return p, nil
 	}})
 	if err != nil {
 		return nil, err

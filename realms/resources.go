@@ -116,7 +116,7 @@ func (rs Resources) Create(ctx context.Context, identifier string, s domain.Reso
 			version = cur.Version // a deleted resource registered again
 		}
 		p := write(domain.ResourceRef(identifier), version, ev)
-		return p, rl.Structure().referenceScopes(&p, domain.ResourceRef(identifier), nil, ev.Scopes)
+		return p, rl.Structure().referenceScopes(&p, domain.ResourceRef(identifier), nil, ev.Scopes, nil)
 	}})
 	if err != nil {
 		return nil, err
@@ -145,7 +145,7 @@ func (rs Resources) Update(ctx context.Context, id string, cond Condition, meta 
 			return plan{}, err
 		}
 		p := write(domain.ResourceRef(cur.Identifier), cur.Version, *ev)
-		return p, rl.Structure().referenceScopes(&p, domain.ResourceRef(cur.Identifier), cur.Scopes, ev.After.Scopes)
+		return p, rl.Structure().referenceScopes(&p, domain.ResourceRef(cur.Identifier), cur.Scopes, ev.After.Scopes, nil)
 	}})
 	if err != nil {
 		return nil, err

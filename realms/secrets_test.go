@@ -184,7 +184,7 @@ func TestBootstrapRefusesAShortSecret(t *testing.T) {
 			t.Errorf("CheckBootstrapSecret(%d characters) = %v", len([]rune(tc.secret)), err)
 		}
 	}
-	_, err := realms.Bootstrap(ctx, reg, t.TempDir(), "admin-secret-too-short", time.Now())
+	_, err := realms.Bootstrap(ctx, reg, t.TempDir(), realms.BootstrapSecrets{ClientSecret: "admin-secret-too-short"}, time.Now())
 	if err == nil || !strings.Contains(err.Error(), "at least 32") {
 		t.Fatalf("Bootstrap with a 22-character secret: %v", err)
 	}

@@ -162,14 +162,16 @@ func (s Structure) referenceNodes(p *plan, by domain.AggregateRef, before, after
 // read first and the catalog checked after it. A removal writes the
 // catalog's event before the scope's, so a version read before the removal
 // fails at the stream, and one read after it finds the scope gone here.
-func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, after []string) error {
+// planned holds the scopes the same plan defines (a new realm's first
+// events), which no model has applied yet.
+func (s Structure) referenceScopes(p *plan, by domain.AggregateRef, before, after []string, planned domain.Catalog) error {
 	refs := s.rl.models.Scopes
 	for _, name := range added(before, after) {
 		if domain.IsBuiltinScope(name) {
 			continue
 		}
 		version := refs.Version(name)
-		if !s.rl.state().Scopes.Has(name) {
+		if !planned.Has(name) && !s.rl.state().Scopes.Has(name) {
 			msg := fmt.Sprintf("scope %q is not in the realm's scope catalog", name)
 			return &domain.ValidationError{Field: by.Type, Message: msg, Details: []string{msg}}
 		}

@@ -24,6 +24,7 @@ type NewUser struct {
 	domain.UserProfile
 	Password    string              `json:"password"`
 	Memberships []domain.Membership `json:"memberships"`
+	RealmRoles  []string            `json:"realm_roles"`
 }
 
 // Get returns a user; a missing one is a not-found error.
@@ -31,6 +32,16 @@ func (us Users) Get(id string) (*domain.User, error) {
 	u, ok := us.rl.models.Users.Get(id)
 	if !ok {
 		return nil, domain.NotFound("user " + id)
+	}
+	return u, nil
+}
+
+// ByUsername returns the user holding a username (any case); a missing
+// one is a not-found error.
+func (us Users) ByUsername(username string) (*domain.User, error) {
+	u, ok := us.rl.models.Users.ByUsername(username)
+	if !ok {
+		return nil, domain.NotFound("user " + username)
 	}
 	return u, nil
 }
@@ -105,7 +116,7 @@ func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*
 		if err := domain.ValidateMemberships(nu.Memberships, rl.models.Nodes.Tree()); err != nil {
 			return plan{}, err
 		}
-		p := write(domain.UserRef(id), 0, domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships})
+		p := write(domain.UserRef(id), 0, domain.UserCreated{UserID: id, UserProfile: nu.UserProfile, Memberships: nu.Memberships, RealmRoles: nu.RealmRoles})
 		if nu.Password != "" {
 			p.add(domain.UserRef(id), eventstore.AnyVersion, domain.UserPasswordChanged{})
 		}
@@ -142,6 +153,12 @@ func (us Users) validate(nu *NewUser) error {
 	}
 	collect(domain.ValidateProfile(&nu.UserProfile))
 	collect(domain.ValidateMemberships(nu.Memberships, us.rl.models.Nodes.Tree()))
+	roles, err := domain.NormalizeRealmRoles(nu.RealmRoles)
+	collect(err)
+	if len(roles) == 0 {
+		roles = nil // a user created without realm roles says nothing of them
+	}
+	nu.RealmRoles = roles
 	if nu.Password != "" {
 		collect(domain.ValidatePassword(nu.Password))
 	}
@@ -271,6 +288,26 @@ func (us Users) SetMemberships(ctx context.Context, id string, ms []domain.Membe
 		p := write(domain.UserRef(id), u.Version, domain.UserMembershipsChanged{Before: u.Memberships, After: ms})
 		us.rl.Structure().referenceNodes(&p, domain.UserRef(id), membershipNodes(u.Memberships), membershipNodes(ms))
 		return p, nil
+	})
+}
+
+// SetRealmRoles replaces a user's realm roles (the full list; empty takes
+// every one away). Tokens already issued see the change at once: the
+// admin API and the console read the roles live.
+func (us Users) SetRealmRoles(ctx context.Context, id string, roles []string, meta eventstore.Meta) (*domain.User, error) {
+	roles, err := domain.NormalizeRealmRoles(roles)
+	if err != nil {
+		return nil, err
+	}
+	return us.change(ctx, id, meta, func(u *domain.User) (plan, error) {
+		if slices.Equal(roles, u.RealmRoles) || len(roles) == 0 && len(u.RealmRoles) == 0 {
+			return plan{}, nil
+		}
+		before := u.RealmRoles
+		if before == nil {
+			before = []string{}
+		}
+		return write(domain.UserRef(id), u.Version, domain.UserRealmRolesChanged{Before: before, After: roles}), nil
 	})
 }
 

@@ -309,6 +309,12 @@ func TestCLIVerbs(t *testing.T) {
 		t.Errorf("after disable: %+v", got)
 	}
 	u.ok("", "user", "enable", "alice", "--realm", "acme")
+	if out := u.ok("", "user", "set-realm-roles", "alice", "--role", "auditor", "--role", "client-manager", "--realm", "acme"); !strings.Contains(out, "client-manager,auditor") {
+		t.Errorf("user set-realm-roles:\n%s", out)
+	}
+	u.fails(1, `unknown realm role "root"`, "user", "set-realm-roles", "alice", "--role", "root", "--realm", "acme")
+	u.fails(2, "give --role ROLE (repeatable) or --none", "user", "set-realm-roles", "alice", "--realm", "acme")
+	u.ok("", "user", "set-realm-roles", "alice", "--none", "--realm", "acme")
 	if out := u.ok("", "user", "unlock", "alice", "--realm", "acme"); !strings.Contains(out, "alice") {
 		t.Errorf("user unlock:\n%s", out)
 	}

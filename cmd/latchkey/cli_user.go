@@ -24,9 +24,16 @@ type apiUser struct {
 	DisplayName string              `json:"display_name"`
 	Status      string              `json:"status"`
 	Memberships []domain.Membership `json:"memberships"`
+	RealmRoles  []string            `json:"realm_roles"`
 	HasPassword bool                `json:"has_password"`
 	Version     uint64              `json:"version"`
 }
+
+// realmRoles is a repeatable --role flag.
+type realmRoles []string
+
+func (r *realmRoles) String() string     { return "" }
+func (r *realmRoles) Set(s string) error { *r = append(*r, s); return nil }
 
 // memberships is a repeatable --member node=role flag.
 type memberships []domain.Membership
@@ -145,6 +152,32 @@ func init() {
 					return s.showUser(resp)
 				}
 			}},
+		{name: "user set-realm-roles", args: userArg, nargs: 1,
+			summary: "Replace a user's realm roles with those given (--none takes every one away): " + strings.Join(domain.RealmRoles, ", ") + ".",
+			example: "latchkey user set-realm-roles alice --role client-manager --role auditor\nlatchkey user set-realm-roles alice --none",
+			define: func(fs *flag.FlagSet, s *session) func(context.Context, []string) error {
+				var roles realmRoles
+				fs.Var(&roles, "role", "a realm role ("+strings.Join(domain.RealmRoles, ", ")+"); repeatable")
+				none := fs.Bool("none", false, "take every realm role away")
+				return func(ctx context.Context, args []string) error {
+					if (len(roles) == 0) == !*none {
+						return usageError(errors.New("user set-realm-roles: give --role ROLE (repeatable) or --none"))
+					}
+					id, err := s.userID(ctx, args[0])
+					if err != nil {
+						return err
+					}
+					if roles == nil {
+						roles = realmRoles{}
+					}
+					resp, err := s.call(ctx, "set the realm roles of user "+args[0], adminclient.Request{Method: http.MethodPut, Path: s.userPath(id, "/realm-roles"),
+						Body: map[string]any{"realm_roles": []string(roles)}})
+					if err != nil {
+						return err
+					}
+					return s.showUser(resp)
+				}
+			}},
 		{name: "user delete", args: userArg, nargs: 1,
 			summary: "Delete a user for good: their tokens are revoked and their password removed.",
 			example: "latchkey user delete alice --realm acme",
@@ -217,7 +250,8 @@ func (s *session) showUser(resp *adminclient.Response) error {
 		return err
 	}
 	return fields(s.io.stdout, "id", u.ID, "username", u.Username, "email", u.Email, "display_name", u.DisplayName,
-		"status", u.Status, "memberships", membershipList(u.Memberships), "has_password", strconv.FormatBool(u.HasPassword),
+		"status", u.Status, "memberships", membershipList(u.Memberships), "realm_roles", list(u.RealmRoles),
+		"has_password", strconv.FormatBool(u.HasPassword),
 		"version", strconv.FormatUint(u.Version, 10))
 }
 

@@ -415,7 +415,9 @@ func TestAuditLog(t *testing.T) {
 				created = append(created, en)
 			}
 		}
-		if len(created) != 2 || created[1].Summary != `client "backend" created (service, scopes read write)` {
+		// The realm's console client came with it; then the two created here.
+		if len(created) != 3 || created[1].Summary != `client "backend" created (service, scopes read write)` ||
+			created[2].Target != "client/latchkey-console" {
 			t.Errorf("client.created entries = %+v", created)
 		}
 		tokens := filterEntries(full, func(en auEntry) bool { return en.Type == "token.issued" })

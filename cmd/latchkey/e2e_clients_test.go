@@ -584,8 +584,9 @@ func TestClientDefaultsAndValidation(t *testing.T) {
 			t.Errorf("total clients %d, want the %d created", body.Total, created)
 		}
 		evs := e.allEvents(t).Events
-		if n := len(eventsOf(evs, "client.created", "")); n != created {
-			t.Errorf("client.created events: %d, want %d", n, created)
+		// Besides the realm's console client, created with the realm.
+		if n := len(eventsOf(evs, "client.created", "")); n != created+1 {
+			t.Errorf("client.created events: %d, want the console's and %d", n, created)
 		}
 		checkAdminMeta(t, evs, "client.created", "realm.scope_defined", "realm.scope_removed", "node.created", "client.updated")
 		defined := eventsOf(evs, "realm.scope_defined", "")

@@ -195,6 +195,9 @@ func TestFoundationWalkthrough(t *testing.T) {
 		ClientID      string `json:"client_id"`
 		ClientSecret  string `json:"client_secret"`
 		TokenEndpoint string `json:"token_endpoint"`
+		AdminUsername string `json:"admin_username"`
+		AdminPassword string `json:"admin_password"`
+		ConsoleURL    string `json:"console_url"`
 	}
 	if err := json.Unmarshal(rawBoot, &boot); err != nil {
 		t.Fatalf("bootstrap file is not JSON: %v\n%s", err, rawBoot)
@@ -205,6 +208,16 @@ func TestFoundationWalkthrough(t *testing.T) {
 	if !secretPattern.MatchString(boot.ClientSecret) {
 		t.Fatalf("bootstrap secret %q is not 43 base64url characters", boot.ClientSecret)
 	}
+	// The first administrator, for the console: the generated password
+	// is in the file, printed once, and signs in to master's console.
+	if boot.AdminUsername != "admin" || !secretPattern.MatchString(boot.AdminPassword) || boot.ConsoleURL != lk.base+"/console/master/" {
+		t.Errorf("bootstrap file's administrator: %s", rawBoot)
+	}
+	lk.waitStderr(t, boot.AdminPassword, 5*time.Second)
+	if n := strings.Count(lk.stderr.String(), boot.AdminPassword); n != 1 {
+		t.Errorf("generated admin password appears %d times on stderr, want exactly once", n)
+	}
+	consoleSignIn(t, lk, "master", "admin", boot.AdminPassword)
 	adminSecret := boot.ClientSecret
 	// The process wrote the banner before /readyz turned 200, but stderr
 	// reaches the buffer through a pipe: give the copy a moment.
@@ -469,9 +482,10 @@ func TestFoundationWalkthrough(t *testing.T) {
 			t.Errorf("next_after_seq = %d, want the last seq %d", all.NextAfterSeq, evs[len(evs)-1].Seq)
 		}
 		// Each client's creation also refers to the realm-defined scopes it
-		// is given: backend to read and write, web to read.
-		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "realm.scope_defined": 4, "client.created": 2,
-			"scope.referenced": 3, "token.issued": len(acmeTokens)}
+		// is given: backend to read and write, web to read, the realm's
+		// console (created with it) to management.
+		wantCounts := map[string]int{"realm.created": 1, "realm.key_added": 2, "realm.scope_defined": 4, "client.created": 3,
+			"scope.referenced": 4, "token.issued": len(acmeTokens)}
 		if got := countTypes(evs); !maps.Equal(got, wantCounts) {
 			t.Errorf("event types = %v, want %v (refused requests must write nothing)", got, wantCounts)
 		}
@@ -508,7 +522,7 @@ func TestFoundationWalkthrough(t *testing.T) {
 				}
 				switch e.Type {
 				case "client.created":
-					if id, _ := e.Data["client_id"].(string); e.Aggregate != "client/"+id || (id != backend.ClientID && id != web.ClientID) {
+					if id, _ := e.Data["client_id"].(string); e.Aggregate != "client/"+id || (id != backend.ClientID && id != web.ClientID && id != "latchkey-console") {
 						t.Errorf("client.created aggregate %q data %v", e.Aggregate, e.Data)
 					}
 				case "scope.referenced":
@@ -516,7 +530,7 @@ func TestFoundationWalkthrough(t *testing.T) {
 					scope, _ := e.Data["scope"].(string)
 					sum := sha256.Sum256([]byte(scope))
 					if e.Aggregate != "scope/"+hex.EncodeToString(sum[:16]) ||
-						(e.Data["by"] != "client/"+backend.ClientID && e.Data["by"] != "client/"+web.ClientID) {
+						(e.Data["by"] != "client/"+backend.ClientID && e.Data["by"] != "client/"+web.ClientID && e.Data["by"] != "client/latchkey-console") {
 						t.Errorf("scope.referenced aggregate %q data %v", e.Aggregate, e.Data)
 					}
 				default:
@@ -632,8 +646,11 @@ func TestRestartKeepsRealmsClientsAndTokens(t *testing.T) {
 	data := t.TempDir()
 	const adminSecret = "e2e-restart-admin-secret-not-for-production-0001"
 	first := startLatchkey(t, serverOpts{name: "first start", data: data, bootstrapSecret: adminSecret})
-	if _, err := os.Stat(filepath.Join(data, "bootstrap-admin.json")); !os.IsNotExist(err) {
-		t.Errorf("bootstrap-admin.json written although the secret came from the environment (stat: %v)", err)
+	// The file holds the generated password of the first administrator,
+	// never the client secret that came from the environment.
+	if raw, err := os.ReadFile(filepath.Join(data, "bootstrap-admin.json")); err != nil || strings.Contains(string(raw), "client_secret") ||
+		strings.Contains(string(raw), adminSecret) || !strings.Contains(string(raw), `"admin_password"`) {
+		t.Errorf("bootstrap-admin.json with the secret from the environment: %s (%v)", raw, err)
 	}
 	issuer := first.base + "/realms/acme"
 	jwksURI := issuer + "/protocol/openid-connect/certs"
@@ -642,9 +659,17 @@ func TestRestartKeepsRealmsClientsAndTokens(t *testing.T) {
 	first.postJSON(t, "/admin/realms", `{"name":"acme"}`, withBearer(admin)).requireStatus(t, http.StatusCreated)
 	client := first.createClient(t, admin, "acme", `{"name":"backend","scopes":["read","write"]}`)
 	oldTok := first.clientToken(t, "acme", client.ClientID, client.ClientSecret, "read")
-	// Read after the token: its last_used_at must survive the restart too.
+	// Read once the token shows (issuance does not wait for the read
+	// models): its last_used_at must survive the restart too.
 	clientBefore := first.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(string(clientBefore.body), `"last_used_at"`) && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		clientBefore = first.get(t, "/admin/realms/acme/clients/"+client.ClientID, withBearer(admin))
+	}
 	clientBefore.requireStatus(t, http.StatusOK)
+	if !strings.Contains(string(clientBefore.body), `"last_used_at"`) {
+		t.Fatalf("the client shows no last_used_at after its token: %s", clientBefore.body)
+	}
 	setBefore := first.fetchJWKS(t, jwksURI)
 	oldV := verifyAccessToken(t, oldTok.AccessToken, setBefore, issuer, client.ClientID, "read")
 	eventsBefore := first.events(t, admin, "acme", "after_seq=0&limit=100")

@@ -39,7 +39,7 @@ type usUser struct {
 }
 
 // usViewMembers are the only members a user view may have.
-var usViewMembers = []string{"id", "username", "email", "display_name", "status", "memberships", "has_password", "version"}
+var usViewMembers = []string{"id", "username", "email", "display_name", "status", "memberships", "realm_roles", "has_password", "version"}
 
 // usDecode decodes a user answer, checks it holds exactly the view's
 // members (no password, no hash) and that memberships is a list.

@@ -155,6 +155,7 @@ func startLatchkey(t *testing.T, o serverOpts) *latchkey {
 	if o.bootstrapSecret != "" {
 		extra = append(extra, "LATCHKEY_BOOTSTRAP_CLIENT_SECRET="+o.bootstrapSecret)
 	}
+	extra = append(extra, o.env...)
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	lk := &latchkey{
 		name:      o.name,

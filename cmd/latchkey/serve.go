@@ -218,7 +218,9 @@ func serve(args []string) error {
 	}
 	var boot *realms.Bootstrapped
 	err = start.step(ctx, stageBootstrap, func(ctx context.Context) (err error) {
-		boot, err = realms.Bootstrap(ctx, reg, cfg.dataDir, os.Getenv("LATCHKEY_BOOTSTRAP_CLIENT_SECRET"), time.Now())
+		boot, err = realms.Bootstrap(ctx, reg, cfg.dataDir, realms.BootstrapSecrets{
+			ClientSecret: os.Getenv("LATCHKEY_BOOTSTRAP_CLIENT_SECRET"), AdminPassword: os.Getenv("LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD"),
+		}, time.Now())
 		return err
 	})
 	if err != nil {
@@ -228,6 +230,15 @@ func serve(args []string) error {
 		return fmt.Errorf("bootstrap: %w", err)
 	}
 	announceBootstrap(boot, cfg.dataDir)
+	err = start.step(ctx, stageConsoles, func(ctx context.Context) error {
+		return reg.EnsureConsoles(ctx, eventstore.Meta{Actor: eventstore.ActorSystem, Time: time.Now()})
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("console clients: %w", err)
+	}
 	start.setReady()
 	log.Info("ready", "realms", len(reg.List()))
 
@@ -295,6 +306,15 @@ func provision(ctx context.Context, start *startup, cfg serveConfig, store *even
 		return nil, err
 	}
 	reg.UseSnapshots(snapshots)
+	var consoleSessions *realms.ConsoleSessions
+	err = start.step(ctx, stageConsoleSessions, func(ctx context.Context) (err error) {
+		consoleSessions, err = realms.OpenConsoleSessions(ctx, store, masterKey)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	reg.UseConsoleSessions(consoleSessions)
 	// Streams written before event MACs: from now on every message needs
 	// one (see eventstore/eventmac.go).
 	var upgraded map[string]uint64
@@ -311,17 +331,19 @@ func provision(ctx context.Context, start *startup, cfg serveConfig, store *even
 	return reg, nil
 }
 
-// announceBootstrap prints a generated admin secret once, to stderr and
-// outside the JSON log, so that it never lands in log storage by accident.
+// announceBootstrap prints a generated admin secret or password once, to
+// stderr and outside the JSON log, so that it never lands in log storage by
+// accident.
 func announceBootstrap(b *realms.Bootstrapped, dataDir string) {
 	if b == nil {
 		return
 	}
-	if b.Secret == "" {
+	switch {
+	case b.ClientID == "":
+	case b.Secret == "":
 		fmt.Fprintf(os.Stderr, "\nLatchkey bootstrap: created realm master and client %s with the secret from LATCHKEY_BOOTSTRAP_CLIENT_SECRET.\n\n", b.ClientID)
-		return
-	}
-	fmt.Fprintf(os.Stderr, `
+	default:
+		fmt.Fprintf(os.Stderr, `
 Latchkey bootstrap: created realm master and its admin client. The secret is shown once
 (also written to %s/%s, mode 0600):
 
@@ -330,4 +352,20 @@ Latchkey bootstrap: created realm master and its admin client. The secret is sho
   token:         %s
 
 `, dataDir, realms.BootstrapFile, b.ClientID, b.Secret, b.TokenEndpoint)
+	}
+	switch {
+	case b.AdminUsername == "":
+	case b.AdminPassword == "":
+		fmt.Fprintf(os.Stderr, "\nLatchkey bootstrap: created user %s of realm master (realm-admin) with the password from LATCHKEY_BOOTSTRAP_ADMIN_PASSWORD; the console is at %s\n\n", b.AdminUsername, b.ConsoleURL)
+	default:
+		fmt.Fprintf(os.Stderr, `
+Latchkey bootstrap: created user %s of realm master (realm-admin). The password is shown once
+(also written to %s/%s, mode 0600):
+
+  console:  %s
+  username: %s
+  password: %s
+
+`, b.AdminUsername, dataDir, realms.BootstrapFile, b.ConsoleURL, b.AdminUsername, b.AdminPassword)
+	}
 }

@@ -39,6 +39,9 @@ const (
 	stageMACs      = "event MAC boundaries"
 	stageRealms    = "realms' read models"
 	stageBootstrap = "master realm and admin client"
+	// The console's session store, and every realm's console client.
+	stageConsoleSessions = "console session store"
+	stageConsoles        = "console clients"
 )
 
 func newStartup(log *slog.Logger, timeout time.Duration) *startup {
