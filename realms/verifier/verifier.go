@@ -16,6 +16,9 @@
 // server or MCP server: protected-resource metadata (RFC 9728) and the
 // challenges MCP clients follow.
 //
+// A DPoP-bound token (RFC 9449) is accepted only with a proof of its key
+// (VerifyDPoP, dpop.go); Verify refuses it.
+//
 // A valid token is answered from memory: no network, microseconds.
 //
 // The verifier fails closed: when its revocation rules have not been proven
