@@ -37,6 +37,10 @@ type clientForm struct {
 	RefreshValue          int64
 	RefreshUnit           string
 	RedirectURIs          string
+	// DeviceGrant, DPoPBound and RequirePAR are the device flow (RFC
+	// 8628, user-authorized apps), DPoP-bound tokens (RFC 9449) and
+	// pushed authorization requests (RFC 9126).
+	DeviceGrant, DPoPBound, RequirePAR bool
 
 	Editing      bool
 	Type         string // fixed once created
@@ -101,6 +105,7 @@ func (a *api) newClientForm(cc *consoleCtx, s domain.ClientSettings) *clientForm
 		Kind: s.Kind, TeamSelection: s.TeamSelection, TeamRestrictions: s.TeamRestrictions, Preset: s.AccessPreset,
 		Scopes: s.Scopes, IssueRefresh: s.IssueRefreshTokens, RedirectURIs: strings.Join(s.RedirectURIs, "\n"),
 		WarnDays: domain.RefreshWarningDays, HighDays: domain.RefreshHighDays, HighRiskSeconds: domain.HighRiskAccessLifetime,
+		DeviceGrant: slices.Contains(s.GrantTypes, domain.GrantDeviceCode), DPoPBound: s.DPoPBoundAccessTokens, RequirePAR: s.RequirePAR,
 	}
 	f.AccessValue, f.AccessUnit = splitLifetime(s.AccessTokenLifetime)
 	f.RefreshValue, f.RefreshUnit = splitLifetime(s.RefreshTokenLifetime)
@@ -155,9 +160,14 @@ func parseClientForm(form url.Values, base domain.ClientSettings, editing bool) 
 		if s.IssueRefreshTokens {
 			s.GrantTypes = append(s.GrantTypes, domain.GrantRefreshToken)
 		}
+		if form.Get("device_grant") == "on" {
+			s.GrantTypes = append(s.GrantTypes, domain.GrantDeviceCode)
+		}
 	} else {
 		s.IssueRefreshTokens = false
 	}
+	s.DPoPBoundAccessTokens = form.Get("dpop_bound_access_tokens") == "on"
+	s.RequirePAR = s.Kind == domain.KindUserApp && form.Get("require_pushed_authorization_requests") == "on"
 	s.RedirectURIs = []string{}
 	for line := range strings.SplitSeq(form.Get("redirect_uris"), "\n") {
 		if u := strings.TrimSpace(line); u != "" {

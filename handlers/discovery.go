@@ -48,6 +48,13 @@ type providerMetadata struct {
 	ClientIDMetadataDocumentSupported bool   `json:"client_id_metadata_document_supported"`
 	// ResourceIndicatorsSupported: the resource parameter (RFC 8707).
 	ResourceIndicatorsSupported bool `json:"resource_indicators_supported"`
+	// The device authorization grant (RFC 8628 §4), pushed authorization
+	// requests (RFC 9126 §5; required of every client when the realm says
+	// so) and DPoP (RFC 9449 §5.1).
+	DeviceAuthorizationEndpoint        string   `json:"device_authorization_endpoint"`
+	PushedAuthorizationRequestEndpoint string   `json:"pushed_authorization_request_endpoint"`
+	RequirePushedAuthorizationRequests bool     `json:"require_pushed_authorization_requests"`
+	DPoPSigningAlgValuesSupported      []string `json:"dpop_signing_alg_values_supported"`
 }
 
 // discovery serves both /realms/{realm}/.well-known/openid-configuration
@@ -69,7 +76,7 @@ func (a *api) discovery(c echo.Context) error {
 		AuthorizationEndpoint:                oidc + "/auth",
 		TokenEndpoint:                        oidc + "/token",
 		JWKSURI:                              oidc + "/certs",
-		GrantTypesSupported:                  []string{domain.GrantAuthorizationCode, domain.GrantClientCredentials, domain.GrantRefreshToken},
+		GrantTypesSupported:                  []string{domain.GrantAuthorizationCode, domain.GrantClientCredentials, domain.GrantRefreshToken, domain.GrantDeviceCode},
 		ResponseTypesSupported:               []string{"code"},
 		SubjectTypesSupported:                []string{"public"},
 		IDTokenSigningAlgValuesSupported:     []string{domain.AlgRS256, domain.AlgES256},
@@ -92,6 +99,10 @@ func (a *api) discovery(c echo.Context) error {
 		RegistrationEndpoint:                 registration,
 		ClientIDMetadataDocumentSupported:    policy.CIMD.Enabled,
 		ResourceIndicatorsSupported:          true,
+		DeviceAuthorizationEndpoint:          issuer + devicePath,
+		PushedAuthorizationRequestEndpoint:   issuer + parPath,
+		RequirePushedAuthorizationRequests:   rl.Settings().RequirePAR,
+		DPoPSigningAlgValuesSupported:        domain.DPoPAlgs,
 	})
 }
 

@@ -183,7 +183,9 @@ func waitText(s int64) string {
 
 // consentStep issues the code at once when a remembered consent covers the
 // request (and prompt=consent does not ask again); otherwise it shows the
-// consent page, or answers consent_required for prompt=none.
+// consent page, or answers consent_required for prompt=none. A device's
+// request (RFC 8628) always shows the page: the user code may have come
+// from someone else (§5.4), and only the user's own answer approves it.
 func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Client, user *domain.User, s *domain.Session, p realms.Pending, status int) error {
 	p.Scopes = domain.AllowedScopes(p.Scopes, client.AllScopes())
 	if client.ID == domain.ConsoleClientID {
@@ -194,7 +196,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 	prompts := strings.Fields(p.Request.Prompt)
 	selectable := rl.Users().SelectableTeams(user, client)
 	remembered, ok := rl.Users().RememberedConsent(user, client)
-	if ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.Resources, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
+	if p.DeviceID == "" && ok && domain.ConsentReusable(remembered, client, p.Scopes, p.Request.Resources, p.Request.RedirectURI) && !slices.Contains(prompts, "consent") &&
 		domain.CheckTeamChoice(remembered.Teams, selectable, client.TeamSelection) == nil {
 		return a.issueCode(c, rl, client, user, s, p, remembered.Teams, status)
 	}
@@ -227,6 +229,7 @@ func (a *api) consentStep(c echo.Context, rl *realms.Realm, client *domain.Clien
 		Title: "Allow access", Realm: rl.Name, ClientName: client.Name, ClientHost: documentHost(client), Username: name,
 		Action: "/realms/" + rl.Name + "/login-actions/consent", Pending: sealed, Resources: targets,
 		Preset: client.AccessPreset, Scopes: lines, Teams: selectable, Multiple: client.TeamSelection == domain.TeamsMultiple,
+		UserCode: p.UserCode,
 	})
 }
 
@@ -245,7 +248,8 @@ func documentHost(c *domain.Client) string {
 }
 
 // consent is POST /realms/{realm}/login-actions/consent: allow (a code) or
-// deny (access_denied), always answered with a 303 to the redirect URI.
+// deny (access_denied), always answered with a 303 to the redirect URI;
+// for a device's request, the answer is recorded and a page says so.
 func (a *api) consent(c echo.Context) error {
 	rl, err := a.pageRealm(c)
 	if err != nil {
@@ -265,12 +269,18 @@ func (a *api) consent(c echo.Context) error {
 		return errorPage(http.StatusBadRequest, rl.Name, "This application can no longer sign you in.")
 	}
 	back := func(code, desc string) error {
+		if p.DeviceID != "" {
+			return errorPage(http.StatusBadRequest, rl.Name, "This answer cannot be taken ("+code+"): "+desc+".")
+		}
 		return redirectTo(c, http.StatusSeeOther, p.Request.RedirectURI, url.Values{
 			"error": {code}, "error_description": {errorText(desc)}, "state": {p.Request.State}, "iss": {rl.Issuer()},
 		})
 	}
 	switch f["action"] {
 	case "deny":
+		if p.DeviceID != "" {
+			return a.answerDevice(c, rl, client, user, session, p, "deny", nil)
+		}
 		return back("access_denied", "the user denied access")
 	case "approve":
 	default:
@@ -295,6 +305,9 @@ func (a *api) consent(c echo.Context) error {
 	if err := rl.Users().GrantConsent(c.Request().Context(), user.ID, client.ID, consent, a.browserMeta(c, user.ID)); err != nil {
 		return err
 	}
+	if p.DeviceID != "" {
+		return a.answerDevice(c, rl, client, user, session, p, "approve", teams)
+	}
 	return a.issueCode(c, rl, client, user, session, p, teams, http.StatusSeeOther)
 }
 
@@ -312,7 +325,7 @@ func (a *api) issueCode(c echo.Context, rl *realms.Realm, client *domain.Client,
 	code, err := rl.Grants().IssueCode(c.Request().Context(), domain.CodeIssued{
 		ClientID: client.ID, UserID: user.ID, RedirectURI: p.Request.RedirectURI, Scope: strings.Join(p.Scopes, " "),
 		Challenge: p.Request.CodeChallenge, Nonce: p.Request.Nonce, AuthTime: sessionAuthTime(s),
-		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID, Resources: p.Request.Resources,
+		Teams: teams, SessionID: s.SessionID, FlowID: p.FlowID, Resources: p.Request.Resources, DPoPJKT: p.Request.DPoPJKT,
 	}, meta)
 	if errors.Is(err, realms.ErrFlowCompleted) {
 		return flowDone(rl) // another answer to the same request won

@@ -36,6 +36,8 @@ type page struct {
 	Multiple        bool
 	// Hidden are extra form fields (Name, Description as the value).
 	Hidden []scopeLine
+	// UserCode is the device flow's user code, as typed or shown.
+	UserCode string
 }
 
 type scopeLine struct{ Name, Description string }

@@ -75,6 +75,7 @@ var privilegeFields = []string{
 	"grant_types", "redirect_uris", "type", "kind", "token_endpoint_auth_method",
 	"access_token_lifetime", "issue_refresh_tokens", "refresh_token_lifetime", "refresh_reuse_grace",
 	"post_logout_redirect_uris", "id_token_signed_response_alg", "memberships", "realm_roles",
+	"dpop_bound_access_tokens", "require_pushed_authorization_requests",
 }
 
 // AuditEntryOf turns any event into its audit entry. It is pure: the same

@@ -202,8 +202,14 @@ func (ds Devices) answer(ctx context.Context, deviceID string, user *domain.User
 		if err != nil {
 			return plan{}, err
 		}
+		// The user as they are now: consent, given a moment ago, is in
+		// their history.
+		u, ok := rl.models.Users.Get(user.ID)
+		if !ok || !u.Active() {
+			return plan{}, domain.ErrDeviceAnswered
+		}
 		p := write(domain.DeviceRef(deviceID), d.Version, ev)
-		p.require(domain.UserRef(user.ID), user.Version)
+		p.require(domain.UserRef(u.ID), u.Version)
 		return p, nil
 	}})
 }

@@ -41,6 +41,8 @@ type fileSettings struct {
 	CheckpointInterval int64               `yaml:"checkpoint_interval"`
 	TokenRetention     int64               `yaml:"token_retention"`
 	RequirePKCE        *bool               `yaml:"require_pkce,omitempty"`
+	RequirePAR         bool                `yaml:"require_pushed_authorization_requests,omitempty"`
+	RequireDPoPNonce   bool                `yaml:"require_dpop_nonce,omitempty"`
 	Compat             []string            `yaml:"compat,omitempty"`
 	Hosts              []string            `yaml:"hosts,omitempty"`
 	ClientDefaults     *fileClientDefaults `yaml:"client_defaults,omitempty"`
@@ -58,7 +60,7 @@ type fileClientDefaults struct {
 // realm are the settings the file asks for, over the realm's current ones.
 func (s fileSettings) realm(current domain.RealmSettings) domain.RealmSettings {
 	out := domain.RealmSettings{CheckpointEvery: s.CheckpointEvery, CheckpointInterval: s.CheckpointInterval, TokenRetention: s.TokenRetention,
-		RequirePKCE: current.RequirePKCE, Compat: s.Compat, Hosts: s.Hosts}
+		RequirePKCE: current.RequirePKCE, RequirePAR: s.RequirePAR, RequireDPoPNonce: s.RequireDPoPNonce, Compat: s.Compat, Hosts: s.Hosts}
 	if s.RequirePKCE != nil {
 		out.RequirePKCE = *s.RequirePKCE
 	}
@@ -73,7 +75,7 @@ func (s fileSettings) realm(current domain.RealmSettings) domain.RealmSettings {
 // exportSettings writes a realm's settings as a file gives them.
 func exportSettings(st domain.RealmSettings) fileSettings {
 	f := fileSettings{CheckpointEvery: st.CheckpointEvery, CheckpointInterval: st.CheckpointInterval, TokenRetention: st.TokenRetention,
-		RequirePKCE: &st.RequirePKCE, Compat: st.Compat, Hosts: st.Hosts}
+		RequirePKCE: &st.RequirePKCE, RequirePAR: st.RequirePAR, RequireDPoPNonce: st.RequireDPoPNonce, Compat: st.Compat, Hosts: st.Hosts}
 	if d := st.ClientDefaults; d != (domain.ClientDefaults{}) {
 		f.ClientDefaults = &fileClientDefaults{AccessTokenLifetime: d.AccessTokenLifetime, ClientCredentialsTokenLifetime: d.ClientCredentialsTokenLifetime,
 			IssueRefreshTokens: d.IssueRefreshTokens, RefreshTokenLifetime: d.RefreshTokenLifetime, AccessPreset: d.AccessPreset}
@@ -119,7 +121,11 @@ type fileClient struct {
 	// JWKS and JWKSURI are a private_key_jwt client's public keys.
 	JWKS    map[string]any `yaml:"jwks,omitempty"`
 	JWKSURI string         `yaml:"jwks_uri,omitempty"`
-	Status  string         `yaml:"status,omitempty"` // enabled (default) or disabled
+	// DPoPBoundAccessTokens and RequirePAR are RFC 9449's and RFC 9126's
+	// client settings.
+	DPoPBoundAccessTokens bool   `yaml:"dpop_bound_access_tokens,omitempty"`
+	RequirePAR            bool   `yaml:"require_pushed_authorization_requests,omitempty"`
+	Status                string `yaml:"status,omitempty"` // enabled (default) or disabled
 }
 
 // jwksJSON and jwksMap carry a key set between the API's JSON and the
@@ -158,7 +164,7 @@ func (c fileClient) settings() domain.ClientSettings {
 		RedirectURIs: c.RedirectURIs, AccessTokenLifetime: c.AccessTokenLifetime, IssueRefreshTokens: c.IssueRefreshTokens,
 		RefreshTokenLifetime: c.RefreshTokenLifetime, RefreshReuseGrace: c.RefreshReuseGrace, Roles: c.Roles,
 		IDTokenAlg: c.IDTokenAlg, PostLogoutRedirectURIs: c.PostLogoutRedirectURIs,
-		JWKS: jwksJSON(c.JWKS), JWKSURI: c.JWKSURI,
+		JWKS: jwksJSON(c.JWKS), JWKSURI: c.JWKSURI, DPoPBoundAccessTokens: c.DPoPBoundAccessTokens, RequirePAR: c.RequirePAR,
 	}
 }
 
@@ -194,7 +200,7 @@ func exportClient(s domain.ClientSettings, status string, defaults domain.Client
 		Roles: s.Roles, RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs,
 		AccessTokenLifetime: s.AccessTokenLifetime, IssueRefreshTokens: s.IssueRefreshTokens,
 		RefreshTokenLifetime: s.RefreshTokenLifetime, RefreshReuseGrace: s.RefreshReuseGrace, IDTokenAlg: s.IDTokenAlg,
-		JWKS: jwksMap(s.JWKS), JWKSURI: s.JWKSURI,
+		JWKS: jwksMap(s.JWKS), JWKSURI: s.JWKSURI, DPoPBoundAccessTokens: s.DPoPBoundAccessTokens, RequirePAR: s.RequirePAR,
 	}
 	if status == domain.StatusDisabled {
 		c.Status = status
