@@ -48,6 +48,7 @@ func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
 		RedirectURIs: s.RedirectURIs, PostLogoutRedirectURIs: s.PostLogoutRedirectURIs, AccessTokenLifetime: s.AccessTokenLifetime,
 		IssueRefreshTokens: s.IssueRefreshTokens, RefreshTokenLifetime: s.RefreshTokenLifetime, RefreshReuseGrace: s.RefreshReuseGrace,
 		IDTokenAlg: s.IDTokenAlg, JWKS: jwksMap(s.JWKS), JWKSURI: s.JWKSURI,
+		DPoPBoundAccessTokens: s.DPoPBoundAccessTokens, RequirePAR: s.RequirePAR,
 	}
 	if got := c.settings(); !reflect.DeepEqual(got, s) {
 		t.Errorf("fileClient.settings() loses settings: %v", changedSettings(got, s))
