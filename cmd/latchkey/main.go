@@ -22,6 +22,7 @@ commands:
   replay        print, rebuild (--rebuild) or verify (--verify) a realm's history
   nats-credentials
                 print the NATS user of a realm's resource servers (serve --nats-listen)
+  dpop-proof    print a DPoP proof for one request (RFC 9449), made with a key from a PEM file
 
 ` + adminUsage + `
 Run "latchkey <command> -h" for its flags.
@@ -42,6 +43,8 @@ func main() {
 		err = replay(os.Args[2:])
 	case "nats-credentials":
 		err = natsCredentials(os.Args[2:], os.Stdout)
+	case "dpop-proof":
+		err = dpopProof(os.Args[2:], os.Stdout, time.Now())
 	case "login", "realm", "client", "user", "node", "scope", "sessions", "audit", "keys", "apply", "export":
 		err = runAdmin(os.Args[1:])
 	case "-h", "--help", "help":
