@@ -23,10 +23,6 @@ import (
 // another replica within its short lifetime (60 s past its iat). The token
 // endpoint spends jtis in the store every Latchkey replica shares.
 
-// DPoPAlgs are the algorithms a proof may be signed with (the challenge's
-// algs, the metadata's dpop_signing_alg_values_supported).
-var DPoPAlgs = domain.DPoPAlgs
-
 // Errors of DPoP-bound tokens; both wrap ErrInvalid.
 var (
 	// ErrDPoPProof: the proof is missing, malformed, signed with an

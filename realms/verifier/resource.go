@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+
+	"github.com/latchkeyhq/latchkey/domain"
 )
 
 // Resource protects an HTTP resource server (an API, an MCP server) with a
@@ -131,7 +133,7 @@ func (r *Resource) ServeMetadata(w http.ResponseWriter, _ *http.Request) {
 	_ = json.NewEncoder(w).Encode(metadata{
 		Resource: r.Identifier, AuthorizationServers: []string{r.authorizationServer()},
 		ScopesSupported: r.Scopes, BearerMethodsSupported: []string{"header"}, ResourceName: r.Name,
-		DPoPSigningAlgValuesSupported: DPoPAlgs, DPoPBoundAccessTokensRequired: r.RequireDPoP,
+		DPoPSigningAlgValuesSupported: domain.DPoPAlgs, DPoPBoundAccessTokensRequired: r.RequireDPoP,
 	})
 }
 
@@ -242,7 +244,7 @@ func (r *Resource) refuse(w http.ResponseWriter, status int, ch challenge) {
 	scheme := schemeBearer
 	if ch.dpop {
 		scheme = schemeDPoP
-		params = append(params, `algs="`+strings.Join(DPoPAlgs, " ")+`"`)
+		params = append(params, `algs="`+strings.Join(domain.DPoPAlgs, " ")+`"`)
 	}
 	w.Header().Set("WWW-Authenticate", scheme+" "+strings.Join(params, ", "))
 	w.Header().Set("Content-Type", "application/json")
