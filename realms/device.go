@@ -172,9 +172,6 @@ func (ds Devices) pending(ctx context.Context, typed string, now time.Time) *dom
 	return d
 }
 
-// Get returns a device authorization by id.
-func (ds Devices) Get(id string) (*domain.Device, bool) { return ds.rl.models.Authz.Device(id) }
-
 // Approve records a user's approval of a device authorization, with the
 // teams chosen at consent, and the consent itself as for the code flow.
 // Of two answers to one authorization, one is written and the other is

@@ -52,7 +52,7 @@ var clientSettingFlags = []struct {
 	{"description", "description", textSetting, "description"},
 	{"type", "type", textSetting, "confidential (default) or public; never changes"},
 	{"kind", "kind", textSetting, "service or user_app"},
-	{"grant-type", "grant_types", listSetting, "client_credentials, authorization_code, refresh_token"},
+	{"grant-type", "grant_types", listSetting, "client_credentials, authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:device_code"},
 	{"auth-method", "token_endpoint_auth_method", textSetting, "client_secret_basic, client_secret_post or none"},
 	{"scope", "scopes", listSetting, "default scopes: a request naming nothing or only openid gets them all"},
 	{"optional-scope", "optional_scopes", listSetting, "scopes granted only when a request names them"},
@@ -68,6 +68,8 @@ var clientSettingFlags = []struct {
 	{"refresh-token-lifetime", "refresh_token_lifetime", secondsSetting, "up to 8760h (default 168h)"},
 	{"refresh-reuse-grace", "refresh_reuse_grace", secondsSetting, "0 to 60s"},
 	{"id-token-alg", "id_token_signed_response_alg", textSetting, "RS256 (default) or ES256"},
+	{"dpop-bound", "dpop_bound_access_tokens", boolSetting, "every token request must carry a DPoP proof (RFC 9449)"},
+	{"require-par", "require_pushed_authorization_requests", boolSetting, "authorization requests must be pushed first (RFC 9126)"},
 }
 
 // bodyValue is a flag that writes its value into a JSON body.
