@@ -111,7 +111,7 @@ func TestVerifierTakesLatchkeysDPoPTokens(t *testing.T) {
 		case tc.code == "" && !strings.Contains(string(body), w.service.ClientID):
 			t.Errorf("%s: body %s", tc.name, body)
 		case tc.code != "" && (!strings.HasPrefix(got, "DPoP ") || !strings.Contains(got, `error="`+tc.code+`"`) ||
-			!strings.HasSuffix(got, `algs="ES256 RS256 EdDSA"`)):
+			!strings.HasSuffix(got, `algs="ES256 RS256 EdDSA Ed25519"`)):
 			t.Errorf("%s: challenge %q, want DPoP %s", tc.name, got, tc.code)
 		}
 	}

@@ -207,7 +207,7 @@ func TestResourceVerifiesDPoPBoundTokens(t *testing.T) {
 			t.Errorf("%s: %+v %q %s\n  want %+v", tc.name, got, challenges, body, tc.want)
 			continue
 		}
-		if got.scheme == "DPoP" && !strings.HasSuffix(challenges[0], `algs="ES256 RS256 EdDSA"`) {
+		if got.scheme == "DPoP" && !strings.HasSuffix(challenges[0], `algs="ES256 RS256 EdDSA Ed25519"`) {
 			t.Errorf("%s: a DPoP challenge names no algorithms: %q", tc.name, challenges[0])
 		}
 		if got.status == 200 && string(body) != "hello c1" {
@@ -225,7 +225,7 @@ func TestResourceVerifiesDPoPBoundTokens(t *testing.T) {
 	}
 	resp.Body.Close()
 	wantChallenge := `DPoP resource_metadata="https://mcp.example.test/.well-known/oauth-protected-resource/mcp", error="invalid_dpop_proof", ` +
-		`error_description="htm does not match the request's method POST", scope="mcp:tools", algs="ES256 RS256 EdDSA"`
+		`error_description="htm does not match the request's method POST", scope="mcp:tools", algs="ES256 RS256 EdDSA Ed25519"`
 	if got := resp.Header.Get("WWW-Authenticate"); got != wantChallenge {
 		t.Errorf("challenge\n  got  %s\n  want %s", got, wantChallenge)
 	}
@@ -236,9 +236,9 @@ func TestResourceVerifiesDPoPBoundTokens(t *testing.T) {
 		want map[string]any
 	}{
 		{res, map[string]any{"resource": mcpResource, "authorization_servers": []any{testIssuer}, "scopes_supported": []any{"mcp:tools"},
-			"bearer_methods_supported": []any{"header"}, "dpop_signing_alg_values_supported": []any{"ES256", "RS256", "EdDSA"}}},
+			"bearer_methods_supported": []any{"header"}, "dpop_signing_alg_values_supported": []any{"ES256", "RS256", "EdDSA", "Ed25519"}}},
 		{strict, map[string]any{"resource": mcpResource, "authorization_servers": []any{testIssuer},
-			"bearer_methods_supported": []any{"header"}, "dpop_signing_alg_values_supported": []any{"ES256", "RS256", "EdDSA"},
+			"bearer_methods_supported": []any{"header"}, "dpop_signing_alg_values_supported": []any{"ES256", "RS256", "EdDSA", "Ed25519"},
 			"dpop_bound_access_tokens_required": true}},
 	} {
 		rec := httptest.NewRecorder()

@@ -129,7 +129,7 @@ test('openid-client 6: device flow with DPoP, the user on the verification page,
   config[oidc.customFetch] = counter.fetch;
   const md = config.serverMetadata();
   assert.equal(md.device_authorization_endpoint, `${env('ISSUER')}/protocol/openid-connect/auth/device`);
-  assert.deepEqual(md.dpop_signing_alg_values_supported, ['ES256', 'RS256', 'EdDSA']);
+  assert.deepEqual(md.dpop_signing_alg_values_supported, ['ES256', 'RS256', 'EdDSA', 'Ed25519']);
   assert.ok(md.grant_types_supported.includes('urn:ietf:params:oauth:grant-type:device_code'));
 
   const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
@@ -164,7 +164,8 @@ test('openid-client 6: pushed authorization request, code flow with PKCE and DPo
   const md = config.serverMetadata();
   assert.equal(md.pushed_authorization_request_endpoint, `${env('ISSUER')}/protocol/openid-connect/ext/par/request`);
 
-  const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('ES256'));
+  // An Ed25519 key: the library signs its proofs with alg Ed25519 (RFC 9864).
+  const DPoP = oidc.getDPoPHandle(config, await oidc.randomDPoPKeyPair('Ed25519'));
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
   const params = {
@@ -246,7 +247,7 @@ test('oauth4webapi 3: client credentials with DPoP, the nonce challenge, the res
   const challenged = (err) => {
     assert.equal(err.code, 'OAUTH_WWW_AUTHENTICATE_CHALLENGE');
     assert.equal(err.cause[0].scheme, 'dpop');
-    assert.equal(err.cause[0].parameters.algs, 'ES256 RS256 EdDSA');
+    assert.equal(err.cause[0].parameters.algs, 'ES256 RS256 EdDSA Ed25519');
     return err.cause[0].parameters.error;
   };
   await assert.rejects(oauth.protectedResourceRequest(token, 'GET', new URL(env('RS_URL')), new Headers(), null, { [oauth.allowInsecureRequests]: true }),
