@@ -39,8 +39,10 @@ const (
 	DPoPReplayWindow  = DPoPProofLifetime + 2*DPoPLeeway
 )
 
-// DPoPAlgs are the algorithms a proof may be signed with.
-var DPoPAlgs = []string{AlgES256, AlgRS256, "EdDSA"}
+// DPoPAlgs are the algorithms a proof may be signed with. Ed25519 is
+// EdDSA with the curve named (RFC 9864), the name oauth4webapi and
+// openid-client sign Ed25519 proofs with; EdDSA stays for older clients.
+var DPoPAlgs = []string{AlgES256, AlgRS256, "EdDSA", "Ed25519"}
 
 // DPoPProof is what a proof says: its header's typ and alg, the
 // thumbprint of its header's key, and its claims.

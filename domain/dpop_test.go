@@ -31,6 +31,7 @@ func TestCheckDPoPProof(t *testing.T) {
 		{"typ JWT", change(good, func(p *DPoPProof) { p.Typ = "JWT" }), target, t0, "typ"},
 		{"alg HS256", change(good, func(p *DPoPProof) { p.Alg = "HS256" }), target, t0, "alg"},
 		{"EdDSA", change(good, func(p *DPoPProof) { p.Alg = "EdDSA" }), target, t0, ""},
+		{"Ed25519 (RFC 9864)", change(good, func(p *DPoPProof) { p.Alg = "Ed25519" }), target, t0, ""},
 		{"RS256", change(good, func(p *DPoPProof) { p.Alg = AlgRS256 }), target, t0, ""},
 		{"no key", change(good, func(p *DPoPProof) { p.JKT = "" }), target, t0, "jwk"},
 		{"no jti", change(good, func(p *DPoPProof) { p.JTI = "" }), target, t0, "jti"},

@@ -54,7 +54,7 @@ func bearer(token string) func(*http.Request) {
 func wantChallenge(t *testing.T, what string, a answer, code string) {
 	t.Helper()
 	h := a.header.Get("WWW-Authenticate")
-	if a.status != http.StatusUnauthorized || !strings.HasPrefix(h, "DPoP ") || !strings.Contains(h, `error="`+code+`"`) || !strings.Contains(h, `algs="ES256 RS256 EdDSA"`) {
+	if a.status != http.StatusUnauthorized || !strings.HasPrefix(h, "DPoP ") || !strings.Contains(h, `error="`+code+`"`) || !strings.Contains(h, `algs="ES256 RS256 EdDSA Ed25519"`) {
 		t.Fatalf("%s: %d WWW-Authenticate %q %s, want 401 DPoP error=%q", what, a.status, h, a.body, code)
 	}
 }
@@ -183,7 +183,7 @@ func TestDPoPNonceChallenge(t *testing.T) {
 	w.clock.advance(3 * time.Minute)
 	wantError(t, "a nonce of 3 minutes ago", w.credentials(svc, secret, withNonce(nonce)), http.StatusBadRequest, domain.ErrUseDPoPNonce)
 	meta := w.get(w.endpoint("/.well-known/openid-configuration"), nil).json(t)
-	if algs, _ := json.Marshal(meta["dpop_signing_alg_values_supported"]); string(algs) != `["ES256","RS256","EdDSA"]` {
+	if algs, _ := json.Marshal(meta["dpop_signing_alg_values_supported"]); string(algs) != `["ES256","RS256","EdDSA","Ed25519"]` {
 		t.Fatalf("discovery dpop_signing_alg_values_supported %s", algs)
 	}
 }

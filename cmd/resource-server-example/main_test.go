@@ -33,6 +33,11 @@ func (f fakeVerifier) Verify(token string) (*verifier.Claims, error) {
 	return nil, verifier.ErrInvalid
 }
 
+// VerifyDPoP knows no DPoP-bound tokens.
+func (f fakeVerifier) VerifyDPoP(verifier.DPoPRequest) (*verifier.Claims, error) {
+	return nil, verifier.ErrInvalid
+}
+
 func (f fakeVerifier) Health() verifier.Health { return verifier.Health{Live: true} }
 
 func claims(sub, scope string) *verifier.Claims {
@@ -146,7 +151,10 @@ func TestRevokedAndInvalidAreTold(t *testing.T) {
 type healthOnly verifier.Health
 
 func (h healthOnly) Verify(string) (*verifier.Claims, error) { return nil, verifier.ErrInvalid }
-func (h healthOnly) Health() verifier.Health                 { return verifier.Health(h) }
+func (h healthOnly) VerifyDPoP(verifier.DPoPRequest) (*verifier.Claims, error) {
+	return nil, verifier.ErrInvalid
+}
+func (h healthOnly) Health() verifier.Health { return verifier.Health(h) }
 
 func TestHealthzTellsWhetherTokensCanBeChecked(t *testing.T) {
 	for _, tc := range []struct {

@@ -52,22 +52,18 @@ func Parse(raw string) (domain.DPoPProof, error) {
 	if raw == "" || len(raw) > MaxProofLength {
 		return domain.DPoPProof{}, refused("the DPoP header is empty or too large")
 	}
-	jws, err := jose.ParseSignedCompact(raw, algs)
-	if err != nil || len(jws.Signatures) != 1 {
-		return domain.DPoPProof{}, refused("the DPoP proof is not a JWS signed with " + strings.Join(domain.DPoPAlgs, ", "))
+	var h header
+	var payload []byte
+	var err error
+	if alg, ok := compactAlg(raw); ok && alg == algEd25519 {
+		h, payload, err = verifyEd25519(raw)
+	} else {
+		h, payload, err = verifyJOSE(raw)
 	}
-	h := jws.Signatures[0].Protected
-	key := h.JSONWebKey
-	if key == nil || !key.Valid() || !key.IsPublic() {
-		return domain.DPoPProof{}, refused("the proof's header must carry its public key (jwk)")
-	}
-	if !fits(key.Key, h.Algorithm) {
-		return domain.DPoPProof{}, refused("the proof's key does not suit its alg " + h.Algorithm)
-	}
-	payload, err := jws.Verify(key)
 	if err != nil {
-		return domain.DPoPProof{}, refused("the proof's signature does not verify with its own key")
+		return domain.DPoPProof{}, err
 	}
+	key := h.key
 	var c claims
 	if err := json.Unmarshal(payload, &c); err != nil {
 		return domain.DPoPProof{}, refused("the proof's claims cannot be read")
@@ -76,9 +72,8 @@ func Parse(raw string) (domain.DPoPProof, error) {
 	if err != nil {
 		return domain.DPoPProof{}, refused("the proof's key has no thumbprint")
 	}
-	typ, _ := h.ExtraHeaders[jose.HeaderType].(string)
 	p := domain.DPoPProof{
-		Typ: typ, Alg: h.Algorithm, JKT: base64.RawURLEncoding.EncodeToString(thumb),
+		Typ: h.typ, Alg: h.alg, JKT: base64.RawURLEncoding.EncodeToString(thumb),
 		JTI: c.JTI, HTM: c.HTM, HTU: c.HTU, Nonce: c.Nonce,
 	}
 	if c.IAT != nil {
@@ -90,6 +85,106 @@ func Parse(raw string) (domain.DPoPProof, error) {
 	return p, nil
 }
 
+// algEd25519 is the fully specified name of EdDSA over Ed25519 (RFC
+// 9864), which go-jose does not know.
+const algEd25519 = "Ed25519"
+
+// header is what a proof's protected header says: its alg, typ and
+// public key.
+type header struct {
+	alg, typ string
+	key      *jose.JSONWebKey
+}
+
+// verifyJOSE verifies a proof signed with ES256, RS256 or EdDSA.
+func verifyJOSE(raw string) (header, []byte, error) {
+	jws, err := jose.ParseSignedCompact(raw, algs)
+	if err != nil || len(jws.Signatures) != 1 {
+		return header{}, nil, notSigned()
+	}
+	p := jws.Signatures[0].Protected
+	typ, _ := p.ExtraHeaders[jose.HeaderType].(string)
+	h := header{alg: p.Algorithm, typ: typ, key: p.JSONWebKey}
+	if err := h.check(); err != nil {
+		return header{}, nil, err
+	}
+	payload, err := jws.Verify(h.key)
+	if err != nil {
+		return header{}, nil, badSignature()
+	}
+	return h, payload, nil
+}
+
+// verifyEd25519 verifies a proof whose alg is Ed25519: the same checks
+// as verifyJOSE, the signature checked with crypto/ed25519 over the
+// compact form's first two parts (RFC 7515 §5.2).
+func verifyEd25519(raw string) (header, []byte, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return header{}, nil, notSigned()
+	}
+	protected, err1 := base64.RawURLEncoding.DecodeString(parts[0])
+	payload, err2 := base64.RawURLEncoding.DecodeString(parts[1])
+	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
+	var fields struct {
+		Alg  string           `json:"alg"`
+		Typ  string           `json:"typ"`
+		JWK  *jose.JSONWebKey `json:"jwk"`
+		Crit []string         `json:"crit"`
+	}
+	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(protected, &fields) != nil || len(fields.Crit) > 0 {
+		return header{}, nil, notSigned()
+	}
+	h := header{alg: fields.Alg, typ: fields.Typ, key: fields.JWK}
+	if err := h.check(); err != nil {
+		return header{}, nil, err
+	}
+	if !ed25519.Verify(h.key.Key.(ed25519.PublicKey), []byte(parts[0]+"."+parts[1]), sig) {
+		return header{}, nil, badSignature()
+	}
+	return h, payload, nil
+}
+
+// check refuses a header without a valid public key, or whose key does
+// not suit its alg.
+func (h header) check() error {
+	if h.key == nil || !h.key.Valid() || !h.key.IsPublic() {
+		return refused("the proof's header must carry its public key (jwk)")
+	}
+	if !fits(h.key.Key, h.alg) {
+		return refused("the proof's key does not suit its alg " + h.alg)
+	}
+	return nil
+}
+
+// compactAlg reads the alg of a compact JWS's header, unverified: which
+// verification applies.
+func compactAlg(raw string) (string, bool) {
+	first, _, ok := strings.Cut(raw, ".")
+	if !ok {
+		return "", false
+	}
+	protected, err := base64.RawURLEncoding.DecodeString(first)
+	if err != nil {
+		return "", false
+	}
+	var h struct {
+		Alg string `json:"alg"`
+	}
+	if json.Unmarshal(protected, &h) != nil {
+		return "", false
+	}
+	return h.Alg, true
+}
+
+func notSigned() error {
+	return refused("the DPoP proof is not a JWS signed with " + strings.Join(domain.DPoPAlgs, ", "))
+}
+
+func badSignature() error {
+	return refused("the proof's signature does not verify with its own key")
+}
+
 // fits reports whether a public key suits a signing algorithm.
 func fits(key any, alg string) bool {
 	switch k := key.(type) {
@@ -98,7 +193,7 @@ func fits(key any, alg string) bool {
 	case *rsa.PublicKey:
 		return alg == string(jose.RS256) && k.N.BitLen() >= minRSABits
 	case ed25519.PublicKey:
-		return alg == string(jose.EdDSA)
+		return alg == string(jose.EdDSA) || alg == algEd25519
 	}
 	return false
 }

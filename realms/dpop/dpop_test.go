@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -122,6 +123,66 @@ func TestParseRefuses(t *testing.T) {
 		"claims not JSON":           signWith(t, ec, jose.ES256, embed, `not json`),
 		"a claim named twice":       signWith(t, ec, jose.ES256, embed, `{"jti":"a","jti":"b"}`),
 		"JSON serialization":        `{"payload":"e30","signatures":[]}`,
+	} {
+		if p, err := Parse(raw); err == nil {
+			t.Errorf("%s: accepted %+v", name, p)
+		} else if oerr, ok := err.(*domain.OAuthError); !ok || oerr.Code != domain.ErrInvalidDPoPProof {
+			t.Errorf("%s: %v, want invalid_dpop_proof", name, err)
+		}
+	}
+}
+
+// signEd25519 makes a compact proof with alg Ed25519 (RFC 9864), as
+// oauth4webapi signs them; go-jose has no signer for that name. header
+// holds the protected header's members beside alg.
+func signEd25519(t *testing.T, key ed25519.PrivateKey, header map[string]any, payload string) string {
+	t.Helper()
+	h := map[string]any{"alg": "Ed25519"}
+	for k, v := range header {
+		h[k] = v
+	}
+	raw, err := json.Marshal(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	input := base64.RawURLEncoding.EncodeToString(raw) + "." + base64.RawURLEncoding.EncodeToString([]byte(payload))
+	return input + "." + base64.RawURLEncoding.EncodeToString(ed25519.Sign(key, []byte(input)))
+}
+
+// A proof signed under the fully specified name Ed25519 reads as one
+// signed EdDSA does; the same checks refuse what they refuse there.
+func TestParseReadsEd25519Proofs(t *testing.T) {
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, other, _ := ed25519.GenerateKey(rand.Reader)
+	jwk := jose.JSONWebKey{Key: pub}
+	ecJWK := jose.JSONWebKey{Key: ecKey(t).Public()}
+	const payload = `{"jti":"j1","htm":"POST","htu":"https://a.example/token","iat":7}`
+	header := map[string]any{"typ": "dpop+jwt", "jwk": jwk}
+
+	got, err := Parse(signEd25519(t, key, header, payload))
+	if err != nil {
+		t.Fatal(err)
+	}
+	jkt, _ := Thumbprint(pub)
+	want := domain.DPoPProof{Typ: "dpop+jwt", Alg: "Ed25519", JKT: jkt, JTI: "j1", HTM: "POST", HTU: "https://a.example/token", IAT: 7, HasIAT: true}
+	if got != want {
+		t.Fatalf("read %+v\nwant %+v", got, want)
+	}
+
+	good := signEd25519(t, key, header, payload)
+	for name, raw := range map[string]string{
+		"signed by another key": signEd25519(t, other, header, payload),
+		"payload changed": strings.Join([]string{strings.Split(good, ".")[0],
+			base64.RawURLEncoding.EncodeToString([]byte(`{"jti":"j2"}`)), strings.Split(good, ".")[2]}, "."),
+		"no jwk":               signEd25519(t, key, map[string]any{"typ": "dpop+jwt"}, payload),
+		"an EC key":            signEd25519(t, key, map[string]any{"typ": "dpop+jwt", "jwk": ecJWK}, payload),
+		"a critical header":    signEd25519(t, key, map[string]any{"typ": "dpop+jwt", "jwk": jwk, "crit": []string{"x"}, "x": 1}, payload),
+		"a header named twice": base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"Ed25519","alg":"Ed25519"}`)) + ".e30.c2ln",
+		"four parts":           good + ".x",
+		"signature not base64": good[:strings.LastIndex(good, ".")] + ".!!",
 	} {
 		if p, err := Parse(raw); err == nil {
 			t.Errorf("%s: accepted %+v", name, p)

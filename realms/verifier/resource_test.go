@@ -58,7 +58,8 @@ func TestResourceMiddleware(t *testing.T) {
 		_ = json.NewDecoder(resp.Body).Decode(&md)
 		resp.Body.Close()
 		want := map[string]any{"resource": mcpResource, "authorization_servers": []any{testIssuer},
-			"scopes_supported": []any{"mcp:tools", "mcp:admin"}, "bearer_methods_supported": []any{"header"}, "resource_name": "Tools"}
+			"scopes_supported": []any{"mcp:tools", "mcp:admin"}, "bearer_methods_supported": []any{"header"}, "resource_name": "Tools",
+			"dpop_signing_alg_values_supported": []any{"ES256", "RS256", "EdDSA", "Ed25519"}}
 		if resp.StatusCode != 200 || !reflect.DeepEqual(md, want) {
 			t.Errorf("GET %s: %d %v", path, resp.StatusCode, md)
 		}

@@ -34,7 +34,7 @@ type tokenMint struct {
 	issuer string // testIssuer unless set
 }
 
-func newTokenMint(t *testing.T) *tokenMint {
+func newTokenMint(t testing.TB) *tokenMint {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
@@ -77,7 +77,14 @@ func (m *tokenMint) token(t *testing.T) (string, string) {
 
 // tokenFor returns a fresh access token for an audience and scope, and its
 // jti.
-func (m *tokenMint) tokenFor(t *testing.T, aud, scope string) (string, string) {
+func (m *tokenMint) tokenFor(t testing.TB, aud, scope string) (string, string) {
+	t.Helper()
+	return m.boundTokenFor(t, aud, scope, nil)
+}
+
+// boundTokenFor returns a fresh access token bound to cnf (nil: a bearer
+// token), and its jti.
+func (m *tokenMint) boundTokenFor(t testing.TB, aud, scope string, cnf *verifier.Confirmation) (string, string) {
 	t.Helper()
 	now := time.Now()
 	jti := uuid.NewString()
@@ -86,7 +93,7 @@ func (m *tokenMint) tokenFor(t *testing.T, aud, scope string) (string, string) {
 			Issuer: m.issuer, Subject: "c1", Audience: jwt.ClaimStrings{aud}, ID: jti,
 			IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour)),
 		},
-		ClientID: "c1", Scope: scope,
+		ClientID: "c1", Scope: scope, Confirmation: cnf,
 	})
 	tok.Header["typ"] = "at+jwt"
 	tok.Header["kid"] = "k1"

@@ -16,6 +16,9 @@
 // server or MCP server: protected-resource metadata (RFC 9728) and the
 // challenges MCP clients follow.
 //
+// A DPoP-bound token (RFC 9449) is accepted only with a proof of its key
+// (VerifyDPoP, dpop.go); Verify refuses it.
+//
 // A valid token is answered from memory: no network, microseconds.
 //
 // The verifier fails closed: when its revocation rules have not been proven
@@ -80,6 +83,8 @@ type Claims struct {
 	jwt.RegisteredClaims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	// Confirmation is set on a DPoP-bound token (VerifyDPoP).
+	Confirmation *Confirmation `json:"cnf,omitempty"`
 }
 
 // Errors Verify returns; every failure but ErrStale wraps ErrInvalid.
@@ -99,6 +104,7 @@ type Verifier struct {
 	keys   *keySet
 	rules  *ruleSet
 	feed   *feed
+	proofs *spentProofs
 }
 
 // Health is how current the verifier's revocation rules are.
@@ -168,8 +174,9 @@ func New(ctx context.Context, cfg Config) (*Verifier, error) {
 			jwt.WithExpirationRequired(),
 			jwt.WithLeeway(cfg.Leeway),
 		),
-		keys:  newKeySet(cfg.JWKSURL, cfg.HTTPClient),
-		rules: newRuleSet(cfg.Leeway),
+		keys:   newKeySet(cfg.JWKSURL, cfg.HTTPClient),
+		rules:  newRuleSet(cfg.Leeway),
+		proofs: newSpentProofs(),
 	}
 	if err := v.keys.refresh(ctx); err != nil {
 		return nil, err
@@ -191,32 +198,52 @@ func (v *Verifier) Health() Health {
 		RefusedRules: v.feed.refused.Load()}
 }
 
-// Verify checks signature, typ (at+jwt), iss, aud and exp, then the
-// revocation rules. A token signed by a key not yet known makes it fetch the
-// JWKS once (rate-limited). While the rules are stale it asks introspection
-// (when configured) or refuses with ErrStale.
+// Verify checks a token presented as Bearer: signature, typ (at+jwt),
+// iss, aud and exp, then the revocation rules. A token signed by a key not
+// yet known makes it fetch the JWKS once (rate-limited). While the rules
+// are stale it asks introspection (when configured) or refuses with
+// ErrStale. A DPoP-bound token is refused (ErrDPoPBinding): without its
+// proof it is as good as stolen; see VerifyDPoP.
 func (v *Verifier) Verify(token string) (*Claims, error) {
-	claims := &Claims{}
-	_, err := v.parser.ParseWithClaims(token, claims, v.keyFor)
+	claims, err := v.parse(token)
 	if err != nil {
+		return nil, err
+	}
+	if claims.Confirmation != nil {
+		return nil, &dpopError{kind: ErrDPoPBinding, desc: "the access token is DPoP-bound: send it as Authorization: DPoP, with a DPoP proof"}
+	}
+	if err := v.checkRevocation(token, claims); err != nil {
+		return nil, err
+	}
+	return claims, nil
+}
+
+// parse checks a token's signature and claims.
+func (v *Verifier) parse(token string) (*Claims, error) {
+	claims := &Claims{}
+	if _, err := v.parser.ParseWithClaims(token, claims, v.keyFor); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
+	return claims, nil
+}
+
+// checkRevocation refuses a token the revocation rules name, and any token
+// while the rules are stale unless introspection says it is active.
+func (v *Verifier) checkRevocation(token string, claims *Claims) error {
 	var iat int64
 	if claims.IssuedAt != nil {
 		iat = claims.IssuedAt.Unix()
 	}
 	if v.rules.revoked(claims.ID, claims.ClientID, claims.Subject, iat) {
-		return nil, ErrRevoked
+		return ErrRevoked
 	}
 	if !v.feed.live(time.Now()) {
 		if v.cfg.Introspection == nil {
-			return nil, ErrStale
+			return ErrStale
 		}
-		if err := v.introspect(token); err != nil {
-			return nil, err
-		}
+		return v.introspect(token)
 	}
-	return claims, nil
+	return nil
 }
 
 func (v *Verifier) keyFor(t *jwt.Token) (any, error) {

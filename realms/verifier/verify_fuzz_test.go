@@ -15,7 +15,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore/estest"
+	"github.com/latchkeyhq/latchkey/realms/dpop"
 	"github.com/latchkeyhq/latchkey/realms/verifier"
 )
 
@@ -81,6 +83,62 @@ func FuzzVerify(f *testing.F) {
 		}
 		if got.ID != claims.ID || got.ClientID != claims.ClientID || got.Subject != claims.Subject || got.Scope != claims.Scope {
 			t.Fatalf("%q verified with claims %+v, not the ones signed", token, got)
+		}
+	})
+}
+
+// Any string handed to VerifyDPoP as the proof of a DPoP-bound token is
+// refused or accepted without panicking, and what is accepted is a proof
+// signed by the token's key for this very request. Run longer with
+// .ci/fuzz.
+func FuzzVerifyDPoP(f *testing.F) {
+	mint := newTokenMint(f)
+	srv := estest.Start(f, f.TempDir())
+	ctx := context.Background()
+	if err := srv.Store.EnsureRealmStream(ctx, "acme"); err != nil {
+		f.Fatal(err)
+	}
+	v, err := verifier.New(ctx, verifier.Config{Issuer: testIssuer, Audience: testIssuer, JWKSURL: mint.jwks.URL, NATS: srv.NC})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(v.Close)
+
+	const url = "https://api.example.test/orders"
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		f.Fatal(err)
+	}
+	prover, err := dpop.NewProver(key)
+	if err != nil {
+		f.Fatal(err)
+	}
+	token, _ := mint.boundTokenFor(f, testIssuer, "read", &verifier.Confirmation{JKT: prover.JKT()})
+	proof := func(c dpop.ProofClaims) string {
+		raw, err := prover.Proof(c)
+		if err != nil {
+			f.Fatal(err)
+		}
+		return raw
+	}
+	now := time.Now().Unix()
+	good := proof(dpop.ProofClaims{JTI: "j1", Method: "GET", URL: url, IAT: now, ATH: domain.AccessTokenHash(token)})
+	parts := strings.Split(good, ".")
+	enc := base64.RawURLEncoding.EncodeToString
+	f.Add(good)
+	f.Add(proof(dpop.ProofClaims{JTI: "j2", Method: "POST", URL: url, IAT: now, ATH: domain.AccessTokenHash(token)}))
+	f.Add(proof(dpop.ProofClaims{JTI: "j3", Method: "GET", URL: url, IAT: now})) // no ath
+	f.Add(parts[0] + "." + parts[1] + ".")                                       // no signature
+	f.Add(enc([]byte(`{"alg":"none","typ":"dpop+jwt"}`)) + "." + parts[1] + ".")
+	f.Add("a.b.c")
+	f.Add("")
+	f.Fuzz(func(t *testing.T, raw string) {
+		if _, err := v.VerifyDPoP(verifier.DPoPRequest{Token: token, Proofs: []string{raw}, Method: "GET", URL: url}); err != nil {
+			return
+		}
+		p, err := dpop.Parse(raw)
+		if err != nil || p.JKT != prover.JKT() || p.HTM != "GET" || p.HTU != url || p.ATH != domain.AccessTokenHash(token) {
+			t.Fatalf("%q was accepted, but is not a proof of the token's key for this request (%+v, %v)", raw, p, err)
 		}
 	})
 }
