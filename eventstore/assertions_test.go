@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/latchkeyhq/latchkey/domain"
 	"github.com/latchkeyhq/latchkey/eventstore"
 )
 
@@ -27,7 +30,6 @@ func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
 	}
 	defer replica2.Close()
 	stores := []*eventstore.Store{ts.Store, replica2}
-	const window = time.Minute
 
 	var wins, replays int
 	var mu sync.Mutex
@@ -36,7 +38,7 @@ func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := stores[i%2].SpendAssertion(ctx, "acme", "svc", "jti-1", window)
+			err := stores[i%2].SpendAssertion(ctx, "acme", "svc", "jti-1")
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
@@ -54,7 +56,7 @@ func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
 		t.Fatalf("%d spends won and %d were replays; want 1 and 7", wins, replays)
 	}
 	for _, other := range [][2]string{{"acme", "other-client"}, {"beta", "svc"}} {
-		if err := replica2.SpendAssertion(ctx, other[0], other[1], "jti-1", window); err != nil {
+		if err := replica2.SpendAssertion(ctx, other[0], other[1], "jti-1"); err != nil {
 			t.Errorf("%v: the same jti elsewhere: %v", other, err)
 		}
 	}
@@ -101,7 +103,29 @@ func TestSpendDPoPProofOnceAcrossReplicas(t *testing.T) {
 	if err := replica2.SpendDPoPProof(ctx, "acme", "jkt-2", "jti-1"); err != nil {
 		t.Errorf("the same jti of another key: %v", err)
 	}
-	if err := replica2.SpendAssertion(ctx, "acme", "jkt-1", "jti-1", time.Minute); err != nil {
+	if err := replica2.SpendAssertion(ctx, "acme", "jkt-1", "jti-1"); err != nil {
 		t.Errorf("an assertion with the same names: %v", err)
+	}
+	// Assertions are kept on disk, proofs in memory (their cost: see
+	// assertions.go), each for longer than what it guards is accepted.
+	js, err := jetstream.New(nc2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []struct {
+		stream  string
+		storage jetstream.StorageType
+		atLeast time.Duration
+	}{
+		{"KV_LK_ASSERTIONS", jetstream.FileStorage, domain.AssertionReplayWindow},
+		{"KV_LK_DPOP_PROOFS", jetstream.MemoryStorage, domain.DPoPReplayWindow},
+	} {
+		st, err := js.Stream(ctx, want.stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cfg := st.CachedInfo().Config; cfg.Storage != want.storage || cfg.MaxAge < want.atLeast {
+			t.Errorf("%s: storage %v, max age %v; want %v, at least %v", want.stream, cfg.Storage, cfg.MaxAge, want.storage, want.atLeast)
+		}
 	}
 }

@@ -29,7 +29,7 @@ type Store struct {
 	mu       sync.Mutex
 	batchers map[string]*tokenBatcher
 
-	assertions assertionStore
+	assertions, proofs spentStore // spent-once jtis (assertions.go)
 }
 
 // Options tune a Store.
@@ -56,7 +56,10 @@ func New(nc *nats.Conn, opts Options) (*Store, error) {
 	if opts.Replicas < 1 {
 		opts.Replicas = 1
 	}
-	s := &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{}}
+	s := &Store{nc: nc, js: js, replicas: opts.Replicas, batchers: map[string]*tokenBatcher{},
+		assertions: spentStore{bucket: assertionBucket, storage: jetstream.FileStorage, window: domain.AssertionReplayWindow},
+		proofs:     spentStore{bucket: proofBucket, storage: jetstream.MemoryStorage, window: domain.DPoPReplayWindow},
+	}
 	if opts.EventKey != nil {
 		s.macs = newMACs(opts.EventKey, opts.OnForeign)
 	}

@@ -198,7 +198,7 @@ func (cs Clients) verifyAssertion(ctx context.Context, auth ClientAuth, meta eve
 	if !c.Enabled() {
 		return nil, errClientAuthFailed
 	}
-	err = rl.reg.store.SpendAssertion(ctx, rl.Name, c.ID, claims.ID, domain.AssertionReplayWindow)
+	err = rl.reg.store.SpendAssertion(ctx, rl.Name, c.ID, claims.ID)
 	if errors.Is(err, eventstore.ErrAssertionReplayed) {
 		return nil, clientRefused("client assertion refused: it was used before (each jti is single use)")
 	}
