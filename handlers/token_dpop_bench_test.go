@@ -23,8 +23,7 @@ import (
 // (ES256, the common choice) are made before the timer starts: signing is
 // the client's work. Checking one costs the server a signature
 // verification, the key's thumbprint and the jti's single use: a create
-// in a JetStream key-value bucket every replica shares, acknowledged once
-// on disk.
+// in a JetStream key-value bucket every replica shares, held in memory.
 func BenchmarkClientCredentialsTokenDPoP(b *testing.B) {
 	for _, mode := range []struct {
 		name   string
