@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -206,7 +205,7 @@ type eventView struct {
 	Data      map[string]any `json:"data"`
 }
 
-func viewEvent(env eventstore.Envelope) eventView {
+func viewEvent(env realms.Envelope) eventView {
 	data := map[string]any{}
 	_ = json.Unmarshal(env.Data, &data)
 	domain.RedactSecrets(data)
@@ -230,9 +229,9 @@ func (a *api) listEvents(c echo.Context) error {
 			return badRequest("after_seq must be a non-negative integer")
 		}
 	}
-	limit, ok := pageSize(c, defaultPageSize, eventstore.MaxPage)
+	limit, ok := pageSize(c, defaultPageSize, realms.MaxPage)
 	if !ok {
-		return badRequest("limit must be 1 to " + strconv.Itoa(eventstore.MaxPage))
+		return badRequest("limit must be 1 to " + strconv.Itoa(realms.MaxPage))
 	}
 	envs, err := rl.History().Events(c.Request().Context(), after, limit)
 	if err != nil {

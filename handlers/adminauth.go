@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // principal is who administers: a client of some realm holding a
@@ -66,13 +66,13 @@ func (p principal) mayHoldScopes(realm string, scopes ...[]string) bool {
 // meta builds an event's metadata for an admin action: the user (also as
 // the one on whose behalf the token acted), or the client, as actor; the
 // client the token was issued to as client_id.
-func (p principal) meta(c echo.Context, a *api) eventstore.Meta {
-	m := eventstore.Meta{
-		Actor: eventstore.ClientActor(p.ClientID), ClientID: p.ClientID,
+func (p principal) meta(c echo.Context, a *api) realms.Meta {
+	m := realms.Meta{
+		Actor: realms.ClientActor(p.ClientID), ClientID: p.ClientID,
 		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	if p.user {
-		m.Actor, m.OnBehalfOf = eventstore.UserActor(p.Subject), p.Subject
+		m.Actor, m.OnBehalfOf = realms.UserActor(p.Subject), p.Subject
 	}
 	return m
 }

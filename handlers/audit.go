@@ -15,8 +15,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
-	"github.com/latchkeyhq/latchkey/projections"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -46,10 +44,10 @@ const (
 // parseAuditFilter reads client_id, actor, on_behalf_of, type, target,
 // since and until (RFC 3339; also the other layouts given, read as UTC);
 // it returns a description of what is wrong, if anything.
-func parseAuditFilter(q url.Values, layouts ...string) (*projections.AuditFilter, string) {
-	f := &projections.AuditFilter{ClientID: q.Get("client_id"), Actor: q.Get("actor"), OnBehalfOf: q.Get("on_behalf_of")}
-	f.Type, f.TypePrefix = projections.AuditPattern(q.Get("type"), ".")
-	f.Target, f.TargetPrefix = projections.AuditPattern(q.Get("target"), "/")
+func parseAuditFilter(q url.Values, layouts ...string) (*realms.AuditFilter, string) {
+	f := &realms.AuditFilter{ClientID: q.Get("client_id"), Actor: q.Get("actor"), OnBehalfOf: q.Get("on_behalf_of")}
+	f.Type, f.TypePrefix = realms.AuditPattern(q.Get("type"), ".")
+	f.Target, f.TargetPrefix = realms.AuditPattern(q.Get("target"), "/")
 	for _, p := range []struct {
 		name string
 		to   *time.Time
@@ -103,9 +101,9 @@ func (a *api) listAudit(c echo.Context) error {
 	if !ok {
 		return badRequest("limit must be 1 to " + strconv.Itoa(maxPageSize))
 	}
-	var from projections.AuditPos
+	var from realms.AuditPos
 	if s := c.QueryParam("cursor"); s != "" {
-		if from, ok = projections.ParseAuditCursor(s); !ok {
+		if from, ok = realms.ParseAuditCursor(s); !ok {
 			return badRequest("cursor is not one this API returned")
 		}
 	} else if from, err = rl.History().AuditTop(ctx, f); err != nil {
@@ -115,9 +113,9 @@ func (a *api) listAudit(c echo.Context) error {
 		return a.streamAuditNDJSON(c, rl, f, from)
 	}
 
-	entries := make([]projections.AuditEntry, 0, min(limit, 64))
-	var last projections.AuditPos
-	end, more, err := rl.History().ScanAudit(ctx, f, from, auditPageBudget, func(e projections.AuditEntry, at projections.AuditPos) bool {
+	entries := make([]realms.AuditEntry, 0, min(limit, 64))
+	var last realms.AuditPos
+	end, more, err := rl.History().ScanAudit(ctx, f, from, auditPageBudget, func(e realms.AuditEntry, at realms.AuditPos) bool {
 		if len(entries) == limit {
 			return false // one more exists: the page ends before it
 		}
@@ -129,8 +127,8 @@ func (a *api) listAudit(c echo.Context) error {
 		return err
 	}
 	out := struct {
-		Entries    []projections.AuditEntry `json:"entries"`
-		NextCursor string                   `json:"next_cursor,omitempty"`
+		Entries    []realms.AuditEntry `json:"entries"`
+		NextCursor string              `json:"next_cursor,omitempty"`
 	}{Entries: entries}
 	if more {
 		if len(entries) < limit {
@@ -146,7 +144,7 @@ func (a *api) listAudit(c echo.Context) error {
 // object a line, flushing after each window read. A failure once the
 // answer has started aborts the connection, so that a reader never takes
 // a cut-short answer for a complete one.
-func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *projections.AuditFilter, from projections.AuditPos) error {
+func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *realms.AuditFilter, from realms.AuditPos) error {
 	res := c.Response()
 	noStore(c)
 	res.Header().Set(echo.HeaderContentType, mimeNDJSON)
@@ -156,7 +154,7 @@ func (a *api) streamAuditNDJSON(c echo.Context, rl *realms.Realm, f *projections
 	extendDeadlines(rc)
 	enc := json.NewEncoder(res)
 	var werr error
-	_, _, err := rl.History().ScanAudit(c.Request().Context(), f, from, 0, func(e projections.AuditEntry, _ projections.AuditPos) bool {
+	_, _, err := rl.History().ScanAudit(c.Request().Context(), f, from, 0, func(e realms.AuditEntry, _ realms.AuditPos) bool {
 		werr = enc.Encode(e)
 		return werr == nil
 	}, func() error { defer extendDeadlines(rc); return rc.Flush() })
@@ -181,26 +179,26 @@ func extendDeadlines(rc *http.ResponseController) {
 
 // parseEventID reads an SSE event id and returns where to resume: "<seq>"
 // resumes after message seq, "<seq>.<idx>" after entry idx of message seq.
-func parseEventID(s string) (projections.AuditPos, bool) {
+func parseEventID(s string) (realms.AuditPos, bool) {
 	seqS, idxS, hasIdx := strings.Cut(s, ".")
 	seq, err := strconv.ParseUint(seqS, 10, 64)
 	if err != nil || seq == math.MaxUint64 { // no message can follow the last sequence
-		return projections.AuditPos{}, false
+		return realms.AuditPos{}, false
 	}
 	if !hasIdx {
-		return projections.AuditPos{Seq: seq + 1}, true
+		return realms.AuditPos{Seq: seq + 1}, true
 	}
 	idx, err := strconv.Atoi(idxS)
 	if err != nil || idx < 0 {
-		return projections.AuditPos{}, false
+		return realms.AuditPos{}, false
 	}
-	return projections.AuditPos{Seq: seq, Idx: idx + 1}, true
+	return realms.AuditPos{Seq: seq, Idx: idx + 1}, true
 }
 
 // auditBatch is one message's events, as the tail delivers them.
 type auditBatch struct {
 	seq  uint64
-	envs []eventstore.Envelope
+	envs []realms.Envelope
 }
 
 // streamAudit is GET /admin/realms/{realm}/audit/stream: Server-Sent Events
@@ -235,7 +233,7 @@ func (a *api) tailAuditSSE(c echo.Context, rl *realms.Realm, layouts []string, a
 	}
 	// Entries from here on: message Seq from index Idx, then every later
 	// one; with no id, from the next message stored.
-	var from projections.AuditPos
+	var from realms.AuditPos
 	lastID := req.Header.Get("Last-Event-ID")
 	if lastID == "" {
 		lastID = c.QueryParam("last_event_id")
@@ -251,7 +249,7 @@ func (a *api) tailAuditSSE(c echo.Context, rl *realms.Realm, layouts []string, a
 	ctx, cancel := context.WithCancel(req.Context())
 	defer cancel()
 	batches := make(chan auditBatch, 64)
-	tail, err := rl.History().TailAudit(ctx, from.Seq, func(seq uint64, envs []eventstore.Envelope) {
+	tail, err := rl.History().TailAudit(ctx, from.Seq, func(seq uint64, envs []realms.Envelope) {
 		select {
 		case batches <- auditBatch{seq, envs}:
 		case <-ctx.Done():
@@ -312,7 +310,7 @@ func (a *api) tailAuditSSE(c echo.Context, rl *realms.Realm, layouts []string, a
 				if i < len(b.envs)-1 {
 					id += "." + strconv.Itoa(i)
 				}
-				data, err := json.Marshal(projections.AuditEntryOf(*env))
+				data, err := json.Marshal(realms.AuditEntryOf(*env))
 				if err != nil {
 					continue
 				}

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -106,7 +105,7 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllow
 	if err != nil {
 		return nil, err
 	}
-	meta := eventstore.Meta{Actor: eventstore.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now()}
+	meta := realms.Meta{Actor: realms.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now()}
 	clients := rl.Clients()
 	auth, err = clients.Prepare(c.Request().Context(), auth, meta)
 	if err != nil {

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -374,7 +373,7 @@ func (a *api) listClients(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	f := projections.ClientFilter{
+	f := realms.ClientFilter{
 		TeamRestriction: c.QueryParam("team_restriction"), Scope: c.QueryParam("scope"),
 		Status: c.QueryParam("status"), Kind: c.QueryParam("kind"), Preset: c.QueryParam("preset"), Name: c.QueryParam("q"),
 	}

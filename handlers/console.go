@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -55,7 +54,7 @@ type consoleCtx struct {
 func consoleOf(c echo.Context) *consoleCtx { return c.Get(consoleCtxKey).(*consoleCtx) }
 
 // meta is an action's metadata: the user as actor, the console as client.
-func (cc *consoleCtx) meta(c echo.Context, a *api) eventstore.Meta { return cc.p.meta(c, a) }
+func (cc *consoleCtx) meta(c echo.Context, a *api) realms.Meta { return cc.p.meta(c, a) }
 
 // isConsole reports whether a request is for a console page: its errors
 // are pages too.

@@ -5,7 +5,6 @@ import (
 	"strings"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -36,7 +35,7 @@ type uiSessionRow struct {
 }
 
 // groupTokens groups a page of tokens (already in client order) by client.
-func groupTokens(rl *realms.Realm, page []projections.TokenInfo) []appGroup {
+func groupTokens(rl *realms.Realm, page []realms.TokenInfo) []appGroup {
 	var out []appGroup
 	users := map[string]string{}
 	for _, t := range page {
@@ -66,7 +65,7 @@ func groupTokens(rl *realms.Realm, page []projections.TokenInfo) []appGroup {
 
 // permissions describes what a token may do: its preset and the teams or
 // nodes it is limited to.
-func permissions(t projections.TokenInfo) string {
+func permissions(t realms.TokenInfo) string {
 	preset := map[string]string{domain.PresetFull: "Full access", domain.PresetReadOnly: "Read-only"}[t.Preset]
 	if preset == "" {
 		preset = "No preset"

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -22,7 +21,7 @@ import (
 // auditPage is the body of audit.html.
 type auditPage struct {
 	Filter  auditForm
-	Entries []projections.AuditEntry
+	Entries []realms.AuditEntry
 	// Next is the query of the next page; Export and Stream the URLs of
 	// the export and the live tail with the same filters.
 	Next, Export, Stream, Verify, Action string
@@ -69,11 +68,11 @@ func (a *api) consoleAudit(c echo.Context) error {
 	if bad != "" {
 		return badRequest(bad)
 	}
-	var from projections.AuditPos
+	var from realms.AuditPos
 	var err error
 	if s := q.Get("cursor"); s != "" {
 		var ok bool
-		if from, ok = projections.ParseAuditCursor(s); !ok {
+		if from, ok = realms.ParseAuditCursor(s); !ok {
 			return badRequest("cursor is not one this page made")
 		}
 	} else if from, err = rl.History().AuditTop(ctx, f); err != nil {
@@ -83,8 +82,8 @@ func (a *api) consoleAudit(c echo.Context) error {
 		Filter: auditForm{ClientID: q.Get("client_id"), Actor: q.Get("actor"), Type: q.Get("type"), Target: q.Get("target"), Since: q.Get("since"), Until: q.Get("until")},
 		Action: cc.realmPath("/audit"), Verify: cc.realmPath("/audit/verify"),
 	}
-	var last projections.AuditPos
-	end, more, err := rl.History().ScanAudit(ctx, f, from, auditPageBudget, func(e projections.AuditEntry, at projections.AuditPos) bool {
+	var last realms.AuditPos
+	end, more, err := rl.History().ScanAudit(ctx, f, from, auditPageBudget, func(e realms.AuditEntry, at realms.AuditPos) bool {
 		if len(page.Entries) == auditConsolePage {
 			return false
 		}
@@ -119,7 +118,7 @@ func (a *api) consoleAudit(c echo.Context) error {
 
 // actorNames finds the usernames of the users entries name as actors, in
 // the realms given, first match wins.
-func actorNames(entries []projections.AuditEntry, in ...*realms.Realm) map[string]string {
+func actorNames(entries []realms.AuditEntry, in ...*realms.Realm) map[string]string {
 	out := map[string]string{}
 	for _, e := range entries {
 		id, ok := strings.CutPrefix(e.Actor, "user:")

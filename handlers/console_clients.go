@@ -11,7 +11,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -21,7 +20,7 @@ import (
 
 // clientsPage is the body of clients.html.
 type clientsPage struct {
-	Filter                   projections.ClientFilter
+	Filter                   realms.ClientFilter
 	Rows                     []clientRow
 	Total, Enabled, Disabled int
 	// Empty: the realm has no client at all (the empty-state card).
@@ -70,7 +69,7 @@ func (a *api) consoleClients(c echo.Context) error {
 	cc := consoleOf(c)
 	rl := cc.realm
 	q := c.QueryParams()
-	f := projections.ClientFilter{TeamRestriction: q.Get("team"), Scope: q.Get("scope"), Status: q.Get("status"), Kind: q.Get("kind"), Name: strings.TrimSpace(q.Get("q"))}
+	f := realms.ClientFilter{TeamRestriction: q.Get("team"), Scope: q.Get("scope"), Status: q.Get("status"), Kind: q.Get("kind"), Name: strings.TrimSpace(q.Get("q"))}
 	if !slices.Contains([]string{"", domain.StatusEnabled, domain.StatusDisabled}, f.Status) {
 		return badRequest("status must be enabled or disabled")
 	}

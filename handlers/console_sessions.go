@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // A realm's active sessions, for its administrators: every connected app
@@ -51,7 +51,7 @@ func (a *api) consoleSessions(c echo.Context) error {
 	}
 	now := a.now().Unix()
 	clientID := c.QueryParam("client")
-	tokens, next := rl.Tokens().List(projections.SessionFilter{ClientID: clientID, Subject: userID}, after, accessPageSize, now)
+	tokens, next := rl.Tokens().List(realms.SessionFilter{ClientID: clientID, Subject: userID}, after, accessPageSize, now)
 	page := accessPage{
 		Apps: groupTokens(rl, tokens), Action: cc.realmPath("/sessions"), RealmView: true, User: c.QueryParam("user"), Client: clientID,
 	}

@@ -13,7 +13,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -118,7 +117,7 @@ func (a *api) consoleCallback(c echo.Context) error {
 	}
 	meta := a.browserMeta(c, "")
 	meta.ClientID = domain.ConsoleClientID
-	meta.Actor = eventstore.ClientActor(domain.ConsoleClientID)
+	meta.Actor = realms.ClientActor(domain.ConsoleClientID)
 	cookie, s, err := home.Console().SignIn(c.Request().Context(), q.Get("code"), login.Verifier, meta)
 	var oerr *domain.OAuthError
 	if errors.As(err, &oerr) || errors.Is(err, realms.ErrConsoleSignedOut) {

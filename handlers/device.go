@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -51,8 +50,8 @@ func (a *api) deviceAuthorization(c echo.Context) error {
 	if r := f["resource"]; r != "" {
 		resources = []string{r}
 	}
-	meta := eventstore.Meta{
-		Actor: eventstore.ClientActor(auth.ClientID), ClientID: auth.ClientID,
+	meta := realms.Meta{
+		Actor: realms.ClientActor(auth.ClientID), ClientID: auth.ClientID,
 		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	codes, err := rl.Devices().Authorize(c.Request().Context(), auth, f["scope"], resources, meta)

@@ -10,7 +10,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // Handlers return errors; answerError, below, is the one place where an
@@ -91,7 +91,7 @@ func (e *pageError) Error() string { return e.message }
 //	*domain.ConflictError       → 409, its code (conflict by default)
 //	already exists, a lost race → 409 conflict
 //	domain.ErrPreconditionFailed → 412 precondition_failed
-//	eventstore.ErrUnavailable   → 503 temporarily_unavailable, Retry-After: 1
+//	realms.ErrUnavailable   → 503 temporarily_unavailable, Retry-After: 1
 //	*echo.HTTPError             → its status (unknown route, wrong method, body limit)
 //	anything else               → logged once with the request id; 503 without details
 //
@@ -195,11 +195,11 @@ func errorAnswer(c echo.Context, log *slog.Logger, err error) (int, apiError) {
 		return http.StatusConflict, apiError{Error: code, Description: cerr.Message}
 	case errors.Is(err, domain.ErrAlreadyExists):
 		return http.StatusConflict, apiError{Error: errConflict, Description: "already exists"}
-	case errors.Is(err, eventstore.ErrConflict):
+	case errors.Is(err, realms.ErrConflict):
 		return http.StatusConflict, apiError{Error: errConflict, Description: "changed concurrently; reload and retry"}
 	case errors.Is(err, domain.ErrPreconditionFailed):
 		return http.StatusPreconditionFailed, apiError{Error: errPrecondition, Description: err.Error()}
-	case errors.Is(err, eventstore.ErrUnavailable):
+	case errors.Is(err, realms.ErrUnavailable):
 		h.Set("Retry-After", "1")
 		return http.StatusServiceUnavailable, apiError{Error: errServer, Description: "the event store cannot take writes right now; retry"}
 	case errors.As(err, &he):

@@ -6,7 +6,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -97,8 +96,8 @@ func (a *api) revoke(c echo.Context) error {
 		return &domain.OAuthError{Code: domain.ErrInvalidRequest, Description: "token is required"}
 	}
 	noStore(c)
-	meta := eventstore.Meta{
-		Actor: eventstore.ClientActor(client.ID), ClientID: client.ID,
+	meta := realms.Meta{
+		Actor: realms.ClientActor(client.ID), ClientID: client.ID,
 		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	if err := rl.Tokens().Revoke(c.Request().Context(), client, token, meta); err != nil {

@@ -15,7 +15,6 @@ import (
 	"github.com/mileusna/useragent"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -71,12 +70,12 @@ func isFlowDone(err error) bool {
 
 // browserMeta is the metadata of an action done in the browser: no OAuth
 // client is involved in signing in.
-func (a *api) browserMeta(c echo.Context, userID string) eventstore.Meta {
-	actor := eventstore.ActorSystem
+func (a *api) browserMeta(c echo.Context, userID string) realms.Meta {
+	actor := realms.ActorSystem
 	if userID != "" {
-		actor = eventstore.UserActor(userID)
+		actor = realms.UserActor(userID)
 	}
-	return eventstore.Meta{Actor: actor, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
+	return realms.Meta{Actor: actor, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
 }
 
 // signIn is POST /realms/{realm}/login-actions/authenticate. Wrong

@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // parPath is the pushed authorization request endpoint (Keycloak's path).
@@ -90,7 +90,7 @@ func (a *api) pushAuthorization(c echo.Context) error {
 	if len(resources) > 0 {
 		pushed["resource"] = resources
 	}
-	meta := eventstore.Meta{Actor: eventstore.ClientActor(client.ID), ClientID: client.ID, RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now()}
+	meta := realms.Meta{Actor: realms.ClientActor(client.ID), ClientID: client.ID, RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now()}
 	out, err := rl.Grants().Push(c.Request().Context(), client.ID, pushed, jkt, meta)
 	if err != nil {
 		return err

@@ -9,7 +9,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -70,8 +69,8 @@ func bearerOf(c echo.Context) (string, error) {
 	return strings.TrimSpace(token), nil
 }
 
-func (a *api) registrationMeta(c echo.Context) eventstore.Meta {
-	return eventstore.Meta{Actor: eventstore.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
+func (a *api) registrationMeta(c echo.Context) realms.Meta {
+	return realms.Meta{Actor: realms.ActorSystem, RequestID: requestID(c), IP: c.RealIP(), Time: a.now()}
 }
 
 // register is POST /realms/{realm}/clients-registrations/openid-connect

@@ -8,7 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/projections"
+	"github.com/latchkeyhq/latchkey/realms"
 )
 
 // sessionView is one access token in the connected-apps view.
@@ -40,7 +40,7 @@ func (a *api) listSessions(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	filter := projections.SessionFilter{
+	filter := realms.SessionFilter{
 		ClientID: c.QueryParam("client_id"),
 		Subject:  c.QueryParam("subject"),
 		Status:   domain.TokenStatus(c.QueryParam("status")),
@@ -82,7 +82,7 @@ func nonNilStrings(s []string) []string {
 }
 
 // Cursors are opaque to callers: client number and issue order, base64url.
-func encodeCursor(cur *projections.Cursor) string {
+func encodeCursor(cur *realms.Cursor) string {
 	if cur == nil {
 		return ""
 	}
@@ -92,7 +92,7 @@ func encodeCursor(cur *projections.Cursor) string {
 	return base64.RawURLEncoding.EncodeToString(b[:])
 }
 
-func decodeCursor(s string) (*projections.Cursor, bool) {
+func decodeCursor(s string) (*realms.Cursor, bool) {
 	if s == "" {
 		return nil, true
 	}
@@ -104,7 +104,7 @@ func decodeCursor(s string) (*projections.Cursor, bool) {
 	if client > 1<<31 {
 		return nil, false
 	}
-	return &projections.Cursor{Client: int(client), Ord: binary.BigEndian.Uint32(b[8:])}, true
+	return &realms.Cursor{Client: int(client), Ord: binary.BigEndian.Uint32(b[8:])}, true
 }
 
 // revokeTokenByAdmin is DELETE /admin/realms/{realm}/tokens/{jti}: effective

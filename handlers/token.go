@@ -8,7 +8,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/latchkeyhq/latchkey/domain"
-	"github.com/latchkeyhq/latchkey/eventstore"
 	"github.com/latchkeyhq/latchkey/realms"
 )
 
@@ -56,8 +55,8 @@ func (a *api) token(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	meta := eventstore.Meta{
-		Actor: eventstore.ClientActor(auth.ClientID), ClientID: auth.ClientID,
+	meta := realms.Meta{
+		Actor: realms.ClientActor(auth.ClientID), ClientID: auth.ClientID,
 		RequestID: requestID(c), IP: c.RealIP(), Via: via(c), Time: a.now(),
 	}
 	ctx := c.Request().Context()
