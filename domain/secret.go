@@ -56,9 +56,9 @@ func (h SecretHasher) Hash(secret string) string {
 	var sum [sha256.Size]byte
 	mac.Sum(sum[:0])
 	h.macs.Put(mac)
-	out := make([]byte, len(secretHashPrefix)+hex.EncodedLen(len(sum)))
-	hex.Encode(out[copy(out, secretHashPrefix):], sum[:])
-	return string(out)
+	var out [len(secretHashPrefix) + 2*sha256.Size]byte // on the stack: one allocation, the string
+	hex.Encode(out[copy(out[:], secretHashPrefix):], sum[:])
+	return string(out[:])
 }
 
 // IsLegacySecretHash reports a hash stored before secrets were HMAC'd: an

@@ -119,6 +119,9 @@ func (a *api) authenticate(c echo.Context, rl *realms.Realm, f form, publicAllow
 // the address when it is a failed client authentication (invalid_client):
 // past a limit the answer is 429 instead. Success is never counted.
 func (a *api) authFailure(c echo.Context, rl *realms.Realm, auth realms.ClientAuth, err error) error {
+	if err == nil {
+		return nil
+	}
 	var oerr *domain.OAuthError
 	if !errors.As(err, &oerr) || oerr.Code != domain.ErrInvalidClient {
 		return err
