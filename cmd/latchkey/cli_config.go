@@ -67,6 +67,11 @@ func loadConfig(x *cliIO) (*cliConfig, error) {
 	if err != nil {
 		return nil, err
 	}
+	return readConfig(path)
+}
+
+// readConfig reads the login stored at path.
+func readConfig(path string) (*cliConfig, error) {
 	raw, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, errNotLoggedIn
@@ -152,6 +157,22 @@ func (t *configTokens) Token(ctx context.Context, fresh bool) (string, error) {
 	if !fresh && t.cfg.AccessToken != "" && time.Until(t.cfg.Expiry) > time.Minute {
 		return t.cfg.AccessToken, nil
 	}
+	if t.cfg.Grant == grantDevice {
+		// One renewal at a time: two commands presenting one refresh
+		// token would be taken for a stolen token, and the login revoked.
+		unlock, err := lockConfig(ctx, t.cfg.path)
+		if err != nil {
+			return "", err
+		}
+		defer unlock()
+		if cur, err := readConfig(t.cfg.path); err == nil && cur.Grant == grantDevice && cur.RefreshToken != t.cfg.RefreshToken &&
+			time.Until(cur.Expiry) > time.Minute {
+			// Another command renewed the login while this one waited:
+			// its access token is newer than the one this command holds.
+			*t.cfg = *cur
+			return cur.AccessToken, nil
+		}
+	}
 	tok, err := t.fetch(ctx)
 	if err != nil {
 		return "", err
@@ -200,3 +221,32 @@ func (t *configTokens) refresh(ctx context.Context) (*oauth2.Token, error) {
 	}
 	return tok, nil
 }
+
+// lockConfig takes the lock of the login at path (a file beside it, made
+// only if it does not exist), waiting while another command holds it. A
+// lock older than staleLock was left by a command that was killed.
+func lockConfig(ctx context.Context, path string) (unlock func(), err error) {
+	lock := path + ".lock"
+	for {
+		f, err := os.OpenFile(lock, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+		if err == nil {
+			f.Close()
+			return func() { os.Remove(lock) }, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return nil, fmt.Errorf("locking the login: %w", err)
+		}
+		if info, err := os.Stat(lock); err == nil && time.Since(info.ModTime()) > staleLock {
+			os.Remove(lock)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("waiting for another latchkey command to renew the login (or remove %s): %w", lock, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// staleLock is longer than a renewal can take (one token request).
+const staleLock = 2 * time.Minute

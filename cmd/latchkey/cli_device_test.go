@@ -107,6 +107,25 @@ func TestCLIDeviceLogin(t *testing.T) {
 		t.Errorf("the second renewal did not store its refresh token")
 	}
 
+	// Commands run at once renew the login one at a time: none presents
+	// a refresh token another has just rotated (which the server would
+	// take for a stolen one, revoking the login).
+	expireAccessToken(t, u.config)
+	results := make(chan cliResult, 4)
+	for range 4 {
+		go func() { results <- u.runWith(ctx, "", &syncBuffer{}, &syncBuffer{}, "client", "list") }()
+	}
+	for range 4 {
+		if r := <-results; r.status != 0 {
+			t.Errorf("a command run beside others:\n%s", r)
+		}
+	}
+	expireAccessToken(t, u.config)
+	u.ok("", "client", "list")
+	if _, err := os.Stat(u.config + ".lock"); !os.IsNotExist(err) {
+		t.Errorf("the lock was left behind: %v", err)
+	}
+
 	// The refresh token revoked (RFC 7009): the next renewal is refused,
 	// and the command says how to log in again.
 	stored := readCLIConfig(t, u.config)
