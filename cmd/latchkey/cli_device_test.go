@@ -34,40 +34,19 @@ func TestCLIDeviceLogin(t *testing.T) {
 	u := newCLIUser(t, lk)
 	u.fails(2, "--client-id is required", "login", "--url", lk.base, "--realm", "acme", "--device")
 
-	// The login waits while the person signs in.
+	// Denied: nothing is stored.
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	stderr := &syncBuffer{}
-	done := make(chan cliResult, 1)
-	go func() {
-		done <- u.runWith(ctx, "", &syncBuffer{}, stderr, "login", "--url", lk.base, "--realm", "acme", "--device", "--client-id", cli)
-	}()
-	waitOutput(t, stderr, "Waiting for you to sign in", 30*time.Second)
-	shown := regexp.MustCompile(`open (\S+)\nand enter the code ([A-Z]{4}-[A-Z]{4})\n\(or open (\S+) and confirm the code\)`).FindStringSubmatch(stderr.String())
-	if shown == nil || shown[1] != lk.base+"/realms/acme/device" || shown[3] != shown[1]+"?user_code="+shown[2] {
-		t.Fatalf("the login shows no verification URI and code:\n%s", stderr)
+	login := []string{"login", "--url", lk.base, "--realm", "acme", "--device", "--client-id", cli}
+	if r := deviceSignIn(ctx, t, u, lk, "deny", login...); r.status != 1 || !strings.Contains(r.stderr, "the sign-in was denied; nothing was stored") {
+		t.Errorf("a denied login:\n%s", r)
 	}
-	b := newBrowser(t)
-	page := b.get(shown[1])
-	action, fields := formOf(t, lk.base, page.body)
-	fields.Set("user_code", strings.ToLower(shown[2]))
-	signIn := b.post(action, fields)
-	if signIn.status != http.StatusOK || !strings.Contains(signIn.body, "Sign in") {
-		t.Fatalf("after the code: %d\n%s", signIn.status, signIn.body)
+	if _, err := os.Stat(u.config); !os.IsNotExist(err) {
+		t.Errorf("a denied login left %s behind (%v)", u.config, err)
 	}
-	action, fields = formOf(t, lk.base, signIn.body)
-	fields.Set("username", "alice")
-	fields.Set("password", "correct horse battery")
-	consent := b.post(action, fields)
-	if consent.status != http.StatusOK || !strings.Contains(consent.body, "wants access") {
-		t.Fatalf("consent: %d\n%s", consent.status, consent.body)
-	}
-	action, fields = formOf(t, lk.base, consent.body)
-	fields.Set("action", "approve")
-	if answered := b.post(action, fields); !strings.Contains(answered.body, "return to your device") {
-		t.Fatalf("after consent: %d\n%s", answered.status, answered.body)
-	}
-	r := <-done
+
+	// The login waits while the person signs in and allows.
+	r := deviceSignIn(ctx, t, u, lk, "approve", login...)
 	if r.status != 0 || !strings.Contains(r.stdout, "Logged in to "+lk.base+" as the user who signed in through client "+cli+" of realm acme") {
 		t.Fatalf("device login:\n%s", r)
 	}
@@ -159,4 +138,40 @@ func expireAccessToken(t *testing.T, path string) {
 	if err := cfg.save(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// deviceSignIn runs a device login while the person, in a browser, enters
+// the code it shows (in lower case: case does not matter), signs in as
+// alice and answers the consent page with action (approve or deny).
+func deviceSignIn(ctx context.Context, t *testing.T, u *cliUser, lk *latchkey, action string, args ...string) cliResult {
+	t.Helper()
+	stderr := &syncBuffer{}
+	done := make(chan cliResult, 1)
+	go func() { done <- u.runWith(ctx, "", &syncBuffer{}, stderr, args...) }()
+	waitOutput(t, stderr, "Waiting for you to sign in", 30*time.Second)
+	shown := regexp.MustCompile(`open (\S+)\nand enter the code ([A-Z]{4}-[A-Z]{4})\n\(or open (\S+) and confirm the code\)`).FindStringSubmatch(stderr.String())
+	if shown == nil || shown[1] != lk.base+"/realms/acme/device" || shown[3] != shown[1]+"?user_code="+shown[2] {
+		t.Fatalf("the login shows no verification URI and code:\n%s", stderr)
+	}
+	b := newBrowser(t)
+	page := b.get(shown[1])
+	form, fields := formOf(t, lk.base, page.body)
+	fields.Set("user_code", strings.ToLower(shown[2]))
+	signIn := b.post(form, fields)
+	if signIn.status != http.StatusOK || !strings.Contains(signIn.body, "Sign in") {
+		t.Fatalf("after the code: %d\n%s", signIn.status, signIn.body)
+	}
+	form, fields = formOf(t, lk.base, signIn.body)
+	fields.Set("username", "alice")
+	fields.Set("password", "correct horse battery")
+	consent := b.post(form, fields)
+	if consent.status != http.StatusOK || !strings.Contains(consent.body, "wants access") {
+		t.Fatalf("consent: %d\n%s", consent.status, consent.body)
+	}
+	form, fields = formOf(t, lk.base, consent.body)
+	fields.Set("action", action)
+	if answered := b.post(form, fields); !strings.Contains(answered.body, "return to your device") {
+		t.Fatalf("after consent: %d\n%s", answered.status, answered.body)
+	}
+	return <-done
 }
