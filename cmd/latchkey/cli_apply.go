@@ -4,9 +4,11 @@ package main
 // exists through the admin API, checks the whole file against it with the
 // domain's own rules (nothing is written when anything is wrong), and then
 // creates and updates what differs, in an order each step can rely on:
-// realm, settings, scopes, nodes, clients, users; with --prune it then
-// deletes what the file's sections leave out: clients, users, nodes
-// (children first), scopes. A second apply finds nothing to do.
+// realm, settings, scopes, resources (which accept scopes), nodes, clients,
+// users; with --prune it then deletes what the file's sections leave out:
+// clients, users, resources, nodes (children first), scopes (last: no
+// client or resource names them by then). A second apply finds nothing to
+// do.
 
 import (
 	"cmp"
@@ -17,6 +19,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -179,11 +182,15 @@ func (s *session) applyRealm(ctx context.Context, f realmFile, o applyOptions, s
 
 // realmState is what a realm holds now, read through the admin API.
 type realmState struct {
-	settings domain.RealmSettings
-	scopes   []domain.ScopeEntry // the realm's own, not the built-in ones
-	nodes    []apiNode           // roots first
-	clients  []apiClient         // in creation order
-	users    []apiUser           // by username
+	settings  domain.RealmSettings
+	scopes    []domain.ScopeEntry // the realm's own, not the built-in ones
+	resources []apiResource       // by identifier
+	nodes     []apiNode           // roots first
+	clients   []apiClient         // in creation order
+	// foreign are the clients no file manages (the console's, those met
+	// through a metadata document or registered dynamically).
+	foreign []apiClient
+	users   []apiUser // by username
 	// assumeScopes: the realm does not exist yet (a dry run), so the
 	// scopes of its default catalog are not known.
 	assumeScopes bool
@@ -216,6 +223,9 @@ func (s *session) readRealm(ctx context.Context) (*realmState, error) {
 			st.scopes = append(st.scopes, sc)
 		}
 	}
+	if err := s.readList(ctx, "resources", s.realmPath("/resources"), &st.resources); err != nil {
+		return nil, err
+	}
 	if err := s.readList(ctx, "nodes", s.realmPath("/nodes"), &st.nodes); err != nil {
 		return nil, err
 	}
@@ -225,7 +235,26 @@ func (s *session) readRealm(ctx context.Context) (*realmState, error) {
 	// Clients that came through their metadata document or registered
 	// themselves are not an administrator's: a realm file neither writes
 	// nor prunes them.
-	st.clients = slices.DeleteFunc(st.clients, func(c apiClient) bool { return c.Source != "" && c.Source != "admin" })
+	foreign := func(c apiClient) bool { return c.Source != "" && c.Source != "admin" }
+	for _, c := range st.clients {
+		if foreign(c) {
+			st.foreign = append(st.foreign, c)
+		}
+	}
+	st.clients = slices.DeleteFunc(st.clients, foreign)
+	// The console's built-in client is not listed, but gives scopes too.
+	resp, err = s.call(ctx, "read the console client of realm "+s.realm, adminclient.Request{Method: http.MethodGet, Path: s.clientPath(domain.ConsoleClientID, "")})
+	switch {
+	case errors.As(err, &apiErr) && apiErr.Status == http.StatusNotFound:
+	case err != nil:
+		return nil, err
+	default:
+		var console apiClient
+		if err := resp.Decode(&console); err != nil {
+			return nil, err
+		}
+		st.foreign = append(st.foreign, console)
+	}
 	if err := s.readAll(ctx, "users", &st.users); err != nil {
 		return nil, err
 	}
@@ -262,12 +291,14 @@ func (s *session) plan(f realmFile, st *realmState, o applyOptions, secrets *sec
 	p := &planner{s: s, f: f, st: st, o: o, secrets: secrets}
 	p.settings()
 	p.scopes()
+	p.resources()
 	p.nodes()
 	p.clients()
 	p.users()
 	if o.prune {
 		p.pruneClients()
 		p.pruneUsers()
+		p.pruneResources()
 		p.pruneNodes()
 		p.pruneScopes()
 	}
@@ -359,13 +390,50 @@ func (p *planner) scopes() {
 			Body: map[string]string{"description": sc.Description}}, nil)
 	}
 	if p.st.assumeScopes {
+		var named []string
 		for _, c := range p.f.Clients {
-			for _, sc := range c.Scopes {
-				if _, ok := p.catalog[sc]; !ok {
-					p.catalog[sc] = "(assumed)"
-				}
+			named = append(named, c.Scopes...)
+		}
+		for _, r := range p.f.Resources {
+			named = append(named, r.Scopes...)
+		}
+		for _, sc := range named {
+			if _, ok := p.catalog[sc]; !ok {
+				p.catalog[sc] = "(assumed)"
 			}
 		}
+	}
+}
+
+// resources creates and updates the file's resources, by identifier,
+// checked against the catalog as it will be: the scopes they accept are
+// created before them, and are removed (--prune) only after them.
+func (p *planner) resources() {
+	current := map[string]apiResource{}
+	for _, r := range p.st.resources {
+		current[r.Identifier] = r
+	}
+	for _, fr := range p.f.Resources {
+		want := fr.settings()
+		if err := want.Validate(p.catalog); err != nil {
+			p.problem("resource %q: %v", fr.Identifier, err)
+			continue
+		}
+		body := map[string]any{"identifier": fr.Identifier, "name": want.Name, "scopes": want.Scopes, "access_token_lifetime": want.AccessTokenLifetime}
+		cur, exists := current[fr.Identifier]
+		if !exists {
+			p.add("create "+p.name("resource", fr.Identifier), adminclient.Request{Method: http.MethodPost, Path: p.s.realmPath("/resources"), Body: body}, nil)
+			continue
+		}
+		have := domain.ResourceSettings{Name: cur.Name, Scopes: cur.Scopes, AccessTokenLifetime: cur.AccessTokenLifetime}
+		have.Normalize()
+		changed := changedResource(want, have)
+		if len(changed) == 0 {
+			continue
+		}
+		p.add("update "+p.name("resource", fr.Identifier)+" ("+strings.Join(changed, ", ")+")",
+			adminclient.Request{Method: http.MethodPut, Path: p.s.realmPath("/resources/" + url.PathEscape(cur.ID)), Body: body,
+				Header: http.Header{"If-Match": {strconv.Quote(strconv.FormatUint(cur.Version, 10))}}}, nil)
 	}
 }
 
@@ -590,6 +658,24 @@ func (p *planner) pruneNodes() {
 	}
 }
 
+// pruneResources deletes the resources the file leaves out, before the
+// scopes they accept.
+func (p *planner) pruneResources() {
+	if p.f.Resources == nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, r := range p.f.Resources {
+		keep[r.Identifier] = true
+	}
+	for _, r := range p.st.resources {
+		if !keep[r.Identifier] {
+			p.add("delete "+p.name("resource", r.Identifier), adminclient.Request{Method: http.MethodDelete, Path: p.s.realmPath("/resources/" + url.PathEscape(r.ID)),
+				Header: http.Header{"If-Match": {strconv.Quote(strconv.FormatUint(r.Version, 10))}}}, nil)
+		}
+	}
+}
+
 func (p *planner) pruneScopes() {
 	if p.f.Scopes == nil {
 		return
@@ -598,10 +684,34 @@ func (p *planner) pruneScopes() {
 	for _, sc := range p.f.Scopes {
 		keep[sc.Name] = true
 	}
-	for _, sc := range p.st.scopes {
-		if !keep[sc.Name] {
-			p.add("delete "+p.name("scope", sc.Name), adminclient.Request{Method: http.MethodDelete, Path: p.s.scopePath(sc.Name)}, nil)
+	// A client or resource the file does not manage keeps its scopes: the
+	// server would refuse their removal halfway through the plan.
+	usedBy := map[string][]string{}
+	unmanaged := p.st.foreign
+	if p.f.Clients == nil {
+		unmanaged = append(slices.Clone(p.st.clients), unmanaged...)
+	}
+	for _, c := range unmanaged {
+		for _, sc := range c.AllScopes() {
+			usedBy[sc] = append(usedBy[sc], "client "+c.Name)
 		}
+	}
+	if p.f.Resources == nil {
+		for _, r := range p.st.resources {
+			for _, sc := range r.Scopes {
+				usedBy[sc] = append(usedBy[sc], "resource "+r.Identifier)
+			}
+		}
+	}
+	for _, sc := range p.st.scopes {
+		if keep[sc.Name] {
+			continue
+		}
+		if users := usedBy[sc.Name]; len(users) > 0 {
+			p.problem("scope %q cannot be pruned: %s still names it, and this file has no section to change that", sc.Name, strings.Join(users, ", "))
+			continue
+		}
+		p.add("delete "+p.name("scope", sc.Name), adminclient.Request{Method: http.MethodDelete, Path: p.s.scopePath(sc.Name)}, nil)
 	}
 }
 
@@ -609,9 +719,12 @@ func (p *planner) pruneScopes() {
 // apply with --prune of the file reproduces exactly this realm.
 func (st *realmState) export(realm string) (realmFile, error) {
 	settings := exportSettings(st.settings)
-	f := realmFile{Realm: realm, Settings: &settings, Scopes: []fileScope{}, Nodes: []fileNode{}, Clients: []fileClient{}, Users: []fileUser{}}
+	f := realmFile{Realm: realm, Settings: &settings, Scopes: []fileScope{}, Resources: []fileResource{}, Nodes: []fileNode{}, Clients: []fileClient{}, Users: []fileUser{}}
 	for _, sc := range st.scopes {
 		f.Scopes = append(f.Scopes, fileScope{Name: sc.Name, Description: sc.Description})
+	}
+	for _, r := range st.resources {
+		f.Resources = append(f.Resources, exportResource(r.Identifier, domain.ResourceSettings{Name: r.Name, Scopes: r.Scopes, AccessTokenLifetime: r.AccessTokenLifetime}))
 	}
 	for _, n := range st.nodes {
 		fn := fileNode{Slug: n.Slug, Kind: n.Kind, Parent: n.Parent}

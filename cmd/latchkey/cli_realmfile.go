@@ -2,7 +2,8 @@ package main
 
 // The realm file of `latchkey apply` and `latchkey export`: one YAML
 // document per realm, naming things by what people choose (realm name,
-// scope name, node slug, client name, username), never by the ids a server
+// scope name, resource identifier, node slug, client name, username),
+// never by the ids a server
 // makes, so that a file applies to any server. Secrets are never in it.
 
 import (
@@ -28,9 +29,11 @@ type realmFile struct {
 	Realm    string        `yaml:"realm"`
 	Settings *fileSettings `yaml:"settings,omitempty"`
 	Scopes   []fileScope   `yaml:"scopes"`
-	Nodes    []fileNode    `yaml:"nodes"`
-	Clients  []fileClient  `yaml:"clients"`
-	Users    []fileUser    `yaml:"users"`
+	// Resources come after the scopes they accept.
+	Resources []fileResource `yaml:"resources"`
+	Nodes     []fileNode     `yaml:"nodes"`
+	Clients   []fileClient   `yaml:"clients"`
+	Users     []fileUser     `yaml:"users"`
 }
 
 // fileSettings are the realm's settings (seconds; 0 takes the server's
@@ -86,6 +89,51 @@ func exportSettings(st domain.RealmSettings) fileSettings {
 type fileScope struct {
 	Name        string `yaml:"name"`
 	Description string `yaml:"description"`
+}
+
+// fileResource is a protected resource (RFC 8707) under its admin API
+// names, keyed by its identifier; access_token_lifetime left out is the
+// default, as in a PUT.
+type fileResource struct {
+	Identifier          string   `yaml:"identifier"`
+	Name                string   `yaml:"name"`
+	Scopes              []string `yaml:"scopes,omitempty"`
+	AccessTokenLifetime int64    `yaml:"access_token_lifetime,omitempty"`
+}
+
+// settings are the resource's settings as the server makes them of the
+// file's.
+func (r fileResource) settings() domain.ResourceSettings {
+	s := domain.ResourceSettings{Name: r.Name, Scopes: r.Scopes, AccessTokenLifetime: r.AccessTokenLifetime}
+	s.Normalize()
+	return s
+}
+
+// exportResource writes a resource's settings, the default lifetime left
+// out.
+func exportResource(identifier string, s domain.ResourceSettings) fileResource {
+	s.Normalize()
+	r := fileResource{Identifier: identifier, Name: s.Name, Scopes: s.Scopes, AccessTokenLifetime: s.AccessTokenLifetime}
+	if r.AccessTokenLifetime == domain.DefaultAccessTokenLifetime {
+		r.AccessTokenLifetime = 0
+	}
+	return r
+}
+
+// changedResource names the settings (by their file names) in which a and
+// b differ.
+func changedResource(a, b domain.ResourceSettings) []string {
+	var out []string
+	if a.Name != b.Name {
+		out = append(out, "name")
+	}
+	if !slices.Equal(a.Scopes, b.Scopes) {
+		out = append(out, "scopes")
+	}
+	if a.AccessTokenLifetime != b.AccessTokenLifetime {
+		out = append(out, "access_token_lifetime")
+	}
+	return out
 }
 
 type fileNode struct {
@@ -288,6 +336,17 @@ func (f *realmFile) check() error {
 		}
 	}
 	unique("scope", mapSlice(f.Scopes, func(s fileScope) string { return s.Name }))
+	// A resource's identifier is matched exactly, as the server does.
+	identifiers := map[string]bool{}
+	for _, r := range f.Resources {
+		if identifiers[r.Identifier] {
+			bad("resource %q is listed twice", r.Identifier)
+		}
+		identifiers[r.Identifier] = true
+		if problem := domain.ResourceIdentifierProblem(r.Identifier); problem != "" {
+			bad("resource %q: %s", r.Identifier, problem)
+		}
+	}
 	unique("node", mapSlice(f.Nodes, func(n fileNode) string { return n.Slug }))
 	unique("client", mapSlice(f.Clients, func(c fileClient) string { return c.Name }))
 	unique("user", mapSlice(f.Users, func(u fileUser) string { return u.Username }))
@@ -313,7 +372,7 @@ func (f *realmFile) check() error {
 // yamlTypeNames words the decoder's messages for people, who know a
 // client, not main.fileClient.
 var yamlTypeNames = strings.NewReplacer(
-	"type main.realmFile", "a realm", "type main.fileSettings", "settings", "type main.fileClientDefaults", "client defaults", "type main.fileScope", "a scope",
+	"type main.realmFile", "a realm", "type main.fileSettings", "settings", "type main.fileClientDefaults", "client defaults", "type main.fileScope", "a scope", "type main.fileResource", "a resource",
 	"type main.fileNode", "a node", "type main.fileClient", "a client", "type main.fileUser", "a user",
 	"type domain.Membership", "a membership", "yaml: construct errors: ", "")
 

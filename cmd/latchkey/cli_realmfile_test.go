@@ -59,6 +59,35 @@ func TestRealmFileCarriesEveryClientSetting(t *testing.T) {
 	}
 }
 
+// TestRealmFileCarriesEveryResourceSetting: a resource's every setting
+// travels through the file (export, then apply), its default lifetime
+// left out.
+func TestRealmFileCarriesEveryResourceSetting(t *testing.T) {
+	if n, want := reflect.TypeOf(fileResource{}).NumField(), reflect.TypeOf(domain.ResourceSettings{}).NumField()+1; n != want {
+		t.Errorf("fileResource has %d members, ResourceSettings %d settings (+ identifier)", n, want-1)
+	}
+	for _, s := range []domain.ResourceSettings{
+		{Name: "Tools", Scopes: []string{"tools", "files"}, AccessTokenLifetime: 600},
+		{Name: "API", AccessTokenLifetime: domain.DefaultAccessTokenLifetime},
+	} {
+		r := exportResource("https://mcp.example.com/mcp", s)
+		if back := r.settings(); !reflect.DeepEqual(back, normalizedResource(s)) {
+			t.Errorf("%+v exported as %+v applies as %+v", s, r, back)
+		}
+		if s.AccessTokenLifetime == domain.DefaultAccessTokenLifetime && r.AccessTokenLifetime != 0 {
+			t.Errorf("the default lifetime is written: %+v", r)
+		}
+	}
+	if got := changedResource(domain.ResourceSettings{Name: "a", Scopes: []string{"x", "y"}}, domain.ResourceSettings{Name: "a", Scopes: []string{"y", "x"}, AccessTokenLifetime: 60}); strings.Join(got, ",") != "scopes,access_token_lifetime" {
+		t.Errorf("changedResource = %q", got)
+	}
+}
+
+func normalizedResource(s domain.ResourceSettings) domain.ResourceSettings {
+	s.Normalize()
+	return s
+}
+
 // TestExportClientIsTheShortestEntryForTheSameClient: export leaves out
 // what the defaults (the realm's, then the domain's) give back, and what it
 // writes applies to the same settings.
@@ -126,6 +155,9 @@ func TestDecodeRealmFilesReadsEveryDocument(t *testing.T) {
 		{"realm: A\n", `"A" is not a realm name`},
 		{"realm: a\nclients:\n  - name: x\n    status: paused\n", "status must be enabled or disabled"},
 		{"realm: a\nusers:\n  - username: Ann\n  - username: ann\n", `user "ann" is listed twice`},
+		{"realm: a\nresources:\n  - {identifier: \"https://a.example\", name: A}\n  - {identifier: \"https://a.example\", name: B}\n", `resource "https://a.example" is listed twice`},
+		{"realm: a\nresources:\n  - {identifier: \"http://a.example\", name: A}\n", `resource "http://a.example": a resource identifier is an https URL`},
+		{"realm: a\nresources:\n  - {identifier: \"https://a.example\", name: A, audience: x}\n", "field audience not found in a resource"},
 	} {
 		if _, err := decodeRealmFiles(strings.NewReader(bad.file), "f.yaml"); err == nil || !strings.Contains(err.Error(), bad.want) {
 			t.Errorf("%q: error %v, want one saying %q", bad.file, err, bad.want)
