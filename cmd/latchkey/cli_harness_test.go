@@ -41,6 +41,13 @@ func (r cliResult) String() string {
 		"\n  stdout: " + r.stdout + "\n  stderr: " + r.stderr
 }
 
+// textWriter is where a command's output goes: a bytes.Buffer, or a
+// syncBuffer read while the command runs.
+type textWriter interface {
+	io.Writer
+	String() string
+}
+
 // run runs one command line with stdin.
 func (u *cliUser) run(stdin string, args ...string) cliResult {
 	return u.runContext(context.Background(), stdin, &bytes.Buffer{}, args...)
@@ -48,11 +55,17 @@ func (u *cliUser) run(stdin string, args ...string) cliResult {
 
 // runContext runs one command line, writing stdout to out (a tail reads
 // it while the command runs).
-func (u *cliUser) runContext(ctx context.Context, stdin string, out io.Writer, args ...string) cliResult {
+func (u *cliUser) runContext(ctx context.Context, stdin string, out textWriter, args ...string) cliResult {
 	u.t.Helper()
-	var stderr bytes.Buffer
+	return u.runWith(ctx, stdin, out, &bytes.Buffer{}, args...)
+}
+
+// runWith runs one command line, writing stdout to out and stderr to
+// errOut (a device login shows its code there while it waits).
+func (u *cliUser) runWith(ctx context.Context, stdin string, out, errOut textWriter, args ...string) cliResult {
+	u.t.Helper()
 	x := &cliIO{
-		stdin: strings.NewReader(stdin), stdout: out, stderr: &stderr,
+		stdin: strings.NewReader(stdin), stdout: out, stderr: errOut,
 		getenv: func(k string) string {
 			if k == "LATCHKEY_CONFIG" {
 				return u.config
@@ -62,12 +75,8 @@ func (u *cliUser) runContext(ctx context.Context, stdin string, out io.Writer, a
 		transport: &validatingTransport{t: u.t, base: u.lk.base, next: u.lk.transport},
 	}
 	err := adminCommand(ctx, x, args)
-	status := exitStatus(err, &stderr)
-	res := cliResult{args: args, stderr: stderr.String(), status: status}
-	if b, ok := out.(interface{ String() string }); ok {
-		res.stdout = b.String()
-	}
-	return res
+	status := exitStatus(err, errOut)
+	return cliResult{args: args, stdout: out.String(), stderr: errOut.String(), status: status}
 }
 
 // ok runs a command that must succeed and returns its stdout.

@@ -285,7 +285,7 @@ func (s *session) explain(what string, err error) error {
 	case err == nil:
 		return nil
 	case errors.As(err, &auth):
-		return fmt.Errorf("cannot %s: %w\nlog in again: latchkey login --url %s --realm %s --client-id %s", what, err, s.cfg.URL, s.cfg.Realm, s.cfg.ClientID)
+		return fmt.Errorf("cannot %s: %w\nlog in again: %s", what, err, s.cfg.loginCommand())
 	default:
 		return fmt.Errorf("cannot %s: %w", what, err)
 	}
