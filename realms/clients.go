@@ -151,7 +151,9 @@ func (cs Clients) Update(ctx context.Context, id string, cond Condition, confirm
 // names and before does not (see Structure).
 func (cs Clients) references(p *plan, id string, before, after domain.ClientSettings) error {
 	st := cs.rl.Structure()
-	st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes())
+	if err := st.referenceNodes(p, domain.ClientRef(id), before.Nodes(), after.Nodes()); err != nil {
+		return err
+	}
 	return st.referenceScopes(p, domain.ClientRef(id), before.AllScopes(), after.AllScopes(), nil)
 }
 

@@ -63,7 +63,7 @@ func (s Structure) CreateNode(ctx context.Context, cmd domain.CreateNode, meta e
 		}
 		p := write(domain.NodeRef(cmd.Slug), nodes.Version(cmd.Slug), ev)
 		if cmd.Parent != "" {
-			s.referenceNodes(&p, domain.NodeRef(cmd.Slug), nil, []string{cmd.Parent})
+			return p, s.referenceNodes(&p, domain.NodeRef(cmd.Slug), nil, []string{cmd.Parent})
 		}
 		return p, nil
 	}})
@@ -145,15 +145,22 @@ func (s Structure) RemoveScope(ctx context.Context, name string, meta eventstore
 }
 
 // referenceNodes adds to p a node.referenced event, by the aggregate by,
-// for each node of after that before does not name, at the version the
-// decision read (validation has checked that each exists).
-func (s Structure) referenceNodes(p *plan, by domain.AggregateRef, before, after []string) {
+// for each node of after that before does not name, at the version it
+// reads now. Validation found each node a moment before; the runner may
+// have applied its deletion since. A node still found is required at the
+// version read here, so a deletion applied after this read fails the
+// append; one found gone is refused here, never left out of the plan.
+func (s Structure) referenceNodes(p *plan, by domain.AggregateRef, before, after []string) error {
 	tree := s.tree()
 	for _, slug := range added(before, after) {
-		if n, ok := tree.Get(slug); ok {
-			p.add(domain.NodeRef(slug), n.Version, domain.NodeReferenced{By: by.String()})
+		n, ok := tree.Get(slug)
+		if !ok {
+			msg := fmt.Sprintf("node %q is not a node of this realm", slug)
+			return &domain.ValidationError{Field: by.Type, Message: msg, Details: []string{msg}}
 		}
+		p.add(domain.NodeRef(slug), n.Version, domain.NodeReferenced{By: by.String()})
 	}
+	return nil
 }
 
 // referenceScopes is referenceNodes for realm-defined scopes (built-in

@@ -123,8 +123,7 @@ func (us Users) Create(ctx context.Context, nu NewUser, meta eventstore.Meta) (*
 		if err := us.claimUsername(&p, id, nu.Username, ""); err != nil {
 			return plan{}, err
 		}
-		rl.Structure().referenceNodes(&p, domain.UserRef(id), nil, membershipNodes(nu.Memberships))
-		return p, nil
+		return p, rl.Structure().referenceNodes(&p, domain.UserRef(id), nil, membershipNodes(nu.Memberships))
 	}})
 	if err != nil {
 		if nu.Password != "" {
@@ -286,8 +285,7 @@ func (us Users) SetMemberships(ctx context.Context, id string, ms []domain.Membe
 			return plan{}, nil
 		}
 		p := write(domain.UserRef(id), u.Version, domain.UserMembershipsChanged{Before: u.Memberships, After: ms})
-		us.rl.Structure().referenceNodes(&p, domain.UserRef(id), membershipNodes(u.Memberships), membershipNodes(ms))
-		return p, nil
+		return p, us.rl.Structure().referenceNodes(&p, domain.UserRef(id), membershipNodes(u.Memberships), membershipNodes(ms))
 	})
 }
 
