@@ -79,13 +79,9 @@ func (a *api) devicePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	params, err := pageParams(c, rl.Name)
+	p, err := pageSingleParams(c, rl.Name)
 	if err != nil {
 		return err
-	}
-	p, repeated := singleValues(params)
-	if repeated != "" {
-		return errorPage(http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
 	}
 	if c.Request().Method != http.MethodPost {
 		return a.codeForm(c, rl, p["user_code"], "")

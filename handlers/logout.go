@@ -24,13 +24,9 @@ func (a *api) logout(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	params, err := pageParams(c, rl.Name)
+	p, err := pageSingleParams(c, rl.Name)
 	if err != nil {
 		return err
-	}
-	p, repeated := singleValues(params)
-	if repeated != "" {
-		return errorPage(http.StatusBadRequest, rl.Name, "The request repeats "+repeated+".")
 	}
 	clientID := p["client_id"]
 	var hint realms.IDTokenHint

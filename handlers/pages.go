@@ -175,6 +175,20 @@ func pageParams(c echo.Context, realm string) (url.Values, error) {
 	return q, nil
 }
 
+// pageSingleParams is pageParams for a page whose parameters each come
+// once: a repeated one is the error page naming it.
+func pageSingleParams(c echo.Context, realm string) (map[string]string, error) {
+	params, err := pageParams(c, realm)
+	if err != nil {
+		return nil, err
+	}
+	p, repeated := singleValues(params)
+	if repeated != "" {
+		return nil, errorPage(http.StatusBadRequest, realm, "The request repeats "+repeated+".")
+	}
+	return p, nil
+}
+
 // singleValues reads a query or form strictly: a repeated parameter is
 // reported by name, the first in name order, so the answer does not depend
 // on map order. Values are kept as sent (a password may have spaces).
