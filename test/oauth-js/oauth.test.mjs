@@ -18,6 +18,7 @@
 // form-following browser: enter the code, sign in, allow.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { FormBrowser as BaseFormBrowser } from '../form-browser.mjs';
 
 import * as oidc from 'openid-client';
 import * as oauth from 'oauth4webapi';
@@ -28,36 +29,9 @@ const env = (name) => {
   return v;
 };
 
-// A browser that keeps cookies, follows nothing by itself, and fills the
-// forms of the verification, sign-in and consent pages.
-class FormBrowser {
-  constructor() { this.cookies = new Map(); }
-  async fetch(url, init = {}) {
-    const headers = new Headers(init.headers || {});
-    if (this.cookies.size) {
-      headers.set('Cookie', [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; '));
-    }
-    const res = await fetch(url, { ...init, headers, redirect: 'manual' });
-    for (const c of res.headers.getSetCookie()) {
-      const [pair] = c.split(';');
-      const i = pair.indexOf('=');
-      this.cookies.set(pair.slice(0, i), pair.slice(i + 1));
-    }
-    return res;
-  }
-  // form reads the page's form: its action and hidden fields.
-  static form(html, base) {
-    const action = html.match(/<form[^>]*action="([^"]+)"/);
-    assert.ok(action, `no form on the page:\n${html}`);
-    const fields = new URLSearchParams();
-    for (const m of html.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)) {
-      fields.set(m[1], m[2].replaceAll('&#43;', '+').replaceAll('&amp;', '&').replaceAll('&#61;', '='));
-    }
-    return { action: new URL(action[1].replaceAll('&amp;', '&'), base).href, fields };
-  }
-  async post(action, fields) {
-    return this.fetch(action, { method: 'POST', body: fields, headers: { 'Content-Type': 'application/x-www-form-urlencoded' } });
-  }
+// The tests' browser (../form-browser.mjs), filling the forms of the
+// verification, sign-in and consent pages.
+class FormBrowser extends BaseFormBrowser {
   // signInAndAllow fills the sign-in page and allows on the consent page;
   // it returns the answer to the consent.
   async signInAndAllow(loginPage, base) {
