@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/latchkeyhq/latchkey/domain"
@@ -19,39 +21,12 @@ import (
 func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
-	nc2, err := eventstore.ConnectInProcess(ts.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc2.Close()
-	replica2, err := eventstore.New(nc2, eventstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica2.Close()
+	replica2, _ := secondReplica(t, ts.NS)
 	stores := []*eventstore.Store{ts.Store, replica2}
 
-	var wins, replays int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			err := stores[i%2].SpendAssertion(ctx, "acme", "svc", "jti-1")
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, eventstore.ErrAssertionReplayed):
-				replays++
-			default:
-				t.Errorf("spend: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
+	wins, replays := race(t, 8, func(i int) error {
+		return stores[i%2].SpendAssertion(ctx, "acme", "svc", "jti-1")
+	}, eventstore.ErrAssertionReplayed)
 	if wins != 1 || replays != 7 {
 		t.Fatalf("%d spends won and %d were replays; want 1 and 7", wins, replays)
 	}
@@ -67,36 +42,11 @@ func TestSpendAssertionOnceAcrossReplicas(t *testing.T) {
 func TestSpendDPoPProofOnceAcrossReplicas(t *testing.T) {
 	ts := startTestServer(t, t.TempDir())
 	ctx := context.Background()
-	nc2, err := eventstore.ConnectInProcess(ts.NS)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc2.Close()
-	replica2, err := eventstore.New(nc2, eventstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer replica2.Close()
+	replica2, nc2 := secondReplica(t, ts.NS)
 	stores := []*eventstore.Store{ts.Store, replica2}
-	var wins, replays int
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for i := range 6 {
-		wg.Go(func() {
-			err := stores[i%2].SpendDPoPProof(ctx, "acme", "jkt-1", "jti-1")
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				wins++
-			case errors.Is(err, eventstore.ErrProofReplayed):
-				replays++
-			default:
-				t.Errorf("spend: %v", err)
-			}
-		})
-	}
-	wg.Wait()
+	wins, replays := race(t, 6, func(i int) error {
+		return stores[i%2].SpendDPoPProof(ctx, "acme", "jkt-1", "jti-1")
+	}, eventstore.ErrProofReplayed)
 	if wins != 1 || replays != 5 {
 		t.Fatalf("%d spends won and %d were replays; want 1 and 5", wins, replays)
 	}
@@ -128,4 +78,45 @@ func TestSpendDPoPProofOnceAcrossReplicas(t *testing.T) {
 			t.Errorf("%s: storage %v, max age %v; want %v, at least %v", want.stream, cfg.Storage, cfg.MaxAge, want.storage, want.atLeast)
 		}
 	}
+}
+
+// secondReplica is another store on its own connection to the same
+// server, as a second replica has.
+func secondReplica(t *testing.T, ns *server.Server) (*eventstore.Store, *nats.Conn) {
+	t.Helper()
+	nc, err := eventstore.ConnectInProcess(ns)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	st, err := eventstore.New(nc, eventstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(st.Close)
+	return st, nc
+}
+
+// race runs spend(0..n-1) at once and counts the spends that won and
+// those refused as replayed; any other outcome fails the test.
+func race(t *testing.T, n int, spend func(i int) error, replayed error) (wins, replays int) {
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			err := spend(i)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				wins++
+			case errors.Is(err, replayed):
+				replays++
+			default:
+				t.Errorf("spend: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+	return wins, replays
 }
